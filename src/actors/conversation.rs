@@ -1,0 +1,339 @@
+//! One actor per conversation: it owns the conversation's state (its messages' statuses,
+//! its session), applies commands with the pure domain, and answers only once the
+//! resulting events are durable. Commands are handled one at a time (`AtomicResponse`),
+//! so each sees the effect of the previous one.
+
+use crate::domain::{self, Actor as Who, Command, ConversationId, ConversationState, Event, EventBody, MessageId};
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::store::{self, index, keys, Batch, Ticket};
+use actix::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// An idle actor stops after this long; the next command restores it from the store.
+const IDLE: Duration = Duration::from_secs(300);
+
+/// What a command produced, for the edge to answer.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Message(domain::Message),
+    Reply {
+        reply: domain::Reply,
+        answered: Vec<MessageId>,
+    },
+    Comment(domain::Comment),
+    Conversation(domain::Conversation),
+    Nothing,
+}
+
+/// Run a command against this conversation.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Outcome, ApiError>")]
+pub struct Exec {
+    pub cmd: Command,
+    pub who: Who,
+    /// An idempotency record to write with the events: (scope, client id).
+    pub idempotency: Option<(String, String)>,
+}
+
+/// Owns one conversation.
+pub struct ConversationActor {
+    id: ConversationId,
+    hub: Arc<Hub>,
+    state: ConversationState,
+    last_active: Instant,
+}
+
+impl ConversationActor {
+    /// An actor that restores `id` from the store when it starts.
+    pub fn new(id: ConversationId, hub: Arc<Hub>) -> Self {
+        ConversationActor {
+            id,
+            hub,
+            state: ConversationState::default(),
+            last_active: Instant::now(),
+        }
+    }
+
+    /// Applies `exec` and, if it caused events, sends them to the writer.
+    fn execute(
+        &mut self,
+        exec: Exec,
+        ticket: Ticket,
+    ) -> Result<(Option<tokio::sync::oneshot::Receiver<Result<(), String>>>, Outcome), ApiError> {
+        let now = crate::now();
+        let mut cmd = exec.cmd;
+        self.resolve_presence(&mut cmd);
+        let target = target_of(&cmd);
+        let bodies = domain::apply(&self.state, cmd, &exec.who, now)?;
+        if bodies.is_empty() {
+            return Ok((None, self.outcome(target, &[])));
+        }
+        let base = ticket.alloc(bodies.len());
+        let old_conv = self.state.conversation.clone();
+        let old_spam = old_conv.as_ref().map(|c| c.spam).unwrap_or(false);
+        let mut touched: BTreeSet<MessageId> = BTreeSet::new();
+        let mut spam_changed = false;
+        for b in &bodies {
+            match b {
+                EventBody::MessageCreated { message } => {
+                    touched.insert(message.id.clone());
+                }
+                EventBody::StatusChanged(c) => {
+                    touched.insert(c.message_id.clone());
+                }
+                EventBody::Spam { .. } => spam_changed = true,
+                _ => {}
+            }
+        }
+        if spam_changed {
+            touched.extend(self.state.messages.iter().map(|m| m.id.clone()));
+        }
+        let old_entries: Vec<(MessageId, Vec<index::IndexEntry>)> = touched
+            .iter()
+            .map(|id| {
+                let e = self
+                    .state
+                    .message(id)
+                    .map(|m| index::message_entries(m, old_spam))
+                    .unwrap_or_default();
+                (id.clone(), e)
+            })
+            .collect();
+
+        let mut batch = Batch::default();
+        let mut events = Vec::with_capacity(bodies.len());
+        for (i, body) in bodies.into_iter().enumerate() {
+            let ev = Event::new(base + i as u64, Some(self.id.clone()), now, body);
+            self.state.apply_event(&ev);
+            events.push(ev);
+        }
+        // unwrap: apply succeeded with events, so the conversation exists now.
+        let conv = self.state.conversation.clone().expect("conversation exists");
+        for ev in &events {
+            batch.event(ev, Some(&conv.contact_id));
+        }
+        let new_spam = conv.spam;
+        for (id, old) in old_entries {
+            if let Some(m) = self.state.message(&id) {
+                batch.reindex(old, index::message_entries(m, new_spam), conv.id.as_str());
+                batch.put_message(m);
+                if m.status == domain::Status::OnHold {
+                    if let Some(until) = m.hold_until {
+                        self.hub.timers.schedule(m.id.clone(), conv.id.clone(), until);
+                    }
+                }
+            }
+        }
+        if old_conv.as_ref() != Some(&conv) {
+            let old = old_conv
+                .as_ref()
+                .map(index::conversation_entries)
+                .unwrap_or_default();
+            batch.reindex(old, index::conversation_entries(&conv), "");
+            batch.put_conversation(&conv);
+        }
+        if old_conv.is_none() {
+            batch.put_json(
+                keys::LATEST,
+                &[conv.contact_id.as_str().as_bytes(), conv.channel.as_bytes()],
+                &conv.id,
+            );
+        }
+        let outcome = self.outcome(target, &events);
+        if let Some((scope, client_id)) = &exec.idempotency {
+            batch.put_json(
+                keys::IDEMPOTENCY,
+                &[scope.as_bytes(), client_id.as_bytes()],
+                &idempotency_record(&outcome),
+            );
+        }
+        Ok((Some(ticket.send(batch)), outcome))
+    }
+
+    /// Fills the presence inputs of a command from the presence actor's view.
+    fn resolve_presence(&self, cmd: &mut Command) {
+        match cmd {
+            Command::AnswerHelp {
+                message_id,
+                requester_present,
+                ..
+            } => {
+                *requester_present = self
+                    .state
+                    .message(message_id)
+                    .and_then(|m| m.help.as_ref())
+                    .map(|h| self.hub.presence.is_present(&h.requested_by))
+                    .unwrap_or(false);
+            }
+            Command::HoldExpired {
+                message_id,
+                assignee_present,
+                ..
+            } => {
+                *assignee_present = self
+                    .state
+                    .message(message_id)
+                    .and_then(|m| m.assignee.as_deref())
+                    .map(|a| self.hub.presence.is_present(a))
+                    .unwrap_or(false);
+            }
+            _ => {}
+        }
+    }
+
+    fn outcome(&self, target: Target, events: &[Event]) -> Outcome {
+        match target {
+            Target::Message(id) => self
+                .state
+                .message(&id)
+                .cloned()
+                .map(Outcome::Message)
+                .unwrap_or(Outcome::Nothing),
+            Target::Created => events
+                .iter()
+                .find_map(|e| match &e.body {
+                    EventBody::MessageCreated { message } => self.state.message(&message.id).cloned(),
+                    _ => None,
+                })
+                .map(Outcome::Message)
+                .unwrap_or(Outcome::Nothing),
+            Target::Reply => {
+                let reply = events.iter().find_map(|e| match &e.body {
+                    EventBody::ReplyCreated { reply } => Some(reply.clone()),
+                    _ => None,
+                });
+                let answered = events
+                    .iter()
+                    .filter_map(|e| match &e.body {
+                        EventBody::StatusChanged(c) if c.to == domain::Status::Answered => {
+                            Some(c.message_id.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                reply
+                    .map(|reply| Outcome::Reply { reply, answered })
+                    .unwrap_or(Outcome::Nothing)
+            }
+            Target::Comment => events
+                .iter()
+                .find_map(|e| match &e.body {
+                    EventBody::CommentCreated { comment } => Some(Outcome::Comment(comment.clone())),
+                    _ => None,
+                })
+                .unwrap_or(Outcome::Nothing),
+            Target::Conversation => self
+                .state
+                .conversation
+                .clone()
+                .map(Outcome::Conversation)
+                .unwrap_or(Outcome::Nothing),
+            Target::Nothing => Outcome::Nothing,
+        }
+    }
+}
+
+/// Which object a command's answer shows.
+enum Target {
+    Message(MessageId),
+    Created,
+    Reply,
+    Comment,
+    Conversation,
+    Nothing,
+}
+
+fn target_of(cmd: &Command) -> Target {
+    match cmd {
+        Command::CustomerMessage { .. } => Target::Created,
+        Command::Assign { message_id, .. }
+        | Command::Unassign { message_id }
+        | Command::Hold { message_id, .. }
+        | Command::RequestHelp { message_id, .. }
+        | Command::AnswerHelp { message_id, .. }
+        | Command::Archive { message_id }
+        | Command::Reopen { message_id } => Target::Message(message_id.clone()),
+        Command::Reply { .. } => Target::Reply,
+        Command::Comment { .. } => Target::Comment,
+        Command::Close { .. } | Command::EndSession { .. } | Command::SetSpam { .. } => {
+            Target::Conversation
+        }
+        Command::HoldExpired { .. } => Target::Nothing,
+    }
+}
+
+/// What an idempotent repeat answers.
+pub fn idempotency_record(outcome: &Outcome) -> Value {
+    match outcome {
+        Outcome::Message(m) => serde_json::json!({"message_id": m.id}),
+        Outcome::Reply { reply, answered } => serde_json::json!({"reply": reply, "answered": answered}),
+        _ => Value::Null,
+    }
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(64);
+        let store = self.hub.store.clone();
+        let id = self.id.clone();
+        ctx.wait(
+            async move { store.read(move |s| s.load_conversation(id.as_str())).await }
+                .into_actor(self)
+                .map(|res, act, ctx| match res {
+                    Ok(st) => act.state = st,
+                    Err(e) => {
+                        tracing::error!(conversation_id = %act.id, error = %e, "Conversation could not be restored.");
+                        ctx.stop();
+                    }
+                }),
+        );
+        ctx.run_interval(Duration::from_secs(30), |act, ctx| {
+            if act.last_active.elapsed() > IDLE {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        self.hub.registry.forget(&self.id, &ctx.address());
+    }
+}
+
+impl Handler<Exec> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<Outcome, ApiError>>;
+
+    fn handle(&mut self, exec: Exec, _ctx: &mut Context<Self>) -> Self::Result {
+        self.last_active = Instant::now();
+        let store = self.hub.store.clone();
+        let fut = async move { store.ticket().await }
+            .into_actor(self)
+            .map(move |ticket, act, _ctx| {
+                let ticket = ticket.map_err(ApiError::from)?;
+                act.execute(exec, ticket)
+            })
+            .then(|res, act, _ctx| {
+                async move {
+                    let (rx, outcome) = res?;
+                    if let Some(rx) = rx {
+                        store::wait(rx).await?;
+                    }
+                    Ok(outcome)
+                }
+                .into_actor(act)
+            })
+            .map(|res: Result<Outcome, ApiError>, _act, ctx| {
+                if matches!(res, Err(ApiError::Unavailable(_))) {
+                    // The state may be ahead of the disk: drop it, restore on next use.
+                    ctx.stop();
+                }
+                res
+            });
+        AtomicResponse::new(Box::pin(fut))
+    }
+}

@@ -1,0 +1,239 @@
+//! The presence actor: counts each agent's console connections and turns them into
+//! `online` / `away` / `offline` (PROTOCOL §7), with a grace period after the last
+//! console closes. It is the only writer of presence; everyone else reads the shared
+//! snapshot ([`PresenceView`]) synchronously.
+
+use crate::domain::{AgentId, EventBody};
+use crate::store::{keys, Batch, Store};
+use actix::prelude::*;
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An agent's presence as shown by `GET /api/agents`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Online,
+    Away,
+    Offline,
+}
+
+impl PresenceState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PresenceState::Online => "online",
+            PresenceState::Away => "away",
+            PresenceState::Offline => "offline",
+        }
+    }
+}
+
+/// Read-only view of everyone's presence.
+#[derive(Default)]
+pub struct PresenceView {
+    map: DashMap<AgentId, PresenceState>,
+}
+
+impl PresenceView {
+    /// The agent's presence (offline when unknown).
+    pub fn get(&self, agent: &str) -> PresenceState {
+        self.map
+            .get(&AgentId(agent.to_string()))
+            .map(|p| *p)
+            .unwrap_or(PresenceState::Offline)
+    }
+
+    /// Present means online or away.
+    pub fn is_present(&self, agent: &str) -> bool {
+        self.get(agent) != PresenceState::Offline
+    }
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Record {
+    presence: Option<PresenceState>,
+    away: bool,
+}
+
+#[derive(Default)]
+struct Agent {
+    consoles: u32,
+    away: bool,
+    /// Bumped on every connect/disconnect: a grace timer only acts if it is unchanged.
+    generation: u64,
+}
+
+/// Owns presence.
+pub struct PresenceActor {
+    store: Arc<Store>,
+    view: Arc<PresenceView>,
+    grace: Duration,
+    agents: HashMap<AgentId, Agent>,
+}
+
+impl PresenceActor {
+    /// Restores the last known presence; agents who were present go offline once the
+    /// grace passes without a console.
+    pub fn new(store: Arc<Store>, view: Arc<PresenceView>, grace: Duration) -> Self {
+        let mut agents = HashMap::new();
+        for (id, rec) in store
+            .scan_keyed_json::<Record>(keys::PRESENCE)
+            .unwrap_or_default()
+        {
+            let id = AgentId(id);
+            if let Some(p) = rec.presence {
+                view.map.insert(id.clone(), p);
+            }
+            agents.insert(
+                id,
+                Agent {
+                    away: rec.away,
+                    ..Agent::default()
+                },
+            );
+        }
+        PresenceActor {
+            store,
+            view,
+            grace,
+            agents,
+        }
+    }
+
+    fn desired(&self, id: &AgentId) -> PresenceState {
+        match self.agents.get(id) {
+            Some(a) if a.consoles > 0 && a.away => PresenceState::Away,
+            Some(a) if a.consoles > 0 => PresenceState::Online,
+            _ => PresenceState::Offline,
+        }
+    }
+
+    /// Publishes `id`'s presence if it differs from what everyone sees.
+    fn settle(&mut self, id: &AgentId, ctx: &mut Context<Self>) {
+        let want = self.desired(id);
+        let shown = self.view.get(id.as_str());
+        if want == shown {
+            return;
+        }
+        self.view.map.insert(id.clone(), want);
+        let away = self.agents.get(id).map(|a| a.away).unwrap_or(false);
+        let store = self.store.clone();
+        let agent = id.clone();
+        let fut = async move {
+            let ticket = store.ticket().await?;
+            let seq = ticket.alloc(1);
+            let ev = crate::domain::Event::new(
+                seq,
+                None,
+                crate::now(),
+                EventBody::PresenceChanged {
+                    agent_id: agent.clone(),
+                    presence: want.as_str().to_string(),
+                },
+            );
+            let mut b = Batch::default();
+            b.event(&ev, None);
+            b.put_json(
+                keys::PRESENCE,
+                &[agent.as_str().as_bytes()],
+                &Record {
+                    presence: Some(want),
+                    away,
+                },
+            );
+            crate::store::wait(ticket.send(b)).await
+        };
+        let id = id.clone();
+        ctx.wait(fut.into_actor(self).map(move |res, _, _| {
+            if let Err(e) = res {
+                tracing::error!(agent_id = %id, error = %e, "Presence change not saved.");
+            }
+        }));
+    }
+
+    fn schedule_offline(&mut self, id: AgentId, ctx: &mut Context<Self>) {
+        let generation = self.agents.entry(id.clone()).or_default().generation;
+        ctx.run_later(self.grace, move |act, ctx| {
+            if act.agents.get(&id).map(|a| a.generation) == Some(generation) {
+                act.settle(&id, ctx);
+            }
+        });
+    }
+}
+
+impl Actor for PresenceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let restored: Vec<AgentId> = self
+            .view
+            .map
+            .iter()
+            .filter(|e| *e.value() != PresenceState::Offline)
+            .map(|e| e.key().clone())
+            .collect();
+        for id in restored {
+            self.schedule_offline(id, ctx);
+        }
+    }
+}
+
+/// A console of `agent` opened.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Connect {
+    pub agent: AgentId,
+}
+
+/// A console of `agent` closed (or was cut off).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub agent: AgentId,
+}
+
+/// The agent chose `away` (true) or `online` (false).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetAway {
+    pub agent: AgentId,
+    pub away: bool,
+}
+
+impl Handler<Connect> for PresenceActor {
+    type Result = ();
+    fn handle(&mut self, m: Connect, ctx: &mut Context<Self>) {
+        let a = self.agents.entry(m.agent.clone()).or_default();
+        a.consoles += 1;
+        a.generation += 1;
+        self.settle(&m.agent, ctx);
+    }
+}
+
+impl Handler<Disconnect> for PresenceActor {
+    type Result = ();
+    fn handle(&mut self, m: Disconnect, ctx: &mut Context<Self>) {
+        let a = self.agents.entry(m.agent.clone()).or_default();
+        a.consoles = a.consoles.saturating_sub(1);
+        a.generation += 1;
+        if a.consoles == 0 {
+            if self.grace.is_zero() {
+                self.settle(&m.agent, ctx);
+            } else {
+                self.schedule_offline(m.agent, ctx);
+            }
+        }
+    }
+}
+
+impl Handler<SetAway> for PresenceActor {
+    type Result = ();
+    fn handle(&mut self, m: SetAway, ctx: &mut Context<Self>) {
+        self.agents.entry(m.agent.clone()).or_default().away = m.away;
+        self.settle(&m.agent, ctx);
+    }
+}

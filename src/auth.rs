@@ -1,0 +1,197 @@
+//! Tokens and who they belong to. Tokens are 128-bit random hex strings; only their
+//! SHA-256 is stored, and lookups go by hash (so a comparison never leaks a prefix).
+
+use crate::domain::{AgentId, ContactId, Role};
+use crate::error::ApiError;
+use crate::store::{keys, Batch, Store, StoreError};
+use dashmap::DashMap;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// `n` random bytes as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::thread_rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// A fresh id with a readable kind prefix (`c_…`, `m_…`).
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", random_hex(10))
+}
+
+/// A fresh bearer token (128 bits).
+pub fn new_token() -> String {
+    random_hex(16)
+}
+
+/// SHA-256 of a token, hex.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Who a token belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    Agent { id: AgentId, role: Role },
+    Contact { id: ContactId, channel: String },
+}
+
+/// A staff member as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AgentRecord {
+    pub id: AgentId,
+    pub name: String,
+    pub role: Role,
+    pub capacity: Option<u32>,
+    pub token_hash: String,
+}
+
+/// A customer as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContactRecord {
+    pub id: ContactId,
+    pub channel: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// What a token hash points to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum TokenRecord {
+    Contact { id: ContactId },
+}
+
+/// The agents (few: all in memory) and a cache of contacts.
+#[derive(Default)]
+pub struct Directory {
+    agents: DashMap<AgentId, AgentRecord>,
+    agent_tokens: DashMap<String, AgentId>,
+    contacts: DashMap<String, ContactRecord>,
+}
+
+impl Directory {
+    /// Loads every agent from the store (start-up; agents are a small table).
+    pub fn load(store: &Store) -> Result<Directory, StoreError> {
+        let d = Directory::default();
+        for a in store.scan_json::<AgentRecord>(keys::AGENT)? {
+            d.agent_tokens.insert(a.token_hash.clone(), a.id.clone());
+            d.agents.insert(a.id.clone(), a);
+        }
+        Ok(d)
+    }
+
+    /// Adds an agent already written to the store (start-up).
+    pub fn insert_loaded(&self, a: AgentRecord) {
+        if let Some(old) = self.agents.get(&a.id).map(|o| o.token_hash.clone()) {
+            self.agent_tokens.remove(&old);
+        }
+        self.agent_tokens.insert(a.token_hash.clone(), a.id.clone());
+        self.agents.insert(a.id.clone(), a);
+    }
+
+    /// The agent with this id.
+    pub fn agent(&self, id: &AgentId) -> Option<AgentRecord> {
+        self.agents.get(id).map(|a| a.clone())
+    }
+
+    /// Every agent, sorted by name.
+    pub fn agents(&self) -> Vec<AgentRecord> {
+        let mut v: Vec<AgentRecord> = self.agents.iter().map(|a| a.value().clone()).collect();
+        v.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        v
+    }
+
+    /// The agent whose name matches, case-insensitively.
+    pub fn agent_by_name(&self, name: &str) -> Option<AgentRecord> {
+        let n = name.to_lowercase();
+        self.agents
+            .iter()
+            .find(|a| a.name.to_lowercase() == n)
+            .map(|a| a.clone())
+    }
+
+    /// Records an agent durably, then in memory.
+    pub async fn put_agent(&self, store: &Arc<Store>, a: AgentRecord) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.put_json(keys::AGENT, &[a.id.as_str().as_bytes()], &a);
+        store.commit(b).await?;
+        if let Some(old) = self.agents.get(&a.id).map(|o| o.token_hash.clone()) {
+            self.agent_tokens.remove(&old);
+        }
+        self.agent_tokens.insert(a.token_hash.clone(), a.id.clone());
+        self.agents.insert(a.id.clone(), a);
+        Ok(())
+    }
+
+    /// Records a new contact and its token durably.
+    pub async fn put_contact(
+        &self,
+        store: &Arc<Store>,
+        c: ContactRecord,
+        token_hash: String,
+    ) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.put_json(keys::CONTACT, &[c.id.as_str().as_bytes()], &c);
+        b.put_json(
+            keys::TOKEN,
+            &[token_hash.as_bytes()],
+            &TokenRecord::Contact { id: c.id.clone() },
+        );
+        store.commit(b).await?;
+        self.contacts.insert(token_hash, c);
+        Ok(())
+    }
+
+    /// Who owns `token`, if anyone.
+    pub async fn resolve(&self, store: &Arc<Store>, token: &str) -> Result<Option<Principal>, ApiError> {
+        let h = hash_token(token);
+        if let Some(id) = self.agent_tokens.get(&h).map(|i| i.clone()) {
+            if let Some(a) = self.agents.get(&id) {
+                return Ok(Some(Principal::Agent {
+                    id: a.id.clone(),
+                    role: a.role,
+                }));
+            }
+        }
+        if let Some(c) = self.contacts.get(&h) {
+            return Ok(Some(Principal::Contact {
+                id: c.id.clone(),
+                channel: c.channel.clone(),
+            }));
+        }
+        let hh = h.clone();
+        let found = store
+            .read(move |s| {
+                let Some(TokenRecord::Contact { id }) =
+                    s.get_json::<TokenRecord>(keys::TOKEN, &[hh.as_bytes()])?
+                else {
+                    return Ok(None);
+                };
+                s.get_json::<ContactRecord>(keys::CONTACT, &[id.as_str().as_bytes()])
+            })
+            .await?;
+        Ok(found.map(|c| {
+            let p = Principal::Contact {
+                id: c.id.clone(),
+                channel: c.channel.clone(),
+            };
+            self.contacts.insert(h, c);
+            p
+        }))
+    }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}

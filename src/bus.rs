@@ -1,0 +1,214 @@
+//! The event bus: fans durable events out to the sockets allowed to see them.
+//!
+//! Each event is serialised once (by the store's batch) into an agent frame and, when a
+//! contact may see it, a contact frame. Each socket has a bounded outbound queue
+//! (PROTOCOL §7: 4,096 frames or 8 MiB); a socket that overflows is cut off — its
+//! queue's sender is dropped and its `overflowed` flag set — so a slow client never
+//! slows the writer or anyone else.
+
+use crate::domain::{ContactId, Event, EventBody};
+use bytes::Bytes;
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Most frames a socket may have queued.
+pub const MAX_QUEUED_FRAMES: usize = 4096;
+/// Most bytes a socket may have queued.
+pub const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
+
+/// One durable event, ready to send.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub seq: u64,
+    /// `{"type":"event",…}` for agent consoles.
+    pub agent_frame: Bytes,
+    /// The contact who may see it, and its frame (contact view of objects).
+    pub contact: Option<(ContactId, Bytes)>,
+}
+
+/// `{"type":"event",` + the event JSON without its opening brace.
+pub fn event_frame(event_json: &[u8]) -> Bytes {
+    let mut v = Vec::with_capacity(event_json.len() + 16);
+    v.extend_from_slice(br#"{"type":"event","#);
+    v.extend_from_slice(event_json.get(1..).unwrap_or(b"}"));
+    Bytes::from(v)
+}
+
+/// The frame a contact receives for `ev`, if it may see it.
+pub fn contact_frame(ev: &Event, agent_frame: &Bytes) -> Option<Bytes> {
+    match &ev.body {
+        EventBody::MessageCreated { message } => {
+            let v = serde_json::json!({
+                "type": "event",
+                "seq": ev.seq,
+                "kind": ev.body.kind(),
+                "conversation_id": ev.conversation_id,
+                "at": ev.at,
+                "data": {"message": message.for_contact()},
+            });
+            Some(Bytes::from(v.to_string()))
+        }
+        EventBody::ReplyCreated { .. } | EventBody::SessionEnded { .. } => {
+            Some(agent_frame.clone())
+        }
+        _ => None,
+    }
+}
+
+impl Outgoing {
+    /// Builds the frames of `ev` (serialised as `json`); `contact` owns its conversation.
+    pub fn new(ev: &Event, json: &[u8], contact: Option<&ContactId>) -> Self {
+        let agent_frame = event_frame(json);
+        let contact = contact.and_then(|c| contact_frame(ev, &agent_frame).map(|f| (c.clone(), f)));
+        Outgoing {
+            seq: ev.seq,
+            agent_frame,
+            contact,
+        }
+    }
+}
+
+/// The receiving half of a socket's outbound queue.
+pub struct Subscription {
+    pub id: u64,
+    pub rx: mpsc::Receiver<(u64, Bytes)>,
+    pub state: Arc<SubState>,
+}
+
+/// Shared between the bus and the socket.
+#[derive(Default)]
+pub struct SubState {
+    pub queued_bytes: AtomicUsize,
+    pub overflowed: AtomicBool,
+}
+
+struct Sub {
+    tx: mpsc::Sender<(u64, Bytes)>,
+    state: Arc<SubState>,
+}
+
+impl Sub {
+    /// Queues a frame; false when the socket overflowed and must be dropped.
+    fn offer(&self, seq: u64, frame: &Bytes) -> bool {
+        let bytes = self.state.queued_bytes.fetch_add(frame.len(), Ordering::Relaxed);
+        if bytes + frame.len() > MAX_QUEUED_BYTES || self.tx.try_send((seq, frame.clone())).is_err() {
+            self.state.overflowed.store(true, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+}
+
+/// Who listens.
+#[derive(Default)]
+pub struct Bus {
+    head: AtomicU64,
+    next_id: AtomicU64,
+    agents: DashMap<u64, Sub>,
+    contacts: DashMap<ContactId, Vec<(u64, Sub)>>,
+    /// Sockets cut off for overflowing since start (for metrics).
+    pub dropped: AtomicU64,
+}
+
+impl Bus {
+    /// A new bus with no subscribers.
+    pub fn new() -> Arc<Bus> {
+        Arc::new(Bus::default())
+    }
+
+    /// The seq of the last published event.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_head(&self, seq: u64) {
+        self.head.store(seq, Ordering::SeqCst);
+    }
+
+    fn channel(&self) -> (Sub, Subscription) {
+        let (tx, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
+        let state = Arc::new(SubState::default());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        (
+            Sub {
+                tx,
+                state: state.clone(),
+            },
+            Subscription { id, rx, state },
+        )
+    }
+
+    /// Subscribes an agent console to every event.
+    pub fn subscribe_agent(&self) -> Subscription {
+        let (sub, s) = self.channel();
+        self.agents.insert(s.id, sub);
+        s
+    }
+
+    /// Subscribes a widget to its contact's visible events.
+    pub fn subscribe_contact(&self, contact: &ContactId) -> Subscription {
+        let (sub, s) = self.channel();
+        self.contacts.entry(contact.clone()).or_default().push((s.id, sub));
+        s
+    }
+
+    /// Removes a subscription (socket closed).
+    pub fn unsubscribe(&self, id: u64, contact: Option<&ContactId>) {
+        match contact {
+            None => {
+                self.agents.remove(&id);
+            }
+            Some(c) => {
+                let empty = match self.contacts.get_mut(c) {
+                    Some(mut v) => {
+                        v.retain(|(i, _)| *i != id);
+                        v.is_empty()
+                    }
+                    None => false,
+                };
+                if empty {
+                    self.contacts.remove_if(c, |_, v| v.is_empty());
+                }
+            }
+        }
+    }
+
+    /// Number of connected agent and contact subscriptions.
+    pub fn counts(&self) -> (usize, usize) {
+        let contacts = self.contacts.iter().map(|e| e.value().len()).sum();
+        (self.agents.len(), contacts)
+    }
+
+    /// Delivers durable events, in seq order, to every subscriber allowed to see them.
+    pub fn publish(&self, events: Vec<Outgoing>) {
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return;
+        };
+        let mut dead_agents = Vec::new();
+        for a in self.agents.iter() {
+            for e in &events {
+                if !a.value().offer(e.seq, &e.agent_frame) {
+                    dead_agents.push(*a.key());
+                    break;
+                }
+            }
+        }
+        for id in dead_agents {
+            self.agents.remove(&id);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        for e in &events {
+            if let Some((contact, frame)) = &e.contact {
+                if let Some(mut subs) = self.contacts.get_mut(contact) {
+                    let before = subs.len();
+                    subs.retain(|(_, s)| s.offer(e.seq, frame));
+                    self.dropped
+                        .fetch_add((before - subs.len()) as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        self.head.store(last, Ordering::SeqCst);
+    }
+}

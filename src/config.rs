@@ -1,0 +1,50 @@
+//! `HUB_*` environment variables → [`Config`] (PROTOCOL §2).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything the hub reads from its environment.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `HUB_ADDR`: where to listen; port 0 picks a free port.
+    pub addr: String,
+    /// `HUB_DATA`: the sled directory.
+    pub data: PathBuf,
+    /// `HUB_ADMIN_TOKEN`: the admin's bearer token, if fixed by the operator.
+    pub admin_token: Option<String>,
+    /// `HUB_PRESENCE_GRACE_MS`: how long an agent stays online after its last console closes.
+    pub presence_grace: Duration,
+    /// `HUB_RATE_LIMIT=off` disables rate limits.
+    pub rate_limit: bool,
+    /// `HUB_ALLOWED_ORIGINS`: origins allowed on WebSocket upgrades (besides the hub's own).
+    pub allowed_origins: Vec<String>,
+    /// `HUB_LOG_FORMAT=json` switches logs to JSON lines.
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Reads the environment, with PROTOCOL §2's defaults.
+    pub fn from_env() -> Config {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Config {
+            addr: var("HUB_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            data: var("HUB_DATA").unwrap_or_else(|| "./data".into()).into(),
+            admin_token: var("HUB_ADMIN_TOKEN"),
+            presence_grace: Duration::from_millis(
+                var("HUB_PRESENCE_GRACE_MS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(10_000),
+            ),
+            rate_limit: var("HUB_RATE_LIMIT").map(|v| v != "off").unwrap_or(true),
+            allowed_origins: var("HUB_ALLOWED_ORIGINS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().trim_end_matches('/').to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            log_json: var("HUB_LOG_FORMAT").as_deref() == Some("json"),
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The pure domain: ids, the message status machine, conversations, assistants and events.
+//! No actix, no sled, no clock reads: everything time- or presence-dependent is an input,
+//! so the rules can be property-tested without a server.
+
+pub mod apply;
+pub mod assistant;
+pub mod events;
+pub mod ids;
+pub mod model;
+pub mod state;
+
+pub use apply::{apply, Command, DomainError, OpenInfo};
+pub use assistant::{Assistant, BotDecision, Rule};
+pub use events::{Event, EventBody, StatusChange};
+pub use ids::*;
+pub use model::*;
+pub use state::ConversationState;
+
+#[cfg(test)]
+mod proptests;

@@ -1,0 +1,276 @@
+//! The hub's shared services, and the use cases both edges (HTTP and WebSocket) call.
+
+use crate::actors::conversation::{Exec, Outcome};
+use crate::actors::presence::{PresenceActor, PresenceView};
+use crate::actors::registry::Registry;
+use crate::actors::timers::Timers;
+use crate::auth::{self, AgentRecord, Directory, Principal};
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::domain::{
+    Actor as Who, AgentId, Assistant, AssistantId, Command, ContactId, ConversationId, Message,
+    MessageId, OpenInfo, ReplyId, Role,
+};
+use crate::error::ApiError;
+use crate::store::{keys, Batch, Store, StoreError};
+use actix::prelude::*;
+use dashmap::DashMap;
+use std::sync::Arc;
+
+/// Most characters in a message, reply or comment.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// Everything the edges share.
+pub struct Hub {
+    pub config: Config,
+    pub store: Arc<Store>,
+    pub bus: Arc<Bus>,
+    pub directory: Directory,
+    pub registry: Registry,
+    pub presence: Arc<PresenceView>,
+    pub presence_actor: Addr<PresenceActor>,
+    pub timers: Timers,
+    pub assistants: DashMap<AssistantId, Assistant>,
+    /// Serialises the sends of one contact (conversation choice, idempotency) and the
+    /// replies of one agent (idempotency).
+    locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    pub admin_token_created: Option<String>,
+}
+
+impl Hub {
+    /// Opens the store and starts the actors. Must run inside an actix system.
+    pub fn build(config: Config) -> Result<Arc<Hub>, StoreError> {
+        let bus = Bus::new();
+        let store = Store::open(&config.data, bus.clone())?;
+        let directory = Directory::load(&store)?;
+        let admin_token_created = bootstrap_admin(&store, &directory, &config)?;
+        let presence = Arc::new(PresenceView::default());
+        let presence_actor =
+            PresenceActor::new(store.clone(), presence.clone(), config.presence_grace).start();
+        let assistants = DashMap::new();
+        for a in store.scan_json::<Assistant>(keys::ASSISTANT)? {
+            assistants.insert(a.id.clone(), a);
+        }
+        let hub = Arc::new(Hub {
+            config,
+            store,
+            bus,
+            directory,
+            registry: Registry::default(),
+            presence,
+            presence_actor,
+            timers: Timers::default(),
+            assistants,
+            locks: DashMap::new(),
+            admin_token_created,
+        });
+        let armed = hub.timers.start(&hub)?;
+        tracing::info!(timers = armed, epoch = hub.store.epoch(), "Hub ready.");
+        Ok(hub)
+    }
+
+    /// Holds the named lock for the duration of `f`.
+    pub async fn locked<T>(&self, name: String, f: impl std::future::Future<Output = T>) -> T {
+        let lock = self.locks.entry(name.clone()).or_default().clone();
+        let out = {
+            let _g = lock.lock().await;
+            f.await
+        };
+        drop(lock);
+        self.locks.remove_if(&name, |_, l| Arc::strong_count(l) == 1);
+        out
+    }
+
+    /// Who owns the bearer token.
+    pub async fn principal(&self, token: Option<&str>) -> Result<Principal, ApiError> {
+        let token = token.ok_or(ApiError::Unauthorized)?;
+        self.directory
+            .resolve(&self.store, token)
+            .await?
+            .ok_or(ApiError::Unauthorized)
+    }
+
+    /// The published assistant of a channel, if any.
+    pub fn assistant_for(&self, channel: &str) -> Option<Assistant> {
+        self.assistants
+            .iter()
+            .find(|a| a.status == "published" && a.channels.iter().any(|c| c == channel))
+            .map(|a| a.clone())
+    }
+
+    /// The conversation a message belongs to.
+    pub async fn conversation_of(&self, message: &MessageId) -> Result<ConversationId, ApiError> {
+        let m = message.clone();
+        self.store
+            .read(move |s| s.get_json::<Message>(keys::MESSAGE, &[m.as_str().as_bytes()]))
+            .await?
+            .map(|m| m.conversation_id)
+            .ok_or_else(|| ApiError::NotFound("message not found".into()))
+    }
+
+    /// Runs a command on a conversation.
+    pub async fn exec(
+        self: &Arc<Self>,
+        conversation: &ConversationId,
+        cmd: Command,
+        who: Who,
+        idempotency: Option<(String, String)>,
+    ) -> Result<Outcome, ApiError> {
+        self.registry
+            .exec(
+                self,
+                conversation,
+                Exec {
+                    cmd,
+                    who,
+                    idempotency,
+                },
+            )
+            .await
+    }
+
+    /// A contact writes (HTTP or socket). Returns the message and whether it is new
+    /// (false: a repeat of `client_id`).
+    pub async fn customer_send(
+        self: &Arc<Self>,
+        contact: &ContactId,
+        channel: &str,
+        text: String,
+        client_id: Option<String>,
+    ) -> Result<(Message, bool), ApiError> {
+        let hub = self.clone();
+        let contact = contact.clone();
+        let channel = channel.to_string();
+        self.locked(format!("c/{contact}"), async move {
+            let scope = format!("c/{contact}");
+            if let Some(cid) = &client_id {
+                if let Some(m) = hub.idempotent_message(&scope, cid).await? {
+                    return Ok((m, false));
+                }
+            }
+            let latest = {
+                let (c, ch) = (contact.clone(), channel.clone());
+                hub.store
+                    .read(move |s| {
+                        s.get_json::<ConversationId>(keys::LATEST, &[c.as_str().as_bytes(), ch.as_bytes()])
+                    })
+                    .await?
+            };
+            let idem = client_id.map(|cid| (scope, cid));
+            let send = |open: Option<OpenInfo>| Command::CustomerMessage {
+                id: MessageId(auth::new_id("m")),
+                text: text.clone(),
+                open,
+                assistant: hub.assistant_for(&channel),
+                bot_reply_id: ReplyId(auth::new_id("r")),
+            };
+            let who = Who::Contact(contact.clone());
+            if let Some(conv) = latest {
+                match hub.exec(&conv, send(None), who.clone(), idem.clone()).await {
+                    Ok(Outcome::Message(m)) => return Ok((m, true)),
+                    Ok(_) => return Err(ApiError::Unavailable("unexpected outcome".into())),
+                    Err(ApiError::SessionEnded) | Err(ApiError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let conv = ConversationId(auth::new_id("c"));
+            let open = OpenInfo {
+                conversation_id: conv.clone(),
+                contact_id: contact.clone(),
+                channel: channel.clone(),
+            };
+            match hub.exec(&conv, send(Some(open)), who, idem).await? {
+                Outcome::Message(m) => Ok((m, true)),
+                _ => Err(ApiError::Unavailable("unexpected outcome".into())),
+            }
+        })
+        .await
+    }
+
+    async fn idempotent_message(&self, scope: &str, client_id: &str) -> Result<Option<Message>, ApiError> {
+        let (scope, cid) = (scope.to_string(), client_id.to_string());
+        Ok(self
+            .store
+            .read(move |s| {
+                let Some(rec) =
+                    s.get_json::<serde_json::Value>(keys::IDEMPOTENCY, &[scope.as_bytes(), cid.as_bytes()])?
+                else {
+                    return Ok(None);
+                };
+                let Some(id) = rec.get("message_id").and_then(|v| v.as_str()) else {
+                    return Ok(None);
+                };
+                s.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])
+            })
+            .await?)
+    }
+
+    /// A stored idempotency record.
+    pub async fn idempotency_record(&self, scope: &str, client_id: &str) -> Result<Option<serde_json::Value>, ApiError> {
+        let (scope, cid) = (scope.to_string(), client_id.to_string());
+        Ok(self
+            .store
+            .read(move |s| s.get_json::<serde_json::Value>(keys::IDEMPOTENCY, &[scope.as_bytes(), cid.as_bytes()]))
+            .await?)
+    }
+
+    /// Creates an agent (admin only; names unique case-insensitively).
+    pub async fn create_agent(
+        self: &Arc<Self>,
+        name: String,
+        role: Role,
+        capacity: Option<u32>,
+    ) -> Result<(AgentRecord, String), ApiError> {
+        let hub = self.clone();
+        self.locked("agents".into(), async move {
+            if hub.directory.agent_by_name(&name).is_some() {
+                return Err(ApiError::Conflict(format!("an agent named {name:?} exists")));
+            }
+            let token = auth::new_token();
+            let rec = AgentRecord {
+                id: AgentId(auth::new_id("a")),
+                name,
+                role,
+                capacity,
+                token_hash: auth::hash_token(&token),
+            };
+            hub.directory.put_agent(&hub.store, rec.clone()).await?;
+            Ok((rec, token))
+        })
+        .await
+    }
+
+    /// Stores an assistant durably, then in memory.
+    pub async fn put_assistants(&self, list: Vec<Assistant>) -> Result<(), ApiError> {
+        let mut b = Batch::default();
+        for a in &list {
+            b.put_json(keys::ASSISTANT, &[a.id.as_str().as_bytes()], a);
+        }
+        self.store.commit(b).await?;
+        for a in list {
+            self.assistants.insert(a.id.clone(), a);
+        }
+        Ok(())
+    }
+}
+
+/// Makes sure the admin agent exists and its token is the configured one. Returns a
+/// freshly generated token, to print once.
+fn bootstrap_admin(store: &Store, dir: &Directory, config: &Config) -> Result<Option<String>, StoreError> {
+    let existing = dir.agents().into_iter().find(|a| a.role == Role::Admin && a.name == "admin");
+    let (token, generated) = match (&config.admin_token, &existing) {
+        (Some(t), _) => (t.clone(), false),
+        (None, Some(_)) => return Ok(None),
+        (None, None) => (auth::new_token(), true),
+    };
+    let rec = AgentRecord {
+        id: existing.map(|a| a.id).unwrap_or_else(|| AgentId("admin".into())),
+        name: "admin".into(),
+        role: Role::Admin,
+        capacity: None,
+        token_hash: auth::hash_token(&token),
+    };
+    store.put_json_now(keys::AGENT, &[rec.id.as_str().as_bytes()], &rec)?;
+    dir.insert_loaded(rec);
+    Ok(generated.then_some(token))
+}

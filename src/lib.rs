@@ -1,0 +1,32 @@
+//! The hub: an actor-based, real-time messaging hub for customer support.
+//!
+//! # Architecture
+//!
+//! Data flows one way. An edge — an HTTP route ([`routes`]) or a WebSocket actor
+//! ([`ws`]) — authenticates the caller, validates the body and turns the request into a
+//! typed [`domain::Command`]. The conversation's actor ([`actors::conversation`], found or
+//! started lazily by [`actors::registry`]) applies it to its state with the pure
+//! [`domain::apply`], stamps the resulting events with hub-wide sequence numbers and
+//! hands them to the [`store`], whose single writer thread makes every queued request
+//! durable in one sled batch, flush and `sync_data` (group commit). Only then is the
+//! request answered, and the events go to the [`bus`], which fans them out, in `seq`
+//! order and through bounded per-socket queues, to the consoles and widgets allowed to
+//! see them. [`actors::presence`] knows who is online; [`actors::timers`] wakes holds up.
+
+pub mod actors;
+pub mod auth;
+pub mod bus;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod hub;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod ws;
+
+/// The current time (the only clock read outside tests; the domain gets it as input).
+pub fn now() -> domain::Ts {
+    domain::Ts(chrono::Utc::now().timestamp_millis())
+}

@@ -1,0 +1,241 @@
+//! Conversations (PROTOCOL §6.1 replies, §6.2): lists, timeline, activities, replies,
+//! comments, close, end session, spam.
+
+use super::{agent, check_text, opt_string, parse, HubData};
+use crate::actors::conversation::Outcome;
+use crate::domain::{Actor as Who, AgentId, Command, CommentId, Conversation, ConversationId, EventBody, Message, ReplyId};
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::store::{index::names, keys};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Registers the conversation routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/conversations", web::get().to(list))
+        .route("/api/conversations/{id}", web::get().to(show))
+        .route("/api/conversations/{id}/activities", web::get().to(activities))
+        .route("/api/conversations/{id}/replies", web::post().to(reply))
+        .route("/api/conversations/{id}/comments", web::post().to(comment))
+        .route("/api/conversations/{id}/close", web::post().to(close))
+        .route("/api/conversations/{id}/end-session", web::post().to(end_session))
+        .route("/api/conversations/{id}/spam", web::post().to(spam));
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    agent(&hub, &req).await?;
+    let q = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?
+        .into_inner();
+    let index = match q.state.as_deref().unwrap_or("open") {
+        "open" => names::CONV_OPEN,
+        "closed" => names::CONV_CLOSED,
+        "spam" => names::CONV_SPAM,
+        "all" => names::CONV_ALL,
+        _ => return Err(ApiError::invalid("state must be open, closed, spam or all")),
+    };
+    let limit = super::inbox::parse_num("limit", q.limit.as_deref())?.unwrap_or(1000).clamp(1, 5000) as usize;
+    let before = super::inbox::parse_num("before", q.before.as_deref())?;
+    let items = hub
+        .store
+        .read(move |s| {
+            let mut out = Vec::new();
+            for (_, id, _) in s.index_desc(index, before, limit)? {
+                if let Some(c) = s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])? {
+                    out.push(c);
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+fn typed(v: impl serde::Serialize, kind: &str) -> Value {
+    let mut v = json!(v);
+    v["type"] = json!(kind);
+    v
+}
+
+async fn show(hub: HubData, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    agent(&hub, &req).await?;
+    let id = path.into_inner();
+    let out = hub
+        .store
+        .read(move |s| {
+            let Some(conv) = s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])? else {
+                return Ok(None);
+            };
+            let mut timeline = Vec::new();
+            for ev in s.conversation_events(&id)? {
+                match &ev.body {
+                    EventBody::MessageCreated { message } => {
+                        let current = s
+                            .get_json::<Message>(keys::MESSAGE, &[message.id.as_str().as_bytes()])?
+                            .unwrap_or_else(|| message.clone());
+                        timeline.push(typed(current, "message"));
+                    }
+                    EventBody::ReplyCreated { reply } => timeline.push(typed(reply, "reply")),
+                    EventBody::CommentCreated { comment } => timeline.push(typed(comment, "comment")),
+                    _ => timeline.push(typed(&ev, "event")),
+                }
+            }
+            Ok(Some(json!({ "conversation": conv, "timeline": timeline })))
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn activities(hub: HubData, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    agent(&hub, &req).await?;
+    let id = path.into_inner();
+    let items = hub
+        .store
+        .read(move |s| {
+            if s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])?.is_none() {
+                return Ok(None);
+            }
+            let mut evs = s.conversation_events(&id)?;
+            evs.reverse();
+            Ok(Some(evs))
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+struct ReplyBody {
+    text: String,
+    client_id: Option<String>,
+}
+
+async fn reply(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let (me, role) = agent(&hub, &req).await?;
+    let b: ReplyBody = parse(&body)?;
+    check_text("text", &b.text)?;
+    if matches!(&b.client_id, Some(c) if c.is_empty() || c.len() > 200) {
+        return Err(ApiError::invalid("client_id must be 1 to 200 characters"));
+    }
+    let conv = ConversationId(path.into_inner());
+    let hub2: Arc<Hub> = hub.get_ref().clone();
+    let scope = format!("a/{me}");
+    let who = Who::Agent { id: me.clone(), role };
+    let run = async move {
+        if let Some(cid) = &b.client_id {
+            if let Some(rec) = hub2.idempotency_record(&scope, cid).await? {
+                return Ok::<_, ApiError>((rec, false));
+            }
+        }
+        let cmd = Command::Reply {
+            id: ReplyId(crate::auth::new_id("r")),
+            text: b.text,
+        };
+        let idem = b.client_id.map(|c| (scope.clone(), c));
+        match hub2.exec(&conv, cmd, who, idem).await? {
+            Outcome::Reply { reply, answered } => Ok((json!({"reply": reply, "answered": answered}), true)),
+            _ => Err(ApiError::NotFound("conversation not found".into())),
+        }
+    };
+    let (body, created) = hub.locked(format!("a/{me}"), run).await?;
+    Ok(if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+/// The agents `@mention`ed in `text`, by name (case-insensitive) or id.
+pub fn mentions(hub: &Hub, text: &str) -> Vec<String> {
+    let lower = text.to_lowercase();
+    let mentioned = |needle: &str| {
+        let pat = format!("@{}", needle.to_lowercase());
+        lower.match_indices(&pat).any(|(i, _)| {
+            lower[i + pat.len()..]
+                .chars()
+                .next()
+                .map(|c| !c.is_alphanumeric() && c != '_' && c != '-')
+                .unwrap_or(true)
+        })
+    };
+    hub.directory
+        .agents()
+        .into_iter()
+        .filter(|a| mentioned(&a.name) || mentioned(a.id.as_str()))
+        .map(|a| a.id.0)
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct CommentBody {
+    text: String,
+}
+
+async fn comment(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let (me, role) = agent(&hub, &req).await?;
+    let b: CommentBody = parse(&body)?;
+    check_text("text", &b.text)?;
+    let conv = ConversationId(path.into_inner());
+    let cmd = Command::Comment {
+        id: CommentId(crate::auth::new_id("n")),
+        mentions: mentions(&hub, &b.text),
+        text: b.text,
+    };
+    match hub.exec(&conv, cmd, Who::Agent { id: me, role }, None).await? {
+        Outcome::Comment(c) => Ok(HttpResponse::Created().json(json!({ "comment": c }))),
+        _ => Err(ApiError::NotFound("conversation not found".into())),
+    }
+}
+
+async fn conversation_command(hub: &HubData, me: AgentId, role: crate::domain::Role, id: String, cmd: Command) -> Result<HttpResponse, ApiError> {
+    let conv = ConversationId(id);
+    match hub.exec(&conv, cmd, Who::Agent { id: me, role }, None).await? {
+        Outcome::Conversation(c) => Ok(HttpResponse::Ok().json(json!({ "conversation": c }))),
+        _ => Err(ApiError::NotFound("conversation not found".into())),
+    }
+}
+
+#[derive(Deserialize)]
+struct CloseBody {
+    notes: Option<String>,
+}
+
+async fn close(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let (me, role) = agent(&hub, &req).await?;
+    let b: CloseBody = parse(&body)?;
+    let notes = opt_string("notes", b.notes, 4096)?;
+    conversation_command(&hub, me, role, path.into_inner(), Command::Close { notes }).await
+}
+
+#[derive(Deserialize)]
+struct EndBody {
+    reason: Option<String>,
+}
+
+async fn end_session(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let (me, role) = agent(&hub, &req).await?;
+    let b: EndBody = parse(&body)?;
+    let reason = opt_string("reason", b.reason, 4096)?;
+    conversation_command(&hub, me, role, path.into_inner(), Command::EndSession { reason }).await
+}
+
+#[derive(Deserialize)]
+struct SpamBody {
+    spam: bool,
+}
+
+async fn spam(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let (me, role) = agent(&hub, &req).await?;
+    let b: SpamBody = parse(&body)?;
+    conversation_command(&hub, me, role, path.into_inner(), Command::SetSpam { spam: b.spam }).await
+}

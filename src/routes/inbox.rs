@@ -1,0 +1,96 @@
+//! Inbox folders with counts (PROTOCOL §6.3).
+
+use super::{agent, HubData};
+use crate::domain::{Message, Role};
+use crate::error::ApiError;
+use crate::store::{index::names, keys};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Registers the inbox route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/inbox", web::get().to(inbox));
+}
+
+/// Every folder, in the order the console shows them.
+pub const FOLDERS: [&str; 8] = [
+    "pending",
+    "mine",
+    "on_hold",
+    "help_requests",
+    "answered",
+    "archived",
+    "spam",
+    "all",
+];
+
+/// The index behind folder `f` as `agent` (with `role`) sees it.
+pub fn folder_index(f: &str, agent: &str, role: Role) -> Option<String> {
+    Some(match f {
+        "pending" => names::PENDING.into(),
+        "mine" => names::mine(agent),
+        "on_hold" => names::on_hold(agent),
+        "help_requests" if role.is_supervisor() => names::HELP_ALL.into(),
+        "help_requests" => names::help_by(agent),
+        "answered" => names::ANSWERED.into(),
+        "archived" => names::ARCHIVED.into(),
+        "spam" => names::SPAM.into(),
+        "all" => names::ALL.into(),
+        _ => return None,
+    })
+}
+
+/// Parses an optional non-negative integer query parameter.
+pub fn parse_num(field: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
+    v.map(|s| {
+        s.parse::<u64>()
+            .map_err(|_| ApiError::invalid(format!("{field} must be a non-negative integer")))
+    })
+    .transpose()
+}
+
+#[derive(Deserialize)]
+struct Query {
+    folder: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (me, role) = agent(&hub, &req).await?;
+    let q = web::Query::<Query>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?
+        .into_inner();
+    let folder = q.folder.unwrap_or_else(|| "pending".into());
+    let index = folder_index(&folder, me.as_str(), role)
+        .ok_or_else(|| ApiError::invalid(format!("folder must be one of {}", FOLDERS.join(", "))))?;
+    let limit = match parse_num("limit", q.limit.as_deref())? {
+        None => 50,
+        Some(0) => return Err(ApiError::invalid("limit must be at least 1")),
+        Some(n) => n.min(500) as usize,
+    };
+    let before = parse_num("before", q.before.as_deref())?;
+    let count_indexes: Vec<(&'static str, String)> = FOLDERS
+        .iter()
+        .filter_map(|f| folder_index(f, me.as_str(), role).map(|i| (*f, i)))
+        .collect();
+    let out = hub
+        .store
+        .read(move |s| {
+            let mut items = Vec::new();
+            for (_, id, _) in s.index_desc(&index, before, limit)? {
+                if let Some(m) = s.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])? {
+                    items.push(m);
+                }
+            }
+            let mut counts = BTreeMap::new();
+            for (f, i) in count_indexes {
+                counts.insert(f, s.count(&i)?.max(0));
+            }
+            Ok(json!({ "items": items, "counts": counts }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}

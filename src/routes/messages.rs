@@ -1,0 +1,127 @@
+//! Message actions (PROTOCOL §6.1): `POST /api/messages/{id}/{action}`.
+
+use super::{agent, check_text, parse, HubData};
+use crate::actors::conversation::Outcome;
+use crate::domain::{Actor as Who, AgentId, Command, MessageId, Ts};
+use crate::error::ApiError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Registers the message routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/messages/{id}/{action}", web::post().to(act));
+}
+
+#[derive(Deserialize)]
+struct AssignBody {
+    agent_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HoldBody {
+    for_seconds: Option<serde_json::Value>,
+    until: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HelpBody {
+    question: String,
+}
+
+#[derive(Deserialize)]
+struct AnswerBody {
+    answer: String,
+}
+
+/// Longest hold: ten years.
+const MAX_HOLD_SECONDS: f64 = 10.0 * 365.0 * 86_400.0;
+
+fn hold_until(b: HoldBody) -> Result<Option<Ts>, ApiError> {
+    let now = crate::now();
+    match (b.for_seconds, b.until) {
+        (Some(_), Some(_)) => Err(ApiError::invalid("give for_seconds or until, not both")),
+        (Some(v), None) => {
+            let s = v
+                .as_f64()
+                .filter(|s| *s > 0.0 && *s <= MAX_HOLD_SECONDS)
+                .ok_or_else(|| ApiError::invalid("for_seconds must be a positive number"))?;
+            Ok(Some(Ts(now.0 + (s * 1000.0).ceil() as i64)))
+        }
+        (None, Some(u)) => {
+            let t = Ts::parse(&u).ok_or_else(|| ApiError::invalid("until must be an RFC 3339 time"))?;
+            if t <= now {
+                return Err(ApiError::invalid("until must be in the future"));
+            }
+            Ok(Some(t))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+async fn act(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let (id, action) = path.into_inner();
+    let (me, role) = agent(&hub, &req).await?;
+    let message_id = MessageId(id);
+    let cmd = match action.as_str() {
+        "assign" => {
+            let b: AssignBody = parse(&body)?;
+            let agent_id = match b.agent_id {
+                Some(a) => {
+                    let a = AgentId(a);
+                    if hub.directory.agent(&a).is_none() {
+                        return Err(ApiError::invalid("agent_id is not a known agent"));
+                    }
+                    a
+                }
+                None => me.clone(),
+            };
+            Command::Assign { message_id: message_id.clone(), agent_id }
+        }
+        "unassign" => {
+            parse::<serde_json::Value>(&body)?;
+            Command::Unassign { message_id: message_id.clone() }
+        }
+        "hold" => {
+            let until = hold_until(parse(&body)?)?;
+            Command::Hold { message_id: message_id.clone(), until }
+        }
+        "request-help" => {
+            let b: HelpBody = parse(&body)?;
+            check_text("question", &b.question)?;
+            Command::RequestHelp { message_id: message_id.clone(), question: b.question }
+        }
+        "answer-help" => {
+            let b: AnswerBody = parse(&body)?;
+            check_text("answer", &b.answer)?;
+            Command::AnswerHelp {
+                message_id: message_id.clone(),
+                answer: b.answer,
+                requester_present: false,
+            }
+        }
+        "archive" => {
+            parse::<serde_json::Value>(&body)?;
+            Command::Archive { message_id: message_id.clone() }
+        }
+        "reopen" => {
+            parse::<serde_json::Value>(&body)?;
+            Command::Reopen { message_id: message_id.clone() }
+        }
+        _ => return Err(ApiError::NotFound(format!("no action {action:?}"))),
+    };
+    let conv = hub.conversation_of(&message_id).await?;
+    let who = Who::Agent { id: me.clone(), role };
+    match hub.exec(&conv, cmd, who, None).await? {
+        Outcome::Message(m) => {
+            tracing::info!(message_id = %m.id, status = m.status.as_str(), by = %me, action = %action, "Message action.");
+            Ok(HttpResponse::Ok().json(json!({ "message": m })))
+        }
+        _ => Err(ApiError::NotFound("message not found".into())),
+    }
+}

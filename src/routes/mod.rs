@@ -1,0 +1,97 @@
+//! HTTP routes, one file per resource. Each handler checks in PROTOCOL §3's order:
+//! token (401), token kind or role (403), body (400/413), then hands a typed command to
+//! the owning actor, which answers 404/409/403 in the domain's order.
+
+pub mod agents;
+pub mod assistants;
+pub mod conversations;
+pub mod inbox;
+pub mod messages;
+pub mod ops;
+pub mod widget;
+
+use crate::auth::{bearer, Principal};
+use crate::domain::{AgentId, ContactId, Role};
+use crate::error::ApiError;
+use crate::hub::{Hub, MAX_TEXT_CHARS};
+use actix_web::{web, HttpRequest};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// Largest accepted body.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The shared hub, as actix-web app data.
+pub type HubData = web::Data<Arc<Hub>>;
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    widget::configure(cfg);
+    agents::configure(cfg);
+    messages::configure(cfg);
+    conversations::configure(cfg);
+    inbox::configure(cfg);
+    assistants::configure(cfg);
+    ops::configure(cfg);
+}
+
+/// Parses a JSON body (an empty body counts as `{}`).
+pub fn parse<T: DeserializeOwned>(body: &web::Bytes) -> Result<T, ApiError> {
+    if body.len() > MAX_BODY {
+        return Err(ApiError::TooLarge(format!("the body is over {MAX_BODY} bytes")));
+    }
+    let raw: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(raw).map_err(|e| ApiError::invalid(format!("invalid body: {e}")))
+}
+
+/// Checks a message, reply or comment text: not empty, at most 4096 characters.
+pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::invalid(format!("{field} must not be empty")));
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::TooLarge(format!(
+            "{field} is over {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The calling agent (401 without a valid token, 403 for a contact's token).
+pub async fn agent(hub: &Arc<Hub>, req: &HttpRequest) -> Result<(AgentId, Role), ApiError> {
+    match hub.principal(bearer(req)).await? {
+        Principal::Agent { id, role } => Ok((id, role)),
+        Principal::Contact { .. } => Err(ApiError::Forbidden("this route is for agents".into())),
+    }
+}
+
+/// The calling agent, who must be an admin.
+pub async fn admin(hub: &Arc<Hub>, req: &HttpRequest) -> Result<(AgentId, Role), ApiError> {
+    let (id, role) = agent(hub, req).await?;
+    if role != Role::Admin {
+        return Err(ApiError::Forbidden("only an admin may do this".into()));
+    }
+    Ok((id, role))
+}
+
+/// The calling contact and its channel (401, or 403 for an agent's token).
+pub async fn contact(hub: &Arc<Hub>, req: &HttpRequest) -> Result<(ContactId, String), ApiError> {
+    match hub.principal(bearer(req)).await? {
+        Principal::Contact { id, channel } => Ok((id, channel)),
+        Principal::Agent { .. } => Err(ApiError::Forbidden("this route is for contacts".into())),
+    }
+}
+
+/// An optional string field that must be a non-empty string of bounded length.
+pub fn opt_string(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.chars().count() > max => Err(ApiError::TooLarge(format!(
+            "{field} is over {max} characters"
+        ))),
+        other => Ok(other),
+    }
+}

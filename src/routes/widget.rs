@@ -1,0 +1,117 @@
+//! The customer side over HTTP (PROTOCOL §5): open a widget session, send, read back.
+
+use super::{check_text, contact, opt_string, parse, HubData};
+use crate::auth::{self, ContactRecord};
+use crate::domain::{ContactId, Conversation, ConversationId, EventBody};
+use crate::error::ApiError;
+use crate::store::keys;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Registers the widget routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/widget/session", web::post().to(open_session))
+        .route("/api/widget/messages", web::post().to(send))
+        .route("/api/widget/messages", web::get().to(list));
+}
+
+#[derive(Deserialize)]
+struct SessionBody {
+    channel: Option<String>,
+    name: Option<String>,
+    email: Option<String>,
+}
+
+async fn open_session(hub: HubData, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let b: SessionBody = parse(&body)?;
+    let channel = b.channel.unwrap_or_else(|| "web".into());
+    if channel.trim().is_empty() || channel.len() > 64 {
+        return Err(ApiError::invalid("channel must be 1 to 64 characters"));
+    }
+    let name = opt_string("name", b.name, 200)?;
+    let email = opt_string("email", b.email, 320)?;
+    let token = auth::new_token();
+    let rec = ContactRecord {
+        id: ContactId(auth::new_id("k")),
+        channel,
+        name,
+        email,
+    };
+    hub.directory
+        .put_contact(&hub.store, rec.clone(), auth::hash_token(&token))
+        .await?;
+    tracing::info!(contact_id = %rec.id, channel = %rec.channel, "Widget session opened.");
+    Ok(HttpResponse::Created().json(json!({"contact_id": rec.id, "token": token})))
+}
+
+/// The body of a customer send, shared with the widget socket.
+#[derive(Deserialize)]
+pub struct SendBody {
+    pub text: String,
+    pub client_id: Option<String>,
+}
+
+/// Validates a send: text rules and a bounded `client_id`.
+pub fn check_send(b: &SendBody) -> Result<(), ApiError> {
+    check_text("text", &b.text)?;
+    if let Some(c) = &b.client_id {
+        if c.is_empty() || c.len() > 200 {
+            return Err(ApiError::invalid("client_id must be 1 to 200 characters"));
+        }
+    }
+    Ok(())
+}
+
+async fn send(hub: HubData, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let (contact_id, channel) = contact(&hub, &req).await?;
+    let b: SendBody = parse(&body)?;
+    check_send(&b)?;
+    let (m, created) = hub
+        .customer_send(&contact_id, &channel, b.text, b.client_id)
+        .await?;
+    let body = json!({"message": m.for_contact()});
+    Ok(if created {
+        HttpResponse::Created().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
+    })
+}
+
+async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (contact_id, channel) = contact(&hub, &req).await?;
+    let out = hub
+        .store
+        .read(move |s| {
+            let Some(conv_id) = s.get_json::<ConversationId>(
+                keys::LATEST,
+                &[contact_id.as_str().as_bytes(), channel.as_bytes()],
+            )?
+            else {
+                return Ok(json!({"conversation": null, "items": []}));
+            };
+            let conv = s.get_json::<Conversation>(keys::CONVERSATION, &[conv_id.as_str().as_bytes()])?;
+            let mut items = Vec::new();
+            for ev in s.conversation_events(conv_id.as_str())? {
+                match &ev.body {
+                    EventBody::MessageCreated { message } => {
+                        let mut v = json!(message.for_contact());
+                        v["type"] = json!("message");
+                        items.push(v);
+                    }
+                    EventBody::ReplyCreated { reply } => {
+                        let mut v = json!(reply);
+                        v["type"] = json!("reply");
+                        items.push(v);
+                    }
+                    _ => {}
+                }
+            }
+            Ok(json!({
+                "conversation": conv.map(|c| json!({"id": c.id, "session": c.session})),
+                "items": items,
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
+}

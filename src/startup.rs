@@ -1,0 +1,64 @@
+//! Builds the hub and its HTTP server, binds the listener (port 0 works) and runs until
+//! stopped.
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::routes;
+use actix_web::{middleware, web, App, HttpServer};
+use std::net::TcpListener;
+use std::sync::Arc;
+
+/// Sets up `tracing` once: human format, or JSON lines with `HUB_LOG_FORMAT=json`;
+/// filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the hub until SIGINT/SIGTERM. Prints `listening on http://HOST:PORT` when ready.
+pub async fn run(config: Config) -> std::io::Result<()> {
+    let listener = TcpListener::bind(&config.addr)?;
+    let addr = listener.local_addr()?;
+    let hub = Hub::build(config).map_err(std::io::Error::other)?;
+    if let Some(token) = &hub.admin_token_created {
+        println!("admin token: {token}");
+    }
+    let data = web::Data::new(hub.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
+            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .configure(routes::configure)
+            .configure(crate::ws::configure)
+            .default_service(web::to(not_found))
+    })
+    .listen(listener)?
+    .shutdown_timeout(5)
+    .run();
+    println!("listening on http://{addr}");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, "Hub listening.");
+    server.await?;
+    flush_on_exit(&hub).await;
+    Ok(())
+}
+
+async fn flush_on_exit(hub: &Arc<Hub>) {
+    // Everything acknowledged is already durable; this only settles background writes.
+    let _ = hub.store.commit(crate::store::Batch::default()).await;
+    tracing::info!("Hub stopped.");
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+    Err(crate::error::ApiError::NotFound("no such route".into()))
+}

@@ -1,0 +1,84 @@
+//! Key layout of the one sled tree. Every table is a one-byte prefix, so that one
+//! `apply_batch` writes events, rows, indexes and counters atomically. Numbers are
+//! big-endian so that key order is numeric order.
+
+/// `e` + seq → event JSON (the hub-wide log).
+pub const EVENT: u8 = b'e';
+/// `E` + conversation id + 0 + seq → nothing (a conversation's events).
+pub const CONV_EVENT: u8 = b'E';
+/// `r` + message id → Message JSON (current state, for inbox listings).
+pub const MESSAGE: u8 = b'r';
+/// `C` + conversation id → Conversation JSON.
+pub const CONVERSATION: u8 = b'C';
+/// `i` + index name + 0 + order + id → value (folder and list indexes, hold timers).
+pub const INDEX: u8 = b'i';
+/// `n` + index name → i64 count of the index's entries.
+pub const COUNT: u8 = b'n';
+/// `T` + sha256(token) → principal JSON.
+pub const TOKEN: u8 = b'T';
+/// `K` + contact id → contact JSON.
+pub const CONTACT: u8 = b'K';
+/// `L` + contact id + 0 + channel → the contact's latest conversation id on that channel.
+pub const LATEST: u8 = b'L';
+/// `I` + scope + 0 + client id → idempotency record JSON.
+pub const IDEMPOTENCY: u8 = b'I';
+/// `A` + agent id → agent JSON.
+pub const AGENT: u8 = b'A';
+/// `B` + assistant id → assistant JSON.
+pub const ASSISTANT: u8 = b'B';
+/// `P` + agent id → last published presence.
+pub const PRESENCE: u8 = b'P';
+/// `m` + name → metadata (epoch, format version).
+pub const META: u8 = b'm';
+
+/// `prefix` + `parts` joined by 0 bytes.
+pub fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len() + 1).sum::<usize>());
+    k.push(prefix);
+    for (i, p) in parts.iter().enumerate() {
+        if i > 0 {
+            k.push(0);
+        }
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// The log key of `seq`.
+pub fn event(seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(EVENT);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The conversation-index key of `seq`.
+pub fn conv_event(conversation: &str, seq: u64) -> Vec<u8> {
+    let mut k = key(CONV_EVENT, &[conversation.as_bytes(), b""]);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// An index entry key: `i` + name + 0 + order + id.
+pub fn index_entry(name: &str, order: u64, id: &str) -> Vec<u8> {
+    let mut k = index_prefix(name);
+    k.extend_from_slice(&order.to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The prefix of every entry of index `name`.
+pub fn index_prefix(name: &str) -> Vec<u8> {
+    key(INDEX, &[name.as_bytes(), b""])
+}
+
+/// Splits an index entry key after its prefix into (order, id).
+pub fn split_index_entry(prefix_len: usize, key: &[u8]) -> Option<(u64, String)> {
+    let rest = key.get(prefix_len..)?;
+    if rest.len() < 8 {
+        return None;
+    }
+    let (o, id) = rest.split_at(8);
+    let order = u64::from_be_bytes(o.try_into().ok()?);
+    Some((order, String::from_utf8_lossy(id).into_owned()))
+}

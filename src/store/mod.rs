@@ -1,0 +1,403 @@
+//! The durable store: the only module that touches sled (0.34.7).
+//!
+//! One sled tree holds every table under a one-byte prefix (see [`keys`]), so a commit is
+//! one atomic `apply_batch`. Commits go to a single writer thread that batches every
+//! request waiting in its queue into one `apply_batch` + `flush` + `sync_data` (group
+//! commit) and only then answers the requests and hands their events to the bus, in
+//! `seq` order. Reads are blocking calls: callers run them off the async executor
+//! (see [`Store::read`]).
+
+pub mod index;
+pub mod keys;
+mod writer;
+
+use crate::bus::{Bus, Outgoing};
+use crate::domain::{ContactId, Conversation, ConversationState, Event, Message};
+use index::IndexEntry;
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Why the store could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("storage i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// A set of writes that become durable together, with the events to publish after.
+#[derive(Default)]
+pub struct Batch {
+    events: Vec<(u64, Option<String>, Vec<u8>)>,
+    puts: Vec<(Vec<u8>, Vec<u8>)>,
+    index_del: Vec<IndexEntry>,
+    index_put: Vec<(IndexEntry, Vec<u8>)>,
+    outgoing: Vec<Outgoing>,
+}
+
+fn json<T: Serialize>(v: &T) -> Vec<u8> {
+    // unwrap: our types serialise to JSON infallibly (string keys, no foreign maps).
+    serde_json::to_vec(v).expect("serialisable")
+}
+
+impl Batch {
+    /// Appends an event to the log and schedules its publication.
+    /// `contact` owns the event's conversation (it may see some events).
+    pub fn event(&mut self, ev: &Event, contact: Option<&ContactId>) {
+        let bytes = json(ev);
+        self.outgoing.push(Outgoing::new(ev, &bytes, contact));
+        self.events.push((
+            ev.seq,
+            ev.conversation_id.as_ref().map(|c| c.0.clone()),
+            bytes,
+        ));
+    }
+
+    /// Writes a message's current state.
+    pub fn put_message(&mut self, m: &Message) {
+        self.puts
+            .push((keys::key(keys::MESSAGE, &[m.id.as_str().as_bytes()]), json(m)));
+    }
+
+    /// Writes a conversation's current state.
+    pub fn put_conversation(&mut self, c: &Conversation) {
+        self.puts.push((
+            keys::key(keys::CONVERSATION, &[c.id.as_str().as_bytes()]),
+            json(c),
+        ));
+    }
+
+    /// Replaces index entries `old` with `new`; `value` is stored with each new entry.
+    pub fn reindex(&mut self, old: Vec<IndexEntry>, new: Vec<IndexEntry>, value: &str) {
+        for e in &old {
+            if !new.contains(e) {
+                self.index_del.push(e.clone());
+            }
+        }
+        for e in new {
+            if !old.contains(&e) {
+                self.index_put.push((e, value.as_bytes().to_vec()));
+            }
+        }
+    }
+
+    /// Writes a JSON record under `prefix` + `parts`.
+    pub fn put_json<T: Serialize>(&mut self, prefix: u8, parts: &[&[u8]], v: &T) {
+        self.puts.push((keys::key(prefix, parts), json(v)));
+    }
+
+    /// Number of events in the batch.
+    pub fn event_count(&self) -> usize {
+        self.events.len()
+    }
+}
+
+struct Request {
+    batch: Batch,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// A reserved place in the writer's queue: allocate seqs and send without awaiting,
+/// so that seqs are handed out in (almost) queue order.
+pub struct Ticket {
+    permit: mpsc::OwnedPermit<Request>,
+    store: Arc<Store>,
+}
+
+impl Ticket {
+    /// Allocates `n` consecutive seqs and returns the first.
+    pub fn alloc(&self, n: usize) -> u64 {
+        self.store.next_seq.fetch_add(n as u64, Ordering::SeqCst)
+    }
+
+    /// Sends the batch; the receiver resolves once it is durable.
+    pub fn send(self, batch: Batch) -> oneshot::Receiver<Result<(), String>> {
+        let (done, rx) = oneshot::channel();
+        self.permit.send(Request { batch, done });
+        rx
+    }
+}
+
+/// The durable store. Cheap to share behind an `Arc`.
+pub struct Store {
+    db: sled::Db,
+    tree: sled::Tree,
+    next_seq: AtomicU64,
+    epoch: String,
+    tx: mpsc::Sender<Request>,
+    healthy: AtomicBool,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    pub fn open(dir: &Path, bus: Arc<Bus>) -> Result<Arc<Store>, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()?;
+        let tree = db.open_tree("hub")?;
+        let epoch_key = keys::key(keys::META, &[b"epoch"]);
+        let epoch = match tree.get(&epoch_key)? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => {
+                let e = crate::auth::random_hex(8);
+                tree.insert(&epoch_key, e.as_bytes())?;
+                db.flush()?;
+                e
+            }
+        };
+        let last = tree
+            .scan_prefix([keys::EVENT])
+            .keys()
+            .next_back()
+            .transpose()?
+            .and_then(|k| k.get(1..9).and_then(|b| b.try_into().ok()))
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        bus.set_head(last);
+        let (tx, rx) = mpsc::channel(16 * 1024);
+        let store = Arc::new(Store {
+            db: db.clone(),
+            tree: tree.clone(),
+            next_seq: AtomicU64::new(last + 1),
+            epoch,
+            tx,
+            healthy: AtomicBool::new(true),
+        });
+        let sync_file = std::fs::OpenOptions::new()
+            .read(true)
+            .open(dir.join("db"))
+            .ok();
+        writer::spawn(writer::Writer::new(db, tree, sync_file, bus, last + 1), rx, store.clone());
+        Ok(store)
+    }
+
+    /// The random id of this data store, fixed for its whole life.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// False after a failed commit, until one succeeds again.
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_healthy(&self, ok: bool) {
+        self.healthy.store(ok, Ordering::Relaxed)
+    }
+
+    /// Waits for room in the writer's queue.
+    pub async fn ticket(self: &Arc<Self>) -> Result<Ticket, StoreError> {
+        let permit = self
+            .tx
+            .clone()
+            .reserve_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(Ticket {
+            permit,
+            store: self.clone(),
+        })
+    }
+
+    /// Commits a batch that carries no events (or whose seqs the caller allocated) and
+    /// waits until it is durable.
+    pub async fn commit(self: &Arc<Self>, batch: Batch) -> Result<(), StoreError> {
+        let rx = self.ticket().await?.send(batch);
+        wait(rx).await
+    }
+
+    /// Runs blocking reads on the blocking pool, off the async executor.
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// A JSON record, if present.
+    pub fn get_json<T: DeserializeOwned>(
+        &self,
+        prefix: u8,
+        parts: &[&[u8]],
+    ) -> Result<Option<T>, StoreError> {
+        match self.tree.get(keys::key(prefix, parts))? {
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    /// Every JSON record under a prefix (small tables only: agents, assistants).
+    pub fn scan_json<T: DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix([prefix]) {
+            let (_, v) = kv?;
+            out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Every JSON record under a prefix with the rest of its key (small tables only).
+    pub fn scan_keyed_json<T: DeserializeOwned>(
+        &self,
+        prefix: u8,
+    ) -> Result<Vec<(String, T)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix([prefix]) {
+            let (k, v) = kv?;
+            let id = String::from_utf8_lossy(&k[1..]).into_owned();
+            out.push((
+                id,
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Writes a small record at once, durably (start-up only: admin bootstrap).
+    pub fn put_json_now<T: Serialize>(
+        &self,
+        prefix: u8,
+        parts: &[&[u8]],
+        v: &T,
+    ) -> Result<(), StoreError> {
+        self.tree.insert(keys::key(prefix, parts), json(v))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The events of a conversation, oldest first.
+    pub fn conversation_events(&self, conversation: &str) -> Result<Vec<Event>, StoreError> {
+        let prefix = keys::key(keys::CONV_EVENT, &[conversation.as_bytes(), b""]);
+        let mut out = Vec::new();
+        for k in self.tree.scan_prefix(&prefix).keys() {
+            let k = k?;
+            let Some(seq) = k
+                .get(prefix.len()..)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+            else {
+                continue;
+            };
+            if let Some(v) = self.tree.get(keys::event(seq))? {
+                out.push(
+                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rebuilds a conversation's state from its events.
+    pub fn load_conversation(&self, conversation: &str) -> Result<ConversationState, StoreError> {
+        let mut st = ConversationState::default();
+        for ev in self.conversation_events(conversation)? {
+            st.apply_event(&ev);
+        }
+        Ok(st)
+    }
+
+    /// Up to `limit` raw events with seq > `after`, oldest first.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.range(keys::event(after + 1)..keys::event(u64::MAX)) {
+            let (k, v) = kv?;
+            let Some(seq) = k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+            else {
+                continue;
+            };
+            out.push((seq, v.to_vec()));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The oldest seq still in the log (0 when empty).
+    pub fn first_seq(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .tree
+            .scan_prefix([keys::EVENT])
+            .keys()
+            .next()
+            .transpose()?
+            .and_then(|k| k.get(1..9).and_then(|b| b.try_into().ok()))
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Entries of index `name`, highest order first, with order < `before`.
+    pub fn index_desc(
+        &self,
+        name: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
+        let prefix = keys::index_prefix(name);
+        let mut end = prefix.clone();
+        match before {
+            Some(b) => end.extend_from_slice(&b.to_be_bytes()),
+            None => end.extend_from_slice(&[0xff; 9]),
+        }
+        let mut out = Vec::new();
+        for kv in self.tree.range(prefix.clone()..end).rev() {
+            let (k, v) = kv?;
+            if let Some((order, id)) = keys::split_index_entry(prefix.len(), &k) {
+                out.push((order, id, v.to_vec()));
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Entries of index `name` with order <= `upto`, lowest first.
+    pub fn index_upto(&self, name: &str, upto: u64) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
+        let prefix = keys::index_prefix(name);
+        let mut end = prefix.clone();
+        end.extend_from_slice(&upto.saturating_add(1).to_be_bytes());
+        let mut out = Vec::new();
+        for kv in self.tree.range(prefix.clone()..end) {
+            let (k, v) = kv?;
+            if let Some((order, id)) = keys::split_index_entry(prefix.len(), &k) {
+                out.push((order, id, v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The number of entries of index `name`.
+    pub fn count(&self, name: &str) -> Result<i64, StoreError> {
+        Ok(self
+            .tree
+            .get(keys::key(keys::COUNT, &[name.as_bytes()]))?
+            .and_then(|v| v.as_ref().try_into().ok().map(i64::from_be_bytes))
+            .unwrap_or(0))
+    }
+}
+
+/// Waits for a commit's durability.
+pub async fn wait(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), StoreError> {
+    match rx.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Io(std::io::Error::other(e))),
+        Err(_) => Err(StoreError::Closed),
+    }
+}

@@ -1,0 +1,163 @@
+//! The group-commit writer: one thread that turns every queued request into one
+//! `apply_batch` + `flush` + `sync_data`, answers the requests, then publishes their
+//! events in `seq` order (a small reorder buffer covers seqs allocated out of order).
+
+use super::{keys, Request, Store};
+use crate::bus::{Bus, Outgoing};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Most requests folded into one commit.
+const MAX_BATCH: usize = 4096;
+
+pub(super) struct Writer {
+    db: sled::Db,
+    tree: sled::Tree,
+    sync_file: Option<std::fs::File>,
+    bus: Arc<Bus>,
+    /// Index counts, loaded on first touch; only this thread writes them.
+    counts: HashMap<String, i64>,
+    /// The next seq to publish, and events waiting for an earlier seq.
+    next_pub: u64,
+    held: BTreeMap<u64, Option<Outgoing>>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        db: sled::Db,
+        tree: sled::Tree,
+        sync_file: Option<std::fs::File>,
+        bus: Arc<Bus>,
+        next_pub: u64,
+    ) -> Self {
+        Writer {
+            db,
+            tree,
+            sync_file,
+            bus,
+            counts: HashMap::new(),
+            next_pub,
+            held: BTreeMap::new(),
+        }
+    }
+
+    fn count_mut(&mut self, name: &str) -> &mut i64 {
+        if !self.counts.contains_key(name) {
+            let v = self
+                .tree
+                .get(keys::key(keys::COUNT, &[name.as_bytes()]))
+                .ok()
+                .flatten()
+                .and_then(|v| v.as_ref().try_into().ok().map(i64::from_be_bytes))
+                .unwrap_or(0);
+            self.counts.insert(name.to_string(), v);
+        }
+        // unwrap: inserted just above when missing.
+        self.counts.get_mut(name).expect("count present")
+    }
+
+    fn commit(&mut self, reqs: &[Request]) -> Result<(), String> {
+        let mut b = sled::Batch::default();
+        let mut touched: Vec<String> = Vec::new();
+        for r in reqs {
+            for (seq, conv, json) in &r.batch.events {
+                b.insert(keys::event(*seq), json.as_slice());
+                if let Some(c) = conv {
+                    b.insert(keys::conv_event(c, *seq), &[] as &[u8]);
+                }
+            }
+            for (k, v) in &r.batch.puts {
+                b.insert(k.as_slice(), v.as_slice());
+            }
+            for e in &r.batch.index_del {
+                b.remove(keys::index_entry(&e.name, e.order, &e.id));
+                *self.count_mut(&e.name) -= 1;
+                touched.push(e.name.clone());
+            }
+            for (e, v) in &r.batch.index_put {
+                b.insert(keys::index_entry(&e.name, e.order, &e.id), v.as_slice());
+                *self.count_mut(&e.name) += 1;
+                touched.push(e.name.clone());
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        for name in &touched {
+            let v = self.counts.get(name).copied().unwrap_or(0);
+            b.insert(keys::key(keys::COUNT, &[name.as_bytes()]), &v.to_be_bytes());
+        }
+        let res = (|| -> Result<(), String> {
+            self.tree.apply_batch(b).map_err(|e| e.to_string())?;
+            self.db.flush().map_err(|e| e.to_string())?;
+            if let Some(f) = &self.sync_file {
+                f.sync_data().map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })();
+        if res.is_err() {
+            // The in-memory counts may be ahead of the disk: reload them on next touch.
+            self.counts.clear();
+        }
+        res
+    }
+
+    fn publish(&mut self, reqs: Vec<Request>, ok: bool) {
+        for r in reqs {
+            let seqs: Vec<u64> = r.batch.events.iter().map(|e| e.0).collect();
+            let mut outgoing = r.batch.outgoing.into_iter();
+            for seq in seqs {
+                let o = outgoing.next();
+                self.held.insert(seq, if ok { o } else { None });
+            }
+        }
+        let mut ready = Vec::new();
+        while let Some(entry) = self.held.first_entry() {
+            if *entry.key() != self.next_pub {
+                break;
+            }
+            if let Some(o) = entry.remove() {
+                ready.push(o);
+            }
+            self.next_pub += 1;
+        }
+        if !ready.is_empty() {
+            self.bus.publish(ready);
+        }
+    }
+}
+
+pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<Store>) {
+    std::thread::Builder::new()
+        .name("hub-writer".into())
+        .spawn(move || {
+            while let Some(first) = rx.blocking_recv() {
+                let mut reqs = vec![first];
+                while reqs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => reqs.push(r),
+                        Err(_) => break,
+                    }
+                }
+                let started = Instant::now();
+                let res = w.commit(&reqs);
+                let events: usize = reqs.iter().map(|r| r.batch.event_count()).sum();
+                crate::metrics::record_commit(reqs.len(), events, started.elapsed());
+                store.set_healthy(res.is_ok());
+                if let Err(e) = &res {
+                    tracing::error!(error = %e, requests = reqs.len(), "Group commit failed.");
+                }
+                let mut answered = Vec::with_capacity(reqs.len());
+                for mut r in reqs {
+                    let done = std::mem::replace(&mut r.done, tokio::sync::oneshot::channel().0);
+                    let _ = done.send(res.clone());
+                    answered.push(r);
+                }
+                w.publish(answered, res.is_ok());
+            }
+            tracing::info!("Store writer stopped.");
+        })
+        // unwrap: spawning a thread at start-up only fails when the OS is out of resources.
+        .expect("spawn writer thread");
+}
