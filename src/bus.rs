@@ -6,7 +6,10 @@
 //! queue's sender is dropped and its `overflowed` flag set — so a slow client never
 //! slows the writer or anyone else.
 
-use crate::domain::{ContactId, Event, EventBody};
+use crate::actors::presence::{Disconnect, PresenceActor};
+use crate::domain::{AgentId, ContactId, Event, EventBody};
+use actix::Addr;
+use std::sync::{Mutex, OnceLock};
 use bytes::Bytes;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -82,6 +85,17 @@ pub struct Subscription {
 pub struct SubState {
     pub queued_bytes: AtomicUsize,
     pub overflowed: AtomicBool,
+    /// Set by whoever first reports the socket gone (bus on overflow, or the socket).
+    gone: AtomicBool,
+    /// The agent of a console (presence follows its connection).
+    agent: Option<AgentId>,
+}
+
+impl SubState {
+    /// True exactly once: the caller reports the disconnection.
+    pub fn mark_gone(&self) -> bool {
+        !self.gone.swap(true, Ordering::SeqCst)
+    }
 }
 
 struct Sub {
@@ -110,6 +124,10 @@ pub struct Bus {
     contacts: DashMap<ContactId, Vec<(u64, Sub)>>,
     /// Sockets cut off for overflowing since start (for metrics).
     pub dropped: AtomicU64,
+    /// Held while publishing and while subscribing, so a new subscriber gets a head
+    /// that splits the events exactly into "replay from the store" and "queued live".
+    seam: Mutex<()>,
+    presence: OnceLock<Addr<PresenceActor>>,
 }
 
 impl Bus {
@@ -127,9 +145,17 @@ impl Bus {
         self.head.store(seq, Ordering::SeqCst);
     }
 
-    fn channel(&self) -> (Sub, Subscription) {
+    /// Lets the bus tell presence when a console is cut off.
+    pub fn set_presence(&self, addr: Addr<PresenceActor>) {
+        let _ = self.presence.set(addr);
+    }
+
+    fn channel(&self, agent: Option<AgentId>) -> (Sub, Subscription) {
         let (tx, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
-        let state = Arc::new(SubState::default());
+        let state = Arc::new(SubState {
+            agent,
+            ..SubState::default()
+        });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         (
             Sub {
@@ -140,18 +166,31 @@ impl Bus {
         )
     }
 
-    /// Subscribes an agent console to every event.
-    pub fn subscribe_agent(&self) -> Subscription {
-        let (sub, s) = self.channel();
+    /// Subscribes an agent console to every event. Returns the subscription and the
+    /// head: every event up to it was published before, every later one will be queued.
+    pub fn subscribe_agent(&self, agent: &AgentId) -> (Subscription, u64) {
+        let (sub, s) = self.channel(Some(agent.clone()));
+        // unwrap: the lock only guards the subscribe/publish seam and never panics inside.
+        let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
         self.agents.insert(s.id, sub);
-        s
+        (s, self.head())
     }
 
-    /// Subscribes a widget to its contact's visible events.
-    pub fn subscribe_contact(&self, contact: &ContactId) -> Subscription {
-        let (sub, s) = self.channel();
+    /// Subscribes a widget to its contact's visible events (see [`Bus::subscribe_agent`]).
+    pub fn subscribe_contact(&self, contact: &ContactId) -> (Subscription, u64) {
+        let (sub, s) = self.channel(None);
+        let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
         self.contacts.entry(contact.clone()).or_default().push((s.id, sub));
-        s
+        (s, self.head())
+    }
+
+    fn cut_off(&self, state: &SubState) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        if let (Some(agent), Some(p)) = (&state.agent, self.presence.get()) {
+            if state.mark_gone() {
+                p.do_send(Disconnect { agent: agent.clone() });
+            }
+        }
     }
 
     /// Removes a subscription (socket closed).
@@ -186,6 +225,7 @@ impl Bus {
         let Some(last) = events.last().map(|e| e.seq) else {
             return;
         };
+        let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
         let mut dead_agents = Vec::new();
         for a in self.agents.iter() {
             for e in &events {
@@ -196,16 +236,20 @@ impl Bus {
             }
         }
         for id in dead_agents {
-            self.agents.remove(&id);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            if let Some((_, sub)) = self.agents.remove(&id) {
+                self.cut_off(&sub.state);
+            }
         }
         for e in &events {
             if let Some((contact, frame)) = &e.contact {
                 if let Some(mut subs) = self.contacts.get_mut(contact) {
-                    let before = subs.len();
-                    subs.retain(|(_, s)| s.offer(e.seq, frame));
-                    self.dropped
-                        .fetch_add((before - subs.len()) as u64, Ordering::Relaxed);
+                    subs.retain(|(_, s)| {
+                        let ok = s.offer(e.seq, frame);
+                        if !ok {
+                            self.cut_off(&s.state);
+                        }
+                        ok
+                    });
                 }
             }
         }

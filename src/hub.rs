@@ -47,6 +47,7 @@ impl Hub {
         let presence = Arc::new(PresenceView::default());
         let presence_actor =
             PresenceActor::new(store.clone(), presence.clone(), config.presence_grace).start();
+        bus.set_presence(presence_actor.clone());
         let assistants = DashMap::new();
         for a in store.scan_json::<Assistant>(keys::ASSISTANT)? {
             assistants.insert(a.id.clone(), a);

@@ -1,6 +1,54 @@
-//! WebSockets: the only module that uses actix-web-actors.
+//! WebSockets (PROTOCOL §5, §7): the only module that uses actix-web-actors, so a move
+//! to actix-ws stays a one-folder change.
 
-use actix_web::web;
+pub mod frames;
+pub mod socket;
+
+use crate::hub::Hub;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use socket::{Kind, Socket};
+use std::sync::Arc;
+
+/// Largest accepted client frame (bigger ones close the socket with 1009).
+pub const MAX_FRAME: usize = 64 * 1024;
 
 /// Registers the socket routes.
-pub fn configure(_cfg: &mut web::ServiceConfig) {}
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/agent", web::get().to(agent))
+        .route("/ws/widget", web::get().to(widget));
+}
+
+/// An upgrade carrying an `Origin` must come from the hub's own origin or one listed in
+/// `HUB_ALLOWED_ORIGINS`; one without `Origin` (not a browser) passes.
+pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+    let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let host = req.connection_info().host().to_string();
+    origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .is_some_and(|h| h.eq_ignore_ascii_case(&host))
+}
+
+async fn start(kind: Kind, hub: web::Data<Arc<Hub>>, req: HttpRequest, stream: web::Payload) -> Result<HttpResponse, actix_web::Error> {
+    if !origin_allowed(&req, &hub.config.allowed_origins) {
+        return Err(crate::error::ApiError::Forbidden("this origin may not open sockets here".into()).into());
+    }
+    ws::WsResponseBuilder::new(Socket::new(hub.get_ref().clone(), kind), &req, stream)
+        .frame_size(MAX_FRAME)
+        .start()
+}
+
+async fn agent(hub: web::Data<Arc<Hub>>, req: HttpRequest, stream: web::Payload) -> Result<HttpResponse, actix_web::Error> {
+    start(Kind::Agent, hub, req, stream).await
+}
+
+async fn widget(hub: web::Data<Arc<Hub>>, req: HttpRequest, stream: web::Payload) -> Result<HttpResponse, actix_web::Error> {
+    start(Kind::Widget, hub, req, stream).await
+}

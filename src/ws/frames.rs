@@ -1,0 +1,119 @@
+//! The wire frames of the sockets (PROTOCOL §5, §7), and the store replay that turns
+//! logged events back into the frames a socket may see.
+
+use crate::bus::{contact_frame, event_frame};
+use crate::domain::{ContactId, Conversation, Event, EventBody};
+use crate::store::{keys, Store, StoreError};
+use bytes::Bytes;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// A frame from a client, once its `type` is known.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Hello {
+        token: Option<String>,
+        since: Option<u64>,
+        epoch: Option<String>,
+    },
+    Ping,
+    Presence {
+        status: String,
+    },
+    Send {
+        text: String,
+        client_id: Option<String>,
+    },
+}
+
+/// Why a client frame could not be read.
+pub enum FrameError {
+    /// Not JSON, or not an object with a string `type`.
+    NotJson,
+    /// A `type` this hub does not know.
+    UnknownType(String),
+    /// A known `type` with missing or mistyped fields.
+    BadFields(String),
+}
+
+impl FrameError {
+    /// A human message for the error frame.
+    pub fn message(&self) -> String {
+        match self {
+            FrameError::NotJson => "frames must be JSON objects with a \"type\"".into(),
+            FrameError::UnknownType(t) => format!("unknown frame type {t:?}"),
+            FrameError::BadFields(e) => format!("invalid frame: {e}"),
+        }
+    }
+}
+
+/// Parses a client frame.
+pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
+    let t = v
+        .get("type")
+        .and_then(|t| t.as_str())
+        .ok_or(FrameError::NotJson)?
+        .to_string();
+    if !matches!(t.as_str(), "hello" | "ping" | "presence" | "send") {
+        return Err(FrameError::UnknownType(t));
+    }
+    serde_json::from_value(v).map_err(|e| FrameError::BadFields(e.to_string()))
+}
+
+/// Most events a reconnecting socket is replayed; older `since` values get `reset`.
+pub const REPLAY_MAX: u64 = 100_000;
+
+/// The frames of events with `since < seq <= head` that the socket may see: all of them
+/// for an agent console (`contact` = None), the contact's visible ones for a widget.
+pub fn replay(
+    store: &Store,
+    contact: Option<&ContactId>,
+    since: u64,
+    head: u64,
+) -> Result<Vec<(u64, Bytes)>, StoreError> {
+    let mut out = Vec::new();
+    let mut owners: HashMap<String, Option<ContactId>> = HashMap::new();
+    let mut after = since;
+    while after < head {
+        let chunk = store.events_after(after, 1000)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for (seq, json) in chunk {
+            after = seq;
+            if seq > head {
+                return Ok(out);
+            }
+            let agent_frame = event_frame(&json);
+            let Some(contact) = contact else {
+                out.push((seq, agent_frame));
+                continue;
+            };
+            let ev: Event =
+                serde_json::from_slice(&json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if !ev.body.visible_to_contact() {
+                continue;
+            }
+            let owner = match (&ev.body, &ev.conversation_id) {
+                (EventBody::MessageCreated { message }, _) => Some(message.contact_id.clone()),
+                (_, Some(c)) => {
+                    if !owners.contains_key(c.as_str()) {
+                        let conv = store
+                            .get_json::<Conversation>(keys::CONVERSATION, &[c.as_str().as_bytes()])?;
+                        owners.insert(c.0.clone(), conv.map(|c| c.contact_id));
+                    }
+                    owners.get(c.as_str()).cloned().flatten()
+                }
+                _ => None,
+            };
+            if owner.as_ref() == Some(contact) {
+                if let Some(f) = contact_frame(&ev, &agent_frame) {
+                    out.push((seq, f));
+                }
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,350 @@
+//! One WebSocket actor per connection, for both consoles (`/ws/agent`) and widgets
+//! (`/ws/widget`). The first frame must be `hello`; after `welcome` the socket replays
+//! what the client missed (from the store) and then streams live events from its
+//! bounded bus queue. The actor is only polled when the connection can take more
+//! output, so a client that stops reading stops draining its queue and is cut off by
+//! the bus (PROTOCOL §7) instead of growing memory.
+
+use super::frames::{self, ClientFrame};
+use crate::actors::presence::{Connect, Disconnect, SetAway};
+use crate::auth::Principal;
+use crate::bus::SubState;
+use crate::domain::{AgentId, ContactId};
+use crate::error::ApiError;
+use crate::hub::Hub;
+use actix::prelude::*;
+use actix_web_actors::ws;
+use bytes::Bytes;
+use bytestring::ByteString;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the server pings.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A peer silent for this long is dropped.
+const SILENCE: Duration = Duration::from_secs(15);
+/// A socket that has not said hello by then is closed.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Custom close code for a refused hello token.
+const CLOSE_UNAUTHORIZED: u16 = 4401;
+
+/// Which socket this is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Agent,
+    Widget,
+}
+
+enum Phase {
+    AwaitHello,
+    Authenticating,
+    Ready,
+}
+
+/// A connected console or widget.
+pub struct Socket {
+    hub: Arc<Hub>,
+    kind: Kind,
+    phase: Phase,
+    agent: Option<AgentId>,
+    contact: Option<(ContactId, String)>,
+    sub: Option<(u64, Arc<SubState>)>,
+    last_heard: Instant,
+    last_sent: u64,
+}
+
+impl Socket {
+    /// A socket waiting for its `hello`.
+    pub fn new(hub: Arc<Hub>, kind: Kind) -> Self {
+        Socket {
+            hub,
+            kind,
+            phase: Phase::AwaitHello,
+            agent: None,
+            contact: None,
+            sub: None,
+            last_heard: Instant::now(),
+            last_sent: 0,
+        }
+    }
+
+    fn send_json(ctx: &mut ws::WebsocketContext<Self>, v: serde_json::Value) {
+        ctx.text(v.to_string());
+    }
+
+    fn error(ctx: &mut ws::WebsocketContext<Self>, code: &str, message: &str) {
+        Self::send_json(ctx, json!({"type": "error", "code": code, "message": message}));
+    }
+
+    fn close(ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
+        ctx.close(Some(ws::CloseReason {
+            code,
+            description: Some(why.to_string()),
+        }));
+        ctx.stop();
+    }
+
+    fn push(&mut self, seq: u64, frame: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        if seq <= self.last_sent {
+            return;
+        }
+        self.last_sent = seq;
+        match ByteString::try_from(frame) {
+            Ok(s) => ctx.text(s),
+            Err(_) => tracing::error!(seq, "Event frame is not UTF-8; skipped."),
+        }
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        match self.phase {
+            Phase::AwaitHello => match frames::parse(text) {
+                Ok(ClientFrame::Hello {
+                    token,
+                    since,
+                    epoch,
+                }) => self.hello(token, since, epoch, ctx),
+                Ok(_) => {
+                    Self::error(ctx, "invalid", "the first frame must be a hello");
+                    Self::close(ctx, ws::CloseCode::Policy, "hello expected");
+                }
+                Err(e) => {
+                    Self::error(ctx, "invalid", &e.message());
+                    Self::close(ctx, ws::CloseCode::Policy, "hello expected");
+                }
+            },
+            Phase::Authenticating => {
+                Self::error(ctx, "invalid", "wait for the welcome");
+            }
+            Phase::Ready => match frames::parse(text) {
+                Ok(ClientFrame::Ping) => Self::send_json(ctx, json!({"type": "pong"})),
+                Ok(ClientFrame::Presence { status }) => match (&self.agent, status.as_str()) {
+                    (Some(agent), "away" | "online") => {
+                        self.hub.presence_actor.do_send(SetAway {
+                            agent: agent.clone(),
+                            away: status == "away",
+                        });
+                    }
+                    (Some(_), _) => Self::error(ctx, "invalid", "status must be away or online"),
+                    (None, _) => Self::error(ctx, "invalid", "presence is for agent consoles"),
+                },
+                Ok(ClientFrame::Send { text, client_id }) => self.customer_send(text, client_id, ctx),
+                Ok(ClientFrame::Hello { .. }) => Self::error(ctx, "invalid", "already said hello"),
+                Err(e) => Self::error(ctx, "invalid", &e.message()),
+            },
+        }
+    }
+
+    fn hello(
+        &mut self,
+        token: Option<String>,
+        since: Option<u64>,
+        epoch: Option<String>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Self::close(ctx, ws::CloseCode::Other(CLOSE_UNAUTHORIZED), "unauthorized");
+        };
+        self.phase = Phase::Authenticating;
+        let hub = self.hub.clone();
+        ctx.wait(
+            async move { hub.directory.resolve(&hub.store, &token).await }
+                .into_actor(self)
+                .map(move |res, act, ctx| act.welcome(res, since, epoch, ctx)),
+        );
+    }
+
+    fn welcome(
+        &mut self,
+        who: Result<Option<Principal>, ApiError>,
+        since: Option<u64>,
+        epoch: Option<String>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let (subscription, head, mut welcome) = match (self.kind, who) {
+            (Kind::Agent, Ok(Some(Principal::Agent { id, .. }))) => {
+                let (s, head) = self.hub.bus.subscribe_agent(&id);
+                self.hub.presence_actor.do_send(Connect { agent: id.clone() });
+                let w = json!({"type": "welcome", "agent_id": id, "seq": head});
+                self.agent = Some(id);
+                (s, head, w)
+            }
+            (Kind::Widget, Ok(Some(Principal::Contact { id, channel }))) => {
+                let (s, head) = self.hub.bus.subscribe_contact(&id);
+                let w = json!({"type": "welcome", "contact_id": id, "seq": head});
+                self.contact = Some((id, channel));
+                (s, head, w)
+            }
+            (_, Err(ApiError::Unavailable(m))) => {
+                Self::error(ctx, "unavailable", &m);
+                return Self::close(ctx, ws::CloseCode::Again, "storage unavailable");
+            }
+            _ => return Self::close(ctx, ws::CloseCode::Other(CLOSE_UNAUTHORIZED), "unauthorized"),
+        };
+        self.sub = Some((subscription.id, subscription.state.clone()));
+        self.phase = Phase::Ready;
+        self.last_sent = head;
+        let store_epoch = self.hub.store.epoch().to_string();
+        welcome["epoch"] = json!(store_epoch);
+        let replay_from = match since {
+            _ if epoch.as_deref().is_some_and(|e| e != store_epoch) => None,
+            Some(s) if s > head || head - s > frames::REPLAY_MAX => None,
+            other => other.map(Some).unwrap_or(Some(head)),
+        };
+        if replay_from.is_none() {
+            welcome["reset"] = json!(true);
+        }
+        Self::send_json(ctx, welcome);
+        let state = subscription.state.clone();
+        let live = tokio_stream(subscription.rx, state);
+        match replay_from {
+            Some(since) if since < head => {
+                let store = self.hub.store.clone();
+                let contact = self.contact.as_ref().map(|c| c.0.clone());
+                ctx.wait(
+                    async move {
+                        store
+                            .read(move |s| frames::replay(s, contact.as_ref(), since, head))
+                            .await
+                    }
+                    .into_actor(self)
+                    .map(move |res, act, ctx| {
+                        act.last_sent = since;
+                        match res {
+                            Ok(frames) => {
+                                for (seq, f) in frames {
+                                    act.push(seq, f, ctx);
+                                }
+                                act.last_sent = act.last_sent.max(head);
+                                ctx.add_stream(live);
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "Replay failed.");
+                                Self::close(ctx, ws::CloseCode::Again, "replay failed; reconnect");
+                            }
+                        }
+                    }),
+                );
+            }
+            _ => {
+                ctx.add_stream(live);
+            }
+        }
+    }
+
+    fn customer_send(&mut self, text: String, client_id: Option<String>, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some((contact, channel)) = self.contact.clone() else {
+            return Self::error(ctx, "forbidden", "only widgets send messages");
+        };
+        let body = crate::routes::widget::SendBody { text, client_id };
+        let cid = body.client_id.clone();
+        if let Err(e) = crate::routes::widget::check_send(&body) {
+            return Self::send_json(ctx, json!({"type": "error", "code": e.code(), "message": e.to_string(), "client_id": cid}));
+        }
+        let hub = self.hub.clone();
+        ctx.wait(
+            async move { hub.customer_send(&contact, &channel, body.text, body.client_id).await }
+                .into_actor(self)
+                .map(move |res, _act, ctx| match res {
+                    Ok((m, _)) => Self::send_json(
+                        ctx,
+                        json!({"type": "ack", "client_id": cid, "message": m.for_contact()}),
+                    ),
+                    Err(e) => Self::send_json(
+                        ctx,
+                        json!({"type": "error", "code": e.code(), "message": e.to_string(), "client_id": cid}),
+                    ),
+                }),
+        );
+    }
+}
+
+/// The live queue as a stream of (seq, frame), releasing its byte budget as it drains.
+fn tokio_stream(
+    rx: tokio::sync::mpsc::Receiver<(u64, Bytes)>,
+    state: Arc<SubState>,
+) -> impl futures_util::Stream<Item = (u64, Bytes)> {
+    futures_util::stream::unfold((rx, state), |(mut rx, state)| async move {
+        let (seq, frame) = rx.recv().await?;
+        state.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
+        Some(((seq, frame), (rx, state)))
+    })
+}
+
+/// A live event for this socket.
+impl StreamHandler<(u64, Bytes)> for Socket {
+    fn handle(&mut self, (seq, frame): (u64, Bytes), ctx: &mut ws::WebsocketContext<Self>) {
+        self.push(seq, frame, ctx);
+    }
+
+    fn finished(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        // The bus dropped our queue: we fell behind (PROTOCOL §7).
+        Self::close(ctx, ws::CloseCode::Policy, "too slow; resume with since");
+    }
+}
+
+impl Actor for Socket {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(HEARTBEAT, |act, ctx| {
+            if act.last_heard.elapsed() > SILENCE {
+                return Self::close(ctx, ws::CloseCode::Away, "silent for too long");
+            }
+            ctx.ping(b"");
+        });
+        ctx.run_later(HELLO_TIMEOUT, |act, ctx| {
+            if matches!(act.phase, Phase::AwaitHello) {
+                Self::error(ctx, "invalid", "no hello received");
+                Self::close(ctx, ws::CloseCode::Policy, "hello expected");
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if let Some((id, state)) = self.sub.take() {
+            self.hub.bus.unsubscribe(id, self.contact.as_ref().map(|c| &c.0));
+            if let Some(agent) = &self.agent {
+                if state.mark_gone() {
+                    self.hub.presence_actor.do_send(Disconnect { agent: agent.clone() });
+                }
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Socket {
+    fn handle(&mut self, msg: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match msg {
+            Ok(ws::Message::Text(t)) => self.on_text(&t, ctx),
+            Ok(ws::Message::Binary(_)) => {
+                if matches!(self.phase, Phase::AwaitHello) {
+                    Self::error(ctx, "invalid", "the first frame must be a JSON hello");
+                    Self::close(ctx, ws::CloseCode::Policy, "hello expected");
+                } else {
+                    Self::error(ctx, "invalid", "binary frames are not supported");
+                }
+            }
+            Ok(ws::Message::Ping(p)) => ctx.pong(&p),
+            Ok(ws::Message::Pong(_)) => {}
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Ok(ws::Message::Continuation(_)) | Ok(ws::Message::Nop) => {}
+            Err(ws::ProtocolError::Overflow) => {
+                Self::close(ctx, ws::CloseCode::Size, "frame over 64 KiB")
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "WebSocket protocol error.");
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
