@@ -1,0 +1,415 @@
+//! Live events over real sockets (PROTOCOL §5, §7): ordering, visibility, resume,
+//! backpressure, bad frames, presence.
+
+mod common;
+
+use common::{Frame, Hub, Socket};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tungstenite::Message as WsMessage;
+
+fn seqs(events: &[Value]) -> Vec<u64> {
+    events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
+}
+
+/// Reads events until `n` have arrived.
+fn take_events(s: &mut Socket, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let v = s.recv();
+        if v["type"] == "event" {
+            out.push(v);
+        }
+    }
+    out
+}
+
+#[test]
+fn two_consoles_see_the_same_events_in_the_same_order() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, b) = hub.agent("Bob", "agent");
+    let (mut ca, _) = hub.console(&a, None);
+    let (mut cb, _) = hub.console(&b, None);
+    let (_, k) = hub.contact();
+    let m = hub.say(&k, "hello");
+    let (s, _) = hub.act(&a, m["id"].as_str().unwrap(), "assign", json!({}));
+    assert_eq!(s, 200);
+    hub.post(
+        &format!("/api/conversations/{}/replies", m["conversation_id"].as_str().unwrap()),
+        &a,
+        json!({"text": "hi"}),
+    );
+    // opened, created, assigned, owner, bot off, reply, answered (+ presence of B possibly)
+    let ea: Vec<Value> = take_until_kind(&mut ca, "reply.created", 1);
+    let eb: Vec<Value> = take_until_kind(&mut cb, "reply.created", 1);
+    let strip = |v: &[Value]| -> Vec<(u64, String)> {
+        v.iter()
+            .filter(|e| e["kind"] != "presence.changed")
+            .map(|e| (e["seq"].as_u64().unwrap(), e["kind"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert_eq!(strip(&ea), strip(&eb));
+    let kinds: Vec<String> = strip(&ea).into_iter().map(|(_, k)| k).collect();
+    assert_eq!(
+        kinds,
+        [
+            "conversation.opened",
+            "message.created",
+            "message.status_changed",
+            "conversation.owner",
+            "conversation.bot",
+            "reply.created"
+        ]
+    );
+    let s = seqs(&ea);
+    assert!(s.windows(2).all(|w| w[0] < w[1]), "increasing seq: {s:?}");
+}
+
+/// Events up to and including the `n`-th of kind `kind`.
+fn take_until_kind(s: &mut Socket, kind: &str, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut seen = 0;
+    while seen < n {
+        let v = s.recv();
+        if v["type"] != "event" {
+            continue;
+        }
+        if v["kind"] == kind {
+            seen += 1;
+        }
+        out.push(v);
+    }
+    out
+}
+
+#[test]
+fn a_widget_sees_only_its_messages_replies_and_session_end() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (kid, k) = hub.contact();
+    let (_, other) = hub.contact();
+    let mut w = hub.socket("/ws/widget", json!({"type": "hello", "token": k}));
+    let welcome = w.recv_type("welcome");
+    assert_eq!(welcome["contact_id"], kid.as_str());
+    assert!(welcome["epoch"].is_string());
+    let m = hub.say(&k, "my order is late");
+    hub.say(&other, "someone else's message");
+    let conv = m["conversation_id"].as_str().unwrap().to_string();
+    hub.act(&a, m["id"].as_str().unwrap(), "assign", json!({}));
+    hub.post(&format!("/api/conversations/{conv}/comments"), &a, json!({"text": "internal @Ann"}));
+    hub.post(&format!("/api/conversations/{conv}/replies"), &a, json!({"text": "on it"}));
+    hub.post(&format!("/api/conversations/{conv}/end-session"), &a, json!({"reason": "done"}));
+    let mut got = Vec::new();
+    loop {
+        let v = w.recv();
+        assert_eq!(v["type"], "event", "{v}");
+        let kind = v["kind"].as_str().unwrap().to_string();
+        got.push(kind.clone());
+        if kind == "message.created" {
+            let msg = &v["data"]["message"];
+            assert_eq!(msg["text"], "my order is late");
+            for hidden in ["status", "assignee", "help", "hold_until"] {
+                assert!(msg.get(hidden).is_none(), "{hidden} leaked: {msg}");
+            }
+        }
+        if kind == "session.ended" {
+            break;
+        }
+    }
+    assert_eq!(got, ["message.created", "reply.created", "session.ended"]);
+    // Nothing else follows (no comment, no status events, nothing of the other contact).
+    w.send(json!({"type": "ping"}));
+    assert_eq!(w.recv()["type"], "pong");
+}
+
+#[test]
+fn a_console_resuming_with_since_gets_exactly_what_it_missed() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, watcher) = hub.agent("Wat", "agent");
+    let (mut c, welcome) = hub.console(&watcher, None);
+    let (_, k) = hub.contact();
+    let first = hub.say(&k, "before");
+    let ev = c.recv_event("message.created", |_| true);
+    let last_seen = ev["seq"].as_u64().unwrap();
+    assert!(last_seen > welcome["seq"].as_u64().unwrap());
+    drop(c);
+    // 100 events while away: 50 messages (created) + 50 comments.
+    let conv = first["conversation_id"].as_str().unwrap().to_string();
+    for i in 0..50 {
+        hub.say(&k, &format!("m{i}"));
+        hub.post(&format!("/api/conversations/{conv}/comments"), &a, json!({"text": format!("c{i}")}));
+    }
+    let (mut c2, w2) = hub.console(&watcher, Some(last_seen));
+    assert!(w2.get("reset").is_none(), "{w2}");
+    // Replay up to the welcome's head, then live: one contiguous run of seqs.
+    let mut missed = Vec::new();
+    while missed.iter().filter(|e: &&Value| e["kind"] != "presence.changed").count() < 100 {
+        missed.extend(take_events(&mut c2, 1));
+    }
+    let s = seqs(&missed);
+    let want: Vec<u64> = (last_seen + 1..=last_seen + s.len() as u64).collect();
+    assert_eq!(s, want, "every missed event, once, in order");
+    let ours: Vec<&Value> = missed.iter().filter(|e| e["kind"] != "presence.changed").collect();
+    assert_eq!(ours[0]["data"]["message"]["text"], "m0");
+    assert_eq!(ours[99]["data"]["comment"]["text"], "c49");
+    let head = *s.last().unwrap();
+    // Then live, with no duplicate at the seam.
+    hub.say(&k, "after");
+    let mut prev = head;
+    loop {
+        let v = c2.recv();
+        if v["type"] != "event" {
+            continue;
+        }
+        let seq = v["seq"].as_u64().unwrap();
+        assert_eq!(seq, prev + 1, "no gap and no duplicate at the seam");
+        prev = seq;
+        if v["kind"] == "message.created" {
+            assert_eq!(v["data"]["message"]["text"], "after");
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_widget_resumes_with_since_too() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let m = hub.say(&k, "one");
+    let seen = m["seq"].as_u64().unwrap();
+    let conv = m["conversation_id"].as_str().unwrap().to_string();
+    hub.post(&format!("/api/conversations/{conv}/replies"), &a, json!({"text": "r1"}));
+    hub.say(&k, "two");
+    let mut w = hub.socket("/ws/widget", json!({"type": "hello", "token": k, "since": seen}));
+    w.recv_type("welcome");
+    let e1 = w.recv();
+    let e2 = w.recv();
+    assert_eq!((e1["kind"].as_str(), e1["data"]["reply"]["text"].as_str()), (Some("reply.created"), Some("r1")));
+    assert_eq!(e2["data"]["message"]["text"], "two");
+    assert!(e2["data"]["message"].get("status").is_none());
+}
+
+#[test]
+fn wrong_epoch_or_future_since_gets_reset_and_no_replay() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    hub.say(&k, "x");
+    let mut c = hub.socket("/ws/agent", json!({"type": "hello", "token": a, "since": 0, "epoch": "not-ours"}));
+    let w = c.recv_type("welcome");
+    assert_eq!(w["reset"], true);
+    let mut c = hub.socket("/ws/agent", json!({"type": "hello", "token": a, "since": 1_000_000}));
+    let w = c.recv_type("welcome");
+    assert_eq!(w["reset"], true);
+    c.send(json!({"type": "ping"}));
+    // The first frame after the welcome is the pong: nothing was replayed.
+    let next = c.recv();
+    assert!(next["type"] == "pong" || next["kind"] == "presence.changed", "{next}");
+}
+
+#[test]
+fn bad_frames_get_errors_and_the_hub_is_unharmed() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+
+    // Wrong first frame: invalid, then 1008.
+    let mut s = hub.socket("/ws/agent", json!({"type": "ping"}));
+    let e = s.recv();
+    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("invalid")));
+    assert_eq!(s.closed(), Some(1008));
+
+    // Not JSON first: invalid, then 1008.
+    let mut s = Socket::connect(&format!("ws://{}/ws/agent", hub.addr));
+    s.send_raw(WsMessage::Text("garbage{".into()));
+    assert_eq!(s.recv()["code"], "invalid");
+    assert_eq!(s.closed(), Some(1008));
+
+    // Unknown token, missing token, a contact's token on the agent socket: 4401.
+    for hello in [
+        json!({"type": "hello", "token": "nope"}),
+        json!({"type": "hello"}),
+        json!({"type": "hello", "token": k}),
+    ] {
+        let mut s = hub.socket("/ws/agent", hello);
+        assert_eq!(s.closed(), Some(4401));
+    }
+    let mut s = hub.socket("/ws/widget", json!({"type": "hello", "token": a}));
+    assert_eq!(s.closed(), Some(4401));
+
+    // After the hello: garbage, binary and unknown types are errors; the socket stays.
+    let (mut c, _) = hub.console(&a, None);
+    c.send_raw(WsMessage::Text("{{{".into()));
+    assert_eq!(c.recv_type("error")["code"], "invalid");
+    c.send_raw(WsMessage::Binary(vec![1, 2, 3].into()));
+    assert_eq!(c.recv_type("error")["code"], "invalid");
+    c.send(json!({"type": "dance"}));
+    assert_eq!(c.recv_type("error")["code"], "invalid");
+    c.send(json!({"type": "ping"}));
+    assert_eq!(c.recv_type("pong")["type"], "pong");
+
+    // A 200 KiB frame: 1009.
+    let (mut big, _) = hub.console(&a, None);
+    big.send_raw(WsMessage::Text("x".repeat(200 * 1024).into()));
+    assert_eq!(big.closed(), Some(1009));
+
+    // Everyone else is fine.
+    let m = hub.say(&k, "still here");
+    let ev = c.recv_event("message.created", |_| true);
+    assert_eq!(ev["data"]["message"]["id"], m["id"]);
+}
+
+#[test]
+fn widget_socket_sends_are_acked_after_durability_and_idempotent() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let mut w = hub.socket("/ws/widget", json!({"type": "hello", "token": k}));
+    w.recv_type("welcome");
+    w.send(json!({"type": "send", "text": "via socket", "client_id": "c-1"}));
+    let ack = w.recv_type("ack");
+    assert_eq!(ack["client_id"], "c-1");
+    assert_eq!(ack["message"]["text"], "via socket");
+    assert!(ack["message"].get("status").is_none());
+    w.send(json!({"type": "send", "text": "via socket", "client_id": "c-1"}));
+    let again = w.recv_type("ack");
+    assert_eq!(again["message"]["id"], ack["message"]["id"]);
+    w.send(json!({"type": "send", "text": "", "client_id": "c-2"}));
+    let err = w.recv_type("error");
+    assert_eq!((err["code"].as_str(), err["client_id"].as_str()), (Some("invalid"), Some("c-2")));
+    let (_, inbox) = hub.get("/api/inbox?folder=all", &a);
+    assert_eq!(inbox["counts"]["all"], 1);
+}
+
+#[test]
+fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, slow_agent) = hub.agent("Slow", "agent");
+    let (mut slow, _) = hub.console(&slow_agent, None);
+    let (mut normal, _) = hub.console(&a, None);
+    let text = "y".repeat(4000);
+    let big = std::sync::Arc::new(text);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut sent = 0usize;
+    let mut normal_seen: Vec<u64> = Vec::new();
+    // Send big messages until the hub reports it cut a socket off.
+    loop {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let url = hub.url.clone();
+                let big = big.clone();
+                std::thread::spawn(move || {
+                    let agent = ureq::AgentBuilder::new().build();
+                    let tok = agent.post(&format!("{url}/api/widget/session")).send_string("{}").unwrap().into_json::<Value>().unwrap()["token"]
+                        .as_str()
+                        .unwrap()
+                        .to_string();
+                    for _ in 0..100 {
+                        agent
+                            .post(&format!("{url}/api/widget/messages"))
+                            .set("Authorization", &format!("Bearer {tok}"))
+                            .send_string(&json!({"text": *big}).to_string())
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        sent += 400;
+        // The normal console keeps up.
+        while let Frame::Json(v) = normal.next(Duration::from_millis(50)) {
+            if v["type"] == "event" {
+                normal_seen.push(v["seq"].as_u64().unwrap());
+            }
+        }
+        let text = ureq::get(&format!("{}/metrics", hub.url)).call().unwrap().into_string().unwrap();
+        let drops: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("hub_outbound_drops_total "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        if drops >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no cut-off after {sent} messages");
+    }
+    // The slow client finds what was queued, then a 1008 close.
+    assert_eq!(slow.closed(), Some(1008));
+    // The normal client got every event up to the head, in order, without gaps.
+    let text = ureq::get(&format!("{}/metrics", hub.url)).call().unwrap().into_string().unwrap();
+    let head: u64 = text.lines().find_map(|l| l.strip_prefix("hub_head_seq ")).unwrap().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while normal_seen.last().copied().unwrap_or(0) < head && Instant::now() < deadline {
+        if let Frame::Json(v) = normal.next(Duration::from_millis(200)) {
+            if v["type"] == "event" {
+                normal_seen.push(v["seq"].as_u64().unwrap());
+            }
+        }
+    }
+    assert!(normal_seen.windows(2).all(|w| w[1] == w[0] + 1), "contiguous seqs");
+    assert_eq!(normal_seen.last().copied(), Some(head));
+    assert!(normal_seen.len() >= sent, "normal console saw {} events for {sent} messages", normal_seen.len());
+}
+
+#[test]
+fn presence_follows_consoles_and_routes_help_answers() {
+    let hub = Hub::start();
+    let (ann_id, ann) = hub.agent("Ann", "agent");
+    let (_, sup) = hub.agent("Sue", "supervisor");
+    let presence_of = |id: &str| -> String {
+        let (_, b) = hub.get("/api/agents", &sup);
+        b["items"].as_array().unwrap().iter().find(|a| a["id"] == id).unwrap()["presence"].as_str().unwrap().to_string()
+    };
+    assert_eq!(presence_of(&ann_id), "offline");
+    let (mut watch, _) = hub.console(&sup, None);
+    let (mut ann_console, _) = hub.console(&ann, None);
+    watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "online");
+    assert_eq!(presence_of(&ann_id), "online");
+    ann_console.send(json!({"type": "presence", "status": "away"}));
+    watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "away");
+
+    // Ann asks for help while present (away counts): the answer comes back to her.
+    let (_, k) = hub.contact();
+    let m = hub.say(&k, "refund?");
+    let id = m["id"].as_str().unwrap();
+    assert_eq!(hub.act(&ann, id, "assign", json!({})).0, 200);
+    assert_eq!(hub.act(&ann, id, "request-help", json!({"question": "allowed?"})).0, 200);
+    assert_eq!(hub.act(&sup, id, "assign", json!({})).0, 200);
+    let (s, b) = hub.act(&sup, id, "answer-help", json!({"answer": "yes"}));
+    assert_eq!(s, 200);
+    assert_eq!(b["message"]["status"], "help_answered");
+    assert_eq!(b["message"]["assignee"], ann_id.as_str());
+    assert_eq!(b["message"]["help"]["answer"], "yes");
+
+    // Ann leaves (grace 0): offline at once; the next help answer goes to pending.
+    assert_eq!(hub.act(&ann, id, "request-help", json!({"question": "again?"})).0, 200);
+    drop(ann_console);
+    watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "offline");
+    assert_eq!(presence_of(&ann_id), "offline");
+    assert_eq!(hub.act(&sup, id, "assign", json!({})).0, 200);
+    let (_, b) = hub.act(&sup, id, "answer-help", json!({"answer": "no"}));
+    assert_eq!(b["message"]["status"], "pending");
+    assert!(b["message"]["assignee"].is_null());
+}
+
+#[test]
+fn presence_grace_keeps_an_agent_online_briefly_after_the_last_console() {
+    let hub = Hub::start_with(&[("HUB_PRESENCE_GRACE_MS", "1500")]);
+    let (ann_id, ann) = hub.agent("Ann", "agent");
+    let (_, sup) = hub.agent("Sue", "supervisor");
+    let (mut watch, _) = hub.console(&sup, None);
+    let (c, _) = hub.console(&ann, None);
+    watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "online");
+    let closed_at = Instant::now();
+    drop(c);
+    let ev = watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str());
+    assert_eq!(ev["data"]["presence"], "offline");
+    assert!(closed_at.elapsed() >= Duration::from_millis(1400), "offline only after the grace");
+}
