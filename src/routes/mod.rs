@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod inbox;
 pub mod messages;
 pub mod ops;
+pub mod ui;
 pub mod widget;
 
 use crate::auth::{bearer, Principal};
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     inbox::configure(cfg);
     assistants::configure(cfg);
     ops::configure(cfg);
+    ui::configure(cfg);
 }
 
 /// Parses a JSON body (an empty body counts as `{}`).
