@@ -101,7 +101,7 @@ impl Directory {
     /// Every agent, sorted by name.
     pub fn agents(&self) -> Vec<AgentRecord> {
         let mut v: Vec<AgentRecord> = self.agents.iter().map(|a| a.value().clone()).collect();
-        v.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        v.sort_by_key(|a| a.name.to_lowercase());
         v
     }
 
@@ -147,7 +147,11 @@ impl Directory {
     }
 
     /// Who owns `token`, if anyone.
-    pub async fn resolve(&self, store: &Arc<Store>, token: &str) -> Result<Option<Principal>, ApiError> {
+    pub async fn resolve(
+        &self,
+        store: &Arc<Store>,
+        token: &str,
+    ) -> Result<Option<Principal>, ApiError> {
         let h = hash_token(token);
         if let Some(id) = self.agent_tokens.get(&h).map(|i| i.clone()) {
             if let Some(a) = self.agents.get(&id) {

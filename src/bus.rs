@@ -9,11 +9,11 @@
 use crate::actors::presence::{Disconnect, PresenceActor};
 use crate::domain::{AgentId, ContactId, Event, EventBody};
 use actix::Addr;
-use std::sync::{Mutex, OnceLock};
 use bytes::Bytes;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::{Mutex, OnceLock};
 use tokio::sync::mpsc;
 
 /// Most frames a socket may have queued.
@@ -106,8 +106,12 @@ struct Sub {
 impl Sub {
     /// Queues a frame; false when the socket overflowed and must be dropped.
     fn offer(&self, seq: u64, frame: &Bytes) -> bool {
-        let bytes = self.state.queued_bytes.fetch_add(frame.len(), Ordering::Relaxed);
-        if bytes + frame.len() > MAX_QUEUED_BYTES || self.tx.try_send((seq, frame.clone())).is_err() {
+        let bytes = self
+            .state
+            .queued_bytes
+            .fetch_add(frame.len(), Ordering::Relaxed);
+        if bytes + frame.len() > MAX_QUEUED_BYTES || self.tx.try_send((seq, frame.clone())).is_err()
+        {
             self.state.overflowed.store(true, Ordering::Relaxed);
             return false;
         }
@@ -180,7 +184,10 @@ impl Bus {
     pub fn subscribe_contact(&self, contact: &ContactId) -> (Subscription, u64) {
         let (sub, s) = self.channel(None);
         let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
-        self.contacts.entry(contact.clone()).or_default().push((s.id, sub));
+        self.contacts
+            .entry(contact.clone())
+            .or_default()
+            .push((s.id, sub));
         (s, self.head())
     }
 
@@ -188,7 +195,9 @@ impl Bus {
         self.dropped.fetch_add(1, Ordering::Relaxed);
         if let (Some(agent), Some(p)) = (&state.agent, self.presence.get()) {
             if state.mark_gone() {
-                p.do_send(Disconnect { agent: agent.clone() });
+                p.do_send(Disconnect {
+                    agent: agent.clone(),
+                });
             }
         }
     }

@@ -78,7 +78,8 @@ impl Hub {
             f.await
         };
         drop(lock);
-        self.locks.remove_if(&name, |_, l| Arc::strong_count(l) == 1);
+        self.locks
+            .remove_if(&name, |_, l| Arc::strong_count(l) == 1);
         out
     }
 
@@ -153,7 +154,10 @@ impl Hub {
                 let (c, ch) = (contact.clone(), channel.clone());
                 hub.store
                     .read(move |s| {
-                        s.get_json::<ConversationId>(keys::LATEST, &[c.as_str().as_bytes(), ch.as_bytes()])
+                        s.get_json::<ConversationId>(
+                            keys::LATEST,
+                            &[c.as_str().as_bytes(), ch.as_bytes()],
+                        )
                     })
                     .await?
             };
@@ -188,13 +192,19 @@ impl Hub {
         .await
     }
 
-    async fn idempotent_message(&self, scope: &str, client_id: &str) -> Result<Option<Message>, ApiError> {
+    async fn idempotent_message(
+        &self,
+        scope: &str,
+        client_id: &str,
+    ) -> Result<Option<Message>, ApiError> {
         let (scope, cid) = (scope.to_string(), client_id.to_string());
         Ok(self
             .store
             .read(move |s| {
-                let Some(rec) =
-                    s.get_json::<serde_json::Value>(keys::IDEMPOTENCY, &[scope.as_bytes(), cid.as_bytes()])?
+                let Some(rec) = s.get_json::<serde_json::Value>(
+                    keys::IDEMPOTENCY,
+                    &[scope.as_bytes(), cid.as_bytes()],
+                )?
                 else {
                     return Ok(None);
                 };
@@ -207,11 +217,20 @@ impl Hub {
     }
 
     /// A stored idempotency record.
-    pub async fn idempotency_record(&self, scope: &str, client_id: &str) -> Result<Option<serde_json::Value>, ApiError> {
+    pub async fn idempotency_record(
+        &self,
+        scope: &str,
+        client_id: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
         let (scope, cid) = (scope.to_string(), client_id.to_string());
         Ok(self
             .store
-            .read(move |s| s.get_json::<serde_json::Value>(keys::IDEMPOTENCY, &[scope.as_bytes(), cid.as_bytes()]))
+            .read(move |s| {
+                s.get_json::<serde_json::Value>(
+                    keys::IDEMPOTENCY,
+                    &[scope.as_bytes(), cid.as_bytes()],
+                )
+            })
             .await?)
     }
 
@@ -225,7 +244,9 @@ impl Hub {
         let hub = self.clone();
         self.locked("agents".into(), async move {
             if hub.directory.agent_by_name(&name).is_some() {
-                return Err(ApiError::Conflict(format!("an agent named {name:?} exists")));
+                return Err(ApiError::Conflict(format!(
+                    "an agent named {name:?} exists"
+                )));
             }
             let token = auth::new_token();
             let rec = AgentRecord {
@@ -257,15 +278,24 @@ impl Hub {
 
 /// Makes sure the admin agent exists and its token is the configured one. Returns a
 /// freshly generated token, to print once.
-fn bootstrap_admin(store: &Store, dir: &Directory, config: &Config) -> Result<Option<String>, StoreError> {
-    let existing = dir.agents().into_iter().find(|a| a.role == Role::Admin && a.name == "admin");
+fn bootstrap_admin(
+    store: &Store,
+    dir: &Directory,
+    config: &Config,
+) -> Result<Option<String>, StoreError> {
+    let existing = dir
+        .agents()
+        .into_iter()
+        .find(|a| a.role == Role::Admin && a.name == "admin");
     let (token, generated) = match (&config.admin_token, &existing) {
         (Some(t), _) => (t.clone(), false),
         (None, Some(_)) => return Ok(None),
         (None, None) => (auth::new_token(), true),
     };
     let rec = AgentRecord {
-        id: existing.map(|a| a.id).unwrap_or_else(|| AgentId("admin".into())),
+        id: existing
+            .map(|a| a.id)
+            .unwrap_or_else(|| AgentId("admin".into())),
         name: "admin".into(),
         role: Role::Admin,
         capacity: None,

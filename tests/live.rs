@@ -36,7 +36,10 @@ fn two_consoles_see_the_same_events_in_the_same_order() {
     let (s, _) = hub.act(&a, m["id"].as_str().unwrap(), "assign", json!({}));
     assert_eq!(s, 200);
     hub.post(
-        &format!("/api/conversations/{}/replies", m["conversation_id"].as_str().unwrap()),
+        &format!(
+            "/api/conversations/{}/replies",
+            m["conversation_id"].as_str().unwrap()
+        ),
         &a,
         json!({"text": "hi"}),
     );
@@ -46,7 +49,12 @@ fn two_consoles_see_the_same_events_in_the_same_order() {
     let strip = |v: &[Value]| -> Vec<(u64, String)> {
         v.iter()
             .filter(|e| e["kind"] != "presence.changed")
-            .map(|e| (e["seq"].as_u64().unwrap(), e["kind"].as_str().unwrap().to_string()))
+            .map(|e| {
+                (
+                    e["seq"].as_u64().unwrap(),
+                    e["kind"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     assert_eq!(strip(&ea), strip(&eb));
@@ -97,9 +105,21 @@ fn a_widget_sees_only_its_messages_replies_and_session_end() {
     hub.say(&other, "someone else's message");
     let conv = m["conversation_id"].as_str().unwrap().to_string();
     hub.act(&a, m["id"].as_str().unwrap(), "assign", json!({}));
-    hub.post(&format!("/api/conversations/{conv}/comments"), &a, json!({"text": "internal @Ann"}));
-    hub.post(&format!("/api/conversations/{conv}/replies"), &a, json!({"text": "on it"}));
-    hub.post(&format!("/api/conversations/{conv}/end-session"), &a, json!({"reason": "done"}));
+    hub.post(
+        &format!("/api/conversations/{conv}/comments"),
+        &a,
+        json!({"text": "internal @Ann"}),
+    );
+    hub.post(
+        &format!("/api/conversations/{conv}/replies"),
+        &a,
+        json!({"text": "on it"}),
+    );
+    hub.post(
+        &format!("/api/conversations/{conv}/end-session"),
+        &a,
+        json!({"reason": "done"}),
+    );
     let mut got = Vec::new();
     loop {
         let v = w.recv();
@@ -139,19 +159,31 @@ fn a_console_resuming_with_since_gets_exactly_what_it_missed() {
     let conv = first["conversation_id"].as_str().unwrap().to_string();
     for i in 0..50 {
         hub.say(&k, &format!("m{i}"));
-        hub.post(&format!("/api/conversations/{conv}/comments"), &a, json!({"text": format!("c{i}")}));
+        hub.post(
+            &format!("/api/conversations/{conv}/comments"),
+            &a,
+            json!({"text": format!("c{i}")}),
+        );
     }
     let (mut c2, w2) = hub.console(&watcher, Some(last_seen));
     assert!(w2.get("reset").is_none(), "{w2}");
     // Replay up to the welcome's head, then live: one contiguous run of seqs.
     let mut missed = Vec::new();
-    while missed.iter().filter(|e: &&Value| e["kind"] != "presence.changed").count() < 100 {
+    while missed
+        .iter()
+        .filter(|e: &&Value| e["kind"] != "presence.changed")
+        .count()
+        < 100
+    {
         missed.extend(take_events(&mut c2, 1));
     }
     let s = seqs(&missed);
     let want: Vec<u64> = (last_seen + 1..=last_seen + s.len() as u64).collect();
     assert_eq!(s, want, "every missed event, once, in order");
-    let ours: Vec<&Value> = missed.iter().filter(|e| e["kind"] != "presence.changed").collect();
+    let ours: Vec<&Value> = missed
+        .iter()
+        .filter(|e| e["kind"] != "presence.changed")
+        .collect();
     assert_eq!(ours[0]["data"]["message"]["text"], "m0");
     assert_eq!(ours[99]["data"]["comment"]["text"], "c49");
     let head = *s.last().unwrap();
@@ -181,13 +213,23 @@ fn a_widget_resumes_with_since_too() {
     let m = hub.say(&k, "one");
     let seen = m["seq"].as_u64().unwrap();
     let conv = m["conversation_id"].as_str().unwrap().to_string();
-    hub.post(&format!("/api/conversations/{conv}/replies"), &a, json!({"text": "r1"}));
+    hub.post(
+        &format!("/api/conversations/{conv}/replies"),
+        &a,
+        json!({"text": "r1"}),
+    );
     hub.say(&k, "two");
-    let mut w = hub.socket("/ws/widget", json!({"type": "hello", "token": k, "since": seen}));
+    let mut w = hub.socket(
+        "/ws/widget",
+        json!({"type": "hello", "token": k, "since": seen}),
+    );
     w.recv_type("welcome");
     let e1 = w.recv();
     let e2 = w.recv();
-    assert_eq!((e1["kind"].as_str(), e1["data"]["reply"]["text"].as_str()), (Some("reply.created"), Some("r1")));
+    assert_eq!(
+        (e1["kind"].as_str(), e1["data"]["reply"]["text"].as_str()),
+        (Some("reply.created"), Some("r1"))
+    );
     assert_eq!(e2["data"]["message"]["text"], "two");
     assert!(e2["data"]["message"].get("status").is_none());
 }
@@ -198,16 +240,25 @@ fn wrong_epoch_or_future_since_gets_reset_and_no_replay() {
     let (_, a) = hub.agent("Ann", "agent");
     let (_, k) = hub.contact();
     hub.say(&k, "x");
-    let mut c = hub.socket("/ws/agent", json!({"type": "hello", "token": a, "since": 0, "epoch": "not-ours"}));
+    let mut c = hub.socket(
+        "/ws/agent",
+        json!({"type": "hello", "token": a, "since": 0, "epoch": "not-ours"}),
+    );
     let w = c.recv_type("welcome");
     assert_eq!(w["reset"], true);
-    let mut c = hub.socket("/ws/agent", json!({"type": "hello", "token": a, "since": 1_000_000}));
+    let mut c = hub.socket(
+        "/ws/agent",
+        json!({"type": "hello", "token": a, "since": 1_000_000}),
+    );
     let w = c.recv_type("welcome");
     assert_eq!(w["reset"], true);
     c.send(json!({"type": "ping"}));
     // The first frame after the welcome is the pong: nothing was replayed.
     let next = c.recv();
-    assert!(next["type"] == "pong" || next["kind"] == "presence.changed", "{next}");
+    assert!(
+        next["type"] == "pong" || next["kind"] == "presence.changed",
+        "{next}"
+    );
 }
 
 #[test]
@@ -219,12 +270,15 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
     // Wrong first frame: invalid, then 1008.
     let mut s = hub.socket("/ws/agent", json!({"type": "ping"}));
     let e = s.recv();
-    assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("invalid")));
+    assert_eq!(
+        (e["type"].as_str(), e["code"].as_str()),
+        (Some("error"), Some("invalid"))
+    );
     assert_eq!(s.closed(), Some(1008));
 
     // Not JSON first: invalid, then 1008.
     let mut s = Socket::connect(&format!("ws://{}/ws/agent", hub.addr));
-    s.send_raw(WsMessage::Text("garbage{".into()));
+    s.send_raw(WsMessage::Text("garbage{".to_string()));
     assert_eq!(s.recv()["code"], "invalid");
     assert_eq!(s.closed(), Some(1008));
 
@@ -242,9 +296,9 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
 
     // After the hello: garbage, binary and unknown types are errors; the socket stays.
     let (mut c, _) = hub.console(&a, None);
-    c.send_raw(WsMessage::Text("{{{".into()));
+    c.send_raw(WsMessage::Text("{{{".to_string()));
     assert_eq!(c.recv_type("error")["code"], "invalid");
-    c.send_raw(WsMessage::Binary(vec![1, 2, 3].into()));
+    c.send_raw(WsMessage::Binary(vec![1, 2, 3]));
     assert_eq!(c.recv_type("error")["code"], "invalid");
     c.send(json!({"type": "dance"}));
     assert_eq!(c.recv_type("error")["code"], "invalid");
@@ -253,7 +307,7 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
 
     // A 200 KiB frame: 1009.
     let (mut big, _) = hub.console(&a, None);
-    big.send_raw(WsMessage::Text("x".repeat(200 * 1024).into()));
+    big.send_raw(WsMessage::Text("x".repeat(200 * 1024)));
     assert_eq!(big.closed(), Some(1009));
 
     // Everyone else is fine.
@@ -279,7 +333,10 @@ fn widget_socket_sends_are_acked_after_durability_and_idempotent() {
     assert_eq!(again["message"]["id"], ack["message"]["id"]);
     w.send(json!({"type": "send", "text": "", "client_id": "c-2"}));
     let err = w.recv_type("error");
-    assert_eq!((err["code"].as_str(), err["client_id"].as_str()), (Some("invalid"), Some("c-2")));
+    assert_eq!(
+        (err["code"].as_str(), err["client_id"].as_str()),
+        (Some("invalid"), Some("c-2"))
+    );
     let (_, inbox) = hub.get("/api/inbox?folder=all", &a);
     assert_eq!(inbox["counts"]["all"], 1);
 }
@@ -304,7 +361,12 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
                 let big = big.clone();
                 std::thread::spawn(move || {
                     let agent = ureq::AgentBuilder::new().build();
-                    let tok = agent.post(&format!("{url}/api/widget/session")).send_string("{}").unwrap().into_json::<Value>().unwrap()["token"]
+                    let tok = agent
+                        .post(&format!("{url}/api/widget/session"))
+                        .send_string("{}")
+                        .unwrap()
+                        .into_json::<Value>()
+                        .unwrap()["token"]
                         .as_str()
                         .unwrap()
                         .to_string();
@@ -328,7 +390,11 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
                 normal_seen.push(v["seq"].as_u64().unwrap());
             }
         }
-        let text = ureq::get(&format!("{}/metrics", hub.url)).call().unwrap().into_string().unwrap();
+        let text = ureq::get(&format!("{}/metrics", hub.url))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
         let drops: u64 = text
             .lines()
             .find_map(|l| l.strip_prefix("hub_outbound_drops_total "))
@@ -338,13 +404,25 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
         if drops >= 1 {
             break;
         }
-        assert!(Instant::now() < deadline, "no cut-off after {sent} messages");
+        assert!(
+            Instant::now() < deadline,
+            "no cut-off after {sent} messages"
+        );
     }
     // The slow client finds what was queued, then a 1008 close.
     assert_eq!(slow.closed(), Some(1008));
     // The normal client got every event up to the head, in order, without gaps.
-    let text = ureq::get(&format!("{}/metrics", hub.url)).call().unwrap().into_string().unwrap();
-    let head: u64 = text.lines().find_map(|l| l.strip_prefix("hub_head_seq ")).unwrap().parse().unwrap();
+    let text = ureq::get(&format!("{}/metrics", hub.url))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let head: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("hub_head_seq "))
+        .unwrap()
+        .parse()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while normal_seen.last().copied().unwrap_or(0) < head && Instant::now() < deadline {
         if let Frame::Json(v) = normal.next(Duration::from_millis(200)) {
@@ -353,9 +431,16 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
             }
         }
     }
-    assert!(normal_seen.windows(2).all(|w| w[1] == w[0] + 1), "contiguous seqs");
+    assert!(
+        normal_seen.windows(2).all(|w| w[1] == w[0] + 1),
+        "contiguous seqs"
+    );
     assert_eq!(normal_seen.last().copied(), Some(head));
-    assert!(normal_seen.len() >= sent, "normal console saw {} events for {sent} messages", normal_seen.len());
+    assert!(
+        normal_seen.len() >= sent,
+        "normal console saw {} events for {sent} messages",
+        normal_seen.len()
+    );
 }
 
 #[test]
@@ -365,22 +450,38 @@ fn presence_follows_consoles_and_routes_help_answers() {
     let (_, sup) = hub.agent("Sue", "supervisor");
     let presence_of = |id: &str| -> String {
         let (_, b) = hub.get("/api/agents", &sup);
-        b["items"].as_array().unwrap().iter().find(|a| a["id"] == id).unwrap()["presence"].as_str().unwrap().to_string()
+        b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap()["presence"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     assert_eq!(presence_of(&ann_id), "offline");
     let (mut watch, _) = hub.console(&sup, None);
     let (mut ann_console, _) = hub.console(&ann, None);
-    watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "online");
+    watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "online"
+    });
     assert_eq!(presence_of(&ann_id), "online");
     ann_console.send(json!({"type": "presence", "status": "away"}));
-    watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "away");
+    watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "away"
+    });
 
     // Ann asks for help while present (away counts): the answer comes back to her.
     let (_, k) = hub.contact();
     let m = hub.say(&k, "refund?");
     let id = m["id"].as_str().unwrap();
     assert_eq!(hub.act(&ann, id, "assign", json!({})).0, 200);
-    assert_eq!(hub.act(&ann, id, "request-help", json!({"question": "allowed?"})).0, 200);
+    assert_eq!(
+        hub.act(&ann, id, "request-help", json!({"question": "allowed?"}))
+            .0,
+        200
+    );
     assert_eq!(hub.act(&sup, id, "assign", json!({})).0, 200);
     let (s, b) = hub.act(&sup, id, "answer-help", json!({"answer": "yes"}));
     assert_eq!(s, 200);
@@ -389,9 +490,15 @@ fn presence_follows_consoles_and_routes_help_answers() {
     assert_eq!(b["message"]["help"]["answer"], "yes");
 
     // Ann leaves (grace 0): offline at once; the next help answer goes to pending.
-    assert_eq!(hub.act(&ann, id, "request-help", json!({"question": "again?"})).0, 200);
+    assert_eq!(
+        hub.act(&ann, id, "request-help", json!({"question": "again?"}))
+            .0,
+        200
+    );
     drop(ann_console);
-    watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "offline");
+    watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "offline"
+    });
     assert_eq!(presence_of(&ann_id), "offline");
     assert_eq!(hub.act(&sup, id, "assign", json!({})).0, 200);
     let (_, b) = hub.act(&sup, id, "answer-help", json!({"answer": "no"}));
@@ -406,10 +513,17 @@ fn presence_grace_keeps_an_agent_online_briefly_after_the_last_console() {
     let (_, sup) = hub.agent("Sue", "supervisor");
     let (mut watch, _) = hub.console(&sup, None);
     let (c, _) = hub.console(&ann, None);
-    watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "online");
+    watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "online"
+    });
     let closed_at = Instant::now();
     drop(c);
-    let ev = watch.recv_event("presence.changed", |e| e["data"]["agent_id"] == ann_id.as_str());
+    let ev = watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == ann_id.as_str()
+    });
     assert_eq!(ev["data"]["presence"], "offline");
-    assert!(closed_at.elapsed() >= Duration::from_millis(1400), "offline only after the grace");
+    assert!(
+        closed_at.elapsed() >= Duration::from_millis(1400),
+        "offline only after the grace"
+    );
 }

@@ -3,7 +3,9 @@
 //! resulting events are durable. Commands are handled one at a time (`AtomicResponse`),
 //! so each sees the effect of the previous one.
 
-use crate::domain::{self, Actor as Who, Command, ConversationId, ConversationState, Event, EventBody, MessageId};
+use crate::domain::{
+    self, Actor as Who, Command, ConversationId, ConversationState, Event, EventBody, MessageId,
+};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::store::{self, index, keys, Batch, Ticket};
@@ -63,7 +65,7 @@ impl ConversationActor {
         &mut self,
         exec: Exec,
         ticket: Ticket,
-    ) -> Result<(Option<tokio::sync::oneshot::Receiver<Result<(), String>>>, Outcome), ApiError> {
+    ) -> Result<(Option<store::Durable>, Outcome), ApiError> {
         let now = crate::now();
         let mut cmd = exec.cmd;
         self.resolve_presence(&mut cmd);
@@ -112,7 +114,11 @@ impl ConversationActor {
             events.push(ev);
         }
         // unwrap: apply succeeded with events, so the conversation exists now.
-        let conv = self.state.conversation.clone().expect("conversation exists");
+        let conv = self
+            .state
+            .conversation
+            .clone()
+            .expect("conversation exists");
         for ev in &events {
             batch.event(ev, Some(&conv.contact_id));
         }
@@ -123,7 +129,9 @@ impl ConversationActor {
                 batch.put_message(m);
                 if m.status == domain::Status::OnHold {
                     if let Some(until) = m.hold_until {
-                        self.hub.timers.schedule(m.id.clone(), conv.id.clone(), until);
+                        self.hub
+                            .timers
+                            .schedule(m.id.clone(), conv.id.clone(), until);
                     }
                 }
             }
@@ -196,7 +204,9 @@ impl ConversationActor {
             Target::Created => events
                 .iter()
                 .find_map(|e| match &e.body {
-                    EventBody::MessageCreated { message } => self.state.message(&message.id).cloned(),
+                    EventBody::MessageCreated { message } => {
+                        self.state.message(&message.id).cloned()
+                    }
                     _ => None,
                 })
                 .map(Outcome::Message)
@@ -222,7 +232,9 @@ impl ConversationActor {
             Target::Comment => events
                 .iter()
                 .find_map(|e| match &e.body {
-                    EventBody::CommentCreated { comment } => Some(Outcome::Comment(comment.clone())),
+                    EventBody::CommentCreated { comment } => {
+                        Some(Outcome::Comment(comment.clone()))
+                    }
                     _ => None,
                 })
                 .unwrap_or(Outcome::Nothing),
@@ -270,7 +282,9 @@ fn target_of(cmd: &Command) -> Target {
 pub fn idempotency_record(outcome: &Outcome) -> Value {
     match outcome {
         Outcome::Message(m) => serde_json::json!({"message_id": m.id}),
-        Outcome::Reply { reply, answered } => serde_json::json!({"reply": reply, "answered": answered}),
+        Outcome::Reply { reply, answered } => {
+            serde_json::json!({"reply": reply, "answered": answered})
+        }
         _ => Value::Null,
     }
 }

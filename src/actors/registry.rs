@@ -22,9 +22,10 @@ impl Registry {
                 return a.clone();
             }
         }
-        let mut entry = self.actors.entry(id.clone()).or_insert_with(|| {
-            ConversationActor::new(id.clone(), hub.clone()).start()
-        });
+        let mut entry = self
+            .actors
+            .entry(id.clone())
+            .or_insert_with(|| ConversationActor::new(id.clone(), hub.clone()).start());
         if !entry.connected() {
             *entry = ConversationActor::new(id.clone(), hub.clone()).start();
         }
@@ -32,7 +33,12 @@ impl Registry {
     }
 
     /// Runs a command on the conversation's actor, starting it if needed.
-    pub async fn exec(&self, hub: &Arc<Hub>, id: &ConversationId, exec: Exec) -> Result<Outcome, ApiError> {
+    pub async fn exec(
+        &self,
+        hub: &Arc<Hub>,
+        id: &ConversationId,
+        exec: Exec,
+    ) -> Result<Outcome, ApiError> {
         for _ in 0..3 {
             let addr = self.addr(hub, id);
             match addr.send(exec.clone()).await {
@@ -41,7 +47,9 @@ impl Registry {
                 Err(MailboxError::Timeout) => break,
             }
         }
-        Err(ApiError::Unavailable("the conversation is busy; try again".into()))
+        Err(ApiError::Unavailable(
+            "the conversation is busy; try again".into(),
+        ))
     }
 
     /// Forgets a stopped actor (only if it is still the registered one).

@@ -18,6 +18,7 @@ pub struct OpenInfo {
 /// A command to a conversation. Ids of created objects and the presence of agents are
 /// inputs, so that `apply` stays pure.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // built once per request, moved, never stored
 pub enum Command {
     /// A contact writes. `open` is set when this message starts a new conversation;
     /// `assistant` is the channel's published assistant, if any; `bot_reply_id` names the
@@ -29,20 +30,56 @@ pub enum Command {
         assistant: Option<Assistant>,
         bot_reply_id: ReplyId,
     },
-    Assign { message_id: MessageId, agent_id: AgentId },
-    Unassign { message_id: MessageId },
-    Hold { message_id: MessageId, until: Option<Ts> },
-    RequestHelp { message_id: MessageId, question: String },
-    AnswerHelp { message_id: MessageId, answer: String, requester_present: bool },
-    Archive { message_id: MessageId },
-    Reopen { message_id: MessageId },
-    Reply { id: ReplyId, text: String },
-    Comment { id: CommentId, text: String, mentions: Vec<String> },
-    Close { notes: Option<String> },
-    EndSession { reason: Option<String> },
-    SetSpam { spam: bool },
+    Assign {
+        message_id: MessageId,
+        agent_id: AgentId,
+    },
+    Unassign {
+        message_id: MessageId,
+    },
+    Hold {
+        message_id: MessageId,
+        until: Option<Ts>,
+    },
+    RequestHelp {
+        message_id: MessageId,
+        question: String,
+    },
+    AnswerHelp {
+        message_id: MessageId,
+        answer: String,
+        requester_present: bool,
+    },
+    Archive {
+        message_id: MessageId,
+    },
+    Reopen {
+        message_id: MessageId,
+    },
+    Reply {
+        id: ReplyId,
+        text: String,
+    },
+    Comment {
+        id: CommentId,
+        text: String,
+        mentions: Vec<String>,
+    },
+    Close {
+        notes: Option<String>,
+    },
+    EndSession {
+        reason: Option<String>,
+    },
+    SetSpam {
+        spam: bool,
+    },
     /// A hold timer fired; `assignee_present` says whether the holding agent is present.
-    HoldExpired { message_id: MessageId, until: Ts, assignee_present: bool },
+    HoldExpired {
+        message_id: MessageId,
+        until: Ts,
+        assignee_present: bool,
+    },
 }
 
 /// Why a command was refused. Maps one-to-one onto PROTOCOL §3 error codes.
@@ -88,7 +125,9 @@ impl Tx {
     }
 
     fn message(&self, id: &MessageId) -> Result<&Message> {
-        self.state.message(id).ok_or(DomainError::NotFound("message"))
+        self.state
+            .message(id)
+            .ok_or(DomainError::NotFound("message"))
     }
 
     fn status(&mut self, m: &MessageId, to: Status, assignee: Option<String>, by: &str) {
@@ -190,7 +229,11 @@ pub fn apply(
         } => {
             let contact_id = match actor {
                 Actor::Contact(c) => c.clone(),
-                _ => return Err(DomainError::Forbidden("only contacts write customer messages")),
+                _ => {
+                    return Err(DomainError::Forbidden(
+                        "only contacts write customer messages",
+                    ))
+                }
             };
             match (&tx.state.conversation, open) {
                 (None, Some(open)) => {

@@ -50,7 +50,11 @@ impl Assistant {
         if self.spam_keywords.iter().any(|k| contains_ci(&lower, k)) {
             return BotDecision::Spam;
         }
-        if self.transfer_keywords.iter().any(|k| contains_ci(&lower, k)) {
+        if self
+            .transfer_keywords
+            .iter()
+            .any(|k| contains_ci(&lower, k))
+        {
             return BotDecision::Transfer {
                 reply: self.transfer_reply.clone(),
             };

@@ -111,7 +111,12 @@ pub struct Event {
 
 impl Event {
     /// Builds an event and stamps `seq` into the object it carries.
-    pub fn new(seq: u64, conversation_id: Option<ConversationId>, at: Ts, mut body: EventBody) -> Self {
+    pub fn new(
+        seq: u64,
+        conversation_id: Option<ConversationId>,
+        at: Ts,
+        mut body: EventBody,
+    ) -> Self {
         body.stamp(seq);
         Event {
             seq,

@@ -20,7 +20,11 @@ struct CreateBody {
     capacity: Option<u32>,
 }
 
-async fn create(hub: HubData, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn create(
+    hub: HubData,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
     let b: CreateBody = parse(&body)?;
     let name = b.name.trim().to_string();

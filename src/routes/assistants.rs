@@ -55,7 +55,11 @@ fn apply_definition(a: &mut Assistant, d: Definition) {
     a.default_reply = d.default_reply;
 }
 
-async fn create(hub: HubData, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn create(
+    hub: HubData,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
     let d: Definition = parse(&body)?;
     check(&d)?;
@@ -73,8 +77,10 @@ async fn create(hub: HubData, req: HttpRequest, body: web::Bytes) -> Result<Http
     apply_definition(&mut a, d);
     let hub2 = hub.get_ref().clone();
     let out = a.clone();
-    hub.locked("assistants".into(), async move { hub2.put_assistants(vec![a]).await })
-        .await?;
+    hub.locked("assistants".into(), async move {
+        hub2.put_assistants(vec![a]).await
+    })
+    .await?;
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -85,7 +91,11 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
-async fn show(hub: HubData, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn show(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     agent(&hub, &req).await?;
     let a = hub
         .assistants
@@ -125,7 +135,12 @@ async fn update(
     .await
 }
 
-async fn replace(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn replace(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
     let d: Definition = parse(&body)?;
     check(&d)?;
@@ -142,15 +157,27 @@ struct Channels {
 }
 
 fn set_status(a: &mut Assistant) {
-    a.status = if a.channels.is_empty() { "draft" } else { "published" }.into();
+    a.status = if a.channels.is_empty() {
+        "draft"
+    } else {
+        "published"
+    }
+    .into();
 }
 
-async fn publish(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn publish(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
     let c: Channels = parse(&body)?;
     let channels: Vec<String> = c.channels.unwrap_or_default();
     if channels.is_empty() || channels.iter().any(|c| c.trim().is_empty() || c.len() > 64) {
-        return Err(ApiError::invalid("channels must list at least one channel name"));
+        return Err(ApiError::invalid(
+            "channels must list at least one channel name",
+        ));
     }
     update(&hub, path.into_inner(), move |a, others| {
         for ch in &channels {
@@ -169,7 +196,12 @@ async fn publish(hub: HubData, req: HttpRequest, path: web::Path<String>, body: 
     .await
 }
 
-async fn unpublish(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn unpublish(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
     let c: Channels = parse(&body)?;
     update(&hub, path.into_inner(), move |a, others| {

@@ -3,7 +3,10 @@
 
 use super::{agent, check_text, opt_string, parse, HubData};
 use crate::actors::conversation::Outcome;
-use crate::domain::{Actor as Who, AgentId, Command, CommentId, Conversation, ConversationId, EventBody, Message, ReplyId};
+use crate::domain::{
+    Actor as Who, AgentId, Command, CommentId, Conversation, ConversationId, EventBody, Message,
+    ReplyId,
+};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use crate::store::{index::names, keys};
@@ -16,11 +19,17 @@ use std::sync::Arc;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/conversations", web::get().to(list))
         .route("/api/conversations/{id}", web::get().to(show))
-        .route("/api/conversations/{id}/activities", web::get().to(activities))
+        .route(
+            "/api/conversations/{id}/activities",
+            web::get().to(activities),
+        )
         .route("/api/conversations/{id}/replies", web::post().to(reply))
         .route("/api/conversations/{id}/comments", web::post().to(comment))
         .route("/api/conversations/{id}/close", web::post().to(close))
-        .route("/api/conversations/{id}/end-session", web::post().to(end_session))
+        .route(
+            "/api/conversations/{id}/end-session",
+            web::post().to(end_session),
+        )
         .route("/api/conversations/{id}/spam", web::post().to(spam));
 }
 
@@ -43,7 +52,9 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         "all" => names::CONV_ALL,
         _ => return Err(ApiError::invalid("state must be open, closed, spam or all")),
     };
-    let limit = super::inbox::parse_num("limit", q.limit.as_deref())?.unwrap_or(1000).clamp(1, 5000) as usize;
+    let limit = super::inbox::parse_num("limit", q.limit.as_deref())?
+        .unwrap_or(1000)
+        .clamp(1, 5000) as usize;
     let before = super::inbox::parse_num("before", q.before.as_deref())?;
     let items = hub
         .store
@@ -66,13 +77,18 @@ fn typed(v: impl serde::Serialize, kind: &str) -> Value {
     v
 }
 
-async fn show(hub: HubData, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn show(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     agent(&hub, &req).await?;
     let id = path.into_inner();
     let out = hub
         .store
         .read(move |s| {
-            let Some(conv) = s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])? else {
+            let Some(conv) = s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])?
+            else {
                 return Ok(None);
             };
             let mut timeline = Vec::new();
@@ -85,7 +101,9 @@ async fn show(hub: HubData, req: HttpRequest, path: web::Path<String>) -> Result
                         timeline.push(typed(current, "message"));
                     }
                     EventBody::ReplyCreated { reply } => timeline.push(typed(reply, "reply")),
-                    EventBody::CommentCreated { comment } => timeline.push(typed(comment, "comment")),
+                    EventBody::CommentCreated { comment } => {
+                        timeline.push(typed(comment, "comment"))
+                    }
                     _ => timeline.push(typed(&ev, "event")),
                 }
             }
@@ -96,13 +114,19 @@ async fn show(hub: HubData, req: HttpRequest, path: web::Path<String>) -> Result
     Ok(HttpResponse::Ok().json(out))
 }
 
-async fn activities(hub: HubData, req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn activities(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     agent(&hub, &req).await?;
     let id = path.into_inner();
     let items = hub
         .store
         .read(move |s| {
-            if s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])?.is_none() {
+            if s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])?
+                .is_none()
+            {
                 return Ok(None);
             }
             let mut evs = s.conversation_events(&id)?;
@@ -120,7 +144,12 @@ struct ReplyBody {
     client_id: Option<String>,
 }
 
-async fn reply(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn reply(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
     let b: ReplyBody = parse(&body)?;
     check_text("text", &b.text)?;
@@ -130,7 +159,10 @@ async fn reply(hub: HubData, req: HttpRequest, path: web::Path<String>, body: we
     let conv = ConversationId(path.into_inner());
     let hub2: Arc<Hub> = hub.get_ref().clone();
     let scope = format!("a/{me}");
-    let who = Who::Agent { id: me.clone(), role };
+    let who = Who::Agent {
+        id: me.clone(),
+        role,
+    };
     let run = async move {
         if let Some(cid) = &b.client_id {
             if let Some(rec) = hub2.idempotency_record(&scope, cid).await? {
@@ -143,7 +175,9 @@ async fn reply(hub: HubData, req: HttpRequest, path: web::Path<String>, body: we
         };
         let idem = b.client_id.map(|c| (scope.clone(), c));
         match hub2.exec(&conv, cmd, who, idem).await? {
-            Outcome::Reply { reply, answered } => Ok((json!({"reply": reply, "answered": answered}), true)),
+            Outcome::Reply { reply, answered } => {
+                Ok((json!({"reply": reply, "answered": answered}), true))
+            }
             _ => Err(ApiError::NotFound("conversation not found".into())),
         }
     };
@@ -181,7 +215,12 @@ struct CommentBody {
     text: String,
 }
 
-async fn comment(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn comment(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
     let b: CommentBody = parse(&body)?;
     check_text("text", &b.text)?;
@@ -191,15 +230,27 @@ async fn comment(hub: HubData, req: HttpRequest, path: web::Path<String>, body: 
         mentions: mentions(&hub, &b.text),
         text: b.text,
     };
-    match hub.exec(&conv, cmd, Who::Agent { id: me, role }, None).await? {
+    match hub
+        .exec(&conv, cmd, Who::Agent { id: me, role }, None)
+        .await?
+    {
         Outcome::Comment(c) => Ok(HttpResponse::Created().json(json!({ "comment": c }))),
         _ => Err(ApiError::NotFound("conversation not found".into())),
     }
 }
 
-async fn conversation_command(hub: &HubData, me: AgentId, role: crate::domain::Role, id: String, cmd: Command) -> Result<HttpResponse, ApiError> {
+async fn conversation_command(
+    hub: &HubData,
+    me: AgentId,
+    role: crate::domain::Role,
+    id: String,
+    cmd: Command,
+) -> Result<HttpResponse, ApiError> {
     let conv = ConversationId(id);
-    match hub.exec(&conv, cmd, Who::Agent { id: me, role }, None).await? {
+    match hub
+        .exec(&conv, cmd, Who::Agent { id: me, role }, None)
+        .await?
+    {
         Outcome::Conversation(c) => Ok(HttpResponse::Ok().json(json!({ "conversation": c }))),
         _ => Err(ApiError::NotFound("conversation not found".into())),
     }
@@ -210,7 +261,12 @@ struct CloseBody {
     notes: Option<String>,
 }
 
-async fn close(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn close(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
     let b: CloseBody = parse(&body)?;
     let notes = opt_string("notes", b.notes, 4096)?;
@@ -222,11 +278,23 @@ struct EndBody {
     reason: Option<String>,
 }
 
-async fn end_session(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn end_session(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
     let b: EndBody = parse(&body)?;
     let reason = opt_string("reason", b.reason, 4096)?;
-    conversation_command(&hub, me, role, path.into_inner(), Command::EndSession { reason }).await
+    conversation_command(
+        &hub,
+        me,
+        role,
+        path.into_inner(),
+        Command::EndSession { reason },
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -234,8 +302,20 @@ struct SpamBody {
     spam: bool,
 }
 
-async fn spam(hub: HubData, req: HttpRequest, path: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn spam(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
     let b: SpamBody = parse(&body)?;
-    conversation_command(&hub, me, role, path.into_inner(), Command::SetSpam { spam: b.spam }).await
+    conversation_command(
+        &hub,
+        me,
+        role,
+        path.into_inner(),
+        Command::SetSpam { spam: b.spam },
+    )
+    .await
 }

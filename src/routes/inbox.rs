@@ -64,8 +64,9 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
         .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?
         .into_inner();
     let folder = q.folder.unwrap_or_else(|| "pending".into());
-    let index = folder_index(&folder, me.as_str(), role)
-        .ok_or_else(|| ApiError::invalid(format!("folder must be one of {}", FOLDERS.join(", "))))?;
+    let index = folder_index(&folder, me.as_str(), role).ok_or_else(|| {
+        ApiError::invalid(format!("folder must be one of {}", FOLDERS.join(", ")))
+    })?;
     let limit = match parse_num("limit", q.limit.as_deref())? {
         None => 50,
         Some(0) => return Err(ApiError::invalid("limit must be at least 1")),

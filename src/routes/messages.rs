@@ -49,7 +49,8 @@ fn hold_until(b: HoldBody) -> Result<Option<Ts>, ApiError> {
             Ok(Some(Ts(now.0 + (s * 1000.0).ceil() as i64)))
         }
         (None, Some(u)) => {
-            let t = Ts::parse(&u).ok_or_else(|| ApiError::invalid("until must be an RFC 3339 time"))?;
+            let t =
+                Ts::parse(&u).ok_or_else(|| ApiError::invalid("until must be an RFC 3339 time"))?;
             if t <= now {
                 return Err(ApiError::invalid("until must be in the future"));
             }
@@ -81,20 +82,31 @@ async fn act(
                 }
                 None => me.clone(),
             };
-            Command::Assign { message_id: message_id.clone(), agent_id }
+            Command::Assign {
+                message_id: message_id.clone(),
+                agent_id,
+            }
         }
         "unassign" => {
             parse::<serde_json::Value>(&body)?;
-            Command::Unassign { message_id: message_id.clone() }
+            Command::Unassign {
+                message_id: message_id.clone(),
+            }
         }
         "hold" => {
             let until = hold_until(parse(&body)?)?;
-            Command::Hold { message_id: message_id.clone(), until }
+            Command::Hold {
+                message_id: message_id.clone(),
+                until,
+            }
         }
         "request-help" => {
             let b: HelpBody = parse(&body)?;
             check_text("question", &b.question)?;
-            Command::RequestHelp { message_id: message_id.clone(), question: b.question }
+            Command::RequestHelp {
+                message_id: message_id.clone(),
+                question: b.question,
+            }
         }
         "answer-help" => {
             let b: AnswerBody = parse(&body)?;
@@ -107,16 +119,23 @@ async fn act(
         }
         "archive" => {
             parse::<serde_json::Value>(&body)?;
-            Command::Archive { message_id: message_id.clone() }
+            Command::Archive {
+                message_id: message_id.clone(),
+            }
         }
         "reopen" => {
             parse::<serde_json::Value>(&body)?;
-            Command::Reopen { message_id: message_id.clone() }
+            Command::Reopen {
+                message_id: message_id.clone(),
+            }
         }
         _ => return Err(ApiError::NotFound(format!("no action {action:?}"))),
     };
     let conv = hub.conversation_of(&message_id).await?;
-    let who = Who::Agent { id: me.clone(), role };
+    let who = Who::Agent {
+        id: me.clone(),
+        role,
+    };
     match hub.exec(&conv, cmd, who, None).await? {
         Outcome::Message(m) => {
             tracing::info!(message_id = %m.id, status = m.status.as_str(), by = %me, action = %action, "Message action.");

@@ -40,7 +40,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Parses a JSON body (an empty body counts as `{}`).
 pub fn parse<T: DeserializeOwned>(body: &web::Bytes) -> Result<T, ApiError> {
     if body.len() > MAX_BODY {
-        return Err(ApiError::TooLarge(format!("the body is over {MAX_BODY} bytes")));
+        return Err(ApiError::TooLarge(format!(
+            "the body is over {MAX_BODY} bytes"
+        )));
     }
     let raw: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) {
         b"{}"

@@ -5,11 +5,31 @@ use actix_web::{web, HttpResponse};
 
 /// (URL path, content type, file contents).
 const FILES: &[(&str, &str, &str)] = &[
-    ("/", "text/html; charset=utf-8", include_str!("../../static/index.html")),
-    ("/console.js", "text/javascript; charset=utf-8", include_str!("../../static/console.js")),
-    ("/console.css", "text/css; charset=utf-8", include_str!("../../static/console.css")),
-    ("/widget", "text/html; charset=utf-8", include_str!("../../static/widget.html")),
-    ("/widget.js", "text/javascript; charset=utf-8", include_str!("../../static/widget.js")),
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("../../static/index.html"),
+    ),
+    (
+        "/console.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console.js"),
+    ),
+    (
+        "/console.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/console.css"),
+    ),
+    (
+        "/widget",
+        "text/html; charset=utf-8",
+        include_str!("../../static/widget.html"),
+    ),
+    (
+        "/widget.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/widget.js"),
+    ),
 ];
 
 /// The policy of every page: scripts and styles from the hub only; sockets to anywhere

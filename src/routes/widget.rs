@@ -90,7 +90,8 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
             else {
                 return Ok(json!({"conversation": null, "items": []}));
             };
-            let conv = s.get_json::<Conversation>(keys::CONVERSATION, &[conv_id.as_str().as_bytes()])?;
+            let conv =
+                s.get_json::<Conversation>(keys::CONVERSATION, &[conv_id.as_str().as_bytes()])?;
             let mut items = Vec::new();
             for ev in s.conversation_events(conv_id.as_str())? {
                 match &ev.body {

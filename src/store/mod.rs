@@ -63,8 +63,10 @@ impl Batch {
 
     /// Writes a message's current state.
     pub fn put_message(&mut self, m: &Message) {
-        self.puts
-            .push((keys::key(keys::MESSAGE, &[m.id.as_str().as_bytes()]), json(m)));
+        self.puts.push((
+            keys::key(keys::MESSAGE, &[m.id.as_str().as_bytes()]),
+            json(m),
+        ));
     }
 
     /// Writes a conversation's current state.
@@ -105,6 +107,9 @@ struct Request {
     done: oneshot::Sender<Result<(), String>>,
 }
 
+/// Resolves once a sent batch is durable (or failed).
+pub type Durable = oneshot::Receiver<Result<(), String>>;
+
 /// A reserved place in the writer's queue: allocate seqs and send without awaiting,
 /// so that seqs are handed out in (almost) queue order.
 pub struct Ticket {
@@ -119,7 +124,7 @@ impl Ticket {
     }
 
     /// Sends the batch; the receiver resolves once it is durable.
-    pub fn send(self, batch: Batch) -> oneshot::Receiver<Result<(), String>> {
+    pub fn send(self, batch: Batch) -> Durable {
         let (done, rx) = oneshot::channel();
         self.permit.send(Request { batch, done });
         rx
@@ -177,7 +182,11 @@ impl Store {
             .read(true)
             .open(dir.join("db"))
             .ok();
-        writer::spawn(writer::Writer::new(db, tree, sync_file, bus, last + 1), rx, store.clone());
+        writer::spawn(
+            writer::Writer::new(db, tree, sync_file, bus, last + 1),
+            rx,
+            store.clone(),
+        );
         Ok(store)
     }
 
@@ -313,11 +322,21 @@ impl Store {
     }
 
     /// Up to `limit` raw events with seq > `after`, oldest first.
-    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    pub fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.tree.range(keys::event(after + 1)..keys::event(u64::MAX)) {
+        for kv in self
+            .tree
+            .range(keys::event(after + 1)..keys::event(u64::MAX))
+        {
             let (k, v) = kv?;
-            let Some(seq) = k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes)
+            let Some(seq) = k
+                .get(1..9)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
             else {
                 continue;
             };
@@ -369,7 +388,11 @@ impl Store {
     }
 
     /// Entries of index `name` with order <= `upto`, lowest first.
-    pub fn index_upto(&self, name: &str, upto: u64) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
+    pub fn index_upto(
+        &self,
+        name: &str,
+        upto: u64,
+    ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
         let prefix = keys::index_prefix(name);
         let mut end = prefix.clone();
         end.extend_from_slice(&upto.saturating_add(1).to_be_bytes());
@@ -394,7 +417,7 @@ impl Store {
 }
 
 /// Waits for a commit's durability.
-pub async fn wait(rx: oneshot::Receiver<Result<(), String>>) -> Result<(), StoreError> {
+pub async fn wait(rx: Durable) -> Result<(), StoreError> {
     match rx.await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(StoreError::Io(std::io::Error::other(e))),

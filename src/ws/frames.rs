@@ -100,8 +100,10 @@ pub fn replay(
                 (EventBody::MessageCreated { message }, _) => Some(message.contact_id.clone()),
                 (_, Some(c)) => {
                     if !owners.contains_key(c.as_str()) {
-                        let conv = store
-                            .get_json::<Conversation>(keys::CONVERSATION, &[c.as_str().as_bytes()])?;
+                        let conv = store.get_json::<Conversation>(
+                            keys::CONVERSATION,
+                            &[c.as_str().as_bytes()],
+                        )?;
                         owners.insert(c.0.clone(), conv.map(|c| c.contact_id));
                     }
                     owners.get(c.as_str()).cloned().flatten()

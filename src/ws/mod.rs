@@ -26,7 +26,10 @@ pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
         return true;
     };
     let origin = origin.trim_end_matches('/');
-    if allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)) {
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
         return true;
     }
     let host = req.connection_info().host().to_string();
@@ -36,19 +39,35 @@ pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
         .is_some_and(|h| h.eq_ignore_ascii_case(&host))
 }
 
-async fn start(kind: Kind, hub: web::Data<Arc<Hub>>, req: HttpRequest, stream: web::Payload) -> Result<HttpResponse, actix_web::Error> {
+async fn start(
+    kind: Kind,
+    hub: web::Data<Arc<Hub>>,
+    req: HttpRequest,
+    stream: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
     if !origin_allowed(&req, &hub.config.allowed_origins) {
-        return Err(crate::error::ApiError::Forbidden("this origin may not open sockets here".into()).into());
+        return Err(crate::error::ApiError::Forbidden(
+            "this origin may not open sockets here".into(),
+        )
+        .into());
     }
     ws::WsResponseBuilder::new(Socket::new(hub.get_ref().clone(), kind), &req, stream)
         .frame_size(MAX_FRAME)
         .start()
 }
 
-async fn agent(hub: web::Data<Arc<Hub>>, req: HttpRequest, stream: web::Payload) -> Result<HttpResponse, actix_web::Error> {
+async fn agent(
+    hub: web::Data<Arc<Hub>>,
+    req: HttpRequest,
+    stream: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
     start(Kind::Agent, hub, req, stream).await
 }
 
-async fn widget(hub: web::Data<Arc<Hub>>, req: HttpRequest, stream: web::Payload) -> Result<HttpResponse, actix_web::Error> {
+async fn widget(
+    hub: web::Data<Arc<Hub>>,
+    req: HttpRequest,
+    stream: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
     start(Kind::Widget, hub, req, stream).await
 }

@@ -75,7 +75,10 @@ impl Socket {
     }
 
     fn error(ctx: &mut ws::WebsocketContext<Self>, code: &str, message: &str) {
-        Self::send_json(ctx, json!({"type": "error", "code": code, "message": message}));
+        Self::send_json(
+            ctx,
+            json!({"type": "error", "code": code, "message": message}),
+        );
     }
 
     fn close(ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
@@ -129,7 +132,9 @@ impl Socket {
                     (Some(_), _) => Self::error(ctx, "invalid", "status must be away or online"),
                     (None, _) => Self::error(ctx, "invalid", "presence is for agent consoles"),
                 },
-                Ok(ClientFrame::Send { text, client_id }) => self.customer_send(text, client_id, ctx),
+                Ok(ClientFrame::Send { text, client_id }) => {
+                    self.customer_send(text, client_id, ctx)
+                }
                 Ok(ClientFrame::Hello { .. }) => Self::error(ctx, "invalid", "already said hello"),
                 Err(e) => Self::error(ctx, "invalid", &e.message()),
             },
@@ -144,7 +149,11 @@ impl Socket {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return Self::close(ctx, ws::CloseCode::Other(CLOSE_UNAUTHORIZED), "unauthorized");
+            return Self::close(
+                ctx,
+                ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
+                "unauthorized",
+            );
         };
         self.phase = Phase::Authenticating;
         let hub = self.hub.clone();
@@ -165,7 +174,9 @@ impl Socket {
         let (subscription, head, mut welcome) = match (self.kind, who) {
             (Kind::Agent, Ok(Some(Principal::Agent { id, .. }))) => {
                 let (s, head) = self.hub.bus.subscribe_agent(&id);
-                self.hub.presence_actor.do_send(Connect { agent: id.clone() });
+                self.hub
+                    .presence_actor
+                    .do_send(Connect { agent: id.clone() });
                 let w = json!({"type": "welcome", "agent_id": id, "seq": head});
                 self.agent = Some(id);
                 (s, head, w)
@@ -180,7 +191,13 @@ impl Socket {
                 Self::error(ctx, "unavailable", &m);
                 return Self::close(ctx, ws::CloseCode::Again, "storage unavailable");
             }
-            _ => return Self::close(ctx, ws::CloseCode::Other(CLOSE_UNAUTHORIZED), "unauthorized"),
+            _ => {
+                return Self::close(
+                    ctx,
+                    ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
+                    "unauthorized",
+                )
+            }
         };
         self.sub = Some((subscription.id, subscription.state.clone()));
         self.phase = Phase::Ready;
@@ -233,14 +250,22 @@ impl Socket {
         }
     }
 
-    fn customer_send(&mut self, text: String, client_id: Option<String>, ctx: &mut ws::WebsocketContext<Self>) {
+    fn customer_send(
+        &mut self,
+        text: String,
+        client_id: Option<String>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
         let Some((contact, channel)) = self.contact.clone() else {
             return Self::error(ctx, "forbidden", "only widgets send messages");
         };
         let body = crate::routes::widget::SendBody { text, client_id };
         let cid = body.client_id.clone();
         if let Err(e) = crate::routes::widget::check_send(&body) {
-            return Self::send_json(ctx, json!({"type": "error", "code": e.code(), "message": e.to_string(), "client_id": cid}));
+            return Self::send_json(
+                ctx,
+                json!({"type": "error", "code": e.code(), "message": e.to_string(), "client_id": cid}),
+            );
         }
         let hub = self.hub.clone();
         ctx.wait(
@@ -304,10 +329,14 @@ impl Actor for Socket {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         if let Some((id, state)) = self.sub.take() {
-            self.hub.bus.unsubscribe(id, self.contact.as_ref().map(|c| &c.0));
+            self.hub
+                .bus
+                .unsubscribe(id, self.contact.as_ref().map(|c| &c.0));
             if let Some(agent) = &self.agent {
                 if state.mark_gone() {
-                    self.hub.presence_actor.do_send(Disconnect { agent: agent.clone() });
+                    self.hub.presence_actor.do_send(Disconnect {
+                        agent: agent.clone(),
+                    });
                 }
             }
         }

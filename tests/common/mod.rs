@@ -34,7 +34,10 @@ impl Hub {
     pub fn start_with(env: &[(&str, &str)]) -> Hub {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (child, addr) = spawn(&data, "127.0.0.1:0", &env);
         Hub {
             url: format!("http://{addr}"),
@@ -70,13 +73,27 @@ impl Hub {
     }
 
     /// Sends a request; returns (status, JSON body or Null).
-    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         self.call_raw(method, path, token, body.map(|b| b.to_string()))
     }
 
     /// Sends a request with a raw body.
-    pub fn call_raw(&self, method: &str, path: &str, token: Option<&str>, body: Option<String>) -> (u16, Value) {
-        let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
+    pub fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<String>,
+    ) -> (u16, Value) {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(30))
+            .build();
         let mut req = agent.request(method, &format!("{}{}", self.url, path));
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
@@ -107,7 +124,10 @@ impl Hub {
     pub fn agent(&self, name: &str, role: &str) -> (String, String) {
         let (s, b) = self.post("/api/agents", ADMIN, json!({"name": name, "role": role}));
         assert_eq!(s, 201, "create agent: {b}");
-        (b["id"].as_str().unwrap().into(), b["token"].as_str().unwrap().into())
+        (
+            b["id"].as_str().unwrap().into(),
+            b["token"].as_str().unwrap().into(),
+        )
     }
 
     /// Opens a widget session; returns (contact id, token).
@@ -117,9 +137,17 @@ impl Hub {
 
     /// Opens a widget session on a channel; returns (contact id, token).
     pub fn contact_on(&self, channel: &str) -> (String, String) {
-        let (s, b) = self.call("POST", "/api/widget/session", None, Some(json!({"channel": channel})));
+        let (s, b) = self.call(
+            "POST",
+            "/api/widget/session",
+            None,
+            Some(json!({"channel": channel})),
+        );
         assert_eq!(s, 201, "widget session: {b}");
-        (b["contact_id"].as_str().unwrap().into(), b["token"].as_str().unwrap().into())
+        (
+            b["contact_id"].as_str().unwrap().into(),
+            b["token"].as_str().unwrap().into(),
+        )
     }
 
     /// A contact writes; returns the message (contact view).
@@ -180,9 +208,16 @@ fn spawn(data: &PathBuf, addr: &str, env: &[(String, String)]) -> (Child, String
         .env("HUB_ADMIN_TOKEN", ADMIN)
         .env("HUB_RATE_LIMIT", "off")
         .env("HUB_PRESENCE_GRACE_MS", "0")
-        .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
-        .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
+        .stderr(if std::env::var("TEST_LOG").is_ok() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -218,13 +253,16 @@ impl Socket {
     pub fn connect(url: &str) -> Socket {
         let (ws, _) = tungstenite::connect(url).expect("ws connect");
         if let MaybeTlsStream::Plain(s) = ws.get_ref() {
-            s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
         }
         Socket { ws }
     }
 
     pub fn send(&mut self, v: Value) {
-        self.ws.send(WsMessage::Text(v.to_string().into())).expect("ws send");
+        self.ws
+            .send(WsMessage::Text(v.to_string()))
+            .expect("ws send");
     }
 
     pub fn send_raw(&mut self, m: WsMessage) {
@@ -236,17 +274,24 @@ impl Socket {
         let deadline = Instant::now() + timeout;
         loop {
             match self.ws.read() {
-                Ok(WsMessage::Text(t)) => return Frame::Json(serde_json::from_str(&t).expect("json frame")),
+                Ok(WsMessage::Text(t)) => {
+                    return Frame::Json(serde_json::from_str(&t).expect("json frame"))
+                }
                 Ok(WsMessage::Close(c)) => return Frame::Closed(c.map(|c| u16::from(c.code))),
                 Ok(_) => continue,
                 Err(tungstenite::Error::Io(e))
-                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
                 {
                     if Instant::now() >= deadline {
                         return Frame::Timeout;
                     }
                 }
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Frame::Closed(None),
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Frame::Closed(None)
+                }
                 Err(e) => return Frame::Error(e.to_string()),
             }
         }
