@@ -132,6 +132,7 @@ pub struct Bus {
     /// that splits the events exactly into "replay from the store" and "queued live".
     seam: Mutex<()>,
     presence: OnceLock<Addr<PresenceActor>>,
+    shutting_down: AtomicBool,
 }
 
 impl Bus {
@@ -176,7 +177,9 @@ impl Bus {
         let (sub, s) = self.channel(Some(agent.clone()));
         // unwrap: the lock only guards the subscribe/publish seam and never panics inside.
         let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
-        self.agents.insert(s.id, sub);
+        if !self.is_shutting_down() {
+            self.agents.insert(s.id, sub);
+        }
         (s, self.head())
     }
 
@@ -221,6 +224,19 @@ impl Bus {
                 }
             }
         }
+    }
+
+    /// Ends every subscription (their sockets close with 1001) and refuses new ones.
+    pub fn shutdown(&self) {
+        let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.agents.clear();
+        self.contacts.clear();
+    }
+
+    /// True once [`Bus::shutdown`] ran.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 
     /// Number of connected agent and contact subscriptions.

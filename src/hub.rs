@@ -35,6 +35,7 @@ pub struct Hub {
     /// replies of one agent (idempotency).
     locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     pub admin_token_created: Option<String>,
+    pub limiter: crate::ratelimit::Limiter,
 }
 
 impl Hub {
@@ -52,6 +53,7 @@ impl Hub {
         for a in store.scan_json::<Assistant>(keys::ASSISTANT)? {
             assistants.insert(a.id.clone(), a);
         }
+        let rate_limit = config.rate_limit;
         let hub = Arc::new(Hub {
             config,
             store,
@@ -64,6 +66,7 @@ impl Hub {
             assistants,
             locks: DashMap::new(),
             admin_token_created,
+            limiter: crate::ratelimit::Limiter::new(rate_limit),
         });
         let armed = hub.timers.start(&hub)?;
         tracing::info!(timers = armed, epoch = hub.store.epoch(), "Hub ready.");
@@ -81,6 +84,20 @@ impl Hub {
         self.locks
             .remove_if(&name, |_, l| Arc::strong_count(l) == 1);
         out
+    }
+
+    /// Rate limits of a widget send: per contact and per client IP.
+    pub fn allow_send(
+        &self,
+        contact: &ContactId,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
+        use crate::ratelimit::{CONTACT, IP};
+        let ip_ok = ip.is_none_or(|ip| self.limiter.allow(&format!("ip/{ip}"), IP));
+        if !ip_ok || !self.limiter.allow(&format!("c/{contact}"), CONTACT) {
+            return Err(ApiError::RateLimited);
+        }
+        Ok(())
     }
 
     /// Who owns the bearer token.

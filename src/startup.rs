@@ -43,7 +43,16 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     })
     .listen(listener)?
     .shutdown_timeout(5)
+    .disable_signals()
     .run();
+    let handle = server.handle();
+    let bus = hub.bus.clone();
+    actix_web::rt::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("Shutting down: closing sockets, finishing in-flight requests.");
+        bus.shutdown();
+        handle.stop(true).await;
+    });
     println!("listening on http://{addr}");
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -51,6 +60,29 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     server.await?;
     flush_on_exit(&hub).await;
     Ok(())
+}
+
+/// SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn flush_on_exit(hub: &Arc<Hub>) {

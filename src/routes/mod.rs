@@ -65,10 +65,20 @@ pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The calling agent (401 without a valid token, 403 for a contact's token).
+/// The calling agent (401 without a valid token, 403 for a contact's token, 429 past
+/// the agent's action rate).
 pub async fn agent(hub: &Arc<Hub>, req: &HttpRequest) -> Result<(AgentId, Role), ApiError> {
     match hub.principal(bearer(req)).await? {
-        Principal::Agent { id, role } => Ok((id, role)),
+        Principal::Agent { id, role } => {
+            if req.method() != actix_web::http::Method::GET
+                && !hub
+                    .limiter
+                    .allow(&format!("a/{id}"), crate::ratelimit::AGENT)
+            {
+                return Err(ApiError::RateLimited);
+            }
+            Ok((id, role))
+        }
         Principal::Contact { .. } => Err(ApiError::Forbidden("this route is for agents".into())),
     }
 }

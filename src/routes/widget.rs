@@ -67,6 +67,7 @@ async fn send(hub: HubData, req: HttpRequest, body: web::Bytes) -> Result<HttpRe
     let (contact_id, channel) = contact(&hub, &req).await?;
     let b: SendBody = parse(&body)?;
     check_send(&b)?;
+    hub.allow_send(&contact_id, req.peer_addr().map(|a| a.ip()))?;
     let (m, created) = hub
         .customer_send(&contact_id, &channel, b.text, b.client_id)
         .await?;

@@ -51,9 +51,13 @@ async fn start(
         )
         .into());
     }
-    ws::WsResponseBuilder::new(Socket::new(hub.get_ref().clone(), kind), &req, stream)
-        .frame_size(MAX_FRAME)
-        .start()
+    ws::WsResponseBuilder::new(
+        Socket::new(hub.get_ref().clone(), kind, req.peer_addr().map(|a| a.ip())),
+        &req,
+        stream,
+    )
+    .frame_size(MAX_FRAME)
+    .start()
 }
 
 async fn agent(

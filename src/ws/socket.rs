@@ -53,11 +53,12 @@ pub struct Socket {
     sub: Option<(u64, Arc<SubState>)>,
     last_heard: Instant,
     last_sent: u64,
+    ip: Option<std::net::IpAddr>,
 }
 
 impl Socket {
     /// A socket waiting for its `hello`.
-    pub fn new(hub: Arc<Hub>, kind: Kind) -> Self {
+    pub fn new(hub: Arc<Hub>, kind: Kind, ip: Option<std::net::IpAddr>) -> Self {
         Socket {
             hub,
             kind,
@@ -67,6 +68,7 @@ impl Socket {
             sub: None,
             last_heard: Instant::now(),
             last_sent: 0,
+            ip,
         }
     }
 
@@ -261,7 +263,9 @@ impl Socket {
         };
         let body = crate::routes::widget::SendBody { text, client_id };
         let cid = body.client_id.clone();
-        if let Err(e) = crate::routes::widget::check_send(&body) {
+        if let Err(e) = crate::routes::widget::check_send(&body)
+            .and_then(|_| self.hub.allow_send(&contact, self.ip))
+        {
             return Self::send_json(
                 ctx,
                 json!({"type": "error", "code": e.code(), "message": e.to_string(), "client_id": cid}),
@@ -304,8 +308,16 @@ impl StreamHandler<(u64, Bytes)> for Socket {
     }
 
     fn finished(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
-        // The bus dropped our queue: we fell behind (PROTOCOL §7).
-        Self::close(ctx, ws::CloseCode::Policy, "too slow; resume with since");
+        if self.hub.bus.is_shutting_down() {
+            Self::close(
+                ctx,
+                ws::CloseCode::Away,
+                "the hub is restarting; resume with since",
+            );
+        } else {
+            // The bus dropped our queue: we fell behind (PROTOCOL §7).
+            Self::close(ctx, ws::CloseCode::Policy, "too slow; resume with since");
+        }
     }
 }
 

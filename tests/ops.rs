@@ -1,0 +1,135 @@
+//! Operations: health, metrics, graceful shutdown, rate limits, WebSocket origins.
+
+mod common;
+
+use common::Hub;
+use serde_json::{json, Value};
+
+#[test]
+fn healthz_and_metrics_answer() {
+    let hub = Hub::start();
+    let (s, b) = hub.call("GET", "/healthz", None, None);
+    assert_eq!(s, 200);
+    assert_eq!(b["status"], "ok");
+    let (_, k) = hub.contact();
+    hub.say(&k, "count me");
+    let text = ureq::get(&format!("{}/metrics", hub.url))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    let events: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("hub_events_total "))
+        .expect("hub_events_total")
+        .parse()
+        .unwrap();
+    assert!(
+        events >= 2,
+        "conversation.opened + message.created counted: {events}"
+    );
+}
+
+#[test]
+fn sigterm_closes_sockets_with_1001_and_keeps_everything() {
+    let mut hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let m = hub.say(&k, "before shutdown");
+    let (mut console, _) = hub.console(&a, None);
+    assert!(hub.terminate(), "clean exit");
+    assert_eq!(console.closed(), Some(1001));
+    hub.restart();
+    let got = hub.message(&a, m["id"].as_str().unwrap());
+    assert_eq!(got["text"], "before shutdown");
+}
+
+#[test]
+fn rate_limits_refuse_a_flooding_contact_but_not_a_polite_one() {
+    let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "on")]);
+    let (_, flood) = hub.contact();
+    let (_, polite) = hub.contact();
+    let mut limited = 0;
+    for i in 0..60 {
+        let (s, b) = hub.post(
+            "/api/widget/messages",
+            &flood,
+            json!({"text": format!("spam {i}")}),
+        );
+        if s == 429 {
+            assert_eq!(b["error"]["code"], "rate_limited");
+            limited += 1;
+        } else {
+            assert_eq!(s, 201);
+        }
+    }
+    assert!(limited > 0, "a burst of 60 is refused in part");
+    // Another contact is unaffected.
+    let (s, _) = hub.post("/api/widget/messages", &polite, json!({"text": "hello"}));
+    assert_eq!(s, 201);
+}
+
+#[test]
+fn rate_limits_apply_to_socket_sends_too() {
+    let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "on")]);
+    let (_, k) = hub.contact();
+    let mut w = hub.socket("/ws/widget", json!({"type": "hello", "token": k}));
+    w.recv_type("welcome");
+    for i in 0..60 {
+        w.send(json!({"type": "send", "text": format!("m{i}"), "client_id": format!("c{i}")}));
+    }
+    let mut acks = 0;
+    let mut refused = 0;
+    while acks + refused < 60 {
+        let f: Value = w.recv();
+        match f["type"].as_str() {
+            Some("ack") => acks += 1,
+            Some("error") => {
+                assert_eq!(f["code"], "rate_limited");
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(refused > 0 && acks >= 20, "acks {acks}, refused {refused}");
+}
+
+fn upgrade_status(hub: &Hub, origin: Option<&str>) -> u16 {
+    use tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}/ws/agent", hub.addr)
+        .into_client_request()
+        .unwrap();
+    if let Some(o) = origin {
+        req.headers_mut().insert("Origin", o.parse().unwrap());
+    }
+    match tungstenite::connect(req) {
+        Ok((_, resp)) => resp.status().as_u16(),
+        Err(tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn websocket_upgrades_check_the_origin() {
+    let hub = Hub::start_with(&[("HUB_ALLOWED_ORIGINS", "https://shop.example")]);
+    assert_eq!(
+        upgrade_status(&hub, None),
+        101,
+        "no Origin: not a browser, allowed"
+    );
+    assert_eq!(
+        upgrade_status(&hub, Some(&hub.url)),
+        101,
+        "the hub's own origin"
+    );
+    assert_eq!(
+        upgrade_status(&hub, Some("https://shop.example")),
+        101,
+        "listed"
+    );
+    assert_eq!(
+        upgrade_status(&hub, Some("https://evil.example")),
+        403,
+        "not listed"
+    );
+}
