@@ -133,3 +133,45 @@ fn websocket_upgrades_check_the_origin() {
         "not listed"
     );
 }
+
+#[test]
+fn stats_report_volumes_and_response_times() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k1) = hub.contact();
+    let (_, k2) = hub.contact_on("whatsapp");
+    let (_, empty) = hub.get("/api/stats", &a);
+    assert!(
+        empty["first_response_seconds"]["p50"].is_null(),
+        "no sample yet: {empty}"
+    );
+    let m1 = hub.say(&k1, "first");
+    hub.say(&k2, "second");
+    let conv = m1["conversation_id"].as_str().unwrap();
+    hub.post(
+        &format!("/api/conversations/{conv}/replies"),
+        &a,
+        json!({"text": "answer"}),
+    );
+    hub.post(&format!("/api/conversations/{conv}/close"), &a, json!({}));
+    let (s, st) = hub.get("/api/stats", &a);
+    assert_eq!(s, 200);
+    assert_eq!(st["messages"]["by_status"]["answered"], 1, "{st}");
+    assert_eq!(st["messages"]["by_status"]["pending"], 1);
+    assert_eq!(st["messages"]["by_channel"]["web"], 1);
+    assert_eq!(st["messages"]["by_channel"]["whatsapp"], 1);
+    assert_eq!(st["conversations"]["open"], 1);
+    assert_eq!(st["conversations"]["closed"], 1);
+    assert_eq!(st["conversations"]["spam"], 0);
+    assert!(st["first_response_seconds"]["p50"].as_f64().unwrap() >= 0.0);
+    assert!(
+        st["resolution_seconds"]["p90"].as_f64().unwrap()
+            >= st["first_response_seconds"]["p90"].as_f64().unwrap()
+    );
+    let (_, k) = hub.contact();
+    assert_eq!(
+        hub.get("/api/stats", &k).0,
+        403,
+        "contacts may not read stats"
+    );
+}

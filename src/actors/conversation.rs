@@ -77,6 +77,11 @@ impl ConversationActor {
         let base = ticket.alloc(bodies.len());
         let old_conv = self.state.conversation.clone();
         let old_spam = old_conv.as_ref().map(|c| c.spam).unwrap_or(false);
+        let old_channel = old_conv
+            .as_ref()
+            .map(|c| c.channel.clone())
+            .unwrap_or_default();
+        let old_samples = (self.state.first_reply_at, self.state.first_closed_at);
         let mut touched: BTreeSet<MessageId> = BTreeSet::new();
         let mut spam_changed = false;
         for b in &bodies {
@@ -100,7 +105,7 @@ impl ConversationActor {
                 let e = self
                     .state
                     .message(id)
-                    .map(|m| index::message_entries(m, old_spam))
+                    .map(|m| index::message_entries(m, old_spam, &old_channel))
                     .unwrap_or_default();
                 (id.clone(), e)
             })
@@ -125,7 +130,11 @@ impl ConversationActor {
         let new_spam = conv.spam;
         for (id, old) in old_entries {
             if let Some(m) = self.state.message(&id) {
-                batch.reindex(old, index::message_entries(m, new_spam), conv.id.as_str());
+                batch.reindex(
+                    old,
+                    index::message_entries(m, new_spam, &conv.channel),
+                    conv.id.as_str(),
+                );
                 batch.put_message(m);
                 if m.status == domain::Status::OnHold {
                     if let Some(until) = m.hold_until {
@@ -143,6 +152,23 @@ impl ConversationActor {
                 .unwrap_or_default();
             batch.reindex(old, index::conversation_entries(&conv), "");
             batch.put_conversation(&conv);
+        }
+        for (before, after, name) in [
+            (
+                old_samples.0,
+                self.state.first_reply_at,
+                index::names::FIRST_RESPONSE,
+            ),
+            (
+                old_samples.1,
+                self.state.first_closed_at,
+                index::names::RESOLUTION,
+            ),
+        ] {
+            if let (None, Some(at)) = (before, after) {
+                let e = index::sample_entry(name, at.0 - conv.opened_at.0, conv.id.as_str());
+                batch.reindex(vec![], vec![e], "");
+            }
         }
         if old_conv.is_none() {
             batch.put_json(

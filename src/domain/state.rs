@@ -12,6 +12,10 @@ pub struct ConversationState {
     pub conversation: Option<Conversation>,
     pub messages: Vec<Message>,
     index: HashMap<MessageId, usize>,
+    /// When the first reply (agent or bot) was written: first-response time.
+    pub first_reply_at: Option<Ts>,
+    /// When the conversation was first closed: resolution time.
+    pub first_closed_at: Option<Ts>,
 }
 
 impl ConversationState {
@@ -71,6 +75,7 @@ impl ConversationState {
                 }
             }
             EventBody::ConversationClosed { .. } => {
+                self.first_closed_at.get_or_insert(ev.at);
                 if let Some(c) = self.conversation.as_mut() {
                     c.state = ConvState::Closed;
                     c.seq = seq;
@@ -100,9 +105,10 @@ impl ConversationState {
                     c.seq = seq;
                 }
             }
-            EventBody::ReplyCreated { .. }
-            | EventBody::CommentCreated { .. }
-            | EventBody::PresenceChanged { .. } => {}
+            EventBody::ReplyCreated { .. } => {
+                self.first_reply_at.get_or_insert(ev.at);
+            }
+            EventBody::CommentCreated { .. } | EventBody::PresenceChanged { .. } => {}
         }
     }
 }

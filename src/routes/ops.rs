@@ -1,14 +1,20 @@
 //! Operations (PROTOCOL §8): health and metrics.
 
-use super::HubData;
+use super::{agent, HubData};
+use crate::domain::Status;
+use crate::error::ApiError;
 use crate::metrics;
+use crate::store::index::names;
+use actix_web::HttpRequest;
 use actix_web::{web, HttpResponse};
+use serde_json::{json, Map, Value};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 /// Registers the operations routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
+        .route("/api/stats", web::get().to(stats))
         .route("/metrics", web::get().to(prometheus));
 }
 
@@ -86,4 +92,45 @@ async fn prometheus(hub: HubData) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(out)
+}
+
+/// `GET /api/stats` (PROTOCOL §8): volumes by status and channel, conversation counts,
+/// first-response and resolution time percentiles (seconds).
+async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    agent(&hub, &req).await?;
+    let out = hub
+        .store
+        .read(|s| {
+            let mut by_status = Map::new();
+            for st in Status::ALL {
+                by_status.insert(
+                    st.as_str().into(),
+                    json!(s.count(&names::status(st.as_str()))?.max(0)),
+                );
+            }
+            let mut by_channel = Map::new();
+            for (ch, n) in s.counts_with_prefix("channel/")? {
+                if n > 0 {
+                    by_channel.insert(ch, json!(n));
+                }
+            }
+            let pct = |name: &str| -> Result<Value, crate::store::StoreError> {
+                let q = s.quantiles(name, &[0.5, 0.9])?;
+                let secs =
+                    |v: Option<u64>| v.map(|ms| json!(ms as f64 / 1000.0)).unwrap_or(Value::Null);
+                Ok(json!({"p50": secs(q[0]), "p90": secs(q[1])}))
+            };
+            Ok(json!({
+                "messages": {"by_status": by_status, "by_channel": by_channel},
+                "conversations": {
+                    "open": s.count(names::CONV_OPEN)?.max(0),
+                    "closed": s.count(names::CONV_CLOSED)?.max(0),
+                    "spam": s.count(names::CONV_SPAM)?.max(0),
+                },
+                "first_response_seconds": pct(names::FIRST_RESPONSE)?,
+                "resolution_seconds": pct(names::RESOLUTION)?,
+            }))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
 }

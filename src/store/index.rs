@@ -24,6 +24,19 @@ pub mod names {
     pub const CONV_CLOSED: &str = "conv/closed";
     pub const CONV_SPAM: &str = "conv/spam";
     pub const CONV_ALL: &str = "conv/all";
+    /// First-response times (order = milliseconds).
+    pub const FIRST_RESPONSE: &str = "stats/first_response";
+    /// Resolution times (order = milliseconds).
+    pub const RESOLUTION: &str = "stats/resolution";
+
+    /// Messages with status `s` (any conversation).
+    pub fn status(s: &str) -> String {
+        format!("status/{s}")
+    }
+    /// Messages of conversations on `channel`.
+    pub fn channel(c: &str) -> String {
+        format!("channel/{c}")
+    }
 
     /// Messages assigned (or help-answered) to `agent`.
     pub fn mine(agent: &str) -> String {
@@ -47,10 +60,14 @@ fn entry(name: impl Into<String>, order: u64, id: &str) -> IndexEntry {
     }
 }
 
-/// The index entries of a message in a conversation whose spam flag is `spam`.
-pub fn message_entries(m: &Message, spam: bool) -> Vec<IndexEntry> {
+/// The index entries of a message in a conversation on `channel` whose spam flag is `spam`.
+pub fn message_entries(m: &Message, spam: bool, channel: &str) -> Vec<IndexEntry> {
     let id = m.id.as_str();
-    let mut v = vec![entry(names::ALL, m.seq, id)];
+    let mut v = vec![
+        entry(names::ALL, m.seq, id),
+        entry(names::status(m.status.as_str()), 0, id),
+        entry(names::channel(channel), 0, id),
+    ];
     if spam {
         v.push(entry(names::SPAM, m.seq, id));
     }
@@ -95,4 +112,9 @@ pub fn conversation_entries(c: &Conversation) -> Vec<IndexEntry> {
         names::CONV_CLOSED
     };
     vec![entry(names::CONV_ALL, o, id), entry(group, o, id)]
+}
+
+/// A duration sample (first response, resolution) of a conversation.
+pub fn sample_entry(name: &str, millis: i64, conversation: &str) -> IndexEntry {
+    entry(name, millis.max(0) as u64, conversation)
 }

@@ -406,6 +406,47 @@ impl Store {
         Ok(out)
     }
 
+    /// Counts of every index whose name starts with `prefix` (name without the prefix).
+    pub fn counts_with_prefix(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self
+            .tree
+            .scan_prefix(keys::key(keys::COUNT, &[prefix.as_bytes()]))
+        {
+            let (k, v) = kv?;
+            let name = String::from_utf8_lossy(&k[1 + prefix.len()..]).into_owned();
+            let n = v.as_ref().try_into().map(i64::from_be_bytes).unwrap_or(0);
+            out.push((name, n));
+        }
+        Ok(out)
+    }
+
+    /// The orders at the given quantiles (0..=1) of index `name`, lowest first.
+    pub fn quantiles(&self, name: &str, qs: &[f64]) -> Result<Vec<Option<u64>>, StoreError> {
+        let n = self.count(name)?.max(0) as usize;
+        if n == 0 {
+            return Ok(vec![None; qs.len()]);
+        }
+        let ranks: Vec<usize> = qs
+            .iter()
+            .map(|q| ((q * n as f64).ceil() as usize).clamp(1, n) - 1)
+            .collect();
+        let prefix = keys::index_prefix(name);
+        let mut out = vec![None; qs.len()];
+        for (i, k) in self.tree.scan_prefix(&prefix).keys().enumerate() {
+            let k = k?;
+            for (j, r) in ranks.iter().enumerate() {
+                if *r == i {
+                    out[j] = keys::split_index_entry(prefix.len(), &k).map(|(o, _)| o);
+                }
+            }
+            if i >= *ranks.iter().max().unwrap_or(&0) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// The number of entries of index `name`.
     pub fn count(&self, name: &str) -> Result<i64, StoreError> {
         Ok(self
