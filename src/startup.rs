@@ -37,6 +37,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
             .app_data(data.clone())
             .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .wrap(middleware::from_fn(routes::cors::widget_cors))
             .configure(routes::configure)
             .configure(crate::ws::configure)
             .default_service(web::to(not_found))

@@ -175,3 +175,36 @@ fn stats_report_volumes_and_response_times() {
         "contacts may not read stats"
     );
 }
+
+#[test]
+fn the_widget_api_answers_cors_for_allowed_sites_only() {
+    let hub = Hub::start_with(&[("HUB_ALLOWED_ORIGINS", "https://shop.example")]);
+    let pre = |origin: &str| {
+        ureq::request("OPTIONS", &format!("{}/api/widget/messages", hub.url))
+            .set("Origin", origin)
+            .set("Access-Control-Request-Method", "POST")
+            .call()
+            .unwrap()
+    };
+    let ok = pre("https://shop.example");
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+    assert!(ok
+        .header("access-control-allow-headers")
+        .unwrap()
+        .contains("Authorization"));
+    let bad = pre("https://evil.example");
+    assert_eq!(bad.header("access-control-allow-origin"), None);
+    let res = ureq::post(&format!("{}/api/widget/session", hub.url))
+        .set("Origin", "https://shop.example")
+        .send_string("{}")
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("https://shop.example")
+    );
+}

@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod assistants;
 pub mod conversations;
+pub mod cors;
 pub mod inbox;
 pub mod messages;
 pub mod ops;
