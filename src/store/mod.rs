@@ -15,9 +15,10 @@ use crate::bus::{Bus, Outgoing};
 use crate::domain::{ContactId, Conversation, ConversationState, Event, Message};
 use index::IndexEntry;
 use serde::{de::DeserializeOwned, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::RwLock;
 use tokio::sync::{mpsc, oneshot};
 
 /// Why the store could not do something.
@@ -133,8 +134,9 @@ impl Ticket {
 
 /// The durable store. Cheap to share behind an `Arc`.
 pub struct Store {
-    db: sled::Db,
-    tree: sled::Tree,
+    dir: PathBuf,
+    /// The open database; `None` while it is being reopened after a failure.
+    inner: RwLock<Option<Arc<Inner>>>,
     next_seq: AtomicU64,
     epoch: String,
     tx: mpsc::Sender<Request>,
@@ -145,18 +147,15 @@ impl Store {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path, bus: Arc<Bus>) -> Result<Arc<Store>, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(256 * 1024 * 1024)
-            .open()?;
-        let tree = db.open_tree("hub")?;
+        let inner = Inner::open(dir)?;
+        let tree = inner.tree.clone();
         let epoch_key = keys::key(keys::META, &[b"epoch"]);
         let epoch = match tree.get(&epoch_key)? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
             None => {
                 let e = crate::auth::random_hex(8);
                 tree.insert(&epoch_key, e.as_bytes())?;
-                db.flush()?;
+                inner.db.flush()?;
                 e
             }
         };
@@ -168,26 +167,57 @@ impl Store {
             .and_then(|k| k.get(1..9).and_then(|b| b.try_into().ok()))
             .map(u64::from_be_bytes)
             .unwrap_or(0);
+        drop(tree);
         bus.set_head(last);
         let (tx, rx) = mpsc::channel(16 * 1024);
         let store = Arc::new(Store {
-            db: db.clone(),
-            tree: tree.clone(),
+            dir: dir.to_path_buf(),
+            inner: RwLock::new(Some(Arc::new(inner))),
             next_seq: AtomicU64::new(last + 1),
             epoch,
             tx,
             healthy: AtomicBool::new(true),
         });
-        let sync_file = std::fs::OpenOptions::new()
-            .read(true)
-            .open(dir.join("db"))
-            .ok();
-        writer::spawn(
-            writer::Writer::new(db, tree, sync_file, bus, last + 1),
-            rx,
-            store.clone(),
-        );
+        writer::spawn(writer::Writer::new(bus, last + 1), rx, store.clone());
         Ok(store)
+    }
+
+    /// The open database, or `Closed` while it is being reopened.
+    fn inner(&self) -> Result<Arc<Inner>, StoreError> {
+        self.inner
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(StoreError::Closed)
+    }
+
+    fn tree(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.inner()?.tree.clone())
+    }
+
+    /// Drops the database and opens it again: sled stays failed after an I/O error
+    /// (e.g. a full disk), so recovery needs a fresh instance. Called by the writer.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut old) = guard.take() {
+            // Wait (briefly) for readers to let go, so sled's file lock is released.
+            for _ in 0..200 {
+                match Arc::try_unwrap(old) {
+                    Ok(inner) => {
+                        drop(inner);
+                        break;
+                    }
+                    Err(still) => {
+                        old = still;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                }
+            }
+        }
+        let inner = Inner::open(&self.dir)?;
+        *guard = Some(Arc::new(inner));
+        tracing::warn!("Store reopened after a failure.");
+        Ok(())
     }
 
     /// The random id of this data store, fixed for its whole life.
@@ -243,7 +273,7 @@ impl Store {
         prefix: u8,
         parts: &[&[u8]],
     ) -> Result<Option<T>, StoreError> {
-        match self.tree.get(keys::key(prefix, parts))? {
+        match self.tree()?.get(keys::key(prefix, parts))? {
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
                 .map_err(|e| StoreError::Corrupt(e.to_string())),
@@ -254,7 +284,7 @@ impl Store {
     /// Every JSON record under a prefix (small tables only: agents, assistants).
     pub fn scan_json<T: DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.tree.scan_prefix([prefix]) {
+        for kv in self.tree()?.scan_prefix([prefix]) {
             let (_, v) = kv?;
             out.push(serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         }
@@ -267,7 +297,7 @@ impl Store {
         prefix: u8,
     ) -> Result<Vec<(String, T)>, StoreError> {
         let mut out = Vec::new();
-        for kv in self.tree.scan_prefix([prefix]) {
+        for kv in self.tree()?.scan_prefix([prefix]) {
             let (k, v) = kv?;
             let id = String::from_utf8_lossy(&k[1..]).into_owned();
             out.push((
@@ -285,8 +315,9 @@ impl Store {
         parts: &[&[u8]],
         v: &T,
     ) -> Result<(), StoreError> {
-        self.tree.insert(keys::key(prefix, parts), json(v))?;
-        self.db.flush()?;
+        let inner = self.inner()?;
+        inner.tree.insert(keys::key(prefix, parts), json(v))?;
+        inner.db.flush()?;
         Ok(())
     }
 
@@ -294,7 +325,7 @@ impl Store {
     pub fn conversation_events(&self, conversation: &str) -> Result<Vec<Event>, StoreError> {
         let prefix = keys::key(keys::CONV_EVENT, &[conversation.as_bytes(), b""]);
         let mut out = Vec::new();
-        for k in self.tree.scan_prefix(&prefix).keys() {
+        for k in self.tree()?.scan_prefix(&prefix).keys() {
             let k = k?;
             let Some(seq) = k
                 .get(prefix.len()..)
@@ -303,7 +334,7 @@ impl Store {
             else {
                 continue;
             };
-            if let Some(v) = self.tree.get(keys::event(seq))? {
+            if let Some(v) = self.tree()?.get(keys::event(seq))? {
                 out.push(
                     serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 );
@@ -329,7 +360,7 @@ impl Store {
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
         for kv in self
-            .tree
+            .tree()?
             .range(keys::event(after + 1)..keys::event(u64::MAX))
         {
             let (k, v) = kv?;
@@ -351,7 +382,7 @@ impl Store {
     /// The oldest seq still in the log (0 when empty).
     pub fn first_seq(&self) -> Result<u64, StoreError> {
         Ok(self
-            .tree
+            .tree()?
             .scan_prefix([keys::EVENT])
             .keys()
             .next()
@@ -375,7 +406,7 @@ impl Store {
             None => end.extend_from_slice(&[0xff; 9]),
         }
         let mut out = Vec::new();
-        for kv in self.tree.range(prefix.clone()..end).rev() {
+        for kv in self.tree()?.range(prefix.clone()..end).rev() {
             let (k, v) = kv?;
             if let Some((order, id)) = keys::split_index_entry(prefix.len(), &k) {
                 out.push((order, id, v.to_vec()));
@@ -397,7 +428,7 @@ impl Store {
         let mut end = prefix.clone();
         end.extend_from_slice(&upto.saturating_add(1).to_be_bytes());
         let mut out = Vec::new();
-        for kv in self.tree.range(prefix.clone()..end) {
+        for kv in self.tree()?.range(prefix.clone()..end) {
             let (k, v) = kv?;
             if let Some((order, id)) = keys::split_index_entry(prefix.len(), &k) {
                 out.push((order, id, v.to_vec()));
@@ -410,7 +441,7 @@ impl Store {
     pub fn counts_with_prefix(&self, prefix: &str) -> Result<Vec<(String, i64)>, StoreError> {
         let mut out = Vec::new();
         for kv in self
-            .tree
+            .tree()?
             .scan_prefix(keys::key(keys::COUNT, &[prefix.as_bytes()]))
         {
             let (k, v) = kv?;
@@ -433,7 +464,7 @@ impl Store {
             .collect();
         let prefix = keys::index_prefix(name);
         let mut out = vec![None; qs.len()];
-        for (i, k) in self.tree.scan_prefix(&prefix).keys().enumerate() {
+        for (i, k) in self.tree()?.scan_prefix(&prefix).keys().enumerate() {
             let k = k?;
             for (j, r) in ranks.iter().enumerate() {
                 if *r == i {
@@ -450,10 +481,38 @@ impl Store {
     /// The number of entries of index `name`.
     pub fn count(&self, name: &str) -> Result<i64, StoreError> {
         Ok(self
-            .tree
+            .tree()?
             .get(keys::key(keys::COUNT, &[name.as_bytes()]))?
             .and_then(|v| v.as_ref().try_into().ok().map(i64::from_be_bytes))
             .unwrap_or(0))
+    }
+}
+
+/// An open sled database: the one tree and the file to `sync_data`.
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    sync_file: Option<std::fs::File>,
+}
+
+impl Inner {
+    fn open(dir: &Path) -> Result<Inner, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(256 * 1024 * 1024)
+            .flush_every_ms(None)
+            .open()?;
+        let tree = db.open_tree("hub")?;
+        // sled's flush ends in sync_file_range (sled #1452): sync the file too.
+        let sync_file = std::fs::OpenOptions::new()
+            .read(true)
+            .open(dir.join("db"))
+            .ok();
+        Ok(Inner {
+            db,
+            tree,
+            sync_file,
+        })
     }
 }
 

@@ -6,16 +6,13 @@ use super::{keys, Request, Store};
 use crate::bus::{Bus, Outgoing};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Most requests folded into one commit.
 const MAX_BATCH: usize = 4096;
 
 pub(super) struct Writer {
-    db: sled::Db,
-    tree: sled::Tree,
-    sync_file: Option<std::fs::File>,
     bus: Arc<Bus>,
     /// Index counts, loaded on first touch; only this thread writes them.
     counts: HashMap<String, i64>,
@@ -25,17 +22,8 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn new(
-        db: sled::Db,
-        tree: sled::Tree,
-        sync_file: Option<std::fs::File>,
-        bus: Arc<Bus>,
-        next_pub: u64,
-    ) -> Self {
+    pub(super) fn new(bus: Arc<Bus>, next_pub: u64) -> Self {
         Writer {
-            db,
-            tree,
-            sync_file,
             bus,
             counts: HashMap::new(),
             next_pub,
@@ -43,10 +31,9 @@ impl Writer {
         }
     }
 
-    fn count_mut(&mut self, name: &str) -> &mut i64 {
+    fn count_mut(&mut self, tree: &sled::Tree, name: &str) -> &mut i64 {
         if !self.counts.contains_key(name) {
-            let v = self
-                .tree
+            let v = tree
                 .get(keys::key(keys::COUNT, &[name.as_bytes()]))
                 .ok()
                 .flatten()
@@ -58,7 +45,9 @@ impl Writer {
         self.counts.get_mut(name).expect("count present")
     }
 
-    fn commit(&mut self, reqs: &[Request]) -> Result<(), String> {
+    fn commit(&mut self, store: &Store, reqs: &[Request]) -> Result<(), String> {
+        let inner = store.inner().map_err(|e| e.to_string())?;
+        let tree = &inner.tree;
         let mut b = sled::Batch::default();
         let mut touched: Vec<String> = Vec::new();
         for r in reqs {
@@ -73,12 +62,12 @@ impl Writer {
             }
             for e in &r.batch.index_del {
                 b.remove(keys::index_entry(&e.name, e.order, &e.id));
-                *self.count_mut(&e.name) -= 1;
+                *self.count_mut(tree, &e.name) -= 1;
                 touched.push(e.name.clone());
             }
             for (e, v) in &r.batch.index_put {
                 b.insert(keys::index_entry(&e.name, e.order, &e.id), v.as_slice());
-                *self.count_mut(&e.name) += 1;
+                *self.count_mut(tree, &e.name) += 1;
                 touched.push(e.name.clone());
             }
         }
@@ -89,9 +78,9 @@ impl Writer {
             b.insert(keys::key(keys::COUNT, &[name.as_bytes()]), &v.to_be_bytes());
         }
         let res = (|| -> Result<(), String> {
-            self.tree.apply_batch(b).map_err(|e| e.to_string())?;
-            self.db.flush().map_err(|e| e.to_string())?;
-            if let Some(f) = &self.sync_file {
+            tree.apply_batch(b).map_err(|e| e.to_string())?;
+            inner.db.flush().map_err(|e| e.to_string())?;
+            if let Some(f) = &inner.sync_file {
                 f.sync_data().map_err(|e| e.to_string())?;
             }
             Ok(())
@@ -132,6 +121,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
     std::thread::Builder::new()
         .name("hub-writer".into())
         .spawn(move || {
+            let mut last_reopen = Instant::now();
             while let Some(first) = rx.blocking_recv() {
                 let mut reqs = vec![first];
                 while reqs.len() < MAX_BATCH {
@@ -141,7 +131,13 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     }
                 }
                 let started = Instant::now();
-                let res = w.commit(&reqs);
+                if !store.healthy() && last_reopen.elapsed() > Duration::from_millis(250) {
+                    last_reopen = Instant::now();
+                    if let Err(e) = store.reopen() {
+                        tracing::error!(error = %e, "Store reopen failed; will retry.");
+                    }
+                }
+                let res = w.commit(&store, &reqs);
                 let events: usize = reqs.iter().map(|r| r.batch.event_count()).sum();
                 crate::metrics::record_commit(reqs.len(), events, started.elapsed());
                 store.set_healthy(res.is_ok());

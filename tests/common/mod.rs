@@ -49,6 +49,24 @@ impl Hub {
         }
     }
 
+    /// A hub on a given data directory (kept by the caller).
+    pub fn start_on(data: &std::path::Path, env: &[(&str, &str)]) -> Hub {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let data = data.to_path_buf();
+        let (child, addr) = spawn(&data, "127.0.0.1:0", &env);
+        Hub {
+            url: format!("http://{addr}"),
+            addr,
+            data,
+            _dir: None,
+            child,
+            env,
+        }
+    }
+
     /// Kills the process at once (SIGKILL), like a crash.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
