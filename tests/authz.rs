@@ -1,0 +1,208 @@
+//! The authorization matrix: every route and socket × every kind of caller → exactly the
+//! expected status (PROTOCOL §3: 401, then 403 for the token kind or role, then the
+//! body, then 404). Requests use unknown ids or invalid bodies so that allowed callers
+//! get 400/404 and nothing changes; the count of unexpected successes must be zero.
+
+mod common;
+
+use common::{Frame, Hub};
+use serde_json::{json, Value};
+
+const CALLERS: [&str; 7] = [
+    "none",
+    "bad",
+    "contact",
+    "other_contact",
+    "agent",
+    "supervisor",
+    "admin",
+];
+
+#[test]
+fn every_route_answers_every_caller_as_specified() {
+    let hub = Hub::start();
+    let (_, agent) = hub.agent("Ann", "agent");
+    let (_, sup) = hub.agent("Sue", "supervisor");
+    let (_, contact) = hub.contact();
+    let (_, other) = hub.contact();
+    hub.say(&contact, "mine only");
+    let token = |c: &str| -> Option<String> {
+        match c {
+            "none" => None,
+            "bad" => Some("not-a-token".into()),
+            "contact" => Some(contact.clone()),
+            "other_contact" => Some(other.clone()),
+            "agent" => Some(agent.clone()),
+            "supervisor" => Some(sup.clone()),
+            "admin" => Some(common::ADMIN.into()),
+            _ => unreachable!(),
+        }
+    };
+    // (method, path, body, expected status per caller in CALLERS order)
+    let widget = [401, 401, 400, 400, 403, 403, 403];
+    let widget_get = [401, 401, 200, 200, 403, 403, 403];
+    let admin_write = [401, 401, 403, 403, 403, 403, 400];
+    let agent_read = [401, 401, 403, 403, 200, 200, 200];
+    let agent_404 = [401, 401, 403, 403, 404, 404, 404];
+    let admin_404 = [401, 401, 403, 403, 403, 403, 404];
+    let cases: Vec<(&str, &str, Option<Value>, [u16; 7])> = vec![
+        ("POST", "/api/widget/messages", Some(json!({})), widget),
+        ("GET", "/api/widget/messages", None, widget_get),
+        ("POST", "/api/agents", Some(json!({})), admin_write),
+        ("GET", "/api/agents", None, agent_read),
+        (
+            "POST",
+            "/api/messages/nope/assign",
+            Some(json!({})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/messages/nope/unassign",
+            Some(json!({})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/messages/nope/hold",
+            Some(json!({})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/messages/nope/request-help",
+            Some(json!({"question": "q"})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/messages/nope/answer-help",
+            Some(json!({"answer": "a"})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/messages/nope/archive",
+            Some(json!({})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/messages/nope/reopen",
+            Some(json!({})),
+            agent_404,
+        ),
+        ("GET", "/api/conversations", None, agent_read),
+        ("GET", "/api/conversations?state=all", None, agent_read),
+        ("GET", "/api/conversations/nope", None, agent_404),
+        ("GET", "/api/conversations/nope/activities", None, agent_404),
+        (
+            "POST",
+            "/api/conversations/nope/replies",
+            Some(json!({"text": "x"})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/conversations/nope/comments",
+            Some(json!({"text": "x"})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/conversations/nope/close",
+            Some(json!({})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/conversations/nope/end-session",
+            Some(json!({})),
+            agent_404,
+        ),
+        (
+            "POST",
+            "/api/conversations/nope/spam",
+            Some(json!({"spam": true})),
+            agent_404,
+        ),
+        ("GET", "/api/inbox?folder=pending", None, agent_read),
+        ("GET", "/api/stats", None, agent_read),
+        ("POST", "/api/assistants", Some(json!({})), admin_write),
+        ("GET", "/api/assistants", None, agent_read),
+        ("PUT", "/api/assistants/nope", Some(json!({})), admin_write),
+        (
+            "POST",
+            "/api/assistants/nope/publish",
+            Some(json!({"channels": ["web"]})),
+            admin_404,
+        ),
+        (
+            "POST",
+            "/api/assistants/nope/unpublish",
+            Some(json!({})),
+            admin_404,
+        ),
+    ];
+    let mut mismatches = Vec::new();
+    let mut unauthorized_successes = 0;
+    let mut checked = 0;
+    for (method, path, body, expected) in &cases {
+        for (i, caller) in CALLERS.iter().enumerate() {
+            let (status, b) = hub.call(method, path, token(caller).as_deref(), body.clone());
+            checked += 1;
+            if status != expected[i] {
+                mismatches.push(format!(
+                    "{method} {path} as {caller}: {status} (want {}) {b}",
+                    expected[i]
+                ));
+            }
+            if (200..300).contains(&status) && !(200..300).contains(&expected[i]) {
+                unauthorized_successes += 1;
+            }
+            if status >= 400 {
+                assert!(
+                    b["error"]["code"].is_string(),
+                    "{method} {path}: error body {b}"
+                );
+            }
+        }
+    }
+    // Another contact never sees the first one's messages.
+    let (_, theirs) = hub.get("/api/widget/messages", &other);
+    assert!(theirs["items"].as_array().unwrap().is_empty(), "{theirs}");
+    // Sockets: who may say hello where.
+    for (path, allowed) in [
+        ("/ws/agent", ["agent", "supervisor", "admin"]),
+        ("/ws/widget", ["contact", "other_contact", "contact"]),
+    ] {
+        for caller in CALLERS {
+            let mut hello = json!({"type": "hello"});
+            if let Some(t) = token(caller) {
+                hello["token"] = json!(t);
+            }
+            let mut s = hub.socket(path, hello);
+            checked += 1;
+            let first = s.next(common::WAIT);
+            let welcomed = matches!(&first, Frame::Json(v) if v["type"] == "welcome");
+            if welcomed != allowed.contains(&caller) {
+                mismatches.push(format!("{path} hello as {caller}: welcomed={welcomed}"));
+                if welcomed {
+                    unauthorized_successes += 1;
+                }
+            }
+            if !welcomed {
+                let code = match first {
+                    Frame::Closed(c) => c,
+                    _ => s.closed(),
+                };
+                assert_eq!(code, Some(4401), "{path} as {caller}");
+            }
+        }
+    }
+    println!(
+        "authorization matrix: {checked} cases, {unauthorized_successes} unauthorized successes"
+    );
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+    assert_eq!(unauthorized_successes, 0);
+}
