@@ -1,1 +1,178 @@
-fn main() { println!("loadtest: not yet implemented"); }
+//! Load simulator for the hub. See `loadtest --help` and loadtest/README.md.
+
+mod config;
+mod consoles;
+mod driver;
+mod http;
+mod nats;
+mod relay;
+mod run;
+mod stats;
+mod wire;
+
+use clap::{Args, Parser, Subcommand};
+use config::Target;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "loadtest", about = "Load simulator for the hub")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A peak hour against the hub: customers, agents, a supervisor, a bot.
+    BusyHour(Common),
+    /// A short run for CI (50 customers, 5 agents, 200 msg/s, 10 s); fails on loss or disorder.
+    Smoke(Common),
+    /// The same fan-out against the bare relay (started on a free port unless --url).
+    Relay(Common),
+    /// The same fan-out against nats-server's WebSocket listener (started unless --url).
+    Nats(Common),
+    /// A bare WebSocket relay: acks every customer frame and broadcasts it to consoles.
+    RelayServer {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        addr: String,
+    },
+    /// Internal: one customer driver, spoken to over stdin/stdout.
+    #[command(hide = true)]
+    Worker,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Hub base URL (http://HOST:PORT); relay/nats: leave out to start one.
+    #[arg(long)]
+    url: Option<String>,
+    /// The hub's HUB_ADMIN_TOKEN (default: $HUB_ADMIN_TOKEN).
+    #[arg(long)]
+    admin_token: Option<String>,
+    #[arg(long)]
+    customers: Option<u32>,
+    #[arg(long)]
+    agents: Option<u32>,
+    /// Peak customer messages per second (Poisson, open loop).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Load duration: 60s, 2m, 500ms, or seconds.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<f64>,
+    /// Fraction of the duration spent ramping up, and again ramping down (0..0.5).
+    #[arg(long)]
+    ramp: Option<f64>,
+    /// Percent of customers on the bot channel.
+    #[arg(long)]
+    bot_percent: Option<u32>,
+    #[arg(long, default_value = "bot")]
+    bot_channel: String,
+    /// Loopback source addresses to spread customer sockets over (0: automatic).
+    #[arg(long, default_value_t = 0)]
+    source_ips: usize,
+    /// Worker processes driving the customers (0: in this process).
+    #[arg(long, default_value_t = 0)]
+    workers: u32,
+    /// Planned customer reconnects (page reloads) per second.
+    #[arg(long)]
+    churn: Option<f64>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Concurrent HTTP actions per agent.
+    #[arg(long, default_value_t = 4)]
+    agent_concurrency: usize,
+    /// How long to wait for outstanding acks after the last send.
+    #[arg(long, value_parser = parse_duration)]
+    ack_wait: Option<f64>,
+    /// How long to wait for agents to finish their work after the load.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    drain: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+fn parse_duration(s: &str) -> Result<f64, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(v) = s.strip_suffix("ms") {
+        (v, 0.001)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('m') {
+        (v, 60.0)
+    } else if let Some(v) = s.strip_suffix('h') {
+        (v, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    num.trim()
+        .parse::<f64>()
+        .map(|v| v * mult)
+        .map_err(|_| format!("not a duration: {s}"))
+}
+
+fn opts(mode: &str, target: Target, c: Common) -> run::Opts {
+    let smoke = mode == "smoke";
+    let (customers, agents, rate, duration, ramp, churn) = if smoke {
+        (50, 5, 200.0, 10.0, 0.1, 1.0)
+    } else {
+        (5000, 100, 2000.0, 60.0, 0.2, 2.0)
+    };
+    run::Opts {
+        mode: mode.to_string(),
+        target,
+        url: c.url.unwrap_or_default(),
+        admin_token: c
+            .admin_token
+            .or_else(|| std::env::var("HUB_ADMIN_TOKEN").ok()),
+        customers: c.customers.unwrap_or(customers),
+        agents: c.agents.unwrap_or(agents).max(1),
+        rate: c.rate.unwrap_or(rate),
+        duration_s: c.duration.unwrap_or(duration),
+        ramp: c.ramp.unwrap_or(ramp).clamp(0.0, 0.5),
+        bot_percent: if target == Target::Hub {
+            c.bot_percent.unwrap_or(10).min(100)
+        } else {
+            0
+        },
+        bot_channel: c.bot_channel,
+        source_ips: c.source_ips,
+        workers: c.workers,
+        churn: if target == Target::Hub {
+            c.churn.unwrap_or(churn)
+        } else {
+            c.churn.unwrap_or(0.0)
+        },
+        output: c.output,
+        agent_concurrency: c.agent_concurrency,
+        ack_wait_s: c.ack_wait.unwrap_or(if smoke { 10.0 } else { 30.0 }),
+        drain_s: c.drain,
+        seed: c.seed,
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = rt.block_on(async move {
+        match cli.cmd {
+            Command::BusyHour(c) => run::run(opts("busy-hour", Target::Hub, c)).await,
+            Command::Smoke(c) => run::run(opts("smoke", Target::Hub, c)).await,
+            Command::Relay(c) => run::run(opts("relay", Target::Relay, c)).await,
+            Command::Nats(c) => run::run(opts("nats", Target::Nats, c)).await,
+            Command::RelayServer { addr } => match relay::serve(&addr).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("relay-server: {e}");
+                    2
+                }
+            },
+            Command::Worker => run::worker_main().await,
+        }
+    });
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    std::process::exit(code);
+}

@@ -1,0 +1,235 @@
+//! Latency histograms (µs, hdrhistogram) and counters, shareable across tasks and
+//! serialisable so that worker processes can hand theirs to the parent.
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Microseconds since the Unix epoch: the one clock every process of a run shares.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// A histogram of µs values up to one hour, 3 significant figures.
+pub fn new_hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("histogram bounds")
+}
+
+/// Records `v` (µs), clamped into the histogram's range.
+pub fn record(h: &mut Histogram<u64>, v: u64) {
+    let _ = h.record(v.clamp(1, 3_600_000_000));
+}
+
+/// Thread-safe named histograms and counters.
+#[derive(Default)]
+pub struct Stats {
+    hists: Mutex<BTreeMap<String, Histogram<u64>>>,
+    counters: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Stats {
+    /// Records a latency in µs into histogram `name`.
+    pub fn rec(&self, name: &str, us: u64) {
+        let mut g = self.hists.lock().unwrap();
+        match g.get_mut(name) {
+            Some(h) => record(h, us),
+            None => {
+                let mut h = new_hist();
+                record(&mut h, us);
+                g.insert(name.to_string(), h);
+            }
+        }
+    }
+
+    /// Adds a whole histogram into `name`.
+    pub fn merge_hist(&self, name: &str, h: &Histogram<u64>) {
+        let mut g = self.hists.lock().unwrap();
+        g.entry(name.to_string())
+            .or_insert_with(new_hist)
+            .add(h)
+            .ok();
+    }
+
+    /// Adds `n` to counter `name`.
+    pub fn add(&self, name: &str, n: u64) {
+        let mut g = self.counters.lock().unwrap();
+        match g.get_mut(name) {
+            Some(c) => *c += n,
+            None => {
+                g.insert(name.to_string(), n);
+            }
+        }
+    }
+
+    /// Adds one to counter `name`.
+    pub fn inc(&self, name: &str) {
+        self.add(name, 1);
+    }
+
+    /// The value of counter `name`.
+    pub fn get(&self, name: &str) -> u64 {
+        self.counters
+            .lock()
+            .unwrap()
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Takes (and resets) histogram `name`'s p99 and count, for progress lines.
+    pub fn take_interval(&self, name: &str) -> Option<(u64, u64)> {
+        let mut g = self.hists.lock().unwrap();
+        let h = g.get_mut(name)?;
+        let out = (h.len(), h.value_at_quantile(0.99));
+        h.reset();
+        Some(out)
+    }
+
+    /// A serialisable copy.
+    pub fn snapshot(&self) -> Snapshot {
+        let hists = self
+            .hists
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, h)| (k.clone(), encode(h)))
+            .collect();
+        Snapshot {
+            hists,
+            counters: self.counters.lock().unwrap().clone(),
+        }
+    }
+
+    /// Adds a snapshot (from a worker) into these stats.
+    pub fn absorb(&self, s: &Snapshot) {
+        for (k, v) in &s.hists {
+            self.merge_hist(k, &decode(v));
+        }
+        for (k, v) in &s.counters {
+            self.add(k, *v);
+        }
+    }
+}
+
+/// Histograms as (value, count) pairs, and counters.
+#[derive(Serialize, Deserialize, Default, Clone, Debug)]
+pub struct Snapshot {
+    pub hists: BTreeMap<String, Vec<(u64, u64)>>,
+    pub counters: BTreeMap<String, u64>,
+}
+
+fn encode(h: &Histogram<u64>) -> Vec<(u64, u64)> {
+    h.iter_recorded()
+        .map(|v| (v.value_iterated_to(), v.count_at_value()))
+        .collect()
+}
+
+fn decode(v: &[(u64, u64)]) -> Histogram<u64> {
+    let mut h = new_hist();
+    for (value, count) in v {
+        let _ = h.record_n((*value).clamp(1, 3_600_000_000), *count);
+    }
+    h
+}
+
+/// The order and labels of the histograms in the human table.
+pub const LABELS: &[(&str, &str)] = &[
+    ("send_ack", "customer send -> ack"),
+    (
+        "send_console_first",
+        "customer send -> first console message.created",
+    ),
+    (
+        "send_console_all",
+        "customer send -> every console message.created",
+    ),
+    ("reply_widget", "agent reply -> widget reply.created"),
+    ("bot_reply", "customer send -> widget bot reply"),
+    ("action.all", "agent action -> 2xx (all kinds)"),
+    ("action.reply", "  reply"),
+    ("action.assign", "  assign"),
+    ("action.hold", "  hold"),
+    ("action.unassign", "  unassign"),
+    ("action.request_help", "  request-help"),
+    ("action.assign_help", "  supervisor assign help"),
+    ("action.answer_help", "  supervisor answer-help"),
+    ("action.comment", "  comment"),
+    ("action.close", "  close"),
+    ("session_create", "POST /api/widget/session"),
+    ("ws_connect", "widget socket connect -> welcome"),
+    ("console_connect", "console socket connect -> welcome"),
+];
+
+fn ms(us: u64) -> String {
+    let v = us as f64 / 1000.0;
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// One histogram as JSON (ms).
+pub fn hist_json(h: &Histogram<u64>) -> Value {
+    let q = |p: f64| h.value_at_quantile(p) as f64 / 1000.0;
+    json!({
+        "count": h.len(),
+        "p50_ms": q(0.5), "p90_ms": q(0.9), "p99_ms": q(0.99), "p999_ms": q(0.999),
+        "max_ms": h.max() as f64 / 1000.0, "mean_ms": h.mean() / 1000.0,
+    })
+}
+
+/// The latency table, as text.
+pub fn table(s: &Snapshot) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{:<48} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+        "latency (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
+    ));
+    let mut shown = std::collections::BTreeSet::new();
+    let mut row = |label: &str, v: &[(u64, u64)]| {
+        let h = decode(v);
+        if h.is_empty() {
+            return;
+        }
+        out.push_str(&format!(
+            "{:<48} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
+            label,
+            h.len(),
+            ms(h.value_at_quantile(0.5)),
+            ms(h.value_at_quantile(0.9)),
+            ms(h.value_at_quantile(0.99)),
+            ms(h.value_at_quantile(0.999)),
+            ms(h.max())
+        ));
+    };
+    for (k, label) in LABELS {
+        if let Some(v) = s.hists.get(*k) {
+            row(label, v);
+            shown.insert(k.to_string());
+        }
+    }
+    for (k, v) in &s.hists {
+        if !shown.contains(k) && !k.starts_with("interval_") {
+            row(k, v);
+        }
+    }
+    out
+}
+
+/// All histograms as JSON.
+pub fn hists_json(s: &Snapshot) -> Value {
+    let mut m = serde_json::Map::new();
+    for (k, v) in s.hists.iter().filter(|(k, _)| !k.starts_with("interval_")) {
+        m.insert(k.clone(), hist_json(&decode(v)));
+    }
+    Value::Object(m)
+}
