@@ -35,7 +35,6 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
             .wrap(middleware::from_fn(routes::cors::widget_cors))
             .configure(routes::configure)

@@ -23,9 +23,10 @@ struct CreateBody {
 async fn create(
     hub: HubData,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let b: CreateBody = parse(&body)?;
     let name = b.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {

@@ -58,9 +58,10 @@ fn apply_definition(a: &mut Assistant, d: Definition) {
 async fn create(
     hub: HubData,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let d: Definition = parse(&body)?;
     check(&d)?;
     let mut a = Assistant {
@@ -139,9 +140,10 @@ async fn replace(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let d: Definition = parse(&body)?;
     check(&d)?;
     update(&hub, path.into_inner(), move |a, others| {
@@ -169,9 +171,10 @@ async fn publish(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let c: Channels = parse(&body)?;
     let channels: Vec<String> = c.channels.unwrap_or_default();
     if channels.is_empty() || channels.iter().any(|c| c.trim().is_empty() || c.len() > 64) {
@@ -200,9 +203,10 @@ async fn unpublish(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let c: Channels = parse(&body)?;
     update(&hub, path.into_inner(), move |a, others| {
         match c.channels {

@@ -148,9 +148,10 @@ async fn reply(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let b: ReplyBody = parse(&body)?;
     check_text("text", &b.text)?;
     if matches!(&b.client_id, Some(c) if c.is_empty() || c.len() > 200) {
@@ -219,9 +220,10 @@ async fn comment(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let b: CommentBody = parse(&body)?;
     check_text("text", &b.text)?;
     let conv = ConversationId(path.into_inner());
@@ -265,9 +267,10 @@ async fn close(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let b: CloseBody = parse(&body)?;
     let notes = opt_string("notes", b.notes, 4096)?;
     conversation_command(&hub, me, role, path.into_inner(), Command::Close { notes }).await
@@ -282,9 +285,10 @@ async fn end_session(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let b: EndBody = parse(&body)?;
     let reason = opt_string("reason", b.reason, 4096)?;
     conversation_command(
@@ -306,9 +310,10 @@ async fn spam(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let b: SpamBody = parse(&body)?;
     conversation_command(
         &hub,

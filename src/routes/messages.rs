@@ -64,10 +64,11 @@ async fn act(
     hub: HubData,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
     let (me, role) = agent(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let message_id = MessageId(id);
     let cmd = match action.as_str() {
         "assign" => {

@@ -38,6 +38,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ui::configure(cfg);
 }
 
+/// Reads a request body of at most [`MAX_BODY`] bytes. Handlers call it after the
+/// token checks, so that 401/403 come before 413 (PROTOCOL §3).
+pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
+        if buf.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::TooLarge(format!(
+                "the body is over {MAX_BODY} bytes"
+            )));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
 /// Parses a JSON body (an empty body counts as `{}`).
 pub fn parse<T: DeserializeOwned>(body: &web::Bytes) -> Result<T, ApiError> {
     if body.len() > MAX_BODY {

@@ -30,6 +30,36 @@ const FILES: &[(&str, &str, &str)] = &[
         "text/javascript; charset=utf-8",
         include_str!("../../static/widget.js"),
     ),
+    (
+        "/widget.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/widget.css"),
+    ),
+    (
+        "/demo.css",
+        "text/css; charset=utf-8",
+        include_str!("../../static/demo.css"),
+    ),
+    (
+        "/console/api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/api.js"),
+    ),
+    (
+        "/console/dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/dom.js"),
+    ),
+    (
+        "/console/live.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/live.js"),
+    ),
+    (
+        "/console/words.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/words.js"),
+    ),
 ];
 
 /// The policy of every page: scripts and styles from the hub only; sockets to anywhere

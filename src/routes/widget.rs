@@ -23,7 +23,8 @@ struct SessionBody {
     email: Option<String>,
 }
 
-async fn open_session(hub: HubData, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn open_session(hub: HubData, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+    let body = super::read_body(payload).await?;
     let b: SessionBody = parse(&body)?;
     let channel = b.channel.unwrap_or_else(|| "web".into());
     if channel.trim().is_empty() || channel.len() > 64 {
@@ -63,8 +64,13 @@ pub fn check_send(b: &SendBody) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn send(hub: HubData, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+async fn send(
+    hub: HubData,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let (contact_id, channel) = contact(&hub, &req).await?;
+    let body = super::read_body(payload).await?;
     let b: SendBody = parse(&body)?;
     check_send(&b)?;
     hub.allow_send(&contact_id, req.peer_addr().map(|a| a.ip()))?;

@@ -1,0 +1,179 @@
+//! Micro-benchmarks of the hot paths: the pure domain, event serialisation, and the
+//! durable group commit (many concurrent writers sharing flushes).
+//!
+//! `cargo bench --bench hot_paths`
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use hub::bus::Bus;
+use hub::domain::*;
+use hub::store::{Batch, Store};
+use std::time::{Duration, Instant};
+
+fn conversation_with(n: usize) -> ConversationState {
+    let mut st = ConversationState::default();
+    let contact = Actor::Contact(ContactId::from("k1"));
+    for i in 0..n {
+        let open = (i == 0).then(|| OpenInfo {
+            conversation_id: ConversationId::from("c1"),
+            contact_id: ContactId::from("k1"),
+            channel: "web".into(),
+        });
+        let cmd = Command::CustomerMessage {
+            id: MessageId(format!("m{i}")),
+            text: "Hello, my order has not arrived yet".into(),
+            open,
+            assistant: None,
+            bot_reply_id: ReplyId(format!("r{i}")),
+        };
+        let seq = (i * 2 + 1) as u64;
+        for (j, body) in apply(&st, cmd, &contact, Ts(0)).unwrap().into_iter().enumerate() {
+            st.apply_event(&Event::new(seq + j as u64, Some(ConversationId::from("c1")), Ts(0), body));
+        }
+    }
+    st
+}
+
+fn domain(c: &mut Criterion) {
+    let agent = Actor::Agent {
+        id: AgentId::from("a1"),
+        role: Role::Agent,
+    };
+    let contact = Actor::Contact(ContactId::from("k1"));
+    let st = conversation_with(10);
+    let mut g = c.benchmark_group("apply");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("customer_message_in_10_message_conversation", |b| {
+        b.iter(|| {
+            apply(
+                &st,
+                Command::CustomerMessage {
+                    id: MessageId::from("mx"),
+                    text: "another one".into(),
+                    open: None,
+                    assistant: None,
+                    bot_reply_id: ReplyId::from("rx"),
+                },
+                &contact,
+                Ts(1),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("assign", |b| {
+        b.iter(|| {
+            apply(
+                &st,
+                Command::Assign {
+                    message_id: MessageId::from("m3"),
+                    agent_id: AgentId::from("a1"),
+                },
+                &agent,
+                Ts(1),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("reply_answering_10", |b| {
+        b.iter(|| {
+            apply(
+                &st,
+                Command::Reply {
+                    id: ReplyId::from("r"),
+                    text: "On it!".into(),
+                },
+                &agent,
+                Ts(1),
+            )
+            .unwrap()
+        })
+    });
+    g.finish();
+
+    let ev = Event::new(
+        42,
+        Some(ConversationId::from("c1")),
+        Ts(1_700_000_000_000),
+        EventBody::MessageCreated {
+            message: st.messages[0].clone(),
+        },
+    );
+    let mut g = c.benchmark_group("serialise");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("message_created_event_json", |b| {
+        b.iter(|| serde_json::to_vec(&ev).unwrap())
+    });
+    g.bench_function("batch_event_with_frames", |b| {
+        b.iter_batched(
+            Batch::default,
+            |mut batch| {
+                batch.event(&ev, Some(&ContactId::from("k1")));
+                batch
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+/// Durable commits of one customer message each, from `writers` concurrent tasks.
+fn commit(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Bus::new()).unwrap();
+    let msg = conversation_with(1).messages[0].clone();
+    let mut g = c.benchmark_group("group_commit");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(5));
+    for writers in [1usize, 64, 512] {
+        g.bench_function(format!("{writers}_writers"), |b| {
+            b.iter_custom(|iters| {
+                let store = store.clone();
+                let msg = msg.clone();
+                rt.block_on(async move {
+                    let start = Instant::now();
+                    let per = (iters as usize).div_ceil(writers);
+                    let tasks: Vec<_> = (0..writers)
+                        .map(|_| {
+                            let store = store.clone();
+                            let msg = msg.clone();
+                            tokio::spawn(async move {
+                                for _ in 0..per {
+                                    let t = store.ticket().await.unwrap();
+                                    let seq = t.alloc(1);
+                                    let mut m = msg.clone();
+                                    m.id = MessageId(format!("m{seq}"));
+                                    let ev = Event::new(seq, Some(m.conversation_id.clone()), Ts(0), EventBody::MessageCreated { message: m.clone() });
+                                    let mut b = Batch::default();
+                                    b.event(&ev, Some(&m.contact_id));
+                                    b.put_message(&m);
+                                    hub::store::wait(t.send(b)).await.unwrap();
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start.elapsed().mul_f64(iters as f64 / (per * writers) as f64)
+                })
+            })
+        });
+    }
+    g.finish();
+    use std::sync::atomic::Ordering::Relaxed;
+    let commits = hub::metrics::COMMITS.load(Relaxed).max(1);
+    println!(
+        "group commit: {} commits, {:.1} requests per commit, {:.0} µs per commit",
+        commits,
+        hub::metrics::COMMIT_REQUESTS.load(Relaxed) as f64 / commits as f64,
+        hub::metrics::COMMIT_MICROS.load(Relaxed) as f64 / commits as f64
+    );
+}
+
+criterion_group!(benches, domain, commit);
+criterion_main!(benches);
