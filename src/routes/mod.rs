@@ -128,3 +128,36 @@ pub fn opt_string(field: &str, v: Option<String>, max: usize) -> Result<Option<S
         other => Ok(other),
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Probe {
+        text: String,
+        client_id: Option<String>,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any body bytes give a value or a 400/413, never a panic.
+        #[test]
+        fn any_body_parses_or_is_refused(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            match parse::<Probe>(&web::Bytes::from(bytes)) {
+                Ok(p) => prop_assert!(p.text.len() < 300),
+                Err(e) => prop_assert!(matches!(e, ApiError::Invalid(_) | ApiError::TooLarge(_))),
+            }
+        }
+
+        /// Any text is accepted or refused by the text rules, never a panic.
+        #[test]
+        fn any_text_is_checked(s in "\\PC{0,50}") {
+            let r = check_text("text", &s);
+            prop_assert_eq!(r.is_ok(), !s.trim().is_empty());
+        }
+    }
+}

@@ -119,3 +119,61 @@ pub fn replay(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(|f| serde_json::json!(f)),
+            ".{0,20}".prop_map(serde_json::Value::from),
+            prop_oneof![Just("hello"), Just("ping"), Just("send"), Just("presence")]
+                .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("type".to_string()),
+                        Just("token".to_string()),
+                        Just("since".to_string()),
+                        Just("text".to_string()),
+                        Just("status".to_string()),
+                        ".{0,8}"
+                    ],
+                    inner,
+                    0..5
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5000, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Arbitrary text never panics the frame parser.
+        #[test]
+        fn any_text_parses_or_errors(s in ".{0,200}") {
+            let _ = parse(&s);
+        }
+
+        /// JSON-shaped frames with random fields and types never panic, and a frame
+        /// whose type is unknown is reported as such.
+        #[test]
+        fn any_json_frame_parses_or_errors(v in json_value()) {
+            let text = v.to_string();
+            match parse(&text) {
+                Ok(_) => prop_assert!(v.get("type").and_then(|t| t.as_str()).is_some()),
+                Err(FrameError::UnknownType(t)) => prop_assert!(!matches!(t.as_str(), "hello" | "ping" | "presence" | "send")),
+                Err(_) => {}
+            }
+        }
+    }
+}
