@@ -533,7 +533,24 @@ impl Brain {
 impl AgentRt {
     /// One HTTP action; 2xx latency goes to `action.KIND`.
     async fn act(&self, kind: &str, method: &str, path: &str, body: Value) -> Option<Answer> {
+        self.act_with(kind, method, path, || body).await
+    }
+
+    /// Like `act`, with the body built once the agent is free to send it (so that
+    /// times written into it do not include the agent's own queue).
+    async fn act_with(
+        &self,
+        kind: &str,
+        method: &str,
+        path: &str,
+        body: impl FnOnce() -> Value,
+    ) -> Option<Answer> {
+        let queued = Instant::now();
         let _p = self.gate.acquire().await;
+        self.shared
+            .stats
+            .rec("agent_queue_wait", queued.elapsed().as_micros() as u64);
+        let body = body();
         let t = Instant::now();
         let res = self
             .http
@@ -576,11 +593,14 @@ impl AgentRt {
     }
 
     async fn reply(&self, conv: &str, msg: &str) {
-        let body = json!({
-            "text": wire::reply_text(&self.shared.run, now_us()),
-            "client_id": format!("{}-r-{msg}", self.shared.run),
-        });
-        self.act(
+        let run = &self.shared.run;
+        let body = || {
+            json!({
+                "text": wire::reply_text(run, now_us()),
+                "client_id": format!("{run}-r-{msg}"),
+            })
+        };
+        self.act_with(
             "reply",
             "POST",
             &format!("/api/conversations/{conv}/replies"),

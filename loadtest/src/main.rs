@@ -80,7 +80,7 @@ struct Common {
     #[arg(long)]
     output: Option<PathBuf>,
     /// Concurrent HTTP actions per agent.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     agent_concurrency: usize,
     /// How long to wait for outstanding acks after the last send.
     #[arg(long, value_parser = parse_duration)]

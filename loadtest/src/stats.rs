@@ -161,6 +161,10 @@ pub const LABELS: &[(&str, &str)] = &[
     ("action.answer_help", "  supervisor answer-help"),
     ("action.comment", "  comment"),
     ("action.close", "  close"),
+    (
+        "agent_queue_wait",
+        "(simulator) agent busy: action waits its turn",
+    ),
     ("session_create", "POST /api/widget/session"),
     ("ws_connect", "widget socket connect -> welcome"),
     ("console_connect", "console socket connect -> welcome"),
