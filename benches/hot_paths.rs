@@ -26,8 +26,17 @@ fn conversation_with(n: usize) -> ConversationState {
             bot_reply_id: ReplyId(format!("r{i}")),
         };
         let seq = (i * 2 + 1) as u64;
-        for (j, body) in apply(&st, cmd, &contact, Ts(0)).unwrap().into_iter().enumerate() {
-            st.apply_event(&Event::new(seq + j as u64, Some(ConversationId::from("c1")), Ts(0), body));
+        for (j, body) in apply(&st, cmd, &contact, Ts(0))
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            st.apply_event(&Event::new(
+                seq + j as u64,
+                Some(ConversationId::from("c1")),
+                Ts(0),
+                body,
+            ));
         }
     }
     st
@@ -147,7 +156,12 @@ fn commit(c: &mut Criterion) {
                                     let seq = t.alloc(1);
                                     let mut m = msg.clone();
                                     m.id = MessageId(format!("m{seq}"));
-                                    let ev = Event::new(seq, Some(m.conversation_id.clone()), Ts(0), EventBody::MessageCreated { message: m.clone() });
+                                    let ev = Event::new(
+                                        seq,
+                                        Some(m.conversation_id.clone()),
+                                        Ts(0),
+                                        EventBody::MessageCreated { message: m.clone() },
+                                    );
                                     let mut b = Batch::default();
                                     b.event(&ev, Some(&m.contact_id));
                                     b.put_message(&m);
@@ -159,7 +173,9 @@ fn commit(c: &mut Criterion) {
                     for t in tasks {
                         t.await.unwrap();
                     }
-                    start.elapsed().mul_f64(iters as f64 / (per * writers) as f64)
+                    start
+                        .elapsed()
+                        .mul_f64(iters as f64 / (per * writers) as f64)
                 })
             })
         });

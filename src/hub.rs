@@ -162,22 +162,32 @@ impl Hub {
         let channel = channel.to_string();
         self.locked(format!("c/{contact}"), async move {
             let scope = format!("c/{contact}");
-            if let Some(cid) = &client_id {
-                if let Some(m) = hub.idempotent_message(&scope, cid).await? {
-                    return Ok((m, false));
-                }
-            }
-            let latest = {
-                let (c, ch) = (contact.clone(), channel.clone());
+            // One trip to the store: a repeat of `client_id`, else the latest conversation.
+            let (repeat, latest) = {
+                let (c, ch, sc, cid) = (
+                    contact.clone(),
+                    channel.clone(),
+                    scope.clone(),
+                    client_id.clone(),
+                );
                 hub.store
                     .read(move |s| {
-                        s.get_json::<ConversationId>(
+                        if let Some(cid) = cid {
+                            if let Some(m) = idempotent_message(s, &sc, &cid)? {
+                                return Ok((Some(m), None));
+                            }
+                        }
+                        let latest = s.get_json::<ConversationId>(
                             keys::LATEST,
                             &[c.as_str().as_bytes(), ch.as_bytes()],
-                        )
+                        )?;
+                        Ok((None, latest))
                     })
                     .await?
             };
+            if let Some(m) = repeat {
+                return Ok((m, false));
+            }
             let idem = client_id.map(|cid| (scope, cid));
             let send = |open: Option<OpenInfo>| Command::CustomerMessage {
                 id: MessageId(auth::new_id("m")),
@@ -207,30 +217,6 @@ impl Hub {
             }
         })
         .await
-    }
-
-    async fn idempotent_message(
-        &self,
-        scope: &str,
-        client_id: &str,
-    ) -> Result<Option<Message>, ApiError> {
-        let (scope, cid) = (scope.to_string(), client_id.to_string());
-        Ok(self
-            .store
-            .read(move |s| {
-                let Some(rec) = s.get_json::<serde_json::Value>(
-                    keys::IDEMPOTENCY,
-                    &[scope.as_bytes(), cid.as_bytes()],
-                )?
-                else {
-                    return Ok(None);
-                };
-                let Some(id) = rec.get("message_id").and_then(|v| v.as_str()) else {
-                    return Ok(None);
-                };
-                s.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])
-            })
-            .await?)
     }
 
     /// A stored idempotency record.
@@ -321,4 +307,23 @@ fn bootstrap_admin(
     store.put_json_now(keys::AGENT, &[rec.id.as_str().as_bytes()], &rec)?;
     dir.insert_loaded(rec);
     Ok(generated.then_some(token))
+}
+
+/// The message a contact's earlier send with `client_id` created, if any.
+fn idempotent_message(
+    s: &Store,
+    scope: &str,
+    client_id: &str,
+) -> Result<Option<Message>, StoreError> {
+    let Some(rec) = s.get_json::<serde_json::Value>(
+        keys::IDEMPOTENCY,
+        &[scope.as_bytes(), client_id.as_bytes()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let Some(id) = rec.get("message_id").and_then(|v| v.as_str()) else {
+        return Ok(None);
+    };
+    s.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])
 }

@@ -41,6 +41,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
             .configure(crate::ws::configure)
             .default_service(web::to(not_found))
     })
+    .tcp_nodelay(true)
     .listen(listener)?
     .shutdown_timeout(5)
     .disable_signals()

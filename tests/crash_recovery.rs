@@ -206,7 +206,7 @@ fn every_acknowledged_message_and_status_survives_kill_9_and_hold_timers_fire_af
                         return;
                     }
                     n += 1;
-                    if n % 3 == 0
+                    if n.is_multiple_of(3)
                         && !act(id, "hold", json!({"for_seconds": HOLD_SECONDS}), "on_hold")
                     {
                         return;
@@ -327,7 +327,10 @@ fn every_acknowledged_message_and_status_survives_kill_9_and_hold_timers_fire_af
         }
     }
     let unanswered: Vec<(usize, String, String)> = unanswered_sends.lock().unwrap().clone();
-    let unanswered_found = unanswered.iter().filter(|(_, t, _)| texts.contains(t)).count();
+    let unanswered_found = unanswered
+        .iter()
+        .filter(|(_, t, _)| texts.contains(t))
+        .count();
     assert!(
         all.len() <= acked_total + unanswered.len(),
         "{} stored but only {acked_total} acked + {} in flight",
@@ -427,19 +430,37 @@ fn every_acknowledged_message_and_status_survives_kill_9_and_hold_timers_fire_af
     //    with the same message; repeating a cut-off send completes it exactly once.
     for (k, (_, token)) in contacts.iter().enumerate() {
         for a in acked[k].iter().rev().take(3) {
-            let (s, b) = hub.post("/api/widget/messages", token, json!({"text": a.text, "client_id": a.client_id}));
-            assert_eq!(s, 200, "repeat of acknowledged {} after the crash: {b}", a.client_id);
+            let (s, b) = hub.post(
+                "/api/widget/messages",
+                token,
+                json!({"text": a.text, "client_id": a.client_id}),
+            );
+            assert_eq!(
+                s, 200,
+                "repeat of acknowledged {} after the crash: {b}",
+                a.client_id
+            );
             assert_eq!(b["message"]["id"], a.id.as_str());
         }
     }
     for (k, text, client_id) in &unanswered {
-        let (s, b) = hub.post("/api/widget/messages", &contacts[*k].1, json!({"text": text, "client_id": client_id}));
+        let (s, b) = hub.post(
+            "/api/widget/messages",
+            &contacts[*k].1,
+            json!({"text": text, "client_id": client_id}),
+        );
         if texts.contains(text) {
-            assert_eq!(s, 200, "{client_id} was stored before the crash; the repeat must not add it again: {b}");
+            assert_eq!(
+                s, 200,
+                "{client_id} was stored before the crash; the repeat must not add it again: {b}"
+            );
             let stored = all.iter().find(|m| m["text"] == text.as_str()).unwrap();
             assert_eq!(b["message"]["id"], stored["id"]);
         } else {
-            assert_eq!(s, 201, "{client_id} was not stored; the repeat stores it: {b}");
+            assert_eq!(
+                s, 201,
+                "{client_id} was not stored; the repeat stores it: {b}"
+            );
         }
     }
     let (_, after) = hub.get("/api/inbox?folder=all", ADMIN);

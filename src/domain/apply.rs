@@ -337,9 +337,8 @@ pub fn apply(
             if !is_assignee(m, me) {
                 return Err(DomainError::Forbidden("only the assignee may put on hold"));
             }
-            if matches!(until, Some(u) if u <= now) {
-                return Err(DomainError::Invalid("the hold must end in the future"));
-            }
+            // `until` was checked against the request's time at the edge; if it has passed
+            // while the command waited, the hold simply ends when its timer fires (at once).
             let assignee = m.assignee.clone();
             tx.status_with(
                 &message_id,

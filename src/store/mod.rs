@@ -262,9 +262,19 @@ impl Store {
         T: Send + 'static,
     {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || f(&me))
+        let res = tokio::task::spawn_blocking(move || f(&me))
             .await
-            .map_err(|_| StoreError::Closed)?
+            .map_err(|_| StoreError::Closed)?;
+        if matches!(res, Err(StoreError::Sled(_) | StoreError::Closed)) {
+            // sled stays failed after an I/O error: have the writer reopen it.
+            self.set_healthy(false);
+            let (done, _) = oneshot::channel();
+            let _ = self.tx.try_send(Request {
+                batch: Batch::default(),
+                done,
+            });
+        }
+        res
     }
 
     /// A JSON record, if present.
