@@ -1,1 +1,1251 @@
+// The agent console: folders, conversation lists, the conversation page, live updates.
+// Plain ES modules, no build step. All text from people is rendered as text nodes.
 
+import { h, fill, icon, avatar } from './console/dom.js';
+import { makeApi, politeMessage, ApiError } from './console/api.js';
+import { LiveSocket } from './console/live.js';
+import {
+  STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
+  visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent,
+} from './console/words.js';
+
+const TOKEN_KEY = 'hub.console.token';
+const $ = (id) => document.getElementById(id);
+
+const S = {
+  token: null,
+  meId: null,
+  agents: new Map(),
+  counts: {},
+  route: { kind: 'inbox', key: 'pending', convId: null, msgId: null },
+  list: { sig: '', items: [], loading: false, error: null, limit: 50, more: false },
+  conv: null, // {id, conversation, items: [], byKey: Map}
+  convError: null,
+  composerMode: 'reply',
+  drafts: new Map(),
+  recent: [], // recent live events, replayed over fresh HTTP snapshots
+  conn: 'connecting',
+};
+
+const api = makeApi(() => S.token);
+let live = null;
+
+// ---------------------------------------------------------------- small helpers
+
+function uid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function debounce(fn, ms) {
+  let t = null;
+  return (...a) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...a), ms);
+  };
+}
+
+function me() {
+  return S.agents.get(S.meId) || null;
+}
+
+function isSupervisor() {
+  const m = me();
+  return !!m && (m.role === 'supervisor' || m.role === 'admin');
+}
+
+/** A display name for an agent id, `bot:ID` or `system`. */
+function who(id) {
+  if (!id) return 'Nobody';
+  if (id === 'system') return 'The hub';
+  if (String(id).startsWith('bot:')) return 'The bot';
+  if (id === S.meId) return 'You';
+  const a = S.agents.get(id);
+  return a ? a.name : 'An agent';
+}
+
+function nameOf(id) {
+  if (id && String(id).startsWith('bot:')) return 'the bot';
+  const a = S.agents.get(id);
+  return a ? a.name : who(id);
+}
+
+function toast(text, kind = 'info', action = null) {
+  const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status' },
+    h('span', { class: 'toast-text', text }),
+    action ? h('a', { class: 'toast-action', href: action.href, text: action.label }) : null,
+    h('button', { class: 'toast-close', 'aria-label': 'Dismiss', on: { click: () => el.remove() } }, icon('x')));
+  $('toasts').appendChild(el);
+  setTimeout(() => el.remove(), kind === 'error' ? 8000 : 5000);
+}
+
+function showError(err) {
+  if (err instanceof ApiError && err.code === 'unauthorized') {
+    signOut('Your session is no longer valid. Please sign in again.');
+    return;
+  }
+  toast(politeMessage(err), 'error');
+}
+
+// ---------------------------------------------------------------- routing
+
+function parseHash() {
+  const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  const r = { kind: 'inbox', key: 'pending', convId: null, msgId: null };
+  if (parts[0] === 'conversations' && CONV_STATES.some(([k]) => k === parts[1])) {
+    r.kind = 'conversations';
+    r.key = parts[1];
+  } else if (parts[0] === 'inbox' && FOLDERS.some(([k]) => k === parts[1])) {
+    r.key = parts[1];
+  }
+  if (parts[2] === 'c' && parts[3]) r.convId = parts[3];
+  if (parts[4] === 'm' && parts[5]) r.msgId = parts[5];
+  return r;
+}
+
+function hashFor(kind, key, convId = null, msgId = null) {
+  let s = `#/${kind}/${key}`;
+  if (convId) s += `/c/${encodeURIComponent(convId)}`;
+  if (convId && msgId) s += `/m/${encodeURIComponent(msgId)}`;
+  return s;
+}
+
+function onRoute() {
+  const prev = S.route;
+  S.route = parseHash();
+  document.body.classList.toggle('has-conv', !!S.route.convId);
+  document.body.classList.remove('nav-open');
+  if (prev.kind !== S.route.kind || prev.key !== S.route.key || !S.list.sig) {
+    S.list = { sig: '', items: [], loading: true, error: null, limit: 50, more: false };
+    renderList();
+    refreshLists();
+  } else {
+    renderList();
+  }
+  renderSidebar();
+  if (S.route.convId !== prev.convId || !S.conv) openConversation(S.route.convId);
+  else if (S.route.msgId) focusMessage(S.route.msgId);
+}
+
+// ---------------------------------------------------------------- sign in / out
+
+function showLogin(message = null) {
+  $('app').hidden = true;
+  $('login').hidden = false;
+  const err = $('login-error');
+  err.hidden = !message;
+  err.textContent = message || '';
+  $('login-token').focus();
+}
+
+async function signIn(token, { remembered = false } = {}) {
+  const btn = $('login-submit');
+  btn.disabled = true;
+  S.token = token;
+  try {
+    const data = await api('GET', '/api/agents');
+    setAgents(data.items);
+  } catch (e) {
+    S.token = null;
+    btn.disabled = false;
+    if (remembered) sessionStorage.removeItem(TOKEN_KEY);
+    if (e instanceof ApiError && e.code === 'unauthorized') showLogin('This token was not recognised. Please check it and try again.');
+    else if (e instanceof ApiError && e.code === 'forbidden') showLogin('This is not an agent token. Please use the token of your agent account.');
+    else showLogin(politeMessage(e));
+    return;
+  }
+  btn.disabled = false;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('login').hidden = true;
+  $('app').hidden = false;
+  $('login-token').value = '';
+  startLive();
+  onRoute();
+}
+
+function signOut(message = null) {
+  if (live) live.stop();
+  live = null;
+  S.token = null;
+  S.meId = null;
+  S.conv = null;
+  S.list = { sig: '', items: [], loading: false, error: null, limit: 50, more: false };
+  sessionStorage.removeItem(TOKEN_KEY);
+  showLogin(message);
+}
+
+// ---------------------------------------------------------------- live
+
+function startLive() {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  live = new LiveSocket({
+    url: `${proto}//${location.host}/ws/agent`,
+    token: () => S.token,
+    onStatus: (s) => {
+      S.conn = s;
+      renderConn();
+    },
+    onWelcome: (w, { fresh }) => {
+      S.meId = w.agent_id;
+      if (fresh) reloadAll();
+      else refreshLists();
+      renderMe();
+    },
+    onEvent,
+    onUnauthorized: () => signOut('Your session is no longer valid. Please sign in again.'),
+    onError: (f) => toast(politeMessage(new ApiError(400, f.code, f.message)), 'error'),
+  });
+  live.start();
+}
+
+async function reloadAll() {
+  await loadAgents();
+  refreshLists();
+  if (S.route.convId) loadConversation(S.route.convId, { keepScroll: true });
+}
+
+async function loadAgents() {
+  const seq0 = live ? live.lastSeq : null;
+  try {
+    const data = await api('GET', '/api/agents');
+    setAgents(data.items);
+    for (const ev of S.recent) if (ev.kind === 'presence.changed' && seq0 !== null && ev.seq > seq0) applyPresence(ev);
+  } catch (e) {
+    showError(e);
+  }
+  renderMe();
+  renderTeam();
+}
+
+function setAgents(items) {
+  S.agents = new Map(items.map((a) => [a.id, a]));
+}
+
+function onEvent(ev) {
+  S.recent.push(ev);
+  if (S.recent.length > 2000) S.recent.splice(0, 1000);
+  if (ev.kind === 'presence.changed') {
+    applyPresence(ev);
+    return;
+  }
+  if (ev.kind !== 'comment.created') scheduleRefresh();
+  if (mentionsUnknownAgent(ev)) scheduleAgents();
+  if (S.conv && ev.conversation_id === S.conv.id) {
+    applyToConv(ev);
+    renderConv();
+  }
+  notify(ev);
+}
+
+/** Whether an event names an agent this console does not know yet (created since). */
+function mentionsUnknownAgent(ev) {
+  const d = ev.data || {};
+  const ids = [d.by, d.assignee, d.owner, d.reply && d.reply.author && d.reply.author.id, d.comment && d.comment.author && d.comment.author.id];
+  return ids.some((id) => id && id !== 'system' && !String(id).startsWith('bot:') && !S.agents.has(id));
+}
+
+const scheduleAgents = debounce(async () => {
+  await loadAgents();
+  renderList();
+  if (S.conv) renderConv();
+}, 100);
+
+function applyPresence(ev) {
+  const { agent_id: id, presence } = ev.data || {};
+  const a = S.agents.get(id);
+  if (!a) {
+    scheduleAgents();
+    return;
+  }
+  a.presence = presence;
+  renderTeam();
+  if (id === S.meId) renderMe();
+}
+
+function notify(ev) {
+  const d = ev.data || {};
+  const link = ev.conversation_id ? hashFor(S.route.kind, S.route.key, ev.conversation_id) : null;
+  const viewing = S.conv && S.conv.id === ev.conversation_id;
+  if (ev.kind === 'comment.created') {
+    const c = d.comment;
+    if (c && c.author && c.author.id !== S.meId && (c.mentions || []).includes(S.meId)) {
+      toast(`${nameOf(c.author.id)} mentioned you in a comment`, 'info', viewing ? null : { href: link, label: 'Open' });
+    }
+  } else if (ev.kind === 'message.status_changed') {
+    if (d.to === 'help_answered' && d.assignee === S.meId && d.by !== S.meId) {
+      toast(`${nameOf(d.by)} answered your help request`, 'success', viewing ? null : { href: link, label: 'Open' });
+    } else if (d.to === 'help_requested' && isSupervisor() && d.by !== S.meId) {
+      toast(`${nameOf(d.by)} asked for help`, 'info', { href: hashFor('inbox', 'help_requests', ev.conversation_id, d.message_id), label: 'Open' });
+    }
+  }
+}
+
+// ---------------------------------------------------------------- lists and counts
+
+let listReq = 0;
+let listBusy = false;
+let listDirty = false;
+const scheduleRefresh = debounce(() => refreshLists(), 120);
+
+async function refreshLists() {
+  if (!S.token) return;
+  if (listBusy) {
+    listDirty = true;
+    return;
+  }
+  listBusy = true;
+  listDirty = false;
+  const mine = ++listReq;
+  const { kind, key } = S.route;
+  const sig = `${kind}:${key}`;
+  const limit = Math.min(500, Math.max(50, S.list.sig === sig ? S.list.items.length : 50));
+  try {
+    if (kind === 'inbox') {
+      const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}`);
+      if (mine === listReq && S.route.kind === kind && S.route.key === key) {
+        S.counts = data.counts || {};
+        S.list = { sig, items: data.items, loading: false, error: null, limit, more: data.items.length >= limit };
+      }
+    } else {
+      const [convs, inbox] = await Promise.all([
+        api('GET', `/api/conversations?state=${encodeURIComponent(key)}`),
+        api('GET', '/api/inbox?folder=pending&limit=1'),
+      ]);
+      if (mine === listReq && S.route.kind === kind && S.route.key === key) {
+        S.counts = inbox.counts || {};
+        S.list = { sig, items: convs.items, loading: false, error: null, limit, more: false };
+      }
+    }
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'unauthorized') {
+      listBusy = false;
+      showError(e);
+      return;
+    }
+    if (S.route.kind === kind && S.route.key === key) {
+      S.list = { ...S.list, sig, loading: false, error: politeMessage(e) };
+    }
+  }
+  listBusy = false;
+  renderSidebar();
+  renderList();
+  if (listDirty) refreshLists();
+}
+
+async function loadMore() {
+  const { kind, key } = S.route;
+  if (kind !== 'inbox' || !S.list.items.length) return;
+  const before = S.list.items[S.list.items.length - 1].seq;
+  try {
+    const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=50&before=${before}`);
+    if (S.route.kind !== kind || S.route.key !== key) return;
+    const seen = new Set(S.list.items.map((m) => m.id));
+    S.list.items.push(...data.items.filter((m) => !seen.has(m.id)));
+    S.list.more = data.items.length >= 50;
+    renderList();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---------------------------------------------------------------- the conversation
+
+let convReq = 0;
+
+function openConversation(id) {
+  saveDraft();
+  S.conv = null;
+  S.convError = null;
+  if (!id) {
+    renderConv();
+    return;
+  }
+  buildConvShell();
+  loadConversation(id);
+}
+
+async function loadConversation(id, { keepScroll = false } = {}) {
+  const mine = ++convReq;
+  const seq0 = live ? live.lastSeq : null;
+  try {
+    const data = await api('GET', `/api/conversations/${encodeURIComponent(id)}`);
+    if (mine !== convReq || S.route.convId !== id) return;
+    const conv = { id, conversation: data.conversation, items: [], byKey: new Map() };
+    for (const it of data.timeline) addItem(conv, it);
+    S.conv = conv;
+    S.convError = null;
+    for (const ev of S.recent) {
+      if (ev.conversation_id === id && seq0 !== null && ev.seq > seq0) applyToConv(ev);
+    }
+    if (!$('conv-view') || $('conv-view').dataset.id !== id) buildConvShell();
+    renderConv({ scroll: keepScroll ? 'keep' : 'bottom' });
+    if (S.route.msgId) focusMessage(S.route.msgId);
+  } catch (e) {
+    if (mine !== convReq) return;
+    if (e instanceof ApiError && e.code === 'unauthorized') return showError(e);
+    S.convError = e instanceof ApiError && e.code === 'not_found' ? 'This conversation does not exist.' : politeMessage(e);
+    renderConv();
+  }
+}
+
+function itemKey(it) {
+  return it.type === 'event' ? `e:${it.seq}` : `${it.type}:${it.id}`;
+}
+
+function addItem(conv, it) {
+  const k = itemKey(it);
+  const old = conv.byKey.get(k);
+  if (old) {
+    if ((it.seq || 0) > (old.seq || 0)) Object.assign(old, it);
+    return old;
+  }
+  conv.byKey.set(k, it);
+  conv.items.push(it);
+  return it;
+}
+
+/** Applies a live event to the open conversation (idempotent). */
+function applyToConv(ev) {
+  const conv = S.conv;
+  if (!conv) return;
+  const d = ev.data || {};
+  const c = conv.conversation;
+  switch (ev.kind) {
+    case 'message.created':
+      addItem(conv, { ...d.message, type: 'message' });
+      return;
+    case 'reply.created':
+      addItem(conv, { ...d.reply, type: 'reply' });
+      return;
+    case 'comment.created':
+      addItem(conv, { ...d.comment, type: 'comment' });
+      return;
+    case 'message.status_changed': {
+      const m = conv.byKey.get(`message:${d.message_id}`);
+      if (m && (m.seq || 0) < ev.seq) {
+        m.status = d.to;
+        m.assignee = d.assignee ?? null;
+        m.hold_until = d.to === 'on_hold' ? d.hold_until ?? null : null;
+        if (d.to === 'help_requested') m.help = { requested_by: d.by, question: d.question ?? null, answer: null };
+        else if (d.answer !== undefined && d.answer !== null && m.help) m.help = { ...m.help, answer: d.answer };
+        m.seq = ev.seq;
+      }
+      break;
+    }
+    case 'conversation.reopened':
+    case 'conversation.opened':
+      if (d.conversation && (c.seq || 0) < ev.seq) conv.conversation = { ...d.conversation, seq: ev.seq };
+      break;
+    default:
+      if ((c.seq || 0) < ev.seq) {
+        if (ev.kind === 'conversation.closed') { c.state = 'closed'; c.bot_active = true; }
+        if (ev.kind === 'session.ended') c.session = 'ended';
+        if (ev.kind === 'conversation.spam') c.spam = !!d.spam;
+        if (ev.kind === 'conversation.bot') c.bot_active = !!d.active;
+        if (ev.kind === 'conversation.owner') c.owner = d.owner;
+        c.seq = ev.seq;
+      }
+  }
+  addItem(conv, { type: 'event', seq: ev.seq, kind: ev.kind, conversation_id: ev.conversation_id, at: ev.at, data: d });
+}
+
+/** A message's text for event sentences ('' when it is the conversation's only one). */
+function messageText(id) {
+  const m = S.conv && S.conv.byKey.get(`message:${id}`);
+  if (!m) return null;
+  return S.conv.items.filter((it) => it.type === 'message').length > 1 ? m.text : '';
+}
+
+/** The actions of §6.1 that apply to a message's status, each enabled or not for me. */
+function messageActions(m) {
+  const sup = isSupervisor();
+  const mine = m.assignee === S.meId;
+  const notMine = 'Only the assignee can do this';
+  const out = [];
+  const add = (action, label, enabled, why, extra = {}) => out.push({ action, label, enabled, why: enabled ? null : why, ...extra });
+  switch (m.status) {
+    case 'pending':
+      add('assign', 'Assign to me', true, null, { primary: true });
+      if (sup) add('assign-to', 'Assign to…', true);
+      break;
+    case 'help_requested':
+      add('assign', 'Take help request', sup, 'Only supervisors can take help requests', { primary: true });
+      if (sup) add('assign-to', 'Assign to…', true);
+      break;
+    case 'assigned':
+    case 'on_hold':
+    case 'help_answered': {
+      if (m.status === 'assigned' && m.help && (m.help.answer === null || m.help.answer === undefined)) {
+        add('answer-help', 'Answer help request', mine || sup, 'Only the assignee or a supervisor can answer', { primary: true });
+      }
+      if (m.status !== 'on_hold') add('hold', 'Hold', mine, notMine);
+      add('request-help', 'Request help', mine, notMine);
+      add('archive', 'Archive', mine, notMine);
+      add('unassign', 'Unassign', mine || sup, 'Only the assignee or a supervisor can unassign');
+      break;
+    }
+    case 'answered':
+    case 'archived':
+      add('reopen', 'Reopen', true);
+      break;
+    default:
+  }
+  return out;
+}
+
+async function runAction(m, action, body = {}) {
+  try {
+    const data = await api('POST', `/api/messages/${encodeURIComponent(m.id)}/${action}`, body);
+    if (data && data.message && S.conv) {
+      addItem(S.conv, { ...data.message, type: 'message' });
+      renderConv();
+    }
+    scheduleRefresh();
+    return true;
+  } catch (e) {
+    showError(e);
+    if (e instanceof ApiError && (e.code === 'invalid_transition' || e.code === 'not_found') && S.conv) loadConversation(S.conv.id, { keepScroll: true });
+    return false;
+  }
+}
+
+function onMessageAction(m, a, btn) {
+  switch (a.action) {
+    case 'assign':
+      return busy(btn, () => runAction(m, 'assign'));
+    case 'assign-to':
+      return openDialog({
+        title: 'Assign this message',
+        fields: [{ name: 'agent_id', label: 'Teammate', type: 'select', options: agentOptions() }],
+        submit: 'Assign',
+        onSubmit: (v) => runActionOrThrow(m, 'assign', { agent_id: v.agent_id }),
+      });
+    case 'unassign':
+      return busy(btn, () => runAction(m, 'unassign'));
+    case 'archive':
+      return busy(btn, () => runAction(m, 'archive'));
+    case 'reopen':
+      return busy(btn, () => runAction(m, 'reopen'));
+    case 'request-help':
+      return openDialog({
+        title: 'Request help',
+        description: 'Your question goes to the Help requests folder. The message leaves your queue until someone answers.',
+        fields: [{ name: 'question', label: 'Your question', type: 'textarea', required: true, placeholder: 'What do you need help with?' }],
+        submit: 'Request help',
+        onSubmit: (v) => runActionOrThrow(m, 'request-help', { question: v.question }),
+      });
+    case 'answer-help':
+      return openDialog({
+        title: 'Answer the help request',
+        description: m.help && m.help.question ? `${nameOf(m.help.requested_by)} asked: “${m.help.question}”` : null,
+        fields: [{ name: 'answer', label: 'Your answer', type: 'textarea', required: true, placeholder: 'Your answer to your teammate' }],
+        submit: 'Send answer',
+        onSubmit: (v) => runActionOrThrow(m, 'answer-help', { answer: v.answer }),
+      });
+    default:
+  }
+  return null;
+}
+
+async function runActionOrThrow(m, action, body) {
+  const data = await api('POST', `/api/messages/${encodeURIComponent(m.id)}/${action}`, body);
+  if (data && data.message && S.conv) {
+    addItem(S.conv, { ...data.message, type: 'message' });
+    renderConv();
+  }
+  scheduleRefresh();
+}
+
+function hold(m, spec, btn) {
+  if (spec === 'until') {
+    const min = new Date(Date.now() + 60000);
+    const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+    return openDialog({
+      title: 'Put on hold until…',
+      description: 'When the time comes, the message comes back to you (or to Pending if you are offline).',
+      fields: [{ name: 'until', label: 'Until', type: 'datetime-local', required: true, min: local(min), value: local(new Date(Date.now() + 3600000 * 24)) }],
+      submit: 'Put on hold',
+      onSubmit: (v) => {
+        const d = new Date(v.until);
+        if (Number.isNaN(d.getTime()) || d.getTime() <= Date.now()) throw new ApiError(400, 'invalid', 'choose a time in the future');
+        return runActionOrThrow(m, 'hold', { until: d.toISOString() });
+      },
+    });
+  }
+  return busy(btn, () => runAction(m, 'hold', { for_seconds: spec }));
+}
+
+async function busy(btn, fn) {
+  if (btn) btn.disabled = true;
+  try {
+    return await fn();
+  } finally {
+    if (btn && btn.isConnected) btn.disabled = false;
+  }
+}
+
+function agentOptions() {
+  return [...S.agents.values()]
+    .sort((a, b) => presenceRank(a) - presenceRank(b) || a.name.localeCompare(b.name))
+    .map((a) => ({ value: a.id, label: `${a.name}${a.id === S.meId ? ' (you)' : ''} — ${a.presence}` }));
+}
+
+function presenceRank(a) {
+  return { online: 0, away: 1 }[a.presence] ?? 2;
+}
+
+// conversation-level actions
+
+function closeConversation() {
+  const id = S.conv.id;
+  openDialog({
+    title: 'Close the conversation',
+    description: 'Its open customer messages are archived and the bot is turned back on. A new customer message reopens it.',
+    fields: [{ name: 'notes', label: 'Closing notes (optional)', type: 'textarea', placeholder: 'e.g. refund issued, order #1234' }],
+    submit: 'Close conversation',
+    onSubmit: async (v) => {
+      const body = v.notes.trim() ? { notes: v.notes.trim() } : {};
+      const data = await api('POST', `/api/conversations/${encodeURIComponent(id)}/close`, body);
+      patchConversation(id, data.conversation);
+    },
+  });
+}
+
+function endSession() {
+  const id = S.conv.id;
+  openDialog({
+    title: 'End the messaging session',
+    description: 'The customer is told the conversation has ended and cannot write in it any more; their next message starts a new conversation. Replies are turned off; internal comments stay possible.',
+    fields: [{ name: 'reason', label: 'Reason (optional, internal)', type: 'text', placeholder: 'e.g. resolved' }],
+    submit: 'End session',
+    danger: true,
+    onSubmit: async (v) => {
+      const body = v.reason.trim() ? { reason: v.reason.trim() } : {};
+      const data = await api('POST', `/api/conversations/${encodeURIComponent(id)}/end-session`, body);
+      patchConversation(id, data.conversation);
+    },
+  });
+}
+
+async function toggleSpam(btn) {
+  const id = S.conv.id;
+  const spam = !S.conv.conversation.spam;
+  await busy(btn, async () => {
+    try {
+      const data = await api('POST', `/api/conversations/${encodeURIComponent(id)}/spam`, { spam });
+      patchConversation(id, data.conversation);
+      toast(spam ? 'Moved to Spam.' : 'Moved out of Spam.', 'success');
+    } catch (e) {
+      showError(e);
+    }
+  });
+}
+
+function patchConversation(id, c) {
+  if (S.conv && S.conv.id === id && c && (c.seq || 0) >= (S.conv.conversation.seq || 0)) {
+    S.conv.conversation = c;
+    renderConv();
+  }
+  scheduleRefresh();
+}
+
+// ---------------------------------------------------------------- dialogs
+
+/**
+ * A modal form. fields: [{name, label, type: text|textarea|select|datetime-local,
+ * required, placeholder, options, min, value}]. onSubmit(values) may throw an ApiError,
+ * shown in the dialog.
+ */
+function openDialog({ title, description = null, fields = [], submit = 'OK', danger = false, onSubmit }) {
+  const dlg = $('dialog');
+  const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
+  const inputs = {};
+  const controls = fields.map((f, i) => {
+    const id = `dlg-${f.name}-${i}`;
+    let input;
+    if (f.type === 'textarea') input = h('textarea', { id, name: f.name, rows: 4, required: f.required, placeholder: f.placeholder || null });
+    else if (f.type === 'select') input = h('select', { id, name: f.name }, f.options.map((o) => h('option', { value: o.value, text: o.label })));
+    else input = h('input', { id, name: f.name, type: f.type || 'text', required: f.required, placeholder: f.placeholder || null, min: f.min || null });
+    if (f.value) input.value = f.value;
+    inputs[f.name] = input;
+    return h('div', { class: 'field' }, h('label', { for: id, text: f.label }), input);
+  });
+  const cancel = h('button', { type: 'button', class: 'btn ghost', text: 'Cancel', on: { click: () => dlg.close() } });
+  const ok = h('button', { type: 'submit', class: ['btn', danger ? 'danger' : 'primary'], text: submit });
+  const form = h('form', { class: 'dialog-form', method: 'dialog' },
+    h('h2', { text: title }),
+    description ? h('p', { class: 'dialog-desc', text: description }) : null,
+    controls, err,
+    h('div', { class: 'dialog-actions' }, cancel, ok));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const values = {};
+    for (const [k, el] of Object.entries(inputs)) values[k] = el.value;
+    for (const f of fields) {
+      if (f.required && !String(values[f.name] || '').trim()) {
+        err.hidden = false;
+        err.textContent = `Please fill in “${f.label}”.`;
+        inputs[f.name].focus();
+        return;
+      }
+    }
+    ok.disabled = true;
+    try {
+      await onSubmit(values);
+      dlg.close();
+    } catch (ex) {
+      err.hidden = false;
+      err.textContent = politeMessage(ex);
+      if (ex instanceof ApiError && ex.code === 'invalid_transition' && S.conv) loadConversation(S.conv.id, { keepScroll: true });
+    } finally {
+      ok.disabled = false;
+    }
+  });
+  fill(dlg, form);
+  dlg.showModal();
+  const first = Object.values(inputs)[0];
+  (first || ok).focus();
+}
+
+// ---------------------------------------------------------------- rendering: shell
+
+function renderConn() {
+  const el = $('conn');
+  const label = { live: 'Live', connecting: 'Connecting…', reconnecting: 'Reconnecting…', stopped: 'Offline' }[S.conn] || S.conn;
+  el.className = `conn conn-${S.conn}`;
+  fill(el, h('span', { class: 'dot', 'aria-hidden': 'true' }), label);
+  el.title = S.conn === 'live' ? 'Connected: updates arrive live' : 'Connection lost: reconnecting, nothing will be missed';
+}
+
+function renderMe() {
+  const m = me();
+  const el = $('me');
+  if (!m) {
+    fill(el);
+    return;
+  }
+  fill(el,
+    h('span', { class: 'avatar-wrap' }, avatar(m.name, m.id), h('span', { class: `pdot p-${m.presence}`, 'aria-hidden': 'true' })),
+    h('span', { class: 'me-text' }, h('span', { class: 'me-name', text: m.name }), h('span', { class: 'me-role', text: ROLE_LABEL[m.role] || m.role })));
+  for (const b of $('presence').querySelectorAll('button')) {
+    const on = b.dataset.status === m.presence;
+    b.setAttribute('aria-pressed', on ? 'true' : 'false');
+  }
+  $('presence').dataset.current = m.presence;
+}
+
+function setPresence(status) {
+  if (!live || !live.send({ type: 'presence', status })) {
+    toast('You are not connected right now; please try again in a moment.', 'error');
+  }
+}
+
+function renderSidebar() {
+  const folders = $('folders');
+  fill(folders, FOLDERS.map(([key, label]) => {
+    const active = S.route.kind === 'inbox' && S.route.key === key;
+    const n = S.counts[key];
+    return h('li', {}, h('a', {
+      href: hashFor('inbox', key),
+      class: ['nav-item', active && 'active'],
+      dataset: { folder: key },
+      'aria-current': active ? 'page' : null,
+    }, h('span', { class: 'nav-label', text: label }), h('span', { class: ['count', (key === 'pending' || key === 'help_requests') && n > 0 && 'hot'], text: n === undefined ? '' : String(n) })));
+  }));
+  fill($('conv-states'), CONV_STATES.map(([key, label]) => {
+    const active = S.route.kind === 'conversations' && S.route.key === key;
+    return h('li', {}, h('a', {
+      href: hashFor('conversations', key),
+      class: ['nav-item', active && 'active'],
+      dataset: { state: key },
+      'aria-current': active ? 'page' : null,
+    }, h('span', { class: 'nav-label', text: label })));
+  }));
+  const pending = S.counts.pending || 0;
+  document.title = pending > 0 ? `(${pending}) Hub — agent console` : 'Hub — agent console';
+}
+
+function renderTeam() {
+  const agents = [...S.agents.values()].sort((a, b) => presenceRank(a) - presenceRank(b) || a.name.localeCompare(b.name));
+  fill($('team'), agents.map((a) => h('li', { class: 'team-item', dataset: { agentId: a.id, presence: a.presence } },
+    h('span', { class: 'avatar-wrap' }, avatar(a.name, a.id, 'sm'), h('span', { class: `pdot p-${a.presence}`, 'aria-hidden': 'true' })),
+    h('span', { class: 'team-name', text: a.id === S.meId ? `${a.name} (you)` : a.name }),
+    h('span', { class: `team-presence p-${a.presence}`, text: a.presence }))));
+  const online = agents.filter((a) => a.presence !== 'offline').length;
+  $('team-count').textContent = `${online} present`;
+}
+
+// ---------------------------------------------------------------- rendering: list
+
+function statusBadge(status) {
+  return h('span', { class: `badge s-${status}`, dataset: { status }, text: STATUS_LABEL[status] || status });
+}
+
+function renderList() {
+  const { kind, key } = S.route;
+  const label = (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
+  $('list-title').textContent = kind === 'inbox' ? label : `${label} conversations`;
+  const list = $('list');
+  const L = S.list;
+  if (L.sig !== `${kind}:${key}` || (L.loading && !L.items.length)) {
+    fill(list, h('li', { class: 'list-empty', text: 'Loading…' }));
+    fill($('list-more'));
+    return;
+  }
+  if (L.error && !L.items.length) {
+    fill(list, h('li', { class: 'list-empty error', text: L.error }));
+    fill($('list-more'));
+    return;
+  }
+  if (!L.items.length) {
+    const empty = {
+      pending: 'Nothing waiting. New customer messages appear here live.',
+      mine: 'Nothing assigned to you right now.',
+      on_hold: 'You have no messages on hold.',
+      help_requests: 'No open help requests.',
+      spam: 'No spam. Good.',
+    }[key] || 'Nothing here yet.';
+    fill(list, h('li', { class: 'list-empty', text: empty }));
+    fill($('list-more'));
+    return;
+  }
+  if (kind === 'inbox') fill(list, L.items.map(messageRow));
+  else fill(list, L.items.map(conversationRow));
+  fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: 'Load older', on: { click: loadMore } }) : null);
+}
+
+function messageRow(m) {
+  const active = S.route.convId === m.conversation_id && (!S.route.msgId || S.route.msgId === m.id);
+  const meta = [statusBadge(m.status)];
+  if (m.assignee && m.status !== 'answered') meta.push(h('span', { class: 'meta-text', text: `with ${nameOf(m.assignee)}` }));
+  if (m.status === 'on_hold' && m.hold_until) meta.push(h('span', { class: 'meta-text timer', dataset: { until: m.hold_until }, text: fmtLeft(m.hold_until) }));
+  if (m.status === 'on_hold' && !m.hold_until) meta.push(h('span', { class: 'meta-text', text: 'no end' }));
+  if (m.help && m.status === 'help_requested') meta.push(h('span', { class: 'meta-text help-q', text: `Q: ${m.help.question || ''}` }));
+  return h('li', {}, h('a', {
+    href: hashFor(S.route.kind, S.route.key, m.conversation_id, m.id),
+    class: ['row', active && 'active'],
+    dataset: { messageId: m.id, conversationId: m.conversation_id, status: m.status },
+  },
+  avatar(visitorName(m.contact_id).slice(8), m.contact_id),
+  h('span', { class: 'row-main' },
+    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: visitorName(m.contact_id) }), h('time', { class: 'row-time', dataset: { ago: m.at }, datetime: m.at, text: fmtAgo(m.at) })),
+    h('span', { class: 'row-text', text: m.text }),
+    h('span', { class: 'row-meta' }, meta))));
+}
+
+function conversationRow(c) {
+  const active = S.route.convId === c.id;
+  const meta = [h('span', { class: `badge c-${c.state}`, text: c.state === 'open' ? 'Open' : 'Closed' })];
+  if (c.session === 'ended') meta.push(h('span', { class: 'badge c-ended', text: 'Session ended' }));
+  if (c.spam) meta.push(h('span', { class: 'badge c-spam', text: 'Spam' }));
+  meta.push(h('span', { class: 'meta-text', text: c.owner ? `Owner: ${nameOf(c.owner)}` : 'No owner' }));
+  return h('li', {}, h('a', {
+    href: hashFor(S.route.kind, S.route.key, c.id),
+    class: ['row', active && 'active'],
+    dataset: { conversationId: c.id },
+  },
+  avatar(visitorName(c.contact_id).slice(8), c.contact_id),
+  h('span', { class: 'row-main' },
+    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: visitorName(c.contact_id) }), h('time', { class: 'row-time', dataset: { ago: c.opened_at }, datetime: c.opened_at, text: fmtAgo(c.opened_at) })),
+    h('span', { class: 'row-text muted', text: `${c.channel} channel · opened ${fmtTime(c.opened_at)}` }),
+    h('span', { class: 'row-meta' }, meta))));
+}
+
+// ---------------------------------------------------------------- rendering: conversation
+
+let composer = null; // {root, reply, comment, mentions, error, sendBtn, tabs}
+
+function buildConvShell() {
+  const pane = $('conv-pane');
+  const id = S.route.convId;
+  const head = h('header', { id: 'conv-head', class: 'conv-head' });
+  const timeline = h('div', { id: 'timeline', class: 'timeline', role: 'log', 'aria-label': 'Conversation timeline' });
+  composer = buildComposer(id);
+  fill(pane, h('div', { id: 'conv-view', class: 'conv-view', dataset: { id } }, head, timeline, composer.root));
+  fill(head, h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')), h('div', { class: 'conv-title', text: 'Loading…' }));
+}
+
+function goBack() {
+  location.hash = hashFor(S.route.kind, S.route.key);
+}
+
+function renderConv({ scroll = 'auto' } = {}) {
+  const pane = $('conv-pane');
+  if (!S.route.convId) {
+    composer = null;
+    fill(pane, h('div', { class: 'conv-empty' }, icon('chat', 'big'), h('p', { text: 'Select a message or a conversation to see its timeline.' })));
+    return;
+  }
+  if (S.convError) {
+    composer = null;
+    fill(pane, h('div', { class: 'conv-empty' },
+      h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')),
+      h('p', { class: 'error', text: S.convError })));
+    return;
+  }
+  if (!S.conv) return;
+  if (!$('conv-view') || $('conv-view').dataset.id !== S.conv.id) buildConvShell();
+  renderConvHead();
+  const tl = $('timeline');
+  const nearBottom = tl.scrollHeight - tl.scrollTop - tl.clientHeight < 80;
+  const prevTop = tl.scrollTop;
+  fill(tl, S.conv.items.map(renderItem));
+  if (scroll === 'bottom' || (scroll === 'auto' && nearBottom)) tl.scrollTop = tl.scrollHeight;
+  else tl.scrollTop = prevTop;
+  updateComposer();
+}
+
+function renderConvHead() {
+  const c = S.conv.conversation;
+  const facts = [
+    h('span', { class: `badge c-${c.state}`, text: c.state === 'open' ? 'Open' : 'Closed' }),
+    h('span', { class: `badge ${c.session === 'ended' ? 'c-ended' : 'c-active'}`, dataset: { session: c.session }, text: c.session === 'ended' ? 'Session ended' : 'Session active' }),
+    c.spam ? h('span', { class: 'badge c-spam', text: 'Spam' }) : null,
+    h('span', { class: 'meta-text', text: `${c.channel} · owner: ${c.owner ? nameOf(c.owner) : 'none'} · bot ${c.bot_active ? 'on' : 'off'}` }),
+  ];
+  const actions = [];
+  if (c.state === 'open') actions.push(h('button', { class: 'btn', dataset: { convAction: 'close' }, text: 'Close…', on: { click: closeConversation } }));
+  if (c.session === 'active') actions.push(h('button', { class: 'btn', dataset: { convAction: 'end-session' }, text: 'End session…', on: { click: endSession } }));
+  actions.push(h('button', { class: 'btn', dataset: { convAction: 'spam' }, text: c.spam ? 'Not spam' : 'Spam', on: { click: (e) => toggleSpam(e.currentTarget) } }));
+  fill($('conv-head'),
+    h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')),
+    avatar(visitorName(c.contact_id).slice(8), c.contact_id),
+    h('div', { class: 'conv-title' }, h('h2', { text: visitorName(c.contact_id) }), h('div', { class: 'conv-facts' }, facts)),
+    h('div', { class: 'conv-actions' }, actions));
+}
+
+function renderItem(it) {
+  switch (it.type) {
+    case 'message': return renderMessage(it);
+    case 'reply': return renderReply(it);
+    case 'comment': return renderComment(it);
+    default: return renderEvent(it);
+  }
+}
+
+function renderMessage(m) {
+  const status = [statusBadge(m.status)];
+  if (m.assignee && !['answered', 'pending'].includes(m.status)) status.push(h('span', { class: 'meta-text', text: `with ${nameOf(m.assignee)}` }));
+  if (m.status === 'on_hold') {
+    status.push(m.hold_until
+      ? h('span', { class: 'meta-text timer' }, icon('clock'), h('span', { dataset: { until: m.hold_until }, text: fmtLeft(m.hold_until) }), ` · until ${fmtTime(m.hold_until)}`)
+      : h('span', { class: 'meta-text', text: 'on hold, no end' }));
+  }
+  let help = null;
+  if (m.help && m.help.question !== undefined && ['help_requested', 'assigned', 'help_answered', 'on_hold'].includes(m.status)) {
+    help = h('div', { class: 'help-box' },
+      h('div', { class: 'help-q' }, icon('help'), h('strong', { text: `${nameOf(m.help.requested_by)} asked: ` }), h('span', { text: m.help.question || '' })),
+      m.help.answer ? h('div', { class: 'help-a' }, h('strong', { text: 'Answer: ' }), h('span', { text: m.help.answer })) : null);
+  }
+  const acts = messageActions(m).map((a) => {
+    if (a.action === 'hold') {
+      return holdMenu(m, a);
+    }
+    return h('button', {
+      class: ['btn', 'small', a.primary && 'primary'],
+      dataset: { action: a.action },
+      disabled: !a.enabled,
+      title: a.why,
+      text: a.label,
+      on: { click: (e) => onMessageAction(m, a, e.currentTarget) },
+    });
+  });
+  return h('article', { class: ['tl', 'tl-message', S.route.msgId === m.id && 'focused'], dataset: { messageId: m.id, status: m.status } },
+    h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: visitorName(m.contact_id) }), h('time', { datetime: m.at, text: fmtTime(m.at) })),
+    h('div', { class: 'bubble customer', text: m.text }),
+    h('div', { class: 'msg-status' }, status),
+    help,
+    acts.length ? h('div', { class: 'msg-actions' }, acts) : null);
+}
+
+function holdMenu(m, a) {
+  if (!a.enabled) return h('button', { class: 'btn small', dataset: { action: 'hold' }, disabled: true, title: a.why, text: 'Hold' });
+  const details = h('details', { class: 'menu' });
+  const choose = (spec) => (e) => {
+    details.open = false;
+    hold(m, spec, e.currentTarget);
+  };
+  details.append(
+    h('summary', { class: 'btn small', dataset: { action: 'hold' } }, 'Hold', icon('chevron')),
+    h('div', { class: 'menu-items', role: 'menu' },
+      h('button', { role: 'menuitem', dataset: { hold: '900' }, text: 'For 15 minutes', on: { click: choose(900) } }),
+      h('button', { role: 'menuitem', dataset: { hold: '3600' }, text: 'For 1 hour', on: { click: choose(3600) } }),
+      h('button', { role: 'menuitem', dataset: { hold: 'until' }, text: 'Until…', on: { click: choose('until') } })));
+  return details;
+}
+
+function renderReply(r) {
+  const bot = r.author && r.author.kind === 'bot';
+  const author = bot ? 'Bot' : nameOf(r.author && r.author.id);
+  return h('article', { class: ['tl', 'tl-reply', bot && 'bot'], dataset: { replyId: r.id } },
+    h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: author }), h('time', { datetime: r.at, text: fmtTime(r.at) })),
+    h('div', { class: 'bubble brand', text: r.text }));
+}
+
+/** Comment text with @mentions highlighted (text nodes only). */
+function commentBody(c) {
+  const names = (c.mentions || []).map((id) => S.agents.get(id)).filter(Boolean)
+    .flatMap((a) => [a.name, a.id]).sort((x, y) => y.length - x.length);
+  if (!names.length) return [c.text];
+  const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`@(${names.map(esc).join('|')})`, 'gi');
+  const out = [];
+  let last = 0;
+  for (const match of c.text.matchAll(re)) {
+    out.push(c.text.slice(last, match.index));
+    out.push(h('span', { class: 'mention', text: match[0] }));
+    last = match.index + match[0].length;
+  }
+  out.push(c.text.slice(last));
+  return out;
+}
+
+function renderComment(c) {
+  return h('article', { class: 'tl tl-comment', dataset: { commentId: c.id } },
+    h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: nameOf(c.author && c.author.id) }), h('span', { class: 'note-label' }, icon('lock'), 'Internal comment'), h('time', { datetime: c.at, text: fmtTime(c.at) })),
+    h('div', { class: 'note' }, commentBody(c)));
+}
+
+function renderEvent(ev) {
+  return h('div', { class: ['tl', 'tl-event', `k-${ev.kind.replace('.', '-')}`], dataset: { kind: ev.kind, seq: ev.seq } },
+    h('span', { class: 'tl-event-text', text: describeEvent(ev, who, messageText) }),
+    h('time', { datetime: ev.at, text: fmtTime(ev.at) }));
+}
+
+function focusMessage(id) {
+  const el = document.querySelector(`.tl-message[data-message-id="${CSS.escape(id)}"]`);
+  if (!el) return;
+  document.querySelectorAll('.tl-message.focused').forEach((x) => x.classList.remove('focused'));
+  el.classList.add('focused');
+  el.scrollIntoView({ block: 'center' });
+}
+
+// ---------------------------------------------------------------- composer
+
+function buildComposer(convId) {
+  const draft = S.drafts.get(convId) || { reply: '', comment: '' };
+  const reply = h('textarea', { id: 'reply-input', class: 'composer-input', rows: 3, placeholder: 'Reply to the customer…  (Enter to send, Shift+Enter for a new line)', 'aria-label': 'Reply to the customer' });
+  const comment = h('textarea', { id: 'comment-input', class: 'composer-input', rows: 3, placeholder: 'Internal comment, only your team sees it. Type @ to mention a teammate.', 'aria-label': 'Internal comment' });
+  reply.value = draft.reply;
+  comment.value = draft.comment;
+  const menu = h('ul', { class: 'mention-menu', role: 'listbox', hidden: true, id: 'mention-menu' });
+  const error = h('p', { class: 'form-error composer-error', role: 'alert', hidden: true });
+  const notice = h('p', { class: 'composer-notice', hidden: true });
+  const sendBtn = h('button', { class: 'btn primary', id: 'composer-send', type: 'button' }, icon('send'), h('span', { text: 'Send' }));
+  const tabReply = h('button', { role: 'tab', class: 'tab', dataset: { mode: 'reply' }, text: 'Reply' });
+  const tabComment = h('button', { role: 'tab', class: 'tab', dataset: { mode: 'comment' } }, icon('lock'), 'Internal comment');
+  const hint = h('span', { class: 'composer-hint' });
+  const root = h('div', { class: 'composer', dataset: { mode: S.composerMode } },
+    h('div', { class: 'composer-tabs', role: 'tablist' }, tabReply, tabComment),
+    notice,
+    h('div', { class: 'composer-box' }, reply, comment, menu),
+    error,
+    h('div', { class: 'composer-foot' }, hint, sendBtn));
+  const c = { root, reply, comment, menu, error, notice, sendBtn, tabReply, tabComment, hint, convId };
+  tabReply.addEventListener('click', () => setMode('reply'));
+  tabComment.addEventListener('click', () => setMode('comment'));
+  sendBtn.addEventListener('click', () => submitComposer());
+  for (const ta of [reply, comment]) {
+    ta.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && menu.hidden) {
+        e.preventDefault();
+        submitComposer();
+      }
+    });
+    ta.addEventListener('input', () => {
+      error.hidden = true;
+      saveDraft();
+    });
+  }
+  setupMentions(comment, menu);
+  return c;
+}
+
+function saveDraft() {
+  if (!composer) return;
+  S.drafts.set(composer.convId, { reply: composer.reply.value, comment: composer.comment.value });
+}
+
+function setMode(mode) {
+  if (mode === 'reply' && S.conv && S.conv.conversation.session === 'ended') mode = 'comment';
+  S.composerMode = mode;
+  updateComposer();
+  (mode === 'reply' ? composer.reply : composer.comment).focus();
+}
+
+function updateComposer() {
+  if (!composer || !S.conv) return;
+  const ended = S.conv.conversation.session === 'ended';
+  let mode = S.composerMode;
+  if (ended && mode === 'reply') mode = 'comment';
+  composer.root.dataset.mode = mode;
+  composer.reply.hidden = mode !== 'reply';
+  composer.comment.hidden = mode !== 'comment';
+  composer.tabReply.setAttribute('aria-selected', mode === 'reply' ? 'true' : 'false');
+  composer.tabComment.setAttribute('aria-selected', mode === 'comment' ? 'true' : 'false');
+  composer.tabReply.disabled = ended;
+  composer.tabReply.title = ended ? 'The session has ended: replies are off' : '';
+  composer.notice.hidden = !ended;
+  composer.notice.textContent = ended ? 'The customer’s session has ended: they can no longer receive replies here. Internal comments are still possible.' : '';
+  fill(composer.sendBtn, icon(mode === 'reply' ? 'send' : 'lock'), h('span', { text: mode === 'reply' ? 'Send reply' : 'Add comment' }));
+  const waiting = S.conv.items.filter((it) => it.type === 'message' && (it.status === 'pending' || (it.assignee === S.meId && ['assigned', 'on_hold', 'help_answered'].includes(it.status)))).length;
+  composer.hint.textContent = mode === 'reply'
+    ? (waiting ? `Replying answers ${waiting} waiting message${waiting > 1 ? 's' : ''}.` : '')
+    : 'Only your team sees comments.';
+}
+
+async function submitComposer() {
+  if (!composer || !S.conv) return;
+  const mode = composer.root.dataset.mode;
+  const input = mode === 'reply' ? composer.reply : composer.comment;
+  const text = input.value.trim();
+  if (!text) {
+    input.focus();
+    return;
+  }
+  const convId = S.conv.id;
+  composer.sendBtn.disabled = true;
+  composer.error.hidden = true;
+  try {
+    if (mode === 'reply') {
+      const res = await postReply(convId, text);
+      if (S.conv && S.conv.id === convId) addItem(S.conv, { ...res.reply, type: 'reply' });
+    } else {
+      const res = await api('POST', `/api/conversations/${encodeURIComponent(convId)}/comments`, { text });
+      if (S.conv && S.conv.id === convId) addItem(S.conv, { ...res.comment, type: 'comment' });
+    }
+    if (composer && composer.convId === convId) {
+      input.value = '';
+      saveDraft();
+    }
+    renderConv({ scroll: 'bottom' });
+    scheduleRefresh();
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'unauthorized') return showError(e);
+    if (composer && composer.convId === convId) {
+      composer.error.hidden = false;
+      composer.error.textContent = politeMessage(e);
+    }
+    if (e instanceof ApiError && e.code === 'session_ended') loadConversation(convId, { keepScroll: true });
+  } finally {
+    if (composer) composer.sendBtn.disabled = false;
+  }
+}
+
+/** Posts a reply; transient failures are retried with the same client_id (no duplicates). */
+async function postReply(convId, text) {
+  const clientId = uid();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await api('POST', `/api/conversations/${encodeURIComponent(convId)}/replies`, { text, client_id: clientId });
+    } catch (e) {
+      const transient = e instanceof ApiError && (e.status === 0 || e.status >= 500 || e.code === 'rate_limited');
+      if (!transient || attempt >= 4) throw e;
+      await sleep(400 * 2 ** attempt);
+    }
+  }
+}
+
+// @mention autocomplete
+function setupMentions(ta, menu) {
+  let matches = [];
+  let active = 0;
+  let start = -1;
+  const hide = () => {
+    menu.hidden = true;
+    matches = [];
+    ta.removeAttribute('aria-activedescendant');
+  };
+  const pick = (a) => {
+    const pos = ta.selectionStart;
+    const before = ta.value.slice(0, start);
+    const after = ta.value.slice(pos);
+    const ins = `@${a.name} `;
+    ta.value = before + ins + after;
+    const caret = before.length + ins.length;
+    ta.setSelectionRange(caret, caret);
+    hide();
+    ta.focus();
+    saveDraft();
+  };
+  const draw = () => {
+    fill(menu, matches.map((a, i) => h('li', {
+      role: 'option',
+      id: `mention-${i}`,
+      class: ['mention-option', i === active && 'active'],
+      'aria-selected': i === active ? 'true' : 'false',
+      dataset: { agentId: a.id },
+      on: { mousedown: (e) => { e.preventDefault(); pick(a); } },
+    }, avatar(a.name, a.id, 'sm'), h('span', { class: 'mention-name', text: a.name }), h('span', { class: `mention-role p-${a.presence}`, text: `${ROLE_LABEL[a.role] || a.role} · ${a.presence}` }))));
+    menu.hidden = !matches.length;
+    if (matches.length) ta.setAttribute('aria-activedescendant', `mention-${active}`);
+  };
+  const update = () => {
+    const pos = ta.selectionStart;
+    const before = ta.value.slice(0, pos);
+    const m = before.match(/(^|\s)@([^\s@]{0,40})$/);
+    if (!m) return hide();
+    start = pos - m[2].length - 1;
+    const q = m[2].toLowerCase();
+    matches = [...S.agents.values()]
+      .filter((a) => a.id !== S.meId && (a.name.toLowerCase().startsWith(q) || a.name.toLowerCase().includes(q)))
+      .sort((a, b) => Number(!a.name.toLowerCase().startsWith(q)) - Number(!b.name.toLowerCase().startsWith(q)) || presenceRank(a) - presenceRank(b) || a.name.localeCompare(b.name))
+      .slice(0, 6);
+    active = 0;
+    draw();
+  };
+  ta.addEventListener('input', update);
+  ta.addEventListener('click', update);
+  ta.addEventListener('blur', () => setTimeout(hide, 150));
+  ta.addEventListener('keydown', (e) => {
+    if (menu.hidden || !matches.length) return;
+    if (e.key === 'ArrowDown') { e.preventDefault(); active = (active + 1) % matches.length; draw(); }
+    else if (e.key === 'ArrowUp') { e.preventDefault(); active = (active - 1 + matches.length) % matches.length; draw(); }
+    else if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); e.stopImmediatePropagation(); pick(matches[active]); }
+    else if (e.key === 'Escape') { e.preventDefault(); hide(); }
+  });
+}
+
+// ---------------------------------------------------------------- timers and boot
+
+function tick() {
+  for (const el of document.querySelectorAll('[data-until]')) el.textContent = fmtLeft(el.dataset.until);
+}
+
+function tickAgo() {
+  for (const el of document.querySelectorAll('[data-ago]')) el.textContent = fmtAgo(el.dataset.ago);
+}
+
+function boot() {
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const t = $('login-token').value.trim();
+    if (!t) {
+      showLogin('Please paste your agent token.');
+      return;
+    }
+    signIn(t);
+  });
+  $('signout').addEventListener('click', () => signOut());
+  $('signout-nav').addEventListener('click', () => signOut());
+  $('menu-btn').addEventListener('click', () => document.body.classList.toggle('nav-open'));
+  $('scrim').addEventListener('click', () => document.body.classList.remove('nav-open'));
+  for (const b of $('presence').querySelectorAll('button')) b.addEventListener('click', () => setPresence(b.dataset.status));
+  window.addEventListener('hashchange', () => {
+    if (S.token) onRoute();
+  });
+  document.addEventListener('click', (e) => {
+    for (const d of document.querySelectorAll('details.menu[open]')) if (!d.contains(e.target)) d.open = false;
+  });
+  setInterval(tick, 1000);
+  setInterval(tickAgo, 30000);
+  renderConn();
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) signIn(saved, { remembered: true });
+  else showLogin();
+}
+
+boot();

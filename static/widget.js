@@ -1,1 +1,694 @@
+/*
+ * The hub's chat widget. Embed it in any page with one tag:
+ *
+ *   <script src="https://YOUR-HUB/widget.js" data-title="Support" data-subtitle="We reply in minutes"></script>
+ *
+ * Optional attributes: data-title, data-subtitle, data-greeting, data-channel (default
+ * "web"), data-accent (a CSS colour), data-open ("true" to start open).
+ * It finds the hub from its own src, keeps the visitor's token in localStorage, sends
+ * with idempotency keys (client_id) so a retry never duplicates a message, and resumes
+ * its live socket with `since` so no reply is missed. Customer and agent text is only
+ * ever set with textContent. Styles live in the hub's /widget.css, loaded inside a
+ * shadow root so the host page's CSS and the widget's never clash.
+ */
+(function () {
+  'use strict';
 
+  var script = document.currentScript;
+  if (!script || !script.src) return;
+  if (window.HubWidget && window.HubWidget.loaded) return;
+
+  var src = new URL(script.src, location.href);
+  var BASE = src.origin + src.pathname.replace(/\/widget\.js$/, '');
+  var WS_BASE = BASE.replace(/^http/, 'ws');
+  var CONF = {
+    title: script.getAttribute('data-title') || 'Chat with us',
+    subtitle: script.getAttribute('data-subtitle') || 'We usually reply within a few minutes',
+    greeting: script.getAttribute('data-greeting') || 'Hi there! How can we help you today?',
+    channel: script.getAttribute('data-channel') || 'web',
+    accent: script.getAttribute('data-accent') || null,
+    open: script.getAttribute('data-open') === 'true',
+  };
+  var KEY = 'hub.widget:' + BASE + ':' + CONF.channel;
+  var OPEN_KEY = KEY + ':open';
+
+  // ------------------------------------------------------------------ storage
+
+  function load(k, fallback) {
+    try {
+      var v = localStorage.getItem(k);
+      return v ? JSON.parse(v) : fallback;
+    } catch (e) {
+      return fallback;
+    }
+  }
+  function save(k, v) {
+    try {
+      if (v === null) localStorage.removeItem(k);
+      else localStorage.setItem(k, JSON.stringify(v));
+    } catch (e) { /* private mode: keep working in memory */ }
+  }
+
+  var stored = load(KEY, null) || {};
+  var state = {
+    token: stored.token || null,
+    contactId: stored.contact_id || null,
+    outbox: Array.isArray(stored.outbox) ? stored.outbox : [], // [{client_id, text, at}]
+    lastSeq: null,
+    epoch: null,
+    conversationId: null,
+    ended: false,
+    open: false,
+    unread: 0,
+  };
+  function persist() {
+    save(KEY, { token: state.token, contact_id: state.contactId, outbox: state.outbox });
+  }
+
+  function uid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x < 16 ? '0' : '') + x.toString(16); }).join('');
+  }
+
+  // ------------------------------------------------------------------ DOM
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  function svg(paths, cls) {
+    var ns = 'http://www.w3.org/2000/svg';
+    var s = document.createElementNS(ns, 'svg');
+    s.setAttribute('viewBox', '0 0 24 24');
+    s.setAttribute('aria-hidden', 'true');
+    s.setAttribute('class', cls || 'hw-icon');
+    paths.forEach(function (d) {
+      var p = document.createElementNS(ns, 'path');
+      p.setAttribute('d', d);
+      s.appendChild(p);
+    });
+    return s;
+  }
+
+  var host = el('div');
+  host.id = 'hub-chat-widget';
+  host.style.visibility = 'hidden'; // until the stylesheet is in
+  var root = host.attachShadow ? host.attachShadow({ mode: 'open' }) : host;
+  var css = document.createElement('link');
+  css.rel = 'stylesheet';
+  css.href = BASE + '/widget.css';
+  css.onload = css.onerror = function () { host.style.visibility = ''; };
+  root.appendChild(css);
+  if (CONF.accent) host.style.setProperty('--hw-accent', CONF.accent);
+
+  var wrap = el('div', 'hw-root');
+  var panel = el('section', 'hw-panel');
+  panel.setAttribute('role', 'dialog');
+  panel.setAttribute('aria-label', CONF.title);
+  panel.hidden = true;
+
+  var head = el('header', 'hw-head');
+  var headText = el('div', 'hw-head-text');
+  headText.appendChild(el('div', 'hw-title', CONF.title));
+  headText.appendChild(el('div', 'hw-subtitle', CONF.subtitle));
+  var closeBtn = el('button', 'hw-close');
+  closeBtn.type = 'button';
+  closeBtn.setAttribute('aria-label', 'Close the chat');
+  closeBtn.appendChild(svg(['M18 6L6 18', 'M6 6l12 12']));
+  head.appendChild(el('span', 'hw-logo', CONF.title.trim().charAt(0).toUpperCase()));
+  head.appendChild(headText);
+  head.appendChild(closeBtn);
+
+  var statusBar = el('div', 'hw-conn', 'Reconnecting…');
+  statusBar.setAttribute('role', 'status');
+  statusBar.hidden = true;
+
+  var log = el('ol', 'hw-log');
+  log.setAttribute('aria-live', 'polite');
+  log.setAttribute('aria-label', 'Messages');
+
+  var endedBar = el('div', 'hw-ended');
+  endedBar.setAttribute('role', 'status');
+  endedBar.appendChild(el('strong', null, 'This conversation has ended.'));
+  endedBar.appendChild(el('span', null, ' Send a message to start a new one.'));
+  endedBar.hidden = true;
+
+  var form = el('form', 'hw-form');
+  var input = el('textarea', 'hw-input');
+  input.rows = 1;
+  input.placeholder = 'Write a message…';
+  input.setAttribute('aria-label', 'Your message');
+  input.maxLength = 4096;
+  var sendBtn = el('button', 'hw-send');
+  sendBtn.type = 'submit';
+  sendBtn.setAttribute('aria-label', 'Send');
+  sendBtn.appendChild(svg(['M22 2L11 13', 'M22 2l-7 20-4-9-9-4 20-7z']));
+  form.appendChild(input);
+  form.appendChild(sendBtn);
+  var formError = el('div', 'hw-error');
+  formError.setAttribute('role', 'alert');
+  formError.hidden = true;
+
+  panel.appendChild(head);
+  panel.appendChild(statusBar);
+  panel.appendChild(log);
+  panel.appendChild(endedBar);
+  panel.appendChild(formError);
+  panel.appendChild(form);
+  panel.appendChild(el('div', 'hw-foot', 'Powered by Hub'));
+
+  var launcher = el('button', 'hw-launcher');
+  launcher.type = 'button';
+  launcher.setAttribute('aria-label', 'Open the chat');
+  launcher.setAttribute('aria-expanded', 'false');
+  launcher.appendChild(svg(['M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z'], 'hw-icon hw-icon-chat'));
+  launcher.appendChild(svg(['M6 9l6 6 6-6'], 'hw-icon hw-icon-close'));
+  var badge = el('span', 'hw-badge');
+  badge.hidden = true;
+  launcher.appendChild(badge);
+
+  wrap.appendChild(panel);
+  wrap.appendChild(launcher);
+  root.appendChild(wrap);
+
+  function mount() { document.body.appendChild(host); }
+  if (document.body) mount();
+  else document.addEventListener('DOMContentLoaded', mount);
+
+  // ------------------------------------------------------------------ rendering
+
+  var items = {}; // key ('message:ID' | 'reply:ID' | 'out:CLIENT_ID') → li
+  var inFlight = null; // the outbox entry being delivered
+
+  function fmtTime(at) {
+    var d = at ? new Date(at) : new Date();
+    if (isNaN(d.getTime())) return '';
+    var hh = d.getHours(), mm = d.getMinutes();
+    return (hh < 10 ? '0' : '') + hh + ':' + (mm < 10 ? '0' : '') + mm;
+  }
+
+  function greeting() {
+    var li = el('li', 'hw-item hw-in hw-greeting');
+    li.appendChild(el('div', 'hw-bubble', CONF.greeting));
+    return li;
+  }
+
+  function atBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 60; }
+  function scrollDown() { log.scrollTop = log.scrollHeight; }
+
+  function bubble(kind, text, at, meta) {
+    var li = el('li', 'hw-item ' + (kind === 'out' ? 'hw-out' : 'hw-in'));
+    li.appendChild(el('div', 'hw-bubble', text));
+    var m = el('div', 'hw-meta', meta || fmtTime(at));
+    li.appendChild(m);
+    return li;
+  }
+
+  function setMeta(li, text, cls) {
+    var m = li.querySelector('.hw-meta');
+    if (m) m.textContent = text;
+    li.classList.remove('hw-sending', 'hw-failed', 'hw-retrying');
+    if (cls) li.classList.add(cls);
+  }
+
+  /** Adds a message or reply from the hub, once (keyed by id). */
+  function addFromHub(type, obj) {
+    var key = type + ':' + obj.id;
+    if (items[key]) return;
+    var stick = atBottom();
+    if (type === 'message') {
+      if (inFlight && !inFlight.id && items['out:' + inFlight.client_id] && inFlight.text === obj.text) {
+        // our own message, echoed before its ack
+        inFlight.id = obj.id;
+        var li0 = items['out:' + inFlight.client_id];
+        items[key] = li0;
+        li0.dataset.messageId = obj.id;
+        setMeta(li0, fmtTime(obj.at) + ' · Sent');
+        return;
+      }
+      var li = bubble('out', obj.text, obj.at, fmtTime(obj.at) + ' · Sent');
+      li.dataset.messageId = obj.id;
+      items[key] = li;
+      log.appendChild(li);
+    } else {
+      var r = bubble('in', obj.text, obj.at);
+      r.dataset.replyId = obj.id;
+      items[key] = r;
+      log.appendChild(r);
+      if (!state.open) {
+        state.unread += 1;
+        renderBadge();
+      }
+    }
+    if (stick || type === 'reply') scrollDown();
+  }
+
+  function addOutgoing(entry) {
+    var li = bubble('out', entry.text, entry.at, 'Sending…');
+    li.classList.add('hw-sending');
+    li.dataset.clientId = entry.client_id;
+    items['out:' + entry.client_id] = li;
+    log.appendChild(li);
+    scrollDown();
+    return li;
+  }
+
+  function conversationSeen(convId) {
+    if (!convId) return;
+    if (state.conversationId && convId !== state.conversationId) {
+      var div = el('li', 'hw-divider', 'New conversation');
+      // keep our pending bubble (if any) after the divider
+      var pending = inFlight && items['out:' + inFlight.client_id];
+      if (pending && pending.parentNode === log) log.insertBefore(div, pending);
+      else log.appendChild(div);
+    }
+    if (convId !== state.conversationId) {
+      state.conversationId = convId;
+      state.ended = false;
+      endedBar.hidden = true;
+    }
+  }
+
+  function showEnded() {
+    state.ended = true;
+    endedBar.hidden = false;
+    var stick = atBottom();
+    if (stick) scrollDown();
+  }
+
+  function renderBadge() {
+    badge.hidden = state.unread === 0 || state.open;
+    badge.textContent = state.unread > 9 ? '9+' : String(state.unread);
+  }
+
+  function setOpen(open) {
+    state.open = open;
+    panel.hidden = !open;
+    wrap.classList.toggle('hw-is-open', open);
+    launcher.setAttribute('aria-expanded', open ? 'true' : 'false');
+    launcher.setAttribute('aria-label', open ? 'Close the chat' : 'Open the chat');
+    try { sessionStorage.setItem(OPEN_KEY, open ? '1' : '0'); } catch (e) { /* ignore */ }
+    if (open) {
+      state.unread = 0;
+      scrollDown();
+      setTimeout(function () { input.focus(); }, 0);
+    }
+    renderBadge();
+  }
+
+  function showError(text) {
+    formError.textContent = text;
+    formError.hidden = !text;
+  }
+
+  // ------------------------------------------------------------------ HTTP
+
+  function http(method, path, body) {
+    var headers = { Accept: 'application/json' };
+    if (state.token) headers.Authorization = 'Bearer ' + state.token;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    return fetch(BASE + path, {
+      method: method,
+      headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: 'no-store',
+      credentials: 'omit',
+    }).then(function (res) {
+      return res.text().then(function (t) {
+        var data = null;
+        try { data = t ? JSON.parse(t) : null; } catch (e) { data = null; }
+        if (!res.ok) {
+          var err = new Error((data && data.error && data.error.message) || res.statusText);
+          err.status = res.status;
+          err.code = (data && data.error && data.error.code) || 'http_' + res.status;
+          throw err;
+        }
+        return data;
+      });
+    }, function () {
+      var err = new Error('network');
+      err.status = 0;
+      err.code = 'network';
+      throw err;
+    });
+  }
+
+  var sessionPromise = null;
+  function ensureSession() {
+    if (state.token) return Promise.resolve();
+    if (sessionPromise) return sessionPromise;
+    sessionPromise = http('POST', '/api/widget/session', { channel: CONF.channel }).then(function (s) {
+      state.token = s.token;
+      state.contactId = s.contact_id;
+      state.lastSeq = null;
+      persist();
+      sessionPromise = null;
+      connect();
+    }, function (e) {
+      sessionPromise = null;
+      throw e;
+    });
+    return sessionPromise;
+  }
+
+  function forgetSession() {
+    state.token = null;
+    state.contactId = null;
+    state.lastSeq = null;
+    state.epoch = null;
+    persist();
+    disconnect();
+  }
+
+  var historyReq = 0;
+  function loadHistory() {
+    if (!state.token) return Promise.resolve();
+    var mine = ++historyReq;
+    return http('GET', '/api/widget/messages').then(function (data) {
+      if (mine !== historyReq) return;
+      // rebuild: the hub's items, then what is still waiting to be sent
+      items = {};
+      log.textContent = '';
+      log.appendChild(greeting());
+      var conv = data.conversation;
+      state.conversationId = conv ? conv.id : null;
+      (data.items || []).forEach(function (it) {
+        addFromHub(it.type === 'reply' ? 'reply' : 'message', it);
+      });
+      state.outbox.forEach(function (o) {
+        if (!o.id || !items['message:' + o.id]) {
+          var li = addOutgoing(o);
+          if (o.id) items['message:' + o.id] = li;
+        }
+      });
+      state.unread = 0;
+      renderBadge();
+      if (conv && conv.session === 'ended') showEnded();
+      else {
+        state.ended = false;
+        endedBar.hidden = true;
+      }
+      scrollDown();
+    }, function (e) {
+      if (e.status === 401 || e.status === 403) forgetSession();
+    });
+  }
+
+  // ------------------------------------------------------------------ socket
+
+  var ws = null;
+  var ready = false;
+  var attempt = 0;
+  var reconnectTimer = null;
+  var pingTimer = null;
+  var waiters = {}; // client_id → {resolve, reject, timer}
+  var disconnectedAt = null;
+  var connBarTimer = null;
+
+  function setConn(ok) {
+    if (ok) {
+      clearTimeout(connBarTimer);
+      disconnectedAt = null;
+      statusBar.hidden = true;
+    } else if (disconnectedAt === null) {
+      disconnectedAt = Date.now();
+      connBarTimer = setTimeout(function () { if (!ready && state.token) statusBar.hidden = false; }, 1200);
+    }
+  }
+
+  function connect() {
+    if (!state.token || ws) return;
+    clearTimeout(reconnectTimer);
+    var sock;
+    try {
+      sock = new WebSocket(WS_BASE + '/ws/widget');
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    ws = sock;
+    ready = false;
+    sock.onopen = function () {
+      var hello = { type: 'hello', token: state.token };
+      if (state.lastSeq !== null) {
+        hello.since = state.lastSeq;
+        if (state.epoch) hello.epoch = state.epoch;
+      }
+      sock.send(JSON.stringify(hello));
+    };
+    sock.onmessage = function (m) {
+      if (sock !== ws) return;
+      var f;
+      try { f = JSON.parse(m.data); } catch (e) { return; }
+      onFrame(f);
+    };
+    sock.onclose = function (e) {
+      if (sock !== ws) return;
+      ws = null;
+      ready = false;
+      clearInterval(pingTimer);
+      failWaiters();
+      if (e.code === 4401) {
+        // the token is no longer valid: start afresh on the next message
+        forgetSession();
+        return;
+      }
+      setConn(false);
+      scheduleReconnect();
+    };
+    sock.onerror = function () { /* onclose follows */ };
+  }
+
+  function disconnect() {
+    clearTimeout(reconnectTimer);
+    clearInterval(pingTimer);
+    if (ws) {
+      var s = ws;
+      ws = null;
+      try { s.close(1000); } catch (e) { /* ignore */ }
+    }
+    ready = false;
+    failWaiters();
+  }
+
+  function scheduleReconnect() {
+    if (!state.token) return;
+    var base = Math.min(10000, 500 * Math.pow(2, attempt));
+    attempt += 1;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, base / 2 + Math.random() * base / 2);
+  }
+
+  function onFrame(f) {
+    if (f.type === 'welcome') {
+      var fresh = state.lastSeq === null || f.reset === true;
+      if (fresh) state.lastSeq = f.seq;
+      state.epoch = f.epoch || state.epoch;
+      ready = true;
+      attempt = 0;
+      setConn(true);
+      clearInterval(pingTimer);
+      pingTimer = setInterval(function () {
+        if (ready && ws) ws.send('{"type":"ping"}');
+      }, 20000);
+      if (fresh) loadHistory();
+      pump();
+      return;
+    }
+    if (f.type === 'event') {
+      if (typeof f.seq === 'number') {
+        if (state.lastSeq !== null && f.seq <= state.lastSeq) return; // seen already
+        state.lastSeq = f.seq;
+      }
+      var d = f.data || {};
+      if (f.kind === 'message.created' && d.message) {
+        conversationSeen(d.message.conversation_id);
+        addFromHub('message', d.message);
+      } else if (f.kind === 'reply.created' && d.reply) {
+        conversationSeen(d.reply.conversation_id);
+        addFromHub('reply', d.reply);
+      } else if (f.kind === 'session.ended') {
+        if (!state.conversationId || f.conversation_id === state.conversationId) showEnded();
+      }
+      return;
+    }
+    if (f.type === 'ack' || (f.type === 'error' && f.client_id)) {
+      var w = f.client_id && waiters[f.client_id];
+      if (!w) return;
+      delete waiters[f.client_id];
+      clearTimeout(w.timer);
+      if (f.type === 'ack') w.resolve(f.message);
+      else {
+        var err = new Error(f.message || f.code);
+        err.code = f.code;
+        err.status = 400;
+        w.reject(err);
+      }
+    }
+  }
+
+  function failWaiters() {
+    Object.keys(waiters).forEach(function (k) {
+      var w = waiters[k];
+      delete waiters[k];
+      clearTimeout(w.timer);
+      var err = new Error('socket closed');
+      err.code = 'network';
+      err.status = 0;
+      w.reject(err);
+    });
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  var PERMANENT = { invalid: 1, too_large: 1, forbidden: 1 };
+  var pumping = false;
+  var retryTimer = null;
+  var failures = 0;
+
+  /** Delivers one entry: over the socket when it is up (ack), else over HTTP; same client_id. */
+  function deliver(entry) {
+    if (ready && ws && ws.readyState === WebSocket.OPEN && failures < 2) {
+      return new Promise(function (resolve, reject) {
+        var timer = setTimeout(function () {
+          delete waiters[entry.client_id];
+          var err = new Error('timeout');
+          err.code = 'network';
+          err.status = 0;
+          reject(err);
+        }, 8000);
+        waiters[entry.client_id] = { resolve: resolve, reject: reject, timer: timer };
+        ws.send(JSON.stringify({ type: 'send', text: entry.text, client_id: entry.client_id }));
+      });
+    }
+    return http('POST', '/api/widget/messages', { text: entry.text, client_id: entry.client_id })
+      .then(function (data) { return data.message; });
+  }
+
+  function pump() {
+    if (pumping || !state.outbox.length) return;
+    pumping = true;
+    clearTimeout(retryTimer);
+    var entry = state.outbox[0];
+    inFlight = entry;
+    ensureSession().then(function () {
+      return deliver(entry);
+    }).then(function (msg) {
+      failures = 0;
+      state.outbox.shift();
+      persist();
+      inFlight = null;
+      var li = items['out:' + entry.client_id];
+      if (msg) {
+        conversationSeen(msg.conversation_id);
+        var known = items['message:' + msg.id];
+        if (known && known !== li && li) {
+          // the echo came first and was drawn on its own: keep one bubble
+          li.remove();
+          li = known;
+        }
+        if (li) {
+          items['message:' + msg.id] = li;
+          li.dataset.messageId = msg.id;
+          setMeta(li, fmtTime(msg.at) + ' · Sent');
+        }
+      }
+      showError('');
+      pumping = false;
+      pump();
+    }, function (e) {
+      pumping = false;
+      inFlight = entry;
+      var li = items['out:' + entry.client_id];
+      if (e.code === 'unauthorized' || e.status === 401) {
+        forgetSession();
+        retryTimer = setTimeout(pump, 300);
+        return;
+      }
+      if (PERMANENT[e.code]) {
+        state.outbox.shift();
+        persist();
+        inFlight = null;
+        if (li) setMeta(li, 'Not sent', 'hw-failed');
+        showError(e.code === 'too_large' ? 'That message is too long.' : 'That message could not be sent.');
+        pump();
+        return;
+      }
+      failures += 1;
+      if (li) setMeta(li, 'Waiting for the network — retrying…', 'hw-retrying');
+      var delay = Math.min(10000, 600 * Math.pow(2, Math.min(failures, 5)));
+      retryTimer = setTimeout(pump, delay);
+    });
+  }
+
+  function send(text) {
+    text = text.replace(/\s+$/, '');
+    if (!text.trim()) return;
+    showError('');
+    if (state.ended) {
+      state.ended = false;
+      endedBar.hidden = true;
+    }
+    var entry = { client_id: uid(), text: text, at: new Date().toISOString() };
+    state.outbox.push(entry);
+    persist();
+    addOutgoing(entry);
+    pump();
+  }
+
+  // ------------------------------------------------------------------ wiring
+
+  launcher.addEventListener('click', function () { setOpen(!state.open); });
+  closeBtn.addEventListener('click', function () { setOpen(false); });
+  form.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var t = input.value;
+    if (!t.trim()) return;
+    input.value = '';
+    autosize();
+    send(t);
+  });
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit ? form.requestSubmit() : form.dispatchEvent(new Event('submit', { cancelable: true }));
+    }
+  });
+  function autosize() {
+    input.style.height = 'auto';
+    input.style.height = Math.min(input.scrollHeight, 120) + 'px';
+  }
+  input.addEventListener('input', autosize);
+  panel.addEventListener('keydown', function (e) {
+    if (e.key === 'Escape') {
+      setOpen(false);
+      launcher.focus();
+    }
+  });
+  window.addEventListener('online', function () {
+    if (!ws && state.token) { attempt = 0; connect(); }
+    pump();
+  });
+
+  log.appendChild(greeting());
+  if (state.token) {
+    connect(); // the welcome loads the history
+  } else {
+    state.outbox.forEach(addOutgoing);
+  }
+  if (state.outbox.length) pump();
+  var wasOpen = null;
+  try { wasOpen = sessionStorage.getItem(OPEN_KEY); } catch (e) { /* ignore */ }
+  setOpen(wasOpen === null ? CONF.open : wasOpen === '1');
+
+  window.HubWidget = {
+    loaded: true,
+    open: function () { setOpen(true); },
+    close: function () { setOpen(false); },
+    send: function (text) { send(String(text)); },
+  };
+})();

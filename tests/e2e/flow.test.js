@@ -1,0 +1,174 @@
+// A customer writes in the widget → the message shows in the console's Pending folder
+// live → the agent assigns and replies → the widget shows the reply; then the agent ends
+// the session and the widget says so; the next message starts a new conversation.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHub, createAgent, api } from './lib/hub.js';
+import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { signIn, openWidget, widgetSend, folderCount, openRow, messageCard } from './lib/pages.js';
+
+let hub;
+let browser;
+let alice;
+let agentPage;
+let widgetPage;
+
+before(async () => {
+  hub = await startHub();
+  browser = await launch();
+  alice = await createAgent(hub, 'Alice Martin', 'agent');
+  await createAgent(hub, 'Samir Haddad', 'supervisor');
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+test('a customer message reaches Pending live; the agent assigns and replies; the widget shows the reply', async () => {
+  agentPage = await newPage(browser);
+  await signIn(agentPage, hub, alice.token);
+  assert.equal(await agentPage.textContent('#me .me-name'), 'Alice Martin');
+  await agentPage.waitForSelector('#list .list-empty');
+  assert.equal(await folderCount(agentPage, 'pending'), '0');
+  // Alice is online, and sees it
+  await agentPage.waitForSelector('#team .team-item[data-presence="online"] >> text=Alice Martin (you)');
+
+  widgetPage = await newPage(browser, { viewport: { width: 1100, height: 760 } });
+  await openWidget(widgetPage, hub);
+  const text = 'Hello, my Arc floor lamp arrived with a broken shade. Order #1042.';
+  await widgetSend(widgetPage, text);
+  const sentAt = Date.now();
+
+  const row = agentPage.locator('#list .row', { hasText: 'broken shade' });
+  await row.waitFor({ timeout: 3000 });
+  const latency = Date.now() - sentAt;
+  assert.ok(latency < 1500, `the message took ${latency} ms to show`);
+  assert.equal(await row.locator('.badge').textContent(), 'Pending');
+  await agentPage.waitForFunction(() => document.querySelector('#folders a[data-folder="pending"] .count')?.textContent === '1');
+
+  await openRow(agentPage, 'broken shade');
+  const card = messageCard(agentPage, 'broken shade');
+  await card.locator('.badge', { hasText: 'Pending' }).waitFor();
+  // only the actions pending allows: assign (agents can't assign others)
+  assert.deepEqual(await card.locator('.msg-actions [data-action]').evaluateAll((els) => els.map((e) => e.dataset.action)), ['assign']);
+  await card.locator('[data-action="assign"]').click();
+  await card.locator('.badge', { hasText: 'Assigned' }).waitFor();
+  assert.deepEqual(
+    await card.locator('.msg-actions [data-action]').evaluateAll((els) => els.map((e) => e.dataset.action)),
+    ['hold', 'request-help', 'archive', 'unassign'],
+  );
+  await agentPage.locator('#timeline .tl-event', { hasText: 'You took the message' }).waitFor();
+  await agentPage.waitForFunction(() => document.querySelector('#folders a[data-folder="mine"] .count')?.textContent === '1');
+
+  const reply = 'So sorry! A new shade leaves our workshop today; you will get the tracking number by email.';
+  await agentPage.fill('#reply-input', reply);
+  await agentPage.press('#reply-input', 'Enter');
+  await agentPage.locator('#timeline .tl-reply', { hasText: 'new shade leaves' }).waitFor();
+  await card.locator('.badge', { hasText: 'Answered' }).waitFor();
+  assert.equal(await agentPage.inputValue('#reply-input'), '');
+
+  await widgetPage.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: 'new shade leaves' }).waitFor({ timeout: 3000 });
+  // nothing doubled
+  assert.equal(await widgetPage.locator('#hub-chat-widget .hw-out', { hasText: 'broken shade' }).count(), 1);
+  assert.equal(await agentPage.locator('#timeline .tl-reply').count(), 1);
+
+  // an internal comment, visually distinct, never shown to the customer
+  await agentPage.click('.composer-tabs [data-mode="comment"]');
+  await agentPage.fill('#comment-input', 'Customer is a regular, offered free delivery.');
+  await agentPage.click('#composer-send');
+  await agentPage.locator('#timeline .tl-comment', { hasText: 'free delivery' }).waitFor();
+  await agentPage.click('.composer-tabs [data-mode="reply"]');
+
+  await widgetPage.fill('#hub-chat-widget .hw-input', 'Great, thank you!');
+  await shot(widgetPage, 'widget', { copyTo: 'docs/widget.png' });
+  await widgetPage.fill('#hub-chat-widget .hw-input', '');
+  // for the picture: another customer waiting, and the All folder beside the conversation
+  const other = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  await api(hub, 'POST', '/api/widget/messages', other.token, { text: 'Do you have the opal pendant in 40 cm?' });
+  const convId = await agentPage.getAttribute('#conv-view', 'data-id');
+  await agentPage.evaluate((id) => { location.hash = `#/inbox/all/c/${id}`; }, convId);
+  await agentPage.locator('#list .row', { hasText: 'opal pendant' }).waitFor();
+  await agentPage.locator('#list .row.active', { hasText: 'broken shade' }).waitFor();
+  await agentPage.waitForFunction(() => document.querySelector('#folders a[data-folder="pending"] .count')?.textContent === '1');
+  await shot(agentPage, 'console', { copyTo: 'docs/console.png' });
+  await agentPage.evaluate((id) => { location.hash = `#/inbox/pending/c/${id}`; }, convId);
+});
+
+test('ending the session tells the widget; the next message opens a new conversation', async () => {
+  await agentPage.click('[data-conv-action="end-session"]');
+  await agentPage.fill('#dialog input[name="reason"]', 'resolved');
+  await agentPage.click('#dialog button[type="submit"]');
+  await agentPage.locator('#conv-head .badge', { hasText: 'Session ended' }).waitFor();
+  await agentPage.locator('#timeline .tl-event', { hasText: 'ended the messaging session' }).waitFor();
+  // replies are off, comments stay possible
+  assert.equal(await agentPage.isDisabled('.composer-tabs [data-mode="reply"]'), true);
+  assert.equal(await agentPage.isVisible('#comment-input'), true);
+  assert.equal(await agentPage.locator('[data-conv-action="end-session"]').count(), 0);
+
+  const ended = widgetPage.locator('#hub-chat-widget .hw-ended');
+  await ended.waitFor({ state: 'visible', timeout: 3000 });
+  assert.match(await ended.textContent(), /This conversation has ended/);
+  await shot(widgetPage, 'widget-ended');
+
+  // a reload keeps the history and the ended notice
+  await widgetPage.reload();
+  await widgetPage.waitForSelector('#hub-chat-widget .hw-panel:not([hidden])');
+  await widgetPage.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: 'new shade leaves' }).waitFor();
+  await ended.waitFor({ state: 'visible' });
+
+  await widgetSend(widgetPage, 'One more question: do you ship to Belgium?');
+  await ended.waitFor({ state: 'hidden' });
+  await widgetPage.locator('#hub-chat-widget .hw-divider', { hasText: 'New conversation' }).waitFor();
+  await agentPage.click('#folders a[data-folder="pending"]');
+  await agentPage.locator('#list .row', { hasText: 'ship to Belgium' }).waitFor();
+  await openRow(agentPage, 'ship to Belgium');
+  await agentPage.locator('#conv-head .badge', { hasText: 'Session active' }).waitFor();
+  assert.equal(await agentPage.locator('#timeline .tl-message').count(), 1);
+
+  assert.deepEqual(realProblems(agentPage), []);
+  assert.deepEqual(realProblems(widgetPage), []);
+});
+
+test('the console on a phone: list first, then the conversation with a back button', async () => {
+  const phone = await newPage(browser, { viewport: { width: 390, height: 800 }, isMobile: true });
+  await signIn(phone, hub, alice.token);
+  await phone.locator('#list .row', { hasText: 'ship to Belgium' }).waitFor();
+  assert.equal(await phone.isVisible('#conv-pane'), false);
+  await shot(phone, 'console-phone-list');
+  await openRow(phone, 'ship to Belgium');
+  assert.equal(await phone.isVisible('#list-pane'), false);
+  assert.equal(await phone.isVisible('#conv-head .back'), true);
+  await shot(phone, 'console-phone-conversation');
+  await phone.click('#conv-head .back');
+  await phone.waitForSelector('#list-pane', { state: 'visible' });
+  await phone.click('#menu-btn');
+  await phone.waitForSelector('#sidebar #folders a[data-folder="all"]', { state: 'visible' });
+  await shot(phone, 'console-phone-menu');
+  await phone.context().close();
+});
+
+test('spam and back, then close with notes', async () => {
+  await agentPage.click('#folders a[data-folder="pending"]');
+  await openRow(agentPage, 'ship to Belgium');
+  await agentPage.click('[data-conv-action="spam"]');
+  await agentPage.locator('#conv-head .badge.c-spam').waitFor();
+  await agentPage.waitForFunction(() => document.querySelector('#folders a[data-folder="spam"] .count')?.textContent === '1');
+  await agentPage.waitForFunction(() => document.querySelector('#folders a[data-folder="pending"] .count')?.textContent === '1');
+  await agentPage.locator('#timeline .tl-event', { hasText: 'You marked the conversation as spam' }).waitFor();
+  await agentPage.click('[data-conv-action="spam"]');
+  await agentPage.locator('#conv-head .badge.c-spam').waitFor({ state: 'detached' });
+  await agentPage.waitForFunction(() => document.querySelector('#folders a[data-folder="spam"] .count')?.textContent === '0');
+
+  await agentPage.click('[data-conv-action="close"]');
+  await agentPage.fill('#dialog textarea[name="notes"]', 'Ships to Belgium: yes, 3 days.');
+  await agentPage.click('#dialog button[type="submit"]');
+  await agentPage.locator('#conv-head .badge.c-closed').waitFor();
+  await agentPage.locator('#timeline .tl-event', { hasText: 'Ships to Belgium: yes' }).waitFor();
+  await messageCard(agentPage, 'ship to Belgium').locator('.badge', { hasText: 'Archived' }).waitFor();
+  assert.equal(await agentPage.locator('[data-conv-action="close"]').count(), 0);
+  await agentPage.click('#conv-states a[data-state="closed"]');
+  await agentPage.locator('#list .row .badge.c-closed').first().waitFor();
+  assert.deepEqual(realProblems(agentPage), []);
+});

@@ -1,0 +1,176 @@
+// Live updates survive dropped connections: the console and the widget show
+// "reconnecting", resume with `since`, and show every event once; a failed send is
+// retried with the same client_id (never duplicated); a hub restart (kill -9) is resumed.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHub, createAgent, api } from './lib/hub.js';
+import { launch, newPage, realProblems } from './lib/browser.js';
+import { signIn, openWidget, widgetSend, openRow, messageCard } from './lib/pages.js';
+
+let hub;
+let browser;
+let ana;
+let omar;
+
+before(async () => {
+  hub = await startHub();
+  browser = await launch();
+  ana = await createAgent(hub, 'Ana', 'agent');
+  omar = await createAgent(hub, 'Omar', 'agent');
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+/** Routes a page's socket through a switch: `drop()` cuts it, and it stays cut until `restore()`. */
+async function socketSwitch(page, pattern) {
+  const sw = { blocked: false, hellos: [], current: null };
+  await page.routeWebSocket(pattern, (ws) => {
+    if (sw.blocked) {
+      ws.close({ code: 4000, reason: 'blocked by the test' });
+      return;
+    }
+    const server = ws.connectToServer();
+    sw.current = { ws, server };
+    ws.onMessage((m) => {
+      try {
+        const f = JSON.parse(m);
+        if (f.type === 'hello') sw.hellos.push(f);
+      } catch { /* not JSON */ }
+      server.send(m);
+    });
+    server.onMessage((m) => ws.send(m));
+    ws.onClose(() => server.close());
+    server.onClose((code, reason) => ws.close({ code, reason }));
+  });
+  sw.drop = () => {
+    sw.blocked = true;
+    if (sw.current) {
+      sw.current.server.close();
+      sw.current.ws.close({ code: 4000, reason: 'dropped by the test' });
+      sw.current = null;
+    }
+  };
+  sw.restore = () => { sw.blocked = false; };
+  return sw;
+}
+
+test('the console resumes with since after a dropped connection: nothing missed, nothing twice', async () => {
+  const page = await newPage(browser);
+  const sw = await socketSwitch(page, /\/ws\/agent/);
+  await signIn(page, hub, ana.token);
+  assert.equal(sw.hellos.length, 1);
+  assert.equal(sw.hellos[0].since, undefined);
+
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const a = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'First: where is my parcel?' });
+  await openRow(page, 'where is my parcel');
+
+  sw.drop();
+  await page.locator('#conn', { hasText: 'Reconnecting' }).waitFor();
+  // while the console is cut off: more messages, and a teammate takes the first one
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Second: tracking says delivered.' });
+  await api(hub, 'POST', `/api/messages/${a.message.id}/assign`, omar.token);
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Third: but nothing here.' });
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('#timeline .tl-message', { hasText: 'Third' }).count(), 0);
+
+  sw.restore();
+  await page.locator('#conn.conn-live').waitFor({ timeout: 15000 });
+  const hello = sw.hellos[sw.hellos.length - 1];
+  assert.equal(typeof hello.since, 'number');
+  assert.equal(typeof hello.epoch, 'string');
+
+  await messageCard(page, 'Third').waitFor();
+  await messageCard(page, 'where is my parcel').locator('.msg-status', { hasText: 'with Omar' }).waitFor();
+  for (const t of ['where is my parcel', 'Second', 'Third']) {
+    assert.equal(await messageCard(page, t).count(), 1, `"${t}" shown once`);
+  }
+  assert.equal(await page.locator('#timeline .tl-event', { hasText: 'Omar took' }).count(), 1);
+  await page.locator('#list .row', { hasText: 'Third' }).waitFor();
+  assert.equal(await page.locator('#list .row', { hasText: 'Second' }).count(), 1);
+  await page.waitForFunction(() => document.querySelector('#folders a[data-folder="pending"] .count')?.textContent === '2');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('the widget retries a failed send with the same client_id and resumes replies with since', async () => {
+  const agentPage = await newPage(browser);
+  await signIn(agentPage, hub, ana.token);
+  const widget = await newPage(browser);
+  const sw = await socketSwitch(widget, /\/ws\/widget/);
+  await openWidget(widget, hub);
+  await widgetSend(widget, 'Hello, is the desk lamp in stock?');
+  await agentPage.locator('#list .row', { hasText: 'desk lamp in stock' }).waitFor();
+  await openRow(agentPage, 'desk lamp in stock');
+
+  sw.drop();
+  await widget.locator('#hub-chat-widget .hw-conn', { hasText: 'Reconnecting' }).waitFor();
+
+  // a reply while the widget is cut off
+  await agentPage.fill('#reply-input', 'Yes, 12 in stock, shipped tomorrow.');
+  await agentPage.press('#reply-input', 'Enter');
+  await agentPage.locator('#timeline .tl-reply', { hasText: '12 in stock' }).waitFor();
+
+  // a send whose answer is lost: the hub stores it, the widget never hears back
+  const bodies = [];
+  let lost = false;
+  await widget.route('**/api/widget/messages', async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    bodies.push(JSON.parse(route.request().postData()));
+    if (!lost) {
+      lost = true;
+      await route.fetch();
+      await route.abort('connectionreset');
+      return;
+    }
+    await route.continue();
+  });
+  await widget.fill('#hub-chat-widget .hw-input', 'Great, ordering now.');
+  await widget.press('#hub-chat-widget .hw-input', 'Enter');
+  await widget.locator('#hub-chat-widget .hw-out', { hasText: 'ordering now' }).locator('.hw-meta', { hasText: /· Sent$/ }).waitFor({ timeout: 15000 });
+  assert.ok(bodies.length >= 2, `the send was retried: ${JSON.stringify(bodies)} ${JSON.stringify(sw.hellos)}`);
+  assert.ok(bodies.every((b) => b.client_id === bodies[0].client_id), 'with the same client_id');
+  assert.equal(await widget.locator('#hub-chat-widget .hw-in', { hasText: '12 in stock' }).count(), 0);
+
+  sw.restore();
+  await widget.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: '12 in stock' }).waitFor({ timeout: 15000 });
+  const hello = sw.hellos[sw.hellos.length - 1];
+  assert.equal(typeof hello.since, 'number');
+  await widget.locator('#hub-chat-widget .hw-conn').waitFor({ state: 'hidden' });
+
+  await messageCard(agentPage, 'ordering now').waitFor();
+  assert.equal(await messageCard(agentPage, 'ordering now').count(), 1);
+  assert.equal(await widget.locator('#hub-chat-widget .hw-out', { hasText: 'ordering now' }).count(), 1);
+  assert.equal(await widget.locator('#hub-chat-widget .hw-in', { hasText: '12 in stock' }).count(), 1);
+  assert.deepEqual(realProblems(agentPage), []);
+  await agentPage.context().close();
+  await widget.context().close();
+});
+
+test('after a hub restart (kill -9) both pages reconnect and keep working', async () => {
+  const agentPage = await newPage(browser);
+  await signIn(agentPage, hub, ana.token);
+  const widget = await newPage(browser);
+  await openWidget(widget, hub);
+  await widgetSend(widget, 'Before the restart.');
+  await agentPage.locator('#list .row', { hasText: 'Before the restart' }).waitFor();
+
+  const { port, proxyPort, dataDir } = hub;
+  await hub.kill();
+  await agentPage.locator('#conn', { hasText: 'Reconnecting' }).waitFor();
+  await widget.locator('#hub-chat-widget .hw-conn', { hasText: 'Reconnecting' }).waitFor();
+  hub = await startHub({ port, proxyPort, dataDir });
+
+  await agentPage.locator('#conn.conn-live').waitFor({ timeout: 20000 });
+  await widget.locator('#hub-chat-widget .hw-conn').waitFor({ state: 'hidden', timeout: 20000 });
+  await widgetSend(widget, 'After the restart.');
+  await agentPage.locator('#list .row', { hasText: 'After the restart' }).waitFor();
+  assert.equal(await agentPage.locator('#list .row', { hasText: 'Before the restart' }).count(), 1);
+  assert.equal(await widget.locator('#hub-chat-widget .hw-out', { hasText: 'Before the restart' }).count(), 1);
+  await agentPage.context().close();
+  await widget.context().close();
+});
