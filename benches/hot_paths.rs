@@ -155,7 +155,7 @@ fn commit(c: &mut Criterion) {
                                     let t = store.ticket().await.unwrap();
                                     let seq = t.alloc(1);
                                     let mut m = msg.clone();
-                                    m.id = MessageId(format!("m{seq}"));
+                                    m.id = MessageId(format!("m{seq:016}"));
                                     let ev = Event::new(
                                         seq,
                                         Some(m.conversation_id.clone()),

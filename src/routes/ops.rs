@@ -109,7 +109,7 @@ async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
                 );
             }
             let mut by_channel = Map::new();
-            for (ch, n) in s.counts_with_prefix("channel/")? {
+            for (ch, n) in s.counts_with_prefix(names::CHANNEL_PREFIX)? {
                 if n > 0 {
                     by_channel.insert(ch, json!(n));
                 }

@@ -3,6 +3,10 @@
 
 use crate::domain::{ConvState, Conversation, Message, Status};
 
+/// Index names starting with this are only counted: no entry is written, which saves
+/// sled work on the hot path where only the number matters (stats).
+pub const COUNT_ONLY: char = '#';
+
 /// One entry of a named index, ordered by `order` (a seq, or a time for timers).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IndexEntry {
@@ -29,13 +33,15 @@ pub mod names {
     /// Resolution times (order = milliseconds).
     pub const RESOLUTION: &str = "stats/resolution";
 
-    /// Messages with status `s` (any conversation).
+    /// Messages with status `s` (any conversation). Counted only (see [`super::COUNT_ONLY`]).
     pub fn status(s: &str) -> String {
-        format!("status/{s}")
+        format!("#status/{s}")
     }
-    /// Messages of conversations on `channel`.
+    /// Prefix of the per-channel counts.
+    pub const CHANNEL_PREFIX: &str = "#channel/";
+    /// Messages of conversations on `channel`. Counted only.
     pub fn channel(c: &str) -> String {
-        format!("channel/{c}")
+        format!("{CHANNEL_PREFIX}{c}")
     }
 
     /// Messages assigned (or help-answered) to `agent`.

@@ -61,12 +61,16 @@ impl Writer {
                 b.insert(k.as_slice(), v.as_slice());
             }
             for e in &r.batch.index_del {
-                b.remove(keys::index_entry(&e.name, e.order, &e.id));
+                if !e.name.starts_with(super::index::COUNT_ONLY) {
+                    b.remove(keys::index_entry(&e.name, e.order, &e.id));
+                }
                 *self.count_mut(tree, &e.name) -= 1;
                 touched.push(e.name.clone());
             }
             for (e, v) in &r.batch.index_put {
-                b.insert(keys::index_entry(&e.name, e.order, &e.id), v.as_slice());
+                if !e.name.starts_with(super::index::COUNT_ONLY) {
+                    b.insert(keys::index_entry(&e.name, e.order, &e.id), v.as_slice());
+                }
                 *self.count_mut(tree, &e.name) += 1;
                 touched.push(e.name.clone());
             }
