@@ -208,3 +208,54 @@ fn the_widget_api_answers_cors_for_allowed_sites_only() {
         Some("https://shop.example")
     );
 }
+
+#[test]
+fn the_pages_are_served_with_a_content_security_policy() {
+    let hub = Hub::start();
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/widget", "text/html"),
+        ("/widget.js", "text/javascript"),
+        ("/console.js", "text/javascript"),
+        ("/console.css", "text/css"),
+    ] {
+        let r = ureq::get(&format!("{}{path}", hub.url)).call().unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert!(
+            r.content_type().starts_with(kind),
+            "{path}: {}",
+            r.content_type()
+        );
+        let csp = r
+            .header("content-security-policy")
+            .expect("CSP")
+            .to_string();
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+    }
+    let head = ureq::head(&format!("{}/", hub.url)).call().unwrap();
+    assert_eq!(head.status(), 200);
+}
+
+#[test]
+fn agents_see_who_the_contact_is() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (s, b) = hub.call(
+        "POST",
+        "/api/widget/session",
+        None,
+        Some(json!({"name": "Léa", "email": "lea@example.com"})),
+    );
+    assert_eq!(s, 201);
+    let m = hub.say(b["token"].as_str().unwrap(), "bonjour");
+    let (_, conv) = hub.get(
+        &format!(
+            "/api/conversations/{}",
+            m["conversation_id"].as_str().unwrap()
+        ),
+        &a,
+    );
+    assert_eq!(conv["contact"]["name"], "Léa");
+    assert_eq!(conv["contact"]["email"], "lea@example.com");
+    assert_eq!(conv["contact"]["id"], b["contact_id"]);
+}

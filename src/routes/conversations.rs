@@ -107,7 +107,17 @@ async fn show(
                     _ => timeline.push(typed(&ev, "event")),
                 }
             }
-            Ok(Some(json!({ "conversation": conv, "timeline": timeline })))
+            let contact = s
+                .get_json::<crate::auth::ContactRecord>(
+                    keys::CONTACT,
+                    &[conv.contact_id.as_str().as_bytes()],
+                )?
+                .map(
+                    |c| json!({"id": c.id, "name": c.name, "email": c.email, "channel": c.channel}),
+                );
+            Ok(Some(
+                json!({ "conversation": conv, "timeline": timeline, "contact": contact }),
+            ))
         })
         .await?
         .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
