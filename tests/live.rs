@@ -527,3 +527,39 @@ fn presence_grace_keeps_an_agent_online_briefly_after_the_last_console() {
         "offline only after the grace"
     );
 }
+
+#[test]
+fn after_a_restart_agents_who_were_online_go_offline_once_the_grace_passes() {
+    let mut hub = Hub::start_with(&[("HUB_PRESENCE_GRACE_MS", "800")]);
+    let (ann_id, ann) = hub.agent("Ann", "agent");
+    let (_, sup) = hub.agent("Sue", "supervisor");
+    let (mut c, _) = hub.console(&ann, None);
+    c.send(json!({"type": "ping"}));
+    c.recv_type("pong");
+    let (_, agents) = hub.get("/api/agents", &sup);
+    let ann_row = |v: &Value| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == ann_id.as_str())
+            .unwrap()["presence"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(ann_row(&agents), "online");
+    hub.restart();
+    let (mut watch, _) = hub.console(&sup, None);
+    let (_, agents) = hub.get("/api/agents", &sup);
+    assert_eq!(
+        ann_row(&agents),
+        "online",
+        "still online during the grace after a restart"
+    );
+    let ev = watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == ann_id.as_str()
+    });
+    assert_eq!(ev["data"]["presence"], "offline");
+    drop(c);
+}
