@@ -15,6 +15,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// A snapshot of the state is written with every this many events of a conversation.
+const SNAPSHOT_EVERY: usize = 128;
+
 /// An idle actor stops after this long; the next command restores it from the store.
 const IDLE: Duration = Duration::from_secs(300);
 
@@ -47,6 +50,8 @@ pub struct ConversationActor {
     hub: Arc<Hub>,
     state: ConversationState,
     last_active: Instant,
+    /// Events applied since the last snapshot was written.
+    since_snapshot: usize,
 }
 
 impl ConversationActor {
@@ -57,6 +62,7 @@ impl ConversationActor {
             hub,
             state: ConversationState::default(),
             last_active: Instant::now(),
+            since_snapshot: 0,
         }
     }
 
@@ -176,6 +182,16 @@ impl ConversationActor {
                 &[conv.contact_id.as_str().as_bytes(), conv.channel.as_bytes()],
                 &conv.id,
             );
+        }
+        self.since_snapshot += events.len();
+        if self.since_snapshot >= SNAPSHOT_EVERY {
+            let last = events.last().map(|e| e.seq).unwrap_or(0);
+            batch.put_json(
+                keys::SNAPSHOT,
+                &[conv.id.as_str().as_bytes()],
+                &self.state.snapshot(last),
+            );
+            self.since_snapshot = 0;
         }
         let outcome = self.outcome(target, &events);
         if let Some((scope, client_id)) = &exec.idempotency {

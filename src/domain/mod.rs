@@ -14,7 +14,7 @@ pub use assistant::{Assistant, BotDecision, Rule};
 pub use events::{Event, EventBody, StatusChange};
 pub use ids::*;
 pub use model::*;
-pub use state::ConversationState;
+pub use state::{ConversationState, Snapshot};
 
 #[cfg(test)]
 mod proptests;

@@ -3,6 +3,7 @@
 use super::events::*;
 use super::ids::*;
 use super::model::*;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// Everything a conversation actor owns. `conversation` is `None` until the
@@ -18,7 +19,56 @@ pub struct ConversationState {
     pub first_closed_at: Option<Ts>,
 }
 
+/// A conversation's state as of event `seq`, stored now and then so that a long
+/// conversation is restored from it plus the few events after it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub seq: u64,
+    pub conversation: Option<Conversation>,
+    pub opened_seq: u64,
+    pub messages: Vec<Message>,
+    pub first_reply_at: Option<Ts>,
+    pub first_closed_at: Option<Ts>,
+}
+
 impl ConversationState {
+    /// The state as of event `seq` (the last one applied).
+    pub fn snapshot(&self, seq: u64) -> Snapshot {
+        Snapshot {
+            seq,
+            opened_seq: self
+                .conversation
+                .as_ref()
+                .map(|c| c.opened_seq)
+                .unwrap_or(0),
+            conversation: self.conversation.clone(),
+            messages: self.messages.clone(),
+            first_reply_at: self.first_reply_at,
+            first_closed_at: self.first_closed_at,
+        }
+    }
+
+    /// The state a snapshot describes.
+    pub fn from_snapshot(s: Snapshot) -> Self {
+        let mut conversation = s.conversation;
+        if let Some(c) = conversation.as_mut() {
+            c.opened_seq = s.opened_seq;
+        }
+        let index = s
+            .messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id.clone(), i))
+            .collect();
+        ConversationState {
+            conversation,
+            messages: s.messages,
+            index,
+            first_reply_at: s.first_reply_at,
+            first_closed_at: s.first_closed_at,
+        }
+    }
+
     /// The message with this id, if it belongs to this conversation.
     pub fn message(&self, id: &MessageId) -> Option<&Message> {
         self.index.get(id).map(|&i| &self.messages[i])
@@ -110,5 +160,45 @@ impl ConversationState {
             }
             EventBody::CommentCreated { .. } | EventBody::PresenceChanged { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{apply, Actor, Command, OpenInfo, ReplyId};
+
+    #[test]
+    fn a_snapshot_restores_the_same_state() {
+        let mut st = ConversationState::default();
+        let contact = Actor::Contact(ContactId::from("k"));
+        let mut seq = 0;
+        for i in 0..3 {
+            let open = (i == 0).then(|| OpenInfo {
+                conversation_id: ConversationId::from("c"),
+                contact_id: ContactId::from("k"),
+                channel: "web".into(),
+            });
+            let cmd = Command::CustomerMessage {
+                id: MessageId(format!("m{i}")),
+                text: "hi".into(),
+                open,
+                assistant: None,
+                bot_reply_id: ReplyId::from("r"),
+            };
+            for b in apply(&st, cmd, &contact, Ts(5)).unwrap() {
+                seq += 1;
+                st.apply_event(&Event::new(seq, Some(ConversationId::from("c")), Ts(5), b));
+            }
+        }
+        let json = serde_json::to_vec(&st.snapshot(seq)).unwrap();
+        let back = ConversationState::from_snapshot(serde_json::from_slice(&json).unwrap());
+        assert_eq!(back.conversation, st.conversation);
+        assert_eq!(back.conversation.as_ref().unwrap().opened_seq, 1);
+        assert_eq!(back.messages, st.messages);
+        assert_eq!(
+            back.message(&MessageId::from("m2")),
+            st.message(&MessageId::from("m2"))
+        );
     }
 }

@@ -26,6 +26,8 @@ pub const IDEMPOTENCY: u8 = b'I';
 pub const AGENT: u8 = b'A';
 /// `B` + assistant id → assistant JSON.
 pub const ASSISTANT: u8 = b'B';
+/// `S` + conversation id → snapshot of the conversation's state (see `Snapshot`).
+pub const SNAPSHOT: u8 = b'S';
 /// `P` + agent id → last published presence.
 pub const PRESENCE: u8 = b'P';
 /// `m` + name → metadata (epoch, format version).

@@ -12,7 +12,7 @@ pub mod keys;
 mod writer;
 
 use crate::bus::{Bus, Outgoing};
-use crate::domain::{ContactId, Conversation, ConversationState, Event, Message};
+use crate::domain::{ContactId, Conversation, ConversationState, Event, Message, Snapshot};
 use index::IndexEntry;
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
@@ -333,10 +333,24 @@ impl Store {
 
     /// The events of a conversation, oldest first.
     pub fn conversation_events(&self, conversation: &str) -> Result<Vec<Event>, StoreError> {
+        self.conversation_events_after(conversation, 0)
+    }
+
+    /// The events of a conversation with seq > `after`, oldest first.
+    pub fn conversation_events_after(
+        &self,
+        conversation: &str,
+        after: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let tree = self.tree()?;
         let prefix = keys::key(keys::CONV_EVENT, &[conversation.as_bytes(), b""]);
         let mut out = Vec::new();
-        for k in self.tree()?.scan_prefix(&prefix).keys() {
+        let start = keys::conv_event(conversation, after.saturating_add(1));
+        for k in tree.range(start..).keys() {
             let k = k?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
             let Some(seq) = k
                 .get(prefix.len()..)
                 .and_then(|b| b.try_into().ok())
@@ -344,7 +358,7 @@ impl Store {
             else {
                 continue;
             };
-            if let Some(v) = self.tree()?.get(keys::event(seq))? {
+            if let Some(v) = tree.get(keys::event(seq))? {
                 out.push(
                     serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 );
@@ -353,10 +367,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Rebuilds a conversation's state from its events.
+    /// Rebuilds a conversation's state: its latest snapshot (if any), then the events
+    /// after it.
     pub fn load_conversation(&self, conversation: &str) -> Result<ConversationState, StoreError> {
-        let mut st = ConversationState::default();
-        for ev in self.conversation_events(conversation)? {
+        let snap = self.get_json::<Snapshot>(keys::SNAPSHOT, &[conversation.as_bytes()])?;
+        let after = snap.as_ref().map(|s| s.seq).unwrap_or(0);
+        let mut st = snap
+            .map(ConversationState::from_snapshot)
+            .unwrap_or_default();
+        for ev in self.conversation_events_after(conversation, after)? {
             st.apply_event(&ev);
         }
         Ok(st)
