@@ -1,10 +1,16 @@
-//! Process-wide counters for `/metrics` (PROTOCOL §8). Plain atomics: cheap enough to
-//! update on every commit without a lock.
+//! Metrics for `GET /metrics` (PROTOCOL §8), in the Prometheus text format via the
+//! `prometheus` crate. Hot-path updates are lock-free (atomics inside the crate's
+//! counters and histograms); gauges that mirror state are read at scrape time.
 
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::time::Duration;
 
-/// Group commits done.
+/// Group commits done (also read by the benchmarks).
 pub static COMMITS: AtomicU64 = AtomicU64::new(0);
 /// Requests folded into commits.
 pub static COMMIT_REQUESTS: AtomicU64 = AtomicU64::new(0);
@@ -13,10 +19,108 @@ pub static EVENTS: AtomicU64 = AtomicU64::new(0);
 /// Total commit time, in microseconds.
 pub static COMMIT_MICROS: AtomicU64 = AtomicU64::new(0);
 
+/// The hub's metric families.
+pub struct Metrics {
+    registry: Registry,
+    commit_seconds: Histogram,
+    batch_requests: Histogram,
+    events: IntCounter,
+    commits: IntCounter,
+    drops: IntCounter,
+    /// Connected sockets by `kind` (agent, widget).
+    pub sockets: IntGaugeVec,
+    /// Customer messages by `status`.
+    pub messages: IntGaugeVec,
+    /// Live conversation actors.
+    pub actors: IntGauge,
+    /// The last published seq.
+    pub head: IntGauge,
+}
+
+fn build() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new();
+    let commit_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "hub_commit_seconds",
+            "Duration of a group commit (apply, flush, sync).",
+        )
+        .buckets(vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+        ]),
+    )?;
+    let batch_requests = Histogram::with_opts(
+        HistogramOpts::new("hub_commit_batch_requests", "Requests per group commit.").buckets(
+            vec![
+                1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 4096.0,
+            ],
+        ),
+    )?;
+    let events = IntCounter::new("hub_events_total", "Events made durable.")?;
+    let commits = IntCounter::new("hub_commits_total", "Group commits.")?;
+    let drops = IntCounter::new(
+        "hub_outbound_drops_total",
+        "Sockets cut off for falling behind.",
+    )?;
+    let sockets = IntGaugeVec::new(Opts::new("hub_sockets", "Connected sockets."), &["kind"])?;
+    let messages = IntGaugeVec::new(
+        Opts::new("hub_messages", "Customer messages by status."),
+        &["status"],
+    )?;
+    let actors = IntGauge::new("hub_conversation_actors", "Live conversation actors.")?;
+    let head = IntGauge::new("hub_head_seq", "Last published event seq.")?;
+    registry.register(Box::new(commit_seconds.clone()))?;
+    registry.register(Box::new(batch_requests.clone()))?;
+    registry.register(Box::new(events.clone()))?;
+    registry.register(Box::new(commits.clone()))?;
+    registry.register(Box::new(drops.clone()))?;
+    registry.register(Box::new(sockets.clone()))?;
+    registry.register(Box::new(messages.clone()))?;
+    registry.register(Box::new(actors.clone()))?;
+    registry.register(Box::new(head.clone()))?;
+    Ok(Metrics {
+        registry,
+        commit_seconds,
+        batch_requests,
+        events,
+        commits,
+        drops,
+        sockets,
+        messages,
+        actors,
+        head,
+    })
+}
+
+/// The process's metrics.
+// unwrap: the metric names and buckets above are fixed and valid.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("valid metrics"));
+
 /// Records one group commit.
 pub fn record_commit(requests: usize, events: usize, took: Duration) {
     COMMITS.fetch_add(1, Ordering::Relaxed);
     COMMIT_REQUESTS.fetch_add(requests as u64, Ordering::Relaxed);
     EVENTS.fetch_add(events as u64, Ordering::Relaxed);
     COMMIT_MICROS.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    let m = &*METRICS;
+    m.commit_seconds.observe(took.as_secs_f64());
+    m.batch_requests.observe(requests as f64);
+    m.events.inc_by(events as u64);
+    m.commits.inc();
+}
+
+impl Metrics {
+    /// Brings the cumulative drop counter up to `total`.
+    pub fn set_drops(&self, total: u64) {
+        let now = self.drops.get();
+        if total > now {
+            self.drops.inc_by(total - now);
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
 }

@@ -124,7 +124,8 @@ fn the_hub_survives_kill_9_at_random_moments() {
         let mut threads = Vec::new();
         for (i, c) in contacts.iter().enumerate() {
             let (u, c, s, a) = (hub.url.clone(), c.clone(), stop.clone(), acked.clone());
-            threads.push(std::thread::spawn(move || writer(u, c, s, a, i)));
+            let tag = cycle * 10 + i;
+            threads.push(std::thread::spawn(move || writer(u, c, s, a, tag)));
         }
         {
             let (u, t, s, a) = (hub.url.clone(), agent.clone(), stop.clone(), acked.clone());

@@ -28,6 +28,20 @@ fn healthz_and_metrics_answer() {
         events >= 2,
         "conversation.opened + message.created counted: {events}"
     );
+    assert!(
+        text.contains("hub_commit_seconds_bucket"),
+        "flush latency histogram"
+    );
+    assert!(
+        text.contains("hub_commit_batch_requests_bucket"),
+        "batch size histogram"
+    );
+    assert!(
+        text.contains("hub_messages{status=\"pending\"} 1"),
+        "messages by status:\n{text}"
+    );
+    assert!(text.contains("hub_sockets{kind=\"agent\"} 0"));
+    assert!(text.contains("hub_conversation_actors"));
 }
 
 #[test]

@@ -8,7 +8,6 @@ use crate::store::index::names;
 use actix_web::HttpRequest;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
-use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 /// Registers the operations routes.
@@ -26,72 +25,29 @@ async fn healthz(hub: HubData) -> HttpResponse {
     }
 }
 
-async fn prometheus(hub: HubData) -> HttpResponse {
+async fn prometheus(hub: HubData) -> Result<HttpResponse, ApiError> {
+    let m = &*metrics::METRICS;
     let (agents, widgets) = hub.bus.counts();
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    metric(
-        "hub_sockets_agent",
-        "gauge",
-        "Connected agent consoles.",
-        agents as u64,
-    );
-    metric(
-        "hub_sockets_widget",
-        "gauge",
-        "Connected chat widgets.",
-        widgets as u64,
-    );
-    metric(
-        "hub_conversation_actors",
-        "gauge",
-        "Live conversation actors.",
-        hub.registry.len() as u64,
-    );
-    metric(
-        "hub_events_total",
-        "counter",
-        "Events made durable.",
-        metrics::EVENTS.load(Ordering::Relaxed),
-    );
-    metric(
-        "hub_commits_total",
-        "counter",
-        "Group commits.",
-        metrics::COMMITS.load(Ordering::Relaxed),
-    );
-    metric(
-        "hub_commit_requests_total",
-        "counter",
-        "Requests folded into group commits.",
-        metrics::COMMIT_REQUESTS.load(Ordering::Relaxed),
-    );
-    metric(
-        "hub_commit_seconds_micros_total",
-        "counter",
-        "Time spent in group commits, in microseconds.",
-        metrics::COMMIT_MICROS.load(Ordering::Relaxed),
-    );
-    metric(
-        "hub_outbound_drops_total",
-        "counter",
-        "Sockets cut off for falling behind.",
-        hub.bus.dropped.load(Ordering::Relaxed),
-    );
-    metric(
-        "hub_head_seq",
-        "gauge",
-        "Last published event seq.",
-        hub.bus.head(),
-    );
-    HttpResponse::Ok()
+    m.sockets.with_label_values(&["agent"]).set(agents as i64);
+    m.sockets.with_label_values(&["widget"]).set(widgets as i64);
+    m.actors.set(hub.registry.len() as i64);
+    m.head.set(hub.bus.head() as i64);
+    m.set_drops(hub.bus.dropped.load(Ordering::Relaxed));
+    let counts = hub
+        .store
+        .read(|s| {
+            Status::ALL
+                .iter()
+                .map(|st| Ok((st.as_str(), s.count(&names::status(st.as_str()))?)))
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()
+        })
+        .await?;
+    for (status, n) in counts {
+        m.messages.with_label_values(&[status]).set(n.max(0));
+    }
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(out)
+        .body(m.render()))
 }
 
 /// `GET /api/stats` (PROTOCOL §8): volumes by status and channel, conversation counts,

@@ -142,7 +142,9 @@ impl Hub {
             Err(e) => panic!("{method} {path}: transport error {e}"),
         };
         let status = resp.status();
-        let text = resp.into_string().unwrap_or_default();
+        // Not `into_string`: it stops at 10 MB, and long timelines are bigger.
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut resp.into_reader(), &mut text);
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
