@@ -13,9 +13,7 @@ use tokio::sync::mpsc;
 const MAX_BATCH: usize = 4096;
 
 pub(super) struct Writer {
-    /// Hands durable events, in seq order, to the fan-out thread, so the writer can
-    /// start the next commit while sockets are fed.
-    fanout: std::sync::mpsc::SyncSender<Vec<Outgoing>>,
+    bus: Arc<Bus>,
     /// Index counts, loaded on first touch; only this thread writes them.
     counts: HashMap<String, i64>,
     /// The next seq to publish, and events waiting for an earlier seq.
@@ -25,18 +23,8 @@ pub(super) struct Writer {
 
 impl Writer {
     pub(super) fn new(bus: Arc<Bus>, next_pub: u64) -> Self {
-        let (fanout, rx) = std::sync::mpsc::sync_channel::<Vec<Outgoing>>(1024);
-        std::thread::Builder::new()
-            .name("hub-fanout".into())
-            .spawn(move || {
-                while let Ok(events) = rx.recv() {
-                    bus.publish(events);
-                }
-            })
-            // unwrap: spawning a thread at start-up only fails when the OS is out of resources.
-            .expect("spawn fan-out thread");
         Writer {
-            fanout,
+            bus,
             counts: HashMap::new(),
             next_pub,
             held: BTreeMap::new(),
@@ -128,7 +116,7 @@ impl Writer {
             self.next_pub += 1;
         }
         if !ready.is_empty() {
-            let _ = self.fanout.send(ready);
+            self.bus.publish(ready);
         }
     }
 }
