@@ -93,8 +93,12 @@ impl Hub {
         ip: Option<std::net::IpAddr>,
     ) -> Result<(), ApiError> {
         use crate::ratelimit::{CONTACT, IP};
-        let ip_ok = ip.is_none_or(|ip| self.limiter.allow(&format!("ip/{ip}"), IP));
-        if !ip_ok || !self.limiter.allow(&format!("c/{contact}"), CONTACT) {
+        // The contact's own bucket first: a contact refused for flooding spends none of its
+        // IP's budget, so one flooder cannot starve the other customers behind that IP.
+        if !self.limiter.allow(&format!("c/{contact}"), CONTACT) {
+            return Err(ApiError::RateLimited);
+        }
+        if !ip.is_none_or(|ip| self.limiter.allow(&format!("ip/{ip}"), IP)) {
             return Err(ApiError::RateLimited);
         }
         Ok(())
