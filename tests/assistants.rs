@@ -4,39 +4,12 @@
 
 mod common;
 
-use common::{Frame, Hub, Socket, ADMIN};
+use common::{assert_error, conv_of, eventually, id, Frame, Hub, Socket, ADMIN};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------- helpers
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_string()
-}
-
-fn conv_of(m: &Value) -> String {
-    m["conversation_id"]
-        .as_str()
-        .expect("conversation_id")
-        .to_string()
-}
-
-fn assert_error(got: (u16, Value), status: u16, code: &str, what: &str) {
-    assert_eq!(got.0, status, "{what}: {}", got.1);
-    assert_eq!(got.1["error"]["code"], code, "{what}: {}", got.1);
-}
-
-fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
 
 /// The definition most tests use.
 fn helper_def() -> Value {

@@ -383,3 +383,39 @@ pub enum Frame {
     Timeout,
     Error(String),
 }
+
+/// The `id` of a JSON object.
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_string()
+}
+
+/// The `conversation_id` of a message.
+pub fn conv_of(m: &Value) -> String {
+    m["conversation_id"]
+        .as_str()
+        .expect("conversation_id")
+        .to_string()
+}
+
+/// Asserts an error answer: status, code, and a human message.
+pub fn assert_error(got: (u16, Value), status: u16, code: &str, what: &str) {
+    assert_eq!(got.0, status, "{what}: {}", got.1);
+    assert_eq!(got.1["error"]["code"], code, "{what}: {}", got.1);
+    assert!(
+        got.1["error"]["message"].is_string(),
+        "{what}: error message: {}",
+        got.1
+    );
+}
+
+/// Polls `f` until it gives `Some`, for at most 10 s.
+pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
