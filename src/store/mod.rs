@@ -530,6 +530,7 @@ impl Inner {
             .path(dir)
             .cache_capacity(256 * 1024 * 1024)
             .flush_every_ms(None)
+            .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = db.open_tree("hub")?;
         // sled's flush ends in sync_file_range (sled #1452): sync the file too.
