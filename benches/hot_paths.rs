@@ -181,13 +181,12 @@ fn commit(c: &mut Criterion) {
         });
     }
     g.finish();
-    use std::sync::atomic::Ordering::Relaxed;
-    let commits = hub::metrics::COMMITS.load(Relaxed).max(1);
+    let (commits, requests, seconds) = hub::metrics::METRICS.commit_totals();
+    let commits = commits.max(1) as f64;
     println!(
-        "group commit: {} commits, {:.1} requests per commit, {:.0} µs per commit",
-        commits,
-        hub::metrics::COMMIT_REQUESTS.load(Relaxed) as f64 / commits as f64,
-        hub::metrics::COMMIT_MICROS.load(Relaxed) as f64 / commits as f64
+        "group commit: {commits} commits, {:.1} requests per commit, {:.0} µs per commit",
+        requests / commits,
+        seconds * 1e6 / commits
     );
 }
 

@@ -87,7 +87,7 @@ impl Directory {
         Ok(d)
     }
 
-    /// Adds an agent already written to the store (start-up).
+    /// Adds an agent already written to the store to the in-memory maps.
     pub fn insert_loaded(&self, a: AgentRecord) {
         if let Some(old) = self.agents.get(&a.id).map(|o| o.token_hash.clone()) {
             self.agent_tokens.remove(&old);
@@ -122,11 +122,7 @@ impl Directory {
         let mut b = Batch::default();
         b.put_json(keys::AGENT, &[a.id.as_str().as_bytes()], &a);
         store.commit(b).await?;
-        if let Some(old) = self.agents.get(&a.id).map(|o| o.token_hash.clone()) {
-            self.agent_tokens.remove(&old);
-        }
-        self.agent_tokens.insert(a.token_hash.clone(), a.id.clone());
-        self.agents.insert(a.id.clone(), a);
+        self.insert_loaded(a);
         Ok(())
     }
 

@@ -23,6 +23,14 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether `origin` is listed in `HUB_ALLOWED_ORIGINS` (or the list allows `*`).
+    pub fn origin_listed(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.allowed_origins
+            .iter()
+            .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    }
+
     /// Reads the environment, with PROTOCOL §2's defaults.
     pub fn from_env() -> Config {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());

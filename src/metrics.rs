@@ -6,18 +6,8 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 use std::time::Duration;
-
-/// Group commits done (also read by the benchmarks).
-pub static COMMITS: AtomicU64 = AtomicU64::new(0);
-/// Requests folded into commits.
-pub static COMMIT_REQUESTS: AtomicU64 = AtomicU64::new(0);
-/// Events made durable.
-pub static EVENTS: AtomicU64 = AtomicU64::new(0);
-/// Total commit time, in microseconds.
-pub static COMMIT_MICROS: AtomicU64 = AtomicU64::new(0);
 
 /// The hub's metric families.
 pub struct Metrics {
@@ -97,10 +87,6 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("valid m
 
 /// Records one group commit.
 pub fn record_commit(requests: usize, events: usize, took: Duration) {
-    COMMITS.fetch_add(1, Ordering::Relaxed);
-    COMMIT_REQUESTS.fetch_add(requests as u64, Ordering::Relaxed);
-    EVENTS.fetch_add(events as u64, Ordering::Relaxed);
-    COMMIT_MICROS.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     let m = &*METRICS;
     m.commit_seconds.observe(took.as_secs_f64());
     m.batch_requests.observe(requests as f64);
@@ -109,6 +95,15 @@ pub fn record_commit(requests: usize, events: usize, took: Duration) {
 }
 
 impl Metrics {
+    /// (group commits, requests folded into them, seconds spent), since start.
+    pub fn commit_totals(&self) -> (u64, f64, f64) {
+        (
+            self.commit_seconds.get_sample_count(),
+            self.batch_requests.get_sample_sum(),
+            self.commit_seconds.get_sample_sum(),
+        )
+    }
+
     /// Brings the cumulative drop counter up to `total`.
     pub fn set_drops(&self, total: u64) {
         let now = self.drops.get();

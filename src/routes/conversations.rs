@@ -164,9 +164,7 @@ async fn reply(
     let body = super::read_body(payload).await?;
     let b: ReplyBody = parse(&body)?;
     check_text("text", &b.text)?;
-    if matches!(&b.client_id, Some(c) if c.is_empty() || c.len() > 200) {
-        return Err(ApiError::invalid("client_id must be 1 to 200 characters"));
-    }
+    super::check_client_id(b.client_id.as_deref())?;
     let conv = ConversationId(path.into_inner());
     let hub2: Arc<Hub> = hub.get_ref().clone();
     let scope = format!("a/{me}");

@@ -17,11 +17,7 @@ fn allowed_origin(req: &ServiceRequest) -> Option<String> {
         .ok()?
         .to_string();
     let hub = req.app_data::<HubData>()?;
-    hub.config
-        .allowed_origins
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin.trim_end_matches('/')))
-        .then_some(origin)
+    hub.config.origin_listed(&origin).then_some(origin)
 }
 
 /// Answers preflights and adds `Access-Control-Allow-Origin` on widget routes.

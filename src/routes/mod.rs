@@ -84,6 +84,16 @@ pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Checks an idempotency key: 1 to 200 characters.
+pub fn check_client_id(client_id: Option<&str>) -> Result<(), ApiError> {
+    match client_id {
+        Some(c) if c.is_empty() || c.len() > 200 => {
+            Err(ApiError::invalid("client_id must be 1 to 200 characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The calling agent (401 without a valid token, 403 for a contact's token, 429 past
 /// the agent's action rate).
 pub async fn agent(hub: &Arc<Hub>, req: &HttpRequest) -> Result<(AgentId, Role), ApiError> {

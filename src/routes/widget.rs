@@ -56,12 +56,7 @@ pub struct SendBody {
 /// Validates a send: text rules and a bounded `client_id`.
 pub fn check_send(b: &SendBody) -> Result<(), ApiError> {
     check_text("text", &b.text)?;
-    if let Some(c) = &b.client_id {
-        if c.is_empty() || c.len() > 200 {
-            return Err(ApiError::invalid("client_id must be 1 to 200 characters"));
-        }
-    }
-    Ok(())
+    super::check_client_id(b.client_id.as_deref())
 }
 
 async fn send(

@@ -408,19 +408,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The oldest seq still in the log (0 when empty).
-    pub fn first_seq(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .tree()?
-            .scan_prefix([keys::EVENT])
-            .keys()
-            .next()
-            .transpose()?
-            .and_then(|k| k.get(1..9).and_then(|b| b.try_into().ok()))
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
-    }
-
     /// Entries of index `name`, highest order first, with order < `before`.
     pub fn index_desc(
         &self,

@@ -4,6 +4,7 @@
 pub mod frames;
 pub mod socket;
 
+use crate::config::Config;
 use crate::hub::Hub;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
@@ -21,15 +22,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// An upgrade carrying an `Origin` must come from the hub's own origin or one listed in
 /// `HUB_ALLOWED_ORIGINS`; one without `Origin` (not a browser) passes.
-pub fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
+pub fn origin_allowed(req: &HttpRequest, config: &Config) -> bool {
     let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
         return true;
     };
     let origin = origin.trim_end_matches('/');
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
+    if config.origin_listed(origin) {
         return true;
     }
     let host = req.connection_info().host().to_string();
@@ -45,7 +43,7 @@ async fn start(
     req: HttpRequest,
     stream: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    if !origin_allowed(&req, &hub.config.allowed_origins) {
+    if !origin_allowed(&req, &hub.config) {
         return Err(crate::error::ApiError::Forbidden(
             "this origin may not open sockets here".into(),
         )
