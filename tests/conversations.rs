@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_error, conv_of, eventually, id, Frame, Hub, Socket, ADMIN};
+use common::{act_ok, assert_error, conv_of, eventually, id, Frame, Hub, Socket, ADMIN};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -72,12 +72,6 @@ fn comment(hub: &Hub, token: &str, conv: &str, text: &str) -> Value {
     let (s, b) = post_conv(hub, token, conv, "comments", json!({ "text": text }));
     assert_eq!(s, 201, "comment: {b}");
     b["comment"].clone()
-}
-
-fn act_ok(hub: &Hub, token: &str, msg: &str, action: &str, body: Value) -> Value {
-    let (s, b) = hub.act(token, msg, action, body);
-    assert_eq!(s, 200, "{action}: {b}");
-    b["message"].clone()
 }
 
 fn status(hub: &Hub, msg: &str) -> (String, Value) {

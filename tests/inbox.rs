@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Hub, Socket, ADMIN};
+use common::{act_ok, id, sorted, Hub, Socket, ADMIN};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -51,21 +51,6 @@ fn counts(hub: &Hub, token: &str) -> BTreeMap<String, u64> {
     c.iter()
         .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
         .collect()
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
-
-fn id(m: &Value) -> String {
-    m["id"].as_str().unwrap().to_string()
-}
-
-fn act_ok(hub: &Hub, token: &str, msg: &str, action: &str, body: Value) -> Value {
-    let (s, b) = hub.act(token, msg, action, body);
-    assert_eq!(s, 200, "{action}: {b}");
-    b["message"].clone()
 }
 
 /// One message in each status, spread over several conversations, for three agents.

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Hub, Socket, ADMIN};
+use common::{act_ok, id, sorted, Hub, Socket, ADMIN};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -39,21 +39,6 @@ fn ids(v: &Value) -> Vec<String> {
         .collect();
     out.sort();
     out
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
-
-fn id(m: &Value) -> String {
-    m["id"].as_str().unwrap().to_string()
-}
-
-fn act_ok(hub: &Hub, token: &str, msg: &str, action: &str, body: Value) -> Value {
-    let (s, b) = hub.act(token, msg, action, body);
-    assert_eq!(s, 200, "{action}: {b}");
-    b["message"].clone()
 }
 
 /// Status events of `msg`, newest first, as (from, to, assignee, seq).

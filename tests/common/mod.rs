@@ -419,3 +419,16 @@ pub fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         std::thread::sleep(Duration::from_millis(25));
     }
 }
+
+/// A message action that must succeed; returns the message as it now stands.
+pub fn act_ok(hub: &Hub, token: &str, msg: &str, action: &str, body: Value) -> Value {
+    let (s, b) = hub.act(token, msg, action, body);
+    assert_eq!(s, 200, "{action}: {b}");
+    b["message"].clone()
+}
+
+/// `v`, sorted.
+pub fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
