@@ -163,8 +163,24 @@ fn commit(c: &mut Criterion) {
                                         EventBody::MessageCreated { message: m.clone() },
                                     );
                                     let mut b = Batch::default();
+                                    // What a customer message writes: the log, the
+                                    // message row, its folder entries and counts, and
+                                    // the idempotency record of its client_id.
                                     b.event(&ev, Some(&m.contact_id));
                                     b.put_message(&m);
+                                    b.reindex(
+                                        vec![],
+                                        hub::store::index::message_entries(&m, false, "web"),
+                                        m.conversation_id.as_str(),
+                                    );
+                                    b.put_json(
+                                        hub::store::keys::IDEMPOTENCY,
+                                        &[
+                                            m.contact_id.as_str().as_bytes(),
+                                            m.id.as_str().as_bytes(),
+                                        ],
+                                        &m.id,
+                                    );
                                     hub::store::wait(t.send(b)).await.unwrap();
                                 }
                             })

@@ -31,3 +31,8 @@ pub mod ws;
 pub fn now() -> domain::Ts {
     domain::Ts(chrono::Utc::now().timestamp_millis())
 }
+
+/// mimalloc: sled's write path and the per-socket buffers allocate a lot of small,
+/// short-lived objects; mimalloc does this faster and with less fragmentation than glibc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
