@@ -68,7 +68,11 @@ enum TokenRecord {
     Contact { id: ContactId },
 }
 
-/// The agents (few: all in memory) and a cache of contacts.
+/// Most contacts kept in the token cache; past that, an arbitrary one makes room (a miss
+/// costs one store read), so a day with millions of contacts does not grow memory.
+const CONTACT_CACHE: usize = 100_000;
+
+/// The agents (few: all in memory) and a bounded cache of contacts.
 #[derive(Default)]
 pub struct Directory {
     agents: DashMap<AgentId, AgentRecord>,
@@ -126,6 +130,16 @@ impl Directory {
         Ok(())
     }
 
+    fn cache_contact(&self, token_hash: String, c: ContactRecord) {
+        if self.contacts.len() >= CONTACT_CACHE {
+            let victim = self.contacts.iter().next().map(|e| e.key().clone());
+            if let Some(k) = victim {
+                self.contacts.remove(&k);
+            }
+        }
+        self.contacts.insert(token_hash, c);
+    }
+
     /// Records a new contact and its token durably.
     pub async fn put_contact(
         &self,
@@ -141,7 +155,7 @@ impl Directory {
             &TokenRecord::Contact { id: c.id.clone() },
         );
         store.commit(b).await?;
-        self.contacts.insert(token_hash, c);
+        self.cache_contact(token_hash, c);
         Ok(())
     }
 
@@ -182,7 +196,7 @@ impl Directory {
                 id: c.id.clone(),
                 channel: c.channel.clone(),
             };
-            self.contacts.insert(h, c);
+            self.cache_contact(h, c);
             p
         }))
     }
@@ -197,4 +211,29 @@ pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
         .strip_prefix("Bearer ")
         .map(str::trim)
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_cache_stays_bounded_and_keeps_the_newest() {
+        let d = Directory::default();
+        let rec = |i: usize| ContactRecord {
+            id: ContactId(format!("k{i}")),
+            channel: "web".into(),
+            name: None,
+            email: None,
+        };
+        for i in 0..CONTACT_CACHE + 50 {
+            d.cache_contact(format!("h{i}"), rec(i));
+        }
+        assert_eq!(d.contacts.len(), CONTACT_CACHE);
+        let newest = CONTACT_CACHE + 49;
+        assert_eq!(
+            d.contacts.get(&format!("h{newest}")).map(|c| c.id.clone()),
+            Some(ContactId(format!("k{newest}")))
+        );
+    }
 }

@@ -361,6 +361,20 @@ impl Actor for ConversationActor {
     }
 }
 
+/// Stop once the commands already queued are done (the next command restores the
+/// conversation from the store).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Retire;
+
+impl Handler<Retire> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 impl Handler<Exec> for ConversationActor {
     type Result = AtomicResponse<Self, Result<Outcome, ApiError>>;
 

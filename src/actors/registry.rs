@@ -1,7 +1,7 @@
 //! Finds or starts the actor of a conversation. Actors start lazily, on first use, and
 //! restore themselves from the store; boot never scans conversations.
 
-use super::conversation::{ConversationActor, Exec, Outcome};
+use super::conversation::{ConversationActor, Exec, Outcome, Retire};
 use crate::domain::ConversationId;
 use crate::error::ApiError;
 use crate::hub::Hub;
@@ -55,6 +55,14 @@ impl Registry {
     /// Forgets a stopped actor (only if it is still the registered one).
     pub fn forget(&self, id: &ConversationId, addr: &Addr<ConversationActor>) {
         self.actors.remove_if(id, |_, a| a == addr);
+    }
+
+    /// Stops a conversation's actor (if live) once its queued commands are done, to free
+    /// its memory before the idle timeout (bulk imports, seeding).
+    pub fn retire(&self, id: &ConversationId) {
+        if let Some(a) = self.actors.get(id) {
+            a.do_send(Retire);
+        }
     }
 
     /// Number of live conversation actors.
