@@ -48,8 +48,9 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     .run();
     let handle = server.handle();
     let bus = hub.bus.clone();
+    let signalled = shutdown_signal();
     actix_web::rt::spawn(async move {
-        shutdown_signal().await;
+        signalled.await;
         tracing::info!("Shutting down: closing sockets, finishing in-flight requests.");
         bus.shutdown();
         handle.stop(true).await;
@@ -63,26 +64,34 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     Ok(())
 }
 
-/// SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// SIGTERM or SIGINT. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal that arrives right after `listening` still shuts
+/// the hub down gracefully instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

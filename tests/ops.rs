@@ -45,6 +45,16 @@ fn healthz_and_metrics_answer() {
 }
 
 #[test]
+fn sigterm_right_after_listening_is_a_clean_stop() {
+    // The signal handlers exist before `listening` is printed: no window where SIGTERM
+    // kills the process instead of stopping it.
+    for _ in 0..3 {
+        let mut hub = Hub::start();
+        assert!(hub.terminate(), "SIGTERM right after start must exit 0");
+    }
+}
+
+#[test]
 fn sigterm_closes_sockets_with_1001_and_keeps_everything() {
     let mut hub = Hub::start();
     let (_, a) = hub.agent("Ann", "agent");
