@@ -66,7 +66,7 @@ fn seed(dir: &Path, conversations: usize, messages: usize) {
                         hub.registry.retire(&c);
                     }
                     let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    if n % 10_000 == 0 {
+                    if n.is_multiple_of(10_000) {
                         let s = started.elapsed().as_secs_f64();
                         eprintln!(
                             "seeded {n} conversations, {:.0} messages/s",
