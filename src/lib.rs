@@ -34,5 +34,6 @@ pub fn now() -> domain::Ts {
 
 /// mimalloc: sled's write path and the per-socket buffers allocate a lot of small,
 /// short-lived objects; mimalloc does this faster and with less fragmentation than glibc.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -28,6 +28,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     let listener = TcpListener::bind(&config.addr)?;
     let addr = listener.local_addr()?;
     let hub = Hub::build(config).map_err(std::io::Error::other)?;
+    no_transparent_huge_pages();
     if let Some(token) = &hub.admin_token_created {
         println!("admin token: {token}");
     }
@@ -62,6 +63,20 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     server.await?;
     flush_on_exit(&hub).await;
     Ok(())
+}
+
+/// Transparent huge pages off from here on. Opening a big store builds sled's page
+/// table (≈ 2.7 GiB for 10 M messages), which huge pages fill much faster (restart 2.9 s
+/// instead of 4.0 s), so they stay on until the store is open; afterwards they only cost:
+/// mimalloc asks for them on its arenas, and a 2 MiB page becomes resident for a few
+/// touched bytes, ≈ 8 KiB of RSS per idle WebSocket (24 KiB instead of 16 KiB at 19,000
+/// sockets), with no measurable gain in the commit benchmark.
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag on this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
 }
 
 /// SIGTERM or SIGINT. The handlers are installed when this is called, not when the

@@ -167,7 +167,12 @@ fn restart_at_scale() {
     let first_page = t0.elapsed();
     assert_eq!(status, 200);
     assert_eq!(inbox["items"].as_array().map(Vec::len), Some(50));
-    assert_eq!(inbox["counts"]["pending"].as_u64(), Some(total));
+    // Every run assigns one message of a kept store (SCALE_DIR), so pending only shrinks.
+    let pending = inbox["counts"]["pending"].as_u64().unwrap_or(0);
+    assert!(
+        pending > total - 1000 && pending <= total,
+        "pending {pending}"
+    );
     assert_eq!(inbox["counts"]["all"].as_u64(), Some(total));
 
     // The oldest conversation (no actor, no cache): its timeline and a new message in it.
@@ -185,7 +190,8 @@ fn restart_at_scale() {
     let n_messages = timeline.iter().filter(|i| i["type"] == "message").count();
     assert_eq!(n_messages, messages);
 
-    let (agent, token) = hub.agent("Scale", "agent");
+    let name = format!("Scale {}", hub::auth::random_hex(4));
+    let (agent, token) = hub.agent(&name, "agent");
     let mid = inbox["items"][0]["id"].as_str().unwrap();
     let t2 = Instant::now();
     let (status, m) = hub.post(&format!("/api/messages/{mid}/assign"), &token, json!({}));
