@@ -7,7 +7,11 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use hub::bus::Bus;
 use hub::domain::*;
 use hub::store::{Batch, Store};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Distinguishes the conversations of successive bench iterations.
+static RUN: AtomicU64 = AtomicU64::new(0);
 
 fn conversation_with(n: usize) -> ConversationState {
     let mut st = ConversationState::default();
@@ -147,15 +151,22 @@ fn commit(c: &mut Criterion) {
                     let start = Instant::now();
                     let per = (iters as usize).div_ceil(writers);
                     let tasks: Vec<_> = (0..writers)
-                        .map(|_| {
+                        .map(|w| {
                             let store = store.clone();
                             let msg = msg.clone();
                             tokio::spawn(async move {
+                                // One conversation per writer, with its log's tail.
+                                let mut log = hub::store::log::ConvLog::default();
+                                let conv = ConversationId(format!(
+                                    "c{w}-{}",
+                                    RUN.fetch_add(1, Ordering::Relaxed)
+                                ));
                                 for _ in 0..per {
                                     let t = store.ticket().await.unwrap();
                                     let seq = t.alloc(1);
                                     let mut m = msg.clone();
                                     m.id = MessageId(format!("m{seq:016}"));
+                                    m.conversation_id = conv.clone();
                                     let ev = Event::new(
                                         seq,
                                         Some(m.conversation_id.clone()),
@@ -167,6 +178,7 @@ fn commit(c: &mut Criterion) {
                                     // message row, its folder entries and counts, and
                                     // the idempotency record of its client_id.
                                     b.event(&ev, Some(&m.contact_id));
+                                    b.conversation_log(conv.as_str(), &mut log, [seq]);
                                     b.put_message(&m);
                                     b.reindex(
                                         vec![],

@@ -52,6 +52,8 @@ pub struct ConversationActor {
     last_active: Instant,
     /// Events applied since the last snapshot was written.
     since_snapshot: usize,
+    /// The tail of the conversation's log of event seqs (this actor extends it).
+    log: store::log::ConvLog,
 }
 
 impl ConversationActor {
@@ -63,6 +65,7 @@ impl ConversationActor {
             state: ConversationState::default(),
             last_active: Instant::now(),
             since_snapshot: 0,
+            log: store::log::ConvLog::default(),
         }
     }
 
@@ -133,6 +136,11 @@ impl ConversationActor {
         for ev in &events {
             batch.event(ev, Some(&conv.contact_id));
         }
+        batch.conversation_log(
+            conv.id.as_str(),
+            &mut self.log,
+            events.iter().map(|e| e.seq),
+        );
         let new_spam = conv.spam;
         for (id, old) in old_entries {
             if let Some(m) = self.state.message(&id) {
@@ -342,7 +350,10 @@ impl Actor for ConversationActor {
             async move { store.read(move |s| s.load_conversation(id.as_str())).await }
                 .into_actor(self)
                 .map(|res, act, ctx| match res {
-                    Ok(st) => act.state = st,
+                    Ok((st, log)) => {
+                        act.state = st;
+                        act.log = log;
+                    }
                     Err(e) => {
                         tracing::error!(conversation_id = %act.id, error = %e, "Conversation could not be restored.");
                         ctx.stop();

@@ -2,10 +2,16 @@
 //! `apply_batch` writes events, rows, indexes and counters atomically. Numbers are
 //! big-endian so that key order is numeric order.
 
-/// `e` + seq → event JSON (the hub-wide log).
+/// `e` + seq → event JSON: the hub-wide log of stores written before the packed
+/// layout (read only; see [`LOG`]).
 pub const EVENT: u8 = b'e';
-/// `E` + conversation id + 0 + seq → nothing (a conversation's events).
+/// `E` + conversation id + 0 + seq → nothing: a conversation's events in stores
+/// written before the packed layout (read only; see [`CONV_LOG`]).
 pub const CONV_EVENT: u8 = b'E';
+/// `g` + chunk → the events of seqs chunk×8 … chunk×8+7 (see `log.rs`).
+pub const LOG: u8 = b'g';
+/// `F` + conversation id + 0 + chunk (u32) → up to 32 of the conversation's seqs.
+pub const CONV_LOG: u8 = b'F';
 /// `r` + message id → Message JSON (current state, for inbox listings).
 pub const MESSAGE: u8 = b'r';
 /// `C` + conversation id → Conversation JSON.

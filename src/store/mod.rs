@@ -9,6 +9,7 @@
 
 pub mod index;
 pub mod keys;
+pub mod log;
 mod writer;
 
 use crate::bus::{Bus, Outgoing};
@@ -37,7 +38,7 @@ pub enum StoreError {
 /// A set of writes that become durable together, with the events to publish after.
 #[derive(Default)]
 pub struct Batch {
-    events: Vec<(u64, Option<String>, Vec<u8>)>,
+    events: Vec<(u64, Vec<u8>)>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
     index_del: Vec<IndexEntry>,
     index_put: Vec<(IndexEntry, Vec<u8>)>,
@@ -55,11 +56,17 @@ impl Batch {
     pub fn event(&mut self, ev: &Event, contact: Option<&ContactId>) {
         let bytes = json(ev);
         self.outgoing.push(Outgoing::new(ev, &bytes, contact));
-        self.events.push((
-            ev.seq,
-            ev.conversation_id.as_ref().map(|c| c.0.clone()),
-            bytes,
-        ));
+        self.events.push((ev.seq, bytes));
+    }
+
+    /// Appends seqs to a conversation's log (its actor owns `log`).
+    pub fn conversation_log(
+        &mut self,
+        conversation: &str,
+        log: &mut log::ConvLog,
+        seqs: impl IntoIterator<Item = u64>,
+    ) {
+        self.puts.extend(log.append(conversation, seqs));
     }
 
     /// Writes a message's current state.
@@ -159,7 +166,7 @@ impl Store {
                 e
             }
         };
-        let last = tree
+        let last_legacy = tree
             .scan_prefix([keys::EVENT])
             .keys()
             .next_back()
@@ -167,6 +174,15 @@ impl Store {
             .and_then(|k| k.get(1..9).and_then(|b| b.try_into().ok()))
             .map(u64::from_be_bytes)
             .unwrap_or(0);
+        let last_packed = match tree.scan_prefix([keys::LOG]).next_back().transpose()? {
+            Some((_, v)) => log::decode_chunk(&v)
+                .ok_or_else(|| StoreError::Corrupt("last log record".into()))?
+                .last()
+                .map(|(s, _)| *s)
+                .unwrap_or(0),
+            None => 0,
+        };
+        let last = last_legacy.max(last_packed);
         drop(tree);
         bus.set_head(last);
         let (tx, rx) = mpsc::channel(16 * 1024);
@@ -336,6 +352,86 @@ impl Store {
         self.conversation_events_after(conversation, 0)
     }
 
+    /// The seqs of a conversation's events with seq > `after`, ascending, and the tail
+    /// of its log (the record its actor extends next).
+    fn conversation_seqs(
+        &self,
+        tree: &sled::Tree,
+        conversation: &str,
+        after: u64,
+    ) -> Result<(Vec<u64>, log::ConvLog), StoreError> {
+        let mut seqs = Vec::new();
+        // Stores written before the packed layout: one key per event, all older.
+        let prefix = keys::key(keys::CONV_EVENT, &[conversation.as_bytes(), b""]);
+        let start = keys::conv_event(conversation, after.saturating_add(1));
+        for k in tree.range(start..).keys() {
+            let k = k?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if let Some(seq) = k
+                .get(prefix.len()..)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+            {
+                seqs.push(seq);
+            }
+        }
+        let prefix = log::conv_prefix(conversation);
+        let mut tail = log::ConvLog::default();
+        for kv in tree.scan_prefix(&prefix) {
+            let (k, v) = kv?;
+            let chunk = k
+                .get(prefix.len()..)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes)
+                .ok_or_else(|| StoreError::Corrupt("conversation log key".into()))?;
+            let record = log::decode_seqs(&v);
+            seqs.extend(record.iter().copied().filter(|s| *s > after));
+            tail = log::ConvLog {
+                chunk,
+                seqs: record,
+            };
+        }
+        Ok((seqs, tail))
+    }
+
+    /// The events of the given seqs (ascending), skipping seqs that hold none.
+    fn events_of(&self, tree: &sled::Tree, seqs: &[u64]) -> Result<Vec<Event>, StoreError> {
+        let mut out = Vec::with_capacity(seqs.len());
+        // The last log record read, decoded: a conversation's seqs often share one.
+        let mut held: Option<(u64, Vec<log::Owned>)> = None;
+        for &seq in seqs {
+            let c = log::chunk_of(seq);
+            if held.as_ref().map(|(h, _)| *h) != Some(c) {
+                let events = match tree.get(log::chunk_key(c))? {
+                    Some(v) => log::decode_chunk(&v)
+                        .ok_or_else(|| StoreError::Corrupt(format!("log record {c}")))?
+                        .into_iter()
+                        .map(|(s, b)| (s, b.to_vec()))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                held = Some((c, events));
+            }
+            let packed = held.as_mut().and_then(|(_, evs)| {
+                evs.iter_mut()
+                    .find(|(s, _)| *s == seq)
+                    .map(|(_, b)| std::mem::take(b))
+            });
+            let bytes = match packed {
+                Some(b) => Some(b),
+                None => tree.get(keys::event(seq))?.map(|v| v.to_vec()),
+            };
+            if let Some(b) = bytes {
+                out.push(
+                    serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
     /// The events of a conversation with seq > `after`, oldest first.
     pub fn conversation_events_after(
         &self,
@@ -343,42 +439,27 @@ impl Store {
         after: u64,
     ) -> Result<Vec<Event>, StoreError> {
         let tree = self.tree()?;
-        let prefix = keys::key(keys::CONV_EVENT, &[conversation.as_bytes(), b""]);
-        let mut out = Vec::new();
-        let start = keys::conv_event(conversation, after.saturating_add(1));
-        for k in tree.range(start..).keys() {
-            let k = k?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            let Some(seq) = k
-                .get(prefix.len()..)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-            else {
-                continue;
-            };
-            if let Some(v) = tree.get(keys::event(seq))? {
-                out.push(
-                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                );
-            }
-        }
-        Ok(out)
+        let (seqs, _) = self.conversation_seqs(&tree, conversation, after)?;
+        self.events_of(&tree, &seqs)
     }
 
     /// Rebuilds a conversation's state: its latest snapshot (if any), then the events
-    /// after it.
-    pub fn load_conversation(&self, conversation: &str) -> Result<ConversationState, StoreError> {
+    /// after it; with the tail of its log.
+    pub fn load_conversation(
+        &self,
+        conversation: &str,
+    ) -> Result<(ConversationState, log::ConvLog), StoreError> {
+        let tree = self.tree()?;
         let snap = self.get_json::<Snapshot>(keys::SNAPSHOT, &[conversation.as_bytes()])?;
         let after = snap.as_ref().map(|s| s.seq).unwrap_or(0);
         let mut st = snap
             .map(ConversationState::from_snapshot)
             .unwrap_or_default();
-        for ev in self.conversation_events_after(conversation, after)? {
+        let (seqs, tail) = self.conversation_seqs(&tree, conversation, after)?;
+        for ev in self.events_of(&tree, &seqs)? {
             st.apply_event(&ev);
         }
-        Ok(st)
+        Ok((st, tail))
     }
 
     /// Up to `limit` raw events with seq > `after`, oldest first.
@@ -387,11 +468,10 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let tree = self.tree()?;
         let mut out = Vec::new();
-        for kv in self
-            .tree()?
-            .range(keys::event(after + 1)..keys::event(u64::MAX))
-        {
+        // Stores written before the packed layout: one key per event, all older.
+        for kv in tree.range(keys::event(after + 1)..keys::event(u64::MAX)) {
             let (k, v) = kv?;
             let Some(seq) = k
                 .get(1..9)
@@ -402,7 +482,21 @@ impl Store {
             };
             out.push((seq, v.to_vec()));
             if out.len() >= limit {
-                break;
+                return Ok(out);
+            }
+        }
+        let from = log::chunk_key(log::chunk_of(after + 1));
+        for kv in tree.range(from..=log::chunk_key(u64::MAX)) {
+            let (_, v) = kv?;
+            let events =
+                log::decode_chunk(&v).ok_or_else(|| StoreError::Corrupt("log record".into()))?;
+            for (seq, bytes) in events {
+                if seq > after {
+                    out.push((seq, bytes.to_vec()));
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
             }
         }
         Ok(out)
@@ -539,5 +633,162 @@ pub async fn wait(rx: Durable) -> Result<(), StoreError> {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(StoreError::Io(std::io::Error::other(e))),
         Err(_) => Err(StoreError::Closed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ConversationId, EventBody, Ts};
+
+    fn ev(seq: u64, conv: &str) -> Event {
+        Event::new(
+            seq,
+            Some(ConversationId(conv.into())),
+            Ts(seq as i64),
+            EventBody::Bot {
+                active: seq.is_multiple_of(2),
+                by: "system".into(),
+            },
+        )
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let dest = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &dest);
+            } else {
+                std::fs::copy(e.path(), dest).unwrap();
+            }
+        }
+    }
+
+    /// Commits events of `conv` through the writer, as the conversation's actor does.
+    fn commit(
+        rt: &tokio::runtime::Runtime,
+        store: &Arc<Store>,
+        log: &mut log::ConvLog,
+        conv: &str,
+        n: usize,
+    ) -> Vec<u64> {
+        rt.block_on(async {
+            let t = store.ticket().await.unwrap();
+            let base = t.alloc(n);
+            let seqs: Vec<u64> = (base..base + n as u64).collect();
+            let mut b = Batch::default();
+            for s in &seqs {
+                b.event(&ev(*s, conv), None);
+            }
+            b.conversation_log(conv, log, seqs.iter().copied());
+            wait(t.send(b)).await.unwrap();
+            seqs
+        })
+    }
+
+    #[test]
+    fn packed_log_reads_after_the_legacy_one_and_survives_reopen() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // A store written before the packed layout: seqs 1..=5, one key per event.
+        {
+            let inner = Inner::open(dir.path()).unwrap();
+            for s in 1..=5u64 {
+                let conv = if s.is_multiple_of(2) { "a" } else { "b" };
+                inner
+                    .tree
+                    .insert(keys::event(s), json(&ev(s, conv)))
+                    .unwrap();
+                inner
+                    .tree
+                    .insert(keys::conv_event(conv, s), &[] as &[u8])
+                    .unwrap();
+            }
+            inner.db.flush().unwrap();
+        }
+        let bus = Bus::new();
+        let store = rt
+            .block_on(async { Store::open(dir.path(), bus.clone()) })
+            .unwrap();
+        assert_eq!(bus.head(), 5, "head from the legacy log");
+        let (_, mut log_a) = store.load_conversation("a").unwrap();
+        assert_eq!(log_a, log::ConvLog::default());
+        // 40 more events of `a` (two records of its log), 3 of `b`, interleaved.
+        let mut log_b = store.load_conversation("b").unwrap().1;
+        let mut want_a = vec![2, 4];
+        let mut want_b = vec![1, 3, 5];
+        for round in 0..4 {
+            want_a.extend(commit(&rt, &store, &mut log_a, "a", 10));
+            if round < 3 {
+                want_b.extend(commit(&rt, &store, &mut log_b, "b", 1));
+            }
+        }
+        let seqs = |conv: &str, after: u64| -> Vec<u64> {
+            store
+                .conversation_events_after(conv, after)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(seqs("a", 0), want_a);
+        assert_eq!(seqs("b", 0), want_b);
+        assert_eq!(
+            seqs("a", 30),
+            want_a
+                .iter()
+                .copied()
+                .filter(|s| *s > 30)
+                .collect::<Vec<_>>()
+        );
+        let all: Vec<u64> = store
+            .events_after(0, 1000)
+            .unwrap()
+            .iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(all, (1..=48).collect::<Vec<_>>());
+        let page: Vec<u64> = store
+            .events_after(3, 4)
+            .unwrap()
+            .iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(page, vec![4, 5, 6, 7], "a page across both layouts");
+        let page: Vec<u64> = store
+            .events_after(9, 3)
+            .unwrap()
+            .iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(page, vec![10, 11, 12]);
+        // Reopened (a copy of the files, as after a kill -9: the writer still holds the
+        // first instance): the head comes from the packed log, and the next event joins
+        // the partly filled record (seq 49 shares a record with 48).
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        let bus = Bus::new();
+        let store = rt
+            .block_on(async { Store::open(copy.path(), bus.clone()) })
+            .unwrap();
+        assert_eq!(bus.head(), 48);
+        let (_, mut log_a) = store.load_conversation("a").unwrap();
+        assert_eq!(log_a.chunk, 1, "the tail is the second record of a's log");
+        want_a.extend(commit(&rt, &store, &mut log_a, "a", 1));
+        assert_eq!(want_a.last(), Some(&49));
+        let all: Vec<u64> = store
+            .events_after(40, 1000)
+            .unwrap()
+            .iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(all, (41..=49).collect::<Vec<_>>());
+        let st = store.conversation_events_after("a", 0).unwrap();
+        assert_eq!(st.iter().map(|e| e.seq).collect::<Vec<_>>(), want_a);
     }
 }

@@ -2,6 +2,7 @@
 //! `apply_batch` + `flush` + `sync_data`, answers the requests, then publishes their
 //! events in `seq` order (a small reorder buffer covers seqs allocated out of order).
 
+use super::log::{self, OpenChunks};
 use super::{keys, Request, Store};
 use crate::bus::{Bus, Outgoing};
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,8 @@ pub(super) struct Writer {
     /// The next seq to publish, and events waiting for an earlier seq.
     next_pub: u64,
     held: BTreeMap<u64, Option<Outgoing>>,
+    /// The log records that may still grow.
+    open: OpenChunks,
 }
 
 impl Writer {
@@ -28,6 +31,7 @@ impl Writer {
             counts: HashMap::new(),
             next_pub,
             held: BTreeMap::new(),
+            open: OpenChunks::default(),
         }
     }
 
@@ -46,16 +50,25 @@ impl Writer {
     }
 
     fn commit(&mut self, store: &Store, reqs: &[Request]) -> Result<(), String> {
+        let res = self.try_commit(store, reqs);
+        if res.is_err() {
+            // The in-memory counts and log records may be ahead of the disk: reload
+            // them on next touch.
+            self.counts.clear();
+            self.open.clear();
+        }
+        res
+    }
+
+    fn try_commit(&mut self, store: &Store, reqs: &[Request]) -> Result<(), String> {
         let inner = store.inner().map_err(|e| e.to_string())?;
         let tree = &inner.tree;
         let mut b = sled::Batch::default();
         let mut touched: Vec<String> = Vec::new();
+        let mut chunks: Vec<u64> = Vec::new();
         for r in reqs {
-            for (seq, conv, json) in &r.batch.events {
-                b.insert(keys::event(*seq), json.as_slice());
-                if let Some(c) = conv {
-                    b.insert(keys::conv_event(c, *seq), &[] as &[u8]);
-                }
+            for (seq, json) in &r.batch.events {
+                chunks.push(self.open.add(*seq, json, |c| load_chunk(tree, c))?);
             }
             for (k, v) in &r.batch.puts {
                 b.insert(k.as_slice(), v.as_slice());
@@ -75,25 +88,23 @@ impl Writer {
                 touched.push(e.name.clone());
             }
         }
+        chunks.sort_unstable();
+        chunks.dedup();
+        for c in chunks {
+            b.insert(log::chunk_key(c), self.open.encoded(c));
+        }
         touched.sort();
         touched.dedup();
         for name in &touched {
             let v = self.counts.get(name).copied().unwrap_or(0);
             b.insert(keys::key(keys::COUNT, &[name.as_bytes()]), &v.to_be_bytes());
         }
-        let res = (|| -> Result<(), String> {
-            tree.apply_batch(b).map_err(|e| e.to_string())?;
-            inner.db.flush().map_err(|e| e.to_string())?;
-            if let Some(f) = &inner.sync_file {
-                f.sync_data().map_err(|e| e.to_string())?;
-            }
-            Ok(())
-        })();
-        if res.is_err() {
-            // The in-memory counts may be ahead of the disk: reload them on next touch.
-            self.counts.clear();
+        tree.apply_batch(b).map_err(|e| e.to_string())?;
+        inner.db.flush().map_err(|e| e.to_string())?;
+        if let Some(f) = &inner.sync_file {
+            f.sync_data().map_err(|e| e.to_string())?;
         }
-        res
+        Ok(())
     }
 
     fn publish(&mut self, reqs: Vec<Request>, ok: bool) {
@@ -118,7 +129,23 @@ impl Writer {
         if !ready.is_empty() {
             self.bus.publish(ready);
         }
+        // Every seq below `next_pub` has reached this thread: their records are final.
+        self.open.settle(self.next_pub);
     }
+}
+
+/// A log record as stored (empty when absent). A read error fails the commit: writing
+/// the record without its stored events would lose them.
+fn load_chunk(tree: &sled::Tree, c: u64) -> Result<BTreeMap<u64, Vec<u8>>, String> {
+    let Some(v) = tree.get(log::chunk_key(c)).map_err(|e| e.to_string())? else {
+        return Ok(BTreeMap::new());
+    };
+    let events = log::decode_chunk(&v).unwrap_or_else(|| {
+        // Nothing of it can be read back anyway; keep serving.
+        tracing::error!(chunk = c, "Unreadable log record; rewriting it.");
+        Vec::new()
+    });
+    Ok(events.into_iter().map(|(s, b)| (s, b.to_vec())).collect())
 }
 
 pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<Store>) {
