@@ -27,9 +27,6 @@ pub fn chunk_key(chunk: u64) -> Vec<u8> {
     k
 }
 
-/// An event of a log record: (seq, JSON).
-pub type Owned = (u64, Vec<u8>);
-
 /// Encodes events (ascending seq) as `[seq u64][len u32][bytes]…`, big-endian.
 pub fn encode_chunk<'a>(events: impl Iterator<Item = (u64, &'a [u8])>) -> Vec<u8> {
     let mut out = Vec::new();

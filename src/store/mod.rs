@@ -399,34 +399,30 @@ impl Store {
     /// The events of the given seqs (ascending), skipping seqs that hold none.
     fn events_of(&self, tree: &sled::Tree, seqs: &[u64]) -> Result<Vec<Event>, StoreError> {
         let mut out = Vec::with_capacity(seqs.len());
-        // The last log record read, decoded: a conversation's seqs often share one.
-        let mut held: Option<(u64, Vec<log::Owned>)> = None;
+        // The last log record read: a conversation's seqs often share one.
+        let mut held: Option<(u64, Option<sled::IVec>)> = None;
         for &seq in seqs {
             let c = log::chunk_of(seq);
             if held.as_ref().map(|(h, _)| *h) != Some(c) {
-                let events = match tree.get(log::chunk_key(c))? {
-                    Some(v) => log::decode_chunk(&v)
-                        .ok_or_else(|| StoreError::Corrupt(format!("log record {c}")))?
-                        .into_iter()
-                        .map(|(s, b)| (s, b.to_vec()))
-                        .collect(),
-                    None => Vec::new(),
-                };
-                held = Some((c, events));
+                held = Some((c, tree.get(log::chunk_key(c))?));
             }
-            let packed = held.as_mut().and_then(|(_, evs)| {
-                evs.iter_mut()
+            let record = held.as_ref().and_then(|(_, v)| v.as_deref());
+            let packed = match record {
+                Some(v) => log::decode_chunk(v)
+                    .ok_or_else(|| StoreError::Corrupt(format!("log record {c}")))?
+                    .into_iter()
                     .find(|(s, _)| *s == seq)
-                    .map(|(_, b)| std::mem::take(b))
-            });
-            let bytes = match packed {
-                Some(b) => Some(b),
-                None => tree.get(keys::event(seq))?.map(|v| v.to_vec()),
+                    .map(|(_, b)| serde_json::from_slice(b)),
+                None => None,
             };
-            if let Some(b) = bytes {
-                out.push(
-                    serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                );
+            let ev = match packed {
+                Some(ev) => Some(ev),
+                None => tree
+                    .get(keys::event(seq))?
+                    .map(|v| serde_json::from_slice(&v)),
+            };
+            if let Some(ev) = ev {
+                out.push(ev.map_err(|e| StoreError::Corrupt(e.to_string()))?);
             }
         }
         Ok(out)
