@@ -5,7 +5,8 @@
 //! `SCALE_CONVERSATIONS=1000000 SCALE_MESSAGES=10 cargo test --release --test scale_restart -- --ignored --nocapture`
 //! (defaults: 20,000 conversations × 10 messages). `SCALE_DIR` keeps the seeded store
 //! for another run (seeding is skipped when it already holds the data). CI runs the same
-//! flow on 60 conversations (`restart_small`).
+//! flow on 60 conversations (`restart_small`). The first start after seeding replays
+//! sled's log (105 s after seeding 1 M conversations): set `HUB_TEST_START_SECS=300`.
 
 mod common;
 

@@ -267,7 +267,13 @@ fn spawn(data: &PathBuf, addr: &str, env: &[(String, String)]) -> (Child, String
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(30)) {
+    // A big store's first start after a long run replays sled's log (minutes at the
+    // scale test's size): HUB_TEST_START_SECS raises the wait.
+    let wait = std::env::var("HUB_TEST_START_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    match rx.recv_timeout(Duration::from_secs(wait)) {
         Ok(addr) => (child, addr),
         Err(_) => {
             let _ = child.kill();
