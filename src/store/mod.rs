@@ -175,11 +175,7 @@ impl Store {
             .map(u64::from_be_bytes)
             .unwrap_or(0);
         let last_packed = match tree.scan_prefix([keys::LOG]).next_back().transpose()? {
-            Some((_, v)) => log::decode_chunk(&v)
-                .ok_or_else(|| StoreError::Corrupt("last log record".into()))?
-                .last()
-                .map(|(s, _)| *s)
-                .unwrap_or(0),
+            Some((_, v)) => log_record(&v)?.last().map(|(s, _)| *s).unwrap_or(0),
             None => 0,
         };
         let last = last_legacy.max(last_packed);
@@ -408,8 +404,7 @@ impl Store {
             }
             let record = held.as_ref().and_then(|(_, v)| v.as_deref());
             let packed = match record {
-                Some(v) => log::decode_chunk(v)
-                    .ok_or_else(|| StoreError::Corrupt(format!("log record {c}")))?
+                Some(v) => log_record(v)?
                     .into_iter()
                     .find(|(s, _)| *s == seq)
                     .map(|(_, b)| serde_json::from_slice(b)),
@@ -484,9 +479,7 @@ impl Store {
         let from = log::chunk_key(log::chunk_of(after + 1));
         for kv in tree.range(from..=log::chunk_key(u64::MAX)) {
             let (_, v) = kv?;
-            let events =
-                log::decode_chunk(&v).ok_or_else(|| StoreError::Corrupt("log record".into()))?;
-            for (seq, bytes) in events {
+            for (seq, bytes) in log_record(&v)? {
                 if seq > after {
                     out.push((seq, bytes.to_vec()));
                     if out.len() >= limit {
@@ -623,6 +616,11 @@ impl Inner {
     }
 }
 
+/// The events of a stored log record, or `Corrupt`.
+fn log_record(v: &[u8]) -> Result<Vec<(u64, &[u8])>, StoreError> {
+    log::decode_chunk(v).ok_or_else(|| StoreError::Corrupt("unreadable log record".into()))
+}
+
 /// Waits for a commit's durability.
 pub async fn wait(rx: Durable) -> Result<(), StoreError> {
     match rx.await {
@@ -647,6 +645,16 @@ mod tests {
                 by: "system".into(),
             },
         )
+    }
+
+    /// The seqs `events_after` returns.
+    fn log_seqs(store: &Store, after: u64, limit: usize) -> Vec<u64> {
+        store
+            .events_after(after, limit)
+            .unwrap()
+            .iter()
+            .map(|e| e.0)
+            .collect()
     }
 
     fn copy_dir(from: &Path, to: &Path) {
@@ -742,27 +750,13 @@ mod tests {
                 .filter(|s| *s > 30)
                 .collect::<Vec<_>>()
         );
-        let all: Vec<u64> = store
-            .events_after(0, 1000)
-            .unwrap()
-            .iter()
-            .map(|e| e.0)
-            .collect();
-        assert_eq!(all, (1..=48).collect::<Vec<_>>());
-        let page: Vec<u64> = store
-            .events_after(3, 4)
-            .unwrap()
-            .iter()
-            .map(|e| e.0)
-            .collect();
-        assert_eq!(page, vec![4, 5, 6, 7], "a page across both layouts");
-        let page: Vec<u64> = store
-            .events_after(9, 3)
-            .unwrap()
-            .iter()
-            .map(|e| e.0)
-            .collect();
-        assert_eq!(page, vec![10, 11, 12]);
+        assert_eq!(log_seqs(&store, 0, 1000), (1..=48).collect::<Vec<_>>());
+        assert_eq!(
+            log_seqs(&store, 3, 4),
+            vec![4, 5, 6, 7],
+            "a page across both layouts"
+        );
+        assert_eq!(log_seqs(&store, 9, 3), vec![10, 11, 12]);
         // Reopened (a copy of the files, as after a kill -9: the writer still holds the
         // first instance): the head comes from the packed log, and the next event joins
         // the partly filled record (seq 49 shares a record with 48).
@@ -777,13 +771,7 @@ mod tests {
         assert_eq!(log_a.chunk, 1, "the tail is the second record of a's log");
         want_a.extend(commit(&rt, &store, &mut log_a, "a", 1));
         assert_eq!(want_a.last(), Some(&49));
-        let all: Vec<u64> = store
-            .events_after(40, 1000)
-            .unwrap()
-            .iter()
-            .map(|e| e.0)
-            .collect();
-        assert_eq!(all, (41..=49).collect::<Vec<_>>());
+        assert_eq!(log_seqs(&store, 40, 1000), (41..=49).collect::<Vec<_>>());
         let st = store.conversation_events_after("a", 0).unwrap();
         assert_eq!(st.iter().map(|e| e.seq).collect::<Vec<_>>(), want_a);
     }
