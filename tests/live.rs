@@ -536,9 +536,14 @@ fn after_a_restart_agents_who_were_online_go_offline_once_the_grace_passes() {
     let mut hub = Hub::start_with(&[("HUB_PRESENCE_GRACE_MS", "2500")]);
     let (ann_id, ann) = hub.agent("Ann", "agent");
     let (_, sup) = hub.agent("Sue", "supervisor");
-    let (mut c, _) = hub.console(&ann, None);
-    c.send(json!({"type": "ping"}));
-    c.recv_type("pong");
+    // Ann's console makes her online; the supervisor's console tells when (the hub
+    // records presence after the hello, so a pong alone does not prove it).
+    let (mut before, _) = hub.console(&sup, None);
+    let (c, _) = hub.console(&ann, None);
+    before.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "online"
+    });
+    drop(before);
     let (_, agents) = hub.get("/api/agents", &sup);
     let ann_row = |v: &Value| {
         v["items"]
