@@ -174,16 +174,15 @@ fn commit(c: &mut Criterion) {
                                         EventBody::MessageCreated { message: m.clone() },
                                     );
                                     let mut b = Batch::default();
-                                    // What a customer message writes: the log, the
-                                    // message row, its folder entries and counts, and
-                                    // the idempotency record of its client_id.
+                                    // What a customer message writes: the log, its
+                                    // folder entries (holding the message) and counts,
+                                    // and the idempotency record of its client_id.
                                     b.event(&ev, Some(&m.contact_id));
                                     b.conversation_log(conv.as_str(), &mut log, [seq]);
-                                    b.put_message(&m);
-                                    b.reindex(
+                                    b.reindex_message(
                                         vec![],
                                         hub::store::index::message_entries(&m, false, "web"),
-                                        m.conversation_id.as_str(),
+                                        &m,
                                     );
                                     b.put_json(
                                         hub::store::keys::IDEMPOTENCY,

@@ -123,6 +123,10 @@ impl Hub {
 
     /// The conversation a message belongs to.
     pub async fn conversation_of(&self, message: &MessageId) -> Result<ConversationId, ApiError> {
+        if let Some(c) = message.conversation() {
+            // Its actor answers 404 when the conversation holds no such message.
+            return Ok(c);
+        }
         let m = message.clone();
         self.store
             .read(move |s| s.get_json::<Message>(keys::MESSAGE, &[m.as_str().as_bytes()]))
@@ -194,7 +198,8 @@ impl Hub {
             }
             let idem = client_id.map(|cid| (scope, cid));
             let send = |open: Option<OpenInfo>| Command::CustomerMessage {
-                id: MessageId(auth::new_id("m")),
+                // The conversation's actor names it (`MessageId::numbered`).
+                id: MessageId(String::new()),
                 text: text.clone(),
                 open,
                 assistant: hub.assistant_for(&channel),
@@ -326,6 +331,12 @@ fn idempotent_message(
     else {
         return Ok(None);
     };
+    if let Some(m) = rec.get("message") {
+        return serde_json::from_value(m.clone())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")));
+    }
+    // Records written before they held the message name its row.
     let Some(id) = rec.get("message_id").and_then(|v| v.as_str()) else {
         return Ok(None);
     };

@@ -962,6 +962,22 @@ fn a_malformed_body_on_an_unknown_message_answers_400_not_404() {
 }
 
 #[test]
+fn a_message_id_naming_a_missing_message_or_conversation_answers_404() {
+    let d = desk();
+    let conv = d.current()["conversation_id"].as_str().unwrap().to_string();
+    assert!(
+        d.msg.starts_with(&conv),
+        "message ids name their conversation: {} in {conv}",
+        d.msg
+    );
+    for id in [format!("{conv}.m2"), "c_nothere.m1".to_string()] {
+        let got = d.hub.act(&d.alice.1, &id, "assign", json!({}));
+        assert_error(got, 404, "not_found");
+    }
+    assert_eq!(d.status(), "pending");
+}
+
+#[test]
 fn every_refused_action_leaves_no_trace_in_the_activities() {
     let d = desk();
     d.alice_assigned();

@@ -78,6 +78,10 @@ impl ConversationActor {
         let now = crate::now();
         let mut cmd = exec.cmd;
         self.resolve_presence(&mut cmd);
+        if let Command::CustomerMessage { id, .. } = &mut cmd {
+            // Messages are never removed from a conversation: the count names the next.
+            *id = MessageId::numbered(&self.id, self.state.messages.len() + 1);
+        }
         let target = target_of(&cmd);
         let bodies = domain::apply(&self.state, cmd, &exec.who, now)?;
         if bodies.is_empty() {
@@ -144,12 +148,7 @@ impl ConversationActor {
         let new_spam = conv.spam;
         for (id, old) in old_entries {
             if let Some(m) = self.state.message(&id) {
-                batch.reindex(
-                    old,
-                    index::message_entries(m, new_spam, &conv.channel),
-                    conv.id.as_str(),
-                );
-                batch.put_message(m);
+                batch.reindex_message(old, index::message_entries(m, new_spam, &conv.channel), m);
                 if m.status == domain::Status::OnHold {
                     if let Some(until) = m.hold_until {
                         self.hub
@@ -331,7 +330,7 @@ fn target_of(cmd: &Command) -> Target {
 /// What an idempotent repeat answers.
 pub fn idempotency_record(outcome: &Outcome) -> Value {
     match outcome {
-        Outcome::Message(m) => serde_json::json!({"message_id": m.id}),
+        Outcome::Message(m) => serde_json::json!({"message_id": m.id, "message": m}),
         Outcome::Reply { reply, answered } => {
             serde_json::json!({"reply": reply, "answered": answered})
         }

@@ -60,6 +60,28 @@ id_type!(
     AssistantId
 );
 
+/// What separates a conversation id from a message's number in that conversation.
+const MESSAGE_IN: &str = ".m";
+
+impl MessageId {
+    /// The id of the `n`th customer message of `conversation` (1-based): it names its
+    /// conversation, so that nothing has to be stored to find it (`conversation`).
+    pub fn numbered(conversation: &ConversationId, n: usize) -> MessageId {
+        MessageId(format!("{conversation}{MESSAGE_IN}{n}"))
+    }
+
+    /// The conversation a numbered id names; `None` for ids of stores written before
+    /// numbered ids (they are found through their message row).
+    pub fn conversation(&self) -> Option<ConversationId> {
+        let (conv, n) = self.0.rsplit_once(MESSAGE_IN)?;
+        let numbered = !conv.is_empty()
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && !conv.contains('/');
+        numbered.then(|| ConversationId(conv.to_string()))
+    }
+}
+
 /// A point in time, in milliseconds since the Unix epoch (UTC). On the wire it is an
 /// RFC 3339 string with milliseconds, e.g. `2026-11-22T10:00:00.123Z`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -92,5 +114,28 @@ impl<'de> Deserialize<'de> for Ts {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         Ts::parse(&s).ok_or_else(|| serde::de::Error::custom("invalid RFC 3339 time"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_message_ids_name_their_conversation() {
+        let c = ConversationId::from("c_0190ab12cd34ef56ab78");
+        let m = MessageId::numbered(&c, 12);
+        assert_eq!(m.as_str(), "c_0190ab12cd34ef56ab78.m12");
+        assert_eq!(m.conversation(), Some(c));
+        for legacy in [
+            "m_0190ab12cd34ef56ab78",
+            "x.m",
+            ".m3",
+            "c.m3a",
+            "a/b.m1",
+            "",
+        ] {
+            assert_eq!(MessageId::from(legacy).conversation(), None, "{legacy}");
+        }
     }
 }

@@ -4,8 +4,8 @@
 use super::{agent, check_text, opt_string, parse, HubData};
 use crate::actors::conversation::Outcome;
 use crate::domain::{
-    Actor as Who, AgentId, Command, CommentId, Conversation, ConversationId, EventBody, Message,
-    ReplyId,
+    Actor as Who, AgentId, Command, CommentId, Conversation, ConversationId, ConversationState,
+    EventBody, ReplyId,
 };
 use crate::error::ApiError;
 use crate::hub::Hub;
@@ -91,13 +91,17 @@ async fn show(
             else {
                 return Ok(None);
             };
-            let mut timeline = Vec::new();
-            for ev in s.conversation_events(&id)? {
+            let events = s.conversation_events(&id)?;
+            // The messages as they now stand: the conversation's events, folded.
+            let mut state = ConversationState::default();
+            for ev in &events {
+                state.apply_event(ev);
+            }
+            let mut timeline = Vec::with_capacity(events.len());
+            for ev in events {
                 match &ev.body {
                     EventBody::MessageCreated { message } => {
-                        let current = s
-                            .get_json::<Message>(keys::MESSAGE, &[message.id.as_str().as_bytes()])?
-                            .unwrap_or_else(|| message.clone());
+                        let current = state.message(&message.id).unwrap_or(message);
                         timeline.push(typed(current, "message"));
                     }
                     EventBody::ReplyCreated { reply } => timeline.push(typed(reply, "reply")),

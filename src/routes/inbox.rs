@@ -1,9 +1,9 @@
 //! Inbox folders with counts (PROTOCOL §6.3).
 
 use super::{agent, HubData};
-use crate::domain::{Message, Role};
+use crate::domain::Role;
 use crate::error::ApiError;
-use crate::store::{index::names, keys};
+use crate::store::index::names;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -81,8 +81,8 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
         .store
         .read(move |s| {
             let mut items = Vec::new();
-            for (_, id, _) in s.index_desc(&index, before, limit)? {
-                if let Some(m) = s.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])? {
+            for (_, id, value) in s.index_desc(&index, before, limit)? {
+                if let Some(m) = s.indexed_message(&id, &value)? {
                     items.push(m);
                 }
             }

@@ -137,7 +137,12 @@ async fn act(
         id: me.clone(),
         role,
     };
-    match hub.exec(&conv, cmd, who, None).await? {
+    let outcome = hub.exec(&conv, cmd, who, None).await.map_err(|e| match e {
+        // A numbered id may name a conversation that does not exist.
+        ApiError::NotFound(_) => ApiError::NotFound("message not found".into()),
+        e => e,
+    })?;
+    match outcome {
         Outcome::Message(m) => {
             tracing::info!(message_id = %m.id, status = m.status.as_str(), by = %me, action = %action, "Message action.");
             Ok(HttpResponse::Ok().json(json!({ "message": m })))

@@ -12,7 +12,8 @@ pub const CONV_EVENT: u8 = b'E';
 pub const LOG: u8 = b'g';
 /// `F` + conversation id + 0 + chunk (u32) → up to 32 of the conversation's seqs.
 pub const CONV_LOG: u8 = b'F';
-/// `r` + message id → Message JSON (current state, for inbox listings).
+/// `r` + message id → Message JSON: the message rows of stores written before folder
+/// entries held the message and message ids named their conversation (read only).
 pub const MESSAGE: u8 = b'r';
 /// `C` + conversation id → Conversation JSON.
 pub const CONVERSATION: u8 = b'C';

@@ -69,14 +69,6 @@ impl Batch {
         self.puts.extend(log.append(conversation, seqs));
     }
 
-    /// Writes a message's current state.
-    pub fn put_message(&mut self, m: &Message) {
-        self.puts.push((
-            keys::key(keys::MESSAGE, &[m.id.as_str().as_bytes()]),
-            json(m),
-        ));
-    }
-
     /// Writes a conversation's current state.
     pub fn put_conversation(&mut self, c: &Conversation) {
         self.puts.push((
@@ -95,6 +87,34 @@ impl Batch {
         for e in new {
             if !old.contains(&e) {
                 self.index_put.push((e, value.as_bytes().to_vec()));
+            }
+        }
+    }
+
+    /// Replaces a message's index entries `old` with `new`. Folder entries hold the
+    /// message as it now stands (listings read no other record); hold timers hold its
+    /// conversation id. Every entry is rewritten, so none keeps an earlier state.
+    pub fn reindex_message(&mut self, old: Vec<IndexEntry>, new: Vec<IndexEntry>, m: &Message) {
+        let state = json(m);
+        let conversation = m.conversation_id.as_str().as_bytes();
+        for e in &old {
+            if !new.contains(e) {
+                self.index_del.push(e.clone());
+            }
+        }
+        for e in new {
+            let value = if e.name == index::names::TIMERS {
+                conversation.to_vec()
+            } else {
+                state.clone()
+            };
+            if old.contains(&e) {
+                if !e.name.starts_with(index::COUNT_ONLY) {
+                    self.puts
+                        .push((keys::index_entry(&e.name, e.order, &e.id), value));
+                }
+            } else {
+                self.index_put.push((e, value));
             }
         }
     }
@@ -534,6 +554,17 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// The message of a folder entry: its value, or (entries written before folder
+    /// entries held the message) the message row.
+    pub fn indexed_message(&self, id: &str, value: &[u8]) -> Result<Option<Message>, StoreError> {
+        if value.first() == Some(&b'{') {
+            return serde_json::from_slice(value)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("index entry of {id}: {e}")));
+        }
+        self.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])
     }
 
     /// Counts of every index whose name starts with `prefix` (name without the prefix).
