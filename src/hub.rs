@@ -193,8 +193,20 @@ impl Hub {
                     })
                     .await?
             };
-            if let Some(m) = repeat {
-                return Ok((m, false));
+            match repeat {
+                Some(Repeat::Row(m)) => return Ok((m, false)),
+                Some(Repeat::Held(conv, id)) => {
+                    // Written in the same batch as the record: the conversation holds it.
+                    let m = hub
+                        .registry
+                        .lookup(&hub, &conv, &id)
+                        .await?
+                        .ok_or_else(|| {
+                            StoreError::Corrupt(format!("idempotency record names {id}"))
+                        })?;
+                    return Ok((m, false));
+                }
+                None => {}
             }
             let idem = client_id.map(|cid| (scope, cid));
             let send = |open: Option<OpenInfo>| Command::CustomerMessage {
@@ -318,12 +330,20 @@ fn bootstrap_admin(
     Ok(generated.then_some(token))
 }
 
+/// What an earlier send with the same `client_id` created.
+enum Repeat {
+    /// A message of a store written before message ids named their conversation: its row.
+    Row(Message),
+    /// A message its conversation's actor holds.
+    Held(ConversationId, MessageId),
+}
+
 /// The message a contact's earlier send with `client_id` created, if any.
 fn idempotent_message(
     s: &Store,
     scope: &str,
     client_id: &str,
-) -> Result<Option<Message>, StoreError> {
+) -> Result<Option<Repeat>, StoreError> {
     let Some(rec) = s.get_json::<serde_json::Value>(
         keys::IDEMPOTENCY,
         &[scope.as_bytes(), client_id.as_bytes()],
@@ -331,14 +351,15 @@ fn idempotent_message(
     else {
         return Ok(None);
     };
-    if let Some(m) = rec.get("message") {
-        return serde_json::from_value(m.clone())
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("idempotency record: {e}")));
-    }
-    // Records written before they held the message name its row.
     let Some(id) = rec.get("message_id").and_then(|v| v.as_str()) else {
         return Ok(None);
     };
-    s.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])
+    let id = MessageId(id.to_string());
+    if let Some(conv) = id.conversation() {
+        return Ok(Some(Repeat::Held(conv, id)));
+    }
+    Ok(
+        s.get_json::<Message>(keys::MESSAGE, &[id.as_str().as_bytes()])?
+            .map(Repeat::Row),
+    )
 }

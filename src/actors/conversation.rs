@@ -330,7 +330,7 @@ fn target_of(cmd: &Command) -> Target {
 /// What an idempotent repeat answers.
 pub fn idempotency_record(outcome: &Outcome) -> Value {
     match outcome {
-        Outcome::Message(m) => serde_json::json!({"message_id": m.id, "message": m}),
+        Outcome::Message(m) => serde_json::json!({"message_id": m.id}),
         Outcome::Reply { reply, answered } => {
             serde_json::json!({"reply": reply, "answered": answered})
         }
@@ -382,6 +382,20 @@ impl Handler<Retire> for ConversationActor {
 
     fn handle(&mut self, _: Retire, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+/// A message of this conversation as it now stands.
+#[derive(Message)]
+#[rtype(result = "Option<domain::Message>")]
+pub struct Lookup(pub MessageId);
+
+impl Handler<Lookup> for ConversationActor {
+    type Result = Option<domain::Message>;
+
+    fn handle(&mut self, q: Lookup, _ctx: &mut Context<Self>) -> Self::Result {
+        self.last_active = Instant::now();
+        self.state.message(&q.0).cloned()
     }
 }
 

@@ -1,8 +1,8 @@
 //! Finds or starts the actor of a conversation. Actors start lazily, on first use, and
 //! restore themselves from the store; boot never scans conversations.
 
-use super::conversation::{ConversationActor, Exec, Outcome, Retire};
-use crate::domain::ConversationId;
+use super::conversation::{ConversationActor, Exec, Lookup, Outcome, Retire};
+use crate::domain::{ConversationId, Message, MessageId};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use actix::prelude::*;
@@ -43,6 +43,26 @@ impl Registry {
             let addr = self.addr(hub, id);
             match addr.send(exec.clone()).await {
                 Ok(res) => return res,
+                Err(MailboxError::Closed) => self.forget(id, &addr),
+                Err(MailboxError::Timeout) => break,
+            }
+        }
+        Err(ApiError::Unavailable(
+            "the conversation is busy; try again".into(),
+        ))
+    }
+
+    /// A message as its conversation's actor holds it (`None`: no such message).
+    pub async fn lookup(
+        &self,
+        hub: &Arc<Hub>,
+        id: &ConversationId,
+        message: &MessageId,
+    ) -> Result<Option<Message>, ApiError> {
+        for _ in 0..3 {
+            let addr = self.addr(hub, id);
+            match addr.send(Lookup(message.clone())).await {
+                Ok(m) => return Ok(m),
                 Err(MailboxError::Closed) => self.forget(id, &addr),
                 Err(MailboxError::Timeout) => break,
             }

@@ -81,8 +81,8 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
         .store
         .read(move |s| {
             let mut items = Vec::new();
-            for (_, id, value) in s.index_desc(&index, before, limit)? {
-                if let Some(m) = s.indexed_message(&id, &value)? {
+            for (order, id, value) in s.index_desc(&index, before, limit)? {
+                if let Some(m) = s.indexed_message(order, &id, &value)? {
                     items.push(m);
                 }
             }

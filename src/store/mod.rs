@@ -91,30 +91,28 @@ impl Batch {
         }
     }
 
-    /// Replaces a message's index entries `old` with `new`. Folder entries hold the
-    /// message as it now stands (listings read no other record); hold timers hold its
-    /// conversation id. Every entry is rewritten, so none keeps an earlier state.
+    /// Replaces a message's index entries `old` with `new`. The `all` entry holds the
+    /// message as it now stands; its other folder entries are ordered by the same seq, so
+    /// they hold nothing and listings read the message from the `all` entry beside them
+    /// (`indexed_message`); hold timers hold its conversation id.
     pub fn reindex_message(&mut self, old: Vec<IndexEntry>, new: Vec<IndexEntry>, m: &Message) {
-        let state = json(m);
-        let conversation = m.conversation_id.as_str().as_bytes();
         for e in &old {
             if !new.contains(e) {
                 self.index_del.push(e.clone());
             }
         }
         for e in new {
-            let value = if e.name == index::names::TIMERS {
-                conversation.to_vec()
-            } else {
-                state.clone()
+            let value = match e.name.as_str() {
+                index::names::ALL => json(m),
+                index::names::TIMERS => m.conversation_id.as_str().as_bytes().to_vec(),
+                _ => Vec::new(),
             };
-            if old.contains(&e) {
-                if !e.name.starts_with(index::COUNT_ONLY) {
-                    self.puts
-                        .push((keys::index_entry(&e.name, e.order, &e.id), value));
-                }
-            } else {
+            if !old.contains(&e) {
                 self.index_put.push((e, value));
+            } else if e.name == index::names::ALL {
+                // Same seq, so the same message; rewritten all the same, never stale.
+                self.puts
+                    .push((keys::index_entry(&e.name, e.order, &e.id), value));
             }
         }
     }
@@ -556,13 +554,30 @@ impl Store {
         Ok(out)
     }
 
-    /// The message of a folder entry: its value, or (entries written before folder
-    /// entries held the message) the message row.
-    pub fn indexed_message(&self, id: &str, value: &[u8]) -> Result<Option<Message>, StoreError> {
-        if value.first() == Some(&b'{') {
-            return serde_json::from_slice(value)
+    /// The message of a folder entry (`order`, `id`, `value` as `index_desc` gives them):
+    /// the `all` entry's value, read here unless it is this one; entries written before
+    /// the `all` entry held the message name its conversation and are read through the
+    /// message row.
+    pub fn indexed_message(
+        &self,
+        order: u64,
+        id: &str,
+        value: &[u8],
+    ) -> Result<Option<Message>, StoreError> {
+        let parse = |v: &[u8]| {
+            serde_json::from_slice(v)
                 .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("index entry of {id}: {e}")));
+                .map_err(|e| StoreError::Corrupt(format!("index entry of {id}: {e}")))
+        };
+        if value.first() == Some(&b'{') {
+            return parse(value);
+        }
+        if value.is_empty() {
+            let all = keys::index_entry(index::names::ALL, order, id);
+            return match self.tree()?.get(all)? {
+                Some(v) => parse(&v),
+                None => Ok(None),
+            };
         }
         self.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])
     }
