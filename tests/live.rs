@@ -507,6 +507,27 @@ fn presence_follows_consoles_and_routes_help_answers() {
 }
 
 #[test]
+fn an_agent_is_online_as_soon_as_its_console_is_welcomed() {
+    let hub = Hub::start();
+    let (_, sup) = hub.agent("Sue", "supervisor");
+    // Each round races the welcome against the presence bookkeeping; none may lose.
+    for i in 0..20 {
+        let (id, token) = hub.agent(&format!("Agent {i}"), "agent");
+        let (_console, welcome) = hub.console(&token, None);
+        assert_eq!(welcome["agent_id"], id.as_str());
+        let (_, b) = hub.get("/api/agents", &sup);
+        let me = b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id.as_str())
+            .cloned()
+            .unwrap();
+        assert_eq!(me["presence"], "online", "round {i}: {me}");
+    }
+}
+
+#[test]
 fn presence_grace_keeps_an_agent_online_briefly_after_the_last_console() {
     let hub = Hub::start_with(&[("HUB_PRESENCE_GRACE_MS", "1500")]);
     let (ann_id, ann) = hub.agent("Ann", "agent");

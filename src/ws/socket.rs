@@ -176,9 +176,6 @@ impl Socket {
         let (subscription, head, mut welcome) = match (self.kind, who) {
             (Kind::Agent, Ok(Some(Principal::Agent { id, .. }))) => {
                 let (s, head) = self.hub.bus.subscribe_agent(&id);
-                self.hub
-                    .presence_actor
-                    .do_send(Connect { agent: id.clone() });
                 let w = json!({"type": "welcome", "agent_id": id, "seq": head});
                 self.agent = Some(id);
                 (s, head, w)
@@ -214,9 +211,33 @@ impl Socket {
         if replay_from.is_none() {
             welcome["reset"] = json!(true);
         }
-        Self::send_json(ctx, welcome);
         let state = subscription.state.clone();
         let live = tokio_stream(subscription.rx, state);
+        match self.agent.clone() {
+            // The welcome goes out once the console is counted: from then on the agent
+            // shows present (GET /api/agents, help answers, hold expiries). `stopped`
+            // balances the Connect whenever the socket ends, even before the welcome.
+            Some(agent) => ctx.wait(
+                self.hub
+                    .presence_actor
+                    .send(Connect { agent })
+                    .into_actor(self)
+                    .map(move |_, act, ctx| act.start(welcome, replay_from, head, live, ctx)),
+            ),
+            None => self.start(welcome, replay_from, head, live, ctx),
+        }
+    }
+
+    /// Sends the welcome, replays what the client missed, then follows live events.
+    fn start(
+        &mut self,
+        welcome: serde_json::Value,
+        replay_from: Option<u64>,
+        head: u64,
+        live: impl futures_util::Stream<Item = (u64, Bytes)> + 'static,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        Self::send_json(ctx, welcome);
         match replay_from {
             Some(since) if since < head => {
                 let store = self.hub.store.clone();
