@@ -716,6 +716,25 @@ mod tests {
         }
     }
 
+    /// Opens the store at `dir` once sled's I/O threads of an instance just dropped have
+    /// let go of its file lock (they finish their last write after the drop: 1 open in
+    /// 6 failed with "could not acquire lock" without this wait).
+    fn open_once_released(rt: &tokio::runtime::Runtime, dir: &Path, bus: &Arc<Bus>) -> Arc<Store> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match rt.block_on(async { Store::open(dir, bus.clone()) }) {
+                Ok(s) => return s,
+                Err(StoreError::Sled(sled::Error::Io(e)))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("open {}: {e}", dir.display()),
+            }
+        }
+    }
+
     /// Commits events of `conv` through the writer, as the conversation's actor does.
     fn commit(
         rt: &tokio::runtime::Runtime,
@@ -762,9 +781,7 @@ mod tests {
             inner.db.flush().unwrap();
         }
         let bus = Bus::new();
-        let store = rt
-            .block_on(async { Store::open(dir.path(), bus.clone()) })
-            .unwrap();
+        let store = open_once_released(&rt, dir.path(), &bus);
         assert_eq!(bus.head(), 5, "head from the legacy log");
         let (_, mut log_a) = store.load_conversation("a").unwrap();
         assert_eq!(log_a, log::ConvLog::default());
