@@ -86,6 +86,39 @@ fn domain(c: &mut Criterion) {
             .unwrap()
         })
     });
+    // A long-lived conversation: a command must not cost in proportion to its length.
+    let long = conversation_with(1000);
+    g.bench_function("customer_message_in_1000_message_conversation", |b| {
+        b.iter(|| {
+            apply(
+                &long,
+                Command::CustomerMessage {
+                    id: MessageId::from("mx"),
+                    text: "another one".into(),
+                    open: None,
+                    assistant: None,
+                    bot_reply_id: ReplyId::from("rx"),
+                },
+                &contact,
+                Ts(1),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("assign_in_1000_message_conversation", |b| {
+        b.iter(|| {
+            apply(
+                &long,
+                Command::Assign {
+                    message_id: MessageId::from("m500"),
+                    agent_id: AgentId::from("a1"),
+                },
+                &agent,
+                Ts(1),
+            )
+            .unwrap()
+        })
+    });
     g.bench_function("reply_answering_10", |b| {
         b.iter(|| {
             apply(

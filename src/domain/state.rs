@@ -3,15 +3,17 @@
 use super::events::*;
 use super::ids::*;
 use super::model::*;
+use imbl::{HashMap, Vector};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Everything a conversation actor owns. `conversation` is `None` until the
-/// `conversation.opened` event.
+/// `conversation.opened` event. Messages live in persistent collections: a clone (each
+/// command works on one, see `apply`) shares them instead of copying, so a command costs
+/// the same in a conversation of 10 messages or 10,000.
 #[derive(Clone, Debug, Default)]
 pub struct ConversationState {
     pub conversation: Option<Conversation>,
-    pub messages: Vec<Message>,
+    pub messages: Vector<Message>,
     index: HashMap<MessageId, usize>,
     /// When the first reply (agent or bot) was written: first-response time.
     pub first_reply_at: Option<Ts>,
@@ -42,7 +44,7 @@ impl ConversationState {
                 .map(|c| c.opened_seq)
                 .unwrap_or(0),
             conversation: self.conversation.clone(),
-            messages: self.messages.clone(),
+            messages: self.messages.iter().cloned().collect(),
             first_reply_at: self.first_reply_at,
             first_closed_at: self.first_closed_at,
         }
@@ -62,7 +64,7 @@ impl ConversationState {
             .collect();
         ConversationState {
             conversation,
-            messages: s.messages,
+            messages: s.messages.into_iter().collect(),
             index,
             first_reply_at: s.first_reply_at,
             first_closed_at: s.first_closed_at,
@@ -95,10 +97,10 @@ impl ConversationState {
                 let mut m = message.clone();
                 m.seq = seq;
                 if let Some(&i) = self.index.get(&m.id) {
-                    self.messages[i] = m;
+                    self.messages.set(i, m);
                 } else {
                     self.index.insert(m.id.clone(), self.messages.len());
-                    self.messages.push(m);
+                    self.messages.push_back(m);
                 }
             }
             EventBody::StatusChanged(ch) => {
