@@ -140,7 +140,7 @@ fn domain(c: &mut Criterion) {
         Some(ConversationId::from("c1")),
         Ts(1_700_000_000_000),
         EventBody::MessageCreated {
-            message: st.messages[0].clone(),
+            message: Message::clone(&st.messages[0]),
         },
     );
     let mut g = c.benchmark_group("serialise");
@@ -170,7 +170,7 @@ fn commit(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), Bus::new()).unwrap();
-    let msg = conversation_with(1).messages[0].clone();
+    let msg = Message::clone(&conversation_with(1).messages[0]);
     let mut g = c.benchmark_group("group_commit");
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);

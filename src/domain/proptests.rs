@@ -1115,7 +1115,7 @@ impl World {
     fn check_invariants(&self) -> Result<(), TestCaseError> {
         for m in &self.state.messages {
             prop_assert_eq!(Status::ALL.iter().filter(|s| **s == m.status).count(), 1);
-            prop_assert_eq!(self.state.message(&m.id), Some(m));
+            prop_assert_eq!(self.state.message(&m.id), Some(&**m));
             if m.hold_until.is_some() {
                 prop_assert_eq!(m.status, Status::OnHold, "{:?}", m);
             }
@@ -1184,7 +1184,7 @@ impl World {
             prop_assert_eq!(&fresh.messages, &self.state.messages);
             prop_assert_eq!(&fresh.conversation, &self.state.conversation);
             for m in &self.state.messages {
-                prop_assert_eq!(fresh.message(&m.id), Some(m));
+                prop_assert_eq!(fresh.message(&m.id), Some(&**m));
             }
         }
         Ok(())
