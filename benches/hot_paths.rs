@@ -55,70 +55,47 @@ fn domain(c: &mut Criterion) {
     let st = conversation_with(10);
     let mut g = c.benchmark_group("apply");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("customer_message_in_10_message_conversation", |b| {
-        b.iter(|| {
-            apply(
-                &st,
-                Command::CustomerMessage {
-                    id: MessageId::from("mx"),
-                    text: "another one".into(),
-                    open: None,
-                    assistant: None,
-                    bot_reply_id: ReplyId::from("rx"),
-                },
-                &contact,
-                Ts(1),
-            )
-            .unwrap()
-        })
-    });
-    g.bench_function("assign", |b| {
-        b.iter(|| {
-            apply(
-                &st,
-                Command::Assign {
-                    message_id: MessageId::from("m3"),
-                    agent_id: AgentId::from("a1"),
-                },
-                &agent,
-                Ts(1),
-            )
-            .unwrap()
-        })
-    });
-    // A long-lived conversation: a command must not cost in proportion to its length.
+    // A long-lived conversation too: a command must not cost in proportion to its length.
     let long = conversation_with(1000);
-    g.bench_function("customer_message_in_1000_message_conversation", |b| {
-        b.iter(|| {
-            apply(
-                &long,
-                Command::CustomerMessage {
-                    id: MessageId::from("mx"),
-                    text: "another one".into(),
-                    open: None,
-                    assistant: None,
-                    bot_reply_id: ReplyId::from("rx"),
-                },
-                &contact,
-                Ts(1),
-            )
-            .unwrap()
-        })
-    });
-    g.bench_function("assign_in_1000_message_conversation", |b| {
-        b.iter(|| {
-            apply(
-                &long,
-                Command::Assign {
-                    message_id: MessageId::from("m500"),
-                    agent_id: AgentId::from("a1"),
-                },
-                &agent,
-                Ts(1),
-            )
-            .unwrap()
-        })
-    });
+    for (n, conv, assign_name) in [
+        (10, &st, "assign"),
+        (1000, &long, "assign_in_1000_message_conversation"),
+    ] {
+        g.bench_function(
+            format!("customer_message_in_{n}_message_conversation"),
+            |b| {
+                b.iter(|| {
+                    apply(
+                        conv,
+                        Command::CustomerMessage {
+                            id: MessageId::from("mx"),
+                            text: "another one".into(),
+                            open: None,
+                            assistant: None,
+                            bot_reply_id: ReplyId::from("rx"),
+                        },
+                        &contact,
+                        Ts(1),
+                    )
+                    .unwrap()
+                })
+            },
+        );
+        g.bench_function(assign_name, |b| {
+            b.iter(|| {
+                apply(
+                    conv,
+                    Command::Assign {
+                        message_id: MessageId(format!("m{}", n / 2)),
+                        agent_id: AgentId::from("a1"),
+                    },
+                    &agent,
+                    Ts(1),
+                )
+                .unwrap()
+            })
+        });
+    }
     g.bench_function("reply_answering_10", |b| {
         b.iter(|| {
             apply(

@@ -32,6 +32,16 @@ fn s(v: &Value) -> String {
         .to_string()
 }
 
+/// A contact's send with a `client_id`: (status, the message).
+fn send(hub: &Hub, token: &str, text: &str, client_id: &str) -> (u16, Value) {
+    let (st, b) = hub.post(
+        "/api/widget/messages",
+        token,
+        json!({"text": text, "client_id": client_id}),
+    );
+    (st, b["message"].clone())
+}
+
 /// The ids of a folder as `token` sees it, highest seq first.
 fn folder(hub: &Hub, token: &str, f: &str) -> Vec<(String, String)> {
     let (st, b) = hub.get(&format!("/api/inbox?folder={f}&limit=500"), token);
@@ -78,13 +88,9 @@ fn a_store_written_by_an_earlier_hub_serves_and_grows() {
     assert_eq!(folder(&hub, &alice, "all").len(), 4);
 
     // An earlier client_id repeats the earlier message, creating nothing.
-    let (st, b) = hub.post(
-        "/api/widget/messages",
-        &ann,
-        json!({"text": "where is my parcel?", "client_id": "k1"}),
-    );
-    assert_eq!(st, 200, "{b}");
-    assert_eq!(b["message"]["id"], m1.as_str());
+    let (st, m) = send(&hub, &ann, "where is my parcel?", "k1");
+    assert_eq!(st, 200, "{m}");
+    assert_eq!(m["id"], m1.as_str());
 
     // An earlier message is found and acted on; its folder entries move.
     let m = act_ok(&hub, &alice, &m3, "assign", json!({}));
@@ -99,14 +105,10 @@ fn a_store_written_by_an_earlier_hub_serves_and_grows() {
     );
 
     // A new message joins the earlier conversation, named after it.
-    let (st, b) = hub.post(
-        "/api/widget/messages",
-        &ann,
-        json!({"text": "hello again", "client_id": "k4"}),
-    );
-    assert_eq!(st, 201, "{b}");
-    let m4 = s(&b["message"]["id"]);
-    assert_eq!(b["message"]["conversation_id"], ann_conv.as_str());
+    let (st, m) = send(&hub, &ann, "hello again", "k4");
+    assert_eq!(st, 201, "{m}");
+    let m4 = s(&m["id"]);
+    assert_eq!(m["conversation_id"], ann_conv.as_str());
     assert_eq!(m4, format!("{ann_conv}.m4"));
     let m = act_ok(&hub, &alice, &m4, "assign", json!({}));
     assert_eq!(m["status"], "assigned");
@@ -160,11 +162,7 @@ fn a_store_written_by_an_earlier_hub_serves_and_grows() {
             (m1.clone(), "assigned".into())
         ]
     );
-    let (st, b) = hub.post(
-        "/api/widget/messages",
-        &ann,
-        json!({"text": "hello again", "client_id": "k4"}),
-    );
-    assert_eq!(st, 200, "{b}");
-    assert_eq!(b["message"]["id"], m4.as_str());
+    let (st, m) = send(&hub, &ann, "hello again", "k4");
+    assert_eq!(st, 200, "{m}");
+    assert_eq!(m["id"], m4.as_str());
 }
