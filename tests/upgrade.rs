@@ -69,22 +69,18 @@ fn a_store_written_by_an_earlier_hub_serves_and_grows() {
     let ann_conv = s(&f["ann_conversation"]);
 
     // The folders read the earlier entries (the message rows behind them).
-    assert_eq!(
-        folder(&hub, &alice, "pending"),
-        vec![(m3.clone(), "pending".into())]
-    );
-    assert_eq!(
-        folder(&hub, &alice, "mine"),
-        vec![(m1.clone(), "assigned".into())]
-    );
-    assert_eq!(
-        folder(&hub, &alice, "on_hold"),
-        vec![(m2.clone(), "on_hold".into())]
-    );
-    assert_eq!(
-        folder(&hub, &alice, "answered"),
-        vec![(b1.clone(), "answered".into())]
-    );
+    for (f, id, status) in [
+        ("pending", &m3, "pending"),
+        ("mine", &m1, "assigned"),
+        ("on_hold", &m2, "on_hold"),
+        ("answered", &b1, "answered"),
+    ] {
+        assert_eq!(
+            folder(&hub, &alice, f),
+            vec![(id.clone(), status.into())],
+            "{f}"
+        );
+    }
     assert_eq!(folder(&hub, &alice, "all").len(), 4);
 
     // An earlier client_id repeats the earlier message, creating nothing.

@@ -386,7 +386,7 @@ impl Handler<Retire> for ConversationActor {
 }
 
 /// A message of this conversation as it now stands.
-#[derive(Message)]
+#[derive(Message, Clone)]
 #[rtype(result = "Option<domain::Message>")]
 pub struct Lookup(pub MessageId);
 

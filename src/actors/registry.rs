@@ -2,9 +2,10 @@
 //! restore themselves from the store; boot never scans conversations.
 
 use super::conversation::{ConversationActor, Exec, Lookup, Outcome, Retire};
-use crate::domain::{ConversationId, Message, MessageId};
+use crate::domain::{self, ConversationId, MessageId};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use actix::dev::ToEnvelope;
 use actix::prelude::*;
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -32,17 +33,24 @@ impl Registry {
         entry.clone()
     }
 
-    /// Runs a command on the conversation's actor, starting it if needed.
-    pub async fn exec(
+    /// Sends `msg` to the conversation's actor, starting it if needed (and again if it
+    /// stopped meanwhile).
+    async fn ask<M>(
         &self,
         hub: &Arc<Hub>,
         id: &ConversationId,
-        exec: Exec,
-    ) -> Result<Outcome, ApiError> {
+        msg: M,
+    ) -> Result<M::Result, ApiError>
+    where
+        M: Message + Clone + Send + 'static,
+        M::Result: Send,
+        ConversationActor: Handler<M>,
+        Context<ConversationActor>: ToEnvelope<ConversationActor, M>,
+    {
         for _ in 0..3 {
             let addr = self.addr(hub, id);
-            match addr.send(exec.clone()).await {
-                Ok(res) => return res,
+            match addr.send(msg.clone()).await {
+                Ok(res) => return Ok(res),
                 Err(MailboxError::Closed) => self.forget(id, &addr),
                 Err(MailboxError::Timeout) => break,
             }
@@ -52,24 +60,24 @@ impl Registry {
         ))
     }
 
+    /// Runs a command on the conversation's actor, starting it if needed.
+    pub async fn exec(
+        &self,
+        hub: &Arc<Hub>,
+        id: &ConversationId,
+        exec: Exec,
+    ) -> Result<Outcome, ApiError> {
+        self.ask(hub, id, exec).await?
+    }
+
     /// A message as its conversation's actor holds it (`None`: no such message).
     pub async fn lookup(
         &self,
         hub: &Arc<Hub>,
         id: &ConversationId,
         message: &MessageId,
-    ) -> Result<Option<Message>, ApiError> {
-        for _ in 0..3 {
-            let addr = self.addr(hub, id);
-            match addr.send(Lookup(message.clone())).await {
-                Ok(m) => return Ok(m),
-                Err(MailboxError::Closed) => self.forget(id, &addr),
-                Err(MailboxError::Timeout) => break,
-            }
-        }
-        Err(ApiError::Unavailable(
-            "the conversation is busy; try again".into(),
-        ))
+    ) -> Result<Option<domain::Message>, ApiError> {
+        self.ask(hub, id, Lookup(message.clone())).await
     }
 
     /// Forgets a stopped actor (only if it is still the registered one).

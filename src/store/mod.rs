@@ -79,6 +79,18 @@ impl Batch {
 
     /// Replaces index entries `old` with `new`; `value` is stored with each new entry.
     pub fn reindex(&mut self, old: Vec<IndexEntry>, new: Vec<IndexEntry>, value: &str) {
+        self.reindex_by(old, new, |_| value.as_bytes().to_vec(), |_| false);
+    }
+
+    /// Replaces index entries `old` with `new`: removes those no longer there, adds (and
+    /// counts) the new ones with `value_of`, and rewrites kept ones that `rewrite` names.
+    fn reindex_by(
+        &mut self,
+        old: Vec<IndexEntry>,
+        new: Vec<IndexEntry>,
+        value_of: impl Fn(&IndexEntry) -> Vec<u8>,
+        rewrite: impl Fn(&IndexEntry) -> bool,
+    ) {
         for e in &old {
             if !new.contains(e) {
                 self.index_del.push(e.clone());
@@ -86,7 +98,11 @@ impl Batch {
         }
         for e in new {
             if !old.contains(&e) {
-                self.index_put.push((e, value.as_bytes().to_vec()));
+                let v = value_of(&e);
+                self.index_put.push((e, v));
+            } else if rewrite(&e) && !e.name.starts_with(index::COUNT_ONLY) {
+                self.puts
+                    .push((keys::index_entry(&e.name, e.order, &e.id), value_of(&e)));
             }
         }
     }
@@ -96,25 +112,18 @@ impl Batch {
     /// they hold nothing and listings read the message from the `all` entry beside them
     /// (`indexed_message`); hold timers hold its conversation id.
     pub fn reindex_message(&mut self, old: Vec<IndexEntry>, new: Vec<IndexEntry>, m: &Message) {
-        for e in &old {
-            if !new.contains(e) {
-                self.index_del.push(e.clone());
-            }
-        }
-        for e in new {
-            let value = match e.name.as_str() {
+        // A kept `all` entry has the same seq, so the same message; it is rewritten all
+        // the same, so that it is never stale.
+        self.reindex_by(
+            old,
+            new,
+            |e| match e.name.as_str() {
                 index::names::ALL => json(m),
                 index::names::TIMERS => m.conversation_id.as_str().as_bytes().to_vec(),
                 _ => Vec::new(),
-            };
-            if !old.contains(&e) {
-                self.index_put.push((e, value));
-            } else if e.name == index::names::ALL {
-                // Same seq, so the same message; rewritten all the same, never stale.
-                self.puts
-                    .push((keys::index_entry(&e.name, e.order, &e.id), value));
-            }
-        }
+            },
+            |e| e.name == index::names::ALL,
+        );
     }
 
     /// Writes a JSON record under `prefix` + `parts`.
