@@ -6,6 +6,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use hub::bus::Bus;
 use hub::domain::*;
+use hub::store::clients::ClientIdLookup;
 use hub::store::{Batch, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -186,7 +187,7 @@ fn commit(c: &mut Criterion) {
                                     let mut b = Batch::default();
                                     // What a customer message writes: the log, its
                                     // folder entries (holding the message) and counts,
-                                    // and the idempotency record of its client_id.
+                                    // and its client_id in its contact's record.
                                     b.event(&ev, Some(&m.contact_id));
                                     b.conversation_log(conv.as_str(), &mut log, [seq]);
                                     b.reindex_message(
@@ -194,14 +195,21 @@ fn commit(c: &mut Criterion) {
                                         hub::store::index::message_entries(&m, false, "web"),
                                         &m,
                                     );
-                                    b.put_json(
-                                        hub::store::keys::IDEMPOTENCY,
-                                        &[
-                                            m.contact_id.as_str().as_bytes(),
-                                            m.id.as_str().as_bytes(),
-                                        ],
-                                        &m.id,
-                                    );
+                                    // One contact per writer, as the hub serialises
+                                    // a contact's sends.
+                                    let contact = conv.as_str().to_string();
+                                    let cid = m.id.as_str().to_string();
+                                    let look = store.clone();
+                                    let found = tokio::task::spawn_blocking(move || {
+                                        look.client_id(&contact, &cid)
+                                    })
+                                    .await
+                                    .unwrap()
+                                    .unwrap();
+                                    let ClientIdLookup::New(slot) = found else {
+                                        panic!("a new client id was found");
+                                    };
+                                    b.client_id(&slot, m.id.as_str(), m.id.as_str());
                                     hub::store::wait(t.send(b)).await.unwrap();
                                 }
                             })
@@ -227,5 +235,33 @@ fn commit(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, domain, commit);
+/// Looking a new client id up among a contact's earlier ones (every send with a
+/// `client_id` does), for contacts with few and with very many messages.
+fn client_ids(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), Bus::new()).unwrap();
+    let mut g = c.benchmark_group("client_id_lookup");
+    for n in [10usize, 1000, 10_000] {
+        let contact = format!("k_contact_with_{n}");
+        for i in 0..n {
+            let cid = format!("{i:08}-6f1c-4e55-9a43-1d2e3f4a5b6c");
+            let ClientIdLookup::New(slot) = store.client_id(&contact, &cid).unwrap() else {
+                panic!("{cid} found before it was recorded");
+            };
+            let mut b = Batch::default();
+            b.client_id(&slot, &cid, &format!("c_01a23b706843c32fc023f89bc214.m{i}"));
+            rt.block_on(store.commit(b)).unwrap();
+        }
+        g.bench_function(format!("{n}_earlier"), |b| {
+            b.iter(|| store.client_id(&contact, "a-new-client-id").unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, domain, commit, client_ids);
 criterion_main!(benches);

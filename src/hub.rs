@@ -1,6 +1,6 @@
 //! The hub's shared services, and the use cases both edges (HTTP and WebSocket) call.
 
-use crate::actors::conversation::{Exec, Outcome};
+use crate::actors::conversation::{Exec, Idempotency, Outcome};
 use crate::actors::presence::{PresenceActor, PresenceView};
 use crate::actors::registry::Registry;
 use crate::actors::timers::Timers;
@@ -12,6 +12,7 @@ use crate::domain::{
     MessageId, OpenInfo, ReplyId, Role,
 };
 use crate::error::ApiError;
+use crate::store::clients::{ClientIdLookup, ClientIdSlot};
 use crate::store::{keys, Batch, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -141,7 +142,7 @@ impl Hub {
         conversation: &ConversationId,
         cmd: Command,
         who: Who,
-        idempotency: Option<(String, String)>,
+        idempotency: Option<Idempotency>,
     ) -> Result<Outcome, ApiError> {
         self.registry
             .exec(
@@ -169,33 +170,30 @@ impl Hub {
         let contact = contact.clone();
         let channel = channel.to_string();
         self.locked(format!("c/{contact}"), async move {
-            let scope = format!("c/{contact}");
-            // One trip to the store: a repeat of `client_id`, else the latest conversation.
+            // One trip to the store: a repeat of `client_id` (else where to record it),
+            // and the latest conversation.
             let (repeat, latest) = {
-                let (c, ch, sc, cid) = (
-                    contact.clone(),
-                    channel.clone(),
-                    scope.clone(),
-                    client_id.clone(),
-                );
+                let (c, ch, cid) = (contact.clone(), channel.clone(), client_id.clone());
                 hub.store
                     .read(move |s| {
-                        if let Some(cid) = cid {
-                            if let Some(m) = idempotent_message(s, &sc, &cid)? {
-                                return Ok((Some(m), None));
-                            }
-                        }
+                        let slot = match cid {
+                            Some(cid) => match earlier_send(s, &c, &cid)? {
+                                Ok(repeat) => return Ok((Ok(repeat), None)),
+                                Err(slot) => Some(slot),
+                            },
+                            None => None,
+                        };
                         let latest = s.get_json::<ConversationId>(
                             keys::LATEST,
                             &[c.as_str().as_bytes(), ch.as_bytes()],
                         )?;
-                        Ok((None, latest))
+                        Ok((Err(slot), latest))
                     })
                     .await?
             };
-            match repeat {
-                Some(Repeat::Row(m)) => return Ok((m, false)),
-                Some(Repeat::Held(conv, id)) => {
+            let slot = match repeat {
+                Ok(Repeat::Row(m)) => return Ok((m, false)),
+                Ok(Repeat::Held(conv, id)) => {
                     // Written in the same batch as the record: the conversation holds it.
                     let m = hub
                         .registry
@@ -206,9 +204,11 @@ impl Hub {
                         })?;
                     return Ok((m, false));
                 }
-                None => {}
-            }
-            let idem = client_id.map(|cid| (scope, cid));
+                Err(slot) => slot,
+            };
+            let idem = slot
+                .zip(client_id)
+                .map(|(slot, client_id)| Idempotency::ClientId { slot, client_id });
             let send = |open: Option<OpenInfo>| Command::CustomerMessage {
                 // The conversation's actor names it (`MessageId::numbered`).
                 id: MessageId(String::new()),
@@ -338,23 +338,39 @@ enum Repeat {
     Held(ConversationId, MessageId),
 }
 
-/// The message a contact's earlier send with `client_id` created, if any.
-fn idempotent_message(
+/// What a contact's earlier send with `client_id` created, else where to record it.
+fn earlier_send(
     s: &Store,
-    scope: &str,
+    contact: &ContactId,
     client_id: &str,
-) -> Result<Option<Repeat>, StoreError> {
-    let Some(rec) = s.get_json::<serde_json::Value>(
+) -> Result<Result<Repeat, ClientIdSlot>, StoreError> {
+    let slot = match s.client_id(contact.as_str(), client_id)? {
+        ClientIdLookup::Sent(id) => match repeat_of(s, MessageId(id))? {
+            Some(repeat) => return Ok(Ok(repeat)),
+            None => return Err(StoreError::Corrupt("client id names no message".into())),
+        },
+        ClientIdLookup::New(slot) => slot,
+    };
+    // Stores written before client ids were packed per contact hold one record each.
+    let scope = format!("c/{contact}");
+    let legacy = s.get_json::<serde_json::Value>(
         keys::IDEMPOTENCY,
         &[scope.as_bytes(), client_id.as_bytes()],
-    )?
-    else {
-        return Ok(None);
-    };
-    let Some(id) = rec.get("message_id").and_then(|v| v.as_str()) else {
-        return Ok(None);
-    };
-    let id = MessageId(id.to_string());
+    )?;
+    let id = legacy
+        .as_ref()
+        .and_then(|rec| rec.get("message_id"))
+        .and_then(|v| v.as_str());
+    if let Some(id) = id {
+        if let Some(repeat) = repeat_of(s, MessageId(id.to_string()))? {
+            return Ok(Ok(repeat));
+        }
+    }
+    Ok(Err(slot))
+}
+
+/// Where to find message `id`.
+fn repeat_of(s: &Store, id: MessageId) -> Result<Option<Repeat>, StoreError> {
     if let Some(conv) = id.conversation() {
         return Ok(Some(Repeat::Held(conv, id)));
     }

@@ -187,6 +187,47 @@ fn a_repeated_client_id_answers_200_with_the_first_message_and_creates_nothing()
 }
 
 #[test]
+fn every_client_id_of_a_chatty_contact_is_kept_across_conversations_and_restarts() {
+    let mut hub = Hub::start();
+    let (_, agent) = hub.agent("Alice", "agent");
+    let (_, token) = hub.contact();
+    let send = |hub: &Hub, i: usize| {
+        hub.post(
+            "/api/widget/messages",
+            &token,
+            json!({"text": format!("question {i}"), "client_id": format!("chatty-{i}")}),
+        )
+    };
+    // Enough client ids to need several records, over two conversations.
+    let mut first = Vec::new();
+    for i in 0..60 {
+        if i == 30 {
+            let conv = common::conv_of(&first[0]);
+            let (s, b) = hub.post(
+                &format!("/api/conversations/{conv}/end-session"),
+                &agent,
+                json!({}),
+            );
+            assert_eq!(s, 200, "{b}");
+        }
+        let (s, b) = send(&hub, i);
+        assert_eq!(s, 201, "{b}");
+        first.push(b["message"].clone());
+    }
+    assert_ne!(common::conv_of(&first[0]), common::conv_of(&first[59]));
+    hub.restart();
+    for (i, m) in first.iter().enumerate().rev() {
+        let (s, b) = send(&hub, i);
+        assert_eq!(s, 200, "chatty-{i}: {b}");
+        assert_eq!(&b["message"], m, "chatty-{i}");
+    }
+    assert_eq!(all_count(&hub), 60, "no repeat created a message");
+    let (s, b) = send(&hub, 60);
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(all_count(&hub), 61);
+}
+
+#[test]
 fn client_ids_belong_to_one_contact() {
     let hub = Hub::start();
     let (_, ann) = hub.contact();

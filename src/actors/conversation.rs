@@ -40,8 +40,20 @@ pub enum Outcome {
 pub struct Exec {
     pub cmd: Command,
     pub who: Who,
-    /// An idempotency record to write with the events: (scope, client id).
-    pub idempotency: Option<(String, String)>,
+    /// What to record with the events so that a repeat finds their outcome.
+    pub idempotency: Option<Idempotency>,
+}
+
+/// What a command records for its idempotency key.
+#[derive(Clone, Debug)]
+pub enum Idempotency {
+    /// A reply's outcome, under `I` + scope + client id.
+    Record { scope: String, client_id: String },
+    /// A customer message's id, in its contact's client ids (`store::clients`).
+    ClientId {
+        slot: store::clients::ClientIdSlot,
+        client_id: String,
+    },
 }
 
 /// Owns one conversation.
@@ -201,12 +213,16 @@ impl ConversationActor {
             self.since_snapshot = 0;
         }
         let outcome = self.outcome(target, &events);
-        if let Some((scope, client_id)) = &exec.idempotency {
-            batch.put_json(
+        match (&exec.idempotency, &outcome) {
+            (Some(Idempotency::Record { scope, client_id }), _) => batch.put_json(
                 keys::IDEMPOTENCY,
                 &[scope.as_bytes(), client_id.as_bytes()],
                 &idempotency_record(&outcome),
-            );
+            ),
+            (Some(Idempotency::ClientId { slot, client_id }), Outcome::Message(m)) => {
+                batch.client_id(slot, client_id, m.id.as_str())
+            }
+            _ => {}
         }
         Ok((Some(ticket.send(batch)), outcome))
     }
@@ -330,7 +346,6 @@ fn target_of(cmd: &Command) -> Target {
 /// What an idempotent repeat answers.
 pub fn idempotency_record(outcome: &Outcome) -> Value {
     match outcome {
-        Outcome::Message(m) => serde_json::json!({"message_id": m.id}),
         Outcome::Reply { reply, answered } => {
             serde_json::json!({"reply": reply, "answered": answered})
         }

@@ -2,7 +2,7 @@
 //! comments, close, end session, spam.
 
 use super::{agent, check_text, opt_string, parse, HubData};
-use crate::actors::conversation::Outcome;
+use crate::actors::conversation::{Idempotency, Outcome};
 use crate::domain::{
     Actor as Who, AgentId, Command, CommentId, Conversation, ConversationId, ConversationState,
     EventBody, ReplyId,
@@ -186,7 +186,10 @@ async fn reply(
             id: ReplyId(crate::auth::new_id("r")),
             text: b.text,
         };
-        let idem = b.client_id.map(|c| (scope.clone(), c));
+        let idem = b.client_id.map(|client_id| Idempotency::Record {
+            scope: scope.clone(),
+            client_id,
+        });
         match hub2.exec(&conv, cmd, who, idem).await? {
             Outcome::Reply { reply, answered } => {
                 Ok((json!({"reply": reply, "answered": answered}), true))

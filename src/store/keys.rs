@@ -27,8 +27,11 @@ pub const TOKEN: u8 = b'T';
 pub const CONTACT: u8 = b'K';
 /// `L` + contact id + 0 + channel → the contact's latest conversation id on that channel.
 pub const LATEST: u8 = b'L';
-/// `I` + scope + 0 + client id → idempotency record JSON.
+/// `I` + scope + 0 + client id → idempotency record JSON: replies (scope `a/` + agent
+/// id), and customer messages in stores written before [`CLIENT_IDS`] (scope `c/`).
 pub const IDEMPOTENCY: u8 = b'I';
+/// `J` + contact id + 0 + chunk (u32) → the contact's message client ids (`clients.rs`).
+pub const CLIENT_IDS: u8 = b'J';
 /// `A` + agent id → agent JSON.
 pub const AGENT: u8 = b'A';
 /// `B` + assistant id → assistant JSON.

@@ -7,6 +7,7 @@
 //! `seq` order. Reads are blocking calls: callers run them off the async executor
 //! (see [`Store::read`]).
 
+pub mod clients;
 pub mod index;
 pub mod keys;
 pub mod log;
@@ -124,6 +125,11 @@ impl Batch {
             },
             |e| e.name == index::names::ALL,
         );
+    }
+
+    /// Records a contact's message `client_id` in the slot its lookup found.
+    pub fn client_id(&mut self, slot: &clients::ClientIdSlot, client_id: &str, message: &str) {
+        self.puts.push(slot.with(client_id, message));
     }
 
     /// Writes a JSON record under `prefix` + `parts`.
@@ -328,6 +334,20 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(e.to_string())),
             None => Ok(None),
         }
+    }
+
+    /// The message a contact's earlier send with `client_id` created, or where to
+    /// record it.
+    pub fn client_id(
+        &self,
+        contact: &str,
+        client_id: &str,
+    ) -> Result<clients::ClientIdLookup, StoreError> {
+        let chunks = self
+            .tree()?
+            .scan_prefix(clients::prefix(contact))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(clients::lookup(contact, client_id, chunks))
     }
 
     /// Every JSON record under a prefix (small tables only: agents, assistants).
