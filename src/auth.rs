@@ -1,5 +1,8 @@
-//! Tokens and who they belong to. Tokens are 128-bit random hex strings; only their
-//! SHA-256 is stored, and lookups go by hash (so a comparison never leaks a prefix).
+//! Tokens and who they belong to. Tokens carry 128 random bits (hex); only their SHA-256
+//! is stored, and lookups go by hash (so a comparison never leaks a prefix). A contact's
+//! token starts with its contact id (`k_….` + secret), so it is checked against the
+//! hash in the contact's record, with no key of its own; contact tokens of stores
+//! written before have no id in front and are found through `keys::TOKEN`.
 
 use crate::domain::{AgentId, ContactId, Role};
 use crate::error::ApiError;
@@ -28,6 +31,11 @@ pub fn new_id(prefix: &str) -> String {
 /// A fresh bearer token (128 bits).
 pub fn new_token() -> String {
     random_hex(16)
+}
+
+/// A fresh token for contact `id`: its id, a dot, then 128 random bits.
+pub fn new_contact_token(id: &ContactId) -> String {
+    format!("{id}.{}", new_token())
 }
 
 /// SHA-256 of a token, hex.
@@ -59,9 +67,13 @@ pub struct ContactRecord {
     pub channel: String,
     pub name: Option<String>,
     pub email: Option<String>,
+    /// The hash of the contact's token (`new_contact_token`); absent in stores written
+    /// before, whose contact tokens have a `keys::TOKEN` record instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
 }
 
-/// What a token hash points to.
+/// What a token hash points to (contact tokens of stores written before).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum TokenRecord {
@@ -140,23 +152,20 @@ impl Directory {
         self.contacts.insert(token_hash, c);
     }
 
-    /// Records a new contact and its token durably.
+    /// Records a new contact durably and returns its token.
     pub async fn put_contact(
         &self,
         store: &Arc<Store>,
-        c: ContactRecord,
-        token_hash: String,
-    ) -> Result<(), StoreError> {
+        mut c: ContactRecord,
+    ) -> Result<String, StoreError> {
+        let token = new_contact_token(&c.id);
+        let token_hash = hash_token(&token);
+        c.token_hash = Some(token_hash.clone());
         let mut b = Batch::default();
         b.put_json(keys::CONTACT, &[c.id.as_str().as_bytes()], &c);
-        b.put_json(
-            keys::TOKEN,
-            &[token_hash.as_bytes()],
-            &TokenRecord::Contact { id: c.id.clone() },
-        );
         store.commit(b).await?;
         self.cache_contact(token_hash, c);
-        Ok(())
+        Ok(token)
     }
 
     /// Who owns `token`, if anyone.
@@ -181,8 +190,13 @@ impl Directory {
             }));
         }
         let hh = h.clone();
+        let named = token.split_once('.').map(|(id, _)| id.to_string());
         let found = store
             .read(move |s| {
+                if let Some(id) = named {
+                    let c = s.get_json::<ContactRecord>(keys::CONTACT, &[id.as_bytes()])?;
+                    return Ok(c.filter(|c| c.token_hash.as_deref() == Some(hh.as_str())));
+                }
                 let Some(TokenRecord::Contact { id }) =
                     s.get_json::<TokenRecord>(keys::TOKEN, &[hh.as_bytes()])?
                 else {
@@ -225,6 +239,7 @@ mod tests {
             channel: "web".into(),
             name: None,
             email: None,
+            token_hash: None,
         };
         for i in 0..CONTACT_CACHE + 50 {
             d.cache_contact(format!("h{i}"), rec(i));

@@ -398,13 +398,25 @@ fn widget_routes_without_or_with_an_unknown_token_answer_401() {
         (401, Some("unauthorized")),
         "{b}"
     );
-    let (s, b) = hub.call("GET", "/api/widget/messages", Some("not-a-token"), None);
-    assert_eq!(
-        (s, b["error"]["code"].as_str()),
-        (401, Some("unauthorized")),
-        "{b}"
-    );
+    // A real contact's id with another secret, another contact's secret, an unknown id.
+    let (k, token) = hub.contact();
+    let (_, other) = hub.contact();
+    let secret = |t: &str| t.rsplit('.').next().unwrap().to_string();
+    for forged in [
+        "not-a-token".to_string(),
+        format!("{k}.{}", "0".repeat(32)),
+        format!("{k}.{}", secret(&other)),
+        format!("k_000000000000ffffffffffffffff.{}", secret(&token)),
+    ] {
+        let (s, b) = hub.call("GET", "/api/widget/messages", Some(&forged), None);
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "{forged}: {b}"
+        );
+    }
     assert_eq!(all_count(&hub), 0);
+    assert_eq!(hub.get("/api/widget/messages", &token).0, 200);
 }
 
 #[test]

@@ -32,16 +32,14 @@ async fn open_session(hub: HubData, payload: web::Payload) -> Result<HttpRespons
     }
     let name = opt_string("name", b.name, 200)?;
     let email = opt_string("email", b.email, 320)?;
-    let token = auth::new_token();
     let rec = ContactRecord {
         id: ContactId(auth::new_id("k")),
         channel,
         name,
         email,
+        token_hash: None,
     };
-    hub.directory
-        .put_contact(&hub.store, rec.clone(), auth::hash_token(&token))
-        .await?;
+    let token = hub.directory.put_contact(&hub.store, rec.clone()).await?;
     tracing::info!(contact_id = %rec.id, channel = %rec.channel, "Widget session opened.");
     Ok(HttpResponse::Created().json(json!({"contact_id": rec.id, "token": token})))
 }

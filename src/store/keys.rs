@@ -21,7 +21,8 @@ pub const CONVERSATION: u8 = b'C';
 pub const INDEX: u8 = b'i';
 /// `n` + index name → i64 count of the index's entries.
 pub const COUNT: u8 = b'n';
-/// `T` + sha256(token) → principal JSON.
+/// `T` + sha256(token) → principal JSON: contact tokens of stores written before contact
+/// tokens named their contact (now the hash is in the contact's record).
 pub const TOKEN: u8 = b'T';
 /// `K` + contact id → contact JSON.
 pub const CONTACT: u8 = b'K';
