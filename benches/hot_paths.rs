@@ -172,7 +172,7 @@ fn commit(c: &mut Criterion) {
                                     "c{w}-{}",
                                     RUN.fetch_add(1, Ordering::Relaxed)
                                 ));
-                                for _ in 0..per {
+                                for i in 0..per {
                                     let t = store.ticket().await.unwrap();
                                     let seq = t.alloc(1);
                                     let mut m = msg.clone();
@@ -195,9 +195,12 @@ fn commit(c: &mut Criterion) {
                                         hub::store::index::message_entries(&m, false, "web"),
                                         &m,
                                     );
-                                    // One contact per writer, as the hub serialises
-                                    // a contact's sends.
-                                    let contact = conv.as_str().to_string();
+                                    // One contact at a time per writer (the hub
+                                    // serialises a contact's sends), 10 messages
+                                    // each, as in `tests/scale_restart.rs`; the cost
+                                    // of contacts with thousands of messages is the
+                                    // `client_id_lookup` bench.
+                                    let contact = format!("{conv}-k{}", i / 10);
                                     let cid = m.id.as_str().to_string();
                                     let look = store.clone();
                                     let found = tokio::task::spawn_blocking(move || {
