@@ -58,7 +58,8 @@ pub(super) fn lookup<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     chunks: impl IntoIterator<Item = (K, V)>,
 ) -> ClientIdLookup {
     let prefix = prefix(contact);
-    let mut last: Option<(Vec<u8>, Vec<u8>, bool)> = None;
+    // Only the last chunk can take more entries: the others are read, never copied.
+    let mut last: Option<(K, V, bool)> = None;
     for (k, v) in chunks {
         let (entries, whole) = decode(v.as_ref());
         if !whole {
@@ -67,16 +68,20 @@ pub(super) fn lookup<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         if let Some((_, m)) = entries.iter().find(|(c, _)| *c == client_id.as_bytes()) {
             return ClientIdLookup::Sent(String::from_utf8_lossy(m).into_owned());
         }
-        last = Some((k.as_ref().to_vec(), v.as_ref().to_vec(), whole));
+        last = Some((k, v, whole));
     }
     let slot = match last {
         None => ClientIdSlot {
             key: chunk_key(&prefix, 0),
             held: Vec::new(),
         },
-        Some((key, held, true)) if held.len() < CHUNK_BYTES => ClientIdSlot { key, held },
+        Some((key, held, true)) if held.as_ref().len() < CHUNK_BYTES => ClientIdSlot {
+            key: key.as_ref().to_vec(),
+            held: held.as_ref().to_vec(),
+        },
         Some((key, _, _)) => {
             let n = key
+                .as_ref()
                 .get(prefix.len()..)
                 .and_then(|n| n.try_into().ok())
                 .map(u32::from_be_bytes)
