@@ -3,8 +3,8 @@
 //! counters and histograms); gauges that mirror state are read at scrape time.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -13,6 +13,9 @@ use std::time::Duration;
 pub struct Metrics {
     registry: Registry,
     commit_seconds: Histogram,
+    /// The parts of a group commit by `phase`: `apply` (sled's in-memory batch),
+    /// `flush` (sled writes its buffers), `sync` (`sync_data`).
+    commit_phase_seconds: HistogramVec,
     batch_requests: Histogram,
     events: IntCounter,
     commits: IntCounter,
@@ -38,6 +41,16 @@ fn build() -> Result<Metrics, prometheus::Error> {
             0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
         ]),
     )?;
+    let commit_phase_seconds = HistogramVec::new(
+        HistogramOpts::new(
+            "hub_commit_phase_seconds",
+            "Duration of each part of a group commit.",
+        )
+        .buckets(vec![
+            0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1,
+        ]),
+        &["phase"],
+    )?;
     let batch_requests = Histogram::with_opts(
         HistogramOpts::new("hub_commit_batch_requests", "Requests per group commit.").buckets(
             vec![
@@ -59,6 +72,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     let actors = IntGauge::new("hub_conversation_actors", "Live conversation actors.")?;
     let head = IntGauge::new("hub_head_seq", "Last published event seq.")?;
     registry.register(Box::new(commit_seconds.clone()))?;
+    registry.register(Box::new(commit_phase_seconds.clone()))?;
     registry.register(Box::new(batch_requests.clone()))?;
     registry.register(Box::new(events.clone()))?;
     registry.register(Box::new(commits.clone()))?;
@@ -70,6 +84,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     Ok(Metrics {
         registry,
         commit_seconds,
+        commit_phase_seconds,
         batch_requests,
         events,
         commits,
@@ -85,10 +100,27 @@ fn build() -> Result<Metrics, prometheus::Error> {
 // unwrap: the metric names and buckets above are fixed and valid.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("valid metrics"));
 
+/// The parts of one group commit, as timed by the writer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CommitPhases {
+    pub apply: Duration,
+    pub flush: Duration,
+    pub sync: Duration,
+}
+
 /// Records one group commit.
-pub fn record_commit(requests: usize, events: usize, took: Duration) {
+pub fn record_commit(requests: usize, events: usize, took: Duration, phases: CommitPhases) {
     let m = &*METRICS;
     m.commit_seconds.observe(took.as_secs_f64());
+    for (phase, d) in [
+        ("apply", phases.apply),
+        ("flush", phases.flush),
+        ("sync", phases.sync),
+    ] {
+        m.commit_phase_seconds
+            .with_label_values(&[phase])
+            .observe(d.as_secs_f64());
+    }
     m.batch_requests.observe(requests as f64);
     m.events.inc_by(events as u64);
     m.commits.inc();

@@ -5,6 +5,7 @@
 use super::log::{self, OpenChunks};
 use super::{keys, Request, Store};
 use crate::bus::{Bus, Outgoing};
+use crate::metrics::CommitPhases;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,8 +50,13 @@ impl Writer {
         self.counts.get_mut(name).expect("count present")
     }
 
-    fn commit(&mut self, store: &Store, reqs: &[Request]) -> Result<(), String> {
-        let res = self.try_commit(store, reqs);
+    fn commit(
+        &mut self,
+        store: &Store,
+        reqs: &[Request],
+        phases: &mut CommitPhases,
+    ) -> Result<(), String> {
+        let res = self.try_commit(store, reqs, phases);
         if res.is_err() {
             // The in-memory counts and log records may be ahead of the disk: reload
             // them on next touch.
@@ -60,7 +66,13 @@ impl Writer {
         res
     }
 
-    fn try_commit(&mut self, store: &Store, reqs: &[Request]) -> Result<(), String> {
+    fn try_commit(
+        &mut self,
+        store: &Store,
+        reqs: &[Request],
+        phases: &mut CommitPhases,
+    ) -> Result<(), String> {
+        let started = Instant::now();
         let inner = store.inner().map_err(|e| e.to_string())?;
         let tree = &inner.tree;
         let mut b = sled::Batch::default();
@@ -100,10 +112,15 @@ impl Writer {
             b.insert(keys::key(keys::COUNT, &[name.as_bytes()]), &v.to_be_bytes());
         }
         tree.apply_batch(b).map_err(|e| e.to_string())?;
+        let applied = Instant::now();
+        phases.apply = applied - started;
         inner.db.flush().map_err(|e| e.to_string())?;
+        let flushed = Instant::now();
+        phases.flush = flushed - applied;
         if let Some(f) = &inner.sync_file {
             f.sync_data().map_err(|e| e.to_string())?;
         }
+        phases.sync = flushed.elapsed();
         Ok(())
     }
 
@@ -168,9 +185,10 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                         tracing::error!(error = %e, "Store reopen failed; will retry.");
                     }
                 }
-                let res = w.commit(&store, &reqs);
+                let mut phases = CommitPhases::default();
+                let res = w.commit(&store, &reqs, &mut phases);
                 let events: usize = reqs.iter().map(|r| r.batch.event_count()).sum();
-                crate::metrics::record_commit(reqs.len(), events, started.elapsed());
+                crate::metrics::record_commit(reqs.len(), events, started.elapsed(), phases);
                 store.set_healthy(res.is_ok());
                 if let Err(e) = &res {
                     tracing::error!(error = %e, requests = reqs.len(), "Group commit failed.");
