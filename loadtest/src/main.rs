@@ -1,5 +1,6 @@
 //! Load simulator for the hub. See `loadtest --help` and loadtest/README.md.
 
+mod compare;
 mod config;
 mod consoles;
 mod driver;
@@ -31,6 +32,26 @@ enum Command {
     Relay(Common),
     /// The same fan-out against nats-server's WebSocket listener (started unless --url).
     Nats(Common),
+    /// The hub, the bare relay and nats-server on the same workload, in alternated
+    /// rounds (a fresh hub on a fresh store each time unless --url), with the peer
+    /// targets worked out from the medians.
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        /// Rounds; each runs every target once, in a rotated order.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// The hub binary to start (default: `hub` beside this binary).
+        #[arg(long)]
+        hub_bin: Option<PathBuf>,
+        /// Peers to run beside the hub: `relay`, `nats`, comma-separated (or `none`).
+        #[arg(long, default_value = "relay,nats")]
+        peers: String,
+        /// The hub's workload: `busy-hour` (agents work, a bot, page reloads) or
+        /// `fanout` (the peers' workload: consoles only watch, no bot, no reloads).
+        #[arg(long, default_value = "busy-hour")]
+        hub_workload: String,
+    },
     /// A bare WebSocket relay: acks every customer frame and broadcasts it to consoles.
     RelayServer {
         #[arg(long, default_value = "127.0.0.1:9090")]
@@ -79,6 +100,10 @@ struct Common {
     /// Write the JSON report here.
     #[arg(long)]
     output: Option<PathBuf>,
+    /// Consoles only watch: no agent actions (with --bot-percent 0 --churn 0, the hub
+    /// gets the same fan-out workload as the relay and nats-server).
+    #[arg(long)]
+    watch_only: bool,
     /// Concurrent HTTP actions per agent.
     #[arg(long, default_value_t = 8)]
     agent_concurrency: usize,
@@ -145,6 +170,7 @@ fn opts(mode: &str, target: Target, c: Common) -> run::Opts {
         },
         output: c.output,
         agent_concurrency: c.agent_concurrency,
+        watch_only: c.watch_only,
         ack_wait_s: c.ack_wait.unwrap_or(if smoke { 10.0 } else { 30.0 }),
         drain_s: c.drain,
         seed: c.seed,
@@ -163,6 +189,53 @@ fn main() {
             Command::Smoke(c) => run::run(opts("smoke", Target::Hub, c)).await,
             Command::Relay(c) => run::run(opts("relay", Target::Relay, c)).await,
             Command::Nats(c) => run::run(opts("nats", Target::Nats, c)).await,
+            Command::Compare {
+                common,
+                rounds,
+                hub_bin,
+                peers,
+                hub_workload,
+            } => {
+                let mut hub = common.clone();
+                match hub_workload.as_str() {
+                    "busy-hour" => {}
+                    "fanout" => {
+                        hub.watch_only = true;
+                        hub.bot_percent = Some(0);
+                        hub.churn = Some(0.0);
+                    }
+                    other => {
+                        eprintln!(
+                            "loadtest compare: unknown --hub-workload {other} (busy-hour, fanout)"
+                        );
+                        return 2;
+                    }
+                }
+                let mut peer_opts = Vec::new();
+                for p in peers.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                    let mut peer = common.clone();
+                    // The peers start their own server.
+                    peer.url = None;
+                    match p {
+                        "relay" => peer_opts.push(opts("relay", Target::Relay, peer)),
+                        "nats" => peer_opts.push(opts("nats", Target::Nats, peer)),
+                        "none" => {}
+                        other => {
+                            eprintln!("loadtest compare: unknown peer {other} (relay, nats, none)");
+                            return 2;
+                        }
+                    }
+                }
+                let output = common.output.clone();
+                compare::compare(compare::CompareOpts {
+                    hub: opts("busy-hour", Target::Hub, hub),
+                    peers: peer_opts,
+                    rounds,
+                    hub_bin,
+                    output,
+                })
+                .await
+            }
             Command::RelayServer { addr } => match relay::serve(&addr).await {
                 Ok(()) => 0,
                 Err(e) => {

@@ -35,6 +35,8 @@ pub struct Opts {
     pub churn: f64,
     pub output: Option<PathBuf>,
     pub agent_concurrency: usize,
+    /// Consoles only watch (no agent actions).
+    pub watch_only: bool,
     pub ack_wait_s: f64,
     pub drain_s: f64,
     pub seed: u64,
@@ -46,9 +48,9 @@ fn say(msg: impl AsRef<str>) {
 
 /// Runs and reports; the exit code is 0 when every check passed.
 pub async fn run(o: Opts) -> i32 {
-    match run_inner(o).await {
-        Ok(passed) => {
-            if passed {
+    match report(o).await {
+        Ok(r) => {
+            if r["passed"] == true {
                 0
             } else {
                 1
@@ -304,7 +306,9 @@ async fn spawn_relay() -> Result<(tokio::process::Child, String), String> {
     Ok((child, url))
 }
 
-async fn run_inner(mut o: Opts) -> Result<bool, String> {
+/// Runs, prints the human table, writes the JSON when asked, and returns the report
+/// (`"passed"` tells whether every check passed).
+pub async fn report(mut o: Opts) -> Result<Value, String> {
     let started = Instant::now();
     let run = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
     let mut helper: Option<tokio::process::Child> = None;
@@ -390,7 +394,7 @@ async fn run_inner(mut o: Opts) -> Result<bool, String> {
             .iter()
             .chain(std::iter::once(&setup.supervisor))
         {
-            handles.push(consoles::start(shared.clone(), w.clone(), true));
+            handles.push(consoles::start(shared.clone(), w.clone(), !o.watch_only));
         }
     }
     let t = Instant::now();
@@ -711,7 +715,7 @@ async fn run_inner(mut o: Opts) -> Result<bool, String> {
             "customers": o.customers, "agents": o.agents, "rate": o.rate,
             "duration_s": o.duration_s, "ramp": o.ramp, "bot_percent": o.bot_percent,
             "workers": o.workers, "source_ips": source_ips, "churn_per_s": o.churn,
-            "agent_concurrency": o.agent_concurrency,
+            "agent_concurrency": o.agent_concurrency, "watch_only": o.watch_only,
         },
         "wall_s": started.elapsed().as_secs_f64(),
         "throughput": {
@@ -736,7 +740,7 @@ async fn run_inner(mut o: Opts) -> Result<bool, String> {
             .map_err(|e| format!("write {}: {e}", p.display()))?;
         say(format!("wrote {}", p.display()));
     }
-    Ok(passed)
+    Ok(report)
 }
 
 /// The hub's head seq, read from a fresh console's welcome.
