@@ -12,7 +12,8 @@ use crate::domain::{
     MessageId, OpenInfo, ReplyId, Role,
 };
 use crate::error::ApiError;
-use crate::store::clients::{ClientIdLookup, ClientIdSlot};
+use crate::sends::ContactSends;
+use crate::store::clients::{ClientIdLookup, ClientIdSlot, ClientIds};
 use crate::store::{keys, Batch, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -37,6 +38,8 @@ pub struct Hub {
     locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     pub admin_token_created: Option<String>,
     pub limiter: crate::ratelimit::Limiter,
+    /// What the hub remembers of the contacts that write (see `sends.rs`).
+    pub sends: crate::sends::Sends,
 }
 
 impl Hub {
@@ -66,6 +69,7 @@ impl Hub {
             timers: Timers::default(),
             assistants,
             locks: DashMap::new(),
+            sends: Default::default(),
             admin_token_created,
             limiter: crate::ratelimit::Limiter::new(rate_limit),
         });
@@ -157,6 +161,42 @@ impl Hub {
             .await
     }
 
+    /// Reads what `customer_send` needs of a contact: its client ids (unless `known`)
+    /// and its latest conversation on `channel`, in one trip to the store.
+    async fn load_sends(
+        &self,
+        contact: &ContactId,
+        channel: &str,
+        known: Option<ContactSends>,
+    ) -> Result<ContactSends, ApiError> {
+        let (c, ch, need_ids) = (contact.clone(), channel.to_string(), known.is_none());
+        let (ids, latest) = self
+            .store
+            .read(move |s| {
+                let ids = if need_ids {
+                    Some(s.client_ids(c.as_str())?)
+                } else {
+                    None
+                };
+                let latest = s.get_json::<ConversationId>(
+                    keys::LATEST,
+                    &[c.as_str().as_bytes(), ch.as_bytes()],
+                )?;
+                Ok((ids, latest))
+            })
+            .await?;
+        let mut sends = match (known, ids) {
+            (Some(s), _) => s,
+            (None, Some(ids)) => ContactSends::new(ids),
+            (None, None) => ContactSends::new(ClientIds {
+                fingerprints: Vec::new(),
+                slot: ClientIdSlot::first(contact.as_str()),
+            }),
+        };
+        sends.set_latest(channel, latest);
+        Ok(sends)
+    }
+
     /// A contact writes (HTTP or socket). Returns the message and whether it is new
     /// (false: a repeat of `client_id`).
     pub async fn customer_send(
@@ -170,44 +210,48 @@ impl Hub {
         let contact = contact.clone();
         let channel = channel.to_string();
         self.locked(format!("c/{contact}"), async move {
-            // One trip to the store: a repeat of `client_id` (else where to record it),
-            // and the latest conversation.
-            let (repeat, latest) = {
-                let (c, ch, cid) = (contact.clone(), channel.clone(), client_id.clone());
-                hub.store
-                    .read(move |s| {
-                        let slot = match cid {
-                            Some(cid) => match earlier_send(s, &c, &cid)? {
-                                Ok(repeat) => return Ok((Ok(repeat), None)),
-                                Err(slot) => Some(slot),
-                            },
-                            None => None,
-                        };
-                        let latest = s.get_json::<ConversationId>(
-                            keys::LATEST,
-                            &[c.as_str().as_bytes(), ch.as_bytes()],
-                        )?;
-                        Ok((Err(slot), latest))
-                    })
-                    .await?
+            // What the hub remembers of the contact; else one trip to the store.
+            let mut sends = match hub.sends.take(&contact) {
+                Some(s) if s.latest(&channel).is_some() => s,
+                known => hub.load_sends(&contact, &channel, known).await?,
             };
-            let slot = match repeat {
-                Ok(Repeat::Row(m)) => return Ok((m, false)),
-                Ok(Repeat::Held(conv, id)) => {
-                    // Written in the same batch as the record: the conversation holds it.
-                    let m = hub
-                        .registry
-                        .lookup(&hub, &conv, &id)
-                        .await?
-                        .ok_or_else(|| {
-                            StoreError::Corrupt(format!("idempotency record names {id}"))
-                        })?;
-                    return Ok((m, false));
-                }
-                Err(slot) => slot,
-            };
+            let slot =
+                match &client_id {
+                    Some(cid) if sends.maybe_sent(cid) => {
+                        // Perhaps a repeat: the store knows.
+                        let (c, cid) = (contact.clone(), cid.clone());
+                        let earlier = hub.store.read(move |s| earlier_send(s, &c, &cid)).await?;
+                        match earlier {
+                            Ok(Repeat::Row(m)) => {
+                                hub.sends.put(contact.clone(), sends);
+                                return Ok((m, false));
+                            }
+                            Ok(Repeat::Held(conv, id)) => {
+                                // Written in the same batch as the record: the conversation
+                                // holds it.
+                                let m = hub.registry.lookup(&hub, &conv, &id).await?.ok_or_else(
+                                    || {
+                                        StoreError::Corrupt(format!(
+                                            "idempotency record names {id}"
+                                        ))
+                                    },
+                                )?;
+                                hub.sends.put(contact.clone(), sends);
+                                return Ok((m, false));
+                            }
+                            // Another client id with the same fingerprint.
+                            Err(slot) => {
+                                sends.slot = slot.clone();
+                                Some(slot)
+                            }
+                        }
+                    }
+                    Some(_) => Some(sends.slot.clone()),
+                    None => None,
+                };
+            let latest = sends.latest(&channel).flatten().cloned();
             let idem = slot
-                .zip(client_id)
+                .zip(client_id.clone())
                 .map(|(slot, client_id)| Idempotency::ClientId { slot, client_id });
             let send = |open: Option<OpenInfo>| Command::CustomerMessage {
                 // The conversation's actor names it (`MessageId::numbered`).
@@ -218,24 +262,34 @@ impl Hub {
                 bot_reply_id: ReplyId(auth::new_id("r")),
             };
             let who = Who::Contact(contact.clone());
+            let mut created = None;
             if let Some(conv) = latest {
                 match hub.exec(&conv, send(None), who.clone(), idem.clone()).await {
-                    Ok(Outcome::Message(m)) => return Ok((m, true)),
+                    Ok(Outcome::Message(m)) => created = Some(m),
                     Ok(_) => return Err(ApiError::Unavailable("unexpected outcome".into())),
                     Err(ApiError::SessionEnded) | Err(ApiError::NotFound(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
-            let conv = ConversationId(auth::new_id("c"));
-            let open = OpenInfo {
-                conversation_id: conv.clone(),
-                contact_id: contact.clone(),
-                channel: channel.clone(),
+            let m = match created {
+                Some(m) => m,
+                None => {
+                    let conv = ConversationId(auth::new_id("c"));
+                    let open = OpenInfo {
+                        conversation_id: conv.clone(),
+                        contact_id: contact.clone(),
+                        channel: channel.clone(),
+                    };
+                    match hub.exec(&conv, send(Some(open)), who, idem).await? {
+                        Outcome::Message(m) => m,
+                        _ => return Err(ApiError::Unavailable("unexpected outcome".into())),
+                    }
+                }
             };
-            match hub.exec(&conv, send(Some(open)), who, idem).await? {
-                Outcome::Message(m) => Ok((m, true)),
-                _ => Err(ApiError::Unavailable("unexpected outcome".into())),
-            }
+            // Durable: remember it for the contact's next send.
+            sends.sent(&channel, client_id.as_deref(), &m);
+            hub.sends.put(contact.clone(), sends);
+            Ok((m, true))
         })
         .await
     }

@@ -23,6 +23,7 @@ pub mod hub;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routes;
+pub mod sends;
 pub mod startup;
 pub mod store;
 pub mod ws;

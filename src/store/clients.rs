@@ -6,9 +6,11 @@
 //! message (`keys::IDEMPOTENCY`, which stores written before keep and which replies
 //! still use); sled 0.34 costs memory and boot time per key (see `log.rs`).
 //!
-//! A send reads every chunk of its contact, so a contact with thousands of messages
-//! pays for reading them (≈ 70 KB at 1,000 messages). The hub serialises a contact's
-//! sends, so the chunk read by a send is still the last one when its batch is written.
+//! The first send of a contact since the hub started reads every chunk of the contact
+//! ([`summarize`]: ≈ 70 KB at 1,000 messages); the hub then remembers the client ids'
+//! fingerprints and the slot (`sends.rs`), and only a fingerprint match reads them again
+//! ([`lookup`]). The hub serialises a contact's sends, so the slot is still the last
+//! chunk's when its batch is written.
 
 use super::keys;
 
@@ -24,6 +26,14 @@ pub struct ClientIdSlot {
 }
 
 impl ClientIdSlot {
+    /// The first slot of a contact that has recorded nothing.
+    pub fn first(contact: &str) -> ClientIdSlot {
+        ClientIdSlot {
+            key: chunk_key(&prefix(contact), 0),
+            held: Vec::new(),
+        }
+    }
+
     /// The chunk key and its value with one more entry.
     pub fn with(&self, client_id: &str, message_id: &str) -> (Vec<u8>, Vec<u8>) {
         let mut v = Vec::with_capacity(self.held.len() + 4 + client_id.len() + message_id.len());
@@ -34,6 +44,18 @@ impl ClientIdSlot {
             v.extend_from_slice(bytes);
         }
         (self.key.clone(), v)
+    }
+
+    /// Where the entry after `client_id` → `message_id` goes, once [`Self::with`]'s
+    /// record is written: the same chunk, or the next one when this one is full.
+    pub fn after(&self, client_id: &str, message_id: &str) -> ClientIdSlot {
+        let (key, held) = self.with(client_id, message_id);
+        if held.len() < CHUNK_BYTES {
+            return ClientIdSlot { key, held };
+        }
+        // The key ends with the chunk number after the contact's prefix.
+        let prefix_len = key.len().saturating_sub(4);
+        next_chunk(&key[..prefix_len], &key)
     }
 }
 
@@ -57,6 +79,65 @@ pub(super) fn lookup<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     client_id: &str,
     chunks: impl IntoIterator<Item = (K, V)>,
 ) -> ClientIdLookup {
+    let mut sent = None;
+    let slot = scan(contact, chunks, |c, m| {
+        if c == client_id.as_bytes() {
+            sent = Some(String::from_utf8_lossy(m).into_owned());
+            false
+        } else {
+            true
+        }
+    });
+    match (sent, slot) {
+        (Some(m), _) => ClientIdLookup::Sent(m),
+        (None, Some(slot)) => ClientIdLookup::New(slot),
+        // `scan` only stops early when `sent` was set.
+        (None, None) => ClientIdLookup::New(ClientIdSlot::first(contact)),
+    }
+}
+
+/// Every client id a contact's chunks hold, as fingerprints, and where its next one
+/// goes: what the hub keeps in memory for a contact that writes (`Hub::customer_send`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientIds {
+    pub fingerprints: Vec<u64>,
+    pub slot: ClientIdSlot,
+}
+
+/// [`ClientIds`] of a contact's chunks, given as (key, value) in key order.
+pub(super) fn summarize<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    contact: &str,
+    chunks: impl IntoIterator<Item = (K, V)>,
+) -> ClientIds {
+    let mut fingerprints = Vec::new();
+    let slot = scan(contact, chunks, |c, _| {
+        fingerprints.push(fingerprint_bytes(c));
+        true
+    })
+    .unwrap_or_else(|| ClientIdSlot::first(contact));
+    ClientIds { fingerprints, slot }
+}
+
+/// A client id's fingerprint (64-bit SipHash): equal ids have equal fingerprints; two
+/// ids rarely share one, and a shared one only costs a look in the store.
+pub fn fingerprint(client_id: &str) -> u64 {
+    fingerprint_bytes(client_id.as_bytes())
+}
+
+pub(super) fn fingerprint_bytes(client_id: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    client_id.hash(&mut h);
+    h.finish()
+}
+
+/// Walks every entry of a contact's chunks (key order) while `visit` returns true;
+/// returns where the next entry goes, or `None` when `visit` stopped the walk.
+fn scan<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+    contact: &str,
+    chunks: impl IntoIterator<Item = (K, V)>,
+    mut visit: impl FnMut(&[u8], &[u8]) -> bool,
+) -> Option<ClientIdSlot> {
     let prefix = prefix(contact);
     // Only the last chunk can take more entries: the others are read, never copied.
     let mut last: Option<(K, V, bool)> = None;
@@ -65,34 +146,34 @@ pub(super) fn lookup<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         if !whole {
             tracing::error!(contact, "Unreadable client id record; starting a new one.");
         }
-        if let Some((_, m)) = entries.iter().find(|(c, _)| *c == client_id.as_bytes()) {
-            return ClientIdLookup::Sent(String::from_utf8_lossy(m).into_owned());
+        for (c, m) in entries {
+            if !visit(c, m) {
+                return None;
+            }
         }
         last = Some((k, v, whole));
     }
-    let slot = match last {
-        None => ClientIdSlot {
-            key: chunk_key(&prefix, 0),
-            held: Vec::new(),
-        },
+    Some(match last {
+        None => ClientIdSlot::first(contact),
         Some((key, held, true)) if held.as_ref().len() < CHUNK_BYTES => ClientIdSlot {
             key: key.as_ref().to_vec(),
             held: held.as_ref().to_vec(),
         },
-        Some((key, _, _)) => {
-            let n = key
-                .as_ref()
-                .get(prefix.len()..)
-                .and_then(|n| n.try_into().ok())
-                .map(u32::from_be_bytes)
-                .unwrap_or(0);
-            ClientIdSlot {
-                key: chunk_key(&prefix, n.saturating_add(1)),
-                held: Vec::new(),
-            }
-        }
-    };
-    ClientIdLookup::New(slot)
+        Some((key, _, _)) => next_chunk(&prefix, key.as_ref()),
+    })
+}
+
+/// An empty slot in the chunk after `key`.
+fn next_chunk(prefix: &[u8], key: &[u8]) -> ClientIdSlot {
+    let n = key
+        .get(prefix.len()..)
+        .and_then(|n| n.try_into().ok())
+        .map(u32::from_be_bytes)
+        .unwrap_or(0);
+    ClientIdSlot {
+        key: chunk_key(prefix, n.saturating_add(1)),
+        held: Vec::new(),
+    }
 }
 
 fn chunk_key(prefix: &[u8], n: u32) -> Vec<u8> {
@@ -159,6 +240,35 @@ mod tests {
             lookup("k1", "client-200", chunks),
             ClientIdLookup::New(_)
         ));
+    }
+
+    #[test]
+    fn a_slot_advanced_in_memory_matches_the_one_read_from_the_chunks() {
+        // What the hub remembers (`after`) must name the record a read would find,
+        // across chunk boundaries too.
+        let mut chunks: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+        let mut remembered = summarize("k1", chunks.clone());
+        assert_eq!(remembered.slot, ClientIdSlot::first("k1"));
+        for i in 0..100 {
+            let cid = format!("client-{i}");
+            let ClientIdLookup::New(read) = lookup("k1", &cid, chunks.clone()) else {
+                panic!("{cid} was never sent");
+            };
+            assert_eq!(remembered.slot, read, "send {i}");
+            let (k, v) = read.with(&cid, &format!("c1.m{i}"));
+            chunks.insert(k, v);
+            remembered.slot = remembered.slot.after(&cid, &format!("c1.m{i}"));
+        }
+        assert!(chunks.len() > 1, "100 entries fill several chunks");
+        let read = summarize("k1", chunks);
+        assert_eq!(read.slot, remembered.slot);
+        assert_eq!(read.fingerprints.len(), 100);
+        for i in 0..100 {
+            assert!(read
+                .fingerprints
+                .contains(&fingerprint(&format!("client-{i}"))));
+        }
+        assert!(!read.fingerprints.contains(&fingerprint("client-100")));
     }
 
     #[test]

@@ -350,6 +350,26 @@ impl Store {
         Ok(clients::lookup(contact, client_id, chunks))
     }
 
+    /// Every client id a contact has sent messages with (its packed records, and the
+    /// one-key records of stores written before them), as fingerprints, and where its
+    /// next one goes.
+    pub fn client_ids(&self, contact: &str) -> Result<clients::ClientIds, StoreError> {
+        let tree = self.tree()?;
+        let chunks = tree
+            .scan_prefix(clients::prefix(contact))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ids = clients::summarize(contact, chunks);
+        let scope = format!("c/{contact}");
+        let legacy = keys::key(keys::IDEMPOTENCY, &[scope.as_bytes(), b""]);
+        for kv in tree.scan_prefix(&legacy) {
+            let (k, _) = kv?;
+            if let Some(cid) = k.get(legacy.len()..) {
+                ids.fingerprints.push(clients::fingerprint_bytes(cid));
+            }
+        }
+        Ok(ids)
+    }
+
     /// Every JSON record under a prefix (small tables only: agents, assistants).
     pub fn scan_json<T: DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
