@@ -120,6 +120,16 @@ pub fn tally(checks: &mut Checks, name: &str, ok: bool, example: impl FnOnce() -
     }
 }
 
+/// How far behind its head the hub replays a resuming socket (docs/DECISIONS.md, "Live
+/// events"); further back, its welcome says `reset` (PROTOCOL §7 allows it).
+pub const HUB_REPLAY_WINDOW: u64 = 100_000;
+
+/// Whether a resume from `since` with the hub at `head` is past the hub's replay
+/// window, so that a reset is what the hub promises rather than a lost replay.
+pub fn beyond_replay_window(since: u64, head: u64) -> bool {
+    head.saturating_sub(since) > HUB_REPLAY_WINDOW
+}
+
 /// Adds `n` to an informational counter check.
 pub fn note(checks: &mut Checks, name: &str, n: u64) {
     let c = checks.entry(name.to_string()).or_default();
@@ -209,6 +219,16 @@ pub fn cpu_seconds() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_resume_further_back_than_the_hubs_window_may_reset() {
+        assert!(!beyond_replay_window(8_154, 8_154 + HUB_REPLAY_WINDOW));
+        assert!(beyond_replay_window(8_154, 8_155 + HUB_REPLAY_WINDOW));
+        assert!(
+            !beyond_replay_window(500, 400),
+            "a since past the head is no excuse"
+        );
+    }
 
     fn cfg() -> RunCfg {
         RunCfg {

@@ -522,17 +522,22 @@ async fn hello(
     let head = v["seq"].as_u64().unwrap_or(0);
     if st.connected_once {
         let reset = v["reset"].as_bool().unwrap_or(false);
-        tally(
-            &mut st.checks,
-            "widget.resume_without_reset",
-            !reset,
-            || {
-                format!(
-                    "customer {idx}: welcome reset on resume since {}",
-                    st.last_seq
-                )
-            },
-        );
+        if reset && crate::config::beyond_replay_window(st.last_seq, head) {
+            // The hub documents this reset (docs/DECISIONS.md, "Live events").
+            note(&mut st.checks, "widget.reset_beyond_replay_window", 1);
+        } else {
+            tally(
+                &mut st.checks,
+                "widget.resume_without_reset",
+                !reset,
+                || {
+                    format!(
+                        "customer {idx}: welcome reset on resume since {}",
+                        st.last_seq
+                    )
+                },
+            );
+        }
         if reset {
             st.last_seq = head;
         }
