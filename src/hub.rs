@@ -34,7 +34,7 @@ pub struct Hub {
     pub timers: Timers,
     pub assistants: DashMap<AssistantId, Assistant>,
     /// Serialises the sends of one contact (conversation choice, idempotency) and the
-    /// replies of one agent with one client id (idempotency).
+    /// replies of one agent (idempotency).
     locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     pub admin_token_created: Option<String>,
     pub limiter: crate::ratelimit::Limiter,

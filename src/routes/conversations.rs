@@ -172,7 +172,6 @@ async fn reply(
     let conv = ConversationId(path.into_inner());
     let hub2: Arc<Hub> = hub.get_ref().clone();
     let scope = format!("a/{me}");
-    let lock = b.client_id.as_ref().map(|cid| format!("{scope}\0{cid}"));
     let who = Who::Agent {
         id: me.clone(),
         role,
@@ -198,12 +197,7 @@ async fn reply(
             _ => Err(ApiError::NotFound("conversation not found".into())),
         }
     };
-    // Idempotency is per agent and client id: only repeats of one client id wait for
-    // each other; an agent's other replies (other conversations, other tabs) go on.
-    let (body, created) = match lock {
-        Some(name) => hub.locked(name, run).await?,
-        None => run.await?,
-    };
+    let (body, created) = hub.locked(format!("a/{me}"), run).await?;
     Ok(if created {
         HttpResponse::Created().json(body)
     } else {
