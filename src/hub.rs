@@ -215,40 +215,36 @@ impl Hub {
                 Some(s) if s.latest(&channel).is_some() => s,
                 known => hub.load_sends(&contact, &channel, known).await?,
             };
-            let slot =
-                match &client_id {
-                    Some(cid) if sends.maybe_sent(cid) => {
-                        // Perhaps a repeat: the store knows.
-                        let (c, cid) = (contact.clone(), cid.clone());
-                        let earlier = hub.store.read(move |s| earlier_send(s, &c, &cid)).await?;
-                        match earlier {
-                            Ok(Repeat::Row(m)) => {
-                                hub.sends.put(contact.clone(), sends);
-                                return Ok((m, false));
-                            }
-                            Ok(Repeat::Held(conv, id)) => {
-                                // Written in the same batch as the record: the conversation
-                                // holds it.
-                                let m = hub.registry.lookup(&hub, &conv, &id).await?.ok_or_else(
-                                    || {
-                                        StoreError::Corrupt(format!(
-                                            "idempotency record names {id}"
-                                        ))
-                                    },
-                                )?;
-                                hub.sends.put(contact.clone(), sends);
-                                return Ok((m, false));
-                            }
-                            // Another client id with the same fingerprint.
-                            Err(slot) => {
-                                sends.slot = slot.clone();
-                                Some(slot)
-                            }
+            let slot = match &client_id {
+                Some(cid) if sends.maybe_sent(cid) => {
+                    // Perhaps a repeat: the store knows.
+                    let (c, cid) = (contact.clone(), cid.clone());
+                    let repeat = match hub.store.read(move |s| earlier_send(s, &c, &cid)).await? {
+                        Ok(Repeat::Row(m)) => Some(m),
+                        // Written in the same batch as the record: the conversation holds it.
+                        Ok(Repeat::Held(conv, id)) => Some(
+                            hub.registry
+                                .lookup(&hub, &conv, &id)
+                                .await?
+                                .ok_or_else(|| {
+                                    StoreError::Corrupt(format!("idempotency record names {id}"))
+                                })?,
+                        ),
+                        // Another client id with the same fingerprint.
+                        Err(slot) => {
+                            sends.slot = slot;
+                            None
                         }
+                    };
+                    if let Some(m) = repeat {
+                        hub.sends.put(contact.clone(), sends);
+                        return Ok((m, false));
                     }
-                    Some(_) => Some(sends.slot.clone()),
-                    None => None,
-                };
+                    Some(sends.slot.clone())
+                }
+                Some(_) => Some(sends.slot.clone()),
+                None => None,
+            };
             let latest = sends.latest(&channel).flatten().cloned();
             let idem = slot
                 .zip(client_id.clone())
