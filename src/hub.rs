@@ -13,7 +13,7 @@ use crate::domain::{
 };
 use crate::error::ApiError;
 use crate::sends::ContactSends;
-use crate::store::clients::{ClientIdLookup, ClientIdSlot, ClientIds};
+use crate::store::clients::{ClientIdLookup, ClientIdSlot};
 use crate::store::{keys, Batch, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -169,32 +169,22 @@ impl Hub {
         channel: &str,
         known: Option<ContactSends>,
     ) -> Result<ContactSends, ApiError> {
-        let (c, ch, need_ids) = (contact.clone(), channel.to_string(), known.is_none());
-        let (ids, latest) = self
+        let (c, ch) = (contact.clone(), channel.to_string());
+        Ok(self
             .store
             .read(move |s| {
-                let ids = if need_ids {
-                    Some(s.client_ids(c.as_str())?)
-                } else {
-                    None
+                let mut sends = match known {
+                    Some(known) => known,
+                    None => ContactSends::new(s.client_ids(c.as_str())?),
                 };
                 let latest = s.get_json::<ConversationId>(
                     keys::LATEST,
                     &[c.as_str().as_bytes(), ch.as_bytes()],
                 )?;
-                Ok((ids, latest))
+                sends.set_latest(&ch, latest);
+                Ok(sends)
             })
-            .await?;
-        let mut sends = match (known, ids) {
-            (Some(s), _) => s,
-            (None, Some(ids)) => ContactSends::new(ids),
-            (None, None) => ContactSends::new(ClientIds {
-                fingerprints: Vec::new(),
-                slot: ClientIdSlot::first(contact.as_str()),
-            }),
-        };
-        sends.set_latest(channel, latest);
-        Ok(sends)
+            .await?)
     }
 
     /// A contact writes (HTTP or socket). Returns the message and whether it is new

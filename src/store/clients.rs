@@ -90,9 +90,8 @@ pub(super) fn lookup<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     });
     match (sent, slot) {
         (Some(m), _) => ClientIdLookup::Sent(m),
-        (None, Some(slot)) => ClientIdLookup::New(slot),
         // `scan` only stops early when `sent` was set.
-        (None, None) => ClientIdLookup::New(ClientIdSlot::first(contact)),
+        (None, slot) => ClientIdLookup::New(slot.unwrap_or_else(|| ClientIdSlot::first(contact))),
     }
 }
 
