@@ -137,7 +137,7 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
 }
 
 /// The order of the targets in round `r`: rotated, so no target always runs first.
-pub fn order(targets: &[Target], r: u32) -> Vec<Target> {
+pub fn order<T: Clone>(targets: &[T], r: u32) -> Vec<T> {
     let mut v = targets.to_vec();
     if !v.is_empty() {
         let k = r as usize % v.len();
@@ -278,29 +278,18 @@ pub fn table(summary: &Value) -> String {
 /// failed, 2 when a run could not be carried out. Whether the peer targets are met is
 /// reported, not turned into the exit code.
 pub async fn compare(o: CompareOpts) -> i32 {
-    let mut targets = vec![Target::Hub];
-    targets.extend(o.peers.iter().map(|p| p.target));
+    let runs: Vec<&Opts> = std::iter::once(&o.hub).chain(&o.peers).collect();
+    let n_rounds = o.rounds.max(1);
     let hub_bin = o.hub_bin.clone().unwrap_or_else(default_hub_bin);
     let mut rounds = Vec::new();
     let mut errors = Vec::new();
     let mut failed = false;
-    for r in 0..o.rounds.max(1) {
+    for r in 0..n_rounds {
         let mut figs = serde_json::Map::new();
-        for t in order(&targets, r) {
-            say(format!(
-                "round {} of {}: {}",
-                r + 1,
-                o.rounds.max(1),
-                name(t)
-            ));
-            let mut opts = if t == Target::Hub {
-                o.hub.clone()
-            } else {
-                match o.peers.iter().find(|p| p.target == t) {
-                    Some(p) => p.clone(),
-                    None => continue,
-                }
-            };
+        for run in order(&runs, r) {
+            let t = run.target;
+            say(format!("round {} of {n_rounds}: {}", r + 1, name(t)));
+            let mut opts = run.clone();
             opts.output = None;
             let mut started = None;
             if t == Target::Hub && opts.url.is_empty() {
@@ -339,7 +328,7 @@ pub async fn compare(o: CompareOpts) -> i32 {
     let h = &o.hub;
     println!(
         "\n=== loadtest compare: {} round(s), customers {} agents {} peak rate {}/s duration {}s ===",
-        o.rounds.max(1),
+        n_rounds,
         h.customers,
         h.agents,
         h.rate,
@@ -354,7 +343,7 @@ pub async fn compare(o: CompareOpts) -> i32 {
         "config": {
             "customers": h.customers, "agents": h.agents, "rate": h.rate,
             "duration_s": h.duration_s, "ramp": h.ramp, "workers": h.workers,
-            "rounds": o.rounds.max(1),
+            "rounds": n_rounds,
         },
         "rounds": rounds,
         "summary": summary,
