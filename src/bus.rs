@@ -7,7 +7,9 @@
 //! slows the writer or anyone else.
 
 use crate::actors::presence::{Disconnect, PresenceActor};
-use crate::domain::{AgentId, ContactId, Event, EventBody};
+use crate::domain::{
+    AgentId, ContactId, ContactMessage, ConversationId, Event, EventBody, Message, Ts,
+};
 use actix::Addr;
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -43,21 +45,61 @@ pub fn event_frame(event_json: &[u8]) -> Bytes {
 pub fn contact_frame(ev: &Event, agent_frame: &Bytes) -> Option<Bytes> {
     match &ev.body {
         EventBody::MessageCreated { message } => {
-            let v = serde_json::json!({
-                "type": "event",
-                "seq": ev.seq,
-                "kind": ev.body.kind(),
-                "conversation_id": ev.conversation_id,
-                "at": ev.at,
-                "data": {"message": message.for_contact()},
-            });
-            Some(Bytes::from(v.to_string()))
+            let frame = ContactEventFrame {
+                ty: "event",
+                seq: ev.seq,
+                kind: ev.body.kind(),
+                conversation_id: ev.conversation_id.as_ref(),
+                at: ev.at,
+                data: ContactEventData {
+                    message: message.for_contact(),
+                },
+            };
+            // Serialising borrowed fields cannot fail (no maps with non-string keys).
+            serde_json::to_vec(&frame).ok().map(Bytes::from)
         }
         EventBody::ReplyCreated { .. } | EventBody::SessionEnded { .. } => {
             Some(agent_frame.clone())
         }
         _ => None,
     }
+}
+
+/// The `ack` a widget receives for its message, serialised once from borrowed fields.
+pub fn ack_frame(client_id: Option<&str>, message: &Message) -> String {
+    let frame = AckFrame {
+        ty: "ack",
+        client_id,
+        message: message.for_contact(),
+    };
+    // Serialising borrowed strings and numbers cannot fail.
+    serde_json::to_string(&frame).unwrap_or_default()
+}
+
+#[derive(serde::Serialize)]
+struct AckFrame<'a> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    client_id: Option<&'a str>,
+    message: ContactMessage<'a>,
+}
+
+/// A contact's `message.created` frame, serialised straight from borrowed fields (no
+/// intermediate `serde_json::Value`).
+#[derive(serde::Serialize)]
+struct ContactEventFrame<'a> {
+    #[serde(rename = "type")]
+    ty: &'static str,
+    seq: u64,
+    kind: &'static str,
+    conversation_id: Option<&'a ConversationId>,
+    at: Ts,
+    data: ContactEventData<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ContactEventData<'a> {
+    message: ContactMessage<'a>,
 }
 
 impl Outgoing {
@@ -279,5 +321,67 @@ impl Bus {
             }
         }
         self.head.store(last, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{MessageId, Status};
+    use serde_json::{json, Value};
+
+    fn message() -> Message {
+        Message {
+            id: MessageId::from("m1"),
+            conversation_id: ConversationId::from("c1"),
+            contact_id: ContactId::from("k1"),
+            text: "Bonjour \"à\" vous\n\u{1F600} </script>".into(),
+            at: Ts(1_700_000_000_123),
+            seq: 7,
+            status: Status::Pending,
+            assignee: Some("a1".into()),
+            help: None,
+            hold_until: None,
+        }
+    }
+
+    fn parse(b: &[u8]) -> Value {
+        serde_json::from_slice(b).expect("a frame is JSON")
+    }
+
+    /// The typed frames say exactly what the `json!` values they replace said.
+    #[test]
+    fn contact_frames_match_their_documented_shape() {
+        let m = message();
+        let ev = Event::new(
+            7,
+            Some(m.conversation_id.clone()),
+            m.at,
+            EventBody::MessageCreated { message: m.clone() },
+        );
+        let json = serde_json::to_vec(&ev).unwrap();
+        let out = Outgoing::new(&ev, &json, Some(&m.contact_id));
+        let (who, frame) = out.contact.expect("the contact sees its own message");
+        assert_eq!(who, m.contact_id);
+        let expected = json!({
+            "type": "event", "seq": 7, "kind": "message.created",
+            "conversation_id": "c1", "at": m.at,
+            "data": {"message": m.for_contact()},
+        });
+        assert_eq!(parse(&frame), expected);
+        // The contact's view leaves out status and assignee.
+        assert!(parse(&frame)["data"]["message"].get("status").is_none());
+        assert!(parse(&frame)["data"]["message"].get("assignee").is_none());
+
+        let ack = ack_frame(Some("c-42"), &m);
+        assert_eq!(
+            parse(ack.as_bytes()),
+            json!({"type": "ack", "client_id": "c-42", "message": m.for_contact()})
+        );
+        let ack = ack_frame(None, &m);
+        assert_eq!(
+            parse(ack.as_bytes()),
+            json!({"type": "ack", "client_id": null, "message": m.for_contact()})
+        );
     }
 }

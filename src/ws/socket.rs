@@ -297,10 +297,7 @@ impl Socket {
             async move { hub.customer_send(&contact, &channel, body.text, body.client_id).await }
                 .into_actor(self)
                 .map(move |res, _act, ctx| match res {
-                    Ok((m, _)) => Self::send_json(
-                        ctx,
-                        json!({"type": "ack", "client_id": cid, "message": m.for_contact()}),
-                    ),
+                    Ok((m, _)) => ctx.text(crate::bus::ack_frame(cid.as_deref(), &m)),
                     Err(e) => Self::send_json(
                         ctx,
                         json!({"type": "error", "code": e.code(), "message": e.to_string(), "client_id": cid}),
