@@ -33,9 +33,9 @@ pub struct Hub {
     pub presence_actor: Addr<PresenceActor>,
     pub timers: Timers,
     pub assistants: DashMap<AssistantId, Assistant>,
-    /// Serialises the sends of one contact (conversation choice, idempotency) and the
-    /// replies of one agent (idempotency).
-    locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Serialises the sends of one contact (conversation choice, idempotency), the repeats
+    /// of one reply `client_id` and edits of the agent and assistant registries.
+    locks: crate::locks::NamedLocks,
     pub admin_token_created: Option<String>,
     pub limiter: crate::ratelimit::Limiter,
     /// What the hub remembers of the contacts that write (see `sends.rs`).
@@ -68,7 +68,7 @@ impl Hub {
             presence_actor,
             timers: Timers::default(),
             assistants,
-            locks: DashMap::new(),
+            locks: Default::default(),
             sends: Default::default(),
             admin_token_created,
             limiter: crate::ratelimit::Limiter::new(rate_limit),
@@ -80,15 +80,7 @@ impl Hub {
 
     /// Holds the named lock for the duration of `f`.
     pub async fn locked<T>(&self, name: String, f: impl std::future::Future<Output = T>) -> T {
-        let lock = self.locks.entry(name.clone()).or_default().clone();
-        let out = {
-            let _g = lock.lock().await;
-            f.await
-        };
-        drop(lock);
-        self.locks
-            .remove_if(&name, |_, l| Arc::strong_count(l) == 1);
-        out
+        self.locks.run(name, f).await
     }
 
     /// Rate limits of a widget send: per contact and per client IP.

@@ -20,6 +20,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod hub;
+pub mod locks;
 pub mod metrics;
 pub mod ratelimit;
 pub mod routes;

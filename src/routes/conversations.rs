@@ -172,6 +172,7 @@ async fn reply(
     let conv = ConversationId(path.into_inner());
     let hub2: Arc<Hub> = hub.get_ref().clone();
     let scope = format!("a/{me}");
+    let lock = b.client_id.as_ref().map(|cid| format!("{scope}/{cid}"));
     let who = Who::Agent {
         id: me.clone(),
         role,
@@ -197,7 +198,12 @@ async fn reply(
             _ => Err(ApiError::NotFound("conversation not found".into())),
         }
     };
-    let (body, created) = hub.locked(format!("a/{me}"), run).await?;
+    // Only repeats of one client id need to wait for each other (check, then write the
+    // record): an agent's other replies go straight to their conversations.
+    let (body, created) = match lock {
+        Some(name) => hub.locked(name, run).await?,
+        None => run.await?,
+    };
     Ok(if created {
         HttpResponse::Created().json(body)
     } else {

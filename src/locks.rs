@@ -1,0 +1,114 @@
+//! Named async locks: the sends of one contact, a repeated `client_id`, a registry edit.
+//! A lock exists only while someone holds or waits for it.
+
+use dashmap::DashMap;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// A map of async mutexes by name, each removed when its last user leaves.
+#[derive(Default)]
+pub struct NamedLocks {
+    map: DashMap<String, Arc<Mutex<()>>>,
+}
+
+/// One user of a named lock. Dropping it (also when the future that holds it is dropped
+/// midway, e.g. a client that hangs up) removes the entry if nobody else uses it.
+struct Entry<'a> {
+    locks: &'a NamedLocks,
+    name: String,
+    lock: Option<Arc<Mutex<()>>>,
+}
+
+impl Drop for Entry<'_> {
+    fn drop(&mut self) {
+        drop(self.lock.take());
+        self.locks
+            .map
+            .remove_if(&self.name, |_, l| Arc::strong_count(l) == 1);
+    }
+}
+
+impl NamedLocks {
+    /// Runs `f` while holding the lock called `name`: runs under the same name are serial,
+    /// runs under different names do not wait for each other.
+    pub async fn run<T>(&self, name: String, f: impl Future<Output = T>) -> T {
+        let lock = self.map.entry(name.clone()).or_default().clone();
+        let entry = Entry {
+            locks: self,
+            name,
+            lock: Some(lock),
+        };
+        let mutex = entry.lock.as_ref().expect("set above");
+        let _guard = mutex.lock().await;
+        f.await
+    }
+
+    /// How many names are in use (held or awaited).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no name is in use.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::sync::oneshot;
+
+    #[tokio::test]
+    async fn same_name_is_serial_and_different_names_are_not() {
+        let locks = Arc::new(NamedLocks::default());
+        let (release, held) = oneshot::channel::<()>();
+        let (started, is_started) = oneshot::channel::<()>();
+        let l = locks.clone();
+        let first = tokio::spawn(async move {
+            l.run("a/1/x".into(), async move {
+                started.send(()).unwrap();
+                held.await.unwrap();
+            })
+            .await
+        });
+        is_started.await.unwrap();
+        // Another name runs at once while "a/1/x" is held.
+        assert_eq!(locks.run("a/1/y".into(), async { 7 }).await, 7);
+        // The same name waits until the first run lets go.
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (l, r) = (locks.clone(), ran.clone());
+        let second = tokio::spawn(async move {
+            l.run(
+                "a/1/x".into(),
+                async move { r.fetch_add(1, Ordering::SeqCst) },
+            )
+            .await
+        });
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "ran while the name was held");
+        release.send(()).unwrap();
+        first.await.unwrap();
+        assert_eq!(second.await.unwrap(), 0);
+        assert!(locks.is_empty(), "{} names left", locks.len());
+    }
+
+    #[tokio::test]
+    async fn a_run_dropped_midway_leaves_no_entry() {
+        let locks = NamedLocks::default();
+        let (_keep, never) = oneshot::channel::<()>();
+        let run = locks.run("c/1".into(), async move {
+            let _ = never.await;
+        });
+        // Poll it once (it takes the lock and waits), then drop it like a hung-up client.
+        assert!(futures_util::FutureExt::now_or_never(run).is_none());
+        assert!(locks.is_empty(), "{} names left", locks.len());
+        // The name is usable again.
+        assert_eq!(locks.run("c/1".into(), async { 1 }).await, 1);
+        assert!(locks.is_empty());
+    }
+}
