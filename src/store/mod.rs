@@ -195,7 +195,7 @@ impl Store {
             None => {
                 let e = crate::auth::random_hex(8);
                 tree.insert(&epoch_key, e.as_bytes())?;
-                inner.db.flush()?;
+                inner.flush_and_sync()?;
                 e
             }
         };
@@ -406,8 +406,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let inner = self.inner()?;
         inner.tree.insert(keys::key(prefix, parts), json(v))?;
-        inner.db.flush()?;
-        Ok(())
+        inner.flush_and_sync()
     }
 
     /// The events of a conversation, oldest first.
@@ -686,10 +685,18 @@ impl Store {
 struct Inner {
     db: sled::Db,
     tree: sled::Tree,
-    sync_file: Option<std::fs::File>,
+    sync_file: std::fs::File,
 }
 
 impl Inner {
+    /// Writes sled's log buffers and syncs the file: sled's own `flush` does not make
+    /// them durable.
+    fn flush_and_sync(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        self.sync_file.sync_data()?;
+        Ok(())
+    }
+
     fn open(dir: &Path) -> Result<Inner, StoreError> {
         let db = sled::Config::new()
             .path(dir)
@@ -698,11 +705,11 @@ impl Inner {
             .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree = db.open_tree("hub")?;
-        // sled's flush ends in sync_file_range (sled #1452): sync the file too.
+        // sled's flush ends in sync_file_range (sled #1452), which neither flushes the
+        // device's cache nor syncs metadata: every flush is followed by sync_data.
         let sync_file = std::fs::OpenOptions::new()
             .read(true)
-            .open(dir.join("db"))
-            .ok();
+            .open(dir.join("db"))?;
         Ok(Inner {
             db,
             tree,

@@ -117,9 +117,7 @@ impl Writer {
         inner.db.flush().map_err(|e| e.to_string())?;
         let flushed = Instant::now();
         phases.flush = flushed - applied;
-        if let Some(f) = &inner.sync_file {
-            f.sync_data().map_err(|e| e.to_string())?;
-        }
+        inner.sync_file.sync_data().map_err(|e| e.to_string())?;
         phases.sync = flushed.elapsed();
         Ok(())
     }
