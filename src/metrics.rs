@@ -3,8 +3,8 @@
 //! counters and histograms); gauges that mirror state are read at scrape time.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -17,6 +17,9 @@ pub struct Metrics {
     /// `flush` (sled writes its buffers), `sync` (`sync_data`).
     commit_phase_seconds: HistogramVec,
     batch_requests: Histogram,
+    /// Keys written by group commits, by `op` (put, remove), and the bytes put.
+    keys: IntCounterVec,
+    bytes: IntCounter,
     events: IntCounter,
     commits: IntCounter,
     drops: IntCounter,
@@ -58,6 +61,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
             ],
         ),
     )?;
+    let keys = IntCounterVec::new(
+        Opts::new("hub_commit_keys_total", "Keys written by group commits."),
+        &["op"],
+    )?;
+    let bytes = IntCounter::new(
+        "hub_commit_bytes_total",
+        "Bytes of keys and values put by group commits.",
+    )?;
     let events = IntCounter::new("hub_events_total", "Events made durable.")?;
     let commits = IntCounter::new("hub_commits_total", "Group commits.")?;
     let drops = IntCounter::new(
@@ -74,6 +85,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(commit_seconds.clone()))?;
     registry.register(Box::new(commit_phase_seconds.clone()))?;
     registry.register(Box::new(batch_requests.clone()))?;
+    registry.register(Box::new(keys.clone()))?;
+    registry.register(Box::new(bytes.clone()))?;
     registry.register(Box::new(events.clone()))?;
     registry.register(Box::new(commits.clone()))?;
     registry.register(Box::new(drops.clone()))?;
@@ -86,6 +99,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         commit_seconds,
         commit_phase_seconds,
         batch_requests,
+        keys,
+        bytes,
         events,
         commits,
         drops,
@@ -106,6 +121,10 @@ pub struct CommitPhases {
     pub apply: Duration,
     pub flush: Duration,
     pub sync: Duration,
+    /// Keys the commit inserted and removed, and the bytes of keys and values inserted.
+    pub puts: usize,
+    pub removes: usize,
+    pub bytes: usize,
 }
 
 /// Records one group commit.
@@ -122,6 +141,13 @@ pub fn record_commit(requests: usize, events: usize, took: Duration, phases: Com
             .observe(d.as_secs_f64());
     }
     m.batch_requests.observe(requests as f64);
+    m.keys
+        .with_label_values(&["put"])
+        .inc_by(phases.puts as u64);
+    m.keys
+        .with_label_values(&["remove"])
+        .inc_by(phases.removes as u64);
+    m.bytes.inc_by(phases.bytes as u64);
     m.events.inc_by(events as u64);
     m.commits.inc();
 }

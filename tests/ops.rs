@@ -36,6 +36,15 @@ fn healthz_and_metrics_answer() {
         text.contains("hub_commit_batch_requests_bucket"),
         "batch size histogram"
     );
+    let puts: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("hub_commit_keys_total{op=\"put\"} "))
+        .expect("keys written")
+        .parse()
+        .unwrap();
+    // At least the conversation, its log record and the message's `all` entry.
+    assert!(puts >= 3, "keys put: {puts}");
+    assert!(text.contains("hub_commit_bytes_total "), "bytes written");
     assert!(
         text.contains("hub_messages{status=\"pending\"} 1"),
         "messages by status:\n{text}"

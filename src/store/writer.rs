@@ -84,17 +84,23 @@ impl Writer {
             }
             for (k, v) in &r.batch.puts {
                 b.insert(k.as_slice(), v.as_slice());
+                phases.puts += 1;
+                phases.bytes += k.len() + v.len();
             }
             for e in &r.batch.index_del {
                 if !e.name.starts_with(super::index::COUNT_ONLY) {
                     b.remove(keys::index_entry(&e.name, e.order, &e.id));
+                    phases.removes += 1;
                 }
                 *self.count_mut(tree, &e.name) -= 1;
                 touched.push(e.name.clone());
             }
             for (e, v) in &r.batch.index_put {
                 if !e.name.starts_with(super::index::COUNT_ONLY) {
-                    b.insert(keys::index_entry(&e.name, e.order, &e.id), v.as_slice());
+                    let k = keys::index_entry(&e.name, e.order, &e.id);
+                    phases.puts += 1;
+                    phases.bytes += k.len() + v.len();
+                    b.insert(k, v.as_slice());
                 }
                 *self.count_mut(tree, &e.name) += 1;
                 touched.push(e.name.clone());
@@ -103,12 +109,17 @@ impl Writer {
         chunks.sort_unstable();
         chunks.dedup();
         for c in chunks {
-            b.insert(log::chunk_key(c), self.open.encoded(c));
+            let v = self.open.encoded(c);
+            phases.puts += 1;
+            phases.bytes += 9 + v.len();
+            b.insert(log::chunk_key(c), v);
         }
         touched.sort();
         touched.dedup();
         for name in &touched {
             let v = self.counts.get(name).copied().unwrap_or(0);
+            phases.puts += 1;
+            phases.bytes += 2 + name.len() + 8;
             b.insert(keys::key(keys::COUNT, &[name.as_bytes()]), &v.to_be_bytes());
         }
         tree.apply_batch(b).map_err(|e| e.to_string())?;
