@@ -234,6 +234,94 @@ fn a_widget_resumes_with_since_too() {
     assert!(e2["data"]["message"].get("status").is_none());
 }
 
+/// (seq, kind, text) of a widget's event.
+fn widget_view(e: &Value) -> (u64, String, String) {
+    let d = &e["data"];
+    let text = d["message"]["text"]
+        .as_str()
+        .or(d["reply"]["text"].as_str())
+        .unwrap_or("")
+        .to_string();
+    (
+        e["seq"].as_u64().unwrap(),
+        e["kind"].as_str().unwrap().to_string(),
+        text,
+    )
+}
+
+#[test]
+fn a_widget_resuming_gets_what_its_live_socket_got_across_its_conversations() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let (_, other) = hub.contact();
+    // A widget that stays connected is the reference.
+    let mut live = hub.socket("/ws/widget", json!({"type": "hello", "token": k}));
+    let since = live.recv_type("welcome")["seq"].as_u64().unwrap();
+    let reply = |conv: &str, text: &str| {
+        let (st, b) = hub.post(
+            &format!("/api/conversations/{conv}/replies"),
+            &a,
+            json!({"text": text}),
+        );
+        assert_eq!(st, 201, "{b}");
+    };
+    // Two conversations of the contact (the first one's session ends), interleaved
+    // with another contact's, comments and status changes it must not see.
+    let m1 = hub.say(&k, "first");
+    let c1 = m1["conversation_id"].as_str().unwrap().to_string();
+    let o1 = hub.say(&other, "not yours");
+    let oc = o1["conversation_id"].as_str().unwrap().to_string();
+    hub.act(&a, m1["id"].as_str().unwrap(), "assign", json!({}));
+    reply(&c1, "r1");
+    reply(&oc, "not yours either");
+    hub.post(
+        &format!("/api/conversations/{c1}/comments"),
+        &a,
+        json!({"text": "internal"}),
+    );
+    hub.post(
+        &format!("/api/conversations/{c1}/end-session"),
+        &a,
+        json!({"reason": "done"}),
+    );
+    let m2 = hub.say(&k, "second");
+    let c2 = m2["conversation_id"].as_str().unwrap().to_string();
+    assert_ne!(c1, c2, "a new conversation after the session ended");
+    hub.say(&other, "still not yours");
+    reply(&c2, "r2");
+    hub.say(&k, "third");
+    let mut want = Vec::new();
+    while want
+        .last()
+        .map(|(_, _, t): &(u64, String, String)| t.as_str())
+        != Some("third")
+    {
+        want.push(widget_view(&live.recv_type("event")));
+    }
+    assert_eq!(
+        want.iter().map(|w| w.2.as_str()).collect::<Vec<_>>(),
+        ["first", "r1", "", "second", "r2", "third"],
+        "{want:?}"
+    );
+    // Resuming from before all of it, and from the middle.
+    for from in [since, want[2].0] {
+        let mut w = hub.socket(
+            "/ws/widget",
+            json!({"type": "hello", "token": k, "since": from}),
+        );
+        assert_eq!(w.recv_type("welcome").get("reset"), None);
+        let expected: Vec<_> = want.iter().filter(|e| e.0 > from).cloned().collect();
+        let got: Vec<_> = (0..expected.len())
+            .map(|_| widget_view(&w.recv_type("event")))
+            .collect();
+        assert_eq!(got, expected, "replay from {from}");
+        // Then nothing more until something new happens.
+        w.send(json!({"type": "ping"}));
+        assert_eq!(w.recv()["type"], "pong");
+    }
+}
+
 #[test]
 fn wrong_epoch_or_future_since_gets_reset_and_no_replay() {
     let hub = Hub::start();

@@ -201,6 +201,7 @@ impl ConversationActor {
                 &[conv.contact_id.as_str().as_bytes(), conv.channel.as_bytes()],
                 &conv.id,
             );
+            batch.contact_conversation(&conv.contact_id, conv.id.as_str());
         }
         self.since_snapshot += events.len();
         if self.since_snapshot >= SNAPSHOT_EVERY {

@@ -33,6 +33,9 @@ pub const LATEST: u8 = b'L';
 pub const IDEMPOTENCY: u8 = b'I';
 /// `J` + contact id + 0 + chunk (u32) → the contact's message client ids (`clients.rs`).
 pub const CLIENT_IDS: u8 = b'J';
+/// `k` + contact id + 0 + conversation id → nothing: a contact's conversations (all of
+/// them when [`META`] `contact_index` is set, i.e. in stores created since).
+pub const CONTACT_CONV: u8 = b'k';
 /// `A` + agent id → agent JSON.
 pub const AGENT: u8 = b'A';
 /// `B` + assistant id → assistant JSON.

@@ -132,6 +132,17 @@ impl Batch {
         self.puts.push(slot.with(client_id, message));
     }
 
+    /// Records a new conversation among its contact's (`keys::CONTACT_CONV`).
+    pub fn contact_conversation(&mut self, contact: &ContactId, conversation: &str) {
+        self.puts.push((
+            keys::key(
+                keys::CONTACT_CONV,
+                &[contact.as_str().as_bytes(), conversation.as_bytes()],
+            ),
+            Vec::new(),
+        ));
+    }
+
     /// Writes a JSON record under `prefix` + `parts`.
     pub fn put_json<T: Serialize>(&mut self, prefix: u8, parts: &[&[u8]], v: &T) {
         self.puts.push((keys::key(prefix, parts), json(v)));
@@ -179,6 +190,9 @@ pub struct Store {
     inner: RwLock<Option<Arc<Inner>>>,
     next_seq: AtomicU64,
     epoch: String,
+    /// Whether `keys::CONTACT_CONV` lists every conversation (stores created before it
+    /// was written lack the entries of their older conversations).
+    contact_index: bool,
     tx: mpsc::Sender<Request>,
     healthy: AtomicBool,
 }
@@ -190,15 +204,19 @@ impl Store {
         let inner = Inner::open(dir)?;
         let tree = inner.tree.clone();
         let epoch_key = keys::key(keys::META, &[b"epoch"]);
+        let contact_index_key = keys::key(keys::META, &[CONTACT_INDEX]);
         let epoch = match tree.get(&epoch_key)? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
             None => {
+                // A new store: every conversation it will hold is in its contact's index.
                 let e = crate::auth::random_hex(8);
+                tree.insert(&contact_index_key, &b"complete"[..])?;
                 tree.insert(&epoch_key, e.as_bytes())?;
                 inner.flush_and_sync()?;
                 e
             }
         };
+        let contact_index = tree.get(&contact_index_key)?.is_some();
         let last_legacy = tree
             .scan_prefix([keys::EVENT])
             .keys()
@@ -220,6 +238,7 @@ impl Store {
             inner: RwLock::new(Some(Arc::new(inner))),
             next_seq: AtomicU64::new(last + 1),
             epoch,
+            contact_index,
             tx,
             healthy: AtomicBool::new(true),
         });
@@ -500,6 +519,21 @@ impl Store {
         self.events_of(&tree, &seqs)
     }
 
+    /// The conversations of `contact`, or None when this store's index of them is not
+    /// complete (a store created before the index was kept).
+    pub fn contact_conversations(&self, contact: &str) -> Result<Option<Vec<String>>, StoreError> {
+        if !self.contact_index {
+            return Ok(None);
+        }
+        let prefix = keys::key(keys::CONTACT_CONV, &[contact.as_bytes(), b""]);
+        let mut out = Vec::new();
+        for k in self.tree()?.scan_prefix(&prefix).keys() {
+            let k = k?;
+            out.push(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+        }
+        Ok(Some(out))
+    }
+
     /// Rebuilds a conversation's state: its latest snapshot (if any), then the events
     /// after it; with the tail of its log.
     pub fn load_conversation(
@@ -681,6 +715,9 @@ impl Store {
     }
 }
 
+/// `META` key set in stores whose contact index (`keys::CONTACT_CONV`) is complete.
+const CONTACT_INDEX: &[u8] = b"contact_index";
+
 /// An open sled database: the one tree and the file to `sync_data`.
 struct Inner {
     db: sled::Db,
@@ -811,6 +848,48 @@ mod tests {
             wait(t.send(b)).await.unwrap();
             seqs
         })
+    }
+
+    #[test]
+    fn a_new_store_lists_each_contacts_conversations_and_an_earlier_one_does_not() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (new, earlier) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // An earlier hub's store: it has an epoch, and no contact index.
+        {
+            let inner = Inner::open(earlier.path()).unwrap();
+            inner
+                .tree
+                .insert(keys::key(keys::META, &[b"epoch"]), &b"0123456789abcdef"[..])
+                .unwrap();
+            inner.flush_and_sync().unwrap();
+        }
+        let bus = Bus::new();
+        let store = open_once_released(&rt, earlier.path(), &bus);
+        assert_eq!(store.epoch(), "0123456789abcdef");
+        assert_eq!(store.contact_conversations("k1").unwrap(), None);
+        drop(store);
+
+        let store = open_once_released(&rt, new.path(), &Bus::new());
+        assert_eq!(store.contact_conversations("k1").unwrap(), Some(vec![]));
+        let (k1, k2) = (ContactId("k1".into()), ContactId("k2".into()));
+        let mut b = Batch::default();
+        b.contact_conversation(&k1, "c_b");
+        b.contact_conversation(&k2, "c_x");
+        b.contact_conversation(&k1, "c_a");
+        rt.block_on(store.commit(b)).unwrap();
+        assert_eq!(
+            store.contact_conversations("k1").unwrap(),
+            Some(vec!["c_a".to_string(), "c_b".to_string()])
+        );
+        assert_eq!(
+            store.contact_conversations("k2").unwrap(),
+            Some(vec!["c_x".to_string()])
+        );
+        // A contact id that begins another one sees none of its conversations.
+        assert_eq!(store.contact_conversations("k").unwrap(), Some(vec![]));
     }
 
     #[test]
