@@ -33,8 +33,8 @@ pub struct Hub {
     pub presence_actor: Addr<PresenceActor>,
     pub timers: Timers,
     pub assistants: DashMap<AssistantId, Assistant>,
-    /// Serialises the sends of one contact (conversation choice, idempotency), the repeats
-    /// of one reply `client_id` and edits of the agent and assistant registries.
+    /// Serialises the sends of one contact (conversation choice, idempotency), the
+    /// replies of one agent, and edits of the agent and assistant registries.
     locks: crate::locks::NamedLocks,
     pub admin_token_created: Option<String>,
     pub limiter: crate::ratelimit::Limiter,

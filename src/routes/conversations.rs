@@ -172,7 +172,6 @@ async fn reply(
     let conv = ConversationId(path.into_inner());
     let hub2: Arc<Hub> = hub.get_ref().clone();
     let scope = format!("a/{me}");
-    let lock = b.client_id.as_ref().map(|cid| format!("{scope}/{cid}"));
     let who = Who::Agent {
         id: me.clone(),
         role,
@@ -198,12 +197,10 @@ async fn reply(
             _ => Err(ApiError::NotFound("conversation not found".into())),
         }
     };
-    // Only repeats of one client id need to wait for each other (check, then write the
-    // record): an agent's other replies go straight to their conversations.
-    let (body, created) = match lock {
-        Some(name) => hub.locked(name, run).await?,
-        None => run.await?,
-    };
+    // One reply of an agent at a time: repeats of a client id find the first one's
+    // record, and past saturation this keeps agents from crowding out customers
+    // (docs/DECISIONS.md, "Replies and bots").
+    let (body, created) = hub.locked(format!("a/{me}"), run).await?;
     Ok(if created {
         HttpResponse::Created().json(body)
     } else {
