@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Frame, Hub, Socket};
+use common::{metric, Frame, Hub, Socket};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tungstenite::Message as WsMessage;
@@ -478,17 +478,7 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
                 normal_seen.push(v["seq"].as_u64().unwrap());
             }
         }
-        let text = ureq::get(&format!("{}/metrics", hub.url))
-            .call()
-            .unwrap()
-            .into_string()
-            .unwrap();
-        let drops: u64 = text
-            .lines()
-            .find_map(|l| l.strip_prefix("hub_outbound_drops_total "))
-            .unwrap()
-            .parse()
-            .unwrap();
+        let drops = metric(&hub.metrics(), "hub_outbound_drops_total");
         if drops >= 1 {
             break;
         }
@@ -500,17 +490,7 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
     // The slow client finds what was queued, then a 1008 close.
     assert_eq!(slow.closed(), Some(1008));
     // The normal client got every event up to the head, in order, without gaps.
-    let text = ureq::get(&format!("{}/metrics", hub.url))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
-    let head: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hub_head_seq "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let head = metric(&hub.metrics(), "hub_head_seq");
     let deadline = Instant::now() + Duration::from_secs(30);
     while normal_seen.last().copied().unwrap_or(0) < head && Instant::now() < deadline {
         if let Frame::Json(v) = normal.next(Duration::from_millis(200)) {

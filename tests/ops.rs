@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::Hub;
+use common::{metric, Hub};
 use serde_json::{json, Value};
 
 #[test]
@@ -13,17 +13,8 @@ fn healthz_and_metrics_answer() {
     assert_eq!(b["status"], "ok");
     let (_, k) = hub.contact();
     hub.say(&k, "count me");
-    let text = ureq::get(&format!("{}/metrics", hub.url))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
-    let events: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hub_events_total "))
-        .expect("hub_events_total")
-        .parse()
-        .unwrap();
+    let text = hub.metrics();
+    let events = metric(&text, "hub_events_total");
     assert!(
         events >= 2,
         "conversation.opened + message.created counted: {events}"
@@ -36,12 +27,7 @@ fn healthz_and_metrics_answer() {
         text.contains("hub_commit_batch_requests_bucket"),
         "batch size histogram"
     );
-    let puts: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("hub_commit_keys_total{op=\"put\"} "))
-        .expect("keys written")
-        .parse()
-        .unwrap();
+    let puts = metric(&text, "hub_commit_keys_total{op=\"put\"}");
     // At least the conversation, its log record and the message's `all` entry.
     assert!(puts >= 3, "keys put: {puts}");
     assert!(text.contains("hub_commit_bytes_total "), "bytes written");

@@ -83,9 +83,7 @@ impl Writer {
                 chunks.push(self.open.add(*seq, json, |c| load_chunk(tree, c))?);
             }
             for (k, v) in &r.batch.puts {
-                b.insert(k.as_slice(), v.as_slice());
-                phases.puts += 1;
-                phases.bytes += k.len() + v.len();
+                put(&mut b, phases, k.as_slice(), v.as_slice());
             }
             for e in &r.batch.index_del {
                 if !e.name.starts_with(super::index::COUNT_ONLY) {
@@ -98,9 +96,7 @@ impl Writer {
             for (e, v) in &r.batch.index_put {
                 if !e.name.starts_with(super::index::COUNT_ONLY) {
                     let k = keys::index_entry(&e.name, e.order, &e.id);
-                    phases.puts += 1;
-                    phases.bytes += k.len() + v.len();
-                    b.insert(k, v.as_slice());
+                    put(&mut b, phases, k, v.as_slice());
                 }
                 *self.count_mut(tree, &e.name) += 1;
                 touched.push(e.name.clone());
@@ -109,18 +105,14 @@ impl Writer {
         chunks.sort_unstable();
         chunks.dedup();
         for c in chunks {
-            let v = self.open.encoded(c);
-            phases.puts += 1;
-            phases.bytes += 9 + v.len();
-            b.insert(log::chunk_key(c), v);
+            put(&mut b, phases, log::chunk_key(c), self.open.encoded(c));
         }
         touched.sort();
         touched.dedup();
         for name in &touched {
             let v = self.counts.get(name).copied().unwrap_or(0);
-            phases.puts += 1;
-            phases.bytes += 2 + name.len() + 8;
-            b.insert(keys::key(keys::COUNT, &[name.as_bytes()]), &v.to_be_bytes());
+            let k = keys::key(keys::COUNT, &[name.as_bytes()]);
+            put(&mut b, phases, k, &v.to_be_bytes()[..]);
         }
         tree.apply_batch(b).map_err(|e| e.to_string())?;
         let applied = Instant::now();
@@ -158,6 +150,19 @@ impl Writer {
         // Every seq below `next_pub` has reached this thread: their records are final.
         self.open.settle(self.next_pub);
     }
+}
+
+/// Adds an insert to the sled batch and counts it in the commit's figures.
+fn put(
+    b: &mut sled::Batch,
+    phases: &mut CommitPhases,
+    k: impl Into<sled::IVec>,
+    v: impl Into<sled::IVec>,
+) {
+    let (k, v) = (k.into(), v.into());
+    phases.puts += 1;
+    phases.bytes += k.len() + v.len();
+    b.insert(k, v);
 }
 
 /// A log record as stored (empty when absent). A read error fails the commit: writing

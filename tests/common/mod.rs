@@ -148,6 +148,15 @@ impl Hub {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        ureq::get(&format!("{}/metrics", self.url))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    }
+
     pub fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("GET", path, Some(token), None)
     }
@@ -391,6 +400,15 @@ pub enum Frame {
 }
 
 /// The `id` of a JSON object.
+/// The value of a metrics series (`name{labels}` as printed) in a `/metrics` text.
+pub fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in the metrics"))
+        .parse()
+        .unwrap_or_else(|e| panic!("{series}: {e}"))
+}
+
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("id").to_string()
 }
