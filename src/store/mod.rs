@@ -190,9 +190,10 @@ pub struct Store {
     inner: RwLock<Option<Arc<Inner>>>,
     next_seq: AtomicU64,
     epoch: String,
-    /// Whether `keys::CONTACT_CONV` lists every conversation (stores created before it
-    /// was written lack the entries of their older conversations).
-    contact_index: bool,
+    /// Whether `keys::CONTACT_CONV` lists every conversation. Stores created before it
+    /// was kept lack the entries of their older conversations until a background pass
+    /// (`build_contact_index`) has written them.
+    contact_index: AtomicBool,
     tx: mpsc::Sender<Request>,
     healthy: AtomicBool,
 }
@@ -200,6 +201,16 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path, bus: Arc<Bus>) -> Result<Arc<Store>, StoreError> {
+        Store::open_with(dir, bus, true)
+    }
+
+    /// [`Store::open`], and whether to build the contact index of a store created before
+    /// it was kept (tests turn that off to read such a store as it is).
+    fn open_with(
+        dir: &Path,
+        bus: Arc<Bus>,
+        build_contact_index: bool,
+    ) -> Result<Arc<Store>, StoreError> {
         std::fs::create_dir_all(dir)?;
         let inner = Inner::open(dir)?;
         let tree = inner.tree.clone();
@@ -238,12 +249,64 @@ impl Store {
             inner: RwLock::new(Some(Arc::new(inner))),
             next_seq: AtomicU64::new(last + 1),
             epoch,
-            contact_index,
+            contact_index: AtomicBool::new(contact_index),
             tx,
             healthy: AtomicBool::new(true),
         });
         writer::spawn(writer::Writer::new(bus, last + 1), rx, store.clone());
+        if !contact_index && build_contact_index {
+            let s = store.clone();
+            std::thread::Builder::new()
+                .name("hub-contact-index".into())
+                .spawn(move || match s.build_contact_index() {
+                    Ok(n) => tracing::info!(conversations = n, "Contact index built."),
+                    // Widgets keep reading the hub-wide log; the next start tries again.
+                    Err(e) => tracing::warn!(error = %e, "Contact index not built."),
+                })?;
+        }
         Ok(store)
+    }
+
+    /// Lists every conversation of a store created before the contact index under its
+    /// contact, then marks the index complete. Runs once, beside the hub: conversations
+    /// opened meanwhile are listed by their own batch, and a widget resuming meanwhile
+    /// reads the hub-wide log. Returns how many conversations it listed.
+    fn build_contact_index(&self) -> Result<usize, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Owner {
+            id: String,
+            contact_id: String,
+        }
+        let tree = self.tree()?;
+        let (mut n, mut batch, mut in_batch) = (0, sled::Batch::default(), 0);
+        for kv in tree.scan_prefix([keys::CONVERSATION]) {
+            let (_, v) = kv?;
+            let c: Owner =
+                serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            batch.insert(
+                keys::key(
+                    keys::CONTACT_CONV,
+                    &[c.contact_id.as_bytes(), c.id.as_bytes()],
+                ),
+                &[][..],
+            );
+            n += 1;
+            in_batch += 1;
+            if in_batch == 1000 {
+                tree.apply_batch(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
+        }
+        tree.apply_batch(batch)?;
+        let inner = self.inner()?;
+        // The entries are durable before the marker that says they are complete.
+        inner.flush_and_sync()?;
+        inner
+            .tree
+            .insert(keys::key(keys::META, &[CONTACT_INDEX]), &b"complete"[..])?;
+        inner.flush_and_sync()?;
+        self.contact_index.store(true, Ordering::Release);
+        Ok(n)
     }
 
     /// The open database, or `Closed` while it is being reopened.
@@ -522,7 +585,7 @@ impl Store {
     /// The conversations of `contact`, or None when this store's index of them is not
     /// complete (a store created before the index was kept).
     pub fn contact_conversations(&self, contact: &str) -> Result<Option<Vec<String>>, StoreError> {
-        if !self.contact_index {
+        if !self.contact_index.load(Ordering::Acquire) {
             return Ok(None);
         }
         let prefix = keys::key(keys::CONTACT_CONV, &[contact.as_bytes(), b""]);
@@ -815,7 +878,8 @@ mod tests {
     fn open_once_released(rt: &tokio::runtime::Runtime, dir: &Path, bus: &Arc<Bus>) -> Arc<Store> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            match rt.block_on(async { Store::open(dir, bus.clone()) }) {
+            // No background pass: a test that wants it runs `build_contact_index` itself.
+            match rt.block_on(async { Store::open_with(dir, bus.clone(), false) }) {
                 Ok(s) => return s,
                 Err(StoreError::Sled(sled::Error::Io(e)))
                     if e.to_string().contains("could not acquire lock")
@@ -890,6 +954,56 @@ mod tests {
         );
         // A contact id that begins another one sees none of its conversations.
         assert_eq!(store.contact_conversations("k").unwrap(), Some(vec![]));
+    }
+
+    #[test]
+    fn an_earlier_store_gets_its_contact_index_built_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // An earlier hub's store: an epoch, three conversations, no contact index.
+        {
+            let inner = Inner::open(dir.path()).unwrap();
+            inner
+                .tree
+                .insert(keys::key(keys::META, &[b"epoch"]), &b"0123456789abcdef"[..])
+                .unwrap();
+            for (c, k) in [("c_a", "k1"), ("c_x", "k2"), ("c_c", "k1")] {
+                let conv = serde_json::json!({"id": c, "contact_id": k, "channel": "web"});
+                inner
+                    .tree
+                    .insert(keys::key(keys::CONVERSATION, &[c.as_bytes()]), json(&conv))
+                    .unwrap();
+            }
+            inner.flush_and_sync().unwrap();
+        }
+        let store = open_once_released(&rt, dir.path(), &Bus::new());
+        assert_eq!(store.contact_conversations("k1").unwrap(), None);
+        // A conversation opened while the pass runs is listed by its own batch.
+        let mut b = Batch::default();
+        b.contact_conversation(&ContactId("k1".into()), "c_b");
+        rt.block_on(store.commit(b)).unwrap();
+        assert_eq!(store.build_contact_index().unwrap(), 3);
+        let listed = |store: &Store| {
+            (
+                store.contact_conversations("k1").unwrap(),
+                store.contact_conversations("k2").unwrap(),
+            )
+        };
+        let want = (
+            Some(vec!["c_a".to_string(), "c_b".into(), "c_c".into()]),
+            Some(vec!["c_x".to_string()]),
+        );
+        assert_eq!(listed(&store), want);
+        // The marker is durable: the next start (on a copy of the files, as after a
+        // kill -9: the writer still holds the first instance) has a complete index
+        // without a pass.
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        let store = open_once_released(&rt, copy.path(), &Bus::new());
+        assert_eq!(listed(&store), want);
     }
 
     #[test]
