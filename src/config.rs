@@ -20,7 +20,13 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `HUB_LOG_FORMAT=json` switches logs to JSON lines.
     pub log_json: bool,
+    /// `HUB_AGENT_INFLIGHT`: most agent commands (replies, assignments, …) the hub runs at
+    /// once; the others wait their turn in arrival order (`0`: no limit).
+    pub agent_inflight: usize,
 }
+
+/// The default of `HUB_AGENT_INFLIGHT` (see `docs/DECISIONS.md`, "Replies and bots").
+pub const AGENT_INFLIGHT: usize = 32;
 
 impl Config {
     /// Whether `origin` is listed in `HUB_ALLOWED_ORIGINS` (or the list allows `*`).
@@ -53,6 +59,9 @@ impl Config {
                 })
                 .unwrap_or_default(),
             log_json: var("HUB_LOG_FORMAT").as_deref() == Some("json"),
+            agent_inflight: var("HUB_AGENT_INFLIGHT")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(AGENT_INFLIGHT),
         }
     }
 }

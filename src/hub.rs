@@ -34,8 +34,10 @@ pub struct Hub {
     pub timers: Timers,
     pub assistants: DashMap<AssistantId, Assistant>,
     /// Serialises the sends of one contact (conversation choice, idempotency), the
-    /// replies of one agent, and edits of the agent and assistant registries.
+    /// repeats of one reply `client_id`, and edits of the agent and assistant registries.
     locks: crate::locks::NamedLocks,
+    /// Agent commands running at once (`HUB_AGENT_INFLIGHT`).
+    agent_slots: crate::locks::Admission,
     pub admin_token_created: Option<String>,
     pub limiter: crate::ratelimit::Limiter,
     /// What the hub remembers of the contacts that write (see `sends.rs`).
@@ -58,6 +60,7 @@ impl Hub {
             assistants.insert(a.id.clone(), a);
         }
         let rate_limit = config.rate_limit;
+        let agent_slots = crate::locks::Admission::new(config.agent_inflight);
         let hub = Arc::new(Hub {
             config,
             store,
@@ -69,6 +72,7 @@ impl Hub {
             timers: Timers::default(),
             assistants,
             locks: Default::default(),
+            agent_slots,
             sends: Default::default(),
             admin_token_created,
             limiter: crate::ratelimit::Limiter::new(rate_limit),
@@ -140,6 +144,15 @@ impl Hub {
         who: Who,
         idempotency: Option<Idempotency>,
     ) -> Result<Outcome, ApiError> {
+        // Admission: agents' commands take a slot, in arrival order; customers', the
+        // bot's and timers' do not. An agent's console waits for its answer, a
+        // customer's message arrives whether or not the hub keeps up: bounding the
+        // first keeps the writer's queue, hence the customers' acks, short past
+        // saturation (docs/DECISIONS.md, "Replies and bots").
+        let _slot = match who {
+            Who::Agent { .. } => self.agent_slots.enter().await,
+            _ => None,
+        };
         self.registry
             .exec(
                 self,

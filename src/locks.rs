@@ -1,10 +1,12 @@
 //! Named async locks: the sends of one contact, a repeated `client_id`, a registry edit.
-//! A lock exists only while someone holds or waits for it.
+//! A lock exists only while someone holds or waits for it. And the hub's admission:
+//! how many agents' commands run at once.
 
 use dashmap::DashMap;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use std::time::Instant;
+use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 
 /// A map of async mutexes by name, each removed when its last user leaves.
 #[derive(Default)]
@@ -52,6 +54,31 @@ impl NamedLocks {
     /// Whether no name is in use.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+/// At most `limit` holders at once; the others wait in arrival order (FIFO, so nobody
+/// starves). A limit of 0 admits everyone at once.
+pub struct Admission {
+    slots: Option<Semaphore>,
+}
+
+impl Admission {
+    pub fn new(limit: usize) -> Self {
+        Admission {
+            slots: (limit > 0).then(|| Semaphore::new(limit)),
+        }
+    }
+
+    /// Waits for a slot, which is given back when the returned guard drops (also when
+    /// the future holding it is dropped, e.g. a client that hangs up).
+    pub async fn enter(&self) -> Option<SemaphorePermit<'_>> {
+        let slots = self.slots.as_ref()?;
+        let asked = Instant::now();
+        // `acquire` fails only on a closed semaphore, and this one is never closed.
+        let slot = slots.acquire().await.ok();
+        crate::metrics::METRICS.agent_admission(asked.elapsed());
+        slot
     }
 }
 
@@ -110,5 +137,44 @@ mod tests {
         // The name is usable again.
         assert_eq!(locks.run("c/1".into(), async { 1 }).await, 1);
         assert!(locks.is_empty());
+    }
+
+    /// Polls `f` once: whether it is still waiting.
+    fn pending<F: Future + Unpin>(f: &mut F) -> bool {
+        futures_util::FutureExt::now_or_never(f).is_none()
+    }
+
+    #[tokio::test]
+    async fn admission_holds_the_third_until_one_of_two_leaves_then_serves_in_order() {
+        let adm = Admission::new(2);
+        let a = adm.enter().await.expect("slot");
+        let b = adm.enter().await.expect("slot");
+        let mut third = Box::pin(adm.enter());
+        let mut fourth = Box::pin(adm.enter());
+        assert!(pending(&mut third));
+        assert!(pending(&mut fourth));
+        drop(b);
+        // The first in line gets the freed slot, the one behind it still waits.
+        assert!(pending(&mut fourth));
+        let c = third.await.expect("slot");
+        assert!(pending(&mut fourth));
+        drop(a);
+        let d = fourth.await.expect("slot");
+        drop((c, d));
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_gives_up_takes_no_slot_and_no_limit_admits_all() {
+        let adm = Admission::new(1);
+        let held = adm.enter().await;
+        // Poll once (it queues), then drop it like a hung-up client.
+        assert!(futures_util::FutureExt::now_or_never(adm.enter()).is_none());
+        drop(held);
+        assert!(futures_util::FutureExt::now_or_never(adm.enter()).is_some());
+        let open = Admission::new(0);
+        let all: Vec<_> = (0..100).map(|_| open.enter()).collect();
+        for e in all {
+            assert!(futures_util::FutureExt::now_or_never(e).is_some());
+        }
     }
 }

@@ -23,6 +23,8 @@ pub struct Metrics {
     events: IntCounter,
     commits: IntCounter,
     drops: IntCounter,
+    /// How long agents' commands waited for a slot (`HUB_AGENT_INFLIGHT`).
+    agent_admission_seconds: Histogram,
     /// Connected sockets by `kind` (agent, widget).
     pub sockets: IntGaugeVec,
     /// Customer messages by `status`.
@@ -75,6 +77,15 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "hub_outbound_drops_total",
         "Sockets cut off for falling behind.",
     )?;
+    let agent_admission_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "hub_agent_admission_wait_seconds",
+            "How long an agent's command waited for one of the HUB_AGENT_INFLIGHT slots.",
+        )
+        .buckets(vec![
+            0.00001, 0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ]),
+    )?;
     let sockets = IntGaugeVec::new(Opts::new("hub_sockets", "Connected sockets."), &["kind"])?;
     let messages = IntGaugeVec::new(
         Opts::new("hub_messages", "Customer messages by status."),
@@ -90,6 +101,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(events.clone()))?;
     registry.register(Box::new(commits.clone()))?;
     registry.register(Box::new(drops.clone()))?;
+    registry.register(Box::new(agent_admission_seconds.clone()))?;
     registry.register(Box::new(sockets.clone()))?;
     registry.register(Box::new(messages.clone()))?;
     registry.register(Box::new(actors.clone()))?;
@@ -104,6 +116,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         events,
         commits,
         drops,
+        agent_admission_seconds,
         sockets,
         messages,
         actors,
@@ -160,6 +173,11 @@ impl Metrics {
             self.batch_requests.get_sample_sum(),
             self.commit_seconds.get_sample_sum(),
         )
+    }
+
+    /// Records how long an agent's command waited for its slot.
+    pub fn agent_admission(&self, waited: Duration) {
+        self.agent_admission_seconds.observe(waited.as_secs_f64());
     }
 
     /// Brings the cumulative drop counter up to `total`.

@@ -581,3 +581,54 @@ fn concurrent_repeats_of_one_reply_client_id_create_exactly_one_reply() {
         1
     );
 }
+
+/// Every agent command takes one of `HUB_AGENT_INFLIGHT` slots (counted by
+/// `hub_agent_admission_wait_seconds`); customers' sends take none. One agent's replies
+/// to different conversations run side by side, and past the limit they wait their turn
+/// instead of failing.
+#[test]
+fn agent_commands_take_an_admission_slot_and_past_the_limit_wait_their_turn() {
+    let hub = Hub::start_with(&[("HUB_AGENT_INFLIGHT", "2")]);
+    let series = "hub_agent_admission_wait_seconds_count";
+    let alice = hub.agent("Alice", "agent");
+    let convs: Vec<(String, Value)> = (0..6)
+        .map(|i| {
+            let (_, contact) = hub.contact();
+            let m = hub.say(&contact, &format!("hi {i}"));
+            (m["conversation_id"].as_str().unwrap().to_string(), m)
+        })
+        .collect();
+    assert_eq!(
+        common::metric(&hub.metrics(), series),
+        0,
+        "customers' sends take no agent slot"
+    );
+    let threads: Vec<_> = convs
+        .iter()
+        .map(|(conv, _)| {
+            let (url, token, conv) = (hub.url.clone(), alice.1.clone(), conv.clone());
+            std::thread::spawn(move || {
+                let r = ureq::post(&format!("{url}/api/conversations/{conv}/replies"))
+                    .set("Authorization", &format!("Bearer {token}"))
+                    .send_json(json!({"text": "on it"}))
+                    .expect("reply");
+                (r.status(), r.into_json::<Value>().unwrap())
+            })
+        })
+        .collect();
+    for ((_, m), t) in convs.iter().zip(threads) {
+        let (status, body) = t.join().unwrap();
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["answered"], json!([id(m)]));
+    }
+    assert_eq!(common::metric(&hub.metrics(), series), 6);
+    // Any agent command, not only replies.
+    let (conv, _) = &convs[0];
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{conv}/comments"),
+        &alice.1,
+        json!({"text": "note"}),
+    );
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(common::metric(&hub.metrics(), series), 7);
+}

@@ -172,6 +172,7 @@ async fn reply(
     let conv = ConversationId(path.into_inner());
     let hub2: Arc<Hub> = hub.get_ref().clone();
     let scope = format!("a/{me}");
+    let lock = b.client_id.as_ref().map(|c| format!("{scope}/{c}"));
     let who = Who::Agent {
         id: me.clone(),
         role,
@@ -197,10 +198,13 @@ async fn reply(
             _ => Err(ApiError::NotFound("conversation not found".into())),
         }
     };
-    // One reply of an agent at a time: repeats of a client id find the first one's
-    // record, and past saturation this keeps agents from crowding out customers
-    // (docs/DECISIONS.md, "Replies and bots").
-    let (body, created) = hub.locked(format!("a/{me}"), run).await?;
+    // Repeats of a client id wait for the first one and find its record; an agent's
+    // other replies run at once (the hub's admission bounds how many agents' commands
+    // run together: `Hub::exec`).
+    let (body, created) = match &lock {
+        Some(name) => hub.locked(name.clone(), run).await?,
+        None => run.await?,
+    };
     Ok(if created {
         HttpResponse::Created().json(body)
     } else {
