@@ -222,8 +222,11 @@ pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
         .get(actix_web::http::header::AUTHORIZATION)?
         .to_str()
         .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .trim_start()
+        .split_once(' ')
+        // The scheme is case-insensitive (RFC 9110 §11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
         .filter(|t| !t.is_empty())
 }
 

@@ -293,6 +293,15 @@ fn create_bad_input() {
             json!({"name": 1, "rules": [], "transfer_keywords": []}),
         ),
         (
+            "missing rules (required: only the fields marked ? are optional)",
+            json!({"name": "x", "transfer_keywords": []}),
+        ),
+        (
+            "missing transfer_keywords",
+            json!({"name": "x", "rules": []}),
+        ),
+        ("name alone", json!({"name": "x"})),
+        (
             "rules not a list",
             json!({"name": "x", "rules": {}, "transfer_keywords": []}),
         ),
@@ -458,6 +467,27 @@ fn put_bad_input_and_unknown_assistant() {
         "invalid",
         "400 before 404",
     );
+    // A PUT that leaves out the rules is refused, and wipes nothing.
+    let before = listed(&hub, &a);
+    for body in [
+        json!({"name": "x"}),
+        json!({"name": "x", "rules": []}),
+        json!({"name": "x", "transfer_keywords": []}),
+    ] {
+        assert_error(
+            hub.call(
+                "PUT",
+                &format!("/api/assistants/{a}"),
+                Some(ADMIN),
+                Some(body.clone()),
+            ),
+            400,
+            "invalid",
+            &format!("PUT {body}"),
+        );
+    }
+    assert_eq!(listed(&hub, &a), before);
+    assert_ne!(before["rules"], json!([]), "the fixture has rules to lose");
     assert_eq!(listed(&hub, &a)["name"], "Helper", "unchanged");
 }
 

@@ -206,3 +206,32 @@ fn every_route_answers_every_caller_as_specified() {
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     assert_eq!(unauthorized_successes, 0);
 }
+
+/// The `Bearer` scheme is matched without regard to case (RFC 9110 §11.1); any other
+/// scheme, or the token alone, is no token at all.
+#[test]
+fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_unauthorized() {
+    let hub = Hub::start();
+    let (_, token) = hub.agent("Ann", "agent");
+    let get = |auth: &str| -> u16 {
+        match ureq::get(&format!("{}/api/agents", hub.url))
+            .set("Authorization", auth)
+            .call()
+        {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(s, _)) => s,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(get(&format!("{scheme} {token}")), 200, "{scheme}");
+    }
+    for auth in [
+        format!("Basic {token}"),
+        token.clone(),
+        "Bearer ".to_string(),
+        format!("Bearer{token}"),
+    ] {
+        assert_eq!(get(&auth), 401, "{auth:?}");
+    }
+}

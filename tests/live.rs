@@ -381,6 +381,20 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
     }
     let mut s = hub.socket("/ws/widget", json!({"type": "hello", "token": a}));
     assert_eq!(s.closed(), Some(4401));
+    // A hello whose token is not a string is a hello without a usable token: 4401.
+    for path in ["/ws/agent", "/ws/widget"] {
+        for token in [json!(5), json!(null), json!({"t": a})] {
+            let mut s = hub.socket(path, json!({"type": "hello", "token": token}));
+            assert_eq!(s.closed(), Some(4401), "{path} token {token}");
+        }
+    }
+    // A good token but a malformed hello otherwise: invalid, then 1008.
+    let mut s = hub.socket(
+        "/ws/agent",
+        json!({"type": "hello", "token": a, "since": "yesterday"}),
+    );
+    assert_eq!(s.recv()["code"], "invalid");
+    assert_eq!(s.closed(), Some(1008));
 
     // After the hello: garbage, binary and unknown types are errors; the socket stays.
     let (mut c, _) = hub.console(&a, None);
@@ -392,6 +406,38 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
     assert_eq!(c.recv_type("error")["code"], "invalid");
     c.send(json!({"type": "ping"}));
     assert_eq!(c.recv_type("pong")["type"], "pong");
+    // `send` is not a frame consoles take: invalid (with its client id), and it stays.
+    c.send(json!({"type": "send", "text": "from a console", "client_id": "a-1"}));
+    let e = c.recv_type("error");
+    assert_eq!(
+        (&e["code"], &e["client_id"]),
+        (&json!("invalid"), &json!("a-1"))
+    );
+
+    // A widget's malformed `send` frames are answered with their client id (§5).
+    let mut w = hub.socket("/ws/widget", json!({"type": "hello", "token": k}));
+    w.recv_type("welcome");
+    for (frame, cid) in [
+        (json!({"type": "send", "client_id": "e-1"}), json!("e-1")),
+        (
+            json!({"type": "send", "text": 5, "client_id": "e-2"}),
+            json!("e-2"),
+        ),
+        (
+            json!({"type": "send", "text": "hi", "client_id": 7}),
+            json!(null),
+        ),
+        (json!({"type": "send"}), json!(null)),
+    ] {
+        w.send(frame.clone());
+        let e = w.recv_type("error");
+        assert_eq!(e["code"], "invalid", "{frame}: {e}");
+        assert_eq!(
+            e.get("client_id"),
+            Some(&cid),
+            "{frame}: the error names the send: {e}"
+        );
+    }
 
     // A 200 KiB frame: 1009.
     let (mut big, _) = hub.console(&a, None);

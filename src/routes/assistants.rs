@@ -19,10 +19,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 #[derive(Deserialize)]
 struct Definition {
+    // PROTOCOL §6.4: `name`, `rules` and `transfer_keywords` are required (400 when
+    // absent, so a PUT cannot wipe an assistant's rules by leaving them out); the
+    // fields marked `?` there are optional.
     name: String,
-    #[serde(default)]
     rules: Vec<Rule>,
-    #[serde(default)]
     transfer_keywords: Vec<String>,
     transfer_reply: Option<String>,
     #[serde(default)]

@@ -62,6 +62,29 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
     parse_slow(text)
 }
 
+/// What a frame that failed to parse still tells: its `type` when it names one, and its
+/// `client_id` and `token` when they are strings. (An error in a `send` echoes the
+/// client id, PROTOCOL §5; a `hello` with no usable token closes with 4401, §7.)
+#[derive(Debug, Default, PartialEq)]
+pub struct Salvage {
+    pub kind: Option<String>,
+    pub client_id: Option<String>,
+    pub token: Option<String>,
+}
+
+/// See [`Salvage`]; only for frames `parse` refused, so off the hot path.
+pub fn salvage(text: &str) -> Salvage {
+    let Ok(serde_json::Value::Object(v)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Salvage::default();
+    };
+    let string = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+    Salvage {
+        kind: string("type"),
+        client_id: string("client_id"),
+        token: string("token"),
+    }
+}
+
 /// Parses a client frame through a `serde_json::Value`, naming what is wrong with it.
 fn parse_slow(text: &str) -> Result<ClientFrame, FrameError> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;

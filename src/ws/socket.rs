@@ -23,8 +23,10 @@ use std::time::{Duration, Instant};
 
 /// How often the server pings.
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// A peer silent for this long is dropped.
-const SILENCE: Duration = Duration::from_secs(15);
+/// A peer silent for this long is dropped. Generous: a client answers pings only as it
+/// reads, so a slow reader's pongs wait behind its backlog, and a test client may leave
+/// its socket unread for a while; a dead peer's agent still goes offline within a minute.
+const SILENCE: Duration = Duration::from_secs(60);
 /// A socket that has not said hello by then is closed.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Custom close code for a refused hello token.
@@ -83,6 +85,19 @@ impl Socket {
         );
     }
 
+    /// An error answering a `send`: it names the frame's `client_id` (null without one).
+    fn send_error(
+        ctx: &mut ws::WebsocketContext<Self>,
+        code: &str,
+        message: &str,
+        client_id: Option<String>,
+    ) {
+        Self::send_json(
+            ctx,
+            json!({"type": "error", "code": code, "message": message, "client_id": client_id}),
+        );
+    }
+
     fn close(ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
         ctx.close(Some(ws::CloseReason {
             code,
@@ -115,6 +130,16 @@ impl Socket {
                     Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                 }
                 Err(e) => {
+                    // A JSON hello whose token is absent or not a string is refused like
+                    // a missing token (4401); anything else is not a hello (1008).
+                    let f = frames::salvage(text);
+                    if f.kind.as_deref() == Some("hello") && f.token.is_none() {
+                        return Self::close(
+                            ctx,
+                            ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
+                            "unauthorized",
+                        );
+                    }
                     Self::error(ctx, "invalid", &e.message());
                     Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                 }
@@ -138,7 +163,14 @@ impl Socket {
                     self.customer_send(text, client_id, ctx)
                 }
                 Ok(ClientFrame::Hello { .. }) => Self::error(ctx, "invalid", "already said hello"),
-                Err(e) => Self::error(ctx, "invalid", &e.message()),
+                Err(e) => {
+                    // A malformed `send` still gets its client id back (PROTOCOL §5).
+                    let f = frames::salvage(text);
+                    if f.kind.as_deref() == Some("send") {
+                        return Self::send_error(ctx, "invalid", &e.message(), f.client_id);
+                    }
+                    Self::error(ctx, "invalid", &e.message())
+                }
             },
         }
     }
@@ -280,29 +312,32 @@ impl Socket {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         let Some((contact, channel)) = self.contact.clone() else {
-            return Self::error(ctx, "forbidden", "only widgets send messages");
+            // Not a frame agent consoles take: `invalid`, like an unknown type (§7).
+            return Self::send_error(
+                ctx,
+                "invalid",
+                "agent consoles do not send messages; reply over HTTP",
+                client_id,
+            );
         };
         let body = crate::routes::widget::SendBody { text, client_id };
         let cid = body.client_id.clone();
         if let Err(e) = crate::routes::widget::check_send(&body)
             .and_then(|_| self.hub.allow_send(&contact, self.ip))
         {
-            return Self::send_json(
-                ctx,
-                json!({"type": "error", "code": e.code(), "message": e.to_string(), "client_id": cid}),
-            );
+            return Self::send_error(ctx, e.code(), &e.to_string(), cid);
         }
         let hub = self.hub.clone();
         ctx.wait(
-            async move { hub.customer_send(&contact, &channel, body.text, body.client_id).await }
-                .into_actor(self)
-                .map(move |res, _act, ctx| match res {
-                    Ok((m, _)) => ctx.text(crate::bus::ack_frame(cid.as_deref(), &m)),
-                    Err(e) => Self::send_json(
-                        ctx,
-                        json!({"type": "error", "code": e.code(), "message": e.to_string(), "client_id": cid}),
-                    ),
-                }),
+            async move {
+                hub.customer_send(&contact, &channel, body.text, body.client_id)
+                    .await
+            }
+            .into_actor(self)
+            .map(move |res, _act, ctx| match res {
+                Ok((m, _)) => ctx.text(crate::bus::ack_frame(cid.as_deref(), &m)),
+                Err(e) => Self::send_error(ctx, e.code(), &e.to_string(), cid),
+            }),
         );
     }
 }
