@@ -872,6 +872,13 @@ mod tests {
         }
     }
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// Opens the store at `dir` once sled's I/O threads of an instance just dropped have
     /// let go of its file lock (they finish their last write after the drop: 1 open in
     /// 6 failed with "could not acquire lock" without this wait).
@@ -916,10 +923,7 @@ mod tests {
 
     #[test]
     fn a_new_store_lists_each_contacts_conversations_and_an_earlier_one_does_not() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let (new, earlier) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         // An earlier hub's store: it has an epoch, and no contact index.
         {
@@ -958,10 +962,7 @@ mod tests {
 
     #[test]
     fn an_earlier_store_gets_its_contact_index_built_once() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let dir = tempfile::tempdir().unwrap();
         // An earlier hub's store: an epoch, three conversations, no contact index.
         {
@@ -1008,10 +1009,7 @@ mod tests {
 
     #[test]
     fn packed_log_reads_after_the_legacy_one_and_survives_reopen() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let dir = tempfile::tempdir().unwrap();
         // A store written before the packed layout: seqs 1..=5, one key per event.
         {
