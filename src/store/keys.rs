@@ -75,6 +75,16 @@ pub fn conv_event(conversation: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// The key listing `conversation` under `contact` ([`CONTACT_CONV`]).
+pub fn contact_conversation(contact: &str, conversation: &str) -> Vec<u8> {
+    key(CONTACT_CONV, &[contact.as_bytes(), conversation.as_bytes()])
+}
+
+/// The prefix of every conversation listed under `contact`.
+pub fn contact_conversations(contact: &str) -> Vec<u8> {
+    contact_conversation(contact, "")
+}
+
 /// An index entry key: `i` + name + 0 + order + id.
 pub fn index_entry(name: &str, order: u64, id: &str) -> Vec<u8> {
     let mut k = index_prefix(name);

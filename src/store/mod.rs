@@ -135,10 +135,7 @@ impl Batch {
     /// Records a new conversation among its contact's (`keys::CONTACT_CONV`).
     pub fn contact_conversation(&mut self, contact: &ContactId, conversation: &str) {
         self.puts.push((
-            keys::key(
-                keys::CONTACT_CONV,
-                &[contact.as_str().as_bytes(), conversation.as_bytes()],
-            ),
+            keys::contact_conversation(contact.as_str(), conversation),
             Vec::new(),
         ));
     }
@@ -215,13 +212,13 @@ impl Store {
         let inner = Inner::open(dir)?;
         let tree = inner.tree.clone();
         let epoch_key = keys::key(keys::META, &[b"epoch"]);
-        let contact_index_key = keys::key(keys::META, &[CONTACT_INDEX]);
+        let contact_index_key = contact_index_marker();
         let epoch = match tree.get(&epoch_key)? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),
             None => {
                 // A new store: every conversation it will hold is in its contact's index.
                 let e = crate::auth::random_hex(8);
-                tree.insert(&contact_index_key, &b"complete"[..])?;
+                tree.insert(&contact_index_key, COMPLETE)?;
                 tree.insert(&epoch_key, e.as_bytes())?;
                 inner.flush_and_sync()?;
                 e
@@ -283,13 +280,7 @@ impl Store {
             let (_, v) = kv?;
             let c: Owner =
                 serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            batch.insert(
-                keys::key(
-                    keys::CONTACT_CONV,
-                    &[c.contact_id.as_bytes(), c.id.as_bytes()],
-                ),
-                &[][..],
-            );
+            batch.insert(keys::contact_conversation(&c.contact_id, &c.id), &[][..]);
             n += 1;
             in_batch += 1;
             if in_batch == 1000 {
@@ -301,9 +292,7 @@ impl Store {
         let inner = self.inner()?;
         // The entries are durable before the marker that says they are complete.
         inner.flush_and_sync()?;
-        inner
-            .tree
-            .insert(keys::key(keys::META, &[CONTACT_INDEX]), &b"complete"[..])?;
+        inner.tree.insert(contact_index_marker(), COMPLETE)?;
         inner.flush_and_sync()?;
         self.contact_index.store(true, Ordering::Release);
         Ok(n)
@@ -588,7 +577,7 @@ impl Store {
         if !self.contact_index.load(Ordering::Acquire) {
             return Ok(None);
         }
-        let prefix = keys::key(keys::CONTACT_CONV, &[contact.as_bytes(), b""]);
+        let prefix = keys::contact_conversations(contact);
         let mut out = Vec::new();
         for k in self.tree()?.scan_prefix(&prefix).keys() {
             let k = k?;
@@ -778,8 +767,12 @@ impl Store {
     }
 }
 
-/// `META` key set in stores whose contact index (`keys::CONTACT_CONV`) is complete.
-const CONTACT_INDEX: &[u8] = b"contact_index";
+/// The `META` key set (to [`COMPLETE`]) in stores whose contact index
+/// (`keys::CONTACT_CONV`) is complete.
+fn contact_index_marker() -> Vec<u8> {
+    keys::key(keys::META, &[b"contact_index"])
+}
+const COMPLETE: &[u8] = b"complete";
 
 /// An open sled database: the one tree and the file to `sync_data`.
 struct Inner {
