@@ -34,8 +34,17 @@ pub enum FrameError {
     NotJson,
     /// A `type` this hub does not know.
     UnknownType(String),
-    /// A known `type` with missing or mistyped fields.
+    /// A `hello` whose `token` is there but not a string: refused like a missing token
+    /// (close 4401, PROTOCOL §7).
+    BadToken,
+    /// A known `type` other than `send` with missing or mistyped fields.
     BadFields(String),
+    /// A `send` with missing or mistyped fields, and its `client_id` when that is a
+    /// string (an error in a `send` names it, §5).
+    BadSend {
+        reason: String,
+        client_id: Option<String>,
+    },
 }
 
 impl FrameError {
@@ -44,7 +53,10 @@ impl FrameError {
         match self {
             FrameError::NotJson => "frames must be JSON objects with a \"type\"".into(),
             FrameError::UnknownType(t) => format!("unknown frame type {t:?}"),
-            FrameError::BadFields(e) => format!("invalid frame: {e}"),
+            FrameError::BadToken => "the hello's token must be a string".into(),
+            FrameError::BadFields(reason) | FrameError::BadSend { reason, .. } => {
+                format!("invalid frame: {reason}")
+            }
         }
     }
 }
@@ -62,29 +74,6 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
     parse_slow(text)
 }
 
-/// What a frame that failed to parse still tells: its `type` when it names one, and its
-/// `client_id` and `token` when they are strings. (An error in a `send` echoes the
-/// client id, PROTOCOL §5; a `hello` with no usable token closes with 4401, §7.)
-#[derive(Debug, Default, PartialEq)]
-pub struct Salvage {
-    pub kind: Option<String>,
-    pub client_id: Option<String>,
-    pub token: Option<String>,
-}
-
-/// See [`Salvage`]; only for frames `parse` refused, so off the hot path.
-pub fn salvage(text: &str) -> Salvage {
-    let Ok(serde_json::Value::Object(v)) = serde_json::from_str::<serde_json::Value>(text) else {
-        return Salvage::default();
-    };
-    let string = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-    Salvage {
-        kind: string("type"),
-        client_id: string("client_id"),
-        token: string("token"),
-    }
-}
-
 /// Parses a client frame through a `serde_json::Value`, naming what is wrong with it.
 fn parse_slow(text: &str) -> Result<ClientFrame, FrameError> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
@@ -96,7 +85,24 @@ fn parse_slow(text: &str) -> Result<ClientFrame, FrameError> {
     if !matches!(t.as_str(), "hello" | "ping" | "presence" | "send") {
         return Err(FrameError::UnknownType(t));
     }
-    serde_json::from_value(v).map_err(|e| FrameError::BadFields(e.to_string()))
+    if t == "hello"
+        && v.get("token")
+            .is_some_and(|t| !t.is_string() && !t.is_null())
+    {
+        return Err(FrameError::BadToken);
+    }
+    let send_client_id = (t == "send").then(|| {
+        v.get("client_id")
+            .and_then(|c| c.as_str())
+            .map(str::to_string)
+    });
+    serde_json::from_value(v).map_err(|e| match send_client_id {
+        Some(client_id) => FrameError::BadSend {
+            reason: e.to_string(),
+            client_id,
+        },
+        None => FrameError::BadFields(e.to_string()),
+    })
 }
 
 /// Most events a reconnecting socket is replayed; older `since` values get `reset`.
@@ -264,6 +270,7 @@ mod fuzz {
             match (parse(&text), parse_slow(&text)) {
                 (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
                 (Err(FrameError::BadFields(_)), Err(FrameError::BadFields(_))) => {}
+                (Err(FrameError::BadSend { client_id: a, .. }), Err(FrameError::BadSend { client_id: b, .. })) => prop_assert_eq!(a, b),
                 (a, b) => prop_assert_eq!(a, b),
             }
         }
@@ -287,8 +294,19 @@ mod fuzz {
         );
         assert!(matches!(
             parse(r#"{"type":"send"}"#),
-            Err(FrameError::BadFields(_))
+            Err(FrameError::BadSend {
+                client_id: None,
+                ..
+            })
         ));
+        assert!(matches!(
+            parse(r#"{"type":"send","text":5,"client_id":"c2"}"#),
+            Err(FrameError::BadSend { client_id: Some(c), .. }) if c == "c2"
+        ));
+        assert_eq!(
+            parse(r#"{"type":"hello","token":5}"#),
+            Err(FrameError::BadToken)
+        );
         // A repeated key: the last one counts, as it did when every frame went through
         // a `Value`.
         assert_eq!(

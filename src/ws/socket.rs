@@ -5,7 +5,7 @@
 //! output, so a client that stops reading stops draining its queue and is cut off by
 //! the bus (PROTOCOL §7) instead of growing memory.
 
-use super::frames::{self, ClientFrame};
+use super::frames::{self, ClientFrame, FrameError};
 use crate::actors::presence::{Connect, Disconnect, SetAway};
 use crate::auth::Principal;
 use crate::bus::SubState;
@@ -129,17 +129,13 @@ impl Socket {
                     Self::error(ctx, "invalid", "the first frame must be a hello");
                     Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                 }
+                // A hello whose token is not a string is refused like a missing one.
+                Err(FrameError::BadToken) => Self::close(
+                    ctx,
+                    ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
+                    "unauthorized",
+                ),
                 Err(e) => {
-                    // A JSON hello whose token is absent or not a string is refused like
-                    // a missing token (4401); anything else is not a hello (1008).
-                    let f = frames::salvage(text);
-                    if f.kind.as_deref() == Some("hello") && f.token.is_none() {
-                        return Self::close(
-                            ctx,
-                            ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
-                            "unauthorized",
-                        );
-                    }
                     Self::error(ctx, "invalid", &e.message());
                     Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                 }
@@ -163,14 +159,13 @@ impl Socket {
                     self.customer_send(text, client_id, ctx)
                 }
                 Ok(ClientFrame::Hello { .. }) => Self::error(ctx, "invalid", "already said hello"),
-                Err(e) => {
-                    // A malformed `send` still gets its client id back (PROTOCOL §5).
-                    let f = frames::salvage(text);
-                    if f.kind.as_deref() == Some("send") {
-                        return Self::send_error(ctx, "invalid", &e.message(), f.client_id);
+                // A malformed `send` still gets its client id back (PROTOCOL §5).
+                Err(e) => match &e {
+                    FrameError::BadSend { client_id, .. } => {
+                        Self::send_error(ctx, "invalid", &e.message(), client_id.clone())
                     }
-                    Self::error(ctx, "invalid", &e.message())
-                }
+                    _ => Self::error(ctx, "invalid", &e.message()),
+                },
             },
         }
     }
