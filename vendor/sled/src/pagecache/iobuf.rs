@@ -63,6 +63,10 @@ pub(crate) struct IoBuf {
     pub lsn: Lsn,
     pub capacity: usize,
     stored_max_stable_lsn: Lsn,
+    /// hub patch: the length of the batch manifest this buffer was sealed with when
+    /// that manifest is all it holds (set by `PageCache::pin_log`), else 0. Such a
+    /// buffer is written without `sync_file_range` (see vendor/sled/PATCHES.md).
+    pub(crate) only_manifest: AtomicUsize,
 }
 
 #[allow(unsafe_code)]
@@ -397,6 +401,7 @@ impl IoBufs {
             lsn: next_lsn,
             capacity: segment_size - base,
             stored_max_stable_lsn: -1,
+            only_manifest: AtomicUsize::new(0),
         };
 
         if snapshot.active_segment.is_none() {
@@ -728,7 +733,14 @@ impl IoBufs {
         {
             let f = &self.config.file;
             pwrite_all(f, data, log_offset)?;
-            if !self.config.temporary {
+            // hub patch: a buffer holding only a batch manifest carries no page, so
+            // marking it stable before it reaches the device frees no segment early;
+            // the hub's `sync_data` after every flush makes it durable with the data
+            // buffer that follows it, before anything is acknowledged.
+            let only_manifest = iobuf.only_manifest.load(Acquire);
+            let skip_sync =
+                !maxed && only_manifest != 0 && only_manifest == bytes_to_write;
+            if !self.config.temporary && !skip_sync {
                 #[cfg(target_os = "linux")]
                 {
                     use std::os::unix::io::AsRawFd;
@@ -1127,6 +1139,7 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
             lsn: next_lsn,
             capacity: segment_size,
             stored_max_stable_lsn: -1,
+            only_manifest: AtomicUsize::new(0),
         };
 
         next_iobuf.store_segment_header(sealed, next_lsn, iobufs.stable());
@@ -1147,6 +1160,7 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
             lsn: next_lsn,
             capacity: new_cap,
             stored_max_stable_lsn: -1,
+            only_manifest: AtomicUsize::new(0),
         }
     };
 

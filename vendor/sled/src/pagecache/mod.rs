@@ -904,6 +904,15 @@ impl PageCache {
             guard,
         )?;
 
+        // hub patch: when the manifest opens its buffer, the seal below leaves it
+        // alone in it (see `IoBuf::only_manifest`).
+        if batch_res.lsn() == batch_res.iobuf.lsn {
+            batch_res
+                .iobuf
+                .only_manifest
+                .store(batch_res.reservation_len(), Release);
+        }
+
         iobuf::maybe_seal_and_write_iobuf(
             &self.log.iobufs,
             &batch_res.iobuf,
