@@ -6,6 +6,7 @@ pub mod apply;
 pub mod assistant;
 pub mod events;
 pub mod ids;
+pub mod messages;
 pub mod model;
 pub mod state;
 
@@ -13,6 +14,7 @@ pub use apply::{apply, Command, DomainError, OpenInfo};
 pub use assistant::{Assistant, BotDecision, Rule};
 pub use events::{Event, EventBody, StatusChange};
 pub use ids::*;
+pub use messages::Messages;
 pub use model::*;
 pub use state::{ConversationState, Snapshot};
 

@@ -2,6 +2,7 @@
 
 use super::events::*;
 use super::ids::*;
+use super::messages::Messages;
 use super::model::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -9,12 +10,13 @@ use std::sync::Arc;
 
 /// Everything a conversation actor owns. `conversation` is `None` until the
 /// `conversation.opened` event. A clone (each command is decided on one, see `apply`)
-/// shares the messages (`Arc`, copied on write) and their index instead of copying
-/// them, so a command costs about the same in a conversation of 10 messages or 10,000.
+/// shares the messages (in chunks, copied on write: [`Messages`]) and their index instead
+/// of copying them, so a command costs about the same in a conversation of 10 messages
+/// or 10,000 (but for the commands that look at every message: reply, close, spam).
 #[derive(Clone, Debug, Default)]
 pub struct ConversationState {
     pub conversation: Option<Conversation>,
-    pub messages: Vec<Arc<Message>>,
+    pub messages: Messages,
     /// Positions of `messages[..index.len()]`; the few messages after those (added to a
     /// clone that shares the index) are found by a scan.
     index: Arc<HashMap<MessageId, usize>>,
@@ -82,10 +84,10 @@ impl ConversationState {
     fn position(&self, id: &MessageId) -> Option<usize> {
         self.index.get(id).copied().or_else(|| {
             let indexed = self.index.len();
-            self.messages[indexed..]
-                .iter()
-                .position(|m| &m.id == id)
-                .map(|i| indexed + i)
+            self.messages
+                .iter_from(indexed)
+                .find(|(_, m)| &m.id == id)
+                .map(|(i, _)| i)
         })
     }
 
@@ -93,7 +95,7 @@ impl ConversationState {
     fn reindex_tail(&mut self) {
         let messages = &self.messages;
         if let Some(index) = Arc::get_mut(&mut self.index) {
-            for (i, m) in messages.iter().enumerate().skip(index.len()) {
+            for (i, m) in messages.iter_from(index.len()) {
                 index.insert(m.id.clone(), i);
             }
         }
@@ -120,7 +122,7 @@ impl ConversationState {
                 let mut m = message.clone();
                 m.seq = seq;
                 if let Some(i) = self.position(&m.id) {
-                    self.messages[i] = Arc::new(m);
+                    self.messages.set(i, Arc::new(m));
                 } else {
                     self.messages.push(Arc::new(m));
                     self.reindex_tail();
@@ -128,7 +130,7 @@ impl ConversationState {
             }
             EventBody::StatusChanged(ch) => {
                 if let Some(i) = self.position(&ch.message_id) {
-                    let m = Arc::make_mut(&mut self.messages[i]);
+                    let m = self.messages.make_mut(i);
                     m.status = ch.to;
                     m.assignee = ch.assignee.clone();
                     m.seq = seq;
