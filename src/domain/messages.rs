@@ -53,14 +53,18 @@ impl Messages {
     ///
     /// Panics when `i` is out of bounds, like a slice.
     pub fn make_mut(&mut self, i: usize) -> &mut Message {
-        assert!(i < self.len, "message {i} of {}", self.len);
-        Arc::make_mut(&mut Arc::make_mut(&mut self.chunks[i / CHUNK])[i % CHUNK])
+        Arc::make_mut(self.slot_mut(i))
     }
 
-    /// Replaces the message at `i`.
+    /// Replaces the message at `i` (panics when out of bounds).
     pub fn set(&mut self, i: usize, m: Arc<Message>) {
+        *self.slot_mut(i) = m;
+    }
+
+    /// The slot at `i`, its chunk copied first where a clone shares it.
+    fn slot_mut(&mut self, i: usize) -> &mut Arc<Message> {
         assert!(i < self.len, "message {i} of {}", self.len);
-        Arc::make_mut(&mut self.chunks[i / CHUNK])[i % CHUNK] = m;
+        &mut Arc::make_mut(&mut self.chunks[i / CHUNK])[i % CHUNK]
     }
 
     pub fn iter(&self) -> Iter<'_> {
