@@ -453,6 +453,18 @@ fn limit_is_honoured_and_a_huge_limit_is_accepted() {
     );
     let b = inbox(&hub, &alice, "folder=all&limit=1");
     assert_eq!(b["items"].as_array().unwrap().len(), 1);
+    // Past what 64 bits hold, a limit still counts as 500 and `before` keeps everything.
+    let huge = "18446744073709551616000";
+    let b = inbox(&hub, &alice, &format!("folder=all&limit={huge}"));
+    assert_eq!(b["items"].as_array().unwrap().len(), 3);
+    let b = inbox(&hub, &alice, &format!("folder=all&before={huge}&limit=2"));
+    let got: Vec<&str> = b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
 }
 
 #[test]
@@ -499,7 +511,10 @@ fn an_unknown_folder_or_a_bad_limit_is_a_bad_request() {
         "folder=everything",
         "folder=MINE",
         "folder=all&limit=ten",
+        "folder=all&limit=",
+        "folder=all&limit=1e3",
         "folder=all&before=-1",
+        "folder=all&before=12x",
     ] {
         let (s, b) = hub.get(&format!("/api/inbox?{q}"), &alice);
         assert_eq!(

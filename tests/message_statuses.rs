@@ -505,6 +505,11 @@ fn hold_with_negative_zero_or_non_numeric_seconds_is_a_bad_request() {
         400,
         "invalid",
     );
+    // Past ten years the message says so, rather than "not positive".
+    let (status, body) = d.act(&d.alice.1, "hold", json!({"for_seconds": 315_360_001}));
+    assert_eq!(status, 400, "{body}");
+    let text = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(text.contains("ten years"), "{body}");
     assert_eq!(d.status(), "assigned");
 }
 

@@ -42,11 +42,17 @@ pub fn folder_index(f: &str, agent: &str, role: Role) -> Option<String> {
     })
 }
 
-/// Parses an optional non-negative integer query parameter.
+/// Parses an optional non-negative integer query parameter. A number past `u64::MAX`
+/// counts as `u64::MAX` (a huge `limit` counts as 500, a huge `before` keeps everything).
 pub fn parse_num(field: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
     v.map(|s| {
-        s.parse::<u64>()
-            .map_err(|_| ApiError::invalid(format!("{field} must be a non-negative integer")))
+        let digits = s.strip_prefix('+').unwrap_or(s);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid(format!(
+                "{field} must be a non-negative integer"
+            )));
+        }
+        Ok(digits.parse::<u64>().unwrap_or(u64::MAX))
     })
     .transpose()
 }

@@ -45,7 +45,11 @@ fn hold_until(b: HoldBody) -> Result<Option<Ts>, ApiError> {
             let s = v
                 .as_f64()
                 .filter(|s| *s > 0.0 && *s <= MAX_HOLD_SECONDS)
-                .ok_or_else(|| ApiError::invalid("for_seconds must be a positive number"))?;
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "for_seconds must be a number above 0 and at most ten years (315360000)",
+                    )
+                })?;
             Ok(Some(Ts(now.0 + (s * 1000.0).ceil() as i64)))
         }
         (None, Some(u)) => {

@@ -11,6 +11,8 @@ pub mod clients;
 pub mod index;
 pub mod keys;
 pub mod log;
+#[cfg(test)]
+mod sled_patches;
 mod writer;
 
 use crate::bus::{Bus, Outgoing};
