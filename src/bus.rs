@@ -131,9 +131,27 @@ pub struct SubState {
     gone: AtomicBool,
     /// The agent of a console (presence follows its connection).
     agent: Option<AgentId>,
+    /// When the socket last ran ([`SubState::touch`], [`clock_ms`]): a socket whose
+    /// client stopped reading is not run at all once its connection's buffers are full
+    /// (actix then stops polling it), so only the bus can see that it is stuck.
+    alive_ms: AtomicU64,
+}
+
+/// Milliseconds since the first call: the clock of [`SubState::touch`].
+pub fn clock_ms() -> u64 {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
 }
 
 impl SubState {
+    /// The socket ran just now.
+    pub fn touch(&self) {
+        self.alive_ms.store(clock_ms(), Ordering::Relaxed);
+    }
+
     /// True exactly once: the caller reports the disconnection.
     pub fn mark_gone(&self) -> bool {
         !self.gone.swap(true, Ordering::SeqCst)
@@ -201,6 +219,7 @@ impl Bus {
         let (tx, rx) = mpsc::channel(MAX_QUEUED_FRAMES);
         let state = Arc::new(SubState {
             agent,
+            alive_ms: AtomicU64::new(clock_ms()),
             ..SubState::default()
         });
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -285,6 +304,49 @@ impl Bus {
     pub fn counts(&self) -> (usize, usize) {
         let contacts = self.contacts.iter().map(|e| e.value().len()).sum();
         (self.agents.len(), contacts)
+    }
+
+    /// Cuts off every socket that has not run for `stale` (see `SubState::alive_ms`), as
+    /// if it had overflowed (PROTOCOL §7: a slow client counts as disconnected at once,
+    /// presence follows, and it is closed with 1008 whenever it runs again). Returns how
+    /// many.
+    pub fn sweep(&self, stale: std::time::Duration) -> usize {
+        let now = clock_ms();
+        let stale_ms = stale.as_millis() as u64;
+        let is_stale =
+            |s: &Sub| now.saturating_sub(s.state.alive_ms.load(Ordering::Relaxed)) > stale_ms;
+        let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
+        let dead: Vec<u64> = self
+            .agents
+            .iter()
+            .filter(|a| is_stale(a.value()))
+            .map(|a| *a.key())
+            .collect();
+        let mut n = 0;
+        for id in dead {
+            if let Some((_, sub)) = self.agents.remove(&id) {
+                sub.state.overflowed.store(true, Ordering::Relaxed);
+                self.cut_off(&sub.state);
+                n += 1;
+            }
+        }
+        for mut subs in self.contacts.iter_mut() {
+            subs.retain(|(_, s)| {
+                if is_stale(s) {
+                    s.state.overflowed.store(true, Ordering::Relaxed);
+                    self.cut_off(&s.state);
+                    n += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        self.contacts.retain(|_, v| !v.is_empty());
+        if n > 0 {
+            tracing::info!(sockets = n, "Cut off sockets that stopped reading.");
+        }
+        n
     }
 
     /// Delivers durable events, in seq order, to every subscriber allowed to see them.

@@ -16,10 +16,14 @@ pub struct Config {
     pub presence_grace: Duration,
     /// `HUB_RATE_LIMIT=off` disables rate limits.
     pub rate_limit: bool,
-    /// `HUB_ALLOWED_ORIGINS`: origins allowed on WebSocket upgrades (besides the hub's own).
+    /// `HUB_ALLOWED_ORIGINS`: origins allowed on WebSocket upgrades (when set, instead of the
+    /// hub's own) and on the widget API's CORS.
     pub allowed_origins: Vec<String>,
     /// `HUB_LOG_FORMAT=json` switches logs to JSON lines.
     pub log_json: bool,
+    /// `HUB_SOCKET_SILENCE_MS` (default 60,000): a socket the hub has heard nothing from,
+    /// or could not write to, for this long counts as gone.
+    pub socket_silence: Duration,
     /// `HUB_AGENT_INFLIGHT`: most agent commands (replies, assignments, …) the hub runs at
     /// once; the others wait their turn in arrival order (`0`: no limit).
     pub agent_inflight: usize,
@@ -59,6 +63,12 @@ impl Config {
                 })
                 .unwrap_or_default(),
             log_json: var("HUB_LOG_FORMAT").as_deref() == Some("json"),
+            socket_silence: Duration::from_millis(
+                var("HUB_SOCKET_SILENCE_MS")
+                    .and_then(|v| v.parse().ok())
+                    .filter(|ms| *ms > 0)
+                    .unwrap_or(60_000),
+            ),
             agent_inflight: var("HUB_AGENT_INFLIGHT")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(AGENT_INFLIGHT),

@@ -50,6 +50,18 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     .disable_signals()
     .run();
     let handle = server.handle();
+    // Sockets whose clients stopped reading (see `Bus::sweep`).
+    let (sweep_bus, silence) = (hub.bus.clone(), hub.config.socket_silence);
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(crate::ws::socket::Socket::heartbeat(silence));
+        loop {
+            tick.tick().await;
+            if sweep_bus.is_shutting_down() {
+                break;
+            }
+            sweep_bus.sweep(silence);
+        }
+    });
     let bus = hub.bus.clone();
     let signalled = shutdown_signal();
     actix_web::rt::spawn(async move {

@@ -450,6 +450,53 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
     assert_eq!(ev["data"]["message"]["id"], m["id"]);
 }
 
+/// Sends `text` as fragments of `size` bytes (RFC 6455 §5.4).
+fn send_fragmented(s: &mut Socket, text: &str, size: usize) {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::Frame as WsFrame;
+    let chunks: Vec<&[u8]> = text.as_bytes().chunks(size).collect();
+    for (i, c) in chunks.iter().enumerate() {
+        let op = if i == 0 {
+            OpCode::Data(Data::Text)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        let last = i + 1 == chunks.len();
+        s.send_raw(WsMessage::Frame(WsFrame::message(c.to_vec(), op, last)));
+    }
+}
+
+#[test]
+fn fragmented_frames_are_reassembled_and_count_whole_against_the_limit() {
+    let hub = Hub::start();
+    let (agent_id, token) = hub.agent("Frag", "agent");
+    let mut s = Socket::connect(&format!("ws://{}/ws/agent", hub.addr));
+    send_fragmented(
+        &mut s,
+        &json!({"type": "hello", "token": token}).to_string(),
+        7,
+    );
+    assert_eq!(s.recv_type("welcome")["agent_id"], agent_id.as_str());
+    send_fragmented(&mut s, r#"{"type":"ping"}"#, 5);
+    assert_eq!(s.recv_type("pong")["type"], "pong");
+    // A widget's send split in two, with a multi-byte character across the seam.
+    let (_, contact) = hub.contact();
+    let mut w = hub.socket("/ws/widget", json!({"type": "hello", "token": contact}));
+    w.recv_type("welcome");
+    let send = json!({"type": "send", "text": "Été à Noël 😀", "client_id": "frag-1"}).to_string();
+    let seam = send.find('😀').unwrap() + 2;
+    send_fragmented(&mut w, &send, seam);
+    let ack = w.recv_type("ack");
+    assert_eq!(ack["message"]["text"], "Été à Noël 😀");
+    // Fragments adding up to more than 64 KiB close the socket with 1009.
+    let big = json!({"type": "ping", "pad": "x".repeat(70 * 1024)}).to_string();
+    send_fragmented(&mut s, &big, 40 * 1024);
+    assert_eq!(s.closed(), Some(1009));
+    // The widget is unaffected.
+    w.send(json!({"type": "ping"}));
+    assert_eq!(w.recv_type("pong")["type"], "pong");
+}
+
 #[test]
 fn widget_socket_sends_are_acked_after_durability_and_idempotent() {
     let hub = Hub::start();
@@ -555,6 +602,61 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
         "normal console saw {} events for {sent} messages",
         normal_seen.len()
     );
+}
+
+/// A console whose client stops reading altogether, with too little queued for the
+/// 4,096-frame / 8 MiB limit: once its connection's buffers are full actix stops running
+/// the socket (its heartbeat too), so the bus cuts it off after `HUB_SOCKET_SILENCE_MS`
+/// like an overflow: presence follows, and it closes with 1008 when it reads again.
+#[test]
+fn a_console_that_stops_reading_goes_offline_after_the_silence() {
+    let hub = Hub::start_with(&[
+        ("HUB_SOCKET_SILENCE_MS", "6000"),
+        ("HUB_PRESENCE_GRACE_MS", "0"),
+    ]);
+    let (stuck_id, stuck_token) = hub.agent("Stuck", "agent");
+    let (_, watcher) = hub.agent("Watcher", "agent");
+    let (mut watch, _) = hub.console(&watcher, None);
+
+    // A client with a 4 KiB receive window, so that a few hundred KiB fill the path.
+    let raw = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    raw.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = hub.addr.parse().unwrap();
+    raw.connect(&addr.into()).unwrap();
+    let stream: std::net::TcpStream = raw.into();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let stream = tungstenite::stream::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tungstenite::client(format!("ws://{}/ws/agent", hub.addr), stream).unwrap();
+    let mut stuck = Socket { ws };
+    stuck.send(json!({"type": "hello", "token": stuck_token}));
+    assert_eq!(stuck.recv_type("welcome")["agent_id"], stuck_id.as_str());
+    watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == stuck_id.as_str() && e["data"]["presence"] == "online"
+    });
+
+    // 300 frames of ≈ 16 KB (4,000 four-byte characters), sent well within the
+    // silence: far below the outbound limit, far above what the path holds.
+    let (_, contact) = hub.contact();
+    let text = "\u{1F600}".repeat(4000);
+    for _ in 0..300 {
+        hub.say(&contact, &text);
+    }
+    watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == stuck_id.as_str() && e["data"]["presence"] == "offline"
+    });
+    let (_, agents) = hub.get("/api/agents", &watcher);
+    let presence = agents["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == stuck_id.as_str())
+        .map(|a| a["presence"].clone());
+    assert_eq!(presence, Some(json!("offline")));
+    assert!(metric(&hub.metrics(), "hub_outbound_drops_total") >= 1);
+    // Reading again, the client gets what was already written, then 1008.
+    assert_eq!(stuck.closed(), Some(1008));
 }
 
 #[test]

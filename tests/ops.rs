@@ -138,8 +138,8 @@ fn websocket_upgrades_check_the_origin() {
     );
     assert_eq!(
         upgrade_status(&hub, Some(&hub.url)),
-        101,
-        "the hub's own origin"
+        403,
+        "the list replaces the default (the hub's own origin): not listed"
     );
     assert_eq!(
         upgrade_status(&hub, Some("https://shop.example")),
@@ -147,9 +147,22 @@ fn websocket_upgrades_check_the_origin() {
         "listed"
     );
     assert_eq!(
+        upgrade_status(&hub, Some("https://SHOP.example/")),
+        101,
+        "listed, whatever the case, with a trailing slash"
+    );
+    assert_eq!(
         upgrade_status(&hub, Some("https://evil.example")),
         403,
         "not listed"
+    );
+    // Without a list, the default is the hub's own origin.
+    let plain = Hub::start();
+    assert_eq!(upgrade_status(&plain, Some(&plain.url)), 101, "own origin");
+    assert_eq!(
+        upgrade_status(&plain, Some("https://shop.example")),
+        403,
+        "another site"
     );
 }
 

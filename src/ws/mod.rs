@@ -20,15 +20,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ws/widget", web::get().to(widget));
 }
 
-/// An upgrade carrying an `Origin` must come from the hub's own origin or one listed in
-/// `HUB_ALLOWED_ORIGINS`; one without `Origin` (not a browser) passes.
+/// An upgrade carrying an `Origin` must come from an origin of `HUB_ALLOWED_ORIGINS`
+/// or, when that list is not set, from the hub's own origin (the host the request was
+/// sent to, PROTOCOL §2: the list replaces that default); one without `Origin` (not a
+/// browser) passes.
 pub fn origin_allowed(req: &HttpRequest, config: &Config) -> bool {
     let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
         return true;
     };
     let origin = origin.trim_end_matches('/');
-    if config.origin_listed(origin) {
-        return true;
+    if !config.allowed_origins.is_empty() {
+        return config.origin_listed(origin);
     }
     let host = req.connection_info().host().to_string();
     origin

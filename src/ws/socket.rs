@@ -21,12 +21,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often the server pings.
+/// How often the server pings (at most; see [`Socket::heartbeat`]).
 const HEARTBEAT: Duration = Duration::from_secs(5);
-/// A peer silent for this long is dropped. Generous: a client answers pings only as it
-/// reads, so a slow reader's pongs wait behind its backlog, and a test client may leave
-/// its socket unread for a while; a dead peer's agent still goes offline within a minute.
-const SILENCE: Duration = Duration::from_secs(60);
 /// A socket that has not said hello by then is closed.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Custom close code for a refused hello token.
@@ -56,6 +52,9 @@ pub struct Socket {
     last_heard: Instant,
     last_sent: u64,
     ip: Option<std::net::IpAddr>,
+    /// A fragmented message being reassembled (RFC 6455 §5.4): whether it is text, and
+    /// its bytes so far.
+    fragments: Option<(bool, bytes::BytesMut)>,
 }
 
 impl Socket {
@@ -71,6 +70,7 @@ impl Socket {
             last_heard: Instant::now(),
             last_sent: 0,
             ip,
+            fragments: None,
         }
     }
 
@@ -96,6 +96,12 @@ impl Socket {
             ctx,
             json!({"type": "error", "code": code, "message": message, "client_id": client_id}),
         );
+    }
+
+    /// How often to ping and mark the socket alive: a quarter of the silence allowed,
+    /// at most [`HEARTBEAT`].
+    pub fn heartbeat(silence: Duration) -> Duration {
+        (silence / 4).clamp(Duration::from_millis(10), HEARTBEAT)
     }
 
     fn close(ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
@@ -373,8 +379,21 @@ impl Actor for Socket {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.run_interval(HEARTBEAT, |act, ctx| {
-            if act.last_heard.elapsed() > SILENCE {
+        // A peer silent for `HUB_SOCKET_SILENCE_MS` (60 s) is dropped. Generous: a client
+        // answers pings only as it reads, so a slow reader's pongs wait behind its
+        // backlog. A client that stops reading altogether stops this timer too (actix
+        // runs the socket only while it can write to it): the bus cuts such a socket off
+        // after the same time (`Bus::sweep`), from the `touch` of each tick.
+        let silence = self.hub.config.socket_silence;
+        ctx.run_interval(Self::heartbeat(silence), move |act, ctx| {
+            if let Some((_, state)) = &act.sub {
+                if state.overflowed.load(Ordering::Relaxed) {
+                    // The bus cut us off (PROTOCOL §7), whatever else is also true.
+                    return Self::close(ctx, ws::CloseCode::Policy, "too slow; resume with since");
+                }
+                state.touch();
+            }
+            if act.last_heard.elapsed() > silence {
                 return Self::close(ctx, ws::CloseCode::Away, "silent for too long");
             }
             ctx.ping(b"");
@@ -422,7 +441,8 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Socket {
                 ctx.close(reason);
                 ctx.stop();
             }
-            Ok(ws::Message::Continuation(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Continuation(item)) => self.on_fragment(item, ctx),
+            Ok(ws::Message::Nop) => {}
             Err(ws::ProtocolError::Overflow) => {
                 Self::close(ctx, ws::CloseCode::Size, "frame over 64 KiB")
             }
@@ -435,5 +455,61 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Socket {
 
     fn finished(&mut self, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+impl Socket {
+    /// One fragment of a message (RFC 6455 §5.4): the whole message, once its last
+    /// fragment is in, is handled like an unfragmented one, and its total size counts
+    /// against the 64 KiB limit.
+    fn on_fragment(&mut self, item: actix_http::ws::Item, ctx: &mut ws::WebsocketContext<Self>) {
+        let (data, last) = match item {
+            actix_http::ws::Item::FirstText(b) | actix_http::ws::Item::FirstBinary(b)
+                if self.fragments.is_some() =>
+            {
+                let _ = b;
+                self.fragments = None;
+                return Self::close(
+                    ctx,
+                    ws::CloseCode::Protocol,
+                    "a new message began before the fragmented one ended",
+                );
+            }
+            actix_http::ws::Item::FirstText(b) => {
+                self.fragments = Some((true, bytes::BytesMut::new()));
+                (b, false)
+            }
+            actix_http::ws::Item::FirstBinary(b) => {
+                self.fragments = Some((false, bytes::BytesMut::new()));
+                (b, false)
+            }
+            actix_http::ws::Item::Continue(b) => (b, false),
+            actix_http::ws::Item::Last(b) => (b, true),
+        };
+        let Some((_, buf)) = self.fragments.as_mut() else {
+            return Self::close(
+                ctx,
+                ws::CloseCode::Protocol,
+                "a continuation frame without a first frame",
+            );
+        };
+        if buf.len() + data.len() > super::MAX_FRAME {
+            self.fragments = None;
+            return Self::close(ctx, ws::CloseCode::Size, "message over 64 KiB");
+        }
+        buf.extend_from_slice(&data);
+        if !last {
+            return;
+        }
+        let Some((text, buf)) = self.fragments.take() else {
+            return;
+        };
+        if !text {
+            return self.handle(Ok(ws::Message::Binary(buf.freeze())), ctx);
+        }
+        match ByteString::try_from(buf.freeze()) {
+            Ok(t) => self.handle(Ok(ws::Message::Text(t)), ctx),
+            Err(_) => Self::close(ctx, ws::CloseCode::Invalid, "text that is not UTF-8"),
+        }
     }
 }
