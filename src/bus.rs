@@ -315,7 +315,8 @@ impl Bus {
         let stale_ms = stale.as_millis() as u64;
         let is_stale =
             |s: &Sub| now.saturating_sub(s.state.alive_ms.load(Ordering::Relaxed)) > stale_ms;
-        let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
+        // No seam lock: removing a subscription needs none (see `unsubscribe`), and a
+        // scan of every socket must not hold up publishing.
         let dead: Vec<u64> = self
             .agents
             .iter()
