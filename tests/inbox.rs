@@ -25,6 +25,16 @@ fn inbox(hub: &Hub, token: &str, query: &str) -> Value {
     b
 }
 
+/// The ids of an inbox answer's items, in the order given.
+fn item_ids(b: &Value) -> Vec<String> {
+    b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The ids of a folder's items, in the order given.
 fn folder(hub: &Hub, token: &str, f: &str) -> Vec<String> {
     let b = inbox(hub, token, &format!("folder={f}&limit=500"));
@@ -34,10 +44,7 @@ fn folder(hub: &Hub, token: &str, f: &str) -> Vec<String> {
         seqs.windows(2).all(|w| w[0] > w[1]),
         "{f}: seq highest first: {seqs:?}"
     );
-    items
-        .iter()
-        .map(|m| m["id"].as_str().unwrap().to_string())
-        .collect()
+    item_ids(&b)
 }
 
 fn counts(hub: &Hub, token: &str) -> BTreeMap<String, u64> {
@@ -437,13 +444,7 @@ fn limit_is_honoured_and_a_huge_limit_is_accepted() {
     let (_, c) = hub.contact();
     let ids: Vec<String> = (0..3).map(|i| id(&hub.say(&c, &format!("m{i}")))).collect();
     let b = inbox(&hub, &alice, "folder=all&limit=2");
-    let got: Vec<&str> = b["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(item_ids(&b), vec![ids[2].clone(), ids[1].clone()]);
     assert_eq!(b["counts"]["all"], 3);
     let b = inbox(&hub, &alice, "folder=all&limit=100000");
     assert_eq!(
@@ -458,13 +459,7 @@ fn limit_is_honoured_and_a_huge_limit_is_accepted() {
     let b = inbox(&hub, &alice, &format!("folder=all&limit={huge}"));
     assert_eq!(b["items"].as_array().unwrap().len(), 3);
     let b = inbox(&hub, &alice, &format!("folder=all&before={huge}&limit=2"));
-    let got: Vec<&str> = b["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
+    assert_eq!(item_ids(&b), vec![ids[2].clone(), ids[1].clone()]);
 }
 
 #[test]
