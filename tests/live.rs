@@ -347,6 +347,15 @@ fn wrong_epoch_or_future_since_gets_reset_and_no_replay() {
         next["type"] == "pong" || next["kind"] == "presence.changed",
         "{next}"
     );
+    // A `since` past what 64 bits hold is newer than the head too (sent as text, since
+    // `json!` cannot hold it).
+    for since in ["18446744073709551616", "1e30"] {
+        let mut c = Socket::connect(&format!("ws://{}/ws/agent", hub.addr));
+        c.send_raw(WsMessage::Text(format!(
+            r#"{{"type":"hello","token":"{a}","since":{since}}}"#
+        )));
+        assert_eq!(c.recv_type("welcome")["reset"], true, "since {since}");
+    }
 }
 
 #[test]
@@ -389,12 +398,14 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
         }
     }
     // A good token but a malformed hello otherwise: invalid, then 1008.
-    let mut s = hub.socket(
-        "/ws/agent",
-        json!({"type": "hello", "token": a, "since": "yesterday"}),
-    );
-    assert_eq!(s.recv()["code"], "invalid");
-    assert_eq!(s.closed(), Some(1008));
+    for since in [json!("yesterday"), json!(-5), json!(2.5)] {
+        let mut s = hub.socket(
+            "/ws/agent",
+            json!({"type": "hello", "token": a, "since": since}),
+        );
+        assert_eq!(s.recv()["code"], "invalid", "since {since}");
+        assert_eq!(s.closed(), Some(1008));
+    }
 
     // After the hello: garbage, binary and unknown types are errors; the socket stays.
     let (mut c, _) = hub.console(&a, None);

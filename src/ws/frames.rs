@@ -14,6 +14,7 @@ use std::collections::HashMap;
 pub enum ClientFrame {
     Hello {
         token: Option<String>,
+        #[serde(default, deserialize_with = "since_seq")]
         since: Option<u64>,
         epoch: Option<String>,
     },
@@ -25,6 +26,27 @@ pub enum ClientFrame {
         text: String,
         client_id: Option<String>,
     },
+}
+
+/// A hello's `since`: a non-negative integer. One past what 64 bits hold (a client
+/// may write it as `1e20`) counts as `u64::MAX`, i.e. newer than the head: `reset`
+/// (PROTOCOL §7), like any other `since` past the head.
+fn since_seq<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(v) = n.as_u64() {
+        return Ok(Some(v));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 => Ok(Some(if f >= u64::MAX as f64 {
+            u64::MAX
+        } else {
+            f as u64
+        })),
+        _ => Err(D::Error::custom("since must be a non-negative integer")),
+    }
 }
 
 /// Why a client frame could not be read.
