@@ -113,6 +113,44 @@ fn rate_limits_apply_to_socket_sends_too() {
     assert!(refused > 0 && acks >= 20, "acks {acks}, refused {refused}");
 }
 
+#[test]
+fn rate_limits_apply_to_presence_frames_too() {
+    let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "on")]);
+    let (_, a) = hub.agent("Toggler", "agent");
+    let (mut c, _) = hub.console(&a, None);
+    for i in 0..200 {
+        let status = if i % 2 == 0 { "away" } else { "online" };
+        c.send(json!({"type": "presence", "status": status}));
+    }
+    c.send(json!({"type": "ping"}));
+    let mut refused = 0;
+    loop {
+        let f: Value = c.recv();
+        match f["type"].as_str() {
+            Some("error") => {
+                assert_eq!(f["code"], "rate_limited", "{f}");
+                refused += 1;
+            }
+            Some("pong") => break,
+            _ => {}
+        }
+    }
+    // The bucket holds 80 actions (refilled at 40/s): much of a burst of 200 is refused.
+    assert!(refused >= 60, "refused {refused}");
+    // Another agent is unaffected.
+    let (_, b) = hub.agent("Polite", "agent");
+    let (mut p, _) = hub.console(&b, None);
+    p.send(json!({"type": "presence", "status": "away"}));
+    p.send(json!({"type": "ping"}));
+    loop {
+        let f: Value = p.recv();
+        assert_ne!(f["type"], "error", "{f}");
+        if f["type"] == "pong" {
+            break;
+        }
+    }
+}
+
 fn upgrade_status(hub: &Hub, origin: Option<&str>) -> u16 {
     use tungstenite::client::IntoClientRequest;
     let mut req = format!("ws://{}/ws/agent", hub.addr)

@@ -152,6 +152,16 @@ impl Socket {
             Phase::Ready => match frames::parse(text) {
                 Ok(ClientFrame::Ping) => Self::send_json(ctx, json!({"type": "pong"})),
                 Ok(ClientFrame::Presence { status }) => match (&self.agent, status.as_str()) {
+                    // A change is a durable event for every console: it counts
+                    // against the agent's action rate, like an HTTP action.
+                    (Some(agent), "away" | "online")
+                        if !self
+                            .hub
+                            .limiter
+                            .allow(&format!("a/{agent}"), crate::ratelimit::AGENT) =>
+                    {
+                        Self::error(ctx, "rate_limited", &ApiError::RateLimited.to_string())
+                    }
                     (Some(agent), "away" | "online") => {
                         self.hub.presence_actor.do_send(SetAway {
                             agent: agent.clone(),
