@@ -256,6 +256,7 @@ impl Bus {
     }
 
     fn cut_off(&self, state: &SubState) {
+        state.overflowed.store(true, Ordering::Relaxed);
         self.dropped.fetch_add(1, Ordering::Relaxed);
         if let (Some(agent), Some(p)) = (&state.agent, self.presence.get()) {
             if state.mark_gone() {
@@ -326,7 +327,6 @@ impl Bus {
         let mut n = 0;
         for id in dead {
             if let Some((_, sub)) = self.agents.remove(&id) {
-                sub.state.overflowed.store(true, Ordering::Relaxed);
                 self.cut_off(&sub.state);
                 n += 1;
             }
@@ -334,7 +334,6 @@ impl Bus {
         for mut subs in self.contacts.iter_mut() {
             subs.retain(|(_, s)| {
                 if is_stale(s) {
-                    s.state.overflowed.store(true, Ordering::Relaxed);
                     self.cut_off(&s.state);
                     n += 1;
                     false

@@ -13,6 +13,7 @@ use crate::domain::{AgentId, ContactId};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use actix::prelude::*;
+use actix_http::ws::Item;
 use actix_web_actors::ws;
 use bytes::Bytes;
 use bytestring::ByteString;
@@ -472,12 +473,9 @@ impl Socket {
     /// One fragment of a message (RFC 6455 §5.4): the whole message, once its last
     /// fragment is in, is handled like an unfragmented one, and its total size counts
     /// against the 64 KiB limit.
-    fn on_fragment(&mut self, item: actix_http::ws::Item, ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_fragment(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
         let (data, last) = match item {
-            actix_http::ws::Item::FirstText(b) | actix_http::ws::Item::FirstBinary(b)
-                if self.fragments.is_some() =>
-            {
-                let _ = b;
+            Item::FirstText(_) | Item::FirstBinary(_) if self.fragments.is_some() => {
                 self.fragments = None;
                 return Self::close(
                     ctx,
@@ -485,16 +483,16 @@ impl Socket {
                     "a new message began before the fragmented one ended",
                 );
             }
-            actix_http::ws::Item::FirstText(b) => {
+            Item::FirstText(b) => {
                 self.fragments = Some((true, bytes::BytesMut::new()));
                 (b, false)
             }
-            actix_http::ws::Item::FirstBinary(b) => {
+            Item::FirstBinary(b) => {
                 self.fragments = Some((false, bytes::BytesMut::new()));
                 (b, false)
             }
-            actix_http::ws::Item::Continue(b) => (b, false),
-            actix_http::ws::Item::Last(b) => (b, true),
+            Item::Continue(b) => (b, false),
+            Item::Last(b) => (b, true),
         };
         let Some((_, buf)) = self.fragments.as_mut() else {
             return Self::close(
