@@ -12,6 +12,19 @@ fn seqs(events: &[Value]) -> Vec<u64> {
     events.iter().map(|e| e["seq"].as_u64().unwrap()).collect()
 }
 
+/// The presence of agent `id` in a `GET /api/agents` answer.
+fn presence_in(agents: &Value, id: &str) -> String {
+    agents["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap_or_else(|| panic!("agent {id} listed: {agents}"))["presence"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 /// Reads events until `n` have arrived.
 fn take_events(s: &mut Socket, n: usize) -> Vec<Value> {
     let mut out = Vec::new();
@@ -658,13 +671,7 @@ fn a_console_that_stops_reading_goes_offline_after_the_silence() {
         e["data"]["agent_id"] == stuck_id.as_str() && e["data"]["presence"] == "offline"
     });
     let (_, agents) = hub.get("/api/agents", &watcher);
-    let presence = agents["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["id"] == stuck_id.as_str())
-        .map(|a| a["presence"].clone());
-    assert_eq!(presence, Some(json!("offline")));
+    assert_eq!(presence_in(&agents, &stuck_id), "offline");
     assert!(metric(&hub.metrics(), "hub_outbound_drops_total") >= 1);
     // Reading again, the client gets what was already written, then 1008.
     assert_eq!(stuck.closed(), Some(1008));
@@ -675,18 +682,7 @@ fn presence_follows_consoles_and_routes_help_answers() {
     let hub = Hub::start();
     let (ann_id, ann) = hub.agent("Ann", "agent");
     let (_, sup) = hub.agent("Sue", "supervisor");
-    let presence_of = |id: &str| -> String {
-        let (_, b) = hub.get("/api/agents", &sup);
-        b["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == id)
-            .unwrap()["presence"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let presence_of = |id: &str| presence_in(&hub.get("/api/agents", &sup).1, id);
     assert_eq!(presence_of(&ann_id), "offline");
     let (mut watch, _) = hub.console(&sup, None);
     let (mut ann_console, _) = hub.console(&ann, None);
@@ -743,14 +739,7 @@ fn an_agent_is_online_as_soon_as_its_console_is_welcomed() {
         let (_console, welcome) = hub.console(&token, None);
         assert_eq!(welcome["agent_id"], id.as_str());
         let (_, b) = hub.get("/api/agents", &sup);
-        let me = b["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == id.as_str())
-            .cloned()
-            .unwrap();
-        assert_eq!(me["presence"], "online", "round {i}: {me}");
+        assert_eq!(presence_in(&b, &id), "online", "round {i}");
     }
 }
 
@@ -793,17 +782,7 @@ fn after_a_restart_agents_who_were_online_go_offline_once_the_grace_passes() {
     });
     drop(before);
     let (_, agents) = hub.get("/api/agents", &sup);
-    let ann_row = |v: &Value| {
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["id"] == ann_id.as_str())
-            .unwrap()["presence"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let ann_row = |v: &Value| presence_in(v, &ann_id);
     assert_eq!(ann_row(&agents), "online");
     let before_restart = Instant::now();
     hub.restart();
