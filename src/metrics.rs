@@ -3,7 +3,7 @@
 //! counters and histograms); gauges that mirror state are read at scrape time.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Counter, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::LazyLock;
@@ -23,6 +23,11 @@ pub struct Metrics {
     events: IntCounter,
     commits: IntCounter,
     drops: IntCounter,
+    /// Pages rewritten by the store's segment cleaning, and the time it took.
+    gc_pages: IntCounter,
+    gc_seconds: Counter,
+    /// The length of the store's log file.
+    pub store_file_bytes: IntGauge,
     /// How long agents' commands waited for a slot (`HUB_AGENT_INFLIGHT`).
     agent_admission_seconds: Histogram,
     /// Connected sockets by `kind` (agent, widget).
@@ -77,6 +82,18 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "hub_outbound_drops_total",
         "Sockets cut off for falling behind.",
     )?;
+    let gc_pages = IntCounter::new(
+        "hub_store_gc_pages_total",
+        "Pages rewritten by the store's segment cleaning, so that its file space is reused.",
+    )?;
+    let gc_seconds = Counter::new(
+        "hub_store_gc_seconds_total",
+        "Time the writer spent cleaning segments (between commits).",
+    )?;
+    let store_file_bytes = IntGauge::new(
+        "hub_store_file_bytes",
+        "Length of the store's log file (sled's `db` file).",
+    )?;
     let agent_admission_seconds = Histogram::with_opts(
         HistogramOpts::new(
             "hub_agent_admission_wait_seconds",
@@ -101,6 +118,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(events.clone()))?;
     registry.register(Box::new(commits.clone()))?;
     registry.register(Box::new(drops.clone()))?;
+    registry.register(Box::new(gc_pages.clone()))?;
+    registry.register(Box::new(gc_seconds.clone()))?;
+    registry.register(Box::new(store_file_bytes.clone()))?;
     registry.register(Box::new(agent_admission_seconds.clone()))?;
     registry.register(Box::new(sockets.clone()))?;
     registry.register(Box::new(messages.clone()))?;
@@ -116,6 +136,9 @@ fn build() -> Result<Metrics, prometheus::Error> {
         events,
         commits,
         drops,
+        gc_pages,
+        gc_seconds,
+        store_file_bytes,
         agent_admission_seconds,
         sockets,
         messages,
@@ -163,6 +186,13 @@ pub fn record_commit(requests: usize, events: usize, took: Duration, phases: Com
     m.bytes.inc_by(phases.bytes as u64);
     m.events.inc_by(events as u64);
     m.commits.inc();
+}
+
+/// Records one round of segment cleaning.
+pub fn record_gc(pages: usize, took: Duration) {
+    let m = &*METRICS;
+    m.gc_pages.inc_by(pages as u64);
+    m.gc_seconds.inc_by(took.as_secs_f64());
 }
 
 impl Metrics {

@@ -3,7 +3,9 @@
 //! customer message, reply and assignment is present exactly once; the console, resuming
 //! with `since`, has seen every acknowledged message exactly once, in increasing seq.
 //!
-//! `CRASH_CYCLES` sets N (CI runs the default 20; the README reports a long run).
+//! `CRASH_CYCLES` sets N (CI runs the default 20; the README reports a long run);
+//! `CRASH_TEXT_BYTES` pads every message's text to about that many bytes (at most 4,000),
+//! so that the store rewrites and cleans its log segments within a few cycles.
 
 mod common;
 
@@ -23,6 +25,13 @@ struct Acked {
 }
 
 fn writer(url: String, token: String, stop: Arc<AtomicBool>, acked: Arc<Mutex<Acked>>, tag: usize) {
+    let pad = "x".repeat(
+        std::env::var("CRASH_TEXT_BYTES")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(4000),
+    );
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(5))
         .build();
@@ -33,7 +42,7 @@ fn writer(url: String, token: String, stop: Arc<AtomicBool>, acked: Arc<Mutex<Ac
             .post(&format!("{url}/api/widget/messages"))
             .set("Authorization", &format!("Bearer {token}"))
             .send_string(
-                &json!({"text": format!("w{tag} m{i}"), "client_id": format!("w{tag}-{i}")})
+                &json!({"text": format!("w{tag} m{i} {pad}"), "client_id": format!("w{tag}-{i}")})
                     .to_string(),
             );
         match res {
@@ -261,6 +270,18 @@ fn the_hub_survives_kill_9_at_random_moments() {
         acked.replies.len(),
         acked.replies.len() - replies_missing,
         console_missing
+    );
+    let metrics = hub.metrics();
+    let gauge = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    println!(
+        "store file {:.1} MB; pages moved by segment cleaning since the last restart {}",
+        gauge("hub_store_file_bytes ") / 1e6,
+        gauge("hub_store_gc_pages_total ")
     );
     assert!(
         missing.is_empty(),

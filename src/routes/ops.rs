@@ -33,15 +33,17 @@ async fn prometheus(hub: HubData) -> Result<HttpResponse, ApiError> {
     m.actors.set(hub.registry.len() as i64);
     m.head.set(hub.bus.head() as i64);
     m.set_drops(hub.bus.dropped.load(Ordering::Relaxed));
-    let counts = hub
+    let (counts, file_bytes) = hub
         .store
         .read(|s| {
-            Status::ALL
+            let counts = Status::ALL
                 .iter()
                 .map(|st| Ok((st.as_str(), s.count(&names::status(st.as_str()))?)))
-                .collect::<Result<Vec<_>, crate::store::StoreError>>()
+                .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
+            Ok((counts, s.file_bytes()))
         })
         .await?;
+    m.store_file_bytes.set(file_bytes as i64);
     for (status, n) in counts {
         m.messages.with_label_values(&[status]).set(n.max(0));
     }

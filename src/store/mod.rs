@@ -767,6 +767,13 @@ impl Store {
             .and_then(|v| v.as_ref().try_into().ok().map(i64::from_be_bytes))
             .unwrap_or(0))
     }
+
+    /// The length of sled's log file, in bytes (a blocking call).
+    pub fn file_bytes(&self) -> u64 {
+        std::fs::metadata(self.dir.join("db"))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
 }
 
 /// The `META` key set (to [`COMPLETE`]) in stores whose contact index

@@ -179,12 +179,65 @@ fn load_chunk(tree: &sled::Tree, c: u64) -> Result<BTreeMap<u64, Vec<u8>>, Strin
     Ok(events.into_iter().map(|(s, b)| (s, b.to_vec())).collect())
 }
 
+/// Pages one round of segment cleaning rewrites at most before the writer looks at its
+/// queue again (it also stops as soon as a request waits).
+const GC_ROUND_PAGES: usize = 64;
+
+/// One round of sled's segment cleaning, in the writer's idle time: rewrites pages
+/// that hold back segments of the log file from being reused (`vendor/sled/PATCHES.md`,
+/// patches 5 and 6). sled takes such steps in its flusher thread, which the hub does not run
+/// (the writer flushes every commit itself); without them the file grows by every
+/// page version ever written. Runs between commits, never beside one, and stops as
+/// soon as a request waits; the rewritten pages reach the disk with the next commit.
+/// True when more may be left.
+fn clean_segments(store: &Store, rx: &mpsc::Receiver<Request>) -> bool {
+    let Ok(inner) = store.inner() else {
+        return false;
+    };
+    let started = Instant::now();
+    let mut pages = 0;
+    let more = loop {
+        if pages == GC_ROUND_PAGES || !rx.is_empty() {
+            break true;
+        }
+        match inner.db.gc_step() {
+            Ok(true) => pages += 1,
+            Ok(false) => break false,
+            Err(e) => {
+                // The next commit meets the same error and reopens the store.
+                tracing::warn!(error = %e, "Segment cleaning failed.");
+                break false;
+            }
+        }
+    };
+    crate::metrics::record_gc(pages, started.elapsed());
+    more
+}
+
 pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<Store>) {
     std::thread::Builder::new()
         .name("hub-writer".into())
         .spawn(move || {
             let mut last_reopen = Instant::now();
-            while let Some(first) = rx.blocking_recv() {
+            // Whether segment cleaning may have work: set by every commit, cleared
+            // once a round finds none.
+            let mut gc_pending = false;
+            loop {
+                let first = match rx.try_recv() {
+                    Ok(r) => r,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        if gc_pending && store.healthy() {
+                            gc_pending = clean_segments(&store, &rx);
+                            continue;
+                        }
+                        match rx.blocking_recv() {
+                            Some(r) => r,
+                            None => break,
+                        }
+                    }
+                };
+                gc_pending = true;
                 let mut reqs = vec![first];
                 while reqs.len() < MAX_BATCH {
                     match rx.try_recv() {

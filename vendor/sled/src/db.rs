@@ -427,6 +427,46 @@ impl Db {
         self.context.pagecache.size_on_disk()
     }
 
+    /// hub patch: one step of segment cleaning, as sled's flusher thread takes
+    /// between its flushes (`flush_every_ms`): rewrites one page that holds back
+    /// a segment waiting to be reused. `Ok(true)` when a page was taken (more may
+    /// wait), `Ok(false)` when none waits. Without the flusher thread, sled only
+    /// takes such a step when it consolidates a page, which does not keep up with
+    /// a store whose pages are rewritten often: its file then grows without bound.
+    #[doc(hidden)]
+    pub fn gc_step(&self) -> Result<bool> {
+        #[cfg(all(
+            not(miri),
+            any(
+                windows,
+                target_os = "linux",
+                target_os = "macos",
+                target_os = "dragonfly",
+                target_os = "freebsd",
+                target_os = "openbsd",
+                target_os = "netbsd",
+            )
+        ))]
+        {
+            self.context.pagecache.attempt_gc()
+        }
+        #[cfg(not(all(
+            not(miri),
+            any(
+                windows,
+                target_os = "linux",
+                target_os = "macos",
+                target_os = "dragonfly",
+                target_os = "freebsd",
+                target_os = "openbsd",
+                target_os = "netbsd",
+            )
+        )))]
+        {
+            Ok(false)
+        }
+    }
+
     /// Traverses all files and calculates their total physical
     /// size, then traverses all pages and calculates their
     /// total logical size, then divides the physical size

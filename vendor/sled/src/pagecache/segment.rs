@@ -106,17 +106,21 @@ pub(crate) struct SegmentCleaner {
 impl SegmentCleaner {
     pub(crate) fn pop(&self) -> Option<(PageId, LogOffset)> {
         let mut inner = self.inner.lock();
-        let offset = {
-            let (offset, pids) = inner.iter_mut().next()?;
-            if !pids.is_empty() {
-                let pid = pids.iter().next().copied().unwrap();
-                pids.remove(&pid);
-                return Some((pid, *offset));
-            }
-            *offset
-        };
-        inner.remove(&offset);
-        None
+        // hub patch: skip the segments whose pages were all handed out already,
+        // instead of answering `None` while later segments still wait for
+        // cleaning (which ended every round of `attempt_gc` early).
+        loop {
+            let offset = {
+                let (offset, pids) = inner.iter_mut().next()?;
+                if !pids.is_empty() {
+                    let pid = pids.iter().next().copied().unwrap();
+                    pids.remove(&pid);
+                    return Some((pid, *offset));
+                }
+                *offset
+            };
+            inner.remove(&offset);
+        }
     }
 
     fn add_pids(&self, offset: LogOffset, pids: BTreeSet<PageId>) {
