@@ -184,7 +184,7 @@ fn load_chunk(tree: &sled::Tree, c: u64) -> Result<BTreeMap<u64, Vec<u8>>, Strin
 const GC_ROUND_PAGES: usize = 64;
 
 /// Pages cleaned after every commit even when requests wait, so that a writer that is
-/// never idle (sustained saturation) still reclaims space (≈ 4 µs per page).
+/// never idle (sustained saturation) still reclaims space (≈ 10 µs per page).
 const GC_PAGES_PER_COMMIT: usize = 4;
 
 /// One round of sled's segment cleaning, between commits: rewrites pages that hold
