@@ -972,11 +972,24 @@ impl SegmentAccountant {
             let last_index =
                 self.segments.iter().rposition(Segment::is_inactive).unwrap();
 
-            let segment_start =
-                (last_index * self.config.segment_size) as LogOffset;
+            // hub patch: relocate the last inactive segment only when it is the
+            // file's tail (nothing but free segments after it), so that emptying it
+            // lets the file shrink. Behind an active or draining segment it cannot,
+            // and its pages, moved to a free segment nearer the front, made that
+            // segment the last inactive one in turn: the same pages moved again and
+            // again, for as long as the file stayed half free (a full core in an
+            // idle hub once cleaning ran without a pause).
+            let tail_is_free =
+                self.segments[last_index + 1..].iter().all(Segment::is_free);
 
-            let to_clean = self.segments[last_index].inactive_to_draining(lsn);
-            self.segment_cleaner.add_pids(segment_start, to_clean);
+            if tail_is_free {
+                let segment_start =
+                    (last_index * self.config.segment_size) as LogOffset;
+
+                let to_clean =
+                    self.segments[last_index].inactive_to_draining(lsn);
+                self.segment_cleaner.add_pids(segment_start, to_clean);
+            }
         }
 
         Ok(())
