@@ -187,21 +187,32 @@ const GC_ROUND_PAGES: usize = 64;
 /// never idle (sustained saturation) still reclaims space (≈ 10 µs per page).
 const GC_PAGES_PER_COMMIT: usize = 4;
 
+/// Each commit lets cleaning move this many more pages (at most [`GC_BUDGET_MAX`]
+/// banked): cleaning follows what was written, and a flaw like the one patch 7 fixes
+/// cannot keep an idle writer busy. A busy hour needs ≈ 3 pages per commit.
+const GC_PAGES_EARNED_PER_COMMIT: usize = 256;
+const GC_BUDGET_MAX: usize = 1 << 20;
+
 /// One round of sled's segment cleaning, between commits: rewrites pages that hold
 /// back segments of the log file from being reused (`vendor/sled/PATCHES.md`, patches
 /// 5 and 6). sled takes such steps in its flusher thread, which the hub does not run
 /// (the writer flushes every commit itself); without them the file grows by almost
 /// every page version ever written. Never runs beside a commit; past `min` pages it
-/// stops as soon as a request waits. The moved pages reach the disk with the next
-/// commit. True when more may be left.
-fn clean_segments(store: &Store, rx: &mpsc::Receiver<Request>, min: usize) -> bool {
+/// stops as soon as a request waits, and it moves at most `max`. The moved pages reach
+/// the disk with the next commit. Returns the pages moved, and whether more may be left.
+fn clean_segments(
+    store: &Store,
+    rx: &mpsc::Receiver<Request>,
+    min: usize,
+    max: usize,
+) -> (usize, bool) {
     let Ok(inner) = store.inner() else {
-        return false;
+        return (0, false);
     };
     let started = Instant::now();
     let mut pages = 0;
     let more = loop {
-        if pages == GC_ROUND_PAGES || (pages >= min && !rx.is_empty()) {
+        if pages >= max.min(GC_ROUND_PAGES) || (pages >= min && !rx.is_empty()) {
             break true;
         }
         match inner.db.gc_step() {
@@ -215,7 +226,7 @@ fn clean_segments(store: &Store, rx: &mpsc::Receiver<Request>, min: usize) -> bo
         }
     };
     crate::metrics::record_gc(pages, started.elapsed());
-    more
+    (pages, more)
 }
 
 pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<Store>) {
@@ -226,13 +237,17 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
             // Whether segment cleaning may have more work: its last round (after a
             // commit, or in idle time) stopped before finding none.
             let mut gc_pending = false;
+            // Pages cleaning may still move ([`GC_PAGES_EARNED_PER_COMMIT`]).
+            let mut gc_budget = 0usize;
             loop {
                 let first = match rx.try_recv() {
                     Ok(r) => r,
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
-                        if gc_pending && store.healthy() {
-                            gc_pending = clean_segments(&store, &rx, 0);
+                        if gc_pending && gc_budget > 0 && store.healthy() {
+                            let (pages, more) = clean_segments(&store, &rx, 0, gc_budget);
+                            gc_budget -= pages.min(gc_budget);
+                            gc_pending = more;
                             continue;
                         }
                         match rx.blocking_recv() {
@@ -271,7 +286,10 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                 }
                 w.publish(answered, res.is_ok());
                 if res.is_ok() {
-                    gc_pending = clean_segments(&store, &rx, GC_PAGES_PER_COMMIT);
+                    gc_budget = (gc_budget + GC_PAGES_EARNED_PER_COMMIT).min(GC_BUDGET_MAX);
+                    let (pages, more) = clean_segments(&store, &rx, GC_PAGES_PER_COMMIT, gc_budget);
+                    gc_budget -= pages.min(gc_budget);
+                    gc_pending = more;
                 }
             }
             tracing::info!("Store writer stopped.");
