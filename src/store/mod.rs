@@ -768,11 +768,13 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// The length of sled's log file, in bytes (a blocking call).
+    /// The length of sled's log file, in bytes (a blocking call; 0 while the store is
+    /// closed).
     pub fn file_bytes(&self) -> u64 {
-        std::fs::metadata(self.dir.join("db"))
-            .map(|m| m.len())
-            .unwrap_or(0)
+        self.inner()
+            .ok()
+            .and_then(|i| i.sync_file.metadata().ok())
+            .map_or(0, |m| m.len())
     }
 }
 

@@ -198,21 +198,23 @@ const GC_BUDGET_MAX: usize = 1 << 20;
 /// 5 and 6). sled takes such steps in its flusher thread, which the hub does not run
 /// (the writer flushes every commit itself); without them the file grows by almost
 /// every page version ever written. Never runs beside a commit; past `min` pages it
-/// stops as soon as a request waits, and it moves at most `max`. The moved pages reach
-/// the disk with the next commit. Returns the pages moved, and whether more may be left.
+/// stops as soon as a request waits, and it moves at most `budget` pages, which it
+/// spends. The moved pages reach the disk with the next commit. True when more may be
+/// left.
 fn clean_segments(
     store: &Store,
     rx: &mpsc::Receiver<Request>,
     min: usize,
-    max: usize,
-) -> (usize, bool) {
+    budget: &mut usize,
+) -> bool {
     let Ok(inner) = store.inner() else {
-        return (0, false);
+        return false;
     };
     let started = Instant::now();
+    let max = (*budget).min(GC_ROUND_PAGES);
     let mut pages = 0;
     let more = loop {
-        if pages >= max.min(GC_ROUND_PAGES) || (pages >= min && !rx.is_empty()) {
+        if pages >= max || (pages >= min && !rx.is_empty()) {
             break true;
         }
         match inner.db.gc_step() {
@@ -225,8 +227,9 @@ fn clean_segments(
             }
         }
     };
+    *budget -= pages;
     crate::metrics::record_gc(pages, started.elapsed());
-    (pages, more)
+    more
 }
 
 pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<Store>) {
@@ -245,9 +248,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
                         if gc_pending && gc_budget > 0 && store.healthy() {
-                            let (pages, more) = clean_segments(&store, &rx, 0, gc_budget);
-                            gc_budget -= pages.min(gc_budget);
-                            gc_pending = more;
+                            gc_pending = clean_segments(&store, &rx, 0, &mut gc_budget);
                             continue;
                         }
                         match rx.blocking_recv() {
@@ -287,9 +288,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                 w.publish(answered, res.is_ok());
                 if res.is_ok() {
                     gc_budget = (gc_budget + GC_PAGES_EARNED_PER_COMMIT).min(GC_BUDGET_MAX);
-                    let (pages, more) = clean_segments(&store, &rx, GC_PAGES_PER_COMMIT, gc_budget);
-                    gc_budget -= pages.min(gc_budget);
-                    gc_pending = more;
+                    gc_pending = clean_segments(&store, &rx, GC_PAGES_PER_COMMIT, &mut gc_budget);
                 }
             }
             tracing::info!("Store writer stopped.");
