@@ -66,6 +66,9 @@ pub struct ConversationActor {
     since_snapshot: usize,
     /// The tail of the conversation's log of event seqs (this actor extends it).
     log: store::log::ConvLog,
+    /// The messages as the stored snapshot's runs hold them (`None`: no runs yet, or
+    /// not known), so that a snapshot rewrites only the runs that changed since.
+    written: Option<domain::Messages>,
 }
 
 impl ConversationActor {
@@ -78,6 +81,7 @@ impl ConversationActor {
             last_active: Instant::now(),
             since_snapshot: 0,
             log: store::log::ConvLog::default(),
+            written: None,
         }
     }
 
@@ -206,11 +210,10 @@ impl ConversationActor {
         self.since_snapshot += events.len();
         if self.since_snapshot >= SNAPSHOT_EVERY {
             let last = events.last().map(|e| e.seq).unwrap_or(0);
-            batch.put_json(
-                keys::SNAPSHOT,
-                &[conv.id.as_str().as_bytes()],
-                &self.state.snapshot(last),
-            );
+            let snapshot = self.state.snapshot(last, self.written.as_ref());
+            batch.snapshot(conv.id.as_str(), snapshot);
+            // If this batch fails, the actor stops and the next one restores from disk.
+            self.written = Some(self.state.messages.clone());
             self.since_snapshot = 0;
         }
         let outcome = self.outcome(target, &events);
@@ -365,9 +368,10 @@ impl Actor for ConversationActor {
             async move { store.read(move |s| s.load_conversation(id.as_str())).await }
                 .into_actor(self)
                 .map(|res, act, ctx| match res {
-                    Ok((st, log)) => {
-                        act.state = st;
-                        act.log = log;
+                    Ok(loaded) => {
+                        act.state = loaded.state;
+                        act.log = loaded.log;
+                        act.written = loaded.written;
                     }
                     Err(e) => {
                         tracing::error!(conversation_id = %act.id, error = %e, "Conversation could not be restored.");

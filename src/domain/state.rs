@@ -26,22 +26,72 @@ pub struct ConversationState {
     pub first_closed_at: Option<Ts>,
 }
 
+/// Messages per stored snapshot run: sixteen runs (one sled leaf) of ordinary messages
+/// stay far below the size at which sled writes a page as a separate file.
+pub const SNAPSHOT_RUN: usize = 16;
+
 /// A conversation's state as of event `seq`, stored now and then so that a long
-/// conversation is restored from it plus the few events after it.
+/// conversation is restored from it plus the few events after it. Its messages are
+/// stored beside it in runs of [`SNAPSHOT_RUN`] (`message_count` of them), each run
+/// rewritten only when one of its messages changed: a long conversation's snapshot
+/// costs what changed since the last one, not its length.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Snapshot {
     pub seq: u64,
     pub conversation: Option<Conversation>,
     pub opened_seq: u64,
+    /// All the messages, in snapshots written before the runs (empty since).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<Message>,
+    /// How many messages the runs hold; `None` in snapshots written before the runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_count: Option<usize>,
     pub first_reply_at: Option<Ts>,
     pub first_closed_at: Option<Ts>,
 }
 
+/// Run `n` of a snapshot's messages: `messages[n * SNAPSHOT_RUN..]`, up to
+/// [`SNAPSHOT_RUN`] of them.
+pub type SnapshotRun = (u32, Vec<Message>);
+
+/// A snapshot's `count` messages from its stored runs (in run order); `None` when the
+/// runs do not hold exactly that many, each full but the last.
+pub fn messages_from_runs(
+    count: usize,
+    runs: impl IntoIterator<Item = SnapshotRun>,
+) -> Option<Vec<Message>> {
+    let mut out = Vec::with_capacity(count);
+    for (i, (r, run)) in runs.into_iter().enumerate() {
+        let start = i * SNAPSHOT_RUN;
+        if start >= count {
+            break;
+        }
+        let want = SNAPSHOT_RUN.min(count - start);
+        if r as usize != i || run.len() != want {
+            return None;
+        }
+        out.extend(run.into_iter().take(want));
+    }
+    (out.len() == count).then_some(out)
+}
+
 impl ConversationState {
-    /// The state as of event `seq` (the last one applied).
-    pub fn snapshot(&self, seq: u64) -> Snapshot {
-        Snapshot {
+    /// The state as of event `seq` (the last one applied), with the runs of messages
+    /// that differ from `written` (the messages as the stored runs hold them: a clone
+    /// of this state's messages taken when they were; `None`: every run).
+    pub fn snapshot(&self, seq: u64, written: Option<&Messages>) -> (Snapshot, Vec<SnapshotRun>) {
+        let n = self.messages.len();
+        let runs = (0..n.div_ceil(SNAPSHOT_RUN))
+            .map(|r| (r, r * SNAPSHOT_RUN..n.min((r + 1) * SNAPSHOT_RUN)))
+            .filter(|(_, range)| {
+                !written.is_some_and(|w| self.messages.unchanged_since(w, range.clone()))
+            })
+            .map(|(r, range)| {
+                let run = self.messages.iter_from(range.start).take(range.len());
+                (r as u32, run.map(|(_, m)| Message::clone(m)).collect())
+            })
+            .collect();
+        let head = Snapshot {
             seq,
             opened_seq: self
                 .conversation
@@ -49,27 +99,29 @@ impl ConversationState {
                 .map(|c| c.opened_seq)
                 .unwrap_or(0),
             conversation: self.conversation.clone(),
-            messages: self.messages.iter().map(|m| Message::clone(m)).collect(),
+            messages: Vec::new(),
+            message_count: Some(n),
             first_reply_at: self.first_reply_at,
             first_closed_at: self.first_closed_at,
-        }
+        };
+        (head, runs)
     }
 
-    /// The state a snapshot describes.
-    pub fn from_snapshot(s: Snapshot) -> Self {
+    /// The state a snapshot describes, given its messages (its runs in order, or its
+    /// own `messages` for a snapshot written before the runs).
+    pub fn from_snapshot(s: Snapshot, messages: Vec<Message>) -> Self {
         let mut conversation = s.conversation;
         if let Some(c) = conversation.as_mut() {
             c.opened_seq = s.opened_seq;
         }
-        let index = s
-            .messages
+        let index = messages
             .iter()
             .enumerate()
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
         ConversationState {
             conversation,
-            messages: s.messages.into_iter().map(Arc::new).collect(),
+            messages: messages.into_iter().map(Arc::new).collect(),
             index: Arc::new(index),
             first_reply_at: s.first_reply_at,
             first_closed_at: s.first_closed_at,
@@ -193,39 +245,167 @@ impl ConversationState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{apply, Actor, Command, OpenInfo, ReplyId};
+    use crate::domain::{apply, Actor, Command, OpenInfo, ReplyId, Role};
+    use std::collections::BTreeMap;
+
+    /// A conversation of `n` customer messages, and the seq of its last event.
+    fn conversation(n: usize) -> (ConversationState, u64) {
+        let mut st = ConversationState::default();
+        let mut seq = 0;
+        for i in 0..n {
+            seq = customer_message(&mut st, seq, i);
+        }
+        (st, seq)
+    }
+
+    fn customer_message(st: &mut ConversationState, seq: u64, i: usize) -> u64 {
+        let open = (i == 0).then(|| OpenInfo {
+            conversation_id: ConversationId::from("c"),
+            contact_id: ContactId::from("k"),
+            channel: "web".into(),
+        });
+        let cmd = Command::CustomerMessage {
+            id: MessageId(format!("m{i}")),
+            text: format!("hi {i}"),
+            open,
+            assistant: None,
+            bot_reply_id: ReplyId::from("r"),
+        };
+        run(st, seq, cmd, &Actor::Contact(ContactId::from("k")))
+    }
+
+    fn run(st: &mut ConversationState, mut seq: u64, cmd: Command, who: &Actor) -> u64 {
+        for b in apply(st, cmd, who, Ts(5)).unwrap() {
+            seq += 1;
+            st.apply_event(&Event::new(seq, Some(ConversationId::from("c")), Ts(5), b));
+        }
+        seq
+    }
+
+    /// What the store would hold: the head and the runs, each written through JSON.
+    #[derive(Default)]
+    struct Stored {
+        head: Option<Snapshot>,
+        runs: BTreeMap<u32, Vec<Message>>,
+    }
+
+    impl Stored {
+        /// Writes a snapshot; answers the numbers of the runs it wrote.
+        fn write(&mut self, (head, runs): (Snapshot, Vec<SnapshotRun>)) -> Vec<u32> {
+            let json = serde_json::to_vec(&head).unwrap();
+            self.head = Some(serde_json::from_slice(&json).unwrap());
+            runs.into_iter()
+                .map(|(r, run)| {
+                    let json = serde_json::to_vec(&run).unwrap();
+                    self.runs.insert(r, serde_json::from_slice(&json).unwrap());
+                    r
+                })
+                .collect()
+        }
+
+        fn restore(&self) -> ConversationState {
+            let head = self.head.clone().unwrap();
+            let count = head.message_count.unwrap();
+            let runs = self.runs.iter().map(|(r, m)| (*r, m.clone()));
+            let messages = messages_from_runs(count, runs).unwrap();
+            ConversationState::from_snapshot(head, messages)
+        }
+    }
+
+    fn assert_same(back: &ConversationState, st: &ConversationState) {
+        assert_eq!(back.conversation, st.conversation);
+        assert_eq!(back.messages, st.messages);
+        assert_eq!(back.first_reply_at, st.first_reply_at);
+        for m in &st.messages {
+            assert_eq!(back.message(&m.id), Some(&**m));
+        }
+    }
 
     #[test]
     fn a_snapshot_restores_the_same_state() {
-        let mut st = ConversationState::default();
-        let contact = Actor::Contact(ContactId::from("k"));
-        let mut seq = 0;
-        for i in 0..3 {
-            let open = (i == 0).then(|| OpenInfo {
-                conversation_id: ConversationId::from("c"),
-                contact_id: ContactId::from("k"),
-                channel: "web".into(),
-            });
-            let cmd = Command::CustomerMessage {
-                id: MessageId(format!("m{i}")),
-                text: "hi".into(),
-                open,
-                assistant: None,
-                bot_reply_id: ReplyId::from("r"),
-            };
-            for b in apply(&st, cmd, &contact, Ts(5)).unwrap() {
-                seq += 1;
-                st.apply_event(&Event::new(seq, Some(ConversationId::from("c")), Ts(5), b));
-            }
-        }
-        let json = serde_json::to_vec(&st.snapshot(seq)).unwrap();
-        let back = ConversationState::from_snapshot(serde_json::from_slice(&json).unwrap());
-        assert_eq!(back.conversation, st.conversation);
+        let (st, seq) = conversation(2 * SNAPSHOT_RUN + 3);
+        let mut stored = Stored::default();
+        assert_eq!(stored.write(st.snapshot(seq, None)), vec![0, 1, 2]);
+        let back = stored.restore();
+        assert_same(&back, &st);
         assert_eq!(back.conversation.as_ref().unwrap().opened_seq, 1);
-        assert_eq!(back.messages, st.messages);
+    }
+
+    #[test]
+    fn a_later_snapshot_writes_only_the_runs_that_changed() {
+        let (mut st, mut seq) = conversation(3 * SNAPSHOT_RUN + 2);
+        let mut stored = Stored::default();
+        stored.write(st.snapshot(seq, None));
+        let written = st.messages.clone();
+        let agent = Actor::Agent {
+            id: AgentId::from("a"),
+            role: Role::Agent,
+        };
+        let assign = Command::Assign {
+            message_id: MessageId::from("m5"),
+            agent_id: AgentId::from("a"),
+        };
+        seq = run(&mut st, seq, assign, &agent);
+        seq = customer_message(&mut st, seq, 3 * SNAPSHOT_RUN + 2);
+        // Run 0 holds m5; run 3 grew; runs 1 and 2 are as written.
+        assert_eq!(stored.write(st.snapshot(seq, Some(&written))), vec![0, 3]);
+        assert_same(&stored.restore(), &st);
+        // Nothing changed since: only the head is written.
+        let written = st.messages.clone();
         assert_eq!(
-            back.message(&MessageId::from("m2")),
-            st.message(&MessageId::from("m2"))
+            stored.write(st.snapshot(seq, Some(&written))),
+            Vec::<u32>::new()
         );
+        // A reply answers every pending message: every run is written again.
+        let reply = Command::Reply {
+            id: ReplyId::from("r1"),
+            text: "hello".into(),
+        };
+        seq = run(&mut st, seq, reply, &agent);
+        assert_eq!(
+            stored.write(st.snapshot(seq, Some(&written))),
+            vec![0, 1, 2, 3]
+        );
+        let back = stored.restore();
+        assert_same(&back, &st);
+        assert!(back.messages.iter().all(|m| m.status == Status::Answered));
+    }
+
+    #[test]
+    fn runs_that_do_not_add_up_are_refused() {
+        let (st, seq) = conversation(SNAPSHOT_RUN + 4);
+        let (head, runs) = st.snapshot(seq, None);
+        let count = head.message_count.unwrap();
+        assert_eq!(
+            messages_from_runs(count, runs.clone()).map(|m| m.len()),
+            Some(count)
+        );
+        // A missing run, a short run, a run out of place, too few messages.
+        assert_eq!(messages_from_runs(count, runs[1..].to_vec()), None);
+        let mut short = runs.clone();
+        short[0].1.pop();
+        assert_eq!(messages_from_runs(count, short), None);
+        let swapped = vec![runs[1].clone(), runs[0].clone()];
+        assert_eq!(messages_from_runs(count, swapped), None);
+        assert_eq!(messages_from_runs(count + 1, runs), None);
+    }
+
+    #[test]
+    fn a_snapshot_written_before_the_runs_still_reads() {
+        let (st, seq) = conversation(3);
+        let messages: Vec<Message> = st.messages.iter().map(|m| Message::clone(m)).collect();
+        // The layout before the runs: every message in the snapshot itself.
+        let old = serde_json::json!({
+            "seq": seq,
+            "conversation": st.conversation,
+            "opened_seq": 1,
+            "messages": messages,
+            "first_reply_at": null,
+            "first_closed_at": null,
+        });
+        let head: Snapshot = serde_json::from_value(old).unwrap();
+        assert_eq!(head.message_count, None);
+        let messages = head.messages.clone();
+        assert_same(&ConversationState::from_snapshot(head, messages), &st);
     }
 }

@@ -42,6 +42,8 @@ pub const AGENT: u8 = b'A';
 pub const ASSISTANT: u8 = b'B';
 /// `S` + conversation id → snapshot of the conversation's state (see `Snapshot`).
 pub const SNAPSHOT: u8 = b'S';
+/// `s` + conversation id + 0 + run (u32) → a run of the snapshot's messages (JSON list).
+pub const SNAPSHOT_RUN: u8 = b's';
 /// `P` + agent id → last published presence.
 pub const PRESENCE: u8 = b'P';
 /// `m` + name → metadata (epoch, format version).
@@ -58,6 +60,18 @@ pub fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
         k.extend_from_slice(p);
     }
     k
+}
+
+/// The key of run `run` of a conversation's snapshot messages.
+pub fn snapshot_run(conversation: &str, run: u32) -> Vec<u8> {
+    let mut k = snapshot_runs(conversation);
+    k.extend_from_slice(&run.to_be_bytes());
+    k
+}
+
+/// The prefix of a conversation's snapshot runs.
+pub fn snapshot_runs(conversation: &str) -> Vec<u8> {
+    key(SNAPSHOT_RUN, &[conversation.as_bytes(), b""])
 }
 
 /// The log key of `seq`.

@@ -16,7 +16,10 @@ mod sled_patches;
 mod writer;
 
 use crate::bus::{Bus, Outgoing};
-use crate::domain::{ContactId, Conversation, ConversationState, Event, Message, Snapshot};
+use crate::domain::state::{messages_from_runs, SnapshotRun, SNAPSHOT_RUN};
+use crate::domain::{
+    ContactId, Conversation, ConversationState, Event, Message, Messages, Snapshot,
+};
 use index::IndexEntry;
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
@@ -147,10 +150,28 @@ impl Batch {
         self.puts.push((keys::key(prefix, parts), json(v)));
     }
 
+    /// Records a conversation's snapshot: its head and the runs of messages written.
+    pub fn snapshot(&mut self, conversation: &str, (head, runs): (Snapshot, Vec<SnapshotRun>)) {
+        for (r, run) in runs {
+            self.puts
+                .push((keys::snapshot_run(conversation, r), json(&run)));
+        }
+        self.put_json(keys::SNAPSHOT, &[conversation.as_bytes()], &head);
+    }
+
     /// Number of events in the batch.
     pub fn event_count(&self) -> usize {
         self.events.len()
     }
+}
+
+/// A conversation as the store restores it (see [`Store::load_conversation`]).
+pub struct LoadedConversation {
+    pub state: ConversationState,
+    /// The tail of its log of event seqs.
+    pub log: log::ConvLog,
+    /// Its messages as its stored snapshot runs hold them, if it has any.
+    pub written: Option<Messages>,
 }
 
 struct Request {
@@ -589,22 +610,66 @@ impl Store {
     }
 
     /// Rebuilds a conversation's state: its latest snapshot (if any), then the events
-    /// after it; with the tail of its log.
-    pub fn load_conversation(
-        &self,
-        conversation: &str,
-    ) -> Result<(ConversationState, log::ConvLog), StoreError> {
+    /// after it; with the tail of its log, and the messages as the stored snapshot runs
+    /// hold them (`None` when there are none: the next snapshot writes every run).
+    pub fn load_conversation(&self, conversation: &str) -> Result<LoadedConversation, StoreError> {
         let tree = self.tree()?;
         let snap = self.get_json::<Snapshot>(keys::SNAPSHOT, &[conversation.as_bytes()])?;
         let after = snap.as_ref().map(|s| s.seq).unwrap_or(0);
-        let mut st = snap
-            .map(ConversationState::from_snapshot)
-            .unwrap_or_default();
+        let (mut st, written) = match snap {
+            Some(mut head) => match head.message_count {
+                Some(count) => {
+                    let runs = self.snapshot_runs(&tree, conversation, count)?;
+                    let st = ConversationState::from_snapshot(head, runs);
+                    let written = st.messages.clone();
+                    (st, Some(written))
+                }
+                None => {
+                    let messages = std::mem::take(&mut head.messages);
+                    (ConversationState::from_snapshot(head, messages), None)
+                }
+            },
+            None => (ConversationState::default(), None),
+        };
         let (seqs, tail) = self.conversation_seqs(&tree, conversation, after)?;
         for ev in self.events_of(&tree, &seqs)? {
             st.apply_event(&ev);
         }
-        Ok((st, tail))
+        Ok(LoadedConversation {
+            state: st,
+            log: tail,
+            written,
+        })
+    }
+
+    /// The `count` messages of a conversation's snapshot runs.
+    fn snapshot_runs(
+        &self,
+        tree: &sled::Tree,
+        conversation: &str,
+        count: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let prefix = keys::snapshot_runs(conversation);
+        let runs = tree
+            .scan_prefix(&prefix)
+            .take(count.div_ceil(SNAPSHOT_RUN))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let r = k
+                    .get(prefix.len()..)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("snapshot run key".into()))?;
+                let run: Vec<Message> =
+                    serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((r, run))
+            })
+            .collect::<Result<Vec<SnapshotRun>, StoreError>>()?;
+        messages_from_runs(count, runs).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the snapshot runs of {conversation} do not hold its {count} messages"
+            ))
+        })
     }
 
     /// Up to `limit` raw events with seq > `after`, oldest first.
@@ -1034,10 +1099,10 @@ mod tests {
         let bus = Bus::new();
         let store = open_once_released(&rt, dir.path(), &bus);
         assert_eq!(bus.head(), 5, "head from the legacy log");
-        let (_, mut log_a) = store.load_conversation("a").unwrap();
+        let mut log_a = store.load_conversation("a").unwrap().log;
         assert_eq!(log_a, log::ConvLog::default());
         // 40 more events of `a` (two records of its log), 3 of `b`, interleaved.
-        let mut log_b = store.load_conversation("b").unwrap().1;
+        let mut log_b = store.load_conversation("b").unwrap().log;
         let mut want_a = vec![2, 4];
         let mut want_b = vec![1, 3, 5];
         for round in 0..4 {
@@ -1081,7 +1146,7 @@ mod tests {
             .block_on(async { Store::open(copy.path(), bus.clone()) })
             .unwrap();
         assert_eq!(bus.head(), 48);
-        let (_, mut log_a) = store.load_conversation("a").unwrap();
+        let mut log_a = store.load_conversation("a").unwrap().log;
         assert_eq!(log_a.chunk, 1, "the tail is the second record of a's log");
         want_a.extend(commit(&rt, &store, &mut log_a, "a", 1));
         assert_eq!(want_a.last(), Some(&49));
