@@ -66,9 +66,9 @@ pub struct ConversationActor {
     since_snapshot: usize,
     /// The tail of the conversation's log of event seqs (this actor extends it).
     log: store::log::ConvLog,
-    /// The messages as the stored snapshot's runs hold them (`None`: no runs yet, or
-    /// not known), so that a snapshot rewrites only the runs that changed since.
-    written: Option<domain::Messages>,
+    /// The seq of the snapshot whose message runs are stored (`None`: none, or not
+    /// known), so that a snapshot rewrites only the runs that changed since.
+    written: Option<u64>,
 }
 
 impl ConversationActor {
@@ -210,10 +210,10 @@ impl ConversationActor {
         self.since_snapshot += events.len();
         if self.since_snapshot >= SNAPSHOT_EVERY {
             let last = events.last().map(|e| e.seq).unwrap_or(0);
-            let snapshot = self.state.snapshot(last, self.written.as_ref());
+            let snapshot = self.state.snapshot(last, self.written);
             batch.snapshot(conv.id.as_str(), snapshot);
             // If this batch fails, the actor stops and the next one restores from disk.
-            self.written = Some(self.state.messages.clone());
+            self.written = Some(last);
             self.since_snapshot = 0;
         }
         let outcome = self.outcome(target, &events);

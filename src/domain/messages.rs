@@ -67,20 +67,6 @@ impl Messages {
         &mut Arc::make_mut(&mut self.chunks[i / CHUNK])[i % CHUNK]
     }
 
-    /// True when the messages in `range` are the very ones `base` holds there, `base`
-    /// being a clone of this list (or of one it was derived from) kept since: a message
-    /// is never changed in place while a clone shares it (copy on write), so a changed
-    /// or replaced message is a new allocation, and `base` keeps the old one alive.
-    pub fn unchanged_since(&self, base: &Messages, range: std::ops::Range<usize>) -> bool {
-        range.end <= self.len
-            && range.end <= base.len
-            && range.into_iter().all(|i| {
-                let (c, j) = (i / CHUNK, i % CHUNK);
-                Arc::ptr_eq(&self.chunks[c], &base.chunks[c])
-                    || Arc::ptr_eq(&self.chunks[c][j], &base.chunks[c][j])
-            })
-    }
-
     pub fn iter(&self) -> Iter<'_> {
         self.chunks.iter().flat_map(|c| c.iter())
     }
@@ -226,36 +212,6 @@ mod tests {
         assert_eq!(rebuilt, clone);
         rebuilt.make_mut(0).text = "changed".into();
         assert_ne!(rebuilt, clone);
-    }
-
-    #[test]
-    fn unchanged_since_sees_every_change_and_only_changes() {
-        let n = 2 * CHUNK + 10;
-        let base: Messages = (0..n).map(msg).collect();
-        let mut now = base.clone();
-        now.make_mut(3).status = Status::Answered;
-        now.set(CHUNK + 20, msg(CHUNK + 20)); // equal content, new message: changed
-        now.push(msg(n));
-        let changed = |i: usize| i == 3 || i == CHUNK + 20 || i >= n;
-        for i in 0..=n {
-            assert_eq!(
-                now.unchanged_since(&base, i..i + 1),
-                !changed(i),
-                "message {i}"
-            );
-        }
-        assert!(now.unchanged_since(&base, 4..CHUNK + 20));
-        assert!(!now.unchanged_since(&base, 0..CHUNK));
-        assert!(!now.unchanged_since(&base, n - 2..n + 1));
-        // Shared with a later clone, a message changed there is still seen as changed.
-        let later = now.clone();
-        now.make_mut(2 * CHUNK).text = "edited".into();
-        assert!(!now.unchanged_since(&base, 2 * CHUNK..2 * CHUNK + 1));
-        assert!(later.unchanged_since(&base, 2 * CHUNK..2 * CHUNK + 1));
-        assert!(!now.unchanged_since(&later, 2 * CHUNK..2 * CHUNK + 1));
-        // A range that reaches past the end of either list is not unchanged.
-        assert!(base.unchanged_since(&base, 0..n));
-        assert!(!base.unchanged_since(&now, 0..n + 1));
     }
 
     #[test]

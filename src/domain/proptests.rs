@@ -737,11 +737,10 @@ struct World {
     /// The message the current op targets.
     targeted: Option<MessageId>,
     /// A store's snapshot of the conversation (head and runs, through JSON), written
-    /// after every few ops that changed something, only the runs that changed since
-    /// `written` (the messages as the runs hold them).
+    /// after every few ops that changed something: only the runs that changed since the
+    /// last one.
     snapshot: Option<state::Snapshot>,
     runs: BTreeMap<u32, Vec<Message>>,
-    written: Option<Messages>,
     changes: usize,
 }
 
@@ -763,7 +762,6 @@ impl World {
             targeted: None,
             snapshot: None,
             runs: BTreeMap::new(),
-            written: None,
             changes: 0,
         }
     }
@@ -1194,7 +1192,8 @@ impl World {
 
     /// Writes a snapshot as the conversation actor does: the runs that changed.
     fn write_snapshot(&mut self) {
-        let (head, runs) = self.state.snapshot(self.seq, self.written.as_ref());
+        let written = self.snapshot.as_ref().map(|s| s.seq);
+        let (head, runs) = self.state.snapshot(self.seq, written);
         let json = serde_json::to_vec(&head).expect("head");
         self.snapshot = Some(serde_json::from_slice(&json).expect("head back"));
         for (r, run) in runs {
@@ -1202,7 +1201,6 @@ impl World {
             self.runs
                 .insert(r, serde_json::from_slice(&json).expect("run back"));
         }
-        self.written = Some(self.state.messages.clone());
     }
 
     /// Property 5: replaying the log (as is, and after JSON) rebuilds the live state,

@@ -17,9 +17,7 @@ mod writer;
 
 use crate::bus::{Bus, Outgoing};
 use crate::domain::state::{messages_from_runs, SnapshotRun, SNAPSHOT_RUN};
-use crate::domain::{
-    ContactId, Conversation, ConversationState, Event, Message, Messages, Snapshot,
-};
+use crate::domain::{ContactId, Conversation, ConversationState, Event, Message, Snapshot};
 use index::IndexEntry;
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::{Path, PathBuf};
@@ -170,8 +168,8 @@ pub struct LoadedConversation {
     pub state: ConversationState,
     /// The tail of its log of event seqs.
     pub log: log::ConvLog,
-    /// Its messages as its stored snapshot runs hold them, if it has any.
-    pub written: Option<Messages>,
+    /// The seq of the snapshot whose message runs are stored, if any.
+    pub written: Option<u64>,
 }
 
 struct Request {
@@ -610,8 +608,8 @@ impl Store {
     }
 
     /// Rebuilds a conversation's state: its latest snapshot (if any), then the events
-    /// after it; with the tail of its log, and the messages as the stored snapshot runs
-    /// hold them (`None` when there are none: the next snapshot writes every run).
+    /// after it; with the tail of its log, and the seq of the snapshot whose message
+    /// runs are stored (`None` when there are none: the next snapshot writes every run).
     pub fn load_conversation(&self, conversation: &str) -> Result<LoadedConversation, StoreError> {
         let tree = self.tree()?;
         let snap = self.get_json::<Snapshot>(keys::SNAPSHOT, &[conversation.as_bytes()])?;
@@ -620,9 +618,8 @@ impl Store {
             Some(mut head) => match head.message_count {
                 Some(count) => {
                     let runs = self.snapshot_runs(&tree, conversation, count)?;
-                    let st = ConversationState::from_snapshot(head, runs);
-                    let written = st.messages.clone();
-                    (st, Some(written))
+                    let seq = head.seq;
+                    (ConversationState::from_snapshot(head, runs), Some(seq))
                 }
                 None => {
                     let messages = std::mem::take(&mut head.messages);
