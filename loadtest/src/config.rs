@@ -155,7 +155,7 @@ pub fn merge_checks(into: &mut Checks, from: &Checks) {
 /// Coordinator -> driver.
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToDriver {
-    /// Start: the run's time zero, µs since the epoch.
+    /// Start: the run's time zero, µs of the monotonic clock (`stats::now_us`).
     Go(u64),
     /// Load and ack wait are over everywhere: verify and report.
     Finish,
@@ -173,7 +173,7 @@ pub struct Progress {
     /// Acks and their p99 (µs) since the last progress report.
     pub interval_acks: u64,
     pub interval_p99_us: u64,
-    /// When these counters were read, µs since the epoch.
+    /// When these counters were read, µs of the monotonic clock (`stats::now_us`).
     pub at_us: u64,
 }
 

@@ -274,7 +274,7 @@ async fn schedule(ctx: &Arc<Ctx>, senders: &[mpsc::UnboundedSender<Cmd>], t0: In
         f64::INFINITY
     };
     let base_us = {
-        // The µs-epoch of t0, computed once.
+        // t0 on the monotonic µs clock (`now_us`), computed once.
         let now = Instant::now();
         let n = now_us() as i64;
         if t0 >= now {
