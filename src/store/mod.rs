@@ -163,6 +163,14 @@ impl Batch {
     }
 }
 
+/// The big-endian u32 that ends `key` after `prefix` (a chunk or run number).
+fn u32_after(key: &[u8], prefix: &[u8], what: &str) -> Result<u32, StoreError> {
+    key.get(prefix.len()..)
+        .and_then(|b| b.try_into().ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| StoreError::Corrupt(what.into()))
+}
+
 /// A conversation as the store restores it (see [`Store::load_conversation`]).
 pub struct LoadedConversation {
     pub state: ConversationState,
@@ -535,11 +543,7 @@ impl Store {
         let mut tail = log::ConvLog::default();
         for kv in tree.scan_prefix(&prefix) {
             let (k, v) = kv?;
-            let chunk = k
-                .get(prefix.len()..)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes)
-                .ok_or_else(|| StoreError::Corrupt("conversation log key".into()))?;
+            let chunk = u32_after(&k, &prefix, "conversation log key")?;
             let record = log::decode_seqs(&v);
             seqs.extend(record.iter().copied().filter(|s| *s > after));
             tail = log::ConvLog {
@@ -652,11 +656,7 @@ impl Store {
             .take(count.div_ceil(SNAPSHOT_RUN))
             .map(|kv| {
                 let (k, v) = kv?;
-                let r = k
-                    .get(prefix.len()..)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u32::from_be_bytes)
-                    .ok_or_else(|| StoreError::Corrupt("snapshot run key".into()))?;
+                let r = u32_after(&k, &prefix, "snapshot run key")?;
                 let run: Vec<Message> =
                     serde_json::from_slice(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 Ok((r, run))
