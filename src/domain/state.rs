@@ -71,7 +71,7 @@ pub fn messages_from_runs(
         if r as usize != i || run.len() != want {
             return None;
         }
-        out.extend(run.into_iter().take(want));
+        out.extend(run);
     }
     (out.len() == count).then_some(out)
 }

@@ -62,16 +62,17 @@ pub fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     k
 }
 
-/// The key of run `run` of a conversation's snapshot messages.
-pub fn snapshot_run(conversation: &str, run: u32) -> Vec<u8> {
-    let mut k = snapshot_runs(conversation);
-    k.extend_from_slice(&run.to_be_bytes());
-    k
+/// `table` + conversation id + 0: the prefix of a conversation's numbered records in
+/// that table (its log records, its snapshot runs).
+pub fn conversation_records(table: u8, conversation: &str) -> Vec<u8> {
+    key(table, &[conversation.as_bytes(), b""])
 }
 
-/// The prefix of a conversation's snapshot runs.
-pub fn snapshot_runs(conversation: &str) -> Vec<u8> {
-    key(SNAPSHOT_RUN, &[conversation.as_bytes(), b""])
+/// Record `n` of them: the prefix and `n` (u32, big-endian).
+pub fn conversation_record(table: u8, conversation: &str, n: u32) -> Vec<u8> {
+    let mut k = conversation_records(table, conversation);
+    k.extend_from_slice(&n.to_be_bytes());
+    k
 }
 
 /// The log key of `seq`.

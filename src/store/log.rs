@@ -111,14 +111,12 @@ impl OpenChunks {
 
 /// `F` + conversation id + 0 + chunk number (u32).
 pub fn conv_chunk_key(conversation: &str, chunk: u32) -> Vec<u8> {
-    let mut k = conv_prefix(conversation);
-    k.extend_from_slice(&chunk.to_be_bytes());
-    k
+    keys::conversation_record(keys::CONV_LOG, conversation, chunk)
 }
 
 /// The prefix of a conversation's log records.
 pub fn conv_prefix(conversation: &str) -> Vec<u8> {
-    keys::key(keys::CONV_LOG, &[conversation.as_bytes(), b""])
+    keys::conversation_records(keys::CONV_LOG, conversation)
 }
 
 /// Packs seqs as big-endian u64s.

@@ -151,8 +151,8 @@ impl Batch {
     /// Records a conversation's snapshot: its head and the runs of messages written.
     pub fn snapshot(&mut self, conversation: &str, (head, runs): (Snapshot, Vec<SnapshotRun>)) {
         for (r, run) in runs {
-            self.puts
-                .push((keys::snapshot_run(conversation, r), json(&run)));
+            let k = keys::conversation_record(keys::SNAPSHOT_RUN, conversation, r);
+            self.puts.push((k, json(&run)));
         }
         self.put_json(keys::SNAPSHOT, &[conversation.as_bytes()], &head);
     }
@@ -650,7 +650,7 @@ impl Store {
         conversation: &str,
         count: usize,
     ) -> Result<Vec<Message>, StoreError> {
-        let prefix = keys::snapshot_runs(conversation);
+        let prefix = keys::conversation_records(keys::SNAPSHOT_RUN, conversation);
         let runs = tree
             .scan_prefix(&prefix)
             .take(count.div_ceil(SNAPSHOT_RUN))
