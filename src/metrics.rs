@@ -26,6 +26,9 @@ pub struct Metrics {
     /// Pages rewritten by the store's segment cleaning, and the time it took.
     gc_pages: IntCounter,
     gc_seconds: Counter,
+    /// Recovery snapshots of sled's page table written, and the writer's time capturing them.
+    snapshots: IntCounter,
+    snapshot_capture_seconds: Counter,
     /// The length of the store's log file.
     pub store_file_bytes: IntGauge,
     /// How long agents' commands waited for a slot (`HUB_AGENT_INFLIGHT`).
@@ -90,6 +93,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "hub_store_gc_seconds_total",
         "Time the writer spent cleaning segments (between commits).",
     )?;
+    let snapshots = IntCounter::new(
+        "hub_store_snapshots_total",
+        "Recovery snapshots of the store's page table written (a restart replays only the log after the last).",
+    )?;
+    let snapshot_capture_seconds = Counter::new(
+        "hub_store_snapshot_capture_seconds_total",
+        "Time the writer spent capturing recovery snapshots (between commits).",
+    )?;
     let store_file_bytes = IntGauge::new(
         "hub_store_file_bytes",
         "Length of the store's log file (sled's `db` file).",
@@ -120,6 +131,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(drops.clone()))?;
     registry.register(Box::new(gc_pages.clone()))?;
     registry.register(Box::new(gc_seconds.clone()))?;
+    registry.register(Box::new(snapshots.clone()))?;
+    registry.register(Box::new(snapshot_capture_seconds.clone()))?;
     registry.register(Box::new(store_file_bytes.clone()))?;
     registry.register(Box::new(agent_admission_seconds.clone()))?;
     registry.register(Box::new(sockets.clone()))?;
@@ -138,6 +151,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         drops,
         gc_pages,
         gc_seconds,
+        snapshots,
+        snapshot_capture_seconds,
         store_file_bytes,
         agent_admission_seconds,
         sockets,
@@ -186,6 +201,17 @@ pub fn record_commit(requests: usize, events: usize, took: Duration, phases: Com
     m.bytes.inc_by(phases.bytes as u64);
     m.events.inc_by(events as u64);
     m.commits.inc();
+}
+
+/// Records a recovery snapshot's capture (`written`: once it is on disk).
+pub fn record_snapshot(captured: Option<Duration>, written: bool) {
+    let m = &*METRICS;
+    if let Some(d) = captured {
+        m.snapshot_capture_seconds.inc_by(d.as_secs_f64());
+    }
+    if written {
+        m.snapshots.inc();
+    }
 }
 
 /// Records one round of segment cleaning.

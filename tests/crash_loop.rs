@@ -3,6 +3,10 @@
 //! customer message, reply and assignment is present exactly once; the console, resuming
 //! with `since`, has seen every acknowledged message exactly once, in increasing seq.
 //!
+//! The hub writes a recovery snapshot of its store every 50 KB of log here
+//! (`HUB_STORE_SNAPSHOT_MB=0.05`; 256 MB by default), so that crashes land before,
+//! during and after snapshot writes, and restarts recover from them.
+//!
 //! `CRASH_CYCLES` sets N (CI runs the default 20; the README reports a long run);
 //! `CRASH_TEXT_BYTES` pads every message's text to about that many bytes (at most 4,000),
 //! so that the store rewrites and cleans its log segments within a few cycles.
@@ -114,8 +118,10 @@ fn the_hub_survives_kill_9_at_random_moments() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let mut hub = Hub::start();
+    let mut hub = Hub::start_with(&[("HUB_STORE_SNAPSHOT_MB", "0.05")]);
     let (_, agent) = hub.agent("Ann", "agent");
+    // Recovery snapshots written by all incarnations (read just before each kill).
+    let mut snapshots = 0;
     let (_, watcher) = hub.agent("Wat", "agent");
     let contacts: Vec<String> = (0..3).map(|_| hub.contact().1).collect();
     let acked = Arc::new(Mutex::new(Acked::default()));
@@ -159,6 +165,7 @@ fn the_hub_survives_kill_9_at_random_moments() {
                 }
             }
         }
+        snapshots += common::metric(&hub.metrics(), "hub_store_snapshots_total");
         hub.kill9();
         stop.store(true, Ordering::Relaxed);
         for t in threads {
@@ -279,7 +286,8 @@ fn the_hub_survives_kill_9_at_random_moments() {
             .unwrap_or(0.0)
     };
     println!(
-        "store file {:.1} MB; pages moved by segment cleaning since the last restart {}",
+        "store file {:.1} MB; pages moved by segment cleaning since the last restart {}; \
+         recovery snapshots written before the kills {snapshots}",
         gauge("hub_store_file_bytes ") / 1e6,
         gauge("hub_store_gc_pages_total ")
     );
@@ -297,4 +305,5 @@ fn the_hub_survives_kill_9_at_random_moments() {
         "the console missed acknowledged messages"
     );
     assert!(acked.messages.len() > cycles, "the load actually ran");
+    assert!(snapshots > 0, "no recovery snapshot was written");
 }

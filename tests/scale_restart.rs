@@ -6,7 +6,9 @@
 //! (defaults: 20,000 conversations × 10 messages). `SCALE_DIR` keeps the seeded store
 //! for another run (seeding is skipped when it already holds the data). CI runs the same
 //! flow on 60 conversations (`restart_small`). The first start after seeding replays
-//! sled's log (105 s after seeding 1 M conversations): set `HUB_TEST_START_SECS=300`.
+//! the log written since the seeding's last recovery snapshot (at most ≈ 256 MB; it was
+//! 105 s after seeding 1 M conversations before the hub wrote snapshots while running,
+//! hence `HUB_TEST_START_SECS=600` in the command above, kept for stores seeded then).
 
 mod common;
 

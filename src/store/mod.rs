@@ -11,6 +11,7 @@ pub mod clients;
 pub mod index;
 pub mod keys;
 pub mod log;
+mod recovery;
 #[cfg(test)]
 mod sled_patches;
 mod writer;

@@ -3,6 +3,7 @@
 //! events in `seq` order (a small reorder buffer covers seqs allocated out of order).
 
 use super::log::{self, OpenChunks};
+use super::recovery::RecoverySnapshots;
 use super::{keys, Request, Store};
 use crate::bus::{Bus, Outgoing};
 use crate::metrics::CommitPhases;
@@ -242,6 +243,9 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
             let mut gc_pending = false;
             // Pages cleaning may still move ([`GC_PAGES_EARNED_PER_COMMIT`]).
             let mut gc_budget = 0usize;
+            let start = store.inner().map(|i| i.db.stable_lsn()).unwrap_or(0);
+            let mut snapshots =
+                RecoverySnapshots::new(RecoverySnapshots::every_mb_from_env(), start);
             loop {
                 let first = match rx.try_recv() {
                     Ok(r) => r,
@@ -287,6 +291,10 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                 }
                 w.publish(answered, res.is_ok());
                 if res.is_ok() {
+                    // Before cleaning: right after a commit everything written is synced.
+                    if let Ok(inner) = store.inner() {
+                        snapshots.after_commit(&inner);
+                    }
                     gc_budget = (gc_budget + GC_PAGES_EARNED_PER_COMMIT).min(GC_BUDGET_MAX);
                     gc_pending = clean_segments(&store, &rx, GC_PAGES_PER_COMMIT, &mut gc_budget);
                 }

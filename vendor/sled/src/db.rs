@@ -427,6 +427,26 @@ impl Db {
         self.context.pagecache.size_on_disk()
     }
 
+    /// hub patch: captures the page table for a recovery snapshot (see
+    /// `PageCache::capture_snapshot`). sled 0.34 writes one only when it opens, so
+    /// without this every recovery replays all the log written since the last start.
+    /// Call it when nothing else writes and the log is flushed; `None` when a write
+    /// was caught that is not stable yet.
+    #[doc(hidden)]
+    pub fn capture_snapshot(&self) -> Option<crate::pagecache::RecoverySnapshot> {
+        let snapshot = self.context.pagecache.capture_snapshot()?;
+        Some(crate::pagecache::RecoverySnapshot {
+            snapshot,
+            config: self.context.pagecache.config.clone(),
+        })
+    }
+
+    /// hub patch: the log's stable offset (how far the log has been written).
+    #[doc(hidden)]
+    pub fn stable_lsn(&self) -> i64 {
+        self.context.pagecache.log.stable_offset()
+    }
+
     /// hub patch: one step of segment cleaning, as sled's flusher thread takes
     /// between its flushes (`flush_every_ms`): rewrites one page that holds back
     /// a segment waiting to be reused. `Ok(true)` when a page was taken (more may

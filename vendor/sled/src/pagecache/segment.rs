@@ -923,8 +923,17 @@ impl SegmentAccountant {
 
         self.max_stabilized_lsn = lsn;
 
-        for lsn in can_deactivate {
-            self.deactivate_segment(lsn)?;
+        for lsn in &can_deactivate {
+            self.deactivate_segment(*lsn)?;
+        }
+
+        // hub patch: the check below ran after each segment deactivated, and it counts
+        // every segment of the file: the first stabilisation after a start deactivates
+        // all of them (`max_stabilized_lsn` starts at -1), which made it quadratic (a
+        // 16 GB store: 33,000 segments, seconds of CPU in the first commit). Once per
+        // call is what it was in steady state (one segment per call).
+        if let Some(lsn) = can_deactivate.last() {
+            self.maybe_relocate_tail(*lsn);
         }
 
         Ok(())
@@ -959,8 +968,11 @@ impl SegmentAccountant {
             self.free_segment(segment_start)?;
         }
 
-        self.possibly_clean_or_free_segment(idx, lsn)?;
+        self.possibly_clean_or_free_segment(idx, lsn)
+    }
 
+    /// The end of `deactivate_segment` until the hub's patch 10 (see `stabilize`).
+    fn maybe_relocate_tail(&mut self, lsn: Lsn) {
         // if we have a lot of free segments in our whole file,
         // let's start relocating the current tip to boil it down
         let free_segs = self.segments.iter().filter(|s| s.is_free()).count();
@@ -991,8 +1003,6 @@ impl SegmentAccountant {
                 self.segment_cleaner.add_pids(segment_start, to_clean);
             }
         }
-
-        Ok(())
     }
 
     fn bump_tip(&mut self) -> Result<LogOffset> {

@@ -437,6 +437,33 @@ fn advance_snapshot(
     Ok(snapshot)
 }
 
+/// hub patch: a recovery snapshot captured while the database is open
+/// (`Db::capture_snapshot`), to be written by any thread.
+#[derive(Debug)]
+pub struct RecoverySnapshot {
+    pub(crate) snapshot: Snapshot,
+    pub(crate) config: RunningConfig,
+}
+
+impl RecoverySnapshot {
+    /// The log offset recovery will replay from once this snapshot is written.
+    pub fn stable_lsn(&self) -> Lsn {
+        self.snapshot.stable_lsn.unwrap_or(0)
+    }
+
+    /// How many pages it holds.
+    pub fn pages(&self) -> usize {
+        self.snapshot.pt.len()
+    }
+
+    /// Writes it as recovery writes its own (a file written, synced and renamed into
+    /// place; older snapshot files removed). The caller must have made every page it
+    /// points at durable first (the hub syncs the log file after each flush).
+    pub fn write(self) -> Result<()> {
+        write_snapshot(&self.config, &self.snapshot)
+    }
+}
+
 /// Read a `Snapshot` or generate a default, then advance it to
 /// the tip of the data file, if present.
 pub fn read_snapshot_or_default(config: &RunningConfig) -> Result<Snapshot> {
@@ -509,7 +536,10 @@ fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
     Snapshot::deserialize(&mut bytes.as_slice()).map(Some)
 }
 
-fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
+pub(crate) fn write_snapshot(
+    config: &RunningConfig,
+    snapshot: &Snapshot,
+) -> Result<()> {
     trace!("writing snapshot {:?}", snapshot);
 
     let raw_bytes = snapshot.serialize();
