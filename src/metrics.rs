@@ -99,7 +99,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     )?;
     let snapshot_capture_seconds = Counter::new(
         "hub_store_snapshot_capture_seconds_total",
-        "Time the writer spent capturing recovery snapshots (between commits).",
+        "Time spent capturing the recovery snapshots written (in their own thread, beside the writer).",
     )?;
     let store_file_bytes = IntGauge::new(
         "hub_store_file_bytes",
@@ -203,15 +203,11 @@ pub fn record_commit(requests: usize, events: usize, took: Duration, phases: Com
     m.commits.inc();
 }
 
-/// Records a recovery snapshot's capture (`written`: once it is on disk).
-pub fn record_snapshot(captured: Option<Duration>, written: bool) {
+/// Records a recovery snapshot written, and the time its capture took.
+pub fn record_snapshot(capture: Duration) {
     let m = &*METRICS;
-    if let Some(d) = captured {
-        m.snapshot_capture_seconds.inc_by(d.as_secs_f64());
-    }
-    if written {
-        m.snapshots.inc();
-    }
+    m.snapshot_capture_seconds.inc_by(capture.as_secs_f64());
+    m.snapshots.inc();
 }
 
 /// Records one round of segment cleaning.

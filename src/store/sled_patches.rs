@@ -486,16 +486,18 @@ proptest! {
                 }
             }
             if i % every == every - 1 {
-                // A write not yet flushed is never captured (an insert's record is
-                // always in the log buffer that is still open).
+                // A capture tells when it holds a write not yet on disk (an insert's
+                // record is always in the log buffer that is still open).
                 if matches!(op, HotOp::Put { .. } | HotOp::Cold) {
-                    prop_assert!(db.capture_snapshot().is_none());
+                    let early = db.capture_snapshot().expect("captured");
+                    prop_assert!(early.newest_lsn() >= db.stable_lsn());
                 }
                 db.flush().unwrap();
                 let snapshot = db.capture_snapshot().expect("captured after a flush");
                 prop_assert_eq!(snapshot.stable_lsn(), db.stable_lsn());
+                prop_assert!(snapshot.newest_lsn() < db.stable_lsn());
                 let lsn = snapshot.stable_lsn();
-                snapshot.write().unwrap();
+                snapshot.write(64 << 10, std::time::Duration::ZERO).unwrap();
                 written += 1;
                 // It replaced the one written when the store opened (or the last one).
                 prop_assert_eq!(snapshot_files(dir.path()), vec![format!("snap.{lsn:016X}")]);
@@ -520,7 +522,7 @@ fn a_half_written_snapshot_file_is_ignored() {
         db.insert(b"k", b"v").unwrap();
         db.flush().unwrap();
         let snapshot = db.capture_snapshot().expect("captured after a flush");
-        snapshot.write().unwrap();
+        snapshot.write(64 << 10, std::time::Duration::ZERO).unwrap();
     }
     std::fs::write(
         dir.path().join("snap.7FFFFFFFFFFFFFFF.generating"),

@@ -245,7 +245,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
             let mut gc_budget = 0usize;
             let start = store.inner().map(|i| i.db.stable_lsn()).unwrap_or(0);
             let mut snapshots =
-                RecoverySnapshots::new(RecoverySnapshots::every_mb_from_env(), start);
+                RecoverySnapshots::new(RecoverySnapshots::every_mb_from_env(), start, &store.dir);
             loop {
                 let first = match rx.try_recv() {
                     Ok(r) => r,
@@ -276,6 +276,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     }
                 }
                 let mut phases = CommitPhases::default();
+                snapshots.commit_started();
                 let res = w.commit(&store, &reqs, &mut phases);
                 let events: usize = reqs.iter().map(|r| r.batch.event_count()).sum();
                 crate::metrics::record_commit(reqs.len(), events, started.elapsed(), phases);
@@ -290,11 +291,13 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     answered.push(r);
                 }
                 w.publish(answered, res.is_ok());
+                // The contact-index pass of an old store writes beside the writer; no
+                // snapshot is taken while it runs.
+                let quiet = store
+                    .contact_index
+                    .load(std::sync::atomic::Ordering::Acquire);
+                snapshots.commit_ended(res.is_ok(), store.inner().ok(), quiet);
                 if res.is_ok() {
-                    // Before cleaning: right after a commit everything written is synced.
-                    if let Ok(inner) = store.inner() {
-                        snapshots.after_commit(&inner);
-                    }
                     gc_budget = (gc_budget + GC_PAGES_EARNED_PER_COMMIT).min(GC_BUDGET_MAX);
                     gc_pending = clean_segments(&store, &rx, GC_PAGES_PER_COMMIT, &mut gc_budget);
                 }

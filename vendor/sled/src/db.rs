@@ -428,15 +428,15 @@ impl Db {
     }
 
     /// hub patch: captures the page table for a recovery snapshot (see
-    /// `PageCache::capture_snapshot`). sled 0.34 writes one only when it opens, so
-    /// without this every recovery replays all the log written since the last start.
-    /// Call it when nothing else writes and the log is flushed; `None` when a write
-    /// was caught that is not stable yet.
+    /// `PageCache::capture_snapshot` and `RecoverySnapshot::write` for when it may be
+    /// written). sled 0.34 writes one only when it opens, so without this every
+    /// recovery replays all the log written since the last start.
     #[doc(hidden)]
     pub fn capture_snapshot(&self) -> Option<crate::pagecache::RecoverySnapshot> {
-        let snapshot = self.context.pagecache.capture_snapshot()?;
+        let (snapshot, newest_lsn) = self.context.pagecache.capture_snapshot()?;
         Some(crate::pagecache::RecoverySnapshot {
             snapshot,
+            newest_lsn,
             config: self.context.pagecache.config.clone(),
         })
     }

@@ -2154,34 +2154,48 @@ impl PageCache {
     /// hub patch: the page table as it stands, for a recovery snapshot written while
     /// the database is open (`Db::capture_snapshot`), so that the next recovery
     /// replays only the log written after it instead of everything written since the
-    /// last start. `stable_lsn` is the stable offset read before the first page, so
-    /// every record the capture may have missed is replayed (replaying one it caught
-    /// changes nothing: `PageState::push` skips older fragments and a replacement
-    /// resets the page). `None` when a captured page points past the stable offset
-    /// read after the last page (a write not yet on disk, or a batch still open,
-    /// whose records recovery may drop), or when a page is being allocated: the
-    /// caller tries again later.
-    pub(crate) fn capture_snapshot(&self) -> Option<Snapshot> {
+    /// last start. It may run beside writers, as `take_fuzzy_snapshot` does:
+    /// `stable_lsn` is the stable offset read before the first page, so every record
+    /// the capture missed is replayed, and replaying one it caught changes nothing
+    /// (`PageState::push` skips older fragments, a replacement resets the page). Also
+    /// returns the newest log position a captured page points at: the snapshot may be
+    /// written only once that position and the end of every batch that wrote before
+    /// the capture ended are stable (see `RecoverySnapshot`). `None` when a page that
+    /// is being allocated stays uninstalled for long.
+    pub(crate) fn capture_snapshot(&self) -> Option<(Snapshot, Lsn)> {
         let stable_before: Lsn = self.log.stable_offset();
         let pid_bound = *self.next_pid_to_allocate.lock();
         let mut pt = Vec::with_capacity(usize::try_from(pid_bound).ok()?);
         let mut newest: Lsn = -1;
-        let guard = pin();
+        let mut guard = pin();
         for pid in 0..pid_bound {
-            let view = self.inner.get(pid, &guard)?;
-            if view.cache_infos.is_empty() {
-                return None;
+            if pid % 4096 == 0 {
+                // Let epoch-based reclamation go on during a long capture.
+                guard = pin();
             }
+            let mut spins = 0_u32;
+            let view = loop {
+                match self.inner.get(pid, &guard) {
+                    Some(view) if !view.cache_infos.is_empty() => break view,
+                    _ => {
+                        // A page another thread is allocating: installed at once.
+                        spins += 1;
+                        if spins > 100_000 {
+                            return None;
+                        }
+                        std::thread::yield_now();
+                    }
+                }
+            };
             for ci in view.cache_infos.iter() {
                 newest = newest.max(ci.lsn);
             }
             pt.push(view.to_page_state());
         }
-        let stable_after: Lsn = self.log.stable_offset();
-        if newest >= stable_after {
-            return None;
-        }
-        Some(Snapshot { stable_lsn: Some(stable_before), active_segment: None, pt })
+        Some((
+            Snapshot { stable_lsn: Some(stable_before), active_segment: None, pt },
+            newest,
+        ))
     }
 
     /// A snapshot is to recover the pageTable at a point in time.

@@ -442,6 +442,7 @@ fn advance_snapshot(
 #[derive(Debug)]
 pub struct RecoverySnapshot {
     pub(crate) snapshot: Snapshot,
+    pub(crate) newest_lsn: Lsn,
     pub(crate) config: RunningConfig,
 }
 
@@ -451,16 +452,29 @@ impl RecoverySnapshot {
         self.snapshot.stable_lsn.unwrap_or(0)
     }
 
+    /// The newest log position a page of it points at.
+    pub fn newest_lsn(&self) -> Lsn {
+        self.newest_lsn
+    }
+
     /// How many pages it holds.
     pub fn pages(&self) -> usize {
         self.snapshot.pt.len()
     }
 
     /// Writes it as recovery writes its own (a file written, synced and renamed into
-    /// place; older snapshot files removed). The caller must have made every page it
-    /// points at durable first (the hub syncs the log file after each flush).
-    pub fn write(self) -> Result<()> {
-        write_snapshot(&self.config, &self.snapshot)
+    /// place; older snapshot files removed), `chunk` bytes at a time with a `pause`
+    /// after each (see `write_snapshot_paced`). The caller must first make sure that
+    /// `Db::stable_lsn` is past `newest_lsn`, that every batch that was being applied
+    /// when the capture ended has ended and is stable too (recovery drops a batch
+    /// whose end is missing, and the snapshot must not hold part of one), and that
+    /// all of it is durable (the hub syncs the log file).
+    pub fn write(
+        self,
+        chunk: usize,
+        pause: std::time::Duration,
+    ) -> Result<()> {
+        write_snapshot_paced(&self.config, &self.snapshot, Some((chunk, pause)))
     }
 }
 
@@ -536,9 +550,18 @@ fn read_snapshot(config: &RunningConfig) -> Result<Option<Snapshot>> {
     Snapshot::deserialize(&mut bytes.as_slice()).map(Some)
 }
 
-pub(crate) fn write_snapshot(
+fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
+    write_snapshot_paced(config, snapshot, None)
+}
+
+/// hub patch: `write_snapshot`, and with `pace` = (chunk, pause) the file is written
+/// a chunk at a time, each waited for on the device (`sync_file_range`) before a pause,
+/// so that a big snapshot written while the database is in use never fills the
+/// device's queue (a sync of the log then waits behind one chunk at most).
+pub(crate) fn write_snapshot_paced(
     config: &RunningConfig,
     snapshot: &Snapshot,
+    pace: Option<(usize, std::time::Duration)>,
 ) -> Result<()> {
     trace!("writing snapshot {:?}", snapshot);
 
@@ -577,7 +600,35 @@ pub(crate) fn write_snapshot(
 
     // write the snapshot bytes, followed by a crc64 checksum at the end
     io_fail!(config, "snap write");
-    f.write_all(&*bytes)?;
+    match pace {
+        None => f.write_all(&*bytes)?,
+        Some((chunk, pause)) => {
+            let mut offset = 0_usize;
+            for part in bytes.chunks(chunk.max(4096)) {
+                f.write_all(part)?;
+                #[cfg(target_os = "linux")]
+                {
+                    use std::os::unix::io::AsRawFd;
+                    #[allow(unsafe_code)]
+                    let ret = unsafe {
+                        libc::sync_file_range(
+                            f.as_raw_fd(),
+                            i64::try_from(offset).unwrap(),
+                            i64::try_from(part.len()).unwrap(),
+                            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                                | libc::SYNC_FILE_RANGE_WRITE
+                                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                        )
+                    };
+                    if ret < 0 {
+                        return Err(std::io::Error::last_os_error().into());
+                    }
+                }
+                offset += part.len();
+                std::thread::sleep(pause);
+            }
+        }
+    }
     io_fail!(config, "snap write len");
     f.write_all(&len_bytes)?;
     io_fail!(config, "snap write crc");
