@@ -4,8 +4,9 @@
 //! record written after it, and it writes a snapshot only when it opens. A hub that
 //! crashes after a long run therefore replayed everything written since it started (a
 //! store seeded with 1 M conversations: 105 s). Every [`DEFAULT_EVERY_MB`] of log
-//! (`HUB_STORE_SNAPSHOT_MB`) the writer asks a thread of its own (`hub-snapshot`) for
-//! one (`vendor/sled/PATCHES.md`, patch 9): the thread captures the page table beside
+//! (`HUB_STORE_SNAPSHOT_MB`), or sixteen snapshot sizes when that is more ([`period`]),
+//! the writer asks a thread of its own (`hub-snapshot`) for one
+//! (`vendor/sled/PATCHES.md`, patch 9): the thread captures the page table beside
 //! the writer (2.5 M pages take ≈ 0.2 s, too long a pause for the writer), waits until
 //! every commit that was running meanwhile has been synced, syncs again and writes it.
 //! A restart replays only the log after it.
@@ -118,10 +119,7 @@ impl RecoverySnapshots {
             return;
         };
         let position = inner.db.stable_lsn();
-        let pages = self.progress.pages.load(Ordering::Acquire);
-        let period = self
-            .every
-            .max(pages.saturating_mul(SNAPSHOT_BYTES_PER_PAGE * LOG_PER_SNAPSHOT_BYTE));
+        let period = period(self.every, self.progress.pages.load(Ordering::Acquire));
         let due = self
             .progress
             .last
@@ -139,6 +137,12 @@ impl RecoverySnapshots {
             self.tx = None;
         }
     }
+}
+
+/// Log bytes between two snapshots: `every`, or sixteen times the size of a snapshot
+/// of `pages` pages when that is more.
+fn period(every: i64, pages: i64) -> i64 {
+    every.max(pages.saturating_mul(SNAPSHOT_BYTES_PER_PAGE * LOG_PER_SNAPSHOT_BYTE))
 }
 
 /// The size of the store's snapshot file (sled keeps one), 0 when there is none.
@@ -261,4 +265,39 @@ fn snapshot(
         .write(WRITE_CHUNK, WRITE_PAUSE)
         .map_err(|e| e.to_string())?;
     Ok(Some((lsn, pages, capture, started.elapsed())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_store_snapshots_less_often() {
+        let every = 256 << 20;
+        // A busy-hour store (12,000 pages): the configured period.
+        assert_eq!(period(every, 12_000), every);
+        // 1 M conversations (2.7 M pages, an 85 MB file): 16 × 32 bytes a page.
+        assert_eq!(period(every, 2_700_000), 2_700_000 * 512);
+        // Off stays off; no overflow.
+        assert_eq!(period(0, 0), 0);
+        assert_eq!(period(every, i64::MAX), i64::MAX);
+    }
+
+    #[test]
+    fn the_first_period_comes_from_the_snapshot_sled_wrote_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(snapshot_file_bytes(dir.path()), 0);
+        std::fs::write(dir.path().join("snap.00000000000000FF"), vec![0u8; 3200]).unwrap();
+        // A file a crash cut short does not count.
+        std::fs::write(
+            dir.path().join("snap.0000000000000FFF.generating"),
+            vec![0u8; 9000],
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("db"), vec![0u8; 10_000]).unwrap();
+        assert_eq!(snapshot_file_bytes(dir.path()), 3200);
+        let s = RecoverySnapshots::new(0.0, 1_000, dir.path());
+        assert_eq!(s.progress.pages.load(Ordering::Relaxed), 100);
+        assert!(s.tx.is_none(), "0 MB: no thread, no snapshot");
+    }
 }

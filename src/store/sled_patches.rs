@@ -214,6 +214,40 @@ fn hot_batch(i: u32) -> sled::Batch {
     batch
 }
 
+/// Runs one step on the store and on the model (`version` numbers the values).
+fn apply_hot(
+    op: &HotOp,
+    version: u32,
+    db: &sled::Db,
+    tree: &sled::Tree,
+    model: &mut BTreeMap<Vec<u8>, Vec<u8>>,
+) {
+    match *op {
+        HotOp::Put { k, len } => {
+            let v = hot_value(version, len);
+            tree.insert(hot_key(k), v.clone()).unwrap();
+            model.insert(hot_key(k), v);
+        }
+        HotOp::Cold => {
+            let mut k = b"c".to_vec();
+            k.extend_from_slice(&version.to_be_bytes());
+            let v = hot_value(version, 100);
+            tree.insert(k.clone(), v.clone()).unwrap();
+            model.insert(k, v);
+        }
+        HotOp::Remove(k) => {
+            tree.remove(hot_key(k)).unwrap();
+            model.remove(&hot_key(k));
+        }
+        HotOp::Flush => {
+            db.flush().unwrap();
+        }
+        HotOp::Gc(n) => {
+            clean(db, n as usize);
+        }
+    }
+}
+
 /// Up to `max` cleaning steps; the pages moved.
 fn clean(db: &sled::Db, max: usize) -> usize {
     (0..max).take_while(|_| db.gc_step().unwrap()).count()
@@ -234,30 +268,7 @@ proptest! {
             let tree = db.open_tree("hub").unwrap();
             for (i, op) in ops.iter().enumerate() {
                 version += 1;
-                match *op {
-                    HotOp::Put { k, len } => {
-                        let v = hot_value(version, len);
-                        tree.insert(hot_key(k), v.clone()).unwrap();
-                        model.insert(hot_key(k), v);
-                    }
-                    HotOp::Cold => {
-                        let mut k = b"c".to_vec();
-                        k.extend_from_slice(&version.to_be_bytes());
-                        let v = hot_value(version, 100);
-                        tree.insert(k.clone(), v.clone()).unwrap();
-                        model.insert(k, v);
-                    }
-                    HotOp::Remove(k) => {
-                        tree.remove(hot_key(k)).unwrap();
-                        model.remove(&hot_key(k));
-                    }
-                    HotOp::Flush => {
-                        db.flush().unwrap();
-                    }
-                    HotOp::Gc(n) => {
-                        clean(&db, n as usize);
-                    }
-                }
+                apply_hot(op, version, &db, &tree, &mut model);
                 if i % 150 == 0 {
                     same(&tree, &model)?;
                 }
@@ -461,30 +472,7 @@ proptest! {
         let tree = db.open_tree("hub").unwrap();
         for (i, op) in ops.iter().enumerate() {
             version += 1;
-            match *op {
-                HotOp::Put { k, len } => {
-                    let v = hot_value(version, len);
-                    tree.insert(hot_key(k), v.clone()).unwrap();
-                    model.insert(hot_key(k), v);
-                }
-                HotOp::Cold => {
-                    let mut k = b"c".to_vec();
-                    k.extend_from_slice(&version.to_be_bytes());
-                    let v = hot_value(version, 100);
-                    tree.insert(k.clone(), v.clone()).unwrap();
-                    model.insert(k, v);
-                }
-                HotOp::Remove(k) => {
-                    tree.remove(hot_key(k)).unwrap();
-                    model.remove(&hot_key(k));
-                }
-                HotOp::Flush => {
-                    db.flush().unwrap();
-                }
-                HotOp::Gc(n) => {
-                    clean(&db, n as usize);
-                }
-            }
+            apply_hot(op, version, &db, &tree, &mut model);
             if i % every == every - 1 {
                 // A capture tells when it holds a write not yet on disk (an insert's
                 // record is always in the log buffer that is still open).
