@@ -26,7 +26,8 @@ pub struct Metrics {
     /// Pages rewritten by the store's segment cleaning, and the time it took.
     gc_pages: IntCounter,
     gc_seconds: Counter,
-    /// Recovery snapshots of sled's page table written, and the writer's time capturing them.
+    /// Recovery snapshots of sled's page table written, and the time their captures took
+    /// (in the snapshot thread, beside the writer).
     snapshots: IntCounter,
     snapshot_capture_seconds: Counter,
     /// The length of the store's log file.
