@@ -603,28 +603,11 @@ pub(crate) fn write_snapshot_paced(
     match pace {
         None => f.write_all(&*bytes)?,
         Some((chunk, pause)) => {
-            let mut offset = 0_usize;
+            let mut offset: LogOffset = 0;
             for part in bytes.chunks(chunk.max(4096)) {
                 f.write_all(part)?;
-                #[cfg(target_os = "linux")]
-                {
-                    use std::os::unix::io::AsRawFd;
-                    #[allow(unsafe_code)]
-                    let ret = unsafe {
-                        libc::sync_file_range(
-                            f.as_raw_fd(),
-                            i64::try_from(offset).unwrap(),
-                            i64::try_from(part.len()).unwrap(),
-                            libc::SYNC_FILE_RANGE_WAIT_BEFORE
-                                | libc::SYNC_FILE_RANGE_WRITE
-                                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
-                        )
-                    };
-                    if ret < 0 {
-                        return Err(std::io::Error::last_os_error().into());
-                    }
-                }
-                offset += part.len();
+                super::sync_range(&f, offset, part.len())?;
+                offset += part.len() as LogOffset;
                 std::thread::sleep(pause);
             }
         }
