@@ -870,6 +870,9 @@ impl Inner {
             .cache_capacity(256 * 1024 * 1024)
             .flush_every_ms(None)
             .mode(sled::Mode::HighThroughput)
+            // The hub writes snapshots itself while it runs (`recovery.rs`): opening
+            // then only reads (a crashed 1 M-conversation store wrote 85 MB first).
+            .snapshot_at_open(!recovery::RecoverySnapshots::enabled())
             .open()?;
         let tree = db.open_tree("hub")?;
         // sled's flush ends in sync_file_range (sled #1452), which neither flushes the

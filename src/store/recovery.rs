@@ -63,12 +63,11 @@ pub(super) struct RecoverySnapshots {
 }
 
 impl RecoverySnapshots {
-    /// Snapshots every `every_mb` of log from the position `start` (the log's position
-    /// when the store opened in `dir`: sled has just written a snapshot there, whose
+    /// Snapshots every `every_mb` of log from the position `start` (where the store
+    /// in `dir` would start replaying its log: the offset of its snapshot file, whose
     /// size tells how big the next one will be).
     pub(super) fn new(every_mb: f64, start: i64, dir: &std::path::Path) -> RecoverySnapshots {
-        // `as` saturates: a huge value means "rarely", a negative or NaN one "never".
-        let every = (every_mb * (1u64 << 20) as f64) as i64;
+        let every = every_bytes(every_mb);
         let progress = Arc::new(Progress::default());
         progress.last.store(start, Ordering::Relaxed);
         progress.pages.store(
@@ -98,6 +97,13 @@ impl RecoverySnapshots {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_EVERY_MB)
+    }
+
+    /// Whether the hub writes snapshots while it runs (then sled writes none when it
+    /// opens the store: opening only reads, and the first snapshot comes once the log
+    /// replayed at open plus what follows make a period).
+    pub(super) fn enabled() -> bool {
+        every_bytes(Self::every_mb_from_env()) > 0
     }
 
     /// Called by the writer as it starts a commit.
@@ -137,6 +143,12 @@ impl RecoverySnapshots {
             self.tx = None;
         }
     }
+}
+
+/// `HUB_STORE_SNAPSHOT_MB` in bytes. `as` saturates: a huge value means "rarely", a
+/// negative or NaN one "never".
+fn every_bytes(every_mb: f64) -> i64 {
+    (every_mb * (1u64 << 20) as f64) as i64
 }
 
 /// Log bytes between two snapshots: `every`, or sixteen times the size of a snapshot

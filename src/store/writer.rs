@@ -243,7 +243,10 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
             let mut gc_pending = false;
             // Pages cleaning may still move ([`GC_PAGES_EARNED_PER_COMMIT`]).
             let mut gc_budget = 0usize;
-            let start = store.inner().map(|i| i.db.stable_lsn()).unwrap_or(0);
+            let start = store
+                .inner()
+                .map(|i| i.db.snapshot_lsn_at_open())
+                .unwrap_or(0);
             let mut snapshots =
                 RecoverySnapshots::new(RecoverySnapshots::every_mb_from_env(), start, &store.dir);
             loop {

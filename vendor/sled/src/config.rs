@@ -211,6 +211,11 @@ pub struct Inner {
     pub idgen_persist_interval: u64,
     #[doc(hidden)]
     pub version: (usize, usize),
+    /// hub patch: whether opening a store writes a new snapshot of what the log
+    /// replayed (sled's behaviour, `true`). An application that writes snapshots
+    /// itself while running turns it off: opening then only reads.
+    #[doc(hidden)]
+    pub snapshot_at_open: bool,
     tmp_path: PathBuf,
     pub(crate) global_error: Arc<Atomic<Error>>,
     #[cfg(feature = "event_log")]
@@ -237,6 +242,7 @@ impl Default for Inner {
             print_profile_on_drop: false,
             flush_every_ms: Some(500),
             idgen_persist_interval: 1_000_000,
+            snapshot_at_open: true,
             global_error: Arc::new(Atomic::default()),
             #[cfg(feature = "event_log")]
             event_log: Arc::new(crate::event_log::EventLog::default()),
@@ -515,6 +521,11 @@ impl Config {
             print_profile_on_drop,
             bool,
             "print a performance profile when the Config is dropped"
+        ),
+        (
+            snapshot_at_open,
+            bool,
+            "hub patch: write a snapshot of the replayed log when opening (default true)"
         )
     );
 

@@ -441,6 +441,14 @@ impl Db {
         })
     }
 
+    /// hub patch: where a recovery would start replaying the log if the store
+    /// crashed now, as of its opening: the `stable_lsn` of its snapshot file (the one
+    /// read at open, or the one written then when `Config::snapshot_at_open`).
+    #[doc(hidden)]
+    pub fn snapshot_lsn_at_open(&self) -> i64 {
+        self.context.pagecache.snapshot_lsn_at_open
+    }
+
     /// hub patch: the log's stable offset (how far the log has been written).
     #[doc(hidden)]
     pub fn stable_lsn(&self) -> i64 {

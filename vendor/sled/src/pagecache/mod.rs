@@ -555,6 +555,9 @@ pub struct PageCache {
     idgen_persists: Arc<AtomicU64>,
     idgen_persist_mu: Arc<Mutex<()>>,
     was_recovered: bool,
+    /// hub patch: the `stable_lsn` of the snapshot file after opening (see
+    /// `read_snapshot_or_default`).
+    pub(crate) snapshot_lsn_at_open: Lsn,
 }
 
 unsafe impl Send for PageCache {}
@@ -623,7 +626,7 @@ impl PageCache {
         // try to pull any existing snapshot off disk, and
         // apply any new data to it to "catch-up" the
         // snapshot before loading it.
-        let snapshot = read_snapshot_or_default(&config)?;
+        let (snapshot, snapshot_lsn_at_open) = read_snapshot_or_default(&config)?;
 
         #[cfg(feature = "testing")]
         {
@@ -634,7 +637,7 @@ impl PageCache {
                 "\n\n~~~~ regenerating snapshot for idempotency test ~~~~\n"
             );
 
-            let snapshot2 = read_snapshot_or_default(&config)
+            let (snapshot2, _) = read_snapshot_or_default(&config)
                 .expect("second read snapshot");
             assert_eq!(
                 snapshot.active_segment, snapshot2.active_segment,
@@ -695,6 +698,7 @@ impl PageCache {
             idgen: Arc::new(AtomicU64::new(0)),
             idgen_persists: Arc::new(AtomicU64::new(0)),
             was_recovered: false,
+            snapshot_lsn_at_open,
         };
 
         // now we read it back in

@@ -361,7 +361,10 @@ fn advance_snapshot(
         return Err(Error::corruption(None));
     }
 
-    if snapshot.stable_lsn > old_stable_lsn {
+    // hub patch: unless `snapshot_at_open` is off, where the application writes the
+    // next snapshot itself (the log replayed here stays, and a crash before then
+    // replays it again from the previous snapshot, as between any two snapshots).
+    if snapshot.stable_lsn > old_stable_lsn && config.snapshot_at_open {
         write_snapshot(config, &snapshot)?;
     }
 
@@ -480,17 +483,29 @@ impl RecoverySnapshot {
 
 /// Read a `Snapshot` or generate a default, then advance it to
 /// the tip of the data file, if present.
-pub fn read_snapshot_or_default(config: &RunningConfig) -> Result<Snapshot> {
+///
+/// hub patch: also returns the `stable_lsn` of the snapshot file the store has
+/// after this (the one read, or the one written when `snapshot_at_open`; 0 if none):
+/// where the next recovery starts replaying.
+pub fn read_snapshot_or_default(
+    config: &RunningConfig,
+) -> Result<(Snapshot, Lsn)> {
     // NB we want to error out if the read snapshot was corrupted.
     // We only use a default Snapshot when there is no snapshot found.
     let last_snap = read_snapshot(config)?.unwrap_or_else(Snapshot::default);
+    let read_lsn = last_snap.stable_lsn.unwrap_or(0);
 
     let log_iter =
         raw_segment_iter_from(last_snap.stable_lsn.unwrap_or(0), config)?;
 
     let res = advance_snapshot(log_iter, last_snap, config)?;
 
-    Ok(res)
+    let on_disk = if config.snapshot_at_open {
+        res.stable_lsn.unwrap_or(0).max(read_lsn)
+    } else {
+        read_lsn
+    };
+    Ok((res, on_disk))
 }
 
 /// Read a `Snapshot` from disk.
