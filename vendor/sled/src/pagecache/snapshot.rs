@@ -495,8 +495,7 @@ pub fn read_snapshot_or_default(
     let last_snap = read_snapshot(config)?.unwrap_or_else(Snapshot::default);
     let read_lsn = last_snap.stable_lsn.unwrap_or(0);
 
-    let log_iter =
-        raw_segment_iter_from(last_snap.stable_lsn.unwrap_or(0), config)?;
+    let log_iter = raw_segment_iter_from(read_lsn, config)?;
 
     let res = advance_snapshot(log_iter, last_snap, config)?;
 
