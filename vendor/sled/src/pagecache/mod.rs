@@ -687,12 +687,33 @@ impl PageCache {
         let cache_capacity = config.cache_capacity;
         let lru = Lru::new(cache_capacity);
 
+        // hub patch: the log (its segment accountant sorts every page of the
+        // snapshot into its segment) starts on a second thread while this one builds
+        // the page table from the same snapshot; neither needs the other. The two
+        // pages that are read from the log at once (meta and counter) are read after.
+        let inner = PageTable::default();
+        let free = Arc::new(Mutex::new(BinaryHeap::new()));
+        let (log, read_now) = std::thread::scope(|scope| {
+            let log_config = config.clone();
+            let snapshot = &snapshot;
+            let log = std::thread::Builder::new()
+                .name("sled-open-log".into())
+                .spawn_scoped(scope, move || Log::start(log_config, snapshot));
+            let read_now = load_snapshot(snapshot, &inner, &free);
+            let log = match log {
+                Ok(handle) => handle.join().expect("sled-open-log thread panicked"),
+                // No thread to be had: start the log here.
+                Err(_) => Log::start(config.clone(), snapshot),
+            };
+            (log, read_now)
+        });
+
         let mut pc = Self {
             config: config.clone(),
-            inner: PageTable::default(),
-            next_pid_to_allocate: Mutex::new(0),
-            free: Arc::new(Mutex::new(BinaryHeap::new())),
-            log: Log::start(config, &snapshot)?,
+            inner,
+            next_pid_to_allocate: Mutex::new(snapshot.pt.len() as PageId),
+            free,
+            log: log?,
             lru,
             idgen_persist_mu: Arc::new(Mutex::new(())),
             idgen: Arc::new(AtomicU64::new(0)),
@@ -701,8 +722,12 @@ impl PageCache {
             snapshot_lsn_at_open,
         };
 
-        // now we read it back in
-        pc.load_snapshot(&snapshot)?;
+        for (pid, cache_infos) in read_now? {
+            let update =
+                pc.pull(pid, cache_infos[0].lsn, cache_infos[0].pointer)?;
+            let page = Page { update: Some(Box::new(update)), cache_infos };
+            pc.inner.insert(pid, page, &pin());
+        }
 
         #[cfg(feature = "testing")]
         {
@@ -2108,90 +2133,6 @@ impl PageCache {
         }
     }
 
-    fn load_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
-        let next_pid_to_allocate = snapshot.pt.len() as PageId;
-
-        self.next_pid_to_allocate = Mutex::new(next_pid_to_allocate);
-
-        debug!("load_snapshot loading pages from 0..{}", next_pid_to_allocate);
-        for pid in 0..next_pid_to_allocate {
-            let state = if let Some(state) =
-                snapshot.pt.get(usize::try_from(pid).unwrap())
-            {
-                state
-            } else {
-                panic!(
-                    "load_snapshot pid {} not found, despite being below the max pid {}",
-                    pid, next_pid_to_allocate
-                );
-            };
-
-            trace!("load_snapshot pid {} {:?}", pid, state);
-
-            // hub patch: sized exactly (a first `push` reserves room for four, and
-            // this runs for every page of the store at each start: 3.5 M pages for
-            // 1 M conversations).
-            let mut cache_infos = Vec::with_capacity(match *state {
-                PageState::Present { ref frags, .. } => 1 + frags.len(),
-                _ => 1,
-            });
-
-            let guard = pin();
-
-            match *state {
-                PageState::Present { base, ref frags } => {
-                    cache_infos.push(CacheInfo {
-                        lsn: base.0,
-                        pointer: base.1,
-                        log_size: base.2,
-                        ts: 0,
-                    });
-                    for (lsn, pointer, sz) in frags {
-                        let cache_info = CacheInfo {
-                            lsn: *lsn,
-                            pointer: *pointer,
-                            log_size: *sz,
-                            ts: 0,
-                        };
-
-                        cache_infos.push(cache_info);
-                    }
-                }
-                PageState::Free(lsn, pointer) => {
-                    // blow away any existing state
-                    trace!("load_snapshot freeing pid {}", pid);
-                    let cache_info = CacheInfo {
-                        lsn,
-                        pointer,
-                        log_size: u64::try_from(MAX_MSG_HEADER_LEN).unwrap(),
-                        ts: 0,
-                    };
-                    cache_infos.push(cache_info);
-                    self.free.lock().push(pid);
-                }
-                _ => panic!("tried to load a {:?}", state),
-            }
-
-            // Set up new page
-            trace!("installing page for pid {}", pid);
-
-            let update = if pid == META_PID || pid == COUNTER_PID {
-                let update =
-                    self.pull(pid, cache_infos[0].lsn, cache_infos[0].pointer)?;
-                Some(Box::new(update))
-            } else if state.is_free() {
-                Some(Box::new(Update::Free))
-            } else {
-                None
-            };
-            let page = Page { update, cache_infos };
-
-            self.inner.insert(pid, page, &guard);
-        }
-
-        Ok(())
-    }
-
     /// hub patch: the page table as it stands, for a recovery snapshot written while
     /// the database is open (`Db::capture_snapshot`), so that the next recovery
     /// replays only the log written after it instead of everything written since the
@@ -2288,4 +2229,93 @@ impl PageCache {
             pt: page_states,
         }
     }
+}
+
+/// hub patch: `PageCache::load_snapshot` as a function of what it fills, so that it runs
+/// beside `Log::start` (see `PageCache::start`). Returns the pages that must be read
+/// from the log at once (meta and counter), which it leaves out of the table.
+fn load_snapshot(
+    snapshot: &Snapshot,
+    inner: &PageTable,
+    free: &Mutex<BinaryHeap<PageId>>,
+) -> Result<Vec<(PageId, Vec<CacheInfo>)>> {
+    let next_pid_to_allocate = snapshot.pt.len() as PageId;
+    let mut read_now = vec![];
+
+    debug!("load_snapshot loading pages from 0..{}", next_pid_to_allocate);
+    for pid in 0..next_pid_to_allocate {
+        let state = if let Some(state) =
+            snapshot.pt.get(usize::try_from(pid).unwrap())
+        {
+            state
+        } else {
+            panic!(
+                "load_snapshot pid {} not found, despite being below the max pid {}",
+                pid, next_pid_to_allocate
+            );
+        };
+
+        trace!("load_snapshot pid {} {:?}", pid, state);
+
+        // hub patch: sized exactly (a first `push` reserves room for four, and
+        // this runs for every page of the store at each start: 3.5 M pages for
+        // 1 M conversations).
+        let mut cache_infos = Vec::with_capacity(match *state {
+            PageState::Present { ref frags, .. } => 1 + frags.len(),
+            _ => 1,
+        });
+
+        let guard = pin();
+
+        match *state {
+            PageState::Present { base, ref frags } => {
+                cache_infos.push(CacheInfo {
+                    lsn: base.0,
+                    pointer: base.1,
+                    log_size: base.2,
+                    ts: 0,
+                });
+                for (lsn, pointer, sz) in frags {
+                    let cache_info = CacheInfo {
+                        lsn: *lsn,
+                        pointer: *pointer,
+                        log_size: *sz,
+                        ts: 0,
+                    };
+
+                    cache_infos.push(cache_info);
+                }
+            }
+            PageState::Free(lsn, pointer) => {
+                // blow away any existing state
+                trace!("load_snapshot freeing pid {}", pid);
+                let cache_info = CacheInfo {
+                    lsn,
+                    pointer,
+                    log_size: u64::try_from(MAX_MSG_HEADER_LEN).unwrap(),
+                    ts: 0,
+                };
+                cache_infos.push(cache_info);
+                free.lock().push(pid);
+            }
+            _ => panic!("tried to load a {:?}", state),
+        }
+
+        // Set up new page
+        trace!("installing page for pid {}", pid);
+
+        let update = if pid == META_PID || pid == COUNTER_PID {
+            read_now.push((pid, cache_infos));
+            continue;
+        } else if state.is_free() {
+            Some(Box::new(Update::Free))
+        } else {
+            None
+        };
+        let page = Page { update, cache_infos };
+
+        inner.insert(pid, page, &guard);
+    }
+
+    Ok(read_now)
 }
