@@ -722,7 +722,7 @@ impl PageCache {
             snapshot_lsn_at_open,
         };
 
-        for (pid, cache_infos) in read_now? {
+        for (pid, cache_infos) in read_now {
             let update =
                 pc.pull(pid, cache_infos[0].lsn, cache_infos[0].pointer)?;
             let page = Page { update: Some(Box::new(update)), cache_infos };
@@ -2238,7 +2238,7 @@ fn load_snapshot(
     snapshot: &Snapshot,
     inner: &PageTable,
     free: &Mutex<BinaryHeap<PageId>>,
-) -> Result<Vec<(PageId, Vec<CacheInfo>)>> {
+) -> Vec<(PageId, Vec<CacheInfo>)> {
     let next_pid_to_allocate = snapshot.pt.len() as PageId;
     let mut read_now = vec![];
 
@@ -2301,21 +2301,20 @@ fn load_snapshot(
             _ => panic!("tried to load a {:?}", state),
         }
 
+        if pid == META_PID || pid == COUNTER_PID {
+            read_now.push((pid, cache_infos));
+            continue;
+        }
+
         // Set up new page
         trace!("installing page for pid {}", pid);
 
-        let update = if pid == META_PID || pid == COUNTER_PID {
-            read_now.push((pid, cache_infos));
-            continue;
-        } else if state.is_free() {
-            Some(Box::new(Update::Free))
-        } else {
-            None
-        };
+        let update =
+            if state.is_free() { Some(Box::new(Update::Free)) } else { None };
         let page = Page { update, cache_infos };
 
         inner.insert(pid, page, &guard);
     }
 
-    Ok(read_now)
+    read_now
 }
