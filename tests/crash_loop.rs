@@ -5,7 +5,9 @@
 //!
 //! The hub writes a recovery snapshot of its store every 50 KB of log here
 //! (`HUB_STORE_SNAPSHOT_MB=0.05`; 256 MB by default), so that crashes land before,
-//! during and after snapshot writes, and restarts recover from them.
+//! during and after snapshot writes, and restarts recover from them. Segment cleaning
+//! waits for 1 MB of log after a segment becomes half dead (`HUB_STORE_CLEANING_LAG_MB=1`;
+//! 64 MB by default), so that it runs within a cycle or two.
 //!
 //! `CRASH_CYCLES` sets N (CI runs the default 20; the README reports a long run);
 //! `CRASH_TEXT_BYTES` pads every message's text to about that many bytes (at most 4,000),
@@ -118,7 +120,10 @@ fn the_hub_survives_kill_9_at_random_moments() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let mut hub = Hub::start_with(&[("HUB_STORE_SNAPSHOT_MB", "0.05")]);
+    let mut hub = Hub::start_with(&[
+        ("HUB_STORE_SNAPSHOT_MB", "0.05"),
+        ("HUB_STORE_CLEANING_LAG_MB", "1"),
+    ]);
     let (_, agent) = hub.agent("Ann", "agent");
     // Recovery snapshots written by all incarnations (read just before each kill).
     let mut snapshots = 0;

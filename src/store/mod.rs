@@ -874,6 +874,9 @@ impl Inner {
             // then only reads (a crashed 1 M-conversation store wrote 85 MB first).
             .snapshot_at_open(!recovery::RecoverySnapshots::enabled())
             .open()?;
+        // Segment cleaning waits until this much log follows a segment that became
+        // half dead (`writer::cleaning_lag_bytes`).
+        db.set_cleaning_lag(writer::cleaning_lag_bytes());
         let tree = db.open_tree("hub")?;
         // sled's flush ends in sync_file_range (sled #1452), which neither flushes the
         // device's cache nor syncs metadata: every flush is followed by sync_data.

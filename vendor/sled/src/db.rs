@@ -455,6 +455,14 @@ impl Db {
         self.context.pagecache.log.stable_offset()
     }
 
+    /// hub patch: how many bytes of log must be written after a segment starts
+    /// draining (once half of it or less is live) before cleaning moves its
+    /// pages out (default 0: at once, as sled did).
+    #[doc(hidden)]
+    pub fn set_cleaning_lag(&self, bytes: u64) {
+        self.context.pagecache.log.iobufs.segment_cleaner.set_lag(bytes);
+    }
+
     /// hub patch: one step of segment cleaning, as sled's flusher thread takes
     /// between its flushes (`flush_every_ms`): rewrites one page that holds back
     /// a segment waiting to be reused. `Ok(true)` when a page was taken (more may

@@ -929,7 +929,8 @@ impl PageCache {
     pub(crate) fn attempt_gc(&self) -> Result<bool> {
         let guard = pin();
         let cc = concurrency_control::read();
-        let to_clean = self.log.iobufs.segment_cleaner.pop();
+        let to_clean =
+            self.log.iobufs.segment_cleaner.pop(self.log.stable_offset());
         let ret = if let Some((pid_to_clean, segment_to_clean)) = to_clean {
             self.rewrite_page(pid_to_clean, segment_to_clean, &guard)
                 .map(|_| true)
@@ -1280,7 +1281,7 @@ impl PageCache {
             self.cas_page(pid, old, Update::Node(new), false, guard)?;
 
         if let Some((pid_to_clean, segment_to_clean)) =
-            self.log.iobufs.segment_cleaner.pop()
+            self.log.iobufs.segment_cleaner.pop(self.log.stable_offset())
         {
             self.rewrite_page(pid_to_clean, segment_to_clean, guard)?;
         }

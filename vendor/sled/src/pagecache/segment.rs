@@ -100,38 +100,67 @@ pub(crate) struct SegmentAccountant {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SegmentCleaner {
-    inner: Arc<Mutex<BTreeMap<LogOffset, BTreeSet<PageId>>>>,
+    inner: Arc<Mutex<Cleaning>>,
+    // hub patch: how much log (bytes) must be written after a segment starts
+    // draining before its pages are handed out (`Db::set_cleaning_lag`).
+    lag: Arc<AtomicU64>,
+}
+
+/// hub patch: the segments waiting for cleaning, by offset, each with the log
+/// position at which it started draining, and the same segments in that order.
+#[derive(Debug, Default)]
+struct Cleaning {
+    segments: BTreeMap<LogOffset, (Lsn, BTreeSet<PageId>)>,
+    by_age: BTreeSet<(Lsn, LogOffset)>,
 }
 
 impl SegmentCleaner {
-    pub(crate) fn pop(&self) -> Option<(PageId, LogOffset)> {
+    /// hub patch: `now` is the log's current position; a segment's pages are
+    /// handed out once the lag has been written since it started draining,
+    /// oldest segment first (sled took the segment with the lowest offset at
+    /// once). In the meantime the pages that are rewritten anyway (a
+    /// consolidation every `PAGE_CONSOLIDATION_THRESHOLD` updates) leave the
+    /// segment by themselves, and a busy page is not copied whole for the sake
+    /// of one small update it still has there.
+    pub(crate) fn pop(&self, now: Lsn) -> Option<(PageId, LogOffset)> {
+        let lag = self.lag.load(Acquire);
         let mut inner = self.inner.lock();
         // hub patch: skip the segments whose pages were all handed out already,
         // instead of answering `None` while later segments still wait for
         // cleaning (which ended every round of `attempt_gc` early).
         loop {
-            let offset = {
-                let (offset, pids) = inner.iter_mut().next()?;
-                if !pids.is_empty() {
-                    let pid = pids.iter().next().copied().unwrap();
+            let (since, offset) = *inner.by_age.iter().next()?;
+            if now.saturating_sub(since) < i64::try_from(lag).unwrap_or(i64::MAX)
+            {
+                return None;
+            }
+            if let Some((_, pids)) = inner.segments.get_mut(&offset) {
+                if let Some(pid) = pids.iter().next().copied() {
                     pids.remove(&pid);
-                    return Some((pid, *offset));
+                    return Some((pid, offset));
                 }
-                *offset
-            };
-            inner.remove(&offset);
+            }
+            inner.segments.remove(&offset);
+            inner.by_age.remove(&(since, offset));
         }
     }
 
-    fn add_pids(&self, offset: LogOffset, pids: BTreeSet<PageId>) {
+    pub(crate) fn set_lag(&self, bytes: u64) {
+        self.lag.store(bytes, Release);
+    }
+
+    fn add_pids(&self, offset: LogOffset, since: Lsn, pids: BTreeSet<PageId>) {
         let mut inner = self.inner.lock();
-        let prev = inner.insert(offset, pids);
+        let prev = inner.segments.insert(offset, (since, pids));
         assert!(prev.is_none());
+        inner.by_age.insert((since, offset));
     }
 
     fn remove_pids(&self, offset: LogOffset) {
         let mut inner = self.inner.lock();
-        inner.remove(&offset);
+        if let Some((since, _)) = inner.segments.remove(&offset) {
+            inner.by_age.remove(&(since, offset));
+        }
     }
 }
 
@@ -854,7 +883,7 @@ impl SegmentAccountant {
                     segment_start
                 );
                 let to_clean = self.segments[idx].inactive_to_draining(lsn);
-                self.segment_cleaner.add_pids(segment_start, to_clean);
+                self.segment_cleaner.add_pids(segment_start, lsn, to_clean);
             }
         }
 
@@ -1000,7 +1029,7 @@ impl SegmentAccountant {
 
                 let to_clean =
                     self.segments[last_index].inactive_to_draining(lsn);
-                self.segment_cleaner.add_pids(segment_start, to_clean);
+                self.segment_cleaner.add_pids(segment_start, lsn, to_clean);
             }
         }
     }

@@ -641,6 +641,23 @@ pub(crate) fn write_snapshot_paced(
 
     trace!("renamed snapshot to {}", path_2.to_string_lossy());
 
+    // hub patch: remove what earlier writes cut short by a crash left behind
+    // (`get_snapshot_files` skips them, so the loop below never did, and each
+    // one kept up to a whole snapshot's size on disk). Snapshots are written by
+    // one thread at a time, so no other one is being written now.
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("snap.") && name.ends_with(".generating") {
+                debug!("removing a cut-short snapshot file {:?}", entry.path());
+                if let Err(e) = std::fs::remove_file(entry.path()) {
+                    warn!("failed to remove a cut-short snapshot file: {}", e);
+                }
+            }
+        }
+    }
+
     // clean up any old snapshots
     let candidates = config.get_snapshot_files()?;
     for path in candidates {
