@@ -12,6 +12,7 @@ use crate::domain::{
 };
 use actix::Addr;
 use bytes::Bytes;
+use bytestring::ByteString;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -115,16 +116,36 @@ impl Outgoing {
     }
 }
 
+/// Frames (seq, text) queued for a socket at once: one publish's events it may see.
+/// Every agent console receives the same batch (one allocation per publish, not one
+/// queue operation per event and console), and a frame's text is checked as UTF-8
+/// once, not once per socket.
+pub type Frames = Arc<[(u64, ByteString)]>;
+
+/// A frame as WebSocket text (serialised JSON always is; anything else is logged and
+/// skipped).
+pub fn text(seq: u64, frame: &Bytes) -> Option<(u64, ByteString)> {
+    match ByteString::try_from(frame.clone()) {
+        Ok(t) => Some((seq, t)),
+        Err(_) => {
+            tracing::error!(seq, "Event frame is not UTF-8; skipped.");
+            None
+        }
+    }
+}
+
 /// The receiving half of a socket's outbound queue.
 pub struct Subscription {
     pub id: u64,
-    pub rx: mpsc::Receiver<(u64, Bytes)>,
+    pub rx: mpsc::Receiver<Frames>,
     pub state: Arc<SubState>,
 }
 
 /// Shared between the bus and the socket.
 #[derive(Default)]
 pub struct SubState {
+    /// Frames and bytes queued and not yet taken by the socket (PROTOCOL §7 bounds both).
+    pub queued_frames: AtomicUsize,
     pub queued_bytes: AtomicUsize,
     pub overflowed: AtomicBool,
     /// Set by whoever first reports the socket gone (bus on overflow, or the socket).
@@ -156,21 +177,33 @@ impl SubState {
     pub fn mark_gone(&self) -> bool {
         !self.gone.swap(true, Ordering::SeqCst)
     }
+
+    /// The socket took `frames` off its queue.
+    pub fn taken(&self, frames: &[(u64, ByteString)]) {
+        let bytes = frames.iter().map(|(_, f)| f.len()).sum();
+        self.queued_frames
+            .fetch_sub(frames.len(), Ordering::Relaxed);
+        self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
 }
 
 struct Sub {
-    tx: mpsc::Sender<(u64, Bytes)>,
+    tx: mpsc::Sender<Frames>,
     state: Arc<SubState>,
 }
 
 impl Sub {
-    /// Queues a frame; false when the socket overflowed and must be dropped.
-    fn offer(&self, seq: u64, frame: &Bytes) -> bool {
-        let bytes = self
+    /// Queues a batch of `bytes` bytes; false when the socket overflowed and must be
+    /// dropped.
+    fn offer(&self, frames: &Frames, bytes: usize) -> bool {
+        let queued = self
             .state
-            .queued_bytes
-            .fetch_add(frame.len(), Ordering::Relaxed);
-        if bytes + frame.len() > MAX_QUEUED_BYTES || self.tx.try_send((seq, frame.clone())).is_err()
+            .queued_frames
+            .fetch_add(frames.len(), Ordering::Relaxed);
+        let queued_bytes = self.state.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if queued + frames.len() > MAX_QUEUED_FRAMES
+            || queued_bytes + bytes > MAX_QUEUED_BYTES
+            || self.tx.try_send(frames.clone()).is_err()
         {
             self.state.overflowed.store(true, Ordering::Relaxed);
             return false;
@@ -355,31 +388,48 @@ impl Bus {
             return;
         };
         let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
-        let mut dead_agents = Vec::new();
-        for a in self.agents.iter() {
-            for e in &events {
-                if !a.value().offer(e.seq, &e.agent_frame) {
+        if !self.agents.is_empty() {
+            let frames: Frames = events
+                .iter()
+                .filter_map(|e| text(e.seq, &e.agent_frame))
+                .collect();
+            let bytes = frames.iter().map(|(_, f)| f.len()).sum();
+            let mut dead_agents = Vec::new();
+            for a in self.agents.iter() {
+                if !a.value().offer(&frames, bytes) {
                     dead_agents.push(*a.key());
-                    break;
+                }
+            }
+            for id in dead_agents {
+                if let Some((_, sub)) = self.agents.remove(&id) {
+                    self.cut_off(&sub.state);
                 }
             }
         }
-        for id in dead_agents {
-            if let Some((_, sub)) = self.agents.remove(&id) {
-                self.cut_off(&sub.state);
-            }
-        }
+        // Each contact's events of this publish, in seq order, as one batch.
+        let mut by_contact: Vec<(&ContactId, Vec<(u64, ByteString)>)> = Vec::new();
         for e in &events {
             if let Some((contact, frame)) = &e.contact {
-                if let Some(mut subs) = self.contacts.get_mut(contact) {
-                    subs.retain(|(_, s)| {
-                        let ok = s.offer(e.seq, frame);
-                        if !ok {
-                            self.cut_off(&s.state);
-                        }
-                        ok
-                    });
+                let Some(item) = text(e.seq, frame) else {
+                    continue;
+                };
+                match by_contact.iter_mut().find(|(c, _)| *c == contact) {
+                    Some((_, v)) => v.push(item),
+                    None => by_contact.push((contact, vec![item])),
                 }
+            }
+        }
+        for (contact, frames) in by_contact {
+            if let Some(mut subs) = self.contacts.get_mut(contact) {
+                let bytes = frames.iter().map(|(_, f)| f.len()).sum();
+                let frames: Frames = frames.into();
+                subs.retain(|(_, s)| {
+                    let ok = s.offer(&frames, bytes);
+                    if !ok {
+                        self.cut_off(&s.state);
+                    }
+                    ok
+                });
             }
         }
         self.head.store(last, Ordering::SeqCst);
@@ -444,6 +494,89 @@ mod tests {
         assert_eq!(
             parse(ack.as_bytes()),
             json!({"type": "ack", "client_id": null, "message": m.for_contact()})
+        );
+    }
+
+    fn out(seq: u64, contact: Option<&str>) -> Outgoing {
+        let frame = Bytes::from(format!("{{\"seq\":{seq}}}"));
+        Outgoing {
+            seq,
+            agent_frame: frame.clone(),
+            contact: contact.map(|c| (ContactId::from(c), frame)),
+        }
+    }
+
+    fn seqs(frames: &Frames) -> Vec<u64> {
+        frames.iter().map(|(s, _)| *s).collect()
+    }
+
+    /// A publish reaches each socket as one batch: every event for consoles, only its
+    /// contact's for a widget, in seq order, and the queue's budget is released when
+    /// the socket takes the batch.
+    #[test]
+    fn a_publish_is_one_batch_per_socket_in_seq_order() {
+        let bus = Bus::new();
+        let (mut a1, _) = bus.subscribe_agent(&AgentId::from("a1"));
+        let (mut a2, _) = bus.subscribe_agent(&AgentId::from("a2"));
+        let (mut k1, _) = bus.subscribe_contact(&ContactId::from("k1"));
+        let (mut k2, _) = bus.subscribe_contact(&ContactId::from("k2"));
+        bus.publish(vec![
+            out(1, Some("k1")),
+            out(2, None),
+            out(3, Some("k2")),
+            out(4, Some("k1")),
+        ]);
+        assert_eq!(bus.head(), 4);
+        for a in [&mut a1, &mut a2] {
+            let batch = a.rx.try_recv().expect("one batch");
+            assert_eq!(seqs(&batch), [1, 2, 3, 4]);
+            assert!(a.rx.try_recv().is_err(), "a single batch per publish");
+            assert_eq!(a.state.queued_frames.load(Ordering::Relaxed), 4);
+            a.state.taken(&batch);
+            assert_eq!(a.state.queued_frames.load(Ordering::Relaxed), 0);
+            assert_eq!(a.state.queued_bytes.load(Ordering::Relaxed), 0);
+        }
+        let batch = k1.rx.try_recv().expect("k1's batch");
+        assert_eq!(seqs(&batch), [1, 4]);
+        assert_eq!(&batch[1].1[..], r#"{"seq":4}"#);
+        assert_eq!(seqs(&k2.rx.try_recv().expect("k2's batch")), [3]);
+        assert!(k2.rx.try_recv().is_err());
+        // A publish a contact has no part in queues nothing for it.
+        bus.publish(vec![out(5, None)]);
+        assert!(k1.rx.try_recv().is_err());
+        assert_eq!(seqs(&a1.rx.try_recv().expect("console batch")), [5]);
+    }
+
+    /// PROTOCOL §7: a socket holds at most 4,096 frames; batches count by their frames.
+    #[test]
+    fn a_socket_is_cut_off_past_4096_queued_frames() {
+        let bus = Bus::new();
+        let (slow, _) = bus.subscribe_agent(&AgentId::from("slow"));
+        let (mut reader, _) = bus.subscribe_agent(&AgentId::from("reader"));
+        let mut seq = 0;
+        // 4,096 frames in batches of 64: all queued.
+        for _ in 0..MAX_QUEUED_FRAMES / 64 {
+            let batch = (0..64)
+                .map(|_| {
+                    seq += 1;
+                    out(seq, None)
+                })
+                .collect();
+            bus.publish(batch);
+            let got = reader.rx.try_recv().expect("the reader's batch");
+            reader.state.taken(&got);
+        }
+        assert_eq!(bus.counts().0, 2);
+        assert!(!slow.state.overflowed.load(Ordering::Relaxed));
+        assert_eq!(slow.state.queued_frames.load(Ordering::Relaxed), 4096);
+        // One frame more: the slow socket is cut off, the reader is not.
+        bus.publish(vec![out(seq + 1, None)]);
+        assert!(slow.state.overflowed.load(Ordering::Relaxed));
+        assert_eq!(bus.counts().0, 1);
+        assert_eq!(bus.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            seqs(&reader.rx.try_recv().expect("still served")),
+            [seq + 1]
         );
     }
 }

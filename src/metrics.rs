@@ -23,7 +23,8 @@ pub struct Metrics {
     events: IntCounter,
     commits: IntCounter,
     drops: IntCounter,
-    /// Pages rewritten by the store's segment cleaning, and the time it took.
+    /// Pages taken by the store's segment cleaning (moved, or found gone already), and
+    /// the time it took.
     gc_pages: IntCounter,
     gc_seconds: Counter,
     /// Recovery snapshots of sled's page table written, and the time their captures took
@@ -88,7 +89,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     )?;
     let gc_pages = IntCounter::new(
         "hub_store_gc_pages_total",
-        "Pages rewritten by the store's segment cleaning, so that its file space is reused.",
+        "Pages taken by the store's segment cleaning so that its file space is reused (moved, or found already rewritten elsewhere).",
     )?;
     let gc_seconds = Counter::new(
         "hub_store_gc_seconds_total",

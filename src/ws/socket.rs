@@ -8,14 +8,13 @@
 use super::frames::{self, ClientFrame, FrameError};
 use crate::actors::presence::{Connect, Disconnect, SetAway};
 use crate::auth::Principal;
-use crate::bus::SubState;
+use crate::bus::{Frames, SubState};
 use crate::domain::{AgentId, ContactId};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use actix::prelude::*;
 use actix_http::ws::Item;
 use actix_web_actors::ws;
-use bytes::Bytes;
 use bytestring::ByteString;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -113,15 +112,12 @@ impl Socket {
         ctx.stop();
     }
 
-    fn push(&mut self, seq: u64, frame: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+    fn push(&mut self, seq: u64, frame: ByteString, ctx: &mut ws::WebsocketContext<Self>) {
         if seq <= self.last_sent {
             return;
         }
         self.last_sent = seq;
-        match ByteString::try_from(frame) {
-            Ok(s) => ctx.text(s),
-            Err(_) => tracing::error!(seq, "Event frame is not UTF-8; skipped."),
-        }
+        ctx.text(frame);
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -278,7 +274,7 @@ impl Socket {
         welcome: serde_json::Value,
         replay_from: Option<u64>,
         head: u64,
-        live: impl futures_util::Stream<Item = (u64, Bytes)> + 'static,
+        live: impl futures_util::Stream<Item = Frames> + 'static,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         Self::send_json(ctx, welcome);
@@ -298,7 +294,9 @@ impl Socket {
                         match res {
                             Ok(frames) => {
                                 for (seq, f) in frames {
-                                    act.push(seq, f, ctx);
+                                    if let Some((seq, f)) = crate::bus::text(seq, &f) {
+                                        act.push(seq, f, ctx);
+                                    }
                                 }
                                 act.last_sent = act.last_sent.max(head);
                                 ctx.add_stream(live);
@@ -354,22 +352,24 @@ impl Socket {
     }
 }
 
-/// The live queue as a stream of (seq, frame), releasing its byte budget as it drains.
+/// The live queue as a stream of batches, releasing their budget as it drains.
 fn tokio_stream(
-    rx: tokio::sync::mpsc::Receiver<(u64, Bytes)>,
+    rx: tokio::sync::mpsc::Receiver<Frames>,
     state: Arc<SubState>,
-) -> impl futures_util::Stream<Item = (u64, Bytes)> {
+) -> impl futures_util::Stream<Item = Frames> {
     futures_util::stream::unfold((rx, state), |(mut rx, state)| async move {
-        let (seq, frame) = rx.recv().await?;
-        state.queued_bytes.fetch_sub(frame.len(), Ordering::Relaxed);
-        Some(((seq, frame), (rx, state)))
+        let frames = rx.recv().await?;
+        state.taken(&frames);
+        Some((frames, (rx, state)))
     })
 }
 
-/// A live event for this socket.
-impl StreamHandler<(u64, Bytes)> for Socket {
-    fn handle(&mut self, (seq, frame): (u64, Bytes), ctx: &mut ws::WebsocketContext<Self>) {
-        self.push(seq, frame, ctx);
+/// Live events for this socket (one publish's worth).
+impl StreamHandler<Frames> for Socket {
+    fn handle(&mut self, frames: Frames, ctx: &mut ws::WebsocketContext<Self>) {
+        for (seq, frame) in frames.iter() {
+            self.push(*seq, frame.clone(), ctx);
+        }
     }
 
     fn finished(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
