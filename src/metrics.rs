@@ -23,6 +23,9 @@ pub struct Metrics {
     events: IntCounter,
     commits: IntCounter,
     drops: IntCounter,
+    /// Bytes sled wrote to its log since the store opened, by kind (`link`, `page`,
+    /// `cleaning`).
+    pub log_bytes: IntGaugeVec,
     /// Pages taken by the store's segment cleaning (moved, or found gone already), and
     /// the time it took.
     gc_pages: IntCounter,
@@ -103,6 +106,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "hub_store_snapshot_capture_seconds_total",
         "Time spent capturing the recovery snapshots written (in their own thread, beside the writer).",
     )?;
+    let log_bytes = IntGaugeVec::new(
+        Opts::new(
+            "hub_store_log_bytes",
+            "Bytes the store wrote to its log since it opened: updates linked to pages (link), whole pages rewritten or split (page), pages moved by segment cleaning (cleaning).",
+        ),
+        &["kind"],
+    )?;
     let store_file_bytes = IntGauge::new(
         "hub_store_file_bytes",
         "Length of the store's log file (sled's `db` file).",
@@ -136,6 +146,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(snapshots.clone()))?;
     registry.register(Box::new(snapshot_capture_seconds.clone()))?;
     registry.register(Box::new(store_file_bytes.clone()))?;
+    registry.register(Box::new(log_bytes.clone()))?;
     registry.register(Box::new(agent_admission_seconds.clone()))?;
     registry.register(Box::new(sockets.clone()))?;
     registry.register(Box::new(messages.clone()))?;
@@ -151,6 +162,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         events,
         commits,
         drops,
+        log_bytes,
         gc_pages,
         gc_seconds,
         snapshots,

@@ -31,6 +31,14 @@ fn healthz_and_metrics_answer() {
     // At least the conversation, its log record and the message's `all` entry.
     assert!(puts >= 3, "keys put: {puts}");
     assert!(text.contains("hub_commit_bytes_total "), "bytes written");
+    // What sled wrote to its log for them: at least the message's text in a link.
+    let linked = metric(&text, "hub_store_log_bytes{kind=\"link\"}");
+    assert!(
+        linked >= "count me".len() as u64,
+        "log bytes linked: {linked}"
+    );
+    metric(&text, "hub_store_log_bytes{kind=\"page\"}");
+    metric(&text, "hub_store_log_bytes{kind=\"cleaning\"}");
     assert!(
         text.contains("hub_messages{status=\"pending\"} 1"),
         "messages by status:\n{text}"

@@ -831,6 +831,13 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// Bytes sled wrote to its log since the store opened: (updates linked to pages,
+    /// whole pages, pages moved by segment cleaning); zeros while it is closed
+    /// (`vendor/sled/PATCHES.md`, 16).
+    pub fn log_bytes_written(&self) -> [u64; 3] {
+        self.inner().map_or([0; 3], |i| i.db.log_bytes_written())
+    }
+
     /// The length of sled's log file, in bytes (a blocking call; 0 while the store is
     /// closed).
     pub fn file_bytes(&self) -> u64 {

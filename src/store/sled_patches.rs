@@ -400,6 +400,52 @@ fn cleaning_after_a_lag_moves_fewer_pages() {
     );
 }
 
+/// sled counts what it writes to its log by kind (patch 16): each update's link, whole
+/// pages (a leaf consolidated every 10 updates, splits), and pages moved by cleaning.
+#[test]
+fn the_log_bytes_are_counted_by_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let tree = db.open_tree("hub").unwrap();
+    let before = db.log_bytes_written();
+    // One 4 KiB update: a link of at least its value.
+    tree.insert(hot_key(0), hot_value(1, 4096)).unwrap();
+    let one = db.log_bytes_written();
+    assert!(
+        one[0] - before[0] >= 4096,
+        "link bytes: {before:?} -> {one:?}"
+    );
+    // Ten more on the same leaf: it is consolidated, written whole (≥ 4 KiB again).
+    for v in 2..12 {
+        tree.insert(hot_key(0), hot_value(v, 4096)).unwrap();
+    }
+    let eleven = db.log_bytes_written();
+    assert!(
+        eleven[1] - one[1] >= 4096,
+        "page bytes: {one:?} -> {eleven:?}"
+    );
+    assert!(
+        eleven[0] - one[0] >= 4096 * 9,
+        "link bytes: {one:?} -> {eleven:?}"
+    );
+    assert_eq!(eleven[2], before[2], "nothing was cleaned yet");
+    // A workload that leaves segments half dead, then cleaning: what it moves counts
+    // as cleaning, whole pages of 4 KiB values.
+    for i in 0..1_500u32 {
+        tree.apply_batch(hot_batch(i)).unwrap();
+        db.flush().unwrap();
+    }
+    let written = db.log_bytes_written();
+    let moved = clean(&db, 10_000);
+    let cleaned = db.log_bytes_written();
+    assert!(moved > 0, "the cleaner found no work");
+    assert!(
+        cleaned[2] - written[2] >= 4096,
+        "cleaning bytes after {moved} pages: {written:?} -> {cleaned:?}"
+    );
+    assert_eq!(cleaned[0], written[0], "cleaning links nothing");
+}
+
 /// `gc_step` answers `Ok(false)` only when no page waits (patch 5): the hub's writer
 /// stops cleaning on it until the next commit. sled used to answer it at the end of
 /// each segment's pages while others still waited.

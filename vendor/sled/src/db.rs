@@ -455,6 +455,13 @@ impl Db {
         self.context.pagecache.log.stable_offset()
     }
 
+    /// hub patch: bytes written to the log since the store opened, as (updates
+    /// linked to pages, whole pages, pages moved by segment cleaning).
+    #[doc(hidden)]
+    pub fn log_bytes_written(&self) -> [u64; 3] {
+        self.context.pagecache.log_bytes_written()
+    }
+
     /// hub patch: how many bytes of log must be written after a segment starts
     /// draining (once half of it or less is live) before cleaning moves its
     /// pages out (default 0: at once, as sled did).

@@ -558,6 +558,10 @@ pub struct PageCache {
     /// hub patch: the `stable_lsn` of the snapshot file after opening (see
     /// `read_snapshot_or_default`).
     pub(crate) snapshot_lsn_at_open: Lsn,
+    /// hub patch: bytes reserved in the log since opening, by what wrote them:
+    /// updates linked to a page, whole pages (consolidations, splits, new pages,
+    /// counter and meta pages), and pages moved by segment cleaning.
+    pub(crate) log_bytes: [std::sync::atomic::AtomicU64; 3],
 }
 
 unsafe impl Send for PageCache {}
@@ -617,6 +621,21 @@ impl Drop for PageCache {
 }
 
 impl PageCache {
+    /// hub patch: see `log_bytes`.
+    fn count_log_bytes(&self, kind: usize, len: usize) {
+        self.log_bytes[kind]
+            .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// hub patch: (links, whole pages, cleaning) bytes written to the log since
+    /// the store opened.
+    pub(crate) fn log_bytes_written(&self) -> [u64; 3] {
+        let get = |i: usize| {
+            self.log_bytes[i].load(std::sync::atomic::Ordering::Relaxed)
+        };
+        [get(0), get(1), get(2)]
+    }
+
     /// Instantiate a new `PageCache`.
     pub(crate) fn start(config: RunningConfig) -> Result<Self> {
         trace!("starting pagecache");
@@ -720,6 +739,7 @@ impl PageCache {
             idgen_persists: Arc::new(AtomicU64::new(0)),
             was_recovered: false,
             snapshot_lsn_at_open,
+            log_bytes: Default::default(),
         };
 
         for (pid, cache_infos) in read_now {
@@ -1128,6 +1148,7 @@ impl PageCache {
 
             let log_reservation =
                 self.log.reserve(LogKind::Link, pid, &new, guard)?;
+            self.count_log_bytes(0, log_reservation.reservation_len());
             let lsn = log_reservation.lsn();
             let pointer = log_reservation.pointer();
 
@@ -1562,6 +1583,10 @@ impl PageCache {
                     panic!("non-replacement used in cas_page: {:?}", other)
                 }
             };
+            self.count_log_bytes(
+                if is_rewrite { 2 } else { 1 },
+                log_reservation.reservation_len(),
+            );
             let lsn = log_reservation.lsn();
             let new_pointer = log_reservation.pointer();
 
