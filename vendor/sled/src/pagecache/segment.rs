@@ -130,7 +130,9 @@ impl SegmentCleaner {
         // cleaning (which ended every round of `attempt_gc` early).
         loop {
             let (since, offset) = *inner.by_age.iter().next()?;
-            if now.saturating_sub(since) < i64::try_from(lag).unwrap_or(i64::MAX)
+            if lag > 0
+                && now.saturating_sub(since)
+                    < i64::try_from(lag).unwrap_or(i64::MAX)
             {
                 return None;
             }
