@@ -134,6 +134,11 @@ pub fn text(seq: u64, frame: &Bytes) -> Option<(u64, ByteString)> {
     }
 }
 
+/// The bytes of a batch's frames (what a socket's queue counts).
+fn size(frames: &[(u64, ByteString)]) -> usize {
+    frames.iter().map(|(_, f)| f.len()).sum()
+}
+
 /// The receiving half of a socket's outbound queue.
 pub struct Subscription {
     pub id: u64,
@@ -180,7 +185,7 @@ impl SubState {
 
     /// The socket took `frames` off its queue.
     pub fn taken(&self, frames: &[(u64, ByteString)]) {
-        let bytes = frames.iter().map(|(_, f)| f.len()).sum();
+        let bytes = size(frames);
         self.queued_frames
             .fetch_sub(frames.len(), Ordering::Relaxed);
         self.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
@@ -393,7 +398,7 @@ impl Bus {
                 .iter()
                 .filter_map(|e| text(e.seq, &e.agent_frame))
                 .collect();
-            let bytes = frames.iter().map(|(_, f)| f.len()).sum();
+            let bytes = size(&frames);
             let mut dead_agents = Vec::new();
             for a in self.agents.iter() {
                 if !a.value().offer(&frames, bytes) {
@@ -421,7 +426,7 @@ impl Bus {
         }
         for (contact, frames) in by_contact {
             if let Some(mut subs) = self.contacts.get_mut(contact) {
-                let bytes = frames.iter().map(|(_, f)| f.len()).sum();
+                let bytes = size(&frames);
                 let frames: Frames = frames.into();
                 subs.retain(|(_, s)| {
                     let ok = s.offer(&frames, bytes);
