@@ -4,11 +4,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api } from './lib/hub.js';
+import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
 import { launch, newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, openWidget, widgetSend, folderCount, openRow, messageCard } from './lib/pages.js';
 
 let hub;
+reportFailures(() => hub);
 let browser;
 let alice;
 let agentPage;

@@ -2,13 +2,14 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api } from './lib/hub.js';
+import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
 import { launch, newPage, realProblems } from './lib/browser.js';
 import { signIn, openWidget, widgetSend, openRow, messageCard } from './lib/pages.js';
 
 const PAYLOAD = '<img src=x onerror=window.__xss=1>';
 
 let hub;
+reportFailures(() => hub);
 let browser;
 let agent;
 

@@ -5,6 +5,7 @@
 // iterated on without rebuilding the binary; CI never sets it.
 
 import { spawn } from 'node:child_process';
+import { afterEach } from 'node:test';
 import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
@@ -90,6 +91,29 @@ export async function startHub(opts = {}) {
       await exited;
     },
   };
+}
+
+/**
+ * After a failed test of the calling file, prints what the hub can tell: the tail of its
+ * stderr and its commit figures (a stalled store shows in the commit histogram), so that
+ * a failure seen only in CI's log can be read. getHub() returns the file's current hub.
+ */
+export function reportFailures(getHub) {
+  afterEach(async (t) => {
+    const hub = getHub();
+    if (t.passed !== false || !hub) return;
+    let metrics;
+    try {
+      const res = await fetch(hub.hubUrl + '/metrics', { signal: AbortSignal.timeout(3000) });
+      metrics = (await res.text())
+        .split('\n')
+        .filter((l) => /^hub_(commit_seconds_(bucket|sum|count)|commit_phase_seconds_sum|head_seq|sockets|events_total)/.test(l))
+        .join('\n');
+    } catch (e) {
+      metrics = `(no metrics: ${e.message})`;
+    }
+    console.error(`--- the hub after the failed test "${t.name}"\nstderr (tail):\n${hub.stderr().slice(-4000)}\nmetrics:\n${metrics}`);
+  });
 }
 
 /** JSON over HTTP to the hub; throws on non-2xx with .status and .body. */
