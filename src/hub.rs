@@ -233,7 +233,7 @@ impl Hub {
                     };
                     if let Some(m) = repeat {
                         hub.sends.put(contact.clone(), sends);
-                        return Ok((m, false));
+                        return Ok((hub.as_created(m).await?, false));
                     }
                     Some(sends.slot.clone())
                 }
@@ -283,6 +283,30 @@ impl Hub {
             Ok((m, true))
         })
         .await
+    }
+
+    /// Message `m` as it was created, with the `seq` of its `message.created`: what its
+    /// contact saw of it, and what a repeated send answers (PROTOCOL §4; later changes,
+    /// such as an assistant's answer, are not the contact's to see). `m` itself should
+    /// its event be missing.
+    async fn as_created(&self, m: Message) -> Result<Message, ApiError> {
+        let (conv, id) = (m.conversation_id.clone(), m.id.clone());
+        let created = self
+            .store
+            .read(move |s| {
+                Ok(s.conversation_events(conv.as_str())?
+                    .into_iter()
+                    .find_map(|e| match e.body {
+                        crate::domain::EventBody::MessageCreated { message }
+                            if message.id == id =>
+                        {
+                            Some(message)
+                        }
+                        _ => None,
+                    }))
+            })
+            .await?;
+        Ok(created.unwrap_or(m))
     }
 
     /// A stored idempotency record.

@@ -728,6 +728,62 @@ fn a_rule_match_is_answered_by_the_bot() {
     assert_eq!(replies(&hub, &conv)[1]["text"], "See our pricing page.");
 }
 
+/// PROTOCOL §4: a contact's copy of its message carries one `seq` wherever it gets it —
+/// the POST answer (first and repeated), the socket's `ack`, its `message.created`
+/// frame and `GET /api/widget/messages` — the seq of its `message.created`, never that
+/// of the assistant's status changes, which the contact cannot see and which come
+/// after the bot's reply: a widget resuming from such a seq would miss the reply.
+#[test]
+fn a_bot_answered_message_shows_its_contact_one_seq() {
+    let (hub, _) = bot_hub();
+    let (_, k) = hub.contact();
+    let mut w = widget(&hub, &k);
+
+    let body = json!({"text": "opening hours?", "client_id": "x1"});
+    let (s, first) = hub.post("/api/widget/messages", &k, body.clone());
+    assert_eq!(s, 201, "{first}");
+    let m = &first["message"];
+    let created = w.recv_event("message.created", |e| e["data"]["message"]["id"] == m["id"]);
+    let reply = w.recv_event("reply.created", |_| true);
+    assert_eq!(
+        m["seq"], created["seq"],
+        "POST answer against the event: {m} {created}"
+    );
+    assert_eq!(
+        created["data"]["message"]["seq"], created["seq"],
+        "{created}"
+    );
+    assert!(
+        reply["seq"].as_u64() > m["seq"].as_u64(),
+        "{reply} after {m}"
+    );
+    assert!(
+        message(&hub, &id(m))["seq"].as_u64() > m["seq"].as_u64(),
+        "the agents' copy moved on with the bot's handling"
+    );
+    let (s, again) = hub.post("/api/widget/messages", &k, body);
+    assert_eq!(s, 200, "{again}");
+    assert_eq!(again["message"], *m, "a repeat answers the same copy");
+    let (_, listed) = hub.get("/api/widget/messages", &k);
+    assert_eq!(listed["items"][0]["seq"], m["seq"], "{listed}");
+
+    // The same over the socket.
+    w.send(json!({"type": "send", "text": "and the price", "client_id": "x2"}));
+    let ack = w.recv_type("ack");
+    let created = w.recv_event("message.created", |e| {
+        e["data"]["message"]["id"] == ack["message"]["id"]
+    });
+    let reply = w.recv_event("reply.created", |_| true);
+    assert_eq!(ack["message"]["seq"], created["seq"], "{ack} {created}");
+    assert!(reply["seq"].as_u64() > ack["message"]["seq"].as_u64());
+    w.send(json!({"type": "send", "text": "and the price", "client_id": "x2"}));
+    let again = w.recv_type("ack");
+    assert_eq!(
+        again["message"], ack["message"],
+        "a repeated send over the socket"
+    );
+}
+
 #[test]
 fn bot_events_reach_consoles_with_the_bot_as_author() {
     let (hub, a) = bot_hub();

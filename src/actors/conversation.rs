@@ -270,12 +270,12 @@ impl ConversationActor {
                 .cloned()
                 .map(Outcome::Message)
                 .unwrap_or(Outcome::Nothing),
+            // The message as created, as its contact sees it (PROTOCOL §4: its `seq`
+            // is the one of its `message.created`, not of the assistant's handling).
             Target::Created => events
                 .iter()
                 .find_map(|e| match &e.body {
-                    EventBody::MessageCreated { message } => {
-                        self.state.message(&message.id).cloned()
-                    }
+                    EventBody::MessageCreated { message } => Some(message.clone()),
                     _ => None,
                 })
                 .map(Outcome::Message)
