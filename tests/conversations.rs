@@ -1004,6 +1004,26 @@ fn comment_mentions_agents_by_name_case_insensitively_and_by_id() {
 
     let c = comment(&hub, &alice.1, &conv, "nobody here @ghost");
     assert_eq!(c["mentions"], json!([]), "{c}");
+
+    // The `@` of an e-mail address mentions nobody, even where its domain is a name.
+    let c = comment(
+        &hub,
+        &alice.1,
+        &conv,
+        &format!("mail bob@Bob.com, x.y+z@alice or ann_@{}", bob.0),
+    );
+    assert_eq!(c["mentions"], json!([]), "{c}");
+    let c = comment(&hub, &alice.1, &conv, "(@Bob) and\n@ann:");
+    let mut got: Vec<&str> = c["mentions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    got.sort_unstable();
+    let mut want = vec![bob.0.as_str(), ann.0.as_str()];
+    want.sort_unstable();
+    assert_eq!(got, want, "after a bracket or a line break: {c}");
 }
 
 #[test]

@@ -218,11 +218,16 @@ pub fn mentions(hub: &Hub, text: &str) -> Vec<String> {
     let mentioned = |needle: &str| {
         let pat = format!("@{}", needle.to_lowercase());
         lower.match_indices(&pat).any(|(i, _)| {
-            lower[i + pat.len()..]
+            // A mention starts a word: the `@` of an address (`sue@sue.com`) is none.
+            let starts_word = lower[..i]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !c.is_alphanumeric() && !"_.-+%".contains(c));
+            let ends_word = lower[i + pat.len()..]
                 .chars()
                 .next()
-                .map(|c| !c.is_alphanumeric() && c != '_' && c != '-')
-                .unwrap_or(true)
+                .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-');
+            starts_word && ends_word
         })
     };
     hub.directory
