@@ -242,6 +242,15 @@ fn commit(c: &mut Criterion) {
         requests / commits,
         seconds * 1e6 / commits
     );
+    let ([apply, flush, sync], puts, bytes) = hub::metrics::METRICS.commit_phase_totals();
+    println!(
+        "per commit: apply {:.0} µs, flush {:.0} µs, sync {:.0} µs; per request: {:.1} keys, {:.0} bytes",
+        apply * 1e6 / commits,
+        flush * 1e6 / commits,
+        sync * 1e6 / commits,
+        puts as f64 / requests.max(1.0),
+        bytes as f64 / requests.max(1.0),
+    );
 }
 
 /// Looking a new client id up among a contact's earlier ones (every send with a

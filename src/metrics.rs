@@ -241,6 +241,21 @@ impl Metrics {
         )
     }
 
+    /// Seconds spent in each commit phase (apply, flush, sync), keys put and bytes put,
+    /// since start.
+    pub fn commit_phase_totals(&self) -> ([f64; 3], u64, u64) {
+        let phase = |p: &str| {
+            self.commit_phase_seconds
+                .with_label_values(&[p])
+                .get_sample_sum()
+        };
+        (
+            [phase("apply"), phase("flush"), phase("sync")],
+            self.keys.with_label_values(&["put"]).get(),
+            self.bytes.get(),
+        )
+    }
+
     /// Records how long an agent's command waited for its slot.
     pub fn agent_admission(&self, waited: Duration) {
         self.agent_admission_seconds.observe(waited.as_secs_f64());
