@@ -170,6 +170,21 @@ fn a_repeated_client_id_answers_200_with_the_first_message_and_creates_nothing()
     assert_eq!(s, 200);
     assert_eq!(other["message"], first["message"]);
 
+    // An agent's handling changes the message, not what its contact is answered
+    // (PROTOCOL §4: the contact's copy, with the seq of its creation).
+    let (_, agent) = hub.agent("Ann", "agent");
+    let id = first["message"]["id"].as_str().unwrap();
+    let (s, b) = hub.act(&agent, id, "assign", json!({}));
+    assert_eq!(s, 200, "{b}");
+    assert!(b["message"]["seq"].as_u64() > first["message"]["seq"].as_u64());
+    let (s, later) = hub.post(
+        "/api/widget/messages",
+        &token,
+        json!({"text": "hello", "client_id": "c-1"}),
+    );
+    assert_eq!(s, 200);
+    assert_eq!(later["message"], first["message"], "after an assignment");
+
     assert_eq!(all_count(&hub), count, "the all folder did not grow");
     assert_eq!(
         widget_list(&hub, &token)["items"].as_array().unwrap().len(),
