@@ -23,6 +23,7 @@ const S = {
   convError: null,
   composerMode: 'reply',
   drafts: new Map(),
+  sends: new Map(), // conversation id → the reply being sent {text, clientId, busy, delivered}
   recent: [], // recent live events, replayed over fresh HTTP snapshots
   conn: 'connecting',
 };
@@ -419,6 +420,7 @@ function applyToConv(ev) {
       return;
     case 'reply.created':
       addItem(conv, { ...d.reply, type: 'reply' });
+      replyArrived(conv.id, d.reply);
       return;
     case 'comment.created':
       addItem(conv, { ...d.comment, type: 'comment' });
@@ -1109,10 +1111,14 @@ async function submitComposer() {
   const convId = S.conv.id;
   composer.sendBtn.disabled = true;
   composer.error.hidden = true;
+  let send = null;
   try {
     if (mode === 'reply') {
-      const res = await postReply(convId, text);
-      if (S.conv && S.conv.id === convId) addItem(S.conv, { ...res.reply, type: 'reply' });
+      send = replySend(convId, text);
+      send.busy = true;
+      const res = await postReply(convId, send);
+      if (res && S.conv && S.conv.id === convId) addItem(S.conv, { ...res.reply, type: 'reply' });
+      S.sends.delete(convId);
     } else {
       const res = await api('POST', `/api/conversations/${encodeURIComponent(convId)}/comments`, { text });
       if (S.conv && S.conv.id === convId) addItem(S.conv, { ...res.comment, type: 'comment' });
@@ -1124,6 +1130,11 @@ async function submitComposer() {
     renderConv({ scroll: 'bottom' });
     scheduleRefresh();
   } catch (e) {
+    if (send && send.delivered) {
+      // the hub stored it (its reply.created arrived): the answer was lost, not the reply
+      replyDelivered(convId, send);
+      return;
+    }
     if (e instanceof ApiError && e.code === 'unauthorized') return showError(e);
     if (composer && composer.convId === convId) {
       composer.error.hidden = false;
@@ -1131,20 +1142,57 @@ async function submitComposer() {
     }
     if (e instanceof ApiError && e.code === 'session_ended') loadConversation(convId, { keepScroll: true });
   } finally {
+    if (send) send.busy = false;
     if (composer) composer.sendBtn.disabled = false;
   }
 }
 
+/**
+ * The send of a reply draft: its client_id belongs to the draft, so every retry of the
+ * same text (automatic or a click on Send after a failure) is the same reply for the
+ * hub (PROTOCOL §6.1); edited text is another reply, with a new client_id.
+ */
+function replySend(convId, text) {
+  const cur = S.sends.get(convId);
+  if (cur && cur.text === text) return cur;
+  const send = { text, clientId: uid(), busy: false, delivered: false };
+  S.sends.set(convId, send);
+  return send;
+}
+
+/** A live reply.created: if it is the reply this console is sending, it was delivered. */
+function replyArrived(convId, reply) {
+  const send = S.sends.get(convId);
+  if (!send || !reply || !reply.author || reply.author.id !== S.meId || reply.text !== send.text) return;
+  send.delivered = true;
+  if (!send.busy) replyDelivered(convId, send);
+}
+
+function replyDelivered(convId, send) {
+  if (S.sends.get(convId) === send) S.sends.delete(convId);
+  if (!composer || composer.convId !== convId) {
+    const d = S.drafts.get(convId);
+    if (d && d.reply.trim() === send.text) S.drafts.set(convId, { ...d, reply: '' });
+    return;
+  }
+  composer.error.hidden = true;
+  if (composer.reply.value.trim() === send.text) {
+    composer.reply.value = '';
+    saveDraft();
+  }
+  scheduleRefresh();
+}
+
 /** Posts a reply; transient failures are retried with the same client_id (no duplicates). */
-async function postReply(convId, text) {
-  const clientId = uid();
+async function postReply(convId, send) {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await api('POST', `/api/conversations/${encodeURIComponent(convId)}/replies`, { text, client_id: clientId });
+      return await api('POST', `/api/conversations/${encodeURIComponent(convId)}/replies`, { text: send.text, client_id: send.clientId });
     } catch (e) {
       const transient = e instanceof ApiError && (e.status === 0 || e.status >= 500 || e.code === 'rate_limited');
-      if (!transient || attempt >= 4) throw e;
+      if (!transient || attempt >= 4 || send.delivered) throw e;
       await sleep(400 * 2 ** attempt);
+      if (send.delivered) throw e;
     }
   }
 }

@@ -152,6 +152,92 @@ test('the widget retries a failed send with the same client_id and resumes repli
   await widget.context().close();
 });
 
+/** Routes the console's reply POSTs: while `sw.lose`, the hub gets them but the page gets a network error. */
+async function replyRoute(page) {
+  const rr = { lose: true, bodies: [] };
+  await page.route('**/api/conversations/*/replies', async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    rr.bodies.push(JSON.parse(route.request().postData()));
+    if (!rr.lose) return route.continue();
+    await route.fetch();
+    await route.abort('connectionreset');
+  });
+  return rr;
+}
+
+async function hubReplies(convId, token) {
+  const data = await api(hub, 'GET', `/api/conversations/${convId}`, token);
+  return data.timeline.filter((it) => it.type === 'reply');
+}
+
+test('a reply stored by the hub whose answer was lost is not sent twice by a manual retry', async () => {
+  const page = await newPage(browser);
+  const sw = await socketSwitch(page, /\/ws\/agent/);
+  await signIn(page, hub, ana.token);
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Can I change the colour of my sofa order?' });
+  await openRow(page, 'colour of my sofa');
+
+  // no live event to tell the console the reply arrived: only the client_id protects
+  sw.drop();
+  await page.locator('#conn', { hasText: 'Reconnecting' }).waitFor();
+  const rr = await replyRoute(page);
+  await page.fill('#reply-input', 'Yes: tell me the colour and I will change it.');
+  await page.click('#composer-send');
+  await page.locator('.composer-error', { hasText: 'could not reach the hub' }).waitFor({ timeout: 15000 });
+  assert.equal(await page.inputValue('#reply-input'), 'Yes: tell me the colour and I will change it.');
+  assert.equal((await hubReplies(m.message.conversation_id, ana.token)).length, 1);
+
+  // the agent clicks Send again, now that the network is back
+  rr.lose = false;
+  await page.click('#composer-send');
+  await page.locator('#timeline .tl-reply', { hasText: 'tell me the colour' }).waitFor();
+  await page.waitForFunction(() => document.querySelector('#reply-input').value === '');
+  assert.ok(rr.bodies.length >= 2);
+  assert.ok(rr.bodies.every((b) => b.client_id === rr.bodies[0].client_id), `one client_id: ${JSON.stringify(rr.bodies)}`);
+  assert.equal((await hubReplies(m.message.conversation_id, ana.token)).length, 1);
+  assert.equal(await page.locator('#timeline .tl-reply').count(), 1);
+  assert.equal(await page.isVisible('.composer-error'), false);
+
+  // a new draft is a new reply, with a new client_id
+  await page.fill('#reply-input', 'And the delivery date stays the same.');
+  await page.click('#composer-send');
+  await page.locator('#timeline .tl-reply', { hasText: 'delivery date stays' }).waitFor();
+  assert.notEqual(rr.bodies[rr.bodies.length - 1].client_id, rr.bodies[0].client_id);
+  assert.equal((await hubReplies(m.message.conversation_id, ana.token)).length, 2);
+
+  sw.restore();
+  await page.locator('#conn.conn-live').waitFor({ timeout: 15000 });
+  await page.waitForTimeout(300);
+  assert.equal(await page.locator('#timeline .tl-reply').count(), 2);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('a lost reply answer is cleared by the reply\'s own live event', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  const widget = await newPage(browser);
+  await openWidget(widget, hub);
+  await widgetSend(widget, 'Do you repair old armchairs?');
+  await openRow(page, 'repair old armchairs');
+  const rr = await replyRoute(page);
+  await page.fill('#reply-input', 'We do: send us a photo of it.');
+  await page.press('#reply-input', 'Enter');
+  await page.locator('#timeline .tl-reply', { hasText: 'send us a photo' }).waitFor();
+  // the send ends (the retries stop once the reply is seen), with no error and no text left
+  await page.waitForFunction(() => !document.querySelector('#composer-send').disabled && document.querySelector('#reply-input').value === '', null, { timeout: 15000 });
+  assert.equal(await page.isVisible('.composer-error'), false);
+  rr.lose = false;
+  await widget.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: 'send us a photo' }).waitFor();
+  await page.waitForTimeout(300);
+  assert.equal(await widget.locator('#hub-chat-widget .hw-in', { hasText: 'send us a photo' }).count(), 1);
+  assert.equal(await page.locator('#timeline .tl-reply').count(), 1);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+  await widget.context().close();
+});
+
 test('after a hub restart (kill -9) both pages reconnect and keep working', async () => {
   const agentPage = await newPage(browser);
   await signIn(agentPage, hub, ana.token);
