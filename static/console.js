@@ -1052,7 +1052,7 @@ function buildComposer(convId) {
   sendBtn.addEventListener('click', () => submitComposer());
   for (const ta of [reply, comment]) {
     ta.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && menu.hidden) {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && menu.hidden && !ta.readOnly) {
         e.preventDefault();
         submitComposer();
       }
@@ -1084,19 +1084,39 @@ function updateComposer() {
   let mode = S.composerMode;
   if (ended && mode === 'reply') mode = 'comment';
   composer.root.dataset.mode = mode;
-  composer.reply.hidden = mode !== 'reply';
+  // a reply typed when the session ended stays in sight (read-only), never lost
+  const stranded = ended && composer.reply.value.trim() !== '';
+  composer.reply.hidden = mode !== 'reply' && !stranded;
+  composer.reply.readOnly = ended;
   composer.comment.hidden = mode !== 'comment';
   composer.tabReply.setAttribute('aria-selected', mode === 'reply' ? 'true' : 'false');
   composer.tabComment.setAttribute('aria-selected', mode === 'comment' ? 'true' : 'false');
   composer.tabReply.disabled = ended;
   composer.tabReply.title = ended ? 'The session has ended: replies are off' : '';
   composer.notice.hidden = !ended;
-  composer.notice.textContent = ended ? 'The customer’s session has ended: they can no longer receive replies here. Internal comments are still possible.' : '';
+  if (stranded) {
+    fill(composer.notice,
+      h('span', { text: 'The session has ended: this reply can no longer be sent. ' }),
+      h('button', { class: 'btn small', type: 'button', dataset: { composerAction: 'move-to-comment' }, text: 'Move it to an internal comment', on: { click: moveReplyToComment } }));
+  } else {
+    composer.notice.textContent = ended ? 'The customer’s session has ended: they can no longer receive replies here. Internal comments are still possible.' : '';
+  }
   fill(composer.sendBtn, icon(mode === 'reply' ? 'send' : 'lock'), h('span', { text: mode === 'reply' ? 'Send reply' : 'Add comment' }));
   const waiting = S.conv.items.filter((it) => it.type === 'message' && (it.status === 'pending' || (it.assignee === S.meId && ['assigned', 'on_hold', 'help_answered'].includes(it.status)))).length;
   composer.hint.textContent = mode === 'reply'
     ? (waiting ? `Replying answers ${waiting} waiting message${waiting > 1 ? 's' : ''}.` : '')
     : 'Only your team sees comments.';
+}
+
+/** Moves a reply that can no longer be sent into the internal comment box. */
+function moveReplyToComment() {
+  if (!composer) return;
+  const text = composer.reply.value.trim();
+  const before = composer.comment.value.trim();
+  composer.comment.value = before ? `${before}\n\n${text}` : text;
+  composer.reply.value = '';
+  saveDraft();
+  setMode('comment');
 }
 
 async function submitComposer() {

@@ -238,6 +238,35 @@ test('a lost reply answer is cleared by the reply\'s own live event', async () =
   await widget.context().close();
 });
 
+test('a reply being typed stays reachable when a colleague ends the session', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Is the walnut table oiled or varnished?' });
+  await openRow(page, 'walnut table');
+  const draft = 'It is oiled, with a natural hardwax oil.';
+  await page.fill('#reply-input', draft);
+
+  await api(hub, 'POST', `/api/conversations/${m.message.conversation_id}/end-session`, omar.token, {});
+  await page.locator('#conv-head .badge', { hasText: 'Session ended' }).waitFor();
+  assert.equal(await page.isDisabled('.composer-tabs [data-mode="reply"]'), true);
+  // the text is still there, read-only, with a way out
+  assert.equal(await page.isVisible('#reply-input'), true);
+  assert.equal(await page.inputValue('#reply-input'), draft);
+  assert.equal(await page.getAttribute('#reply-input', 'readonly'), '');
+  await page.locator('.composer-notice', { hasText: 'this reply can no longer be sent' }).waitFor();
+
+  await page.click('[data-composer-action="move-to-comment"]');
+  assert.equal(await page.inputValue('#comment-input'), draft);
+  assert.equal(await page.isVisible('#reply-input'), false);
+  assert.equal(await page.locator('[data-composer-action="move-to-comment"]').count(), 0);
+  await page.click('#composer-send');
+  await page.locator('#timeline .tl-comment', { hasText: 'natural hardwax oil' }).waitFor();
+  assert.equal(await page.locator('#timeline .tl-reply').count(), 0);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
 test('after a hub restart (kill -9) both pages reconnect and keep working', async () => {
   const agentPage = await newPage(browser);
   await signIn(agentPage, hub, ana.token);
