@@ -21,6 +21,7 @@ const S = {
   list: { sig: '', items: [], loading: false, error: null, limit: 50, more: false },
   conv: null, // {id, conversation, items: [], byKey: Map}
   convError: null,
+  convRetry: false, // whether loading the conversation again may help (not a 404)
   composerMode: 'reply',
   drafts: new Map(),
   sends: new Map(), // conversation id → the reply being sent {text, clientId, busy, delivered}
@@ -192,7 +193,11 @@ function startLive() {
     onWelcome: (w, { fresh }) => {
       S.meId = w.agent_id;
       if (fresh) reloadAll();
-      else refreshLists();
+      else {
+        refreshLists();
+        // a conversation that failed to load while the hub was out of reach
+        if (S.route.convId && S.convError && S.convRetry) openConversation(S.route.convId);
+      }
       renderMe();
     },
     onEvent,
@@ -387,7 +392,8 @@ async function loadConversation(id, { keepScroll = false } = {}) {
   } catch (e) {
     if (mine !== convReq) return;
     if (e instanceof ApiError && e.code === 'unauthorized') return showError(e);
-    S.convError = e instanceof ApiError && e.code === 'not_found' ? 'This conversation does not exist.' : politeMessage(e);
+    S.convRetry = !(e instanceof ApiError && e.code === 'not_found');
+    S.convError = S.convRetry ? politeMessage(e) : 'This conversation does not exist.';
     renderConv();
   }
 }
@@ -885,7 +891,8 @@ function renderConv({ scroll = 'auto' } = {}) {
     composer = null;
     fill(pane, h('div', { class: 'conv-empty' },
       h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')),
-      h('p', { class: 'error', text: S.convError })));
+      h('p', { class: 'error', text: S.convError }),
+      S.convRetry ? h('button', { class: 'btn', type: 'button', dataset: { convAction: 'retry' }, text: 'Retry', on: { click: () => openConversation(S.route.convId) } }) : null));
     return;
   }
   if (!S.conv) return;

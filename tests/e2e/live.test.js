@@ -267,6 +267,43 @@ test('a reply being typed stays reachable when a colleague ends the session', as
   await page.context().close();
 });
 
+test('a conversation that failed to load offers Retry, and loads by itself once the console reconnects', async () => {
+  const page = await newPage(browser);
+  const sw = await socketSwitch(page, /\/ws\/agent/);
+  await signIn(page, hub, ana.token);
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'My mirror arrived cracked.' });
+  await page.locator('#list .row', { hasText: 'mirror arrived cracked' }).waitFor();
+  let unreachable = true;
+  await page.route('**/api/conversations/*', (route) => {
+    if (unreachable && route.request().method() === 'GET') return route.abort('connectionrefused');
+    return route.continue();
+  });
+
+  // Retry, by hand
+  await page.locator('#list .row', { hasText: 'mirror arrived cracked' }).click();
+  await page.locator('#conv-pane .error', { hasText: 'could not reach the hub' }).waitFor();
+  unreachable = false;
+  await page.click('#conv-pane [data-conv-action="retry"]');
+  await messageCard(page, 'mirror arrived cracked').waitFor();
+
+  // during an outage: back to the list, open it again, it fails; the console reconnects
+  await page.evaluate(() => { location.hash = '#/inbox/pending'; });
+  await page.locator('#conv-pane .conv-empty').waitFor();
+  sw.drop();
+  await page.locator('#conn', { hasText: 'Reconnecting' }).waitFor();
+  unreachable = true;
+  await page.locator('#list .row', { hasText: 'mirror arrived cracked' }).click();
+  await page.locator('#conv-pane .error', { hasText: 'could not reach the hub' }).waitFor();
+  unreachable = false;
+  sw.restore();
+  await page.locator('#conn.conn-live').waitFor({ timeout: 15000 });
+  await messageCard(page, 'mirror arrived cracked').waitFor();
+  assert.equal(await page.locator('#conv-pane .error').count(), 0);
+  assert.equal(await page.isVisible('#reply-input'), true);
+  await page.context().close();
+});
+
 test('after a hub restart (kill -9) both pages reconnect and keep working', async () => {
   const agentPage = await newPage(browser);
   await signIn(agentPage, hub, ana.token);
