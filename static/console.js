@@ -832,6 +832,7 @@ function messageRow(m) {
   if (m.status === 'on_hold' && m.hold_until) meta.push(h('span', { class: 'meta-text timer', dataset: { until: m.hold_until }, text: fmtLeft(m.hold_until) }));
   if (m.status === 'on_hold' && !m.hold_until) meta.push(h('span', { class: 'meta-text', text: 'no end' }));
   if (m.help && m.status === 'help_requested') meta.push(h('span', { class: 'meta-text help-q', text: `Q: ${m.help.question || ''}` }));
+  else if (m.help && m.help.answer) meta.push(h('span', { class: 'meta-text help-a', text: `Help: ${m.help.answer}` }));
   return h('li', {}, h('a', {
     href: hashFor(S.route.kind, S.route.key, m.conversation_id, m.id),
     class: ['row', active && 'active'],
@@ -944,7 +945,7 @@ function renderMessage(m) {
       : h('span', { class: 'meta-text', text: 'on hold, no end' }));
   }
   let help = null;
-  if (m.help && m.help.question !== undefined && ['help_requested', 'assigned', 'help_answered', 'on_hold'].includes(m.status)) {
+  if (m.help) {
     help = h('div', { class: 'help-box' },
       h('div', { class: 'help-q' }, icon('help'), h('strong', { text: `${nameOf(m.help.requested_by)} asked: ` }), h('span', { text: m.help.question || '' })),
       m.help.answer ? h('div', { class: 'help-a' }, h('strong', { text: 'Answer: ' }), h('span', { text: m.help.answer })) : null);

@@ -168,3 +168,33 @@ test('away and back: presence follows the toggle on every console', async () => 
   await bobPage.context().close();
   await suePage.locator('#team .team-item[data-presence="offline"]', { hasText: 'Bob' }).waitFor();
 });
+
+test('a help answer stays on the message when it falls back to pending, and once answered', async () => {
+  const c = await customerSays('Can the sideboard be delivered to the 4th floor?');
+  const id = c.message.id;
+  await api(hub, 'POST', `/api/messages/${id}/assign`, bob.token);
+  await api(hub, 'POST', `/api/messages/${id}/request-help`, bob.token, { question: 'Do our movers carry upstairs?' });
+  await api(hub, 'POST', `/api/messages/${id}/assign`, sue.token);
+  const answered = await api(hub, 'POST', `/api/messages/${id}/answer-help`, sue.token, { answer: 'Yes, up to the 5th floor, no lift needed.' });
+  // back to Bob when he is present, else to pending: either way, then unassigned
+  if (answered.message.status !== 'pending') await api(hub, 'POST', `/api/messages/${id}/unassign`, sue.token);
+
+  bobPage = await newPage(browser);
+  await signIn(bobPage, hub, bob.token);
+  await folder(bobPage, 'pending').click();
+  const row = bobPage.locator('#list .row', { hasText: 'sideboard' });
+  await row.locator('.badge', { hasText: 'Pending' }).waitFor();
+  await row.locator('.help-a', { hasText: 'up to the 5th floor' }).waitFor();
+  await openRow(bobPage, 'sideboard');
+  const card = messageCard(bobPage, 'sideboard');
+  await card.locator('.badge', { hasText: 'Pending' }).waitFor();
+  await card.locator('.help-q', { hasText: 'Do our movers carry upstairs?' }).waitFor();
+  await card.locator('.help-a', { hasText: 'up to the 5th floor' }).waitFor();
+
+  await bobPage.fill('#reply-input', 'Yes, our movers carry it up to your flat.');
+  await bobPage.press('#reply-input', 'Enter');
+  await card.locator('.badge', { hasText: 'Answered' }).waitFor();
+  await card.locator('.help-a', { hasText: 'up to the 5th floor' }).waitFor();
+  assert.deepEqual(realProblems(bobPage), []);
+  await bobPage.context().close();
+});
