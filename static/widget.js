@@ -257,12 +257,13 @@
     return li;
   }
 
-  function conversationSeen(convId) {
+  /** first: the bubble of the new conversation's first message, when known. */
+  function conversationSeen(convId, first) {
     if (!convId) return;
     if (state.conversationId && convId !== state.conversationId) {
       var div = el('li', 'hw-divider', 'New conversation');
       // keep our pending bubble (if any) after the divider
-      var pending = inFlight && items['out:' + inFlight.client_id];
+      var pending = first || (inFlight && items['out:' + inFlight.client_id]);
       if (pending && pending.parentNode === log) log.insertBefore(div, pending);
       else log.appendChild(div);
     }
@@ -581,10 +582,10 @@
       failures = 0;
       state.outbox.shift();
       persist();
-      inFlight = null;
       var li = items['out:' + entry.client_id];
       if (msg) {
-        conversationSeen(msg.conversation_id);
+        // the divider goes above this message's own bubble, not at the end of the log
+        conversationSeen(msg.conversation_id, li);
         var known = items['message:' + msg.id];
         if (known && known !== li && li) {
           // the echo came first and was drawn on its own: keep one bubble
@@ -597,6 +598,7 @@
           setMeta(li, fmtTime(msg.at) + ' · Sent');
         }
       }
+      inFlight = null;
       showError('');
       pumping = false;
       pump();

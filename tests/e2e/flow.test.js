@@ -122,6 +122,12 @@ test('ending the session tells the widget; the next message opens a new conversa
   await widgetSend(widgetPage, 'One more question: do you ship to Belgium?');
   await ended.waitFor({ state: 'hidden' });
   await widgetPage.locator('#hub-chat-widget .hw-divider', { hasText: 'New conversation' }).waitFor();
+  // the divider sits above the first message of the new conversation, right before it
+  assert.equal(await widgetPage.locator('#hub-chat-widget .hw-divider').count(), 1);
+  assert.equal(await widgetPage.locator('#hub-chat-widget .hw-divider').evaluate((div) => {
+    const next = div.nextElementSibling;
+    return next && next.classList.contains('hw-out') ? next.textContent : null;
+  }), await widgetPage.locator('#hub-chat-widget .hw-out', { hasText: 'ship to Belgium' }).textContent());
   await agentPage.click('#folders a[data-folder="pending"]');
   await agentPage.locator('#list .row', { hasText: 'ship to Belgium' }).waitFor();
   await openRow(agentPage, 'ship to Belgium');
