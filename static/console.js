@@ -16,6 +16,7 @@ const S = {
   token: null,
   meId: null,
   agents: new Map(),
+  assistants: new Map(), // the bots' names (GET /api/assistants), by assistant id
   counts: {},
   route: { kind: 'inbox', key: 'pending', convId: null, msgId: null },
   list: { sig: '', items: [], loading: false, error: null, limit: 50, more: false },
@@ -63,14 +64,20 @@ function isSupervisor() {
 function who(id) {
   if (!id) return 'Nobody';
   if (id === 'system') return 'The hub';
-  if (String(id).startsWith('bot:')) return 'The bot';
+  if (String(id).startsWith('bot:')) return botName(id) || 'The bot';
   if (id === S.meId) return 'You';
   const a = S.agents.get(id);
   return a ? a.name : 'An agent';
 }
 
+/** An assistant's name for `bot:ID` (or a bot reply's author id), marked as a bot; null when unknown. */
+function botName(id) {
+  const a = S.assistants.get(String(id).replace(/^bot:/, ''));
+  return a ? `${a.name} (bot)` : null;
+}
+
 function nameOf(id) {
-  if (id && String(id).startsWith('bot:')) return 'the bot';
+  if (id && String(id).startsWith('bot:')) return botName(id) || 'the bot';
   const a = S.agents.get(id);
   return a ? a.name : who(id);
 }
@@ -208,7 +215,7 @@ function startLive() {
 }
 
 async function reloadAll() {
-  await loadAgents();
+  await Promise.all([loadAgents(), loadAssistants()]);
   refreshLists();
   if (S.route.convId) loadConversation(S.route.convId, { keepScroll: true });
 }
@@ -226,6 +233,34 @@ async function loadAgents() {
   renderTeam();
 }
 
+const botsAsked = new Set();
+
+/** The bots' names; without them (an error), bots are shown as "The bot". */
+async function loadAssistants() {
+  try {
+    const data = await api('GET', '/api/assistants');
+    S.assistants = new Map(data.items.map((a) => [a.id, a]));
+  } catch {
+    /* names only: keep the generic one */
+  }
+}
+
+/** Loads the bots' names again when an event names a bot this console does not know (once per bot). */
+function checkBots(ev) {
+  const d = ev.data || {};
+  const ids = [d.by, d.assignee, d.reply && d.reply.author && d.reply.author.kind === 'bot' && `bot:${d.reply.author.id}`];
+  const unknown = ids.filter((id) => id && String(id).startsWith('bot:') && !botName(id) && !botsAsked.has(id));
+  if (!unknown.length) return;
+  for (const id of unknown) botsAsked.add(id);
+  scheduleAssistants();
+}
+
+const scheduleAssistants = debounce(async () => {
+  await loadAssistants();
+  renderList();
+  if (S.conv) renderConv();
+}, 100);
+
 function setAgents(items) {
   S.agents = new Map(items.map((a) => [a.id, a]));
 }
@@ -239,6 +274,7 @@ function onEvent(ev) {
   }
   if (ev.kind !== 'comment.created') scheduleRefresh();
   if (mentionsUnknownAgent(ev)) scheduleAgents();
+  checkBots(ev);
   if (S.conv && ev.conversation_id === S.conv.id) {
     applyToConv(ev);
     renderConv();
@@ -989,7 +1025,7 @@ function holdMenu(m, a) {
 
 function renderReply(r) {
   const bot = r.author && r.author.kind === 'bot';
-  const author = bot ? 'Bot' : nameOf(r.author && r.author.id);
+  const author = bot ? botName(r.author.id) || 'Bot' : nameOf(r.author && r.author.id);
   return h('article', { class: ['tl', 'tl-reply', bot && 'bot'], dataset: { replyId: r.id } },
     h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: author }), h('time', { datetime: r.at, text: fmtTime(r.at) })),
     h('div', { class: 'bubble brand', text: r.text }));

@@ -97,7 +97,7 @@ export function describeEvent(ev, who, messageText) {
       return d.spam ? `${by} marked the conversation as spam` : `${by} moved the conversation out of spam`;
     case 'conversation.bot':
       if (d.active) return `Bot turned back on (${by})`;
-      return by === 'The hub' || by === 'The bot' ? 'Bot turned off — a human takes over' : `Bot turned off — ${by} ${by === 'You' ? 'take' : 'takes'} over`;
+      return d.by === 'system' || String(d.by).startsWith('bot:') ? 'Bot turned off — a human takes over' : `Bot turned off — ${by} ${by === 'You' ? 'take' : 'takes'} over`;
     case 'conversation.owner': {
       const owner = who(d.owner);
       return `${owner} now ${owner === 'You' ? 'own' : 'owns'} this conversation`;

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
+import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
 import { launch, newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, openWidget, widgetSend, folderCount, openRow, messageCard } from './lib/pages.js';
 
@@ -177,5 +177,26 @@ test('spam and back, then close with notes', async () => {
   assert.equal(await agentPage.locator('[data-conv-action="close"]').count(), 0);
   await agentPage.click('#conv-states a[data-state="closed"]');
   await agentPage.locator('#list .row .badge.c-closed').first().waitFor();
+  assert.deepEqual(realProblems(agentPage), []);
+});
+
+test('a bot is shown by its assistant\'s name', async () => {
+  const bot = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, {
+    name: 'Lumi',
+    rules: [{ match: 'opening hours', reply: 'Our shop is open from 9 to 18, Monday to Saturday.' }],
+    transfer_keywords: ['human'],
+  });
+  await api(hub, 'POST', `/api/assistants/${bot.id}/publish`, ADMIN_TOKEN, { channels: ['shop'] });
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'shop' });
+  const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'What are your opening hours?' });
+  await agentPage.evaluate((id) => { location.hash = `#/inbox/all/c/${id}`; }, m.message.conversation_id);
+  await agentPage.locator('#timeline .tl-reply.bot', { hasText: 'open from 9 to 18' }).waitFor();
+  // the assistant was created after the console loaded its names: it asks again
+  await agentPage.locator('#timeline .tl-reply.bot .tl-who', { hasText: 'Lumi (bot)' }).waitFor();
+  await agentPage.locator('#timeline .tl-event', { hasText: 'Lumi (bot) took' }).waitFor();
+  // and after a reload, from the names loaded at sign-in
+  await agentPage.reload();
+  await agentPage.locator('#timeline .tl-reply.bot .tl-who', { hasText: 'Lumi (bot)' }).waitFor();
+  await api(hub, 'POST', `/api/assistants/${bot.id}/unpublish`, ADMIN_TOKEN, {});
   assert.deepEqual(realProblems(agentPage), []);
 });
