@@ -4,6 +4,7 @@
 import { h, fill, icon, avatar } from './console/dom.js';
 import { makeApi, politeMessage, ApiError } from './console/api.js';
 import { LiveSocket } from './console/live.js';
+import { mountAssistants } from './console/assistants.js';
 import {
   STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
   visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent,
@@ -55,6 +56,11 @@ function me() {
   return S.agents.get(S.meId) || null;
 }
 
+function isAdmin() {
+  const m = me();
+  return !!m && m.role === 'admin';
+}
+
 function isSupervisor() {
   const m = me();
   return !!m && (m.role === 'supervisor' || m.role === 'admin');
@@ -104,6 +110,7 @@ function showError(err) {
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   const r = { kind: 'inbox', key: 'pending', convId: null, msgId: null };
+  if (parts[0] === 'assistants' && !parts[2]) return { ...r, kind: 'assistants', key: 'all' };
   if (parts[0] === 'conversations' && CONV_STATES.some(([k]) => k === parts[1])) {
     r.kind = 'conversations';
     r.key = parts[1];
@@ -127,6 +134,7 @@ function onRoute() {
   S.route = parseHash();
   document.body.classList.toggle('has-conv', !!S.route.convId);
   document.body.classList.remove('nav-open');
+  if (showAdminPage(prev)) return;
   if (prev.kind !== S.route.kind || prev.key !== S.route.key || !S.list.sig) {
     S.list = { sig: '', items: [], loading: true, error: null, limit: 50, more: false };
     renderList();
@@ -137,6 +145,27 @@ function onRoute() {
   renderSidebar();
   if (S.route.convId !== prev.convId || !S.conv) openConversation(S.route.convId);
   else if (S.route.msgId) focusMessage(S.route.msgId);
+}
+
+/** The admin screens (#/assistants): they replace the list and conversation panes. */
+function showAdminPage(prev) {
+  const on = S.route.kind === 'assistants';
+  document.body.classList.toggle('admin-page', on);
+  $('admin-pane').hidden = !on;
+  if (!on) {
+    if (prev.kind === 'assistants') S.list.sig = '';
+    return false;
+  }
+  if (prev.kind !== 'assistants' || !$('admin-pane').firstChild) {
+    mountAssistants($('admin-pane'), {
+      api,
+      onChange: (items) => { S.assistants = new Map(items.map((a) => [a.id, a])); },
+      onError: showError,
+    });
+  }
+  openConversation(null);
+  renderSidebar();
+  return true;
 }
 
 // ---------------------------------------------------------------- sign in / out
@@ -206,6 +235,7 @@ function startLive() {
         if (S.route.convId && S.convError && S.convRetry) openConversation(S.route.convId);
       }
       renderMe();
+      renderSidebar();
     },
     onEvent,
     onUnauthorized: () => signOut('Your session is no longer valid. Please sign in again.'),
@@ -342,6 +372,10 @@ async function refreshLists() {
   listDirty = false;
   const mine = ++listReq;
   const { kind, key } = S.route;
+  if (kind === 'assistants') {
+    listBusy = false;
+    return;
+  }
   const sig = `${kind}:${key}`;
   const limit = Math.min(500, Math.max(50, S.list.sig === sig ? S.list.items.length : 50));
   try {
@@ -808,6 +842,11 @@ function renderSidebar() {
       'aria-current': active ? 'page' : null,
     }, h('span', { class: 'nav-label', text: label })));
   }));
+  $('admin-nav').hidden = !isAdmin();
+  const assistants = S.route.kind === 'assistants';
+  $('nav-assistants').classList.toggle('active', assistants);
+  if (assistants) $('nav-assistants').setAttribute('aria-current', 'page');
+  else $('nav-assistants').removeAttribute('aria-current');
   const pending = S.counts.pending || 0;
   document.title = pending > 0 ? `(${pending}) Hub — agent console` : 'Hub — agent console';
 }
@@ -830,6 +869,7 @@ function statusBadge(status) {
 
 function renderList() {
   const { kind, key } = S.route;
+  if (kind === 'assistants') return;
   const label = (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
   $('list-title').textContent = kind === 'inbox' ? label : `${label} conversations`;
   const list = $('list');

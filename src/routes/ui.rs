@@ -46,6 +46,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/console/api.js"),
     ),
     (
+        "/console/assistants.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/assistants.js"),
+    ),
+    (
         "/console/dom.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/console/dom.js"),

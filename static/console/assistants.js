@@ -1,0 +1,234 @@
+// The Assistants screen (admins only, PROTOCOL §6.4): the bots, their status and
+// channels; add, edit (PUT replaces the definition), publish to channels, unpublish.
+// The hub's own error message (§3) is shown inline next to what failed.
+
+import { h, fill } from './dom.js';
+import { ApiError, politeMessage } from './api.js';
+
+const STATUS_TEXT = { draft: 'Draft', published: 'Published' };
+
+/** "a, b ,, c" → ["a", "b", "c"]. */
+function splitList(text) {
+  return String(text || '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** The text to show for a failed request: the hub's own message on a 400/409. */
+function errorText(err) {
+  if (err instanceof ApiError && (err.status === 400 || err.status === 409) && err.message) return err.message;
+  return politeMessage(err);
+}
+
+/**
+ * Mounts the screen in `root`. api: the console's request function; onChange(items):
+ * called with the assistants after every load (the console keeps the bots' names);
+ * onError(err): for errors that are not about a form (e.g. the session expired).
+ */
+export function mountAssistants(root, { api, onChange = () => {}, onError = () => {} }) {
+  const V = { items: [], loading: true, error: null, editing: null, formError: null, rowErrors: new Map() };
+  let draft = null; // the form's values while it is open
+
+  async function load() {
+    try {
+      const data = await api('GET', '/api/assistants');
+      V.items = data.items || [];
+      V.error = null;
+      onChange(V.items);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.error = politeMessage(e);
+    }
+    V.loading = false;
+    render();
+  }
+
+  function emptyDraft() {
+    return { name: '', rules: [{ match: '', reply: '' }], transfer_keywords: '', transfer_reply: '', spam_keywords: '', default_reply: '' };
+  }
+
+  function draftOf(a) {
+    return {
+      name: a.name || '',
+      rules: (a.rules || []).map((r) => ({ match: r.match || '', reply: r.reply || '' })),
+      transfer_keywords: (a.transfer_keywords || []).join(', '),
+      transfer_reply: a.transfer_reply || '',
+      spam_keywords: (a.spam_keywords || []).join(', '),
+      default_reply: a.default_reply || '',
+    };
+  }
+
+  /** The §6.4 definition body; empty optional fields are left out (a PUT clears them). */
+  function bodyOf(d) {
+    const body = {
+      name: d.name.trim(),
+      rules: d.rules.filter((r) => r.match.trim() || r.reply.trim()).map((r) => ({ match: r.match, reply: r.reply })),
+      transfer_keywords: splitList(d.transfer_keywords),
+      spam_keywords: splitList(d.spam_keywords),
+    };
+    if (d.transfer_reply.trim()) body.transfer_reply = d.transfer_reply;
+    if (d.default_reply.trim()) body.default_reply = d.default_reply;
+    return body;
+  }
+
+  function edit(target) {
+    V.editing = target; // 'new' or an assistant id
+    V.formError = null;
+    const a = target === 'new' ? null : V.items.find((x) => x.id === target);
+    draft = a ? draftOf(a) : emptyDraft();
+    if (!draft.rules.length) draft.rules.push({ match: '', reply: '' });
+    render();
+    const first = root.querySelector('#assistant-name');
+    if (first) first.focus();
+  }
+
+  function closeForm() {
+    V.editing = null;
+    V.formError = null;
+    draft = null;
+    render();
+  }
+
+  async function save(button) {
+    button.disabled = true;
+    try {
+      const body = bodyOf(draft);
+      if (V.editing === 'new') await api('POST', '/api/assistants', body);
+      else await api('PUT', `/api/assistants/${encodeURIComponent(V.editing)}`, body);
+      V.editing = null;
+      draft = null;
+      V.formError = null;
+      await load();
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.formError = errorText(e);
+      button.disabled = false;
+      render();
+    }
+  }
+
+  async function rowAction(id, path, body) {
+    try {
+      await api('POST', `/api/assistants/${encodeURIComponent(id)}/${path}`, body);
+      V.rowErrors.delete(id);
+      await load();
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.rowErrors.set(id, errorText(e));
+      render();
+    }
+  }
+
+  // ------------------------------------------------------------ rendering
+
+  function render() {
+    const add = h('button', { id: 'assistant-add', type: 'button', class: 'btn primary', text: 'Add assistant', disabled: V.editing === 'new', on: { click: () => edit('new') } });
+    fill(root,
+      h('header', { class: 'admin-head' },
+        h('div', {},
+          h('h1', { id: 'admin-title', text: 'Assistants' }),
+          h('p', { class: 'muted', text: 'Bots that answer customers on a channel. Each channel has at most one published assistant: publishing one takes the channel over from another.' })),
+        add),
+      h('div', { class: 'admin-body' },
+        V.editing === 'new' ? form() : null,
+        listView()));
+  }
+
+  function listView() {
+    if (V.loading && !V.items.length) return h('p', { class: 'list-empty', text: 'Loading…' });
+    if (V.error && !V.items.length) return h('p', { class: 'list-empty error', text: V.error });
+    if (!V.items.length) return h('p', { class: 'list-empty', id: 'assistants-empty', text: 'No assistant yet. Add one to answer customers automatically.' });
+    return h('ul', { id: 'assistants-list', class: 'asst-list' }, V.items.map((a) => (V.editing === a.id ? h('li', { class: 'asst-item editing', dataset: { id: a.id } }, form()) : row(a))));
+  }
+
+  function row(a) {
+    const err = V.rowErrors.get(a.id);
+    const channels = h('input', { type: 'text', class: 'asst-channels-input', name: 'channels', placeholder: 'Channels, comma-separated (e.g. web)', 'aria-label': `Channels to publish ${a.name} on` });
+    const publish = h('form', { class: 'asst-publish', novalidate: true },
+      channels,
+      h('button', { type: 'submit', class: 'btn small', dataset: { action: 'publish' }, text: 'Publish' }));
+    publish.addEventListener('submit', (e) => {
+      e.preventDefault();
+      rowAction(a.id, 'publish', { channels: splitList(channels.value) });
+    });
+    const chips = (a.channels || []).map((ch) => h('span', { class: 'chip', dataset: { channel: ch } },
+      h('span', { class: 'chip-text', text: ch }),
+      h('button', {
+        type: 'button', class: 'chip-remove', dataset: { action: 'unpublish-channel' }, 'aria-label': `Unpublish from ${ch}`, title: `Unpublish from ${ch}`, text: '×',
+        on: { click: () => rowAction(a.id, 'unpublish', { channels: [ch] }) },
+      })));
+    return h('li', { class: 'asst-item', dataset: { id: a.id, status: a.status } },
+      h('div', { class: 'asst-top' },
+        h('span', { class: 'asst-name', text: a.name }),
+        h('span', { class: ['badge', 'asst-status', a.status === 'published' ? 'a-published' : 'a-draft'], text: STATUS_TEXT[a.status] || a.status }),
+        h('span', { class: 'asst-channels' }, chips.length ? chips : h('span', { class: 'muted asst-nochannel', text: 'No channel' })),
+        h('span', { class: 'spacer' }),
+        h('button', { type: 'button', class: 'btn small', dataset: { action: 'edit' }, text: 'Edit', on: { click: () => edit(a.id) } }),
+        a.channels && a.channels.length
+          ? h('button', { type: 'button', class: 'btn small', dataset: { action: 'unpublish' }, text: 'Unpublish all', on: { click: () => rowAction(a.id, 'unpublish', {}) } })
+          : null),
+      h('p', { class: 'asst-summary muted', text: summary(a) }),
+      publish,
+      err ? h('p', { class: 'form-error', role: 'alert', text: err }) : null);
+  }
+
+  function summary(a) {
+    const n = (a.rules || []).length;
+    const parts = [`${n} rule${n === 1 ? '' : 's'}`];
+    if ((a.transfer_keywords || []).length) parts.push(`transfers on: ${a.transfer_keywords.join(', ')}`);
+    if ((a.spam_keywords || []).length) parts.push(`spam on: ${a.spam_keywords.join(', ')}`);
+    parts.push(a.default_reply ? 'has a default reply' : 'no default reply: transfers when nothing matches');
+    return parts.join(' · ');
+  }
+
+  function input(id, label, key, { textarea = false, placeholder = null, hint = null } = {}) {
+    const el = textarea
+      ? h('textarea', { id, name: key, rows: 2, placeholder })
+      : h('input', { id, name: key, type: 'text', placeholder });
+    el.value = draft[key];
+    el.addEventListener('input', () => { draft[key] = el.value; });
+    return h('div', { class: 'field' }, h('label', { for: id, text: label }), el, hint ? h('span', { class: 'hint', text: hint }) : null);
+  }
+
+  function ruleRow(r, i) {
+    const match = h('input', { type: 'text', name: 'match', class: 'rule-match', placeholder: 'When the message contains…', 'aria-label': `Rule ${i + 1}: match` });
+    const reply = h('input', { type: 'text', name: 'reply', class: 'rule-reply', placeholder: 'Reply with…', 'aria-label': `Rule ${i + 1}: reply` });
+    match.value = r.match;
+    reply.value = r.reply;
+    match.addEventListener('input', () => { r.match = match.value; });
+    reply.addEventListener('input', () => { r.reply = reply.value; });
+    return h('li', { class: 'rule' }, match, h('span', { class: 'rule-arrow', 'aria-hidden': 'true', text: '→' }), reply,
+      h('button', {
+        type: 'button', class: 'btn ghost small', dataset: { action: 'remove-rule' }, text: 'Remove', 'aria-label': `Remove rule ${i + 1}`,
+        on: { click: () => { draft.rules.splice(i, 1); render(); } },
+      }));
+  }
+
+  function form() {
+    const isNew = V.editing === 'new';
+    const submit = h('button', { type: 'submit', class: 'btn primary', dataset: { action: 'save' }, text: isNew ? 'Create assistant' : 'Save changes' });
+    const f = h('form', { id: 'assistant-form', class: 'asst-form', novalidate: true },
+      h('h2', { text: isNew ? 'New assistant' : 'Edit assistant' }),
+      input('assistant-name', 'Name', 'name', { placeholder: 'e.g. Order helper' }),
+      h('fieldset', { class: 'rules' },
+        h('legend', { text: 'Rules' }),
+        h('p', { class: 'hint', text: 'When a customer message contains the match (any case), the assistant sends the reply.' }),
+        h('ul', { class: 'rule-list' }, draft.rules.map(ruleRow)),
+        h('button', { type: 'button', class: 'btn small', dataset: { action: 'add-rule' }, text: 'Add rule', on: { click: () => { draft.rules.push({ match: '', reply: '' }); render(); } } })),
+      input('assistant-transfer-keywords', 'Transfer keywords', 'transfer_keywords', { placeholder: 'agent, human', hint: 'Comma-separated. A message containing one goes to the team.' }),
+      input('assistant-transfer-reply', 'Transfer reply (optional)', 'transfer_reply', { textarea: true, placeholder: 'Sent when handing over to the team' }),
+      input('assistant-spam-keywords', 'Spam keywords (optional)', 'spam_keywords', { placeholder: 'casino, lottery', hint: 'Comma-separated. A message containing one marks the conversation as spam.' }),
+      input('assistant-default-reply', 'Default reply (optional)', 'default_reply', { textarea: true, placeholder: 'Sent when no rule matches; without it the message goes to the team' }),
+      V.formError ? h('p', { class: 'form-error', role: 'alert', text: V.formError }) : null,
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'cancel' }, text: 'Cancel', on: { click: closeForm } }),
+        submit));
+    f.addEventListener('submit', (e) => {
+      e.preventDefault();
+      save(submit);
+    });
+    return f;
+  }
+
+  render();
+  load();
+  return { reload: load };
+}

@@ -1,0 +1,115 @@
+// The Assistants screen (admins only): the admin adds an assistant with a rule and
+// publishes it on "web"; a customer writing the rule's trigger in the widget gets the
+// bot's reply; the admin unpublishes it and the list shows it as a draft again. The
+// hub's error message shows inline; an agent does not see the screen in the menu.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHub, createAgent, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
+import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { signIn, openWidget, widgetSend } from './lib/pages.js';
+
+let hub;
+reportFailures(() => hub);
+let browser;
+let alice;
+
+before(async () => {
+  hub = await startHub();
+  browser = await launch();
+  alice = await createAgent(hub, 'Alice Martin', 'agent');
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+test('the admin adds an assistant, publishes it on web, the widget gets its reply; unpublished it is a draft', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, ADMIN_TOKEN);
+  const nav = page.locator('#nav-assistants');
+  await nav.waitFor({ state: 'visible' });
+  await nav.click();
+  await page.locator('#admin-pane h1', { hasText: 'Assistants' }).waitFor();
+  await page.locator('#assistants-empty').waitFor();
+  assert.equal(await page.isVisible('#list-pane'), false);
+
+  // a rule without a match: the hub's message shows inline, nothing is created
+  await page.click('#assistant-add');
+  await page.fill('#assistant-name', 'Order helper');
+  await page.fill('#assistant-form .rule-reply', 'Orders ship within 2 days.');
+  await page.click('#assistant-form [data-action="save"]');
+  await page.locator('#assistant-form .form-error', { hasText: "a rule's match must not be empty" }).waitFor();
+  assert.equal(await page.locator('#assistants-list .asst-item').count(), 0);
+
+  await page.fill('#assistant-form .rule-match', 'shipping');
+  await page.click('#assistant-form [data-action="add-rule"]');
+  await page.locator('#assistant-form .rule-match').nth(1).fill('refund');
+  await page.locator('#assistant-form .rule-reply').nth(1).fill('Refunds take 5 days.');
+  await page.fill('#assistant-transfer-keywords', 'agent, human');
+  await page.fill('#assistant-transfer-reply', 'Passing you to a teammate.');
+  await page.click('#assistant-form [data-action="save"]');
+  const row = page.locator('#assistants-list .asst-item', { hasText: 'Order helper' });
+  await row.waitFor();
+  assert.equal(await page.locator('#assistant-form').count(), 0);
+  assert.equal(await row.locator('.asst-status').textContent(), 'Draft');
+  assert.match(await row.locator('.asst-summary').textContent(), /2 rules · transfers on: agent, human/);
+
+  // edit: PUT replaces the definition (the second rule goes, a default reply comes)
+  await row.locator('[data-action="edit"]').click();
+  assert.equal(await page.inputValue('#assistant-name'), 'Order helper');
+  assert.equal(await page.locator('#assistant-form .rule-match').nth(1).inputValue(), 'refund');
+  await page.locator('#assistant-form [data-action="remove-rule"]').nth(1).click();
+  await page.fill('#assistant-default-reply', 'Thanks! A teammate will read this soon.');
+  await page.click('#assistant-form [data-action="save"]');
+  await row.locator('.asst-summary', { hasText: '1 rule · transfers on: agent, human · has a default reply' }).waitFor();
+
+  // publishing with no channel: the hub's message inline
+  await row.locator('[data-action="publish"]').click();
+  await row.locator('.form-error', { hasText: 'channels must list at least one channel name' }).waitFor();
+
+  await row.locator('.asst-channels-input').fill('web, email');
+  await row.locator('[data-action="publish"]').click();
+  await row.locator('.asst-status', { hasText: 'Published' }).waitFor();
+  assert.deepEqual(await row.locator('.chip').evaluateAll((els) => els.map((e) => e.dataset.channel)), ['web', 'email']);
+  assert.equal(await row.locator('.form-error').count(), 0);
+  await shot(page, 'console-assistants');
+
+  const widget = await newPage(browser, { viewport: { width: 1100, height: 760 } });
+  await openWidget(widget, hub);
+  await widgetSend(widget, 'Hi, what are your SHIPPING times?');
+  await widget.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: 'Orders ship within 2 days.' }).waitFor({ timeout: 5000 });
+
+  // unpublish one channel (its chip), then all
+  await row.locator('.chip[data-channel="email"] [data-action="unpublish-channel"]').click();
+  await row.locator('.chip[data-channel="email"]').waitFor({ state: 'detached' });
+  assert.equal(await row.locator('.asst-status').textContent(), 'Published');
+  await row.locator('[data-action="unpublish"]').click();
+  await row.locator('.asst-status', { hasText: 'Draft' }).waitFor();
+  assert.equal(await row.locator('.chip').count(), 0);
+  await row.locator('.asst-nochannel', { hasText: 'No channel' }).waitFor();
+
+  // a reload lists it as a draft still
+  await page.reload();
+  await page.locator('#assistants-list .asst-item', { hasText: 'Order helper' }).locator('.asst-status', { hasText: 'Draft' }).waitFor();
+
+  // back to the inbox
+  await page.click('#folders a[data-folder="pending"]');
+  await page.locator('#list-title', { hasText: 'Pending' }).waitFor();
+  assert.equal(await page.isVisible('#admin-pane'), false);
+  assert.equal(await page.isVisible('#list-pane'), true);
+
+  assert.deepEqual(realProblems(page), []);
+  assert.deepEqual(realProblems(widget), []);
+});
+
+test('an agent does not see the Assistants entry', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.waitForFunction(() => document.querySelector('#me .me-name')?.textContent === 'Alice Martin');
+  await page.locator('#folders a[data-folder="pending"]').waitFor();
+  assert.equal(await page.isVisible('#nav-assistants'), false);
+  assert.equal(await page.isVisible('#admin-nav'), false);
+  assert.deepEqual(realProblems(page), []);
+});
