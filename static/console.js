@@ -976,12 +976,64 @@ function renderConv({ scroll = 'auto' } = {}) {
   if (!$('conv-view') || $('conv-view').dataset.id !== S.conv.id) buildConvShell();
   renderConvHead();
   const tl = $('timeline');
-  const nearBottom = tl.scrollHeight - tl.scrollTop - tl.clientHeight < 80;
+  // an open menu or a selection in the timeline stays where it is: no following the bottom
+  const sel = window.getSelection();
+  const busyHere = !!tl.querySelector('details.menu[open]') || (sel && !sel.isCollapsed && tl.contains(sel.anchorNode));
+  const nearBottom = !busyHere && tl.scrollHeight - tl.scrollTop - tl.clientHeight < 80;
   const prevTop = tl.scrollTop;
-  fill(tl, S.conv.items.map(renderItem));
+  patchTimeline(tl, S.conv.items);
   if (scroll === 'bottom' || (scroll === 'auto' && nearBottom)) tl.scrollTop = tl.scrollHeight;
   else tl.scrollTop = prevTop;
   updateComposer();
+}
+
+/**
+ * Brings the timeline up to date item by item (keyed by item id): an item whose markup
+ * did not change keeps its element, so a live event leaves the agent's open menu, text
+ * selection and focus alone; only new or changed items are (re)built.
+ */
+function patchTimeline(tl, items) {
+  if (tl.dataset.convId !== S.conv.id) {
+    tl.replaceChildren();
+    tl.dataset.convId = S.conv.id;
+  }
+  const old = new Map();
+  for (const el of tl.children) if (el.dataset.key) old.set(el.dataset.key, el);
+  const wanted = items.map((it) => {
+    const key = itemKey(it);
+    const fresh = renderItem(it);
+    const sig = itemSignature(fresh);
+    const cur = old.get(key);
+    if (cur && cur.dataset.sig === sig) return cur;
+    fresh.dataset.key = key;
+    fresh.dataset.sig = sig;
+    if (cur) keepMenusOpen(cur, fresh);
+    return fresh;
+  });
+  const keep = new Set(wanted);
+  for (const el of [...tl.children]) if (!keep.has(el)) el.remove();
+  wanted.forEach((el, i) => {
+    if (tl.children[i] !== el) tl.insertBefore(el, tl.children[i] || null);
+  });
+}
+
+/** An item's markup, without what changes by itself every second (hold timers). */
+function itemSignature(el) {
+  const timers = [...el.querySelectorAll('[data-until]')];
+  const texts = timers.map((x) => x.textContent);
+  for (const x of timers) x.textContent = '';
+  const sig = el.outerHTML;
+  timers.forEach((x, i) => { x.textContent = texts[i]; });
+  return sig;
+}
+
+/** A changed item's menus stay open when the same menu is still offered. */
+function keepMenusOpen(from, to) {
+  for (const d of from.querySelectorAll('details.menu[open]')) {
+    const action = d.querySelector('summary') && d.querySelector('summary').dataset.action;
+    const twin = action && to.querySelector(`details.menu > summary[data-action="${CSS.escape(action)}"]`);
+    if (twin) twin.parentElement.open = true;
+  }
 }
 
 function renderConvHead() {

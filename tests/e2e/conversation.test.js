@@ -1,0 +1,99 @@
+// The conversation pane under live traffic: a live event patches the timeline instead of
+// rebuilding it, so an open menu stays open and a text selection survives.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
+import { launch, newPage, realProblems } from './lib/browser.js';
+import { signIn, openWidget, widgetSend, openRow, messageCard } from './lib/pages.js';
+
+let hub;
+reportFailures(() => hub);
+let browser;
+let ana;
+let omar;
+
+before(async () => {
+  hub = await startHub();
+  browser = await launch();
+  ana = await createAgent(hub, 'Ana Lopez', 'agent');
+  omar = await createAgent(hub, 'Omar Haddad', 'agent');
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+/** The text selected in the page. */
+const selection = (page) => page.evaluate(() => String(window.getSelection()));
+
+test('an open Hold menu and a text selection survive live updates of the conversation', async () => {
+  const widget = await newPage(browser, { viewport: { width: 1100, height: 760 } });
+  await openWidget(widget, hub);
+  await widgetSend(widget, 'My order number is ORD-77421, it has not arrived.');
+
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  await openRow(page, 'ORD-77421');
+  const card = messageCard(page, 'ORD-77421');
+  await card.locator('[data-action="assign"]').click();
+  await card.locator('summary[data-action="hold"]').waitFor();
+
+  // the agent opens the Hold menu, and selects the order number in another item
+  await card.locator('summary[data-action="hold"]').click();
+  const menu = card.locator('details.menu');
+  assert.equal(await menu.evaluate((d) => d.open), true);
+  const box = await card.locator('[data-hold="900"]').boundingBox();
+  await page.evaluate(() => {
+    const bubble = [...document.querySelectorAll('#timeline .bubble.customer')].find((b) => b.textContent.includes('ORD-77421'));
+    const text = bubble.firstChild;
+    const at = text.data.indexOf('ORD-77421');
+    const r = document.createRange();
+    r.setStart(text, at);
+    r.setEnd(text, at + 'ORD-77421'.length);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(r);
+  });
+  assert.equal(await selection(page), 'ORD-77421');
+
+  // the customer writes again, a colleague comments: both show up live
+  await widgetSend(widget, 'Any news about it?');
+  await messageCard(page, 'Any news about it?').waitFor();
+  const conv = (await api(hub, 'GET', '/api/conversations?state=open', omar.token)).items[0];
+  await api(hub, 'POST', `/api/conversations/${conv.id}/comments`, omar.token, { text: 'I saw this one yesterday' });
+  await page.locator('#timeline .tl-comment', { hasText: 'I saw this one yesterday' }).waitFor();
+
+  assert.equal(await menu.evaluate((d) => d.open), true, 'the Hold menu is still open');
+  assert.deepEqual(await card.locator('[data-hold="900"]').boundingBox(), box, 'at the same place');
+  assert.equal(await selection(page), 'ORD-77421', 'the selection is kept');
+
+  // the menu still works
+  await card.locator('[data-hold="900"]').click();
+  await card.locator('.badge', { hasText: 'On hold' }).waitFor();
+  assert.equal(await page.locator('#timeline .tl-message').count(), 2);
+  assert.deepEqual(realProblems(page), []);
+  assert.deepEqual(realProblems(widget), []);
+});
+
+test('the Assign to… dialog stays open while the customer writes', async () => {
+  const widget = await newPage(browser, { viewport: { width: 1100, height: 760 } });
+  await openWidget(widget, hub);
+  await widgetSend(widget, 'Please change my delivery address');
+
+  const page = await newPage(browser);
+  await signIn(page, hub, ADMIN_TOKEN);
+  await openRow(page, 'delivery address');
+  await messageCard(page, 'delivery address').locator('[data-action="assign-to"]').click();
+  await page.locator('#dialog[open] select').waitFor();
+  await page.selectOption('#dialog select', ana.id);
+
+  await widgetSend(widget, 'to 12 rue de la Paix');
+  await messageCard(page, '12 rue de la Paix').waitFor();
+  assert.equal(await page.isVisible('#dialog[open]'), true);
+  assert.equal(await page.inputValue('#dialog select'), ana.id);
+  await page.click('#dialog button[type="submit"]');
+  await messageCard(page, 'delivery address').locator('.meta-text', { hasText: 'with Ana Lopez' }).waitFor();
+  assert.deepEqual(realProblems(page), []);
+});
