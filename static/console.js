@@ -28,6 +28,7 @@ const S = {
   drafts: new Map(),
   sends: new Map(), // conversation id → the reply being sent {text, clientId, busy, delivered}
   recent: [], // recent live events, replayed over fresh HTTP snapshots
+  owners: new Map(), // conversation id → owner (agent id or null), as far as this console knows
   conn: 'connecting',
 };
 
@@ -91,7 +92,7 @@ function nameOf(id) {
 function toast(text, kind = 'info', action = null) {
   const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status' },
     h('span', { class: 'toast-text', text }),
-    action ? h('a', { class: 'toast-action', href: action.href, text: action.label }) : null,
+    action ? h('a', { class: 'toast-action', href: action.href, text: action.label, on: { click: () => el.remove() } }) : null,
     h('button', { class: 'toast-close', 'aria-label': 'Dismiss', on: { click: () => el.remove() } }, icon('x')));
   $('toasts').appendChild(el);
   setTimeout(() => el.remove(), kind === 'error' ? 8000 : 5000);
@@ -245,6 +246,7 @@ function startLive() {
 }
 
 async function reloadAll() {
+  S.owners.clear();
   await Promise.all([loadAgents(), loadAssistants()]);
   refreshLists();
   if (S.route.convId) loadConversation(S.route.convId, { keepScroll: true });
@@ -309,7 +311,50 @@ function onEvent(ev) {
     applyToConv(ev);
     renderConv();
   }
+  trackOwner(ev);
   notify(ev);
+}
+
+/** Keeps S.owners up to date from live events (an owner, once set, only changes by an event). */
+function trackOwner(ev) {
+  const d = ev.data || {};
+  if (ev.kind === 'conversation.owner') S.owners.set(ev.conversation_id, d.owner ?? null);
+  else if ((ev.kind === 'conversation.opened' || ev.kind === 'conversation.reopened') && d.conversation) {
+    S.owners.set(ev.conversation_id, d.conversation.owner ?? null);
+  }
+}
+
+const ownerAsks = new Map(); // conversation id → the pending GET of its owner
+
+/** The owner of a conversation: known, or asked of the hub once. */
+async function ownerOf(convId) {
+  if (S.owners.has(convId)) return S.owners.get(convId);
+  if (!ownerAsks.has(convId)) {
+    ownerAsks.set(convId, api('GET', `/api/conversations/${encodeURIComponent(convId)}`)
+      .then((data) => {
+        if (!S.owners.has(convId)) S.owners.set(convId, data.conversation.owner ?? null);
+        return S.owners.get(convId);
+      })
+      .catch(() => undefined)
+      .finally(() => ownerAsks.delete(convId)));
+  }
+  return ownerAsks.get(convId);
+}
+
+/** A customer wrote back in a conversation I own and do not have open: tell me. */
+async function notifyOwner(ev) {
+  const m = (ev.data || {}).message;
+  if (!m || !ev.conversation_id || !S.meId) return;
+  const viewing = () => S.route.convId === ev.conversation_id;
+  if (viewing()) return;
+  const owner = await ownerOf(ev.conversation_id);
+  if (owner !== S.meId || viewing() || !S.token) return;
+  const text = String(m.text || '').replace(/\s+/g, ' ').trim();
+  const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
+  const kind = S.route.kind === 'assistants' ? 'inbox' : S.route.kind;
+  const key = S.route.kind === 'assistants' ? 'pending' : S.route.key;
+  toast(`${visitorName(m.contact_id)} wrote back in your conversation: “${short}”`, 'info',
+    { href: hashFor(kind, key, ev.conversation_id, m.id), label: 'Open' });
 }
 
 /** Whether an event names an agent this console does not know yet (created since). */
@@ -341,7 +386,9 @@ function notify(ev) {
   const d = ev.data || {};
   const link = ev.conversation_id ? hashFor(S.route.kind, S.route.key, ev.conversation_id) : null;
   const viewing = S.conv && S.conv.id === ev.conversation_id;
-  if (ev.kind === 'comment.created') {
+  if (ev.kind === 'message.created') {
+    notifyOwner(ev);
+  } else if (ev.kind === 'comment.created') {
     const c = d.comment;
     if (c && c.author && c.author.id !== S.meId && (c.mentions || []).includes(S.meId)) {
       toast(`${nameOf(c.author.id)} mentioned you in a comment`, 'info', viewing ? null : { href: link, label: 'Open' });
@@ -393,6 +440,7 @@ async function refreshLists() {
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
         S.counts = inbox.counts || {};
         S.list = { sig, items: convs.items, loading: false, error: null, limit, more: false };
+        for (const c of convs.items) S.owners.set(c.id, c.owner ?? null);
       }
     }
   } catch (e) {
@@ -452,6 +500,7 @@ async function loadConversation(id, { keepScroll = false } = {}) {
     const conv = { id, conversation: data.conversation, items: [], byKey: new Map() };
     for (const it of data.timeline) addItem(conv, it);
     S.conv = conv;
+    S.owners.set(id, data.conversation.owner ?? null);
     S.convError = null;
     for (const ev of S.recent) {
       if (ev.conversation_id === id && seq0 !== null && ev.seq > seq0) applyToConv(ev);

@@ -97,3 +97,36 @@ test('the Assign to… dialog stays open while the customer writes', async () =>
   await messageCard(page, 'delivery address').locator('.meta-text', { hasText: 'with Ana Lopez' }).waitFor();
   assert.deepEqual(realProblems(page), []);
 });
+
+test('the owner is told when the customer writes back in a conversation not open; others are not', async () => {
+  const widget = await newPage(browser, { viewport: { width: 1100, height: 760 } });
+  await openWidget(widget, hub);
+  await widgetSend(widget, 'Is the blue jacket in stock?');
+  const conv = (await api(hub, 'GET', '/api/conversations?state=open', ana.token)).items.find((c) => !c.owner);
+  await api(hub, 'POST', `/api/conversations/${conv.id}/replies`, ana.token, { text: 'Yes, in every size.' });
+
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  const other = await newPage(browser);
+  await signIn(other, hub, omar.token);
+  await page.click('#folders a[data-folder="answered"]');
+  await page.locator('#list-title', { hasText: 'Answered' }).waitFor();
+
+  await widgetSend(widget, 'Great, and in green?');
+  const note = page.locator('#toasts .toast', { hasText: 'wrote back in your conversation' });
+  await note.waitFor();
+  assert.match(await note.locator('.toast-text').textContent(), /“Great, and in green\?”/);
+  await note.locator('.toast-action', { hasText: 'Open' }).click();
+  await messageCard(page, 'and in green?').waitFor();
+  assert.equal(await page.locator('#conv-view').getAttribute('data-id'), conv.id);
+  assert.equal(await page.locator('#list-title').textContent(), 'Answered');
+
+  // with the conversation open: no notice; a colleague who does not own it: none either
+  await widgetSend(widget, 'Size M please');
+  await messageCard(page, 'Size M please').waitFor();
+  await page.waitForTimeout(300);
+  assert.equal(await page.locator('#toasts .toast', { hasText: 'wrote back' }).count(), 0);
+  assert.equal(await other.locator('#toasts .toast', { hasText: 'wrote back' }).count(), 0);
+  assert.deepEqual(realProblems(page), []);
+  assert.deepEqual(realProblems(other), []);
+});
