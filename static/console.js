@@ -25,6 +25,8 @@ const S = {
   convError: null,
   convRetry: false, // whether loading the conversation again may help (not a 404)
   composerMode: 'reply',
+  convTab: 'timeline', // the conversation pane shows the 'timeline' or the 'activities'
+  activities: null, // {convId, items: [Event] newest first, loading, error}
   drafts: new Map(),
   sends: new Map(), // conversation id → the reply being sent {text, clientId, busy, delivered}
   recent: [], // recent live events, replayed over fresh HTTP snapshots
@@ -310,6 +312,10 @@ function onEvent(ev) {
   if (S.conv && ev.conversation_id === S.conv.id) {
     applyToConv(ev);
     renderConv();
+  }
+  if (S.activities && ev.conversation_id === S.activities.convId) {
+    addActivities([ev]);
+    renderActivities();
   }
   trackOwner(ev);
   notify(ev);
@@ -997,9 +1003,89 @@ function buildConvShell() {
   const id = S.route.convId;
   const head = h('header', { id: 'conv-head', class: 'conv-head' });
   const timeline = h('div', { id: 'timeline', class: 'timeline', role: 'log', 'aria-label': 'Conversation timeline' });
+  const activities = h('div', { id: 'activities', class: 'activities', role: 'log', 'aria-label': 'Conversation activities', hidden: true });
+  const tab = (key, label) => h('button', {
+    type: 'button', role: 'tab', class: 'tab', id: `conv-tab-${key}`, dataset: { tab: key }, text: label,
+    on: { click: () => setConvTab(key) },
+  });
+  const tabs = h('div', { class: 'conv-tabs', role: 'tablist', 'aria-label': 'Conversation view' }, tab('timeline', 'Conversation'), tab('activities', 'Activities'));
   composer = buildComposer(id);
-  fill(pane, h('div', { id: 'conv-view', class: 'conv-view', dataset: { id } }, head, timeline, composer.root));
+  S.activities = null;
+  fill(pane, h('div', { id: 'conv-view', class: 'conv-view', dataset: { id } }, head, tabs, timeline, activities, composer.root));
+  showConvTab();
   fill(head, h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')), h('div', { class: 'conv-title', text: 'Loading…' }));
+}
+
+// ---------------------------------------------------------------- activities (seed 001)
+
+function setConvTab(key) {
+  S.convTab = key;
+  showConvTab();
+}
+
+/** Shows the chosen view of the conversation; the activities are loaded when first shown. */
+function showConvTab() {
+  const view = $('conv-view');
+  if (!view) return;
+  const key = S.convTab;
+  for (const b of view.querySelectorAll('.conv-tabs .tab')) b.setAttribute('aria-selected', b.dataset.tab === key ? 'true' : 'false');
+  $('timeline').hidden = key !== 'timeline';
+  $('activities').hidden = key !== 'activities';
+  const id = view.dataset.id;
+  if (key === 'activities' && (!S.activities || S.activities.convId !== id || (S.activities.error && !S.activities.loading))) loadActivities(id);
+  else renderActivities();
+}
+
+async function loadActivities(id) {
+  const keep = S.activities && S.activities.convId === id ? S.activities.items : [];
+  S.activities = { convId: id, items: keep, loading: true, error: null };
+  renderActivities();
+  try {
+    const data = await api('GET', `/api/conversations/${encodeURIComponent(id)}/activities`);
+    if (!S.activities || S.activities.convId !== id) return;
+    S.activities.loading = false;
+    addActivities(data.items || []);
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'unauthorized') return showError(e);
+    if (!S.activities || S.activities.convId !== id) return;
+    S.activities.loading = false;
+    S.activities.error = politeMessage(e);
+  }
+  renderActivities();
+}
+
+/** Merges events into the activities (once each, by seq), newest first. */
+function addActivities(events) {
+  const A = S.activities;
+  const seen = new Set(A.items.map((e) => e.seq));
+  for (const ev of events) {
+    if (ev.seq === undefined || seen.has(ev.seq)) continue;
+    seen.add(ev.seq);
+    A.items.push({ seq: ev.seq, kind: ev.kind, conversation_id: ev.conversation_id, at: ev.at, data: ev.data || {} });
+  }
+  A.items.sort((a, b) => b.seq - a.seq);
+}
+
+function renderActivities() {
+  const el = $('activities');
+  const A = S.activities;
+  if (!el || !A || el.hidden) return;
+  if (A.loading && !A.items.length) {
+    fill(el, h('p', { class: 'list-empty', text: 'Loading…' }));
+    return;
+  }
+  if (A.error && !A.items.length) {
+    fill(el, h('p', { class: 'list-empty error', text: A.error }),
+      h('button', { type: 'button', class: 'btn small', text: 'Retry', on: { click: () => loadActivities(A.convId) } }));
+    return;
+  }
+  if (!A.items.length) {
+    fill(el, h('p', { class: 'list-empty', text: 'No activity yet.' }));
+    return;
+  }
+  fill(el, h('ol', { class: 'activity-list' }, A.items.map((ev) => h('li', { class: ['activity', `k-${ev.kind.replace('.', '-')}`], dataset: { seq: ev.seq, kind: ev.kind } },
+    h('span', { class: 'activity-text', text: describeEvent(ev, who, messageText) }),
+    h('time', { datetime: ev.at, title: ev.at, text: fmtTime(ev.at) })))));
 }
 
 function goBack() {

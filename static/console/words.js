@@ -108,6 +108,19 @@ export function describeEvent(ev, who, messageText) {
     }
     case 'message.status_changed':
       return describeStatus(d, by, who, messageText);
+    case 'message.created': {
+      const m = d.message || {};
+      return `${visitorName(m.contact_id)} wrote ${quote(m.text)}`;
+    }
+    case 'reply.created': {
+      const r = d.reply || {};
+      const author = r.author && r.author.kind === 'bot' ? who(`bot:${r.author.id}`) : who(r.author && r.author.id);
+      return `${author} replied ${quote(r.text)}`;
+    }
+    case 'comment.created': {
+      const c = d.comment || {};
+      return `${who(c.author && c.author.id)} added an internal comment ${quote(c.text)}`;
+    }
     default:
       return ev.kind;
   }

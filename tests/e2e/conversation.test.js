@@ -130,3 +130,44 @@ test('the owner is told when the customer writes back in a conversation not open
   assert.deepEqual(realProblems(page), []);
   assert.deepEqual(realProblems(other), []);
 });
+
+test('the Activities tab lists the conversation\'s events newest first, as sentences, live', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const first = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Where is parcel 5531?' });
+  await api(hub, 'POST', `/api/messages/${first.message.id}/assign`, omar.token);
+  await api(hub, 'POST', `/api/conversations/${first.message.conversation_id}/replies`, omar.token, { text: 'Checking now.' });
+
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  await page.click('#folders a[data-folder="answered"]');
+  await openRow(page, 'parcel 5531');
+  await page.click('#conv-tab-activities');
+  assert.equal(await page.getAttribute('#conv-tab-activities', 'aria-selected'), 'true');
+  assert.equal(await page.isVisible('#timeline'), false);
+  const rows = page.locator('#activities .activity');
+  await rows.first().waitFor();
+  const texts = await rows.locator('.activity-text').allTextContents();
+  const seqs = await rows.evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, [...seqs].sort((a, b) => b - a), 'newest first');
+  // (the conversation's only message is "the message", as in the timeline)
+  assert.equal(texts[0], 'Omar Haddad answered the message');
+  assert.ok(texts.includes('Omar Haddad replied “Checking now.”'), texts.join('\n'));
+  assert.ok(texts.includes('Omar Haddad now owns this conversation'), texts.join('\n'));
+  assert.ok(texts.includes('Omar Haddad took the message'), texts.join('\n'));
+  assert.ok(texts.some((t) => /^Visitor \w+ wrote “Where is parcel 5531\?”$/.test(t)), texts.join('\n'));
+  assert.equal(texts[texts.length - 1], 'Conversation opened');
+
+  // live: the customer writes, a colleague comments; each lands on top
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Still nothing.' });
+  await rows.first().locator('.activity-text', { hasText: 'wrote “Still nothing.”' }).waitFor();
+  await api(hub, 'POST', `/api/conversations/${first.message.conversation_id}/comments`, omar.token, { text: 'carrier delay' });
+  await rows.first().locator('.activity-text', { hasText: 'Omar Haddad added an internal comment “carrier delay”' }).waitFor();
+  const n = await rows.count();
+  assert.equal(new Set(await rows.evaluateAll((els) => els.map((e) => e.dataset.seq))).size, n, 'each event once');
+
+  // back to the conversation
+  await page.click('#conv-tab-timeline');
+  await messageCard(page, 'Still nothing.').waitFor();
+  assert.equal(await page.isVisible('#activities'), false);
+  assert.deepEqual(realProblems(page), []);
+});
