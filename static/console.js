@@ -5,6 +5,7 @@ import { h, fill, icon, avatar } from './console/dom.js';
 import { makeApi, politeMessage, ApiError } from './console/api.js';
 import { LiveSocket } from './console/live.js';
 import { mountAssistants } from './console/assistants.js';
+import { mountAgents } from './console/agents.js';
 import {
   STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
   visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent,
@@ -110,10 +111,14 @@ function showError(err) {
 
 // ---------------------------------------------------------------- routing
 
+const ADMIN_PAGES = ['assistants', 'agents'];
+const isAdminPage = (kind) => ADMIN_PAGES.includes(kind);
+let adminView = null; // the mounted admin screen ({reload, presence?})
+
 function parseHash() {
   const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
   const r = { kind: 'inbox', key: 'pending', convId: null, msgId: null };
-  if (parts[0] === 'assistants' && !parts[2]) return { ...r, kind: 'assistants', key: 'all' };
+  if (ADMIN_PAGES.includes(parts[0]) && !parts[2]) return { ...r, kind: parts[0], key: 'all' };
   if (parts[0] === 'conversations' && CONV_STATES.some(([k]) => k === parts[1])) {
     r.kind = 'conversations';
     r.key = parts[1];
@@ -150,21 +155,35 @@ function onRoute() {
   else if (S.route.msgId) focusMessage(S.route.msgId);
 }
 
-/** The admin screens (#/assistants): they replace the list and conversation panes. */
+/** The admin screens (#/assistants, #/agents): they replace the list and conversation panes. */
 function showAdminPage(prev) {
-  const on = S.route.kind === 'assistants';
+  const on = isAdminPage(S.route.kind);
   document.body.classList.toggle('admin-page', on);
   $('admin-pane').hidden = !on;
   if (!on) {
-    if (prev.kind === 'assistants') S.list.sig = '';
+    if (isAdminPage(prev.kind)) S.list.sig = '';
+    adminView = null;
+    fill($('admin-pane'));
     return false;
   }
-  if (prev.kind !== 'assistants' || !$('admin-pane').firstChild) {
-    mountAssistants($('admin-pane'), {
-      api,
-      onChange: (items) => { S.assistants = new Map(items.map((a) => [a.id, a])); },
-      onError: showError,
-    });
+  if (prev.kind !== S.route.kind || !$('admin-pane').firstChild) {
+    if (S.route.kind === 'assistants') {
+      adminView = mountAssistants($('admin-pane'), {
+        api,
+        onChange: (items) => { S.assistants = new Map(items.map((a) => [a.id, a])); },
+        onError: showError,
+      });
+    } else {
+      adminView = mountAgents($('admin-pane'), {
+        api,
+        meId: () => S.meId,
+        onChange: (items) => {
+          setAgents(items);
+          renderTeam();
+        },
+        onError: showError,
+      });
+    }
   }
   openConversation(null);
   renderSidebar();
@@ -357,8 +376,8 @@ async function notifyOwner(ev) {
   if (owner !== S.meId || viewing() || !S.token) return;
   const text = String(m.text || '').replace(/\s+/g, ' ').trim();
   const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
-  const kind = S.route.kind === 'assistants' ? 'inbox' : S.route.kind;
-  const key = S.route.kind === 'assistants' ? 'pending' : S.route.key;
+  const kind = isAdminPage(S.route.kind) ? 'inbox' : S.route.kind;
+  const key = isAdminPage(S.route.kind) ? 'pending' : S.route.key;
   toast(`${visitorName(m.contact_id)} wrote back in your conversation: “${short}”`, 'info',
     { href: hashFor(kind, key, ev.conversation_id, m.id), label: 'Open' });
 }
@@ -385,6 +404,7 @@ function applyPresence(ev) {
   }
   a.presence = presence;
   renderTeam();
+  if (adminView && adminView.presence) adminView.presence(id, presence);
   if (id === S.meId) renderMe();
 }
 
@@ -425,7 +445,7 @@ async function refreshLists() {
   listDirty = false;
   const mine = ++listReq;
   const { kind, key } = S.route;
-  if (kind === 'assistants') {
+  if (isAdminPage(kind)) {
     listBusy = false;
     return;
   }
@@ -898,10 +918,13 @@ function renderSidebar() {
     }, h('span', { class: 'nav-label', text: label })));
   }));
   $('admin-nav').hidden = !isAdmin();
-  const assistants = S.route.kind === 'assistants';
-  $('nav-assistants').classList.toggle('active', assistants);
-  if (assistants) $('nav-assistants').setAttribute('aria-current', 'page');
-  else $('nav-assistants').removeAttribute('aria-current');
+  for (const page of ADMIN_PAGES) {
+    const link = $(`nav-${page}`);
+    const here = S.route.kind === page;
+    link.classList.toggle('active', here);
+    if (here) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
   const pending = S.counts.pending || 0;
   document.title = pending > 0 ? `(${pending}) Hub — agent console` : 'Hub — agent console';
 }
@@ -924,7 +947,7 @@ function statusBadge(status) {
 
 function renderList() {
   const { kind, key } = S.route;
-  if (kind === 'assistants') return;
+  if (isAdminPage(kind)) return;
   const label = (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
   $('list-title').textContent = kind === 'inbox' ? label : `${label} conversations`;
   const list = $('list');

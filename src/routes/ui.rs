@@ -41,6 +41,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/demo.css"),
     ),
     (
+        "/console/agents.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/agents.js"),
+    ),
+    (
         "/console/api.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/console/api.js"),

@@ -1,0 +1,163 @@
+// The Agents screen (admins only, PROTOCOL §6): the team with role and presence, and
+// adding an agent (name, role). The new agent's token is shown once, with a copy button:
+// the hub keeps only its hash, so it can never be shown again. PROTOCOL defines no way
+// to edit or delete an agent, so this screen offers none.
+// The hub's own error message (§3, e.g. a name already taken) is shown inline.
+
+import { h, fill, avatar } from './dom.js';
+import { ApiError, politeMessage } from './api.js';
+import { ROLE_LABEL } from './words.js';
+
+const ROLES = ['agent', 'supervisor', 'admin'];
+const ROLE_HINT = {
+  agent: 'answers customers',
+  supervisor: 'also answers help requests and assigns to others',
+  admin: 'also manages agents and assistants',
+};
+
+function errorText(err) {
+  if (err instanceof ApiError && (err.status === 400 || err.status === 409) && err.message) return err.message;
+  return politeMessage(err);
+}
+
+const RANK = { online: 0, away: 1 };
+
+/**
+ * Mounts the screen in `root`. api: the console's request function; meId(): the signed-in
+ * agent's id; onChange(items): called with the agents after every load; onError(err): for
+ * errors that are not about the form (e.g. the session expired).
+ * Returns {reload, presence(agentId, presence)} (live presence changes).
+ */
+export function mountAgents(root, { api, meId = () => null, onChange = () => {}, onError = () => {} }) {
+  const V = { items: [], loading: true, error: null, adding: false, formError: null, created: null, busy: false };
+  const draft = { name: '', role: 'agent' };
+
+  async function load() {
+    try {
+      const data = await api('GET', '/api/agents');
+      V.items = data.items || [];
+      V.error = null;
+      onChange(V.items);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.error = politeMessage(e);
+    }
+    V.loading = false;
+    render();
+  }
+
+  async function create() {
+    V.busy = true;
+    V.formError = null;
+    render();
+    try {
+      const a = await api('POST', '/api/agents', { name: draft.name.trim(), role: draft.role });
+      V.created = a; // {id, name, role, token}: shown once, kept nowhere else
+      V.adding = false;
+      draft.name = '';
+      draft.role = 'agent';
+      V.busy = false;
+      await load();
+    } catch (e) {
+      V.busy = false;
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.formError = errorText(e);
+      render();
+    }
+  }
+
+  // ------------------------------------------------------------ rendering
+
+  function render() {
+    const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement.id : null;
+    fill(root,
+      h('header', { class: 'admin-head' },
+        h('div', {},
+          h('h1', { id: 'admin-title', text: 'Agents' }),
+          h('p', { class: 'muted', text: 'Your team. Each agent signs in to the console with their own token.' })),
+        h('button', {
+          id: 'agent-add', type: 'button', class: 'btn primary', text: 'Add agent', disabled: V.adding,
+          on: { click: () => { V.adding = true; V.formError = null; V.created = null; render(); root.querySelector('#agent-name')?.focus(); } },
+        })),
+      h('div', { class: 'admin-body' },
+        V.created ? tokenNotice(V.created) : null,
+        V.adding ? form() : null,
+        listView()));
+    if (focused && root.querySelector(`#${CSS.escape(focused)}`)) root.querySelector(`#${CSS.escape(focused)}`).focus();
+  }
+
+  function tokenNotice(a) {
+    const token = h('input', { id: 'agent-token', class: 'token-value', type: 'text', readonly: true, value: a.token, 'aria-label': `Token of ${a.name}`, spellcheck: 'false' });
+    token.addEventListener('focus', () => token.select());
+    const status = h('span', { class: 'copy-status', role: 'status' });
+    const copy = h('button', {
+      id: 'agent-token-copy', type: 'button', class: 'btn small', text: 'Copy',
+      on: {
+        click: async () => {
+          try {
+            await navigator.clipboard.writeText(a.token);
+            status.textContent = 'Copied.';
+          } catch {
+            token.focus();
+            token.select();
+            status.textContent = 'Selected: press Ctrl+C (⌘C) to copy.';
+          }
+        },
+      },
+    });
+    return h('section', { id: 'agent-created', class: 'token-notice', role: 'region', 'aria-label': 'New agent token' },
+      h('h2', { text: `${a.name} was added as ${(ROLE_LABEL[a.role] || a.role).toLowerCase()}` }),
+      h('p', { class: 'token-warning', text: 'Copy this token now and give it to them: it signs them in to the console. It will not be shown again.' }),
+      h('div', { class: 'token-row' }, token, copy, status),
+      h('div', { class: 'dialog-actions' },
+        h('button', { id: 'agent-token-done', type: 'button', class: 'btn', text: 'I have copied it', on: { click: () => { V.created = null; render(); } } })));
+  }
+
+  function form() {
+    const name = h('input', { id: 'agent-name', name: 'name', type: 'text', placeholder: 'e.g. Camille Dupont', autocomplete: 'off' });
+    name.value = draft.name;
+    name.addEventListener('input', () => { draft.name = name.value; });
+    const role = h('select', { id: 'agent-role', name: 'role' }, ROLES.map((r) => h('option', { value: r, text: `${ROLE_LABEL[r]} — ${ROLE_HINT[r]}` })));
+    role.value = draft.role;
+    role.addEventListener('change', () => { draft.role = role.value; });
+    const f = h('form', { id: 'agent-form', class: 'asst-form', novalidate: true },
+      h('h2', { text: 'New agent' }),
+      h('div', { class: 'field' }, h('label', { for: 'agent-name', text: 'Name' }), name, h('span', { class: 'hint', text: 'Names are unique (any case); teammates @mention each other by name.' })),
+      h('div', { class: 'field' }, h('label', { for: 'agent-role', text: 'Role' }), role),
+      V.formError ? h('p', { class: 'form-error', role: 'alert', text: V.formError }) : null,
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'cancel' }, text: 'Cancel', on: { click: () => { V.adding = false; V.formError = null; render(); } } }),
+        h('button', { type: 'submit', class: 'btn primary', dataset: { action: 'save' }, text: 'Create agent', disabled: V.busy })));
+    f.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (!V.busy) create();
+    });
+    return f;
+  }
+
+  function listView() {
+    if (V.loading && !V.items.length) return h('p', { class: 'list-empty', text: 'Loading…' });
+    if (V.error && !V.items.length) return h('p', { class: 'list-empty error', text: V.error });
+    const items = [...V.items].sort((a, b) => (RANK[a.presence] ?? 2) - (RANK[b.presence] ?? 2) || a.name.localeCompare(b.name));
+    return h('ul', { id: 'agents-list', class: 'asst-list' }, items.map((a) => h('li', { class: 'asst-item agent-item', dataset: { id: a.id, role: a.role, presence: a.presence } },
+      h('div', { class: 'asst-top' },
+        h('span', { class: 'avatar-wrap' }, avatar(a.name, a.id, 'sm'), h('span', { class: `pdot p-${a.presence}`, 'aria-hidden': 'true' })),
+        h('span', { class: 'asst-name agent-name', text: a.id === meId() ? `${a.name} (you)` : a.name }),
+        h('span', { class: 'badge agent-role', text: ROLE_LABEL[a.role] || a.role }),
+        h('span', { class: `agent-presence team-presence p-${a.presence}`, text: a.presence })))));
+  }
+
+  function presence(id, p) {
+    const a = V.items.find((x) => x.id === id);
+    if (!a) {
+      load();
+      return;
+    }
+    a.presence = p;
+    render();
+  }
+
+  render();
+  load();
+  return { reload: load, presence };
+}

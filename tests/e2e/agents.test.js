@@ -1,0 +1,94 @@
+// The Agents screen (admins only): the team with roles and presence; the admin adds an
+// agent and is shown its token once; that token signs the new agent in. A taken name
+// shows the hub's message inline; an agent does not see the screen in the menu.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHub, createAgent, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
+import { launch, newPage, realProblems } from './lib/browser.js';
+import { signIn } from './lib/pages.js';
+
+let hub;
+reportFailures(() => hub);
+let browser;
+let alice;
+
+before(async () => {
+  hub = await startHub();
+  browser = await launch();
+  alice = await createAgent(hub, 'Alice Martin', 'agent');
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+test('the admin lists the agents, adds one, and the token shown once signs that agent in', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, ADMIN_TOKEN);
+  await page.locator('#nav-agents').click();
+  await page.locator('#admin-pane h1', { hasText: 'Agents' }).waitFor();
+  assert.equal(await page.isVisible('#list-pane'), false);
+  const alicRow = page.locator('#agents-list .agent-item', { hasText: 'Alice Martin' });
+  await alicRow.waitFor();
+  assert.equal(await alicRow.locator('.agent-role').textContent(), 'Agent');
+  assert.equal(await alicRow.locator('.agent-presence').textContent(), 'offline');
+  const meRow = page.locator('#agents-list .agent-item', { hasText: '(you)' });
+  assert.equal(await meRow.locator('.agent-role').textContent(), 'Admin');
+  assert.equal(await meRow.locator('.agent-presence').textContent(), 'online');
+  // PROTOCOL has no edit or delete of agents: none offered
+  assert.equal(await page.locator('#agents-list button').count(), 0);
+
+  // a name already taken (any case): the hub's message inline, nothing created
+  await page.click('#agent-add');
+  await page.fill('#agent-name', 'alice martin');
+  await page.click('#agent-form [data-action="save"]');
+  await page.locator('#agent-form .form-error', { hasText: 'exists' }).waitFor();
+  assert.equal(await page.locator('#agents-list .agent-item').count(), 2);
+  assert.equal(await page.locator('#agent-token').count(), 0);
+
+  await page.fill('#agent-name', 'Zoé Park');
+  await page.selectOption('#agent-role', 'supervisor');
+  await page.click('#agent-form [data-action="save"]');
+  await page.locator('#agent-created').waitFor();
+  assert.equal(await page.locator('#agent-form').count(), 0);
+  await page.locator('#agent-created', { hasText: 'It will not be shown again' }).waitFor();
+  const token = await page.inputValue('#agent-token');
+  assert.ok(token.length >= 16, token);
+  const zoe = page.locator('#agents-list .agent-item', { hasText: 'Zoé Park' });
+  await zoe.waitFor();
+  assert.equal(await zoe.locator('.agent-role').textContent(), 'Supervisor');
+  await page.click('#agent-token-copy');
+  await page.locator('#agent-created .copy-status', { hasText: /Copied|Selected/ }).waitFor();
+
+  // the token signs Zoé in, and the admin sees her come online
+  const zoePage = await newPage(browser);
+  await signIn(zoePage, hub, token);
+  await zoePage.waitForFunction(() => document.querySelector('#me .me-name')?.textContent === 'Zoé Park');
+  assert.equal(await zoePage.locator('#me .me-role').textContent(), 'Supervisor');
+  await zoe.locator('.agent-presence', { hasText: 'online' }).waitFor();
+  assert.equal(await page.inputValue('#agent-token'), token, 'the notice stays until dismissed');
+
+  // dismissed, the token is gone for good (also after a reload)
+  await page.click('#agent-token-done');
+  assert.equal(await page.locator('#agent-token').count(), 0);
+  await page.reload();
+  await page.locator('#agents-list .agent-item', { hasText: 'Zoé Park' }).waitFor();
+  assert.equal(await page.locator('#agent-token').count(), 0);
+  assert.equal(await page.content().then((c) => c.includes(token)), false);
+
+  // and the Team list of the console knows her
+  await page.click('#folders a[data-folder="pending"]');
+  await page.locator('#team .team-item', { hasText: 'Zoé Park' }).waitFor();
+  assert.deepEqual(realProblems(page), []);
+  assert.deepEqual(realProblems(zoePage), []);
+});
+
+test('an agent does not see the Agents entry', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.waitForFunction(() => document.querySelector('#me .me-name')?.textContent === 'Alice Martin');
+  assert.equal(await page.isVisible('#nav-agents'), false);
+  assert.deepEqual(realProblems(page), []);
+});
