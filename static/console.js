@@ -400,6 +400,8 @@ function applyPresence(ev) {
   const a = S.agents.get(id);
   if (!a) {
     scheduleAgents();
+    // the Agents screen loads its list again (an agent added elsewhere)
+    if (adminView && adminView.presence) adminView.presence(id, presence);
     return;
   }
   a.presence = presence;

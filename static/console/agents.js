@@ -32,7 +32,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
   const V = { items: [], loading: true, error: null, adding: false, formError: null, created: null, busy: false };
   const draft = { name: '', role: 'agent' };
 
-  async function load() {
+  async function load({ listOnly = false } = {}) {
     try {
       const data = await api('GET', '/api/agents');
       V.items = data.items || [];
@@ -43,7 +43,8 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       V.error = politeMessage(e);
     }
     V.loading = false;
-    render();
+    if (listOnly) renderList();
+    else render();
   }
 
   async function create() {
@@ -76,8 +77,11 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
           h('h1', { id: 'admin-title', text: 'Agents' }),
           h('p', { class: 'muted', text: 'Your team. Each agent signs in to the console with their own token.' })),
         h('button', {
-          id: 'agent-add', type: 'button', class: 'btn primary', text: 'Add agent', disabled: V.adding,
-          on: { click: () => { V.adding = true; V.formError = null; V.created = null; render(); root.querySelector('#agent-name')?.focus(); } },
+          // while a new token is shown, adding another would have to drop it (it is shown
+          // once and cannot be issued again): the admin first confirms it was copied
+          id: 'agent-add', type: 'button', class: 'btn primary', text: 'Add agent', disabled: V.adding || !!V.created,
+          title: V.created ? 'First copy the new token, then click "I have copied it"' : null,
+          on: { click: () => { if (V.created) return; V.adding = true; V.formError = null; render(); root.querySelector('#agent-name')?.focus(); } },
         })),
       h('div', { class: 'admin-body' },
         V.created ? tokenNotice(V.created) : null,
@@ -110,7 +114,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       h('p', { class: 'token-warning', text: 'Copy this token now and give it to them: it signs them in to the console. It will not be shown again.' }),
       h('div', { class: 'token-row' }, token, copy, status),
       h('div', { class: 'dialog-actions' },
-        h('button', { id: 'agent-token-done', type: 'button', class: 'btn', text: 'I have copied it', on: { click: () => { V.created = null; render(); } } })));
+        h('button', { id: 'agent-token-done', type: 'button', class: 'btn', text: 'I have copied it', on: { click: () => { V.created = null; render(); root.querySelector('#agent-add')?.focus(); } } })));
   }
 
   function form() {
@@ -147,14 +151,24 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
         h('span', { class: `agent-presence team-presence p-${a.presence}`, text: a.presence })))));
   }
 
+  /**
+   * Redraws the list only: a live change (presence, an agent added elsewhere) must not
+   * rebuild the form being typed into (caret, open role dropdown) nor the token notice.
+   */
+  function renderList() {
+    const old = root.querySelector('#agents-list, .admin-body > .list-empty');
+    if (old) old.replaceWith(listView());
+    else render();
+  }
+
   function presence(id, p) {
     const a = V.items.find((x) => x.id === id);
     if (!a) {
-      load();
+      load({ listOnly: true });
       return;
     }
     a.presence = p;
-    render();
+    renderList();
   }
 
   render();

@@ -56,6 +56,11 @@ test('the admin lists the agents, adds one, and the token shown once signs that 
   await page.locator('#agent-created', { hasText: 'It will not be shown again' }).waitFor();
   const token = await page.inputValue('#agent-token');
   assert.ok(token.length >= 16, token);
+  // an unacknowledged token cannot be discarded by adding another agent
+  assert.equal(await page.isDisabled('#agent-add'), true, 'Add agent waits for "I have copied it"');
+  await page.locator('#agent-add').click({ force: true });
+  assert.equal(await page.inputValue('#agent-token'), token);
+  assert.equal(await page.locator('#agent-form').count(), 0);
   const zoe = page.locator('#agents-list .agent-item', { hasText: 'Zoé Park' });
   await zoe.waitFor();
   assert.equal(await zoe.locator('.agent-role').textContent(), 'Supervisor');
@@ -73,6 +78,7 @@ test('the admin lists the agents, adds one, and the token shown once signs that 
   // dismissed, the token is gone for good (also after a reload)
   await page.click('#agent-token-done');
   assert.equal(await page.locator('#agent-token').count(), 0);
+  assert.equal(await page.isDisabled('#agent-add'), false);
   await page.reload();
   await page.locator('#agents-list .agent-item', { hasText: 'Zoé Park' }).waitFor();
   assert.equal(await page.locator('#agent-token').count(), 0);
@@ -90,5 +96,45 @@ test('an agent does not see the Agents entry', async () => {
   await signIn(page, hub, alice.token);
   await page.waitForFunction(() => document.querySelector('#me .me-name')?.textContent === 'Alice Martin');
   assert.equal(await page.isVisible('#nav-agents'), false);
+  assert.deepEqual(realProblems(page), []);
+});
+
+test('a teammate signing in while the admin types a name changes neither the field nor the caret', async () => {
+  const bruno = await createAgent(hub, 'Bruno Costa', 'agent');
+  const page = await newPage(browser);
+  await signIn(page, hub, ADMIN_TOKEN);
+  await page.locator('#nav-agents').click();
+  const brunoRow = page.locator('#agents-list .agent-item', { hasText: 'Bruno Costa' });
+  await brunoRow.waitFor();
+  await page.click('#agent-add');
+  await page.locator('#agent-name').pressSequentially('Camille Dupont');
+  // the caret goes back after "Camille", and the role list keeps a choice
+  await page.selectOption('#agent-role', 'admin');
+  await page.locator('#agent-name').focus();
+  await page.evaluate(() => {
+    const el = document.querySelector('#agent-name');
+    el.setSelectionRange(7, 7);
+    el.dataset.mark = 'same';
+  });
+
+  // the teammate signs in: presence changes live on the list
+  const other = await newPage(browser);
+  await signIn(other, hub, bruno.token);
+  await brunoRow.locator('.agent-presence', { hasText: 'online' }).waitFor();
+
+  await page.keyboard.type(' Maria');
+  assert.equal(await page.inputValue('#agent-name'), 'Camille Maria Dupont');
+  assert.equal(await page.getAttribute('#agent-name', 'data-mark'), 'same', 'the field was not rebuilt');
+  assert.equal(await page.inputValue('#agent-role'), 'admin');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'agent-name');
+
+  // an agent the page does not know yet (added elsewhere) comes online: still only the list
+  const carla = await createAgent(hub, 'Carla Nunes', 'agent');
+  const third = await newPage(browser);
+  await signIn(third, hub, carla.token);
+  await page.locator('#agents-list .agent-item', { hasText: 'Carla Nunes' }).locator('.agent-presence', { hasText: 'online' }).waitFor();
+  await page.keyboard.type('!');
+  assert.equal(await page.inputValue('#agent-name'), 'Camille Maria! Dupont');
+  assert.equal(await page.getAttribute('#agent-name', 'data-mark'), 'same');
   assert.deepEqual(realProblems(page), []);
 });
