@@ -1604,6 +1604,17 @@ function boot() {
   document.addEventListener('click', (e) => {
     for (const d of document.querySelectorAll('details.menu[open]')) if (!d.contains(e.target)) d.open = false;
   });
+  // Escape closes an open menu (the one holding focus first) and gives focus back to its summary
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape' || e.defaultPrevented) return;
+    const open = [...document.querySelectorAll('details.menu[open]')];
+    if (!open.length) return;
+    const d = open.find((x) => x.contains(document.activeElement)) || open[open.length - 1];
+    e.preventDefault();
+    d.open = false;
+    const summary = d.querySelector(':scope > summary');
+    if (summary) summary.focus();
+  });
   setInterval(tick, 1000);
   setInterval(tickAgo, 30000);
   renderConn();

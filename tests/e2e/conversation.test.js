@@ -171,3 +171,34 @@ test('the Activities tab lists the conversation\'s events newest first, as sente
   assert.equal(await page.isVisible('#activities'), false);
   assert.deepEqual(realProblems(page), []);
 });
+
+test('Escape closes the open Hold menu and gives focus back to its summary', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Escape-key parcel 8812' });
+
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  await openRow(page, 'Escape-key parcel 8812');
+  const card = messageCard(page, 'Escape-key parcel 8812');
+  await card.locator('[data-action="assign"]').click();
+  const summary = card.locator('summary[data-action="hold"]');
+  await summary.waitFor();
+  const menu = card.locator('details.menu');
+
+  // opened by keyboard, focus on an item: Escape closes it, focus on the summary
+  await summary.focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await menu.evaluate((d) => d.open), true);
+  await card.locator('[data-hold="900"]').focus();
+  await page.keyboard.press('Escape');
+  assert.equal(await menu.evaluate((d) => d.open), false);
+  assert.equal(await summary.evaluate((el) => el === document.activeElement), true);
+
+  // opened by mouse: Escape closes it too
+  await summary.click();
+  assert.equal(await menu.evaluate((d) => d.open), true);
+  await page.keyboard.press('Escape');
+  assert.equal(await menu.evaluate((d) => d.open), false);
+  assert.equal(await summary.evaluate((el) => el === document.activeElement), true);
+  assert.deepEqual(realProblems(page), []);
+});
