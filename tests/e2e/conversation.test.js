@@ -202,3 +202,33 @@ test('Escape closes the open Hold menu and gives focus back to its summary', asy
   assert.equal(await summary.evaluate((el) => el === document.activeElement), true);
   assert.deepEqual(realProblems(page), []);
 });
+
+test('an agent reply bubble is set like the other bubbles, not like the logo', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const first = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Bubble font check 4410' });
+  await api(hub, 'POST', `/api/conversations/${first.message.conversation_id}/replies`, ana.token, { text: 'Reply bubble text' });
+
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  await page.click('#folders a[data-folder="answered"]');
+  await page.locator('#list-title', { hasText: 'Answered' }).waitFor();
+  await openRow(page, 'Bubble font check 4410');
+  const style = (sel) => page.locator(sel).first().evaluate((el) => {
+    const cs = getComputedStyle(el);
+    return { weight: cs.fontWeight, size: cs.fontSize, display: cs.display };
+  });
+  const reply = page.locator('#timeline .tl-reply .bubble', { hasText: 'Reply bubble text' });
+  await reply.waitFor();
+  const r = await style('#timeline .tl-reply .bubble.brand');
+  const c = await style('#timeline .bubble.customer');
+  assert.equal(r.weight, c.weight, 'same weight as a customer bubble');
+  assert.equal(r.size, c.size, 'same size as a customer bubble');
+  assert.notEqual(r.weight, '700');
+  assert.notEqual(r.display, 'flex');
+  // the logo keeps its own style
+  const logo = await style('#app .brand');
+  assert.equal(logo.weight, '700');
+  assert.equal(logo.display, 'flex');
+  await reply.screenshot({ path: `${process.cwd()}/../artifacts/reply-bubble.png` });
+  assert.deepEqual(realProblems(page), []);
+});
