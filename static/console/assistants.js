@@ -25,6 +25,7 @@ function errorText(err) {
  */
 export function mountAssistants(root, { api, onChange = () => {}, onError = () => {} }) {
   const V = { items: [], loading: true, error: null, editing: null, formError: null, rowErrors: new Map() };
+  const channelsTyped = new Map(); // assistant id → the channels typed in its Publish field, kept until published
   let draft = null; // the form's values while it is open
 
   async function load() {
@@ -109,11 +110,14 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
     try {
       await api('POST', `/api/assistants/${encodeURIComponent(id)}/${path}`, body);
       V.rowErrors.delete(id);
+      if (path === 'publish') channelsTyped.delete(id);
       await load();
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
       V.rowErrors.set(id, errorText(e));
       render();
+      // back to the field that failed, the typed channels still in it
+      if (path === 'publish') root.querySelector(`.asst-item[data-id="${CSS.escape(id)}"] .asst-channels-input`)?.focus();
     }
   }
 
@@ -142,6 +146,8 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
   function row(a) {
     const err = V.rowErrors.get(a.id);
     const channels = h('input', { type: 'text', class: 'asst-channels-input', name: 'channels', placeholder: 'Channels, comma-separated (e.g. web)', 'aria-label': `Channels to publish ${a.name} on` });
+    channels.value = channelsTyped.get(a.id) || '';
+    channels.addEventListener('input', () => { channelsTyped.set(a.id, channels.value); });
     const publish = h('form', { class: 'asst-publish', novalidate: true },
       channels,
       h('button', { type: 'submit', class: 'btn small', dataset: { action: 'publish' }, text: 'Publish' }));
@@ -198,7 +204,16 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
     return h('li', { class: 'rule' }, match, h('span', { class: 'rule-arrow', 'aria-hidden': 'true', text: '→' }), reply,
       h('button', {
         type: 'button', class: 'btn ghost small', dataset: { action: 'remove-rule' }, text: 'Remove', 'aria-label': `Remove rule ${i + 1}`,
-        on: { click: () => { draft.rules.splice(i, 1); render(); } },
+        on: {
+          click: () => {
+            draft.rules.splice(i, 1);
+            render();
+            // focus on the rule that took its place, else the one before, else Add rule
+            const matches = root.querySelectorAll('#assistant-form .rule-match');
+            const next = matches[Math.min(i, matches.length - 1)];
+            (next || root.querySelector('#assistant-form [data-action="add-rule"]'))?.focus();
+          },
+        },
       }));
   }
 
@@ -212,7 +227,16 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
         h('legend', { text: 'Rules' }),
         h('p', { class: 'hint', text: 'When a customer message contains the match (any case), the assistant sends the reply.' }),
         h('ul', { class: 'rule-list' }, draft.rules.map(ruleRow)),
-        h('button', { type: 'button', class: 'btn small', dataset: { action: 'add-rule' }, text: 'Add rule', on: { click: () => { draft.rules.push({ match: '', reply: '' }); render(); } } })),
+        h('button', { type: 'button', class: 'btn small', dataset: { action: 'add-rule' }, text: 'Add rule',
+          on: {
+            click: () => {
+              draft.rules.push({ match: '', reply: '' });
+              render();
+              const matches = root.querySelectorAll('#assistant-form .rule-match');
+              matches[matches.length - 1]?.focus();
+            },
+          },
+        })),
       input('assistant-transfer-keywords', 'Transfer keywords', 'transfer_keywords', { placeholder: 'agent, human', hint: 'Comma-separated. A message containing one goes to the team.' }),
       input('assistant-transfer-reply', 'Transfer reply (optional)', 'transfer_reply', { textarea: true, placeholder: 'Sent when handing over to the team' }),
       input('assistant-spam-keywords', 'Spam keywords (optional)', 'spam_keywords', { placeholder: 'casino, lottery', hint: 'Comma-separated. A message containing one marks the conversation as spam.' }),

@@ -113,3 +113,67 @@ test('an agent does not see the Assistants entry', async () => {
   assert.equal(await page.isVisible('#admin-nav'), false);
   assert.deepEqual(realProblems(page), []);
 });
+
+test('keyboard focus stays in the form after Add rule and Remove; a failed publish keeps the typed channels', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, ADMIN_TOKEN);
+  await page.locator('#nav-assistants').click();
+  await page.locator('#admin-pane h1', { hasText: 'Assistants' }).waitFor();
+  await page.click('#assistant-add');
+  await page.fill('#assistant-name', 'Keyboard helper');
+  const focused = () => page.evaluate(() => {
+    const el = document.activeElement;
+    return el === document.body ? 'body' : `${el.dataset.action || el.className}|${el.getAttribute('aria-label') || ''}`;
+  });
+
+  // Enter on Add rule: focus on the new rule's match field, where typing goes
+  await page.fill('#assistant-form .rule-match', 'shipping');
+  await page.fill('#assistant-form .rule-reply', 'Orders ship within 2 days.');
+  await page.focus('#assistant-form [data-action="add-rule"]');
+  await page.keyboard.press('Enter');
+  assert.equal(await focused(), 'rule-match|Rule 2: match');
+  await page.keyboard.type('refund');
+  assert.equal(await page.locator('#assistant-form .rule-match').nth(1).inputValue(), 'refund');
+  await page.focus('#assistant-form [data-action="add-rule"]');
+  await page.keyboard.press('Enter');
+  assert.equal(await focused(), 'rule-match|Rule 3: match');
+  await page.keyboard.type('invoice');
+
+  // Enter on Remove: focus on the rule that took its place, else the one before
+  await page.focus('#assistant-form [aria-label="Remove rule 2"]');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await page.locator('#assistant-form .rule-match').evaluateAll((els) => els.map((e) => e.value)), ['shipping', 'invoice']);
+  assert.equal(await focused(), 'rule-match|Rule 2: match');
+  await page.focus('#assistant-form [aria-label="Remove rule 2"]');
+  await page.keyboard.press('Enter');
+  assert.equal(await focused(), 'rule-match|Rule 1: match');
+  await page.focus('#assistant-form [aria-label="Remove rule 1"]');
+  await page.keyboard.press('Enter');
+  assert.equal(await focused(), 'add-rule|');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('shipping');
+  await page.fill('#assistant-form .rule-reply', 'Orders ship within 2 days.');
+  await page.click('#assistant-form [data-action="save"]');
+  const row = page.locator('#assistants-list .asst-item', { hasText: 'Keyboard helper' });
+  await row.waitFor();
+
+  // the publish request fails (the hub is unreachable): the typed channels stay
+  let failed = 0;
+  await page.route('**/api/assistants/*/publish', (route) => {
+    failed += 1;
+    return route.fulfill({ status: 503, contentType: 'application/json', body: '{"error":{"code":"unavailable","message":"down"}}' });
+  });
+  await row.locator('.asst-channels-input').fill('web, email');
+  await row.locator('[data-action="publish"]').click();
+  await row.locator('.form-error').waitFor();
+  assert.equal(failed, 1);
+  assert.equal(await row.locator('.asst-channels-input').inputValue(), 'web, email');
+  await page.unroute('**/api/assistants/*/publish');
+
+  // published once the hub answers; the field is then empty
+  await row.locator('[data-action="publish"]').click();
+  await row.locator('.asst-status', { hasText: 'Published' }).waitFor();
+  assert.deepEqual(await row.locator('.chip').evaluateAll((els) => els.map((e) => e.dataset.channel)), ['web', 'email']);
+  assert.equal(await row.locator('.asst-channels-input').inputValue(), '');
+  assert.deepEqual(realProblems(page), []);
+});
