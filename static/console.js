@@ -31,6 +31,7 @@ const S = {
   drafts: new Map(),
   sends: new Map(), // conversation id → the reply being sent {text, clientId, busy, delivered}
   recent: [], // recent live events, replayed over fresh HTTP snapshots
+  convLoads: new Set(), // {id, events}: a conversation's live events during its load, kept whole
   owners: new Map(), // conversation id → owner (agent id or null), as far as this console knows
   conn: 'connecting',
 };
@@ -321,6 +322,8 @@ function setAgents(items) {
 function onEvent(ev) {
   S.recent.push(ev);
   if (S.recent.length > 2000) S.recent.splice(0, 1000);
+  // S.recent is trimmed: a conversation being loaded keeps its own events untrimmed
+  for (const l of S.convLoads) if (ev.conversation_id === l.id) l.events.push(ev);
   if (ev.kind === 'presence.changed') {
     applyPresence(ev);
     return;
@@ -521,22 +524,26 @@ function openConversation(id) {
 
 async function loadConversation(id, { keepScroll = false } = {}) {
   const mine = ++convReq;
-  const seq0 = live ? live.lastSeq : null;
+  // every event of this conversation that arrives while the snapshot is fetched is
+  // replayed over it (older ones than the snapshot are ignored by applyToConv), however
+  // much other traffic comes meanwhile
+  const pending = { id, events: [] };
+  S.convLoads.add(pending);
   try {
     const data = await api('GET', `/api/conversations/${encodeURIComponent(id)}`);
+    S.convLoads.delete(pending);
     if (mine !== convReq || S.route.convId !== id) return;
     const conv = { id, conversation: data.conversation, items: [], byKey: new Map() };
     for (const it of data.timeline) addItem(conv, it);
     S.conv = conv;
     S.owners.set(id, data.conversation.owner ?? null);
     S.convError = null;
-    for (const ev of S.recent) {
-      if (ev.conversation_id === id && seq0 !== null && ev.seq > seq0) applyToConv(ev);
-    }
+    for (const ev of pending.events) applyToConv(ev);
     if (!$('conv-view') || $('conv-view').dataset.id !== id) buildConvShell();
     renderConv({ scroll: keepScroll ? 'keep' : 'bottom' });
     if (S.route.msgId) focusMessage(S.route.msgId);
   } catch (e) {
+    S.convLoads.delete(pending);
     if (mine !== convReq) return;
     if (e instanceof ApiError && e.code === 'unauthorized') return showError(e);
     S.convRetry = !(e instanceof ApiError && e.code === 'not_found');

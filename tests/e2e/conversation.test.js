@@ -172,6 +172,53 @@ test('the Activities tab lists the conversation\'s events newest first, as sente
   assert.deepEqual(realProblems(page), []);
 });
 
+test('a conversation whose load is slow shows what happened meanwhile, even under heavy traffic', async () => {
+  const s1 = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const first = await api(hub, 'POST', '/api/widget/messages', s1.token, { text: 'Slow load parcel 6620' });
+  const convId = first.message.conversation_id;
+  const s2 = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const busy = await api(hub, 'POST', '/api/widget/messages', s2.token, { text: 'Busy conversation 3391' });
+
+  const page = await newPage(browser);
+  await signIn(page, hub, ADMIN_TOKEN);
+  await page.locator('#list .row', { hasText: 'Slow load parcel 6620' }).waitFor();
+
+  // the conversation's snapshot is taken at once but delivered late
+  let gotSnapshot;
+  const snapshotTaken = new Promise((r) => { gotSnapshot = r; });
+  let release;
+  const released = new Promise((r) => { release = r; });
+  const theConversation = (url) => url.pathname === `/api/conversations/${convId}`;
+  await page.route(theConversation, async (route) => {
+    const response = await route.fetch();
+    gotSnapshot();
+    await released;
+    await route.fulfill({ response });
+  });
+  await page.locator('#list .row', { hasText: 'Slow load parcel 6620' }).first().click();
+  await snapshotTaken;
+
+  // meanwhile the message is assigned and archived, then 2,000 events happen elsewhere
+  await api(hub, 'POST', `/api/messages/${first.message.id}/assign`, ana.token);
+  await api(hub, 'POST', `/api/messages/${first.message.id}/archive`, ana.token);
+  for (let i = 0; i < 2000; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, (_, k) => api(hub, 'POST', `/api/conversations/${busy.message.conversation_id}/comments`, omar.token, { text: `note ${i + k}` })));
+  }
+  // a last event, seen in the list once the console has received everything before it
+  const s3 = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  await api(hub, 'POST', '/api/widget/messages', s3.token, { text: 'Flood marker 7781' });
+  await page.locator('#list .row', { hasText: 'Flood marker 7781' }).waitFor();
+
+  release();
+  const card = messageCard(page, 'Slow load parcel 6620');
+  await card.waitFor();
+  await card.locator('.badge', { hasText: 'Archived' }).waitFor();
+  assert.equal(await card.locator('[data-action="assign"]').count(), 0);
+  assert.equal(await card.locator('[data-action="hold"]').count(), 0);
+  await page.unroute(theConversation);
+  assert.deepEqual(realProblems(page), []);
+});
+
 test('Escape closes the open Hold menu and gives focus back to its summary', async () => {
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Escape-key parcel 8812' });
