@@ -978,6 +978,7 @@ function renderList() {
       on_hold: 'You have no messages on hold.',
       help_requests: 'No open help requests.',
       spam: 'No spam. Good.',
+      all: 'No conversations yet.',
     }[key] || 'Nothing here yet.';
     fill(list, h('li', { class: 'list-empty', text: empty }));
     fill($('list-more'));
@@ -1008,16 +1009,29 @@ function messageRow(m) {
     h('span', { class: 'row-meta' }, meta))));
 }
 
+/** A published assistant answers on this channel (as far as this console knows). */
+function channelHasBot(channel) {
+  for (const a of S.assistants.values()) if (a.status === 'published' && (a.channels || []).includes(channel)) return true;
+  return false;
+}
+
+/** An open conversation the bot handles alone: bot on, no owner, not spam, a bot on its channel. */
+function isBotOnly(c) {
+  return c.state === 'open' && !c.spam && c.bot_active && !c.owner && channelHasBot(c.channel);
+}
+
 function conversationRow(c) {
   const active = S.route.convId === c.id;
+  const botOnly = isBotOnly(c);
   const meta = [h('span', { class: `badge c-${c.state}`, text: c.state === 'open' ? 'Open' : 'Closed' })];
   if (c.session === 'ended') meta.push(h('span', { class: 'badge c-ended', text: 'Session ended' }));
   if (c.spam) meta.push(h('span', { class: 'badge c-spam', text: 'Spam' }));
+  if (botOnly) meta.push(h('span', { class: 'badge c-bot', text: 'Bot only' }));
   meta.push(h('span', { class: 'meta-text', text: c.owner ? `Owner: ${nameOf(c.owner)}` : 'No owner' }));
   return h('li', {}, h('a', {
     href: hashFor(S.route.kind, S.route.key, c.id),
     class: ['row', active && 'active'],
-    dataset: { conversationId: c.id },
+    dataset: { conversationId: c.id, state: c.state, spam: c.spam ? 'true' : 'false', botOnly: botOnly ? 'true' : 'false' },
   },
   avatar(visitorName(c.contact_id).slice(8), c.contact_id),
   h('span', { class: 'row-main' },

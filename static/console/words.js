@@ -25,6 +25,7 @@ export const CONV_STATES = [
   ['open', 'Open'],
   ['closed', 'Closed'],
   ['spam', 'Spam'],
+  ['all', 'All'],
 ];
 
 export const ROLE_LABEL = { agent: 'Agent', supervisor: 'Supervisor', admin: 'Admin' };

@@ -1,0 +1,100 @@
+// The "All" conversations list (seed 003, "Toutes"): after Open / Closed / Spam, it gathers
+// every conversation, the bot-handled ones included, each row marked with its state:
+// a conversation the bot answers alone is "Bot only", a closed one "Closed", a spam one
+// "Spam". The list updates live, like the others.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
+import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { signIn } from './lib/pages.js';
+
+let hub;
+reportFailures(() => hub);
+let browser;
+let alice;
+
+before(async () => {
+  hub = await startHub();
+  browser = await launch();
+  alice = await createAgent(hub, 'Alice Martin', 'agent');
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+async function customerWrites(channel, text) {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel });
+  const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text });
+  return m.message.conversation_id;
+}
+
+test('All lists bot-only, closed and spam conversations live, each marked with its state', async () => {
+  const bot = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, {
+    name: 'Lumi',
+    rules: [{ match: 'opening hours', reply: 'Our shop is open from 9 to 18, Monday to Saturday.' }],
+    transfer_keywords: ['human'],
+  });
+  await api(hub, 'POST', `/api/assistants/${bot.id}/publish`, ADMIN_TOKEN, { channels: ['shop'] });
+
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  // the link comes after Open, Closed and Spam
+  assert.deepEqual(await page.locator('#conv-states a').evaluateAll((els) => els.map((e) => e.dataset.state)), ['open', 'closed', 'spam', 'all']);
+  assert.deepEqual(await page.locator('#conv-states a .nav-label').allTextContents(), ['Open', 'Closed', 'Spam', 'All']);
+  await page.click('#conv-states a[data-state="all"]');
+  await page.waitForFunction(() => location.hash === '#/conversations/all');
+  assert.equal(await page.textContent('#list-title'), 'All conversations');
+  await page.locator('#list .list-empty', { hasText: 'No conversations yet.' }).waitFor();
+  assert.equal(await page.getAttribute('#conv-states a[data-state="all"]', 'aria-current'), 'page');
+
+  // while the list is shown: the bot answers one alone, one is closed, one is spam
+  const botConv = await customerWrites('shop', 'What are your opening hours?');
+  const closedConv = await customerWrites('web', 'Where is my parcel?');
+  await api(hub, 'POST', `/api/conversations/${closedConv}/close`, alice.token, { notes: 'answered by phone' });
+  const spamConv = await customerWrites('web', 'Cheap watches, click here');
+  await api(hub, 'POST', `/api/conversations/${spamConv}/spam`, alice.token, { spam: true });
+
+  const row = (id) => page.locator(`#list .row[data-conversation-id="${id}"]`);
+  const botRow = row(botConv);
+  await botRow.locator('.badge.c-bot', { hasText: 'Bot only' }).waitFor();
+  assert.equal(await botRow.getAttribute('data-bot-only'), 'true');
+  assert.equal(await botRow.locator('.badge.c-open').textContent(), 'Open');
+
+  const closedRow = row(closedConv);
+  await closedRow.locator('.badge.c-closed', { hasText: 'Closed' }).waitFor();
+  assert.equal(await closedRow.getAttribute('data-state'), 'closed');
+  assert.equal(await closedRow.locator('.badge.c-bot').count(), 0);
+  assert.equal(await closedRow.locator('.badge.c-spam').count(), 0);
+
+  const spamRow = row(spamConv);
+  await spamRow.locator('.badge.c-spam', { hasText: 'Spam' }).waitFor();
+  assert.equal(await spamRow.getAttribute('data-spam'), 'true');
+  assert.equal(await spamRow.locator('.badge.c-bot').count(), 0);
+  assert.equal(await page.locator('#list .row').count(), 3);
+  await shot(page, 'console-conversations-all');
+
+  // Open has neither the closed nor the spam one (the hub counts a bot-handled conversation
+  // as open: it shows there, marked Bot only)
+  await page.click('#conv-states a[data-state="open"]');
+  await page.locator('#list-title', { hasText: 'Open conversations' }).waitFor();
+  await row(botConv).locator('.badge.c-bot', { hasText: 'Bot only' }).waitFor();
+  assert.equal(await row(closedConv).count(), 0);
+  assert.equal(await row(spamConv).count(), 0);
+
+  // once a human takes over, the conversation is no longer bot-only, in All too
+  await page.click('#conv-states a[data-state="all"]');
+  await row(closedConv).waitFor();
+  const s2 = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'shop' });
+  const m2 = await api(hub, 'POST', '/api/widget/messages', s2.token, { text: 'I want a human please' });
+  const handedConv = m2.message.conversation_id;
+  await row(handedConv).waitFor();
+  await row(handedConv).locator('.badge.c-open').waitFor();
+  await page.waitForFunction((id) => document.querySelector(`#list .row[data-conversation-id="${id}"]`)?.dataset.botOnly === 'false', handedConv);
+  assert.equal(await page.locator('#list .row').count(), 4);
+
+  await api(hub, 'POST', `/api/assistants/${bot.id}/unpublish`, ADMIN_TOKEN, {});
+  assert.deepEqual(realProblems(page), []);
+});
