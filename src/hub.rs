@@ -215,8 +215,8 @@ impl Hub {
                     // Perhaps a repeat: the store knows.
                     let (c, cid) = (contact.clone(), cid.clone());
                     let repeat = match hub.store.read(move |s| earlier_send(s, &c, &cid)).await? {
-                        Ok(Repeat::Row(m)) => Some(m),
-                        // Written in the same batch as the record: the conversation holds it.
+                        Ok(Repeat::Created(m)) => Some(m),
+                        // Its event not found: the conversation holds it.
                         Ok(Repeat::Held(conv, id)) => Some(
                             hub.registry
                                 .lookup(&hub, &conv, &id)
@@ -233,7 +233,7 @@ impl Hub {
                     };
                     if let Some(m) = repeat {
                         hub.sends.put(contact.clone(), sends);
-                        return Ok((hub.as_created(m).await?, false));
+                        return Ok((m, false));
                     }
                     Some(sends.slot.clone())
                 }
@@ -283,30 +283,6 @@ impl Hub {
             Ok((m, true))
         })
         .await
-    }
-
-    /// Message `m` as it was created, with the `seq` of its `message.created`: what its
-    /// contact saw of it, and what a repeated send answers (PROTOCOL §4; later changes,
-    /// such as an assistant's answer, are not the contact's to see). `m` itself should
-    /// its event be missing.
-    async fn as_created(&self, m: Message) -> Result<Message, ApiError> {
-        let (conv, id) = (m.conversation_id.clone(), m.id.clone());
-        let created = self
-            .store
-            .read(move |s| {
-                Ok(s.conversation_events(conv.as_str())?
-                    .into_iter()
-                    .find_map(|e| match e.body {
-                        crate::domain::EventBody::MessageCreated { message }
-                            if message.id == id =>
-                        {
-                            Some(message)
-                        }
-                        _ => None,
-                    }))
-            })
-            .await?;
-        Ok(created.unwrap_or(m))
     }
 
     /// A stored idempotency record.
@@ -401,9 +377,12 @@ fn bootstrap_admin(
 
 /// What an earlier send with the same `client_id` created.
 enum Repeat {
-    /// A message of a store written before message ids named their conversation: its row.
-    Row(Message),
-    /// A message its conversation's actor holds.
+    /// The message as it was created, with the `seq` of its `message.created`: what its
+    /// contact saw of it, and what a repeated send answers (PROTOCOL §4; later changes,
+    /// such as an assistant's answer, are not the contact's to see). Without that event,
+    /// a store written before message ids named their conversation gives its row.
+    Created(Message),
+    /// A message whose `message.created` was not found: its conversation's actor holds it.
     Held(ConversationId, MessageId),
 }
 
@@ -438,13 +417,26 @@ fn earlier_send(
     Ok(Err(slot))
 }
 
-/// Where to find message `id`.
+/// Where to find message `id` as it was created (its conversation's `message.created`).
 fn repeat_of(s: &Store, id: MessageId) -> Result<Option<Repeat>, StoreError> {
-    if let Some(conv) = id.conversation() {
-        return Ok(Some(Repeat::Held(conv, id)));
-    }
-    Ok(
-        s.get_json::<Message>(keys::MESSAGE, &[id.as_str().as_bytes()])?
-            .map(Repeat::Row),
-    )
+    let (conv, row) = match id.conversation() {
+        Some(conv) => (conv, None),
+        None => match s.get_json::<Message>(keys::MESSAGE, &[id.as_str().as_bytes()])? {
+            Some(m) => (m.conversation_id.clone(), Some(m)),
+            None => return Ok(None),
+        },
+    };
+    let created = s
+        .conversation_events(conv.as_str())?
+        .into_iter()
+        .find_map(|e| match e.body {
+            crate::domain::EventBody::MessageCreated { message } if message.id == id => {
+                Some(message)
+            }
+            _ => None,
+        });
+    Ok(Some(match created.or(row) {
+        Some(m) => Repeat::Created(m),
+        None => Repeat::Held(conv, id),
+    }))
 }
