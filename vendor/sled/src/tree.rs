@@ -386,18 +386,159 @@ impl Tree {
     ) -> Result<()> {
         let peg = self.context.pin_log(guard)?;
         trace!("applying batch {:?}", batch);
-        for (k, v_opt) in batch.writes {
-            loop {
-                if self.insert_inner(&k, v_opt.clone(), guard)?.is_ok() {
-                    break;
-                }
-            }
+        // hub patch 17: the batch's keys, in order; those that fall in one
+        // leaf are applied to it together (`apply_leaf_run`).
+        // (`Batch` holds a `HashMap` outside of sled's own tests)
+        let mut writes: Vec<(IVec, Option<IVec>)> =
+            batch.writes.into_iter().collect();
+        writes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut start = 0;
+        while start < writes.len() {
+            start = self.apply_leaf_run(&writes, start, guard)?;
         }
 
         // when the peg drops, it ensures all updates
         // written to the log since its creation are
         // recovered atomically
         peg.seal_batch()
+    }
+
+    /// hub patch 17: applies `writes[start..]` that fall in the leaf holding
+    /// `writes[start]`'s key and returns the index of the first write it
+    /// left. A run of at least `LEAF_RUN_MIN` writes becomes one new version
+    /// of the leaf (one `replace` instead of a `link` per key and a
+    /// consolidation every ten), cut into leaves of at most
+    /// `LEAF_SPLIT_MAX` keys when it outgrows one: the new leaves are
+    /// allocated, the old leaf's page becomes the first and points at them,
+    /// and the parent learns them all in one `replace` (if that replace
+    /// loses a race, traversals complete it as they do any half-done split).
+    /// Shorter runs, a leaf that is the root or is merging, and trees with
+    /// subscribers take the key-by-key path.
+    fn apply_leaf_run(
+        &self,
+        writes: &[(IVec, Option<IVec>)],
+        start: usize,
+        guard: &mut Guard,
+    ) -> Result<usize> {
+        const LEAF_RUN_MIN: usize = 3;
+        const LEAF_SPLIT_MAX: usize = 16;
+
+        fn split_pieces(node: Node, out: &mut Vec<Node>) {
+            if node.data.len() <= LEAF_SPLIT_MAX {
+                out.push(node);
+            } else {
+                let (lhs, rhs) = node.split();
+                split_pieces(lhs, out);
+                split_pieces(rhs, out);
+            }
+        }
+
+        loop {
+            let (end, done) = {
+                let (view, parent) =
+                    self.view_and_parent_for_key(&writes[start].0, guard)?;
+                let end = start
+                    + writes[start..]
+                        .iter()
+                        .take_while(|(k, _)| {
+                            view.hi.is_empty() || k.as_ref() < view.hi.as_ref()
+                        })
+                        .count();
+                let batchable = end - start >= LEAF_RUN_MIN
+                    && !self.subscribers.ever_used()
+                    && !view.data.is_index()
+                    && view.merging_child.is_none()
+                    && !view.merging
+                    && parent.is_some();
+                if !batchable {
+                    (end, false)
+                } else {
+                    let mut node: Node = view.deref().clone();
+                    let prefix_len = node.prefix_len as usize;
+                    for (k, v) in &writes[start..end] {
+                        let encoded = IVec::from(&k[prefix_len..]);
+                        match v {
+                            Some(v) => node.set_leaf(encoded, v.clone()),
+                            None => node.del_leaf(&encoded),
+                        }
+                    }
+                    let mut pieces = Vec::with_capacity(
+                        1 + node.data.len() / (LEAF_SPLIT_MAX / 2),
+                    );
+                    split_pieces(node, &mut pieces);
+                    // the last piece keeps the old leaf's right sibling;
+                    // each other piece points at the one after it
+                    let mut rest = pieces.split_off(1);
+                    let mut first = pieces.pop().unwrap();
+                    let mut next = rest.last().map_or(first.next, |p| p.next);
+                    let mut new_children: Vec<(IVec, PageId)> =
+                        Vec::with_capacity(rest.len());
+                    let mut allocated = Vec::with_capacity(rest.len());
+                    while let Some(mut piece) = rest.pop() {
+                        piece.next = next;
+                        let lo = piece.lo.clone();
+                        let (pid, ptr) =
+                            self.context.pagecache.allocate(piece, guard)?;
+                        next = Some(NonZeroU64::new(pid).unwrap());
+                        new_children.push((lo, pid));
+                        allocated.push((pid, ptr));
+                    }
+                    first.next = next;
+                    let replace = self.context.pagecache.replace(
+                        view.pid,
+                        view.node_view.0,
+                        first,
+                        guard,
+                    )?;
+                    if replace.is_err() {
+                        // a reader split or merged this leaf meanwhile
+                        for (pid, ptr) in allocated {
+                            let _ = self
+                                .context
+                                .pagecache
+                                .free(pid, ptr, guard)?
+                                .expect("could not free allocated page");
+                        }
+                        continue;
+                    }
+                    if let Some(parent) = parent.filter(|p| {
+                        !new_children.is_empty()
+                            && p.merging_child.is_none()
+                            && !p.merging
+                    }) {
+                        let mut node: Node = parent.deref().clone();
+                        let fits = new_children.iter().all(|(lo, _)| {
+                            lo.as_ref() > node.lo.as_ref()
+                                && (node.hi.is_empty()
+                                    || lo.as_ref() < node.hi.as_ref())
+                        });
+                        if fits
+                            && new_children
+                                .iter()
+                                .all(|(lo, pid)| node.parent_split(lo, *pid))
+                        {
+                            // losing this race only leaves the split for
+                            // traversals to complete
+                            let _ = self.context.pagecache.replace(
+                                parent.pid,
+                                parent.node_view.0,
+                                node,
+                                guard,
+                            )?;
+                        }
+                    }
+                    guard.writeset.push(view.pid);
+                    (end, true)
+                }
+            };
+            if done {
+                return Ok(end);
+            }
+            for (k, v) in &writes[start..end] {
+                while self.insert_inner(k, v.clone(), guard)?.is_err() {}
+            }
+            return Ok(end);
+        }
     }
 
     /// Retrieve a value from the `Tree` if it exists.
@@ -1598,12 +1739,25 @@ impl Tree {
     // high because attempts to split it up have made
     // the inherent complexity of the operation more
     // challenging to understand.
-    #[allow(clippy::cognitive_complexity)]
     pub(crate) fn view_for_key<'g, K>(
-        &self,
+        &'g self,
         key: K,
         guard: &'g Guard,
     ) -> Result<View<'g>>
+    where
+        K: AsRef<[u8]>,
+    {
+        self.view_and_parent_for_key(key, guard).map(|(view, _)| view)
+    }
+
+    // hub patch 17: the leaf for a key and the index node it was reached
+    // from (`None` when the leaf is the root), for `apply_leaf_run`.
+    #[allow(clippy::cognitive_complexity)]
+    pub(crate) fn view_and_parent_for_key<'g, K>(
+        &'g self,
+        key: K,
+        guard: &'g Guard,
+    ) -> Result<(View<'g>, Option<View<'g>>)>
     where
         K: AsRef<[u8]>,
     {
@@ -1761,7 +1915,7 @@ impl Tree {
                 cursor = next.1;
             } else {
                 assert!(!overshot && !undershot);
-                return Ok(view);
+                return Ok((view, parent_view));
             }
         }
         panic!(
