@@ -405,15 +405,18 @@ impl Tree {
 
     /// hub patch 17: applies `writes[start..]` that fall in the leaf holding
     /// `writes[start]`'s key and returns the index of the first write it
-    /// left. A run of at least `LEAF_RUN_MIN` writes becomes one new version
-    /// of the leaf (one `replace` instead of a `link` per key and a
+    /// left. A run of two writes or more that makes the leaf split, or whose
+    /// links would write at least as many bytes as the whole leaf, becomes
+    /// (if the leaf stays under 64 KiB) one new
+    /// version of the leaf (one `replace` instead of a `link` per key and a
     /// consolidation every ten), cut into leaves of at most
     /// `LEAF_SPLIT_MAX` keys when it outgrows one: the new leaves are
     /// allocated, the old leaf's page becomes the first and points at them,
     /// and the parent learns them all in one `replace` (if that replace
     /// loses a race, traversals complete it as they do any half-done split).
-    /// Shorter runs, a leaf that is the root or is merging, and trees with
-    /// subscribers take the key-by-key path.
+    /// Other runs, a leaf that is the root or is merging, and trees with
+    /// subscribers take the key-by-key path (without subscribers, the first
+    /// key is linked into the leaf already found).
     fn apply_leaf_run(
         &self,
         writes: &[(IVec, Option<IVec>)],
@@ -422,6 +425,7 @@ impl Tree {
     ) -> Result<usize> {
         const LEAF_RUN_MIN: usize = 3;
         const LEAF_SPLIT_MAX: usize = 16;
+        const LEAF_RUN_MAX_BYTES: usize = 64 * 1024;
 
         fn split_pieces(node: Node, out: &mut Vec<Node>) {
             if node.data.len() <= LEAF_SPLIT_MAX {
@@ -434,7 +438,7 @@ impl Tree {
         }
 
         loop {
-            let (end, done) = {
+            let (end, applied) = {
                 let (view, parent) =
                     self.view_and_parent_for_key(&writes[start].0, guard)?;
                 let end = start
@@ -444,14 +448,55 @@ impl Tree {
                             view.hi.is_empty() || k.as_ref() < view.hi.as_ref()
                         })
                         .count();
-                let batchable = end - start >= LEAF_RUN_MIN
+                // one page write instead of `run` links must not write more:
+                // a link writes its key and value, plus a tenth of the page
+                // (sled rewrites a page every tenth update); a page past 16
+                // keys is split, which writes whole pages anyway. Large pages
+                // (long texts) keep sled's own path: past 128 KiB sled writes
+                // a page as a file of its own, synced.
+                let run = end - start;
+                let run_bytes: usize = writes[start..end]
+                    .iter()
+                    .map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len()))
+                    .sum();
+                let keys = view.data.len() + run;
+                let leaf_bytes = (view.rss() as usize + run_bytes)
+                    * LEAF_SPLIT_MAX.min(keys)
+                    / keys;
+                let batchable = run >= LEAF_RUN_MIN
+                    && leaf_bytes <= LEAF_RUN_MAX_BYTES
                     && !self.subscribers.ever_used()
                     && !view.data.is_index()
                     && view.merging_child.is_none()
                     && !view.merging
                     && parent.is_some();
-                if !batchable {
-                    (end, false)
+                if !batchable && self.subscribers.ever_used() {
+                    (end, start)
+                } else if !batchable {
+                    // the first key goes into the leaf this traversal found,
+                    // as `insert_inner` would after a traversal of its own
+                    let (k, v) = &writes[start];
+                    let (encoded_key, last_value) = view.node_kv_pair(k);
+                    let linked = *v == last_value
+                        || self
+                            .context
+                            .pagecache
+                            .link(
+                                view.pid,
+                                view.node_view.0,
+                                match v {
+                                    Some(v) => Link::Set(encoded_key, v.clone()),
+                                    None => Link::Del(encoded_key),
+                                },
+                                guard,
+                            )?
+                            .is_ok();
+                    if linked {
+                        guard.writeset.push(view.pid);
+                        (end, start + 1)
+                    } else {
+                        (end, start)
+                    }
                 } else {
                     let mut node: Node = view.deref().clone();
                     let prefix_len = node.prefix_len as usize;
@@ -484,12 +529,13 @@ impl Tree {
                         allocated.push((pid, ptr));
                     }
                     first.next = next;
-                    let replace = self.context.pagecache.replace(
-                        view.pid,
-                        view.node_view.0,
-                        first,
-                        guard,
-                    )?;
+                    let replace =
+                        self.context.pagecache.replace_without_cleaning(
+                            view.pid,
+                            view.node_view.0,
+                            first,
+                            guard,
+                        )?;
                     if replace.is_err() {
                         // a reader split or merged this leaf meanwhile
                         for (pid, ptr) in allocated {
@@ -519,22 +565,22 @@ impl Tree {
                         {
                             // losing this race only leaves the split for
                             // traversals to complete
-                            let _ = self.context.pagecache.replace(
-                                parent.pid,
-                                parent.node_view.0,
-                                node,
-                                guard,
-                            )?;
+                            let _ = self
+                                .context
+                                .pagecache
+                                .replace_without_cleaning(
+                                    parent.pid,
+                                    parent.node_view.0,
+                                    node,
+                                    guard,
+                                )?;
                         }
                     }
                     guard.writeset.push(view.pid);
-                    (end, true)
+                    (end, end)
                 }
             };
-            if done {
-                return Ok(end);
-            }
-            for (k, v) in &writes[start..end] {
+            for (k, v) in &writes[applied..end] {
                 while self.insert_inner(k, v.clone(), guard)?.is_err() {}
             }
             return Ok(end);

@@ -1317,6 +1317,30 @@ impl PageCache {
         }))
     }
 
+    /// hub patch 17: `replace` without the step of segment cleaning that
+    /// `replace` takes after its swap. `Tree::apply_leaf_run` replaces a
+    /// leaf where sled would have linked to it, and the hub's writer takes
+    /// its cleaning steps between commits, not inside them.
+    pub(crate) fn replace_without_cleaning<'g>(
+        &self,
+        pid: PageId,
+        old: PageView<'g>,
+        new: Node,
+        guard: &'g Guard,
+    ) -> Result<CasResult<'g, Node>> {
+        let _measure = Measure::new(&M.replace_page);
+        let result =
+            self.cas_page(pid, old, Update::Node(new), false, guard)?;
+        Ok(result.map_err(|fail| {
+            let (pointer, shared) = fail.unwrap();
+            if let Update::Node(rejected_new) = shared {
+                Some((pointer, rejected_new))
+            } else {
+                unreachable!();
+            }
+        }))
+    }
+
     // rewrite a page so we can reuse the segment that it is
     // (at least partially) located in. This happens when a
     // segment has had enough resident page replacements moved
