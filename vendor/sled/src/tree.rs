@@ -405,18 +405,17 @@ impl Tree {
 
     /// hub patch 17: applies `writes[start..]` that fall in the leaf holding
     /// `writes[start]`'s key and returns the index of the first write it
-    /// left. A run of two writes or more that makes the leaf split, or whose
-    /// links would write at least as many bytes as the whole leaf, becomes
-    /// (if the leaf stays under 64 KiB) one new
-    /// version of the leaf (one `replace` instead of a `link` per key and a
-    /// consolidation every ten), cut into leaves of at most
+    /// left. A run of three writes or more becomes one new version of the
+    /// leaf (one `replace` instead of a `link` per key and a consolidation
+    /// every ten), cut into leaves of at most
     /// `LEAF_SPLIT_MAX` keys when it outgrows one: the new leaves are
     /// allocated, the old leaf's page becomes the first and points at them,
     /// and the parent learns them all in one `replace` (if that replace
     /// loses a race, traversals complete it as they do any half-done split).
-    /// Other runs, a leaf that is the root or is merging, and trees with
-    /// subscribers take the key-by-key path (without subscribers, the first
-    /// key is linked into the leaf already found).
+    /// Shorter runs, runs whose leaves would hold more than 64 KiB each, a
+    /// leaf that is the root or is merging, and trees with subscribers take
+    /// the key-by-key path (without subscribers, the first key is linked into
+    /// the leaf already found).
     fn apply_leaf_run(
         &self,
         writes: &[(IVec, Option<IVec>)],
@@ -448,12 +447,8 @@ impl Tree {
                             view.hi.is_empty() || k.as_ref() < view.hi.as_ref()
                         })
                         .count();
-                // one page write instead of `run` links must not write more:
-                // a link writes its key and value, plus a tenth of the page
-                // (sled rewrites a page every tenth update); a page past 16
-                // keys is split, which writes whole pages anyway. Large pages
-                // (long texts) keep sled's own path: past 128 KiB sled writes
-                // a page as a file of its own, synced.
+                // large leaves (long texts) keep sled's own path: past
+                // 128 KiB sled writes a page as a file of its own, synced
                 let run = end - start;
                 let run_bytes: usize = writes[start..end]
                     .iter()

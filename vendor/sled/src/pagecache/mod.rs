@@ -1298,8 +1298,7 @@ impl PageCache {
             }
         }
 
-        let result =
-            self.cas_page(pid, old, Update::Node(new), false, guard)?;
+        let result = self.replace_without_cleaning(pid, old, new, guard)?;
 
         if let Some((pid_to_clean, segment_to_clean)) =
             self.log.iobufs.segment_cleaner.pop(self.log.stable_offset())
@@ -1307,20 +1306,14 @@ impl PageCache {
             self.rewrite_page(pid_to_clean, segment_to_clean, guard)?;
         }
 
-        Ok(result.map_err(|fail| {
-            let (pointer, shared) = fail.unwrap();
-            if let Update::Node(rejected_new) = shared {
-                Some((pointer, rejected_new))
-            } else {
-                unreachable!();
-            }
-        }))
+        Ok(result)
     }
 
     /// hub patch 17: `replace` without the step of segment cleaning that
-    /// `replace` takes after its swap. `Tree::apply_leaf_run` replaces a
-    /// leaf where sled would have linked to it, and the hub's writer takes
-    /// its cleaning steps between commits, not inside them.
+    /// `replace` takes after its swap (and without its failure injector).
+    /// `Tree::apply_leaf_run` replaces a leaf where sled would have linked to
+    /// it, and the hub's writer takes its cleaning steps between commits,
+    /// not inside them.
     pub(crate) fn replace_without_cleaning<'g>(
         &self,
         pid: PageId,
@@ -1328,7 +1321,6 @@ impl PageCache {
         new: Node,
         guard: &'g Guard,
     ) -> Result<CasResult<'g, Node>> {
-        let _measure = Measure::new(&M.replace_page);
         let result =
             self.cas_page(pid, old, Update::Node(new), false, guard)?;
         Ok(result.map_err(|fail| {
