@@ -423,11 +423,13 @@ impl Tree {
         guard: &mut Guard,
     ) -> Result<usize> {
         const LEAF_RUN_MIN: usize = 3;
+        // `Node::should_split`'s bound for a leaf, for the size estimate
         const LEAF_SPLIT_MAX: usize = 16;
         const LEAF_RUN_MAX_BYTES: usize = 64 * 1024;
 
+        // cut where sled itself would split, so that no reader splits again
         fn split_pieces(node: Node, out: &mut Vec<Node>) {
-            if node.data.len() <= LEAF_SPLIT_MAX {
+            if !node.should_split() {
                 out.push(node);
             } else {
                 let (lhs, rhs) = node.split();
@@ -458,14 +460,15 @@ impl Tree {
                 let leaf_bytes = (view.rss() as usize + run_bytes)
                     * LEAF_SPLIT_MAX.min(keys)
                     / keys;
+                let subscribed = self.subscribers.ever_used();
                 let batchable = run >= LEAF_RUN_MIN
                     && leaf_bytes <= LEAF_RUN_MAX_BYTES
-                    && !self.subscribers.ever_used()
+                    && !subscribed
                     && !view.data.is_index()
                     && view.merging_child.is_none()
                     && !view.merging
                     && parent.is_some();
-                if !batchable && self.subscribers.ever_used() {
+                if !batchable && subscribed {
                     (end, start)
                 } else if !batchable {
                     // the first key goes into the leaf this traversal found,
