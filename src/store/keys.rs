@@ -46,6 +46,9 @@ pub const SNAPSHOT: u8 = b'S';
 pub const SNAPSHOT_RUN: u8 = b's';
 /// `P` + agent id → last published presence.
 pub const PRESENCE: u8 = b'P';
+/// `w` + commit number (u64) + part (u32) → the (key, value) pairs of the records a
+/// commit wrote behind it (`lazy.rs`); none once they are checkpointed.
+pub const JOURNAL: u8 = b'w';
 /// `m` + name → metadata (epoch, format version).
 pub const META: u8 = b'm';
 

@@ -10,6 +10,7 @@
 pub mod clients;
 pub mod index;
 pub mod keys;
+mod lazy;
 pub mod log;
 mod recovery;
 #[cfg(test)]
@@ -45,6 +46,8 @@ pub enum StoreError {
 pub struct Batch {
     events: Vec<(u64, Vec<u8>)>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Puts of records written behind the commit (`lazy.rs`).
+    lazy: Vec<(Vec<u8>, Vec<u8>)>,
     index_del: Vec<IndexEntry>,
     index_put: Vec<(IndexEntry, Vec<u8>)>,
     outgoing: Vec<Outgoing>,
@@ -71,7 +74,7 @@ impl Batch {
         log: &mut log::ConvLog,
         seqs: impl IntoIterator<Item = u64>,
     ) {
-        self.puts.extend(log.append(conversation, seqs));
+        self.lazy.extend(log.append(conversation, seqs));
     }
 
     /// Writes a conversation's current state.
@@ -133,7 +136,7 @@ impl Batch {
 
     /// Records a contact's message `client_id` in the slot its lookup found.
     pub fn client_id(&mut self, slot: &clients::ClientIdSlot, client_id: &str, message: &str) {
-        self.puts.push(slot.with(client_id, message));
+        self.lazy.push(slot.with(client_id, message));
     }
 
     /// Records a new conversation among its contact's (`keys::CONTACT_CONV`).
@@ -223,6 +226,9 @@ pub struct Store {
     contact_index: AtomicBool,
     tx: mpsc::Sender<Request>,
     healthy: AtomicBool,
+    /// The latest values of records written behind the commit (`lazy.rs`): readers of
+    /// those tables merge it over sled, holding its read lock across their scan.
+    overlay: RwLock<lazy::Overlay>,
 }
 
 impl Store {
@@ -279,6 +285,7 @@ impl Store {
             contact_index: AtomicBool::new(contact_index),
             tx,
             healthy: AtomicBool::new(true),
+            overlay: RwLock::new(lazy::Overlay::default()),
         });
         writer::spawn(writer::Writer::new(bus, last + 1), rx, store.clone());
         if !contact_index && build_contact_index {
@@ -341,6 +348,24 @@ impl Store {
         Ok(self.inner()?.tree.clone())
     }
 
+    fn overlay(&self) -> std::sync::RwLockReadGuard<'_, lazy::Overlay> {
+        self.overlay.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn overlay_mut(&self) -> std::sync::RwLockWriteGuard<'_, lazy::Overlay> {
+        self.overlay.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The records under `prefix` of a table written behind the commit (`lazy.rs`), with
+    /// the values not yet checkpointed over them.
+    fn scan_lazy(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<lazy::Pair>, StoreError> {
+        // Held across the scan: the writer drops checkpointed keys only under its
+        // write lock, so sled cannot show a key newer than the overlay read here.
+        let overlay = self.overlay();
+        let stored = tree.scan_prefix(prefix).collect::<Result<Vec<_>, _>>()?;
+        Ok(overlay.merge(prefix, stored))
+    }
+
     /// Drops the database and opens it again: sled stays failed after an I/O error
     /// (e.g. a full disk), so recovery needs a fresh instance. Called by the writer.
     fn reopen(&self) -> Result<(), StoreError> {
@@ -362,6 +387,10 @@ impl Store {
         }
         let inner = Inner::open(&self.dir)?;
         *guard = Some(Arc::new(inner));
+        drop(guard);
+        // Opening replayed the journal: what it held is in sled, what it lacked was
+        // never durable.
+        self.overlay_mut().clear();
         tracing::warn!("Store reopened after a failure.");
         Ok(())
     }
@@ -444,10 +473,7 @@ impl Store {
         contact: &str,
         client_id: &str,
     ) -> Result<clients::ClientIdLookup, StoreError> {
-        let chunks = self
-            .tree()?
-            .scan_prefix(clients::prefix(contact))
-            .collect::<Result<Vec<_>, _>>()?;
+        let chunks = self.scan_lazy(&self.tree()?, &clients::prefix(contact))?;
         Ok(clients::lookup(contact, client_id, chunks))
     }
 
@@ -456,9 +482,7 @@ impl Store {
     /// next one goes.
     pub fn client_ids(&self, contact: &str) -> Result<clients::ClientIds, StoreError> {
         let tree = self.tree()?;
-        let chunks = tree
-            .scan_prefix(clients::prefix(contact))
-            .collect::<Result<Vec<_>, _>>()?;
+        let chunks = self.scan_lazy(&tree, &clients::prefix(contact))?;
         let mut ids = clients::summarize(contact, chunks);
         let scope = format!("c/{contact}");
         let legacy = keys::key(keys::IDEMPOTENCY, &[scope.as_bytes(), b""]);
@@ -542,8 +566,7 @@ impl Store {
         }
         let prefix = log::conv_prefix(conversation);
         let mut tail = log::ConvLog::default();
-        for kv in tree.scan_prefix(&prefix) {
-            let (k, v) = kv?;
+        for (k, v) in self.scan_lazy(tree, &prefix)? {
             let chunk = u32_after(&k, &prefix, "conversation log key")?;
             let record = log::decode_seqs(&v);
             seqs.extend(record.iter().copied().filter(|s| *s > after));
@@ -890,11 +913,18 @@ impl Inner {
         let sync_file = std::fs::OpenOptions::new()
             .read(true)
             .open(dir.join("db"))?;
-        Ok(Inner {
+        let inner = Inner {
             db,
             tree,
             sync_file,
-        })
+        };
+        // What the last run wrote behind its commits (`lazy.rs`), before anything reads.
+        let replayed = lazy::replay(&inner.tree)?;
+        if replayed > 0 {
+            inner.flush_and_sync()?;
+            tracing::info!(keys = replayed, "Journal of deferred records replayed.");
+        }
+        Ok(inner)
     }
 }
 

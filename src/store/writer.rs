@@ -2,6 +2,7 @@
 //! `apply_batch` + `flush` + `sync_data`, answers the requests, then publishes their
 //! events in `seq` order (a small reorder buffer covers seqs allocated out of order).
 
+use super::lazy::Lazy;
 use super::log::{self, OpenChunks};
 use super::recovery::RecoverySnapshots;
 use super::{keys, Request, Store};
@@ -24,6 +25,8 @@ pub(super) struct Writer {
     held: BTreeMap<u64, Option<Outgoing>>,
     /// The log records that may still grow.
     open: OpenChunks,
+    /// The records written behind the commit: dirty keys and journal records.
+    lazy: Lazy,
 }
 
 impl Writer {
@@ -34,6 +37,7 @@ impl Writer {
             next_pub,
             held: BTreeMap::new(),
             open: OpenChunks::default(),
+            lazy: Lazy::default(),
         }
     }
 
@@ -54,7 +58,7 @@ impl Writer {
     fn commit(
         &mut self,
         store: &Store,
-        reqs: &[Request],
+        reqs: &mut [Request],
         phases: &mut CommitPhases,
     ) -> Result<(), String> {
         let res = self.try_commit(store, reqs, phases);
@@ -70,7 +74,7 @@ impl Writer {
     fn try_commit(
         &mut self,
         store: &Store,
-        reqs: &[Request],
+        reqs: &mut [Request],
         phases: &mut CommitPhases,
     ) -> Result<(), String> {
         let started = Instant::now();
@@ -79,7 +83,9 @@ impl Writer {
         let mut b = sled::Batch::default();
         let mut touched: Vec<String> = Vec::new();
         let mut chunks: Vec<u64> = Vec::new();
-        for r in reqs {
+        let mut deferred: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for r in reqs.iter_mut() {
+            deferred.append(&mut r.batch.lazy);
             for (seq, json) in &r.batch.events {
                 chunks.push(self.open.add(*seq, json, |c| load_chunk(tree, c))?);
             }
@@ -115,7 +121,13 @@ impl Writer {
             let k = keys::key(keys::COUNT, &[name.as_bytes()]);
             put(&mut b, phases, k, &v.to_be_bytes()[..]);
         }
+        let plan = self.lazy.plan(&store.overlay(), &deferred, false, &mut b);
+        phases.puts += plan.puts;
+        phases.removes += plan.removes;
+        phases.bytes += plan.bytes;
         tree.apply_batch(b).map_err(|e| e.to_string())?;
+        // Visible once applied, as sled's own writes are (durable after the sync).
+        self.lazy.settle(&mut store.overlay_mut(), plan, deferred);
         let applied = Instant::now();
         phases.apply = applied - started;
         inner.db.flush().map_err(|e| e.to_string())?;
@@ -124,6 +136,31 @@ impl Writer {
         inner.sync_file.sync_data().map_err(|e| e.to_string())?;
         phases.sync = flushed.elapsed();
         Ok(())
+    }
+
+    /// Checkpoints deferred records while the queue is empty (`lazy.rs`), a round of
+    /// at most [`super::lazy::IDLE_ROUND`] keys at a time, without a sync of its own: the
+    /// journal already holds them, and the next commit's sync carries them. False when
+    /// nothing is left.
+    fn idle_checkpoint(&mut self, store: &Store, rx: &mpsc::Receiver<Request>) -> bool {
+        let Ok(inner) = store.inner() else {
+            return false;
+        };
+        while self.lazy.pending() {
+            let mut b = sled::Batch::default();
+            let plan = self.lazy.plan(&store.overlay(), &[], true, &mut b);
+            if let Err(e) = inner.tree.apply_batch(b) {
+                // The next commit meets the same error and reopens the store.
+                tracing::warn!(error = %e, "Checkpoint of deferred records failed.");
+                store.set_healthy(false);
+                return false;
+            }
+            self.lazy.settle(&mut store.overlay_mut(), plan, Vec::new());
+            if !rx.is_empty() {
+                return true;
+            }
+        }
+        false
     }
 
     fn publish(&mut self, reqs: Vec<Request>, ok: bool) {
@@ -274,6 +311,10 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     Ok(r) => r,
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
+                        if w.lazy.pending() && store.healthy() {
+                            w.idle_checkpoint(&store, &rx);
+                            continue;
+                        }
                         if gc_pending && gc_budget > 0 && store.healthy() {
                             gc_pending = clean_segments(&store, &rx, 0, &mut gc_budget);
                             continue;
@@ -294,13 +335,15 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                 let started = Instant::now();
                 if !store.healthy() && last_reopen.elapsed() > Duration::from_millis(250) {
                     last_reopen = Instant::now();
-                    if let Err(e) = store.reopen() {
-                        tracing::error!(error = %e, "Store reopen failed; will retry.");
+                    match store.reopen() {
+                        // The journal was replayed into sled.
+                        Ok(()) => w.lazy.reset(),
+                        Err(e) => tracing::error!(error = %e, "Store reopen failed; will retry."),
                     }
                 }
                 let mut phases = CommitPhases::default();
                 snapshots.commit_started();
-                let res = w.commit(&store, &reqs, &mut phases);
+                let res = w.commit(&store, &mut reqs, &mut phases);
                 let events: usize = reqs.iter().map(|r| r.batch.event_count()).sum();
                 crate::metrics::record_commit(reqs.len(), events, started.elapsed(), phases);
                 store.set_healthy(res.is_ok());
