@@ -9,6 +9,12 @@
 //! waits for 1 MB of log after a segment becomes half dead (`HUB_STORE_CLEANING_LAG_MB=1`;
 //! 64 MB by default), so that it runs within a cycle or two.
 //!
+//! Commits of two deferred records or more (a customer message's conversation log and
+//! client id) go through the store's journal (`HUB_STORE_DEFER_MIN_PAIRS=2`; 64 by
+//! default), so that crashes land among journal records and checkpoints; after the last
+//! restart a spread of acknowledged sends is repeated with its client id and must return
+//! its first message.
+//!
 //! `CRASH_CYCLES` sets N (CI runs the default 20; the README reports a long run);
 //! `CRASH_TEXT_BYTES` pads every message's text to about that many bytes (at most 4,000),
 //! so that the store rewrites and cleans its log segments within a few cycles.
@@ -26,6 +32,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct Acked {
     messages: HashSet<String>,
+    /// (contact token, client id, message id) of every acknowledged send.
+    sends: Vec<(String, String, String)>,
     replies: HashSet<String>,
     assigned: HashSet<String>,
 }
@@ -54,11 +62,10 @@ fn writer(url: String, token: String, stop: Arc<AtomicBool>, acked: Arc<Mutex<Ac
         match res {
             Ok(r) if r.status() == 201 || r.status() == 200 => {
                 let b: Value = r.into_json().unwrap();
-                acked
-                    .lock()
-                    .unwrap()
-                    .messages
-                    .insert(b["message"]["id"].as_str().unwrap().to_string());
+                let id = b["message"]["id"].as_str().unwrap().to_string();
+                let mut acked = acked.lock().unwrap();
+                acked.messages.insert(id.clone());
+                acked.sends.push((token.clone(), format!("w{tag}-{i}"), id));
             }
             _ => return, // the hub died: acknowledged only what came back
         }
@@ -123,6 +130,10 @@ fn the_hub_survives_kill_9_at_random_moments() {
     let mut hub = Hub::start_with(&[
         ("HUB_STORE_SNAPSHOT_MB", "0.05"),
         ("HUB_STORE_CLEANING_LAG_MB", "1"),
+        // Commits of two deferred records or more journal them (64 by default), so
+        // that crashes land among journal records and checkpoints and restarts replay
+        // them (`src/store/lazy.rs`); a reply's commit (one record) writes in place.
+        ("HUB_STORE_DEFER_MIN_PAIRS", "2"),
     ]);
     let (_, agent) = hub.agent("Ann", "agent");
     // Recovery snapshots written by all incarnations (read just before each kill).
@@ -267,6 +278,21 @@ fn the_hub_survives_kill_9_at_random_moments() {
             other => panic!("console stopped early: {other:?}"),
         }
     }
+    // Idempotency survives the crashes: a repeated send (same contact, same client id)
+    // returns its first message (PROTOCOL.md §2), for a spread of acknowledged sends.
+    let step = (acked.sends.len() / 200).max(1);
+    let mut repeats = 0;
+    for (token, client_id, id) in acked.sends.iter().step_by(step) {
+        let (status, b) = hub.post(
+            "/api/widget/messages",
+            token,
+            json!({"text": "again", "client_id": client_id}),
+        );
+        assert_eq!(status, 200, "a repeated client id created a message: {b}");
+        assert_eq!(b["message"]["id"].as_str(), Some(id.as_str()), "{b}");
+        repeats += 1;
+    }
+    assert!(repeats > 0);
     let console_missing = acked
         .messages
         .iter()

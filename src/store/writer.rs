@@ -2,7 +2,7 @@
 //! `apply_batch` + `flush` + `sync_data`, answers the requests, then publishes their
 //! events in `seq` order (a small reorder buffer covers seqs allocated out of order).
 
-use super::lazy::Lazy;
+use super::lazy::{self, Lazy, Round};
 use super::log::{self, OpenChunks};
 use super::recovery::RecoverySnapshots;
 use super::{keys, Request, Store};
@@ -27,6 +27,8 @@ pub(super) struct Writer {
     open: OpenChunks,
     /// The records written behind the commit: dirty keys and journal records.
     lazy: Lazy,
+    /// Fewer deferred records than this in a commit are written in place.
+    defer_min: usize,
 }
 
 impl Writer {
@@ -38,6 +40,7 @@ impl Writer {
             held: BTreeMap::new(),
             open: OpenChunks::default(),
             lazy: Lazy::default(),
+            defer_min: lazy::defer_min_pairs(),
         }
     }
 
@@ -121,13 +124,16 @@ impl Writer {
             let k = keys::key(keys::COUNT, &[name.as_bytes()]);
             put(&mut b, phases, k, &v.to_be_bytes()[..]);
         }
-        let plan = self.lazy.plan(&store.overlay(), &deferred, false, &mut b);
+        let direct = deferred.len() < self.defer_min;
+        let plan = self
+            .lazy
+            .plan(&store.overlay(), deferred, direct, Round::Commit, &mut b);
         phases.puts += plan.puts;
         phases.removes += plan.removes;
         phases.bytes += plan.bytes;
         tree.apply_batch(b).map_err(|e| e.to_string())?;
         // Visible once applied, as sled's own writes are (durable after the sync).
-        self.lazy.settle(&mut store.overlay_mut(), plan, deferred);
+        self.lazy.settle(&mut store.overlay_mut(), plan);
         let applied = Instant::now();
         phases.apply = applied - started;
         inner.db.flush().map_err(|e| e.to_string())?;
@@ -146,21 +152,45 @@ impl Writer {
         let Ok(inner) = store.inner() else {
             return false;
         };
-        while self.lazy.pending() {
+        while self.lazy.due(&store.overlay()) {
             let mut b = sled::Batch::default();
-            let plan = self.lazy.plan(&store.overlay(), &[], true, &mut b);
+            let plan = self
+                .lazy
+                .plan(&store.overlay(), Vec::new(), false, Round::Idle, &mut b);
             if let Err(e) = inner.tree.apply_batch(b) {
                 // The next commit meets the same error and reopens the store.
                 tracing::warn!(error = %e, "Checkpoint of deferred records failed.");
                 store.set_healthy(false);
                 return false;
             }
-            self.lazy.settle(&mut store.overlay_mut(), plan, Vec::new());
+            self.lazy.settle(&mut store.overlay_mut(), plan);
             if !rx.is_empty() {
                 return true;
             }
         }
         false
+    }
+
+    /// Checkpoints every deferred record and removes the journal (the queue closed: a
+    /// clean stop leaves nothing for the next start to replay).
+    fn drain(&mut self, store: &Store) {
+        let Ok(inner) = store.inner() else {
+            return;
+        };
+        while self.lazy.pending() {
+            let mut b = sled::Batch::default();
+            let plan = self
+                .lazy
+                .plan(&store.overlay(), Vec::new(), false, Round::Drain, &mut b);
+            if let Err(e) = inner.tree.apply_batch(b) {
+                tracing::warn!(error = %e, "Checkpoint of deferred records failed.");
+                return;
+            }
+            self.lazy.settle(&mut store.overlay_mut(), plan);
+        }
+        if let Err(e) = inner.flush_and_sync() {
+            tracing::warn!(error = %e, "Checkpoint of deferred records not synced.");
+        }
     }
 
     fn publish(&mut self, reqs: Vec<Request>, ok: bool) {
@@ -311,7 +341,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     Ok(r) => r,
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
-                        if w.lazy.pending() && store.healthy() {
+                        if store.healthy() && w.lazy.due(&store.overlay()) {
                             w.idle_checkpoint(&store, &rx);
                             continue;
                         }
@@ -367,6 +397,9 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     gc_budget = (gc_budget + GC_PAGES_EARNED_PER_COMMIT).min(GC_BUDGET_MAX);
                     gc_pending = clean_segments(&store, &rx, GC_PAGES_PER_COMMIT, &mut gc_budget);
                 }
+            }
+            if store.healthy() {
+                w.drain(&store);
             }
             tracing::info!("Store writer stopped.");
         })
