@@ -70,21 +70,18 @@ struct Dirty {
 impl Overlay {
     /// `stored` (the pairs under `prefix` in sled, ascending) with the overlay's
     /// values over them, ascending.
-    pub fn merge<K: AsRef<[u8]>, V: AsRef<[u8]>>(
-        &self,
-        prefix: &[u8],
-        stored: impl IntoIterator<Item = (K, V)>,
-    ) -> Vec<Pair> {
-        let mut out: BTreeMap<Vec<u8>, Vec<u8>> = stored
-            .into_iter()
-            .map(|(k, v)| (k.as_ref().to_vec(), v.as_ref().to_vec()))
-            .collect();
-        for (k, d) in self
+    pub fn merge(&self, prefix: &[u8], stored: Vec<Stored>) -> Vec<Stored> {
+        let mut dirty = self
             .map
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
-        {
-            out.insert(k.clone(), d.value.clone());
+            .peekable();
+        if dirty.peek().is_none() {
+            return stored;
+        }
+        let mut out: BTreeMap<sled::IVec, sled::IVec> = stored.into_iter().collect();
+        for (k, d) in dirty {
+            out.insert(k.as_slice().into(), d.value.as_slice().into());
         }
         out.into_iter().collect()
     }
@@ -114,6 +111,9 @@ pub fn journal_key(n: u64, part: u32) -> Vec<u8> {
 
 /// A key and its value.
 pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// A key and its value as sled returns them.
+pub type Stored = (sled::IVec, sled::IVec);
 
 /// A decoded journal pair: the key, the bytes kept of its value before, the bytes added.
 pub type Extension<'a> = (&'a [u8], usize, &'a [u8]);
@@ -450,6 +450,12 @@ impl Lazy {
         }
     }
 
+    /// True when no key is dirty and no journal record is left: a commit can then write
+    /// in place without looking at the overlay.
+    pub fn is_clean(&self) -> bool {
+        self.dirty.is_empty() && self.records.is_empty()
+    }
+
     /// True when a [`Round::Drain`] has something to do.
     pub fn pending(&self) -> bool {
         !self.dirty.is_empty() || !self.records.is_empty()
@@ -515,7 +521,11 @@ mod tests {
     /// What a reader sees: sled under the overlay.
     fn read(tree: &sled::Tree, overlay: &Overlay) -> BTreeMap<Vec<u8>, Vec<u8>> {
         let stored: Vec<_> = tree.scan_prefix(b"F").map(|kv| kv.unwrap()).collect();
-        overlay.merge(b"F", stored).into_iter().collect()
+        overlay
+            .merge(b"F", stored)
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect()
     }
 
     proptest! {

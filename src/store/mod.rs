@@ -358,7 +358,7 @@ impl Store {
 
     /// The records under `prefix` of a table written behind the commit (`lazy.rs`), with
     /// the values not yet checkpointed over them.
-    fn scan_lazy(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<lazy::Pair>, StoreError> {
+    fn scan_lazy(&self, tree: &sled::Tree, prefix: &[u8]) -> Result<Vec<lazy::Stored>, StoreError> {
         // Held across the scan: the writer drops checkpointed keys only under its
         // write lock, so sled cannot show a key newer than the overlay read here.
         let overlay = self.overlay();

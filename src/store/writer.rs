@@ -125,15 +125,26 @@ impl Writer {
             put(&mut b, phases, k, &v.to_be_bytes()[..]);
         }
         let direct = deferred.len() < self.defer_min;
-        let plan = self
-            .lazy
-            .plan(&store.overlay(), deferred, direct, Round::Commit, &mut b);
-        phases.puts += plan.puts;
-        phases.removes += plan.removes;
-        phases.bytes += plan.bytes;
+        let plan = if direct && self.lazy.is_clean() {
+            // Nothing is deferred: in place, as any other key, without the overlay.
+            for (k, v) in deferred {
+                put(&mut b, phases, k, v);
+            }
+            None
+        } else {
+            let plan = self
+                .lazy
+                .plan(&store.overlay(), deferred, direct, Round::Commit, &mut b);
+            phases.puts += plan.puts;
+            phases.removes += plan.removes;
+            phases.bytes += plan.bytes;
+            Some(plan)
+        };
         tree.apply_batch(b).map_err(|e| e.to_string())?;
-        // Visible once applied, as sled's own writes are (durable after the sync).
-        self.lazy.settle(&mut store.overlay_mut(), plan);
+        if let Some(plan) = plan {
+            // Visible once applied, as sled's own writes are (durable after the sync).
+            self.lazy.settle(&mut store.overlay_mut(), plan);
+        }
         let applied = Instant::now();
         phases.apply = applied - started;
         inner.db.flush().map_err(|e| e.to_string())?;
@@ -341,7 +352,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     Ok(r) => r,
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
-                        if store.healthy() && w.lazy.due(&store.overlay()) {
+                        if !w.lazy.is_clean() && store.healthy() && w.lazy.due(&store.overlay()) {
                             w.idle_checkpoint(&store, &rx);
                             continue;
                         }
