@@ -155,26 +155,34 @@ impl Writer {
         Ok(())
     }
 
-    /// Checkpoints deferred records while the queue is empty (`lazy.rs`), a round of
-    /// at most [`super::lazy::IDLE_ROUND`] keys at a time, without a sync of its own: the
-    /// journal already holds them, and the next commit's sync carries them. False when
-    /// nothing is left.
+    /// One round of checkpointing deferred records (`lazy.rs`), applied without a sync
+    /// of its own: the journal already holds them, and the next sync carries them.
+    fn checkpoint(&mut self, store: &Store, tree: &sled::Tree, round: Round) -> bool {
+        let mut b = sled::Batch::default();
+        let plan = self
+            .lazy
+            .plan(&store.overlay(), Vec::new(), false, round, &mut b);
+        if let Err(e) = tree.apply_batch(b) {
+            // The next commit meets the same error and reopens the store.
+            tracing::warn!(error = %e, "Checkpoint of deferred records failed.");
+            store.set_healthy(false);
+            return false;
+        }
+        self.lazy.settle(&mut store.overlay_mut(), plan);
+        true
+    }
+
+    /// Checkpoints the deferred records that are due while the queue is empty, a round
+    /// of at most [`super::lazy::IDLE_ROUND`] keys at a time. True when a request
+    /// arrived before it was done.
     fn idle_checkpoint(&mut self, store: &Store, rx: &mpsc::Receiver<Request>) -> bool {
         let Ok(inner) = store.inner() else {
             return false;
         };
         while self.lazy.due(&store.overlay()) {
-            let mut b = sled::Batch::default();
-            let plan = self
-                .lazy
-                .plan(&store.overlay(), Vec::new(), false, Round::Idle, &mut b);
-            if let Err(e) = inner.tree.apply_batch(b) {
-                // The next commit meets the same error and reopens the store.
-                tracing::warn!(error = %e, "Checkpoint of deferred records failed.");
-                store.set_healthy(false);
+            if !self.checkpoint(store, &inner.tree, Round::Idle) {
                 return false;
             }
-            self.lazy.settle(&mut store.overlay_mut(), plan);
             if !rx.is_empty() {
                 return true;
             }
@@ -189,15 +197,9 @@ impl Writer {
             return;
         };
         while self.lazy.pending() {
-            let mut b = sled::Batch::default();
-            let plan = self
-                .lazy
-                .plan(&store.overlay(), Vec::new(), false, Round::Drain, &mut b);
-            if let Err(e) = inner.tree.apply_batch(b) {
-                tracing::warn!(error = %e, "Checkpoint of deferred records failed.");
+            if !self.checkpoint(store, &inner.tree, Round::Drain) {
                 return;
             }
-            self.lazy.settle(&mut store.overlay_mut(), plan);
         }
         if let Err(e) = inner.flush_and_sync() {
             tracing::warn!(error = %e, "Checkpoint of deferred records not synced.");
