@@ -9,11 +9,13 @@
 //! end of its table (a run of keys in one leaf), holding the commit's (key, value)
 //! pairs. The latest value of every such key lives in an in-memory [`Overlay`] that
 //! readers merge over sled, and the writer copies values into their own keys later
-//! (a *checkpoint*): when a key has been dirty for [`AGE_COMMITS`] journal records, when
-//! the overlay holds more than [`CAP`] keys; the writer does it between commits when it
-//! can, in the commit otherwise. A key rewritten
-//! by many commits meanwhile is written once. Journal records that no dirty key needs
-//! any more are removed in the same batch as the checkpoint that made them useless.
+//! (a *checkpoint*): when a key has been dirty for [`AGE_COMMITS`] journal records, or
+//! when the overlay holds more than [`CAP`] keys; between commits when the queue is
+//! empty, in the commit otherwise. A key rewritten by many commits meanwhile is written
+//! once. Journal records that no dirty key needs any more are removed in the same batch
+//! as the checkpoint that made them useless. Only large commits (at least
+//! [`DEFER_MIN_PAIRS`] such records) journal them; smaller ones write in place, unless
+//! the journal still holds the key.
 //!
 //! Durability is unchanged: a commit's journal record is in its own atomic batch, so
 //! what was acknowledged is on disk. Opening the store ([`replay`]) applies every
@@ -51,6 +53,7 @@ pub fn defer_min_pairs() -> usize {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFER_MIN_PAIRS)
 }
+
 /// Bytes of pairs per journal part (sled writes values past 128 KiB as files of their
 /// own).
 const PART_BYTES: usize = 2 * 1024;
@@ -123,7 +126,7 @@ pub type Extension<'a> = (&'a [u8], usize, &'a [u8]);
 /// is 0 for a whole value). Records only grow at their end (a conversation's seqs, a
 /// contact's client ids), so most pairs hold what was added.
 fn encode<'a>(
-    pairs: &'a [(Vec<u8>, Vec<u8>)],
+    pairs: &'a [Pair],
     here: &mut HashMap<&'a [u8], &'a [u8]>,
     before: impl Fn(&[u8]) -> Option<&'a [u8]>,
 ) -> Vec<u8> {
@@ -307,10 +310,10 @@ struct Record {
 }
 
 impl Lazy {
-    /// Adds this commit's writes to `b`: the journal record of `pairs` (the commit's
-    /// deferred puts, in request order), the checkpoint of keys that are due (all of
-    /// see [`Round`]), and the removal of journal records no
-    /// dirty key needs. Changes nothing until [`Lazy::settle`].
+    /// Adds this commit's writes to `b`: `pairs` (the commit's deferred puts, in request
+    /// order) in place when `direct` allows it and in a journal record otherwise, the
+    /// checkpoint of the keys that `round` finds due, and the removal of journal records
+    /// no dirty key needs. Changes nothing until [`Lazy::settle`].
     pub fn plan(
         &self,
         overlay: &Overlay,
