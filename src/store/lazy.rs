@@ -41,8 +41,9 @@ pub const IDLE_ROUND: usize = 256;
 /// A commit with fewer deferred records than this (≈ 128 customer messages) writes them
 /// in place (unless the journal holds their key). Measured with the `group_commit`
 /// bench: deferring gains where commits are large (512 writers, ≈ 250 messages a
-/// commit) and lost 10–15 % at 64 writers (≈ 64 a commit); in the busy hour (≈ 2 a
-/// commit) the journal's own keys cost more than waiting saves.
+/// commit); at 64 writers (≈ 35 a commit) it lost 10–15 % in one hour and gained 5–9 %
+/// in another; in the busy hour (≈ 2 a commit) deferring every commit cost 3–5 % of
+/// the send → console p50.
 pub const DEFER_MIN_PAIRS: usize = 256;
 
 /// [`DEFER_MIN_PAIRS`], or `HUB_STORE_DEFER_MIN_PAIRS` (`0`: every commit defers; the
