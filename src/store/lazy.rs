@@ -454,13 +454,8 @@ impl Lazy {
         }
     }
 
-    /// True when no key is dirty and no journal record is left: a commit can then write
-    /// in place without looking at the overlay.
-    pub fn is_clean(&self) -> bool {
-        self.dirty.is_empty() && self.records.is_empty()
-    }
-
-    /// True when a [`Round::Drain`] has something to do.
+    /// True when a key is dirty or a journal record is left: what a [`Round::Drain`]
+    /// works through. Otherwise a commit writes in place without looking at the overlay.
     pub fn pending(&self) -> bool {
         !self.dirty.is_empty() || !self.records.is_empty()
     }

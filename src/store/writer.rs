@@ -125,7 +125,7 @@ impl Writer {
             put(&mut b, phases, k, &v.to_be_bytes()[..]);
         }
         let direct = deferred.len() < self.defer_min;
-        let plan = if direct && self.lazy.is_clean() {
+        let plan = if direct && !self.lazy.pending() {
             // Nothing is deferred: in place, as any other key, without the overlay.
             for (k, v) in deferred {
                 put(&mut b, phases, k, v);
@@ -173,21 +173,16 @@ impl Writer {
     }
 
     /// Checkpoints the deferred records that are due while the queue is empty, a round
-    /// of at most [`super::lazy::IDLE_ROUND`] keys at a time. True when a request
-    /// arrived before it was done.
-    fn idle_checkpoint(&mut self, store: &Store, rx: &mpsc::Receiver<Request>) -> bool {
+    /// of at most [`super::lazy::IDLE_ROUND`] keys at a time, until a request arrives.
+    fn idle_checkpoint(&mut self, store: &Store, rx: &mpsc::Receiver<Request>) {
         let Ok(inner) = store.inner() else {
-            return false;
+            return;
         };
-        while self.lazy.due(&store.overlay()) {
+        while rx.is_empty() && self.lazy.due(&store.overlay()) {
             if !self.checkpoint(store, &inner.tree, Round::Idle) {
-                return false;
-            }
-            if !rx.is_empty() {
-                return true;
+                return;
             }
         }
-        false
     }
 
     /// Checkpoints every deferred record and removes the journal (the queue closed: a
@@ -354,7 +349,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     Ok(r) => r,
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
-                        if !w.lazy.is_clean() && store.healthy() && w.lazy.due(&store.overlay()) {
+                        if w.lazy.pending() && store.healthy() && w.lazy.due(&store.overlay()) {
                             w.idle_checkpoint(&store, &rx);
                             continue;
                         }
