@@ -143,6 +143,8 @@ fn domain(c: &mut Criterion) {
 fn commit(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // The store reads of the hub's two worker runtimes (`config::BLOCKING_THREADS`).
+        .max_blocking_threads(2 * hub::config::BLOCKING_THREADS)
         .enable_all()
         .build()
         .unwrap();

@@ -32,6 +32,15 @@ pub struct Config {
 /// The default of `HUB_AGENT_INFLIGHT` (see `docs/DECISIONS.md`, "Replies and bots").
 pub const AGENT_INFLIGHT: usize = 32;
 
+/// Threads each of the hub's runtimes may start for blocking store reads
+/// (`Store::read`; tokio's default is 512). Every thread that reads sled stays
+/// registered with its memory reclamation (crossbeam-epoch) until it exits, 10 s after
+/// its last task, and the writer walks that list each time it collects garbage: a burst
+/// of first sends used to leave hundreds of them behind. Reads are short and the
+/// machine has two cores; a read past the limit waits for a thread. See
+/// `docs/DECISIONS.md`, "Group commit".
+pub const BLOCKING_THREADS: usize = 8;
+
 impl Config {
     /// Whether `origin` is listed in `HUB_ALLOWED_ORIGINS` (or the list allows `*`).
     pub fn origin_listed(&self, origin: &str) -> bool {

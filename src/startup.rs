@@ -45,6 +45,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
             .default_service(web::to(not_found))
     })
     .tcp_nodelay(true)
+    .worker_max_blocking_threads(crate::config::BLOCKING_THREADS)
     .listen(listener)?
     .shutdown_timeout(5)
     .disable_signals()

@@ -14,8 +14,9 @@
 //! empty, in the commit otherwise. A key rewritten by many commits meanwhile is written
 //! once. Journal records that no dirty key needs any more are removed in the same batch
 //! as the checkpoint that made them useless. Only large commits (at least
-//! [`DEFER_MIN_PAIRS`] such records) journal them; smaller ones write in place, unless
-//! the journal still holds the key.
+//! [`DEFER_MIN_PAIRS`] such records) start a journal; smaller ones write in place, unless
+//! a journal record is left or a key is dirty: then they journal too, which ages the
+//! dirty keys until every one is checkpointed and every record removed.
 //!
 //! Durability is unchanged: a commit's journal record is in its own atomic batch, so
 //! what was acknowledged is on disk. Opening the store ([`replay`]) applies every
@@ -27,7 +28,7 @@
 //! readers hold its read lock across their sled scan.
 
 use super::keys;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// A key is checkpointed once this many journal records were written after the one that
 /// made it dirty.
@@ -125,21 +126,23 @@ pub type Extension<'a> = (&'a [u8], usize, &'a [u8]);
 /// Encodes pairs as `[key len u32][key][kept u32][len u32][bytes]…`, big-endian: the
 /// value is the first `kept` bytes of the key's value before it, then `bytes` (`kept`
 /// is 0 for a whole value). Records only grow at their end (a conversation's seqs, a
-/// contact's client ids), so most pairs hold what was added.
+/// contact's client ids), so most pairs hold what was added. A key's pairs are
+/// consecutive: the value before a pair is `prev`'s when it has the same key, else
+/// `before`'s.
 fn encode<'a>(
     pairs: &'a [Pair],
-    here: &mut HashMap<&'a [u8], &'a [u8]>,
+    prev: &mut Option<&'a Pair>,
     before: impl Fn(&[u8]) -> Option<&'a [u8]>,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(PART_BYTES / 4);
-    for (k, v) in pairs {
-        let kept = here
-            .get(k.as_slice())
-            .copied()
-            .or_else(|| before(k))
-            .filter(|b| v.starts_with(b))
-            .map_or(0, |b| b.len());
-        here.insert(k, v);
+    let mut out = Vec::with_capacity(PART_BYTES + PART_BYTES / 4);
+    for pair in pairs {
+        let (k, v) = pair;
+        let base = match prev {
+            Some((pk, pv)) if pk == k => Some(pv.as_slice()),
+            _ => before(k),
+        };
+        let kept = base.filter(|b| v.starts_with(b)).map_or(0, |b| b.len());
+        *prev = Some(pair);
         out.extend_from_slice(&(k.len() as u32).to_be_bytes());
         out.extend_from_slice(k);
         out.extend_from_slice(&(kept as u32).to_be_bytes());
@@ -297,8 +300,6 @@ pub(super) struct Lazy {
     dirty: VecDeque<(u64, Vec<u8>)>,
     /// Journal records written and not removed.
     records: VecDeque<Record>,
-    /// Every key a journal record still holds, and the last record that does.
-    in_journal: HashMap<Vec<u8>, u64>,
 }
 
 /// A journal record written and not removed.
@@ -306,42 +307,24 @@ struct Record {
     n: u64,
     /// Its parts' keys.
     parts: Vec<Vec<u8>>,
-    /// The keys it holds values of.
-    keys: Vec<Vec<u8>>,
 }
 
 impl Lazy {
     /// Adds this commit's writes to `b`: `pairs` (the commit's deferred puts, in request
-    /// order) in place when `direct` allows it and in a journal record otherwise, the
-    /// checkpoint of the keys that `round` finds due, and the removal of journal records
-    /// no dirty key needs. Changes nothing until [`Lazy::settle`].
+    /// order) in a journal record, the checkpoint of the keys that `round` finds due, and
+    /// the removal of journal records no dirty key needs. Changes nothing until
+    /// [`Lazy::settle`]. The writer writes a small commit's pairs in place instead, but
+    /// only while nothing is [`Lazy::pending`]: a key the journal still holds written in
+    /// place would get an older value back from a replay.
     pub fn plan(
         &self,
         overlay: &Overlay,
-        pairs: Vec<Pair>,
-        direct: bool,
+        mut pairs: Vec<Pair>,
         round: Round,
         b: &mut sled::Batch,
     ) -> Plan {
         let mut plan = Plan::default();
         let n = self.next;
-        let pairs = if direct {
-            // A small commit writes its records in place, as sled would, unless the
-            // journal holds the key: a replay would then put an older value back.
-            let mut journaled = Vec::new();
-            for (k, v) in pairs {
-                if overlay.map.contains_key(&k) || self.in_journal.contains_key(&k) {
-                    journaled.push((k, v));
-                } else {
-                    plan.puts += 1;
-                    plan.bytes += k.len() + v.len();
-                    b.insert(k, v);
-                }
-            }
-            journaled
-        } else {
-            pairs
-        };
         let mut over = overlay.len();
         for (first, key) in &self.dirty {
             if !overlay.live(*first, key) {
@@ -370,17 +353,21 @@ impl Lazy {
             over -= 1;
         }
         if !pairs.is_empty() {
+            // By key, a key's pairs in request order (a stable sort): the record's keys
+            // are one run, and a pair's predecessor is the one before it.
+            pairs.sort_by(|a, b| a.0.cmp(&b.0));
             // A pair extends the key's value before it: an earlier pair of this commit,
             // else the overlay's (whose whole value the journal holds from the record
             // that made the key dirty on), except for keys checkpointed here, whose
             // records may go with this batch.
-            let checkpointed: HashSet<&[u8]> =
+            let mut checkpointed: Vec<&[u8]> =
                 plan.checkpointed.iter().map(|k| k.as_slice()).collect();
-            let mut here = HashMap::new();
+            checkpointed.sort_unstable();
             let mut parts = Vec::new();
+            let mut prev: Option<&Pair> = None;
             for (i, range) in cut(&pairs, self.limits.part_bytes).into_iter().enumerate() {
-                let v = encode(&pairs[range], &mut here, |k| {
-                    if checkpointed.contains(k) {
+                let v = encode(&pairs[range], &mut prev, |k| {
+                    if checkpointed.binary_search(&k).is_ok() {
                         return None;
                     }
                     overlay.map.get(k).map(|d| d.value.as_slice())
@@ -424,26 +411,13 @@ impl Lazy {
         for k in &plan.checkpointed {
             overlay.map.remove(k);
         }
-        for rec in self.records.drain(..plan.dropped) {
-            for k in rec.keys {
-                if self.in_journal.get(&k) == Some(&rec.n) {
-                    self.in_journal.remove(&k);
-                }
-            }
-        }
+        self.records.drain(..plan.dropped);
         let Some((n, parts)) = plan.record else {
             return;
         };
-        let pairs = plan.pairs;
-        let mut keys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| k.clone()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        for k in &keys {
-            self.in_journal.insert(k.clone(), n);
-        }
-        self.records.push_back(Record { n, parts, keys });
+        self.records.push_back(Record { n, parts });
         self.next = n + 1;
-        for (k, value) in pairs {
+        for (k, value) in plan.pairs {
             match overlay.map.get_mut(&k) {
                 Some(d) => d.value = value,
                 None => {
@@ -455,9 +429,16 @@ impl Lazy {
     }
 
     /// True when a key is dirty or a journal record is left: what a [`Round::Drain`]
-    /// works through. Otherwise a commit writes in place without looking at the overlay.
+    /// works through. Otherwise a small commit writes in place without looking at the
+    /// overlay.
     pub fn pending(&self) -> bool {
         !self.dirty.is_empty() || !self.records.is_empty()
+    }
+
+    /// Whether a commit writes its deferred records in place: a small one (`small`)
+    /// while nothing is [`Lazy::pending`]. Otherwise it journals them ([`Lazy::plan`]).
+    pub fn in_place(&self, small: bool) -> bool {
+        small && !self.pending()
     }
 
     /// True when a [`Round::Idle`] has something to do: a key is due, or a journal
@@ -562,14 +543,21 @@ mod tests {
                             pairs.push((key(k), v));
                         }
                         let mut b = sled::Batch::default();
-                        let plan = lazy.plan(&overlay, pairs, *direct, Round::Commit, &mut b);
-                        tree.apply_batch(b).unwrap();
-                        lazy.settle(&mut overlay, plan);
+                        if lazy.in_place(*direct) {
+                            for (k, v) in pairs {
+                                b.insert(k, v);
+                            }
+                            tree.apply_batch(b).unwrap();
+                        } else {
+                            let plan = lazy.plan(&overlay, pairs, Round::Commit, &mut b);
+                            tree.apply_batch(b).unwrap();
+                            lazy.settle(&mut overlay, plan);
+                        }
                     }
                     Op::Idle => {
                         while lazy.due(&overlay) {
                             let mut b = sled::Batch::default();
-                            let plan = lazy.plan(&overlay, Vec::new(), false, Round::Idle, &mut b);
+                            let plan = lazy.plan(&overlay, Vec::new(), Round::Idle, &mut b);
                             tree.apply_batch(b).unwrap();
                             lazy.settle(&mut overlay, plan);
                         }
@@ -580,7 +568,7 @@ mod tests {
                     Op::Drain => {
                         while lazy.pending() {
                             let mut b = sled::Batch::default();
-                            let plan = lazy.plan(&overlay, Vec::new(), false, Round::Drain, &mut b);
+                            let plan = lazy.plan(&overlay, Vec::new(), Round::Drain, &mut b);
                             tree.apply_batch(b).unwrap();
                             lazy.settle(&mut overlay, plan);
                         }
@@ -617,8 +605,7 @@ mod tests {
             (b"Fa".to_vec(), b"abcdef".to_vec()),
             (b"Fb".to_vec(), b"xyz".to_vec()),
         ];
-        let mut here = HashMap::new();
-        let v = encode(&pairs, &mut here, |_| None);
+        let v = encode(&pairs, &mut None, |_| None);
         let d = decode(&v).unwrap();
         assert_eq!(
             d,

@@ -124,8 +124,7 @@ impl Writer {
             let k = keys::key(keys::COUNT, &[name.as_bytes()]);
             put(&mut b, phases, k, &v.to_be_bytes()[..]);
         }
-        let direct = deferred.len() < self.defer_min;
-        let plan = if direct && !self.lazy.pending() {
+        let plan = if self.lazy.in_place(deferred.len() < self.defer_min) {
             // Nothing is deferred: in place, as any other key, without the overlay.
             for (k, v) in deferred {
                 put(&mut b, phases, k, v);
@@ -134,7 +133,7 @@ impl Writer {
         } else {
             let plan = self
                 .lazy
-                .plan(&store.overlay(), deferred, direct, Round::Commit, &mut b);
+                .plan(&store.overlay(), deferred, Round::Commit, &mut b);
             phases.puts += plan.puts;
             phases.removes += plan.removes;
             phases.bytes += plan.bytes;
@@ -159,9 +158,7 @@ impl Writer {
     /// of its own: the journal already holds them, and the next sync carries them.
     fn checkpoint(&mut self, store: &Store, tree: &sled::Tree, round: Round) -> bool {
         let mut b = sled::Batch::default();
-        let plan = self
-            .lazy
-            .plan(&store.overlay(), Vec::new(), false, round, &mut b);
+        let plan = self.lazy.plan(&store.overlay(), Vec::new(), round, &mut b);
         if let Err(e) = tree.apply_batch(b) {
             // The next commit meets the same error and reopens the store.
             tracing::warn!(error = %e, "Checkpoint of deferred records failed.");
