@@ -139,7 +139,9 @@ fn domain(c: &mut Criterion) {
     g.finish();
 }
 
-/// Durable commits of one customer message each, from `writers` concurrent tasks.
+/// Durable commits of one customer message each, from `writers` concurrent tasks; prints
+/// each count's ack latency (from asking for a ticket to the durable answer) and what
+/// went through sled's log.
 fn commit(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -155,11 +157,18 @@ fn commit(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(5));
-    for writers in [1usize, 64, 512] {
+    // 256 last: each count's commits stay in the store and slow the next ones (a
+    // bigger tree, more to clean), and 512 after 1 and 64 is what earlier figures were.
+    for writers in [1usize, 64, 512, 256] {
+        // Every request's wait, from its ticket to its durable answer (µs).
+        let acks = std::sync::Arc::new(std::sync::Mutex::new(
+            hdrhistogram::Histogram::<u64>::new(3).unwrap(),
+        ));
         g.bench_function(format!("{writers}_writers"), |b| {
             b.iter_custom(|iters| {
                 let store = store.clone();
                 let msg = msg.clone();
+                let acks = acks.clone();
                 rt.block_on(async move {
                     let start = Instant::now();
                     let per = (iters as usize).div_ceil(writers);
@@ -167,7 +176,9 @@ fn commit(c: &mut Criterion) {
                         .map(|w| {
                             let store = store.clone();
                             let msg = msg.clone();
+                            let acks = acks.clone();
                             tokio::spawn(async move {
+                                let mut waits = hdrhistogram::Histogram::<u64>::new(3).unwrap();
                                 // One conversation per writer, with its log's tail.
                                 let mut log = hub::store::log::ConvLog::default();
                                 let mut slot = ClientIdSlot::first("");
@@ -176,6 +187,7 @@ fn commit(c: &mut Criterion) {
                                     RUN.fetch_add(1, Ordering::Relaxed)
                                 ));
                                 for i in 0..per {
+                                    let asked = Instant::now();
                                     let t = store.ticket().await.unwrap();
                                     let seq = t.alloc(1);
                                     let mut m = msg.clone();
@@ -221,8 +233,10 @@ fn commit(c: &mut Criterion) {
                                     }
                                     b.client_id(&slot, m.id.as_str(), m.id.as_str());
                                     hub::store::wait(t.send(b)).await.unwrap();
+                                    waits.record(asked.elapsed().as_micros() as u64).unwrap();
                                     slot = slot.after(m.id.as_str(), m.id.as_str());
                                 }
+                                acks.lock().unwrap().add(&waits).unwrap();
                             })
                         })
                         .collect();
@@ -235,6 +249,17 @@ fn commit(c: &mut Criterion) {
                 })
             })
         });
+        let acks = acks.lock().unwrap();
+        if acks.is_empty() {
+            continue; // filtered out
+        }
+        println!(
+            "{writers} writers: ack p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms ({} requests)",
+            acks.value_at_quantile(0.5) as f64 / 1e3,
+            acks.value_at_quantile(0.99) as f64 / 1e3,
+            acks.value_at_quantile(0.999) as f64 / 1e3,
+            acks.len()
+        );
     }
     g.finish();
     let (commits, requests, seconds) = hub::metrics::METRICS.commit_totals();
@@ -252,6 +277,14 @@ fn commit(c: &mut Criterion) {
         sync * 1e6 / commits,
         puts as f64 / requests.max(1.0),
         bytes as f64 / requests.max(1.0),
+    );
+    let [link, page, cleaning] = store.log_bytes_written();
+    let per = |b: u64| b as f64 / requests.max(1.0);
+    println!(
+        "sled's log per request: {:.0} bytes of links, {:.0} of whole pages, {:.0} of cleaning",
+        per(link),
+        per(page),
+        per(cleaning)
     );
 }
 
