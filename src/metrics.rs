@@ -36,6 +36,10 @@ pub struct Metrics {
     snapshot_capture_seconds: Counter,
     /// The length of the store's log file.
     pub store_file_bytes: IntGauge,
+    /// Records written behind the commit (`store/lazy.rs`): keys whose latest value is
+    /// only in the journal, and journal records left.
+    pub deferred_keys: IntGauge,
+    pub journal_records: IntGauge,
     /// How long agents' commands waited for a slot (`HUB_AGENT_INFLIGHT`).
     agent_admission_seconds: Histogram,
     /// Connected sockets by `kind` (agent, widget).
@@ -117,6 +121,14 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "hub_store_file_bytes",
         "Length of the store's log file (sled's `db` file).",
     )?;
+    let deferred_keys = IntGauge::new(
+        "hub_store_deferred_keys",
+        "Keys (conversation log tails, contacts' client ids) whose latest value is in the journal and not yet in its own record.",
+    )?;
+    let journal_records = IntGauge::new(
+        "hub_store_journal_records",
+        "Journal records not yet removed (a start replays them).",
+    )?;
     let agent_admission_seconds = Histogram::with_opts(
         HistogramOpts::new(
             "hub_agent_admission_wait_seconds",
@@ -146,6 +158,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(snapshots.clone()))?;
     registry.register(Box::new(snapshot_capture_seconds.clone()))?;
     registry.register(Box::new(store_file_bytes.clone()))?;
+    registry.register(Box::new(deferred_keys.clone()))?;
+    registry.register(Box::new(journal_records.clone()))?;
     registry.register(Box::new(log_bytes.clone()))?;
     registry.register(Box::new(agent_admission_seconds.clone()))?;
     registry.register(Box::new(sockets.clone()))?;
@@ -168,6 +182,8 @@ fn build() -> Result<Metrics, prometheus::Error> {
         snapshots,
         snapshot_capture_seconds,
         store_file_bytes,
+        deferred_keys,
+        journal_records,
         agent_admission_seconds,
         sockets,
         messages,

@@ -33,17 +33,19 @@ async fn prometheus(hub: HubData) -> Result<HttpResponse, ApiError> {
     m.actors.set(hub.registry.len() as i64);
     m.head.set(hub.bus.head() as i64);
     m.set_drops(hub.bus.dropped.load(Ordering::Relaxed));
-    let (counts, file_bytes, log_bytes) = hub
+    let (counts, file_bytes, log_bytes, (deferred, journal)) = hub
         .store
         .read(|s| {
             let counts = Status::ALL
                 .iter()
                 .map(|st| Ok((st.as_str(), s.count(&names::status(st.as_str()))?)))
                 .collect::<Result<Vec<_>, crate::store::StoreError>>()?;
-            Ok((counts, s.file_bytes(), s.log_bytes_written()))
+            Ok((counts, s.file_bytes(), s.log_bytes_written(), s.deferred()))
         })
         .await?;
     m.store_file_bytes.set(file_bytes as i64);
+    m.deferred_keys.set(deferred as i64);
+    m.journal_records.set(journal as i64);
     for (kind, bytes) in ["link", "page", "cleaning"].into_iter().zip(log_bytes) {
         m.log_bytes.with_label_values(&[kind]).set(bytes as i64);
     }

@@ -92,7 +92,7 @@ impl Overlay {
     }
 
     /// Number of dirty keys.
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.map.len()
     }
 
@@ -452,6 +452,11 @@ impl Lazy {
         overlay.len() > self.limits.cap
             || self.next.saturating_sub(low) >= self.limits.age
             || self.records.front().is_some_and(|rec| rec.n < low)
+    }
+
+    /// Journal records written and not removed.
+    pub fn records(&self) -> u64 {
+        self.records.len() as u64
     }
 
     /// Forgets everything (the store was reopened: its journal was replayed).

@@ -229,6 +229,8 @@ pub struct Store {
     /// The latest values of records written behind the commit (`lazy.rs`): readers of
     /// those tables merge it over sled, holding its read lock across their scan.
     overlay: RwLock<lazy::Overlay>,
+    /// Journal records not yet removed (`lazy.rs`), as the writer last left them.
+    journal_records: AtomicU64,
 }
 
 impl Store {
@@ -286,6 +288,7 @@ impl Store {
             tx,
             healthy: AtomicBool::new(true),
             overlay: RwLock::new(lazy::Overlay::default()),
+            journal_records: AtomicU64::new(0),
         });
         writer::spawn(writer::Writer::new(bus, last + 1), rx, store.clone());
         if !contact_index && build_contact_index {
@@ -863,6 +866,15 @@ impl Store {
 
     /// The length of sled's log file, in bytes (a blocking call; 0 while the store is
     /// closed).
+    /// Records written behind the commit (`lazy.rs`): the keys whose latest value is
+    /// only in the journal (and in memory), and the journal records left.
+    pub fn deferred(&self) -> (usize, u64) {
+        (
+            self.overlay().len(),
+            self.journal_records.load(Ordering::Relaxed),
+        )
+    }
+
     pub fn file_bytes(&self) -> u64 {
         self.inner()
             .ok()
@@ -1029,6 +1041,50 @@ mod tests {
             wait(t.send(b)).await.unwrap();
             seqs
         })
+    }
+
+    #[test]
+    fn a_large_commits_records_wait_in_the_journal_and_survive_a_kill() {
+        let rt = runtime();
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_once_released(&rt, dir.path(), &Bus::new());
+        assert_eq!(store.deferred(), (0, 0));
+        // One client id for each of 300 contacts: past the threshold of deferred
+        // records, so one journal record holds them all.
+        let n = 300;
+        assert!(n >= lazy::DEFER_MIN_PAIRS);
+        let mut b = Batch::default();
+        for i in 0..n {
+            let contact = format!("k{i}");
+            b.client_id(
+                &clients::ClientIdSlot::first(&contact),
+                &format!("cid{i}"),
+                &format!("m{i}"),
+            );
+        }
+        rt.block_on(store.commit(b)).unwrap();
+        // Nothing is due yet (one record, younger than the checkpoints' age).
+        assert_eq!(store.deferred(), (n, 1));
+        let sent = |s: &Store, i: usize| {
+            s.client_id(&format!("k{i}"), &format!("cid{i}")).unwrap()
+                == clients::ClientIdLookup::Sent(format!("m{i}"))
+        };
+        assert!((0..n).all(|i| sent(&store, i)), "read through the overlay");
+        let in_place = store
+            .tree()
+            .unwrap()
+            .scan_prefix([keys::CLIENT_IDS])
+            .count();
+        assert_eq!(in_place, 0, "the values are only in the journal");
+        // A copy of the files, as after a kill -9: opening replays the journal.
+        let copy = tempfile::tempdir().unwrap();
+        copy_dir(dir.path(), copy.path());
+        let reopened = open_once_released(&rt, copy.path(), &Bus::new());
+        assert_eq!(reopened.deferred(), (0, 0));
+        assert!((0..n).all(|i| sent(&reopened, i)), "replayed at open");
+        let tree = reopened.tree().unwrap();
+        assert_eq!(tree.scan_prefix([keys::CLIENT_IDS]).count(), n);
+        assert_eq!(tree.scan_prefix([keys::JOURNAL]).count(), 0);
     }
 
     #[test]

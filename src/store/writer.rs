@@ -142,7 +142,7 @@ impl Writer {
         tree.apply_batch(b).map_err(|e| e.to_string())?;
         if let Some(plan) = plan {
             // Visible once applied, as sled's own writes are (durable after the sync).
-            self.lazy.settle(&mut store.overlay_mut(), plan);
+            self.settle(store, plan);
         }
         let applied = Instant::now();
         phases.apply = applied - started;
@@ -165,8 +165,16 @@ impl Writer {
             store.set_healthy(false);
             return false;
         }
-        self.lazy.settle(&mut store.overlay_mut(), plan);
+        self.settle(store, plan);
         true
+    }
+
+    /// [`Lazy::settle`], and the journal's length for `/metrics`.
+    fn settle(&mut self, store: &Store, plan: lazy::Plan) {
+        self.lazy.settle(&mut store.overlay_mut(), plan);
+        store
+            .journal_records
+            .store(self.lazy.records(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Checkpoints the deferred records that are due while the queue is empty, a round
@@ -372,7 +380,12 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     last_reopen = Instant::now();
                     match store.reopen() {
                         // The journal was replayed into sled.
-                        Ok(()) => w.lazy.reset(),
+                        Ok(()) => {
+                            w.lazy.reset();
+                            store
+                                .journal_records
+                                .store(0, std::sync::atomic::Ordering::Relaxed);
+                        }
                         Err(e) => tracing::error!(error = %e, "Store reopen failed; will retry."),
                     }
                 }
