@@ -40,8 +40,8 @@ pub const CAP: usize = 16_384;
 /// Keys one idle round checkpoints at most before looking at the queue again.
 pub const IDLE_ROUND: usize = 256;
 /// A commit with fewer deferred records than this (≈ 128 customer messages) writes them
-/// in place (unless the journal holds their key). Measured with the `group_commit`
-/// bench: deferring gains where commits are large (512 writers, ≈ 250 messages a
+/// in place (unless a key is dirty or a journal record is left). Measured with the
+/// `group_commit` bench: deferring gains where commits are large (512 writers, ≈ 250 messages a
 /// commit); at 64 writers (≈ 35 a commit) it lost 10–15 % in one hour and gained 5–9 %
 /// in another; in the busy hour (≈ 2 a commit) deferring every commit cost 3–5 % of
 /// the send → console p50.
