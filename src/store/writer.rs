@@ -172,6 +172,17 @@ impl Writer {
     /// [`Lazy::settle`], and the journal's length for `/metrics`.
     fn settle(&mut self, store: &Store, plan: lazy::Plan) {
         self.lazy.settle(&mut store.overlay_mut(), plan);
+        self.show_journal(store);
+    }
+
+    /// [`Lazy::reset`] (the store was reopened: its journal was replayed).
+    fn reset_lazy(&mut self, store: &Store) {
+        self.lazy.reset();
+        self.show_journal(store);
+    }
+
+    /// Publishes the number of journal records left ([`Store::deferred`]).
+    fn show_journal(&self, store: &Store) {
         store
             .journal_records
             .store(self.lazy.records(), std::sync::atomic::Ordering::Relaxed);
@@ -380,12 +391,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     last_reopen = Instant::now();
                     match store.reopen() {
                         // The journal was replayed into sled.
-                        Ok(()) => {
-                            w.lazy.reset();
-                            store
-                                .journal_records
-                                .store(0, std::sync::atomic::Ordering::Relaxed);
-                        }
+                        Ok(()) => w.reset_lazy(&store),
                         Err(e) => tracing::error!(error = %e, "Store reopen failed; will retry."),
                     }
                 }
