@@ -12,7 +12,6 @@ use crate::domain::{
 };
 use actix::Addr;
 use bytes::Bytes;
-use bytestring::ByteString;
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -116,17 +115,17 @@ impl Outgoing {
     }
 }
 
-/// Frames (seq, text) queued for a socket at once: one publish's events it may see.
-/// Every agent console receives the same batch (one allocation per publish, not one
-/// queue operation per event and console), and a frame's text is checked as UTF-8
-/// once, not once per socket.
-pub type Frames = Arc<[(u64, ByteString)]>;
+/// Frames (seq, WebSocket frame) queued for a socket at once: one publish's events it
+/// may see. Every agent console receives the same batch (one allocation per publish,
+/// not one queue operation per event and console), and a frame is checked as UTF-8
+/// and encoded for the wire once ([`wire`]), not once per socket.
+pub type Frames = Arc<[(u64, Bytes)]>;
 
-/// A frame as WebSocket text (serialised JSON always is; anything else is logged and
-/// skipped).
-pub fn text(seq: u64, frame: &Bytes) -> Option<(u64, ByteString)> {
-    match ByteString::try_from(frame.clone()) {
-        Ok(t) => Some((seq, t)),
+/// A frame as a WebSocket text frame, header included (serialised JSON always is
+/// text; anything else is logged and skipped).
+pub fn wire(seq: u64, frame: &[u8]) -> Option<(u64, Bytes)> {
+    match std::str::from_utf8(frame) {
+        Ok(_) => Some((seq, crate::ws::context::text_frame(frame))),
         Err(_) => {
             tracing::error!(seq, "Event frame is not UTF-8; skipped.");
             None
@@ -135,7 +134,7 @@ pub fn text(seq: u64, frame: &Bytes) -> Option<(u64, ByteString)> {
 }
 
 /// The bytes of a batch's frames (what a socket's queue counts).
-fn size(frames: &[(u64, ByteString)]) -> usize {
+fn size(frames: &[(u64, Bytes)]) -> usize {
     frames.iter().map(|(_, f)| f.len()).sum()
 }
 
@@ -184,7 +183,7 @@ impl SubState {
     }
 
     /// The socket took `frames` off its queue.
-    pub fn taken(&self, frames: &[(u64, ByteString)]) {
+    pub fn taken(&self, frames: &[(u64, Bytes)]) {
         let bytes = size(frames);
         self.queued_frames
             .fetch_sub(frames.len(), Ordering::Relaxed);
@@ -396,7 +395,7 @@ impl Bus {
         if !self.agents.is_empty() {
             let frames: Frames = events
                 .iter()
-                .filter_map(|e| text(e.seq, &e.agent_frame))
+                .filter_map(|e| wire(e.seq, &e.agent_frame))
                 .collect();
             let bytes = size(&frames);
             let mut dead_agents = Vec::new();
@@ -412,10 +411,10 @@ impl Bus {
             }
         }
         // Each contact's events of this publish, in seq order, as one batch.
-        let mut by_contact: Vec<(&ContactId, Vec<(u64, ByteString)>)> = Vec::new();
+        let mut by_contact: Vec<(&ContactId, Vec<(u64, Bytes)>)> = Vec::new();
         for e in &events {
             if let Some((contact, frame)) = &e.contact {
-                let Some(item) = text(e.seq, frame) else {
+                let Some(item) = wire(e.seq, frame) else {
                     continue;
                 };
                 match by_contact.iter_mut().find(|(c, _)| *c == contact) {
@@ -543,7 +542,10 @@ mod tests {
         }
         let batch = k1.rx.try_recv().expect("k1's batch");
         assert_eq!(seqs(&batch), [1, 4]);
-        assert_eq!(&batch[1].1[..], r#"{"seq":4}"#);
+        assert_eq!(
+            crate::ws::context::text_payload(&batch[1].1),
+            br#"{"seq":4}"#
+        );
         assert_eq!(seqs(&k2.rx.try_recv().expect("k2's batch")), [3]);
         assert!(k2.rx.try_recv().is_err());
         // A publish a contact has no part in queues nothing for it.

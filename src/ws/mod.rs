@@ -1,6 +1,7 @@
 //! WebSockets (PROTOCOL §5, §7): the only module that uses actix-web-actors, so a move
 //! to actix-ws stays a one-folder change.
 
+pub mod context;
 pub mod frames;
 pub mod socket;
 
@@ -8,6 +9,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
+use context::WsContext;
 use socket::{Kind, Socket};
 use std::sync::Arc;
 
@@ -51,13 +53,8 @@ async fn start(
         )
         .into());
     }
-    ws::WsResponseBuilder::new(
-        Socket::new(hub.get_ref().clone(), kind, req.peer_addr().map(|a| a.ip())),
-        &req,
-        stream,
-    )
-    .frame_size(MAX_FRAME)
-    .start()
+    let socket = Socket::new(hub.get_ref().clone(), kind, req.peer_addr().map(|a| a.ip()));
+    Ok(ws::handshake(&req)?.streaming(WsContext::create(socket, stream, MAX_FRAME)))
 }
 
 async fn agent(

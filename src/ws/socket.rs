@@ -5,6 +5,7 @@
 //! output, so a client that stops reading stops draining its queue and is cut off by
 //! the bus (PROTOCOL §7) instead of growing memory.
 
+use super::context::WsContext;
 use super::frames::{self, ClientFrame, FrameError};
 use crate::actors::presence::{Connect, Disconnect, SetAway};
 use crate::auth::Principal;
@@ -13,8 +14,7 @@ use crate::domain::{AgentId, ContactId};
 use crate::error::ApiError;
 use crate::hub::Hub;
 use actix::prelude::*;
-use actix_http::ws::Item;
-use actix_web_actors::ws;
+use actix_http::ws::{self, Item};
 use bytestring::ByteString;
 use serde_json::json;
 use std::sync::atomic::Ordering;
@@ -74,11 +74,11 @@ impl Socket {
         }
     }
 
-    fn send_json(ctx: &mut ws::WebsocketContext<Self>, v: serde_json::Value) {
+    fn send_json(ctx: &mut WsContext<Self>, v: serde_json::Value) {
         ctx.text(v.to_string());
     }
 
-    fn error(ctx: &mut ws::WebsocketContext<Self>, code: &str, message: &str) {
+    fn error(ctx: &mut WsContext<Self>, code: &str, message: &str) {
         Self::send_json(
             ctx,
             json!({"type": "error", "code": code, "message": message}),
@@ -86,12 +86,7 @@ impl Socket {
     }
 
     /// An error answering a `send`: it names the frame's `client_id` (null without one).
-    fn send_error(
-        ctx: &mut ws::WebsocketContext<Self>,
-        code: &str,
-        message: &str,
-        client_id: Option<String>,
-    ) {
+    fn send_error(ctx: &mut WsContext<Self>, code: &str, message: &str, client_id: Option<String>) {
         Self::send_json(
             ctx,
             json!({"type": "error", "code": code, "message": message, "client_id": client_id}),
@@ -104,7 +99,7 @@ impl Socket {
         (silence / 4).clamp(Duration::from_millis(10), HEARTBEAT)
     }
 
-    fn close(ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
+    fn close(ctx: &mut WsContext<Self>, code: ws::CloseCode, why: &str) {
         ctx.close(Some(ws::CloseReason {
             code,
             description: Some(why.to_string()),
@@ -112,15 +107,16 @@ impl Socket {
         ctx.stop();
     }
 
-    fn push(&mut self, seq: u64, frame: ByteString, ctx: &mut ws::WebsocketContext<Self>) {
+    /// Sends an event's frame (encoded once for every socket) unless it was sent.
+    fn push(&mut self, seq: u64, frame: bytes::Bytes, ctx: &mut WsContext<Self>) {
         if seq <= self.last_sent {
             return;
         }
         self.last_sent = seq;
-        ctx.text(frame);
+        ctx.wire(frame);
     }
 
-    fn on_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_text(&mut self, text: &str, ctx: &mut WsContext<Self>) {
         match self.phase {
             Phase::AwaitHello => match frames::parse(text) {
                 Ok(ClientFrame::Hello {
@@ -188,7 +184,7 @@ impl Socket {
         token: Option<String>,
         since: Option<u64>,
         epoch: Option<String>,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut WsContext<Self>,
     ) {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Self::close(
@@ -211,7 +207,7 @@ impl Socket {
         who: Result<Option<Principal>, ApiError>,
         since: Option<u64>,
         epoch: Option<String>,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut WsContext<Self>,
     ) {
         let (subscription, head, mut welcome) = match (self.kind, who) {
             (Kind::Agent, Ok(Some(Principal::Agent { id, .. }))) => {
@@ -275,7 +271,7 @@ impl Socket {
         replay_from: Option<u64>,
         head: u64,
         live: impl futures_util::Stream<Item = Frames> + 'static,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut WsContext<Self>,
     ) {
         Self::send_json(ctx, welcome);
         match replay_from {
@@ -294,7 +290,7 @@ impl Socket {
                         match res {
                             Ok(frames) => {
                                 for (seq, f) in frames {
-                                    if let Some((seq, f)) = crate::bus::text(seq, &f) {
+                                    if let Some((seq, f)) = crate::bus::wire(seq, &f) {
                                         act.push(seq, f, ctx);
                                     }
                                 }
@@ -319,7 +315,7 @@ impl Socket {
         &mut self,
         text: String,
         client_id: Option<String>,
-        ctx: &mut ws::WebsocketContext<Self>,
+        ctx: &mut WsContext<Self>,
     ) {
         let Some((contact, channel)) = self.contact.clone() else {
             // Not a frame agent consoles take: `invalid`, like an unknown type (§7).
@@ -366,13 +362,13 @@ fn tokio_stream(
 
 /// Live events for this socket (one publish's worth).
 impl StreamHandler<Frames> for Socket {
-    fn handle(&mut self, frames: Frames, ctx: &mut ws::WebsocketContext<Self>) {
+    fn handle(&mut self, frames: Frames, ctx: &mut WsContext<Self>) {
         for (seq, frame) in frames.iter() {
             self.push(*seq, frame.clone(), ctx);
         }
     }
 
-    fn finished(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+    fn finished(&mut self, ctx: &mut WsContext<Self>) {
         if self.hub.bus.is_shutting_down() {
             Self::close(
                 ctx,
@@ -387,7 +383,7 @@ impl StreamHandler<Frames> for Socket {
 }
 
 impl Actor for Socket {
-    type Context = ws::WebsocketContext<Self>;
+    type Context = WsContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // A peer silent for `HUB_SOCKET_SILENCE_MS` (60 s) is dropped. Generous: a client
@@ -474,7 +470,7 @@ impl Socket {
     /// One fragment of a message (RFC 6455 §5.4): the whole message, once its last
     /// fragment is in, is handled like an unfragmented one, and its total size counts
     /// against the 64 KiB limit.
-    fn on_fragment(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
+    fn on_fragment(&mut self, item: Item, ctx: &mut WsContext<Self>) {
         let (data, last) = match item {
             Item::FirstText(_) | Item::FirstBinary(_) if self.fragments.is_some() => {
                 self.fragments = None;

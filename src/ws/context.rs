@@ -1,0 +1,290 @@
+//! The execution context of a socket actor: actix-web-actors' `WebsocketContext`
+//! (same actor life cycle, same decoding of client frames), except for how frames go
+//! out. `WebsocketContext` encodes every frame into a fresh buffer for each socket,
+//! and actix's HTTP dispatcher then copies that buffer into the connection's write
+//! buffer: two copies of each event per console. Here an event's frame is encoded
+//! once for every socket ([`text_frame`], by the bus) and handed to the dispatcher as
+//! it is, so a console costs one copy (the dispatcher's) and no allocation.
+//!
+//! As with `WebsocketContext`, the actor runs only while the connection takes output:
+//! the body stream polls the actor only once what it queued has been written out, so
+//! a client that stops reading stops draining its bus queue (PROTOCOL §7).
+
+use actix::dev::{AsyncContextParts, ContextFut, ContextParts, Mailbox};
+use actix::fut::ActorFuture;
+use actix::{Actor, ActorContext, ActorState, Addr, AsyncContext, SpawnHandle, StreamHandler};
+use actix_http::ws::{CloseReason, Codec, Frame, Message, OpCode, Parser, ProtocolError};
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use futures_util::Stream;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio_util::codec::{Decoder as _, Encoder as _};
+
+/// A server text frame (unmasked, final) carrying `payload`, header included: what
+/// [`WsContext::wire`] sends as is.
+pub fn text_frame(payload: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(payload.len() + 10);
+    Parser::write_message(&mut buf, payload, OpCode::Text, true, false);
+    buf.freeze()
+}
+
+/// The payload of a frame made by [`text_frame`] (for tests and the bench).
+pub fn text_payload(frame: &[u8]) -> &[u8] {
+    let header = match frame.get(1).map(|b| b & 0x7f) {
+        Some(126) => 4,
+        Some(127) => 10,
+        Some(_) => 2,
+        None => return &[],
+    };
+    frame.get(header..).unwrap_or_default()
+}
+
+enum Out {
+    /// A frame already encoded ([`text_frame`]), shared with other sockets.
+    Wire(Bytes),
+    /// A frame for this socket only, encoded when it goes out.
+    Message(Message),
+}
+
+/// The context of an actor serving one WebSocket.
+pub struct WsContext<A>
+where
+    A: Actor<Context = WsContext<A>>,
+{
+    inner: ContextParts<A>,
+    out: VecDeque<Out>,
+}
+
+impl<A> ActorContext for WsContext<A>
+where
+    A: Actor<Context = Self>,
+{
+    fn stop(&mut self) {
+        self.inner.stop();
+    }
+
+    fn terminate(&mut self) {
+        self.inner.terminate()
+    }
+
+    fn state(&self) -> ActorState {
+        self.inner.state()
+    }
+}
+
+impl<A> AsyncContext<A> for WsContext<A>
+where
+    A: Actor<Context = Self>,
+{
+    fn spawn<F>(&mut self, fut: F) -> SpawnHandle
+    where
+        F: ActorFuture<A, Output = ()> + 'static,
+    {
+        self.inner.spawn(fut)
+    }
+
+    fn wait<F>(&mut self, fut: F)
+    where
+        F: ActorFuture<A, Output = ()> + 'static,
+    {
+        self.inner.wait(fut)
+    }
+
+    fn waiting(&self) -> bool {
+        self.inner.waiting()
+            || self.inner.state() == ActorState::Stopping
+            || self.inner.state() == ActorState::Stopped
+    }
+
+    fn cancel_future(&mut self, handle: SpawnHandle) -> bool {
+        self.inner.cancel_future(handle)
+    }
+
+    fn address(&self) -> Addr<A> {
+        self.inner.address()
+    }
+}
+
+impl<A> AsyncContextParts<A> for WsContext<A>
+where
+    A: Actor<Context = Self>,
+{
+    fn parts(&mut self) -> &mut ContextParts<A> {
+        &mut self.inner
+    }
+}
+
+impl<A> WsContext<A>
+where
+    A: Actor<Context = Self> + StreamHandler<Result<Message, ProtocolError>>,
+{
+    /// Runs `actor` on the client's bytes (`payload`, frames of at most `max_frame`
+    /// bytes); the returned stream is the response body.
+    pub fn create<S>(
+        actor: A,
+        payload: S,
+        max_frame: usize,
+    ) -> impl Stream<Item = Result<Bytes, actix_web::Error>>
+    where
+        S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin + 'static,
+    {
+        let mailbox = Mailbox::default();
+        let mut ctx = WsContext {
+            inner: ContextParts::new(mailbox.sender_producer()),
+            out: VecDeque::new(),
+        };
+        ctx.add_stream(Incoming {
+            payload,
+            decoder: Codec::new().max_size(max_frame),
+            buf: BytesMut::new(),
+            closed: false,
+        });
+        Outgoing {
+            fut: ContextFut::new(ctx, actor, mailbox),
+            encoder: Codec::new(),
+        }
+    }
+}
+
+impl<A> WsContext<A>
+where
+    A: Actor<Context = Self>,
+{
+    /// Sends a frame made by [`text_frame`].
+    pub fn wire(&mut self, frame: Bytes) {
+        self.out.push_back(Out::Wire(frame));
+    }
+
+    /// Sends a text frame.
+    pub fn text(&mut self, text: impl Into<ByteString>) {
+        self.out.push_back(Out::Message(Message::Text(text.into())));
+    }
+
+    /// Sends a ping.
+    pub fn ping(&mut self, message: &[u8]) {
+        self.out
+            .push_back(Out::Message(Message::Ping(Bytes::copy_from_slice(message))));
+    }
+
+    /// Answers a ping.
+    pub fn pong(&mut self, message: &[u8]) {
+        self.out
+            .push_back(Out::Message(Message::Pong(Bytes::copy_from_slice(message))));
+    }
+
+    /// Sends a close frame (the caller stops the actor).
+    pub fn close(&mut self, reason: Option<CloseReason>) {
+        self.out.push_back(Out::Message(Message::Close(reason)));
+    }
+}
+
+/// The response body: runs the actor, then hands its frames to the dispatcher one at
+/// a time, so that a frame shared by many sockets is never copied into a buffer of
+/// this socket's own. The dispatcher polls it until its write buffer is full.
+struct Outgoing<A>
+where
+    A: Actor<Context = WsContext<A>>,
+{
+    fut: ContextFut<A, WsContext<A>>,
+    encoder: Codec,
+}
+
+impl<A> Stream for Outgoing<A>
+where
+    A: Actor<Context = WsContext<A>>,
+{
+    type Item = Result<Bytes, actix_web::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        // The actor runs again once what it queued is out (the dispatcher polls until
+        // its buffer is full, then again once the connection took the buffer).
+        if this.fut.ctx().out.is_empty() && this.fut.alive() {
+            let _ = Pin::new(&mut this.fut).poll(cx);
+        }
+        loop {
+            return match this.fut.ctx().out.pop_front() {
+                // Never an empty chunk: the dispatcher would take it for the body's end.
+                Some(Out::Wire(frame)) if frame.is_empty() => continue,
+                Some(Out::Wire(frame)) => Poll::Ready(Some(Ok(frame))),
+                Some(Out::Message(message)) => {
+                    let mut buf = BytesMut::new();
+                    this.encoder.encode(message, &mut buf)?;
+                    Poll::Ready(Some(Ok(buf.freeze())))
+                }
+                None if this.fut.alive() => Poll::Pending,
+                None => Poll::Ready(None),
+            };
+        }
+    }
+}
+
+/// The client's frames, decoded from the request's body (as actix-web-actors does).
+struct Incoming<S> {
+    payload: S,
+    decoder: Codec,
+    buf: BytesMut,
+    closed: bool,
+}
+
+impl<S> Stream for Incoming<S>
+where
+    S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    type Item = Result<Message, ProtocolError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        while !this.closed {
+            match Pin::new(&mut this.payload).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => this.buf.extend_from_slice(&chunk),
+                Poll::Ready(None) => this.closed = true,
+                Poll::Pending => break,
+                Poll::Ready(Some(Err(e))) => {
+                    return Poll::Ready(Some(Err(ProtocolError::Io(std::io::Error::other(
+                        e.to_string(),
+                    )))))
+                }
+            }
+        }
+        match this.decoder.decode(&mut this.buf)? {
+            None if this.closed => Poll::Ready(None),
+            None => Poll::Pending,
+            Some(frame) => Poll::Ready(Some(Ok(match frame {
+                Frame::Text(data) => Message::Text(
+                    ByteString::try_from(data)
+                        .map_err(|e| ProtocolError::Io(std::io::Error::other(e.to_string())))?,
+                ),
+                Frame::Binary(data) => Message::Binary(data),
+                Frame::Ping(p) => Message::Ping(p),
+                Frame::Pong(p) => Message::Pong(p),
+                Frame::Close(reason) => Message::Close(reason),
+                Frame::Continuation(item) => Message::Continuation(item),
+            }))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame encoded once is what the codec would have written for the same text,
+    /// at each of the three header lengths, and its payload reads back.
+    #[test]
+    fn a_shared_frame_is_the_codecs_text_frame() {
+        for n in [0, 1, 125, 126, 1000, 65_535, 65_536, 70_000] {
+            let text = "é".repeat(n / 2) + &"x".repeat(n % 2);
+            let mut expected = BytesMut::new();
+            Codec::new()
+                .encode(Message::Text(text.clone().into()), &mut expected)
+                .unwrap();
+            let frame = text_frame(text.as_bytes());
+            assert_eq!(&frame[..], &expected[..], "{n} bytes");
+            assert_eq!(text_payload(&frame), text.as_bytes());
+        }
+    }
+}
