@@ -4,7 +4,7 @@
 //! `cargo bench --bench hot_paths`
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use hub::bus::Bus;
+use hub::bus::{Bus, Outgoing};
 use hub::domain::*;
 use hub::store::clients::{ClientIdLookup, ClientIdSlot};
 use hub::store::{Batch, Store};
@@ -132,6 +132,52 @@ fn domain(c: &mut Criterion) {
             |mut batch| {
                 batch.event(&ev, Some(&ContactId::from("k1")));
                 batch
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    publish(c, &ev);
+}
+
+/// One publish of a saturated commit's events (≈ 270 customer messages from as many
+/// contacts, `docs/DECISIONS.md`, "Group commit") to 20 consoles and those contacts'
+/// widgets, each socket's queue drained after it.
+fn publish(c: &mut Criterion, ev: &Event) {
+    let bus = Bus::new();
+    let n = 270;
+    let mut consoles: Vec<_> = (0..20)
+        .map(|i| bus.subscribe_agent(&AgentId(format!("a{i}"))).0)
+        .collect();
+    let contacts: Vec<ContactId> = (0..n).map(|i| ContactId(format!("k_{i:032x}"))).collect();
+    let mut widgets: Vec<_> = contacts
+        .iter()
+        .map(|k| bus.subscribe_contact(k).0)
+        .collect();
+    let json = serde_json::to_vec(ev).unwrap();
+    let events: Vec<Outgoing> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let mut e = ev.clone();
+            e.seq = i as u64 + 1;
+            Outgoing::new(&e, &json, Some(k))
+        })
+        .collect();
+    let mut g = c.benchmark_group("publish");
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("270_contacts_20_consoles", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |events| {
+                bus.publish(events);
+                for s in consoles.iter_mut().chain(widgets.iter_mut()) {
+                    let mut rx = s.rx.try_recv();
+                    while let Ok(frames) = rx {
+                        s.state.taken(&frames);
+                        rx = s.rx.try_recv();
+                    }
+                }
             },
             BatchSize::SmallInput,
         )

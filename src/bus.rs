@@ -13,6 +13,7 @@ use crate::domain::{
 use actix::Addr;
 use bytes::Bytes;
 use dashmap::DashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::sync::{Mutex, OnceLock};
@@ -410,16 +411,21 @@ impl Bus {
                 }
             }
         }
-        // Each contact's events of this publish, in seq order, as one batch.
+        // Each contact's events of this publish, in seq order, as one batch (a
+        // saturated commit holds hundreds of contacts: found by hash, not by a scan).
         let mut by_contact: Vec<(&ContactId, Vec<(u64, Bytes)>)> = Vec::new();
+        let mut index: HashMap<&ContactId, usize> = HashMap::new();
         for e in &events {
             if let Some((contact, frame)) = &e.contact {
                 let Some(item) = wire(e.seq, frame) else {
                     continue;
                 };
-                match by_contact.iter_mut().find(|(c, _)| *c == contact) {
-                    Some((_, v)) => v.push(item),
-                    None => by_contact.push((contact, vec![item])),
+                match index.entry(contact) {
+                    Entry::Occupied(i) => by_contact[*i.get()].1.push(item),
+                    Entry::Vacant(v) => {
+                        v.insert(by_contact.len());
+                        by_contact.push((contact, vec![item]));
+                    }
                 }
             }
         }
