@@ -24,11 +24,13 @@ pub const MAX_QUEUED_FRAMES: usize = 4096;
 /// Most bytes a socket may have queued.
 pub const MAX_QUEUED_BYTES: usize = 8 * 1024 * 1024;
 
-/// One durable event, ready to send.
+/// One durable event, ready to send: its frames are whole WebSocket text frames
+/// ([`wire`]), encoded where the event is made (the conversation's actor), so that the
+/// group-commit writer, which publishes, only shares them.
 #[derive(Clone, Debug)]
 pub struct Outgoing {
     pub seq: u64,
-    /// `{"type":"event",…}` for agent consoles.
+    /// `{"type":"event",…}` for agent consoles (empty: none).
     pub agent_frame: Bytes,
     /// The contact who may see it, and its frame (contact view of objects).
     pub contact: Option<(ContactId, Bytes)>,
@@ -107,10 +109,14 @@ impl Outgoing {
     /// Builds the frames of `ev` (serialised as `json`); `contact` owns its conversation.
     pub fn new(ev: &Event, json: &[u8], contact: Option<&ContactId>) -> Self {
         let agent_frame = event_frame(json);
-        let contact = contact.and_then(|c| contact_frame(ev, &agent_frame).map(|f| (c.clone(), f)));
+        let contact = contact
+            .and_then(|c| contact_frame(ev, &agent_frame).map(|f| (c, f)))
+            .and_then(|(c, f)| wire(ev.seq, &f).map(|(_, f)| (c.clone(), f)));
         Outgoing {
             seq: ev.seq,
-            agent_frame,
+            agent_frame: wire(ev.seq, &agent_frame)
+                .map(|(_, f)| f)
+                .unwrap_or_default(),
             contact,
         }
     }
@@ -119,7 +125,7 @@ impl Outgoing {
 /// Frames (seq, WebSocket frame) queued for a socket at once: one publish's events it
 /// may see. Every agent console receives the same batch (one allocation per publish,
 /// not one queue operation per event and console), and a frame is checked as UTF-8
-/// and encoded for the wire once ([`wire`]), not once per socket.
+/// and encoded for the wire once ([`wire`], in [`Outgoing::new`]), not once per socket.
 pub type Frames = Arc<[(u64, Bytes)]>;
 
 /// A frame as a WebSocket text frame, header included (serialised JSON always is
@@ -396,7 +402,8 @@ impl Bus {
         if !self.agents.is_empty() {
             let frames: Frames = events
                 .iter()
-                .filter_map(|e| wire(e.seq, &e.agent_frame))
+                .filter(|e| !e.agent_frame.is_empty())
+                .map(|e| (e.seq, e.agent_frame.clone()))
                 .collect();
             let bytes = size(&frames);
             let mut dead_agents = Vec::new();
@@ -417,9 +424,7 @@ impl Bus {
         let mut index: HashMap<&ContactId, usize> = HashMap::new();
         for e in &events {
             if let Some((contact, frame)) = &e.contact {
-                let Some(item) = wire(e.seq, frame) else {
-                    continue;
-                };
+                let item = (e.seq, frame.clone());
                 match index.entry(contact) {
                     Entry::Occupied(i) => by_contact[*i.get()].1.push(item),
                     Entry::Vacant(v) => {
@@ -490,10 +495,11 @@ mod tests {
             "conversation_id": "c1", "at": m.at,
             "data": {"message": m.for_contact()},
         });
-        assert_eq!(parse(&frame), expected);
+        let frame = crate::ws::context::text_payload(&frame);
+        assert_eq!(parse(frame), expected);
         // The contact's view leaves out status and assignee.
-        assert!(parse(&frame)["data"]["message"].get("status").is_none());
-        assert!(parse(&frame)["data"]["message"].get("assignee").is_none());
+        assert!(parse(frame)["data"]["message"].get("status").is_none());
+        assert!(parse(frame)["data"]["message"].get("assignee").is_none());
 
         let ack = ack_frame(Some("c-42"), &m);
         assert_eq!(
@@ -508,7 +514,7 @@ mod tests {
     }
 
     fn out(seq: u64, contact: Option<&str>) -> Outgoing {
-        let frame = Bytes::from(format!("{{\"seq\":{seq}}}"));
+        let frame = crate::ws::context::text_frame(format!("{{\"seq\":{seq}}}").as_bytes());
         Outgoing {
             seq,
             agent_frame: frame.clone(),
