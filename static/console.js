@@ -465,7 +465,7 @@ async function refreshLists() {
       }
     } else {
       const [convs, inbox] = await Promise.all([
-        api('GET', `/api/conversations?state=${encodeURIComponent(key)}`),
+        api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=1000`),
         api('GET', '/api/inbox?folder=pending&limit=1'),
       ]);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {

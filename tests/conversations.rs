@@ -1496,3 +1496,24 @@ fn session_spam_and_state_survive_kill_9() {
     assert!(folder(&hub, &a.1, "spam").contains(&m));
     assert!(!folder(&hub, &a.1, "pending").contains(&m));
 }
+
+/// PROTOCOL §6.2: the list holds every conversation of the state, newest first, however
+/// many there are; `limit` (an extension) cuts a page.
+#[test]
+fn the_conversation_list_holds_every_conversation() {
+    let hub = Hub::start();
+    let n = 1_030;
+    let mut opened = Vec::with_capacity(n);
+    for i in 0..n {
+        let (_, k) = hub.contact();
+        opened.push(conv_of(&hub.say(&k, &format!("hello {i}"))));
+    }
+    let all = listed(&hub, "open");
+    assert_eq!(all.len(), n, "every open conversation, not a first page");
+    let newest_first: Vec<String> = opened.iter().rev().cloned().collect();
+    assert_eq!(all, newest_first);
+    let (s, page) = hub.get("/api/conversations?state=open&limit=2", ADMIN);
+    assert_eq!(s, 200, "{page}");
+    let page: Vec<String> = page["items"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(page, newest_first[..2]);
+}

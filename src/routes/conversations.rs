@@ -52,9 +52,12 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         "all" => names::CONV_ALL,
         _ => return Err(ApiError::invalid("state must be open, closed, spam or all")),
     };
-    let limit = super::inbox::parse_num("limit", q.limit.as_deref())?
-        .unwrap_or(1000)
-        .clamp(1, 5000) as usize;
+    // PROTOCOL §6.2 lists every conversation of the state; `limit` (at most 5000) is
+    // an extension for pages.
+    let limit = match super::inbox::parse_num("limit", q.limit.as_deref())? {
+        Some(n) => n.clamp(1, 5000) as usize,
+        None => usize::MAX,
+    };
     let before = super::inbox::parse_num("before", q.before.as_deref())?;
     let items = hub
         .store
