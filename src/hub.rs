@@ -93,11 +93,20 @@ impl Hub {
         contact: &ContactId,
         ip: Option<std::net::IpAddr>,
     ) -> Result<(), ApiError> {
-        use crate::ratelimit::{CONTACT, IP};
+        use crate::ratelimit::{CONTACT, CONTACT_GUARANTEED, IP};
         // The contact's own bucket first: a contact refused for flooding spends none of its
         // IP's budget, so one flooder cannot starve the other customers behind that IP.
         if !self.limiter.allow(&format!("c/{contact}"), CONTACT) {
             return Err(ApiError::RateLimited);
+        }
+        // Up to 5 messages/s a contact is never refused (PROTOCOL §2), however many
+        // other customers share its address (an office, a mobile carrier's NAT): only
+        // what it sends beyond that draws on the IP's budget.
+        if self
+            .limiter
+            .allow(&format!("g/{contact}"), CONTACT_GUARANTEED)
+        {
+            return Ok(());
         }
         if !ip.is_none_or(|ip| self.limiter.allow(&format!("ip/{ip}"), IP)) {
             return Err(ApiError::RateLimited);

@@ -16,7 +16,13 @@ pub const CONTACT: Limit = Limit {
     rate: 10.0,
     burst: 20.0,
 };
-/// IP addresses (widget sends): 50/s, bursts of 100.
+/// What a contact is always allowed (PROTOCOL §2: never refuse a contact sending ≤ 5
+/// messages/s): sends within it do not draw on their IP address's budget.
+pub const CONTACT_GUARANTEED: Limit = Limit {
+    rate: 5.0,
+    burst: 10.0,
+};
+/// IP addresses (widget sends beyond [`CONTACT_GUARANTEED`]): 50/s, bursts of 100.
 pub const IP: Limit = Limit {
     rate: 50.0,
     burst: 100.0,

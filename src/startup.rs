@@ -31,9 +31,6 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     no_transparent_huge_pages();
     let hub = Hub::build(config).map_err(std::io::Error::other)?;
-    if let Some(token) = &hub.admin_token_created {
-        println!("admin token: {token}");
-    }
     let data = web::Data::new(hub.clone());
     let server = HttpServer::new(move || {
         App::new()
@@ -71,7 +68,12 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         bus.shutdown();
         handle.stop(true).await;
     });
+    // The ready line comes first (PROTOCOL §2: one line); a generated admin token, the
+    // only time it is shown, after it.
     println!("listening on http://{addr}");
+    if let Some(token) = &hub.admin_token_created {
+        println!("admin token: {token}");
+    }
     use std::io::Write;
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, "Hub listening.");

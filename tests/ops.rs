@@ -96,6 +96,50 @@ fn rate_limits_refuse_a_flooding_contact_but_not_a_polite_one() {
     assert_eq!(s, 201);
 }
 
+/// PROTOCOL §2: limits never refuse a contact sending ≤ 5 messages/s, even when many
+/// customers share one address; the address's budget still bounds faster senders.
+#[test]
+fn rate_limits_never_refuse_polite_contacts_behind_one_address() {
+    let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "on")]);
+    let contacts: Vec<String> = (0..30).map(|_| hub.contact().1).collect();
+    // 30 contacts × 5 messages at once: 150 sends from 127.0.0.1, past the address's
+    // burst of 100, each contact within its 5 a second.
+    for (i, k) in contacts.iter().enumerate() {
+        for j in 0..5 {
+            let (s, b) = hub.post(
+                "/api/widget/messages",
+                k,
+                json!({"text": format!("polite {i}/{j}")}),
+            );
+            assert_eq!(s, 201, "contact {i}, message {j}: {b}");
+        }
+    }
+    // The same contacts now each send 15 more at once: what goes past a contact's
+    // guaranteed rate draws on the address's budget, which runs out.
+    let mut refused = 0;
+    for (i, k) in contacts.iter().enumerate() {
+        for j in 0..15 {
+            let (s, b) = hub.post(
+                "/api/widget/messages",
+                k,
+                json!({"text": format!("fast {i}/{j}")}),
+            );
+            match s {
+                201 => {}
+                429 => {
+                    assert_eq!(b["error"]["code"], "rate_limited");
+                    refused += 1;
+                }
+                other => panic!("{other}: {b}"),
+            }
+        }
+    }
+    assert!(
+        refused > 0,
+        "450 fast sends from one address are refused in part"
+    );
+}
+
 #[test]
 fn rate_limits_apply_to_socket_sends_too() {
     let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "on")]);
@@ -336,4 +380,87 @@ fn agents_see_who_the_contact_is() {
     assert_eq!(conv["contact"]["name"], "Léa");
     assert_eq!(conv["contact"]["email"], "lea@example.com");
     assert_eq!(conv["contact"]["id"], b["contact_id"]);
+}
+
+/// Starts the hub on `data` without `HUB_ADMIN_TOKEN`; returns it and its stdout lines.
+fn start_without_admin_token(
+    data: &std::path::Path,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .env("HUB_ADDR", "127.0.0.1:0")
+        .env("HUB_DATA", data)
+        .env_remove("HUB_ADMIN_TOKEN")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn hub");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+/// PROTOCOL §2: the first line on stdout is `listening on …`, whatever else is printed;
+/// a generated admin token is printed once, after it, and works across a restart.
+#[test]
+fn a_generated_admin_token_is_printed_once_after_the_ready_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    let (mut hub, lines) = start_without_admin_token(dir.path());
+    let first = lines.recv_timeout(wait).expect("a first line");
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("the first line is the ready line, got {first:?}"))
+        .to_string();
+    let second = lines.recv_timeout(wait).expect("the token line");
+    let token = second
+        .strip_prefix("admin token: ")
+        .unwrap_or_else(|| panic!("then the token, got {second:?}"))
+        .to_string();
+    let agents = |url: &str, token: &str| {
+        ureq::get(&format!("{url}/api/agents"))
+            .set("Authorization", &format!("Bearer {token}"))
+            .call()
+            .map(|r| r.status())
+            .unwrap_or_else(|e| match e {
+                ureq::Error::Status(s, _) => s,
+                e => panic!("{e}"),
+            })
+    };
+    assert_eq!(
+        agents(&url, &token),
+        200,
+        "the printed token is the admin's"
+    );
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+    // Restarted on the same store: the token is not printed again and still works.
+    let (mut hub, lines) = start_without_admin_token(dir.path());
+    let first = lines.recv_timeout(wait).expect("a first line");
+    let url = first
+        .strip_prefix("listening on ")
+        .expect("ready line")
+        .to_string();
+    assert_eq!(
+        agents(&url, &token),
+        200,
+        "the stored token survives a restart"
+    );
+    assert!(
+        lines
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err(),
+        "printed once: nothing after the ready line on a second start"
+    );
+    hub.kill().unwrap();
+    hub.wait().unwrap();
 }
