@@ -1024,6 +1024,11 @@ fn comment_mentions_agents_by_name_case_insensitively_and_by_id() {
     let mut want = vec![bob.0.as_str(), ann.0.as_str()];
     want.sort_unstable();
     assert_eq!(got, want, "after a bracket or a line break: {c}");
+
+    // A name may be an e-mail address (PROTOCOL §6: names are only unique).
+    let dana = hub.agent("dana@example.com", "agent");
+    let c = comment(&hub, &alice.1, &conv, "over to @dana@example.com, thanks");
+    assert_eq!(c["mentions"], json!([dana.0]), "{c}");
 }
 
 #[test]

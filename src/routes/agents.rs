@@ -32,9 +32,6 @@ async fn create(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid("name must be 1 to 100 characters"));
     }
-    if name.contains('@') {
-        return Err(ApiError::invalid("name must not contain '@'"));
-    }
     let (rec, token) = hub.create_agent(name, b.role, b.capacity).await?;
     tracing::info!(agent_id = %rec.id, role = ?rec.role, "Agent created.");
     Ok(HttpResponse::Created().json(json!({
