@@ -109,14 +109,13 @@ impl Outgoing {
     /// Builds the frames of `ev` (serialised as `json`); `contact` owns its conversation.
     pub fn new(ev: &Event, json: &[u8], contact: Option<&ContactId>) -> Self {
         let agent_frame = event_frame(json);
-        let contact = contact
-            .and_then(|c| contact_frame(ev, &agent_frame).map(|f| (c, f)))
-            .and_then(|(c, f)| wire(ev.seq, &f).map(|(_, f)| (c.clone(), f)));
+        let contact = contact.and_then(|c| {
+            let frame = contact_frame(ev, &agent_frame)?;
+            Some((c.clone(), wire(ev.seq, &frame)?))
+        });
         Outgoing {
             seq: ev.seq,
-            agent_frame: wire(ev.seq, &agent_frame)
-                .map(|(_, f)| f)
-                .unwrap_or_default(),
+            agent_frame: wire(ev.seq, &agent_frame).unwrap_or_default(),
             contact,
         }
     }
@@ -128,11 +127,11 @@ impl Outgoing {
 /// and encoded for the wire once ([`wire`], in [`Outgoing::new`]), not once per socket.
 pub type Frames = Arc<[(u64, Bytes)]>;
 
-/// A frame as a WebSocket text frame, header included (serialised JSON always is
-/// text; anything else is logged and skipped).
-pub fn wire(seq: u64, frame: &[u8]) -> Option<(u64, Bytes)> {
+/// Event `seq`'s frame as a WebSocket text frame, header included (serialised JSON
+/// always is text; anything else is logged and skipped).
+pub fn wire(seq: u64, frame: &[u8]) -> Option<Bytes> {
     match std::str::from_utf8(frame) {
-        Ok(_) => Some((seq, crate::ws::context::text_frame(frame))),
+        Ok(_) => Some(crate::ws::context::text_frame(frame)),
         Err(_) => {
             tracing::error!(seq, "Event frame is not UTF-8; skipped.");
             None

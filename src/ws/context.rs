@@ -3,8 +3,9 @@
 //! out. `WebsocketContext` encodes every frame into a fresh buffer for each socket,
 //! and actix's HTTP dispatcher then copies that buffer into the connection's write
 //! buffer: two copies of each event per console. Here an event's frame is encoded
-//! once for every socket ([`text_frame`], by the bus) and handed to the dispatcher as
-//! it is, so a console costs one copy (the dispatcher's) and no allocation.
+//! once for every socket ([`text_frame`], by `bus::wire` where the event is made) and
+//! handed to the dispatcher as it is, so a console costs one copy (the dispatcher's)
+//! and no allocation.
 //!
 //! As with `WebsocketContext`, the actor runs only while the connection takes output:
 //! the body stream polls the actor only once what it queued has been written out, so
@@ -142,7 +143,7 @@ where
             buf: BytesMut::new(),
             closed: false,
         });
-        Outgoing {
+        Body {
             fut: ContextFut::new(ctx, actor, mailbox),
             encoder: Codec::new(),
         }
@@ -184,7 +185,7 @@ where
 /// The response body: runs the actor, then hands its frames to the dispatcher one at
 /// a time, so that a frame shared by many sockets is never copied into a buffer of
 /// this socket's own. The dispatcher polls it until its write buffer is full.
-struct Outgoing<A>
+struct Body<A>
 where
     A: Actor<Context = WsContext<A>>,
 {
@@ -192,7 +193,7 @@ where
     encoder: Codec,
 }
 
-impl<A> Stream for Outgoing<A>
+impl<A> Stream for Body<A>
 where
     A: Actor<Context = WsContext<A>>,
 {

@@ -290,7 +290,7 @@ impl Socket {
                         match res {
                             Ok(frames) => {
                                 for (seq, f) in frames {
-                                    if let Some((seq, f)) = crate::bus::wire(seq, &f) {
+                                    if let Some(f) = crate::bus::wire(seq, &f) {
                                         act.push(seq, f, ctx);
                                     }
                                 }
