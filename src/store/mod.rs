@@ -864,8 +864,6 @@ impl Store {
         self.inner().map_or([0; 3], |i| i.db.log_bytes_written())
     }
 
-    /// The length of sled's log file, in bytes (a blocking call; 0 while the store is
-    /// closed).
     /// Records written behind the commit (`lazy.rs`): the keys whose latest value is
     /// only in the journal (and in memory), and the journal records left.
     pub fn deferred(&self) -> (usize, u64) {
@@ -875,6 +873,8 @@ impl Store {
         )
     }
 
+    /// The length of sled's log file, in bytes (a blocking call; 0 while the store is
+    /// closed).
     pub fn file_bytes(&self) -> u64 {
         self.inner()
             .ok()
