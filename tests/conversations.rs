@@ -424,6 +424,73 @@ fn a_customer_message_reopens_the_same_closed_conversation() {
 }
 
 #[test]
+fn reopening_a_message_of_a_closed_conversation_reopens_the_conversation() {
+    let hub = Hub::start();
+    let a = hub.agent("Alice", "agent");
+    let b = hub.agent("Bob", "agent");
+    let (_, k) = hub.contact();
+    let m1 = hub.say(&k, "my parcel never came");
+    let m2 = hub.say(&k, "order 42");
+    let conv = conv_of(&m1);
+    act_ok(&hub, &a.1, &id(&m1), "assign", json!({}));
+    conv_ok(&hub, &a.1, &conv, "close", json!({"notes": "sent a refund"}));
+    assert_eq!(status(&hub, &id(&m1)).0, "archived");
+    assert!(listed(&hub, "closed").contains(&conv));
+
+    let (mut console, _) = hub.console(&b.1, None);
+    let m = act_ok(&hub, &b.1, &id(&m1), "reopen", json!({}));
+    assert_eq!(m["status"], "pending");
+    // The status change first (the answer's subject), then the conversation.
+    let changed = console.recv_event("message.status_changed", |e| {
+        e["data"]["message_id"] == id(&m1).as_str()
+    });
+    assert_eq!(changed["data"]["from"], "archived");
+    assert_eq!(changed["data"]["to"], "pending");
+    let ev = console.recv_event("conversation.reopened", |e| {
+        e["conversation_id"] == conv.as_str()
+    });
+    assert_eq!(ev["data"]["conversation"]["state"], "open");
+    assert!(ev["seq"].as_u64() > changed["seq"].as_u64());
+
+    let c = conversation(&hub, &conv);
+    assert_eq!(c["state"], "open");
+    assert_eq!(c["owner"], a.0.as_str(), "owner kept");
+    assert!(listed(&hub, "open").contains(&conv));
+    assert!(!listed(&hub, "closed").contains(&conv));
+    assert!(kinds(&activities(&hub, &conv)).contains(&"conversation.reopened".to_string()));
+    // Only the reopened message is pending again; the other stays archived.
+    assert!(folder(&hub, &b.1, "pending").contains(&id(&m1)));
+    assert_eq!(status(&hub, &id(&m2)).0, "archived");
+
+    // Reopening another message of the now open conversation emits no second reopen.
+    act_ok(&hub, &b.1, &id(&m2), "reopen", json!({}));
+    let reopens = kinds(&activities(&hub, &conv))
+        .iter()
+        .filter(|k| *k == "conversation.reopened")
+        .count();
+    assert_eq!(reopens, 1);
+    // And it can be closed again.
+    conv_ok(&hub, &a.1, &conv, "close", json!({}));
+}
+
+#[test]
+fn reopening_a_message_whose_session_ended_reopens_the_conversation_but_not_the_session() {
+    let hub = Hub::start();
+    let a = hub.agent("Alice", "agent");
+    let (_, k) = hub.contact();
+    let m = hub.say(&k, "hi");
+    let conv = conv_of(&m);
+    conv_ok(&hub, &a.1, &conv, "end-session", json!({}));
+    conv_ok(&hub, &a.1, &conv, "close", json!({}));
+    act_ok(&hub, &a.1, &id(&m), "reopen", json!({}));
+    let c = conversation(&hub, &conv);
+    assert_eq!(c["state"], "open");
+    assert_eq!(c["session"], "ended");
+    // The contact still starts a new conversation.
+    assert_ne!(conv_of(&hub.say(&k, "hello again")), conv);
+}
+
+#[test]
 fn close_bad_input() {
     let hub = Hub::start();
     let a = hub.agent("Alice", "agent");

@@ -418,6 +418,14 @@ pub fn apply(
                 s => return Err(refuse("reopen", s)),
             }
             tx.status(&message_id, Status::Pending, None, &by);
+            // A pending message is work: its conversation leaves the closed list (after
+            // the status change that causes it, as the message's own answer comes first).
+            let conv = tx.conversation()?;
+            if conv.state == ConvState::Closed {
+                let mut conversation = conv.clone();
+                conversation.state = ConvState::Open;
+                tx.emit(EventBody::ConversationReopened { conversation });
+            }
         }
         Command::Reply { id, text } => {
             let (me, _) = agent_of(actor)?;

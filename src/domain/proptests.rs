@@ -413,6 +413,11 @@ impl Model {
                     return Err(MErr::Transition(s));
                 }
                 self.set(i, Status::Pending, None, &by, None, out);
+                let c = self.conv.as_mut().expect("a message has a conversation");
+                if c.closed {
+                    c.closed = false;
+                    out.push(MEv::Reopened);
+                }
             }
             Command::Reply { .. } => {
                 let (me, _) = model_agent(actor)?;
