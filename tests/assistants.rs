@@ -330,6 +330,14 @@ fn create_bad_input() {
             json!({"name": "x", "rules": [], "transfer_keywords": [], "spam_keywords": 3}),
         ),
         (
+            "blank transfer keyword (it would match every message)",
+            json!({"name": "x", "rules": [], "transfer_keywords": ["human", ""]}),
+        ),
+        (
+            "blank spam keyword",
+            json!({"name": "x", "rules": [], "transfer_keywords": [], "spam_keywords": ["  "]}),
+        ),
+        (
             "transfer_reply not a string",
             json!({"name": "x", "rules": [], "transfer_keywords": [], "transfer_reply": 3}),
         ),
@@ -428,6 +436,19 @@ fn put_replaces_the_definition_and_keeps_status_and_channels() {
     );
     assert_eq!(b["status"], "draft");
     assert_eq!(b["channels"], json!([]));
+
+    // `null` clears an optional field as its absence does, the keyword list included.
+    let c = put(
+        &hub,
+        &a,
+        json!({"name": "Helper 3", "rules": [], "transfer_keywords": ["person"],
+               "transfer_reply": null, "spam_keywords": null, "default_reply": null}),
+    );
+    assert_eq!(c["spam_keywords"], json!([]), "{c}");
+    assert!(
+        c["transfer_reply"].is_null() && c["default_reply"].is_null(),
+        "{c}"
+    );
 }
 
 #[test]

@@ -26,8 +26,9 @@ struct Definition {
     rules: Vec<Rule>,
     transfer_keywords: Vec<String>,
     transfer_reply: Option<String>,
+    /// Optional: absent and `null` both mean none, as for the optional replies.
     #[serde(default)]
-    spam_keywords: Vec<String>,
+    spam_keywords: Option<Vec<String>>,
     default_reply: Option<String>,
 }
 
@@ -41,6 +42,14 @@ fn check(d: &Definition) -> Result<(), ApiError> {
         }
         super::check_text("a rule's reply", &r.reply)?;
     }
+    // A blank keyword would match every message; it is refused like a blank `match`.
+    let keywords = d
+        .transfer_keywords
+        .iter()
+        .chain(d.spam_keywords.iter().flatten());
+    if keywords.into_iter().any(|k| k.trim().is_empty()) {
+        return Err(ApiError::invalid("keywords must not be blank"));
+    }
     for t in [&d.transfer_reply, &d.default_reply].into_iter().flatten() {
         super::check_text("a reply", t)?;
     }
@@ -52,7 +61,7 @@ fn apply_definition(a: &mut Assistant, d: Definition) {
     a.rules = d.rules;
     a.transfer_keywords = d.transfer_keywords;
     a.transfer_reply = d.transfer_reply;
-    a.spam_keywords = d.spam_keywords;
+    a.spam_keywords = d.spam_keywords.unwrap_or_default();
     a.default_reply = d.default_reply;
 }
 
