@@ -433,7 +433,13 @@ fn reopening_a_message_of_a_closed_conversation_reopens_the_conversation() {
     let m2 = hub.say(&k, "order 42");
     let conv = conv_of(&m1);
     act_ok(&hub, &a.1, &id(&m1), "assign", json!({}));
-    conv_ok(&hub, &a.1, &conv, "close", json!({"notes": "sent a refund"}));
+    conv_ok(
+        &hub,
+        &a.1,
+        &conv,
+        "close",
+        json!({"notes": "sent a refund"}),
+    );
     assert_eq!(status(&hub, &id(&m1)).0, "archived");
     assert!(listed(&hub, "closed").contains(&conv));
 
