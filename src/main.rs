@@ -1,9 +1,9 @@
 //! The hub server: read `HUB_*` configuration, set up tracing, run.
 
-fn main() -> std::io::Result<()> {
+fn main() -> std::process::ExitCode {
     let config = hub::config::Config::from_env();
     hub::startup::init_tracing(config.log_json);
-    actix_web::rt::System::with_tokio_rt(|| {
+    let res = actix_web::rt::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .max_blocking_threads(hub::config::BLOCKING_THREADS)
@@ -11,5 +11,14 @@ fn main() -> std::io::Result<()> {
             // unwrap: building a runtime at start-up only fails when the OS is out of resources.
             .expect("build the main runtime")
     })
-    .block_on(hub::startup::run(config))
+    .block_on(hub::startup::run(config));
+    match res {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line for whoever started it (a port taken, a store locked by
+            // another hub, a directory it may not write).
+            eprintln!("hub: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

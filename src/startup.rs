@@ -27,10 +27,26 @@ pub fn init_tracing(json: bool) {
 
 /// Runs the hub until SIGINT/SIGTERM. Prints `listening on http://HOST:PORT` when ready.
 pub async fn run(config: Config) -> std::io::Result<()> {
-    let listener = TcpListener::bind(&config.addr)?;
+    let listener = TcpListener::bind(&config.addr).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on HUB_ADDR={}: {e}", config.addr),
+        )
+    })?;
     let addr = listener.local_addr()?;
     no_transparent_huge_pages();
-    let hub = Hub::build(config).map_err(std::io::Error::other)?;
+    let data = config.data.display().to_string();
+    let hub = Hub::build(config).map_err(|e| {
+        // sled says only that it could not lock its file.
+        let hint = if e.to_string().contains("could not acquire lock") {
+            " (another hub is running on this directory)"
+        } else {
+            ""
+        };
+        std::io::Error::other(format!(
+            "cannot open the store in HUB_DATA={data}{hint}: {e}"
+        ))
+    })?;
     let data = web::Data::new(hub.clone());
     let server = HttpServer::new(move || {
         App::new()

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{metric, Hub};
+use common::{metric, Hub, ADMIN};
 use serde_json::{json, Value};
 
 #[test]
@@ -463,4 +463,51 @@ fn a_generated_admin_token_is_printed_once_after_the_ready_line() {
     );
     hub.kill().unwrap();
     hub.wait().unwrap();
+}
+
+/// Runs the hub binary to its exit (it must fail at start-up): (exit code, stderr).
+fn failed_start(data: &std::path::Path, addr: &str) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
+        .env("HUB_ADDR", addr)
+        .env("HUB_DATA", data)
+        .env("HUB_ADMIN_TOKEN", ADMIN)
+        .env("RUST_LOG", "off")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run the hub");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("listening on"),
+        "a hub that cannot serve never prints the ready line"
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_hub_that_cannot_start_says_why_in_one_line_and_exits_1() {
+    let hub = Hub::start();
+    let other = tempfile::tempdir().unwrap();
+    // The port is taken (by the first hub).
+    let (code, err) = failed_start(other.path(), &hub.addr);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.starts_with(&format!("hub: cannot listen on HUB_ADDR={}: ", hub.addr)),
+        "{err}"
+    );
+    // The store is held by the first hub.
+    let (code, err) = failed_start(&hub.data, "127.0.0.1:0");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.starts_with("hub: cannot open the store in HUB_DATA=")
+            && err.contains("another hub is running on this directory"),
+        "{err}"
+    );
+    // Not an address at all.
+    let (code, err) = failed_start(other.path(), "not-an-address");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("HUB_ADDR=not-an-address"), "{err}");
+    // The first hub was not disturbed.
+    assert_eq!(hub.get("/healthz", ADMIN).0, 200);
 }
