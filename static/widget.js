@@ -228,17 +228,20 @@
         items[key] = li0;
         li0.dataset.messageId = obj.id;
         setMeta(li0, fmtTime(obj.at) + ' · Sent');
+        drawnMeanwhile(key, li0);
         return;
       }
       var li = bubble('out', obj.text, obj.at, fmtTime(obj.at) + ' · Sent');
       li.dataset.messageId = obj.id;
       items[key] = li;
       log.appendChild(li);
+      drawnMeanwhile(key, li);
     } else {
       var r = bubble('in', obj.text, obj.at);
       r.dataset.replyId = obj.id;
       items[key] = r;
       log.appendChild(r);
+      drawnMeanwhile(key, r);
       if (!state.open) {
         state.unread += 1;
         renderBadge();
@@ -366,12 +369,26 @@
   }
 
   var historyReq = 0;
+  // While a history load is in flight: what was drawn or learnt meanwhile (live events,
+  // acknowledged sends), which its answer, read earlier, may not hold.
+  var meanwhile = null;
+
+  /** Notes a bubble drawn while a history load is in flight. */
+  function drawnMeanwhile(key, li) {
+    if (meanwhile && li) meanwhile.items.push([key, li]);
+  }
+
   function loadHistory() {
     if (!state.token) return Promise.resolve();
     var mine = ++historyReq;
+    meanwhile = { items: [], ended: false };
     return http('GET', '/api/widget/messages').then(function (data) {
       if (mine !== historyReq) return;
-      // rebuild: the hub's items, then what is still waiting to be sent
+      var seen = meanwhile || { items: [], ended: false };
+      meanwhile = null;
+      log.dataset.historyLoads = String((Number(log.dataset.historyLoads) || 0) + 1);
+      // rebuild: the hub's items, then what arrived since the answer was read, then
+      // what is still waiting to be sent
       items = {};
       log.textContent = '';
       log.appendChild(greeting());
@@ -379,6 +396,12 @@
       state.conversationId = conv ? conv.id : null;
       (data.items || []).forEach(function (it) {
         addFromHub(it.type === 'reply' ? 'reply' : 'message', it);
+      });
+      seen.items.forEach(function (p) {
+        if (items[p[0]]) return; // the answer holds it
+        items[p[0]] = p[1];
+        if (p[1].dataset.clientId) items['out:' + p[1].dataset.clientId] = p[1];
+        log.appendChild(p[1]);
       });
       state.outbox.forEach(function (o) {
         if (!o.id || !items['message:' + o.id]) {
@@ -388,13 +411,14 @@
       });
       state.unread = 0;
       renderBadge();
-      if (conv && conv.session === 'ended') showEnded();
+      if ((conv && conv.session === 'ended') || seen.ended) showEnded();
       else {
         state.ended = false;
         endedBar.hidden = true;
       }
       scrollDown();
     }, function (e) {
+      if (mine === historyReq) meanwhile = null;
       if (e.status === 401 || e.status === 403) forgetSession();
     });
   }
@@ -513,7 +537,10 @@
         conversationSeen(d.reply.conversation_id);
         addFromHub('reply', d.reply);
       } else if (f.kind === 'session.ended') {
-        if (!state.conversationId || f.conversation_id === state.conversationId) showEnded();
+        if (!state.conversationId || f.conversation_id === state.conversationId) {
+          if (meanwhile) meanwhile.ended = true;
+          showEnded();
+        }
       }
       return;
     }
@@ -596,6 +623,7 @@
           items['message:' + msg.id] = li;
           li.dataset.messageId = msg.id;
           setMeta(li, fmtTime(msg.at) + ' · Sent');
+          drawnMeanwhile('message:' + msg.id, li);
         }
       }
       inFlight = null;
@@ -635,6 +663,7 @@
       state.ended = false;
       endedBar.hidden = true;
     }
+    if (meanwhile) meanwhile.ended = false;
     var entry = { client_id: uid(), text: text, at: new Date().toISOString() };
     state.outbox.push(entry);
     persist();

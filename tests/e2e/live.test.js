@@ -327,3 +327,42 @@ test('after a hub restart (kill -9) both pages reconnect and keep working', asyn
   await agentPage.context().close();
   await widget.context().close();
 });
+
+test('a widget history answered late keeps what arrived meanwhile', async () => {
+  // The widget loads its history (GET /api/widget/messages) when its socket first
+  // connects. Here that answer is read from the hub at once but handed to the page only
+  // after an agent's reply arrived live: it predates the reply, and rebuilding the log
+  // from it must not wipe the reply (nor the customer's own message).
+  const widget = await newPage(browser);
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  let snapshotTaken;
+  const taken = new Promise((resolve) => { snapshotTaken = resolve; });
+  let held = 0;
+  await widget.route('**/api/widget/messages', async (route) => {
+    if (route.request().method() !== 'GET' || held > 0) return route.continue();
+    held += 1;
+    const response = await route.fetch();
+    snapshotTaken();
+    await gate;
+    await route.fulfill({ response });
+  });
+  await openWidget(widget, hub);
+  await widgetSend(widget, 'Is the walnut shelf back in stock?');
+  await taken;
+  const pending = await api(hub, 'GET', '/api/inbox?folder=pending&limit=500', ana.token);
+  const msg = pending.items.find((m) => m.text.includes('walnut shelf'));
+  assert.ok(msg, 'the message is pending');
+  await api(hub, 'POST', `/api/conversations/${msg.conversation_id}/replies`, ana.token, { text: 'Yes, since Monday.' });
+  await widget.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: 'since Monday' }).waitFor();
+
+  release();
+  // The log counts the history loads it applied.
+  await widget.locator('#hub-chat-widget .hw-log[data-history-loads="1"]').waitFor({ state: 'attached' });
+  assert.equal(await widget.locator('#hub-chat-widget .hw-in', { hasText: 'since Monday' }).count(), 1, 'the live reply is kept');
+  const mine = widget.locator('#hub-chat-widget .hw-out', { hasText: 'walnut shelf' });
+  assert.equal(await mine.count(), 1, 'the sent message is kept');
+  assert.equal(await mine.locator('.hw-meta', { hasText: /· Sent$/ }).count(), 1, 'and shown as sent');
+  assert.deepEqual(realProblems(widget), []);
+  await widget.context().close();
+});
