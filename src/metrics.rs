@@ -13,6 +13,7 @@ use std::time::Duration;
 pub struct Metrics {
     registry: Registry,
     commit_seconds: Histogram,
+    durable_wait_seconds: Histogram,
     /// The parts of a group commit by `phase`: `apply` (sled's in-memory batch),
     /// `flush` (sled writes its buffers), `sync` (`sync_data`).
     commit_phase_seconds: HistogramVec,
@@ -61,6 +62,16 @@ fn build() -> Result<Metrics, prometheus::Error> {
         )
         .buckets(vec![
             0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
+        ]),
+    )?;
+    let durable_wait_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "hub_durable_wait_seconds",
+            "From a write's arrival in the writer's queue to its durable answer: the wait for the commit in progress, then its own group commit.",
+        )
+        .buckets(vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
+            5.0,
         ]),
     )?;
     let commit_phase_seconds = HistogramVec::new(
@@ -146,6 +157,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     let actors = IntGauge::new("hub_conversation_actors", "Live conversation actors.")?;
     let head = IntGauge::new("hub_head_seq", "Last published event seq.")?;
     registry.register(Box::new(commit_seconds.clone()))?;
+    registry.register(Box::new(durable_wait_seconds.clone()))?;
     registry.register(Box::new(commit_phase_seconds.clone()))?;
     registry.register(Box::new(batch_requests.clone()))?;
     registry.register(Box::new(keys.clone()))?;
@@ -169,6 +181,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     Ok(Metrics {
         registry,
         commit_seconds,
+        durable_wait_seconds,
         commit_phase_seconds,
         batch_requests,
         keys,
@@ -231,6 +244,16 @@ pub fn record_commit(requests: usize, events: usize, took: Duration, phases: Com
     m.bytes.inc_by(phases.bytes as u64);
     m.events.inc_by(events as u64);
     m.commits.inc();
+}
+
+/// Records, for each request of a commit just answered, the time since it was queued.
+pub fn record_durable_waits(queued: impl Iterator<Item = std::time::Instant>) {
+    let m = &*METRICS;
+    let now = std::time::Instant::now();
+    for q in queued {
+        m.durable_wait_seconds
+            .observe(now.saturating_duration_since(q).as_secs_f64());
+    }
 }
 
 /// Records a recovery snapshot written, and the time its capture took.

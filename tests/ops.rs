@@ -27,6 +27,14 @@ fn healthz_and_metrics_answer() {
         text.contains("hub_commit_batch_requests_bucket"),
         "batch size histogram"
     );
+    // Every write waited for its durable answer: the contact's session and the message
+    // at least, each counted once it was answered.
+    let waits = metric(&text, "hub_durable_wait_seconds_count");
+    let commits = metric(&text, "hub_commits_total");
+    assert!(
+        waits >= 2 && waits >= commits,
+        "durable waits {waits}, commits {commits}"
+    );
     let puts = metric(&text, "hub_commit_keys_total{op=\"put\"}");
     // At least the conversation, its log record and the message's `all` entry.
     assert!(puts >= 3, "keys put: {puts}");

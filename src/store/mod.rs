@@ -187,6 +187,8 @@ pub struct LoadedConversation {
 struct Request {
     batch: Batch,
     done: oneshot::Sender<Result<(), String>>,
+    /// When it entered the writer's queue (`hub_durable_wait_seconds`).
+    queued: std::time::Instant,
 }
 
 /// Resolves once a sent batch is durable (or failed).
@@ -208,7 +210,11 @@ impl Ticket {
     /// Sends the batch; the receiver resolves once it is durable.
     pub fn send(self, batch: Batch) -> Durable {
         let (done, rx) = oneshot::channel();
-        self.permit.send(Request { batch, done });
+        self.permit.send(Request {
+            batch,
+            done,
+            queued: std::time::Instant::now(),
+        });
         rx
     }
 }
@@ -450,6 +456,7 @@ impl Store {
             let _ = self.tx.try_send(Request {
                 batch: Batch::default(),
                 done,
+                queued: std::time::Instant::now(),
             });
         }
         res

@@ -404,6 +404,8 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                 if let Err(e) = &res {
                     tracing::error!(error = %e, requests = reqs.len(), "Group commit failed.");
                 }
+                // Counted before the answers, so that whoever has one sees it counted.
+                crate::metrics::record_durable_waits(reqs.iter().map(|r| r.queued));
                 let mut answered = Vec::with_capacity(reqs.len());
                 for mut r in reqs {
                     let done = std::mem::replace(&mut r.done, tokio::sync::oneshot::channel().0);
