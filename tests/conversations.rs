@@ -1594,4 +1594,31 @@ fn the_conversation_list_holds_every_conversation() {
     assert_eq!(s, 200, "{page}");
     let page: Vec<String> = page["items"].as_array().unwrap().iter().map(id).collect();
     assert_eq!(page, newest_first[..2]);
+    // Long answers are read from the store 1,000 at a time: limits around that size,
+    // and a `before` in the middle, give the same list.
+    let ids = |query: &str| -> Vec<String> {
+        let (s, b) = hub.get(&format!("/api/conversations?state=open{query}"), ADMIN);
+        assert_eq!(s, 200, "{query}: {b}");
+        b["items"].as_array().unwrap().iter().map(id).collect()
+    };
+    for limit in [999, 1000, 1001, 1029, 1030, 5000] {
+        let got = ids(&format!("&limit={limit}"));
+        assert_eq!(got, newest_first[..limit.min(n)], "limit {limit}");
+    }
+    // `before`: the order key of the oldest item seen, here each conversation's seq
+    // (its opening: nothing changed them since).
+    for seen in [9, 999, 1000] {
+        let (_, b) = hub.get(
+            &format!("/api/conversations?state=open&limit={}", seen + 1),
+            ADMIN,
+        );
+        let before = b["items"][seen]["seq"].as_u64().expect("seq");
+        assert_eq!(
+            ids(&format!("&before={before}")),
+            newest_first[seen + 1..],
+            "after {seen}"
+        );
+    }
+    let (s, b) = hub.get("/api/conversations?state=closed", ADMIN);
+    assert_eq!((s, b), (200, json!({"items": []})));
 }

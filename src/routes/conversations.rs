@@ -59,19 +59,99 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         None => usize::MAX,
     };
     let before = super::inbox::parse_num("before", q.before.as_deref())?;
-    let items = hub
-        .store
+    let store = hub.store.clone();
+    let n = limit.min(LIST_PAGE);
+    let page = list_page(&store, index, before, n).await?;
+    let mut first = true;
+    let mut head = br#"{"items":["#.to_vec();
+    push_items(&mut head, &page.items, &mut first);
+    let remaining = limit - page.entries;
+    if page.entries < n || remaining == 0 {
+        head.extend_from_slice(b"]}");
+        return Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(head));
+    }
+    // A long list goes out page by page: the next page is read when the client has
+    // taken the previous one, so the answer is never held whole in memory.
+    let rest = futures_util::stream::unfold(Some((page.last, remaining, first)), move |cursor| {
+        let store = store.clone();
+        async move {
+            let (before, remaining, mut first) = cursor?;
+            let n = remaining.min(LIST_PAGE);
+            let page = match list_page(&store, index, before, n).await {
+                Ok(p) => p,
+                Err(e) => {
+                    // The status is sent already: the client sees a cut answer.
+                    tracing::warn!(error = %e, "Conversation list cut short.");
+                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                }
+            };
+            let mut chunk = Vec::new();
+            push_items(&mut chunk, &page.items, &mut first);
+            let remaining = remaining - page.entries;
+            if page.entries < n || remaining == 0 {
+                chunk.extend_from_slice(b"]}");
+                return Some((Ok(bytes::Bytes::from(chunk)), None));
+            }
+            Some((
+                Ok(bytes::Bytes::from(chunk)),
+                Some((page.last, remaining, first)),
+            ))
+        }
+    });
+    let head = futures_util::stream::once(async move { Ok(bytes::Bytes::from(head)) });
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .streaming(futures_util::StreamExt::chain(head, rest)))
+}
+
+/// Conversations read from the store at a time for `GET /api/conversations`.
+const LIST_PAGE: usize = 1000;
+
+/// One page of a conversation list: its conversations, the order key of its last
+/// (oldest) index entry, and how many entries it read.
+struct ListPage {
+    items: Vec<Conversation>,
+    last: Option<u64>,
+    entries: usize,
+}
+
+/// Up to `n` conversations of `index` older than `before`, newest first.
+async fn list_page(
+    store: &Arc<crate::store::Store>,
+    index: &'static str,
+    before: Option<u64>,
+    n: usize,
+) -> Result<ListPage, crate::store::StoreError> {
+    store
         .read(move |s| {
-            let mut out = Vec::new();
-            for (_, id, _) in s.index_desc(index, before, limit)? {
+            let entries = s.index_desc(index, before, n)?;
+            let mut page = ListPage {
+                items: Vec::with_capacity(entries.len()),
+                last: entries.last().map(|e| e.0),
+                entries: entries.len(),
+            };
+            for (_, id, _) in entries {
                 if let Some(c) = s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])? {
-                    out.push(c);
+                    page.items.push(c);
                 }
             }
-            Ok(out)
+            Ok(page)
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+        .await
+}
+
+/// Appends `items` to a JSON array being written (`first`: nothing written yet).
+fn push_items(buf: &mut Vec<u8>, items: &[Conversation], first: &mut bool) {
+    for c in items {
+        if !*first {
+            buf.push(b',');
+        }
+        *first = false;
+        // unwrap: a Conversation is plain data; serialising it into memory cannot fail.
+        serde_json::to_writer(&mut *buf, c).expect("serialise a conversation");
+    }
 }
 
 fn typed(v: impl serde::Serialize, kind: &str) -> Value {
