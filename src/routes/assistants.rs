@@ -43,11 +43,11 @@ fn check(d: &Definition) -> Result<(), ApiError> {
         super::check_text("a rule's reply", &r.reply)?;
     }
     // A blank keyword would match every message; it is refused like a blank `match`.
-    let keywords = d
+    let mut keywords = d
         .transfer_keywords
         .iter()
         .chain(d.spam_keywords.iter().flatten());
-    if keywords.into_iter().any(|k| k.trim().is_empty()) {
+    if keywords.any(|k| k.trim().is_empty()) {
         return Err(ApiError::invalid("keywords must not be blank"));
     }
     for t in [&d.transfer_reply, &d.default_reply].into_iter().flatten() {

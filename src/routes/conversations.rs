@@ -60,44 +60,34 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     };
     let before = super::inbox::parse_num("before", q.before.as_deref())?;
     let store = hub.store.clone();
-    let n = limit.min(LIST_PAGE);
-    let page = list_page(&store, index, before, n).await?;
     let mut first = true;
     let mut head = br#"{"items":["#.to_vec();
-    push_items(&mut head, &page.items, &mut first);
-    let remaining = limit - page.entries;
-    if page.entries < n || remaining == 0 {
-        head.extend_from_slice(b"]}");
+    let n = limit.min(LIST_PAGE);
+    let page = list_page(&store, index, before, n).await?;
+    let Some(cursor) = write_page(&mut head, page, n, limit, &mut first) else {
         return Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body(head));
-    }
+    };
     // A long list goes out page by page: the next page is read when the client has
     // taken the previous one, so the answer is never held whole in memory.
-    let rest = futures_util::stream::unfold(Some((page.last, remaining, first)), move |cursor| {
+    let rest = futures_util::stream::unfold(Some((cursor, first)), move |state| {
         let store = store.clone();
         async move {
-            let (before, remaining, mut first) = cursor?;
+            let ((before, remaining), mut first) = state?;
             let n = remaining.min(LIST_PAGE);
-            let page = match list_page(&store, index, before, n).await {
-                Ok(p) => p,
+            match list_page(&store, index, before, n).await {
+                Ok(page) => {
+                    let mut chunk = Vec::new();
+                    let next = write_page(&mut chunk, page, n, remaining, &mut first);
+                    Some((Ok(bytes::Bytes::from(chunk)), next.map(|c| (c, first))))
+                }
                 Err(e) => {
                     // The status is sent already: the client sees a cut answer.
                     tracing::warn!(error = %e, "Conversation list cut short.");
-                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                    Some((Err(std::io::Error::other(e.to_string())), None))
                 }
-            };
-            let mut chunk = Vec::new();
-            push_items(&mut chunk, &page.items, &mut first);
-            let remaining = remaining - page.entries;
-            if page.entries < n || remaining == 0 {
-                chunk.extend_from_slice(b"]}");
-                return Some((Ok(bytes::Bytes::from(chunk)), None));
             }
-            Some((
-                Ok(bytes::Bytes::from(chunk)),
-                Some((page.last, remaining, first)),
-            ))
         }
     });
     let head = futures_util::stream::once(async move { Ok(bytes::Bytes::from(head)) });
@@ -142,9 +132,17 @@ async fn list_page(
         .await
 }
 
-/// Appends `items` to a JSON array being written (`first`: nothing written yet).
-fn push_items(buf: &mut Vec<u8>, items: &[Conversation], first: &mut bool) {
-    for c in items {
+/// Appends a page read with room for `n` entries, out of `remaining` still wanted, to
+/// the list's JSON array (`first`: nothing written yet). Closes the answer when the
+/// list is done; otherwise returns where the next page starts and how many are left.
+fn write_page(
+    buf: &mut Vec<u8>,
+    page: ListPage,
+    n: usize,
+    remaining: usize,
+    first: &mut bool,
+) -> Option<(Option<u64>, usize)> {
+    for c in &page.items {
         if !*first {
             buf.push(b',');
         }
@@ -152,6 +150,12 @@ fn push_items(buf: &mut Vec<u8>, items: &[Conversation], first: &mut bool) {
         // unwrap: a Conversation is plain data; serialising it into memory cannot fail.
         serde_json::to_writer(&mut *buf, c).expect("serialise a conversation");
     }
+    let remaining = remaining - page.entries;
+    if page.entries < n || remaining == 0 {
+        buf.extend_from_slice(b"]}");
+        return None;
+    }
+    Some((page.last, remaining))
 }
 
 fn typed(v: impl serde::Serialize, kind: &str) -> Value {
