@@ -35,7 +35,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     })?;
     let addr = listener.local_addr()?;
     no_transparent_huge_pages();
-    let data = config.data.display().to_string();
+    let data_dir = config.data.display().to_string();
     let hub = Hub::build(config).map_err(|e| {
         // sled says only that it could not lock its file.
         let hint = if e.to_string().contains("could not acquire lock") {
@@ -44,7 +44,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
             ""
         };
         std::io::Error::other(format!(
-            "cannot open the store in HUB_DATA={data}{hint}: {e}"
+            "cannot open the store in HUB_DATA={data_dir}{hint}: {e}"
         ))
     })?;
     let data = web::Data::new(hub.clone());
