@@ -20,6 +20,31 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
+/// The customer messages some console has seen, by key. Every console inserts every
+/// message it gets, so the set hashes its `u64` keys with one multiplication rather
+/// than SipHash (built for keys an attacker chooses).
+type KeySet = HashSet<u64, std::hash::BuildHasherDefault<KeyHasher>>;
+
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = wire::mix(self.0, bytes);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // A key's customer is in its high half and its message number in its low half;
+        // folding the product spreads both over the bits the table uses.
+        let p = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = p ^ (p >> 29);
+    }
+}
+
 /// Events per hash block when comparing consoles.
 pub const BLOCK: u64 = 256;
 const SHARDS: usize = 64;
@@ -32,7 +57,7 @@ pub struct Shared {
     pub host: String,
     pub stats: Arc<Stats>,
     /// Customer message keys some console has seen (message.created), sharded.
-    first_seen: Vec<Mutex<HashSet<u64>>>,
+    first_seen: Vec<Mutex<KeySet>>,
     pub n_agents: u32,
     pub bot_channel: String,
     pub supervisor_name: String,
@@ -60,7 +85,7 @@ impl Shared {
             addr,
             host,
             stats,
-            first_seen: (0..SHARDS).map(|_| Mutex::new(HashSet::new())).collect(),
+            first_seen: (0..SHARDS).map(|_| Mutex::new(KeySet::default())).collect(),
             n_agents,
             bot_channel,
             supervisor_name,
@@ -222,9 +247,9 @@ impl Stream {
             self.block_hash = 0;
             self.block_count = 0;
         }
-        let mut h = wire::fnv(self.block_hash, &seq.to_le_bytes());
-        h = wire::fnv(h, kind.as_bytes());
-        h = wire::fnv(h, conv.unwrap_or("-").as_bytes());
+        let mut h = wire::mix(self.block_hash, &seq.to_le_bytes());
+        h = wire::mix(h, kind.as_bytes());
+        h = wire::mix(h, conv.unwrap_or("-").as_bytes());
         self.block_hash = h;
         self.block_count += 1;
     }

@@ -549,43 +549,68 @@ async fn hello(
     Ok((tx, rx))
 }
 
+/// The hub's `ack` of the message whose client id is `client_id`.
+fn on_ack(ctx: &Ctx, st: &mut CustState, client_id: Option<&str>, id: &str) {
+    let n = client_id
+        .and_then(|c| c.rsplit('-').next())
+        .and_then(|n| n.parse::<u32>().ok());
+    let Some(n) = n else {
+        ctx.stats.inc("ack_without_client_id");
+        return;
+    };
+    match st.pending.remove(&n) {
+        Some((us, _)) => {
+            let lat = now_us().saturating_sub(us);
+            ctx.stats.rec("send_ack", lat);
+            ctx.stats.rec("interval_ack", lat);
+            ctx.stats.inc("acked");
+            ctx.unacked.fetch_sub(1, Ordering::Relaxed);
+            st.acked.insert(n, id.to_string());
+        }
+        None => {
+            // A repeat ack (after a resend): it must name the same message.
+            let same = st.acked.get(&n).is_some_and(|m| m == id);
+            tally(
+                &mut st.checks,
+                "widget.repeat_ack_same_message",
+                same,
+                || format!("ack for n={n} names {id}, first was {:?}", st.acked.get(&n)),
+            );
+        }
+    }
+}
+
+/// Any event a widget receives: its seqs must increase.
+fn on_event_seq(ctx: &Ctx, st: &mut CustState, seq: u64) {
+    let in_order = seq > st.last_seq;
+    tally(&mut st.checks, "widget.seq_increasing", in_order, || {
+        format!("seq {seq} after {}", st.last_seq)
+    });
+    st.last_seq = st.last_seq.max(seq);
+    ctx.stats.inc("widget_events");
+}
+
 fn on_frame(ctx: &Ctx, run: &str, t: &str, st: &mut CustState) {
+    // The two frames every message brings are scanned; anything else is parsed.
+    if let Some(a) = wire::scan_ack(t) {
+        return on_ack(ctx, st, Some(a.client_id), a.message_id);
+    }
+    if let Some((seq, id)) = wire::scan_message_created(t) {
+        on_event_seq(ctx, st, seq);
+        st.created_seen.insert(id.to_string());
+        return;
+    }
     let Ok(v) = serde_json::from_str::<Value>(t) else {
         ctx.stats.inc("widget_bad_frames");
         return;
     };
     match v["type"].as_str().unwrap_or("") {
-        "ack" => {
-            let n = v["client_id"]
-                .as_str()
-                .and_then(|c| c.rsplit('-').next())
-                .and_then(|n| n.parse::<u32>().ok());
-            let Some(n) = n else {
-                ctx.stats.inc("ack_without_client_id");
-                return;
-            };
-            let id = v["message"]["id"].as_str().unwrap_or("").to_string();
-            match st.pending.remove(&n) {
-                Some((us, _)) => {
-                    let lat = now_us().saturating_sub(us);
-                    ctx.stats.rec("send_ack", lat);
-                    ctx.stats.rec("interval_ack", lat);
-                    ctx.stats.inc("acked");
-                    ctx.unacked.fetch_sub(1, Ordering::Relaxed);
-                    st.acked.insert(n, id);
-                }
-                None => {
-                    // A repeat ack (after a resend): it must name the same message.
-                    let same = st.acked.get(&n).is_some_and(|m| *m == id);
-                    tally(
-                        &mut st.checks,
-                        "widget.repeat_ack_same_message",
-                        same,
-                        || format!("ack for n={n} names {id}, first was {:?}", st.acked.get(&n)),
-                    );
-                }
-            }
-        }
+        "ack" => on_ack(
+            ctx,
+            st,
+            v["client_id"].as_str(),
+            v["message"]["id"].as_str().unwrap_or(""),
+        ),
         "error" => {
             let code = v["code"].as_str().unwrap_or("?").to_string();
             ctx.stats.inc(&format!("send_error.{code}"));
@@ -601,13 +626,7 @@ fn on_frame(ctx: &Ctx, run: &str, t: &str, st: &mut CustState) {
             }
         }
         "event" => {
-            let seq = v["seq"].as_u64().unwrap_or(0);
-            let in_order = seq > st.last_seq;
-            tally(&mut st.checks, "widget.seq_increasing", in_order, || {
-                format!("seq {seq} after {}", st.last_seq)
-            });
-            st.last_seq = st.last_seq.max(seq);
-            ctx.stats.inc("widget_events");
+            on_event_seq(ctx, st, v["seq"].as_u64().unwrap_or(0));
             match v["kind"].as_str().unwrap_or("") {
                 "message.created" => {
                     if let Some(id) = v["data"]["message"]["id"].as_str() {

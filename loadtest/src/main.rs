@@ -15,6 +15,11 @@ use clap::{Args, Parser, Subcommand};
 use config::Target;
 use std::path::PathBuf;
 
+/// mimalloc, as in the hub: the simulator shares the machine's two cores with the hub
+/// it measures, so what it spends in glibc's allocator is taken from the hub.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "loadtest", about = "Load simulator for the hub")]
 struct Cli {
