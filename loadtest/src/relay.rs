@@ -101,29 +101,24 @@ async fn conn(stream: TcpStream, st: Arc<State>) {
         loop {
             tokio::select! {
                 m = sub.recv() => match m {
-                    Ok(f) => {
+                    Ok(first) => {
                         // Whatever else is waiting goes in the same write, as the hub
                         // writes a commit's events to a console: one write per frame
                         // (210,000 a second at 10,000 msg/s and 21 consoles) made the
                         // relay's consoles fall behind long before the machine did.
-                        if tx.feed(Message::Text(f.as_str().to_string())).await.is_err() {
-                            return;
-                        }
-                        let mut lagged = false;
-                        loop {
-                            match sub.try_recv() {
+                        let mut next: Result<_, broadcast::error::TryRecvError> = Ok(first);
+                        let lagged = loop {
+                            match next {
                                 Ok(f) => {
                                     if tx.feed(Message::Text(f.as_str().to_string())).await.is_err() {
                                         return;
                                     }
                                 }
-                                Err(broadcast::error::TryRecvError::Lagged(_)) => {
-                                    lagged = true;
-                                    break;
-                                }
-                                Err(_) => break,
+                                Err(broadcast::error::TryRecvError::Lagged(_)) => break true,
+                                Err(_) => break false,
                             }
-                        }
+                            next = sub.try_recv();
+                        };
                         if tx.flush().await.is_err() {
                             return;
                         }
