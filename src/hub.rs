@@ -213,84 +213,101 @@ impl Hub {
         let hub = self.clone();
         let contact = contact.clone();
         let channel = channel.to_string();
-        self.locked(format!("c/{contact}"), async move {
-            // What the hub remembers of the contact; else one trip to the store.
-            let mut sends = match hub.sends.take(&contact) {
-                Some(s) if s.latest(&channel).is_some() => s,
-                known => hub.load_sends(&contact, &channel, known).await?,
-            };
-            let slot = match &client_id {
-                Some(cid) if sends.maybe_sent(cid) => {
-                    // Perhaps a repeat: the store knows.
-                    let (c, cid) = (contact.clone(), cid.clone());
-                    let repeat = match hub.store.read(move |s| earlier_send(s, &c, &cid)).await? {
-                        Ok(Repeat::Created(m)) => Some(m),
-                        // Its event not found: the conversation holds it.
-                        Ok(Repeat::Held(conv, id)) => Some(
-                            hub.registry
-                                .lookup(&hub, &conv, &id)
-                                .await?
-                                .ok_or_else(|| {
-                                    StoreError::Corrupt(format!("idempotency record names {id}"))
-                                })?,
-                        ),
-                        // Another client id with the same fingerprint.
-                        Err(slot) => {
-                            sends.slot = slot;
-                            None
+        // Boxed: the block is ≈ 3 KB, and passing it by value through `locked` and the
+        // lock's `run` made the whole send a 10 KB future, copied at every move (a
+        // socket's `ctx.wait` boxes and moves it again).
+        let name = format!("c/{contact}");
+        self.locked(
+            name,
+            Box::pin(async move {
+                // What the hub remembers of the contact; else one trip to the store.
+                let mut sends = match hub.sends.take(&contact) {
+                    Some(s) if s.latest(&channel).is_some() => s,
+                    known => hub.load_sends(&contact, &channel, known).await?,
+                };
+                let slot = match &client_id {
+                    Some(cid) if sends.maybe_sent(cid) => {
+                        // Perhaps a repeat: the store knows.
+                        let (c, cid) = (contact.clone(), cid.clone());
+                        let repeat =
+                            match hub.store.read(move |s| earlier_send(s, &c, &cid)).await? {
+                                Ok(Repeat::Created(m)) => Some(m),
+                                // Its event not found: the conversation holds it.
+                                Ok(Repeat::Held(conv, id)) => {
+                                    Some(hub.registry.lookup(&hub, &conv, &id).await?.ok_or_else(
+                                        || {
+                                            StoreError::Corrupt(format!(
+                                                "idempotency record names {id}"
+                                            ))
+                                        },
+                                    )?)
+                                }
+                                // Another client id with the same fingerprint.
+                                Err(slot) => {
+                                    sends.slot = slot;
+                                    None
+                                }
+                            };
+                        if let Some(m) = repeat {
+                            hub.sends.put(contact.clone(), sends);
+                            return Ok((m, false));
                         }
-                    };
-                    if let Some(m) = repeat {
-                        hub.sends.put(contact.clone(), sends);
-                        return Ok((m, false));
+                        Some(sends.slot.clone())
                     }
-                    Some(sends.slot.clone())
-                }
-                Some(_) => Some(sends.slot.clone()),
-                None => None,
-            };
-            let latest = sends.latest(&channel).flatten().cloned();
-            let idem = slot
-                .zip(client_id.clone())
-                .map(|(slot, client_id)| Idempotency::ClientId { slot, client_id });
-            let send = |open: Option<OpenInfo>| Command::CustomerMessage {
-                // The conversation's actor names it (`MessageId::numbered`).
-                id: MessageId(String::new()),
-                text: text.clone(),
-                open,
-                assistant: hub.assistant_for(&channel),
-                bot_reply_id: ReplyId(auth::new_id("r")),
-            };
-            let who = Who::Contact(contact.clone());
-            let mut created = None;
-            if let Some(conv) = latest {
-                match hub.exec(&conv, send(None), who.clone(), idem.clone()).await {
-                    Ok(Outcome::Message(m)) => created = Some(m),
-                    Ok(_) => return Err(ApiError::Unavailable("unexpected outcome".into())),
-                    Err(ApiError::SessionEnded) | Err(ApiError::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let m = match created {
-                Some(m) => m,
-                None => {
-                    let conv = ConversationId(auth::new_id("c"));
-                    let open = OpenInfo {
-                        conversation_id: conv.clone(),
-                        contact_id: contact.clone(),
-                        channel: channel.clone(),
-                    };
-                    match hub.exec(&conv, send(Some(open)), who, idem).await? {
-                        Outcome::Message(m) => m,
-                        _ => return Err(ApiError::Unavailable("unexpected outcome".into())),
+                    Some(_) => Some(sends.slot.clone()),
+                    None => None,
+                };
+                let latest = sends.latest(&channel).flatten().cloned();
+                let idem = slot
+                    .zip(client_id.clone())
+                    .map(|(slot, client_id)| Idempotency::ClientId { slot, client_id });
+                let send = |open: Option<OpenInfo>| {
+                    let assistant = hub.assistant_for(&channel);
+                    // The id of the bot's reply, should there be one.
+                    let bot_reply_id = ReplyId(match assistant {
+                        Some(_) => auth::new_id("r"),
+                        None => String::new(),
+                    });
+                    Command::CustomerMessage {
+                        // The conversation's actor names it (`MessageId::numbered`).
+                        id: MessageId(String::new()),
+                        text: text.clone(),
+                        open,
+                        assistant,
+                        bot_reply_id,
+                    }
+                };
+                let who = Who::Contact(contact.clone());
+                let mut created = None;
+                if let Some(conv) = latest {
+                    match hub.exec(&conv, send(None), who.clone(), idem.clone()).await {
+                        Ok(Outcome::Message(m)) => created = Some(m),
+                        Ok(_) => return Err(ApiError::Unavailable("unexpected outcome".into())),
+                        Err(ApiError::SessionEnded) | Err(ApiError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
                     }
                 }
-            };
-            // Durable: remember it for the contact's next send.
-            sends.sent(&channel, client_id.as_deref(), &m);
-            hub.sends.put(contact.clone(), sends);
-            Ok((m, true))
-        })
+                let m = match created {
+                    Some(m) => m,
+                    None => {
+                        let conv = ConversationId(auth::new_id("c"));
+                        let open = OpenInfo {
+                            conversation_id: conv.clone(),
+                            contact_id: contact.clone(),
+                            channel: channel.clone(),
+                        };
+                        match hub.exec(&conv, send(Some(open)), who, idem).await? {
+                            Outcome::Message(m) => m,
+                            _ => return Err(ApiError::Unavailable("unexpected outcome".into())),
+                        }
+                    }
+                };
+                // Durable: remember it for the contact's next send.
+                sends.sent(&channel, client_id.as_deref(), &m);
+                hub.sends.put(contact.clone(), sends);
+                Ok((m, true))
+            }),
+        )
         .await
     }
 

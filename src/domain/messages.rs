@@ -7,8 +7,12 @@ use super::model::Message;
 use std::fmt;
 use std::sync::Arc;
 
-/// Messages per shared chunk.
-const CHUNK: usize = 64;
+/// Messages per shared chunk. A write to a clone copies its chunk, touching the
+/// reference count of every message in it (in a cold conversation, a cache miss each),
+/// and a clone touches one count per chunk: with 16, a command on a conversation of
+/// fewer than ≈ 1,000 messages touches fewer than with 64 (until the twelfth session),
+/// and a customer message, which writes the last chunk, 8 on average instead of 32.
+const CHUNK: usize = 16;
 
 type Chunk = Arc<Vec<Arc<Message>>>;
 
