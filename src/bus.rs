@@ -394,29 +394,21 @@ impl Bus {
 
     /// Delivers durable events, in seq order, to every subscriber allowed to see them.
     pub fn publish(&self, events: Vec<Outgoing>) {
+        let frames = self.publish_contacts(events);
+        self.publish_agents(frames);
+    }
+
+    /// The first half of [`Bus::publish`]: delivers `events` to the contacts' sockets and
+    /// moves the head past them. Returns the consoles' frames, for
+    /// [`Bus::publish_agents`], which may come after further publishes (the writer holds
+    /// consoles' frames for one more commit when another follows at once: one write per
+    /// console for both). A console that subscribes meanwhile gets a head past those
+    /// frames: it replays them from the store, and skips them when they arrive live.
+    pub fn publish_contacts(&self, events: Vec<Outgoing>) -> Vec<(u64, Bytes)> {
         let Some(last) = events.last().map(|e| e.seq) else {
-            return;
+            return Vec::new();
         };
         let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.agents.is_empty() {
-            let frames: Frames = events
-                .iter()
-                .filter(|e| !e.agent_frame.is_empty())
-                .map(|e| (e.seq, e.agent_frame.clone()))
-                .collect();
-            let bytes = size(&frames);
-            let mut dead_agents = Vec::new();
-            for a in self.agents.iter() {
-                if !a.value().offer(&frames, bytes) {
-                    dead_agents.push(*a.key());
-                }
-            }
-            for id in dead_agents {
-                if let Some((_, sub)) = self.agents.remove(&id) {
-                    self.cut_off(&sub.state);
-                }
-            }
-        }
         // Each contact's events of this publish, in seq order, as one batch (a
         // saturated commit holds hundreds of contacts: found by hash, not by a scan).
         let mut by_contact: Vec<(&ContactId, Vec<(u64, Bytes)>)> = Vec::new();
@@ -447,6 +439,36 @@ impl Bus {
             }
         }
         self.head.store(last, Ordering::SeqCst);
+        events
+            .into_iter()
+            .filter(|e| !e.agent_frame.is_empty())
+            .map(|e| (e.seq, e.agent_frame))
+            .collect()
+    }
+
+    /// The second half of [`Bus::publish`]: delivers consoles' frames (in seq order, after
+    /// their [`Bus::publish_contacts`]) to every agent console, as one batch.
+    pub fn publish_agents(&self, frames: Vec<(u64, Bytes)>) {
+        if frames.is_empty() {
+            return;
+        }
+        let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
+        if self.agents.is_empty() {
+            return;
+        }
+        let frames: Frames = frames.into();
+        let bytes = size(&frames);
+        let mut dead_agents = Vec::new();
+        for a in self.agents.iter() {
+            if !a.value().offer(&frames, bytes) {
+                dead_agents.push(*a.key());
+            }
+        }
+        for id in dead_agents {
+            if let Some((_, sub)) = self.agents.remove(&id) {
+                self.cut_off(&sub.state);
+            }
+        }
     }
 }
 
@@ -563,6 +585,41 @@ mod tests {
         bus.publish(vec![out(5, None)]);
         assert!(k1.rx.try_recv().is_err());
         assert_eq!(seqs(&a1.rx.try_recv().expect("console batch")), [5]);
+    }
+
+    /// The writer may hold consoles' frames for a commit: contacts are served and the
+    /// head moves at once; consoles get the held frames, in order and in one batch, when
+    /// they are released, and a console that subscribed meanwhile has a head past them.
+    #[test]
+    fn consoles_frames_can_follow_the_contacts_publish() {
+        let bus = Bus::new();
+        let (mut early, _) = bus.subscribe_agent(&AgentId::from("early"));
+        let (mut k1, _) = bus.subscribe_contact(&ContactId::from("k1"));
+        let mut held = bus.publish_contacts(vec![out(1, Some("k1")), out(2, None)]);
+        assert_eq!(bus.head(), 2);
+        assert_eq!(seqs(&k1.rx.try_recv().expect("the contact at once")), [1]);
+        assert!(
+            early.rx.try_recv().is_err(),
+            "consoles wait for the release"
+        );
+        held.extend(bus.publish_contacts(vec![out(3, Some("k1"))]));
+        assert_eq!(seqs(&k1.rx.try_recv().expect("the contact at once")), [3]);
+        // Subscribing now: the head is past every held frame (replayed from the store).
+        let (mut late, head) = bus.subscribe_agent(&AgentId::from("late"));
+        assert_eq!(head, 3);
+        bus.publish_agents(held);
+        assert_eq!(seqs(&early.rx.try_recv().expect("one batch")), [1, 2, 3]);
+        assert!(
+            early.rx.try_recv().is_err(),
+            "a single batch for both commits"
+        );
+        // The late console gets them too; its socket skips what its head covers.
+        assert_eq!(seqs(&late.rx.try_recv().expect("one batch")), [1, 2, 3]);
+        bus.publish_agents(Vec::new());
+        assert!(
+            early.rx.try_recv().is_err(),
+            "nothing to release, nothing queued"
+        );
     }
 
     /// PROTOCOL §7: a socket holds at most 4,096 frames; batches count by their frames.

@@ -29,6 +29,13 @@ pub(super) struct Writer {
     lazy: Lazy,
     /// Fewer deferred records than this in a commit are written in place.
     defer_min: usize,
+    /// Consoles' frames of published commits, held back ([`Writer::publish`]).
+    console_frames: Vec<(u64, bytes::Bytes)>,
+    /// Commits whose consoles' frames are held; at most [`Writer::console_hold`].
+    held_commits: u32,
+    /// How many commits' consoles' frames may be held for the next ones
+    /// ([`console_hold_commits`]).
+    console_hold: u32,
 }
 
 impl Writer {
@@ -41,6 +48,9 @@ impl Writer {
             open: OpenChunks::default(),
             lazy: Lazy::default(),
             defer_min: lazy::defer_min_pairs(),
+            console_frames: Vec::new(),
+            held_commits: 0,
+            console_hold: console_hold_commits(),
         }
     }
 
@@ -217,7 +227,11 @@ impl Writer {
         }
     }
 
-    fn publish(&mut self, reqs: Vec<Request>, ok: bool) {
+    /// Publishes what became durable: contacts' frames at once, consoles' frames at once
+    /// too unless `another` commit follows straight away (requests are waiting) and
+    /// fewer than [`Writer::console_hold`] commits are held already: then they go with
+    /// the next commit's, one write per console for both.
+    fn publish(&mut self, reqs: Vec<Request>, ok: bool, another: bool) {
         for r in reqs {
             let seqs: Vec<u64> = r.batch.events.iter().map(|e| e.0).collect();
             let mut outgoing = r.batch.outgoing.into_iter();
@@ -237,10 +251,25 @@ impl Writer {
             self.next_pub += 1;
         }
         if !ready.is_empty() {
-            self.bus.publish(ready);
+            let frames = self.bus.publish_contacts(ready);
+            self.console_frames.extend(frames);
         }
         // Every seq below `next_pub` has reached this thread: their records are final.
         self.open.settle(self.next_pub);
+        if another && self.held_commits < self.console_hold && !self.console_frames.is_empty() {
+            self.held_commits += 1;
+        } else {
+            self.release_console_frames();
+        }
+    }
+
+    /// Hands the consoles' frames held back to the bus.
+    fn release_console_frames(&mut self) {
+        self.held_commits = 0;
+        if !self.console_frames.is_empty() {
+            self.bus
+                .publish_agents(std::mem::take(&mut self.console_frames));
+        }
     }
 }
 
@@ -289,6 +318,20 @@ pub(super) fn cleaning_lag_bytes() -> u64 {
         .filter(|mb| mb.is_finite() && *mb >= 0.0)
         .unwrap_or(CLEANING_LAG_MB);
     (mb * 1024.0 * 1024.0) as u64
+}
+
+/// Consoles' frames are held for the next commit only after a commit that took less
+/// than this ([`Writer::publish`]).
+const CONSOLE_HOLD_MAX_COMMIT: Duration = Duration::from_millis(1);
+
+/// How many commits' consoles' frames the writer may hold for the next commit when one
+/// follows at once: `HUB_CONSOLE_HOLD_COMMITS`, else 1 (`0` publishes every commit's
+/// frames to consoles at once).
+fn console_hold_commits() -> u32 {
+    std::env::var("HUB_CONSOLE_HOLD_COMMITS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1)
 }
 
 /// Pages one round of segment cleaning rewrites at most before the writer looks at its
@@ -365,6 +408,8 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     Ok(r) => r,
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                     Err(mpsc::error::TryRecvError::Empty) => {
+                        // No commit follows at once: nothing stays held.
+                        w.release_console_frames();
                         if w.lazy.pending() && store.healthy() && w.lazy.due(&store.overlay()) {
                             w.idle_checkpoint(&store, &rx);
                             continue;
@@ -412,7 +457,10 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     let _ = done.send(res.clone());
                     answered.push(r);
                 }
-                w.publish(answered, res.is_ok());
+                // Held consoles' frames wait for a commit of a few hundred µs, not for
+                // one of a saturated writer (milliseconds).
+                let another = !rx.is_empty() && started.elapsed() < CONSOLE_HOLD_MAX_COMMIT;
+                w.publish(answered, res.is_ok(), another);
                 // The contact-index pass of an old store writes beside the writer; no
                 // snapshot is taken while it runs.
                 let quiet = store
@@ -424,6 +472,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     gc_pending = clean_segments(&store, &rx, GC_PAGES_PER_COMMIT, &mut gc_budget);
                 }
             }
+            w.release_console_frames();
             if store.healthy() {
                 w.drain(&store);
             }
