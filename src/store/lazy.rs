@@ -50,10 +50,7 @@ pub const DEFER_MIN_PAIRS: usize = 256;
 /// [`DEFER_MIN_PAIRS`], or `HUB_STORE_DEFER_MIN_PAIRS` (`0`: every commit defers; the
 /// crash loop uses a low value so that its crashes land among journal records).
 pub fn defer_min_pairs() -> usize {
-    std::env::var("HUB_STORE_DEFER_MIN_PAIRS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFER_MIN_PAIRS)
+    super::env_or("HUB_STORE_DEFER_MIN_PAIRS", DEFER_MIN_PAIRS)
 }
 
 /// Bytes of pairs per journal part (sled writes values past 128 KiB as files of their

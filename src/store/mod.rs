@@ -53,6 +53,15 @@ pub struct Batch {
     outgoing: Vec<Outgoing>,
 }
 
+/// A store setting from the environment: `name` parsed (blanks around it ignored), else
+/// `default` when it is unset or does not parse.
+pub(super) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     // An event or record is a few hundred bytes: sized once rather than grown from
     // serde_json's 128 by two or three reallocations.

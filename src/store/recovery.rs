@@ -95,10 +95,7 @@ impl RecoverySnapshots {
 
     /// The period from `HUB_STORE_SNAPSHOT_MB` (fractions allowed: tests use 0.05).
     pub(super) fn every_mb_from_env() -> f64 {
-        std::env::var("HUB_STORE_SNAPSHOT_MB")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(DEFAULT_EVERY_MB)
+        super::env_or("HUB_STORE_SNAPSHOT_MB", DEFAULT_EVERY_MB)
     }
 
     /// Whether the hub writes snapshots while it runs (then sled writes none when it

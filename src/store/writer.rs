@@ -312,9 +312,7 @@ const CLEANING_LAG_MB: f64 = 64.0;
 /// The cleaning lag in bytes: `HUB_STORE_CLEANING_LAG_MB` (megabytes, fractions
 /// allowed, `0` cleans at once as sled did), else [`CLEANING_LAG_MB`].
 pub(super) fn cleaning_lag_bytes() -> u64 {
-    let mb = std::env::var("HUB_STORE_CLEANING_LAG_MB")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
+    let mb = Some(super::env_or("HUB_STORE_CLEANING_LAG_MB", CLEANING_LAG_MB))
         .filter(|mb| mb.is_finite() && *mb >= 0.0)
         .unwrap_or(CLEANING_LAG_MB);
     (mb * 1024.0 * 1024.0) as u64
@@ -328,10 +326,7 @@ const CONSOLE_HOLD_MAX_COMMIT: Duration = Duration::from_millis(1);
 /// follows at once: `HUB_CONSOLE_HOLD_COMMITS`, else 1 (`0` publishes every commit's
 /// frames to consoles at once).
 fn console_hold_commits() -> u32 {
-    std::env::var("HUB_CONSOLE_HOLD_COMMITS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(1)
+    super::env_or("HUB_CONSOLE_HOLD_COMMITS", 1)
 }
 
 /// Pages one round of segment cleaning rewrites at most before the writer looks at its
