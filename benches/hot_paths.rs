@@ -24,11 +24,11 @@ fn conversation_with(n: usize) -> ConversationState {
             channel: "web".into(),
         });
         let cmd = Command::CustomerMessage {
-            id: MessageId(format!("m{i}")),
+            id: MessageId::from(format!("m{i}")),
             text: "Hello, my order has not arrived yet".into(),
             open,
             assistant: None,
-            bot_reply_id: ReplyId(format!("r{i}")),
+            bot_reply_id: ReplyId::from(format!("r{i}")),
         };
         let seq = (i * 2 + 1) as u64;
         for (j, body) in apply(&st, cmd, &contact, Ts(0))
@@ -87,7 +87,7 @@ fn domain(c: &mut Criterion) {
                 apply(
                     conv,
                     Command::Assign {
-                        message_id: MessageId(format!("m{}", n / 2)),
+                        message_id: MessageId::from(format!("m{}", n / 2)),
                         agent_id: AgentId::from("a1"),
                     },
                     &agent,
@@ -147,9 +147,11 @@ fn publish(c: &mut Criterion, ev: &Event) {
     let bus = Bus::new();
     let n = 270;
     let mut consoles: Vec<_> = (0..20)
-        .map(|i| bus.subscribe_agent(&AgentId(format!("a{i}"))).0)
+        .map(|i| bus.subscribe_agent(&AgentId::from(format!("a{i}"))).0)
         .collect();
-    let contacts: Vec<ContactId> = (0..n).map(|i| ContactId(format!("k_{i:032x}"))).collect();
+    let contacts: Vec<ContactId> = (0..n)
+        .map(|i| ContactId::from(format!("k_{i:032x}")))
+        .collect();
     let mut widgets: Vec<_> = contacts
         .iter()
         .map(|k| bus.subscribe_contact(k).0)
@@ -228,7 +230,7 @@ fn commit(c: &mut Criterion) {
                                 // One conversation per writer, with its log's tail.
                                 let mut log = hub::store::log::ConvLog::default();
                                 let mut slot = ClientIdSlot::first("");
-                                let conv = ConversationId(format!(
+                                let conv = ConversationId::from(format!(
                                     "c{w}-{}",
                                     RUN.fetch_add(1, Ordering::Relaxed)
                                 ));
@@ -237,7 +239,7 @@ fn commit(c: &mut Criterion) {
                                     let t = store.ticket().await.unwrap();
                                     let seq = t.alloc(1);
                                     let mut m = msg.clone();
-                                    m.id = MessageId(format!("m{seq:016}"));
+                                    m.id = MessageId::from(format!("m{seq:016}"));
                                     m.conversation_id = conv.clone();
                                     let ev = Event::new(
                                         seq,

@@ -238,7 +238,7 @@ mod tests {
     fn contact_cache_stays_bounded_and_keeps_the_newest() {
         let d = Directory::default();
         let rec = |i: usize| ContactRecord {
-            id: ContactId(format!("k{i}")),
+            id: ContactId::from(format!("k{i}")),
             channel: "web".into(),
             name: None,
             email: None,
@@ -251,7 +251,7 @@ mod tests {
         let newest = CONTACT_CACHE + 49;
         assert_eq!(
             d.contacts.get(&format!("h{newest}")).map(|c| c.id.clone()),
-            Some(ContactId(format!("k{newest}")))
+            Some(ContactId::from(format!("k{newest}")))
         );
     }
 }

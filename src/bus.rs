@@ -12,7 +12,6 @@ use crate::domain::{
 };
 use actix::Addr;
 use bytes::Bytes;
-use dashmap::DashMap;
 use std::collections::hash_map::{Entry, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -227,8 +226,8 @@ impl Sub {
 pub struct Bus {
     head: AtomicU64,
     next_id: AtomicU64,
-    agents: DashMap<u64, Sub>,
-    contacts: DashMap<ContactId, Vec<(u64, Sub)>>,
+    agents: crate::IdMap<u64, Sub>,
+    contacts: crate::IdMap<ContactId, Vec<(u64, Sub)>>,
     /// Sockets cut off for overflowing since start (for metrics).
     pub dropped: AtomicU64,
     /// Held while publishing and while subscribing, so a new subscriber gets a head

@@ -264,13 +264,13 @@ impl Hub {
                 let send = |open: Option<OpenInfo>| {
                     let assistant = hub.assistant_for(&channel);
                     // The id of the bot's reply, should there be one.
-                    let bot_reply_id = ReplyId(match assistant {
+                    let bot_reply_id = ReplyId::from(match assistant {
                         Some(_) => auth::new_id("r"),
                         None => String::new(),
                     });
                     Command::CustomerMessage {
                         // The conversation's actor names it (`MessageId::numbered`).
-                        id: MessageId(String::new()),
+                        id: MessageId::from(String::new()),
                         text: text.clone(),
                         open,
                         assistant,
@@ -290,7 +290,7 @@ impl Hub {
                 let m = match created {
                     Some(m) => m,
                     None => {
-                        let conv = ConversationId(auth::new_id("c"));
+                        let conv = ConversationId::from(auth::new_id("c"));
                         let open = OpenInfo {
                             conversation_id: conv.clone(),
                             contact_id: contact.clone(),
@@ -345,7 +345,7 @@ impl Hub {
             }
             let token = auth::new_token();
             let rec = AgentRecord {
-                id: AgentId(auth::new_id("a")),
+                id: AgentId::from(auth::new_id("a")),
                 name,
                 role,
                 capacity,
@@ -390,7 +390,7 @@ fn bootstrap_admin(
     let rec = AgentRecord {
         id: existing
             .map(|a| a.id)
-            .unwrap_or_else(|| AgentId("admin".into())),
+            .unwrap_or_else(|| AgentId::from("admin")),
         name: "admin".into(),
         role: Role::Admin,
         capacity: None,
@@ -419,7 +419,7 @@ fn earlier_send(
     client_id: &str,
 ) -> Result<Result<Repeat, ClientIdSlot>, StoreError> {
     let slot = match s.client_id(contact.as_str(), client_id)? {
-        ClientIdLookup::Sent(id) => match repeat_of(s, MessageId(id))? {
+        ClientIdLookup::Sent(id) => match repeat_of(s, MessageId::from(id))? {
             Some(repeat) => return Ok(Ok(repeat)),
             None => return Err(StoreError::Corrupt("client id names no message".into())),
         },
@@ -436,7 +436,7 @@ fn earlier_send(
         .and_then(|rec| rec.get("message_id"))
         .and_then(|v| v.as_str());
     if let Some(id) = id {
-        if let Some(repeat) = repeat_of(s, MessageId(id.to_string()))? {
+        if let Some(repeat) = repeat_of(s, MessageId::from(id.to_string()))? {
             return Ok(Ok(repeat));
         }
     }

@@ -2,7 +2,6 @@
 //! A lock exists only while someone holds or waits for it. And the hub's admission:
 //! how many agents' commands run at once.
 
-use dashmap::DashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +10,7 @@ use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 /// A map of async mutexes by name, each removed when its last user leaves.
 #[derive(Default)]
 pub struct NamedLocks {
-    map: DashMap<String, Arc<Mutex<()>>>,
+    map: crate::IdMap<String, Arc<Mutex<()>>>,
 }
 
 /// One user of a named lock. Dropping it (also when the future that holds it is dropped

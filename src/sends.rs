@@ -10,7 +10,6 @@
 
 use crate::domain::{ContactId, ConversationId, Message};
 use crate::store::clients::{self, ClientIdSlot, ClientIds};
-use dashmap::DashMap;
 use std::collections::{HashMap, HashSet};
 
 /// Most contacts remembered (≈ 1–2 KB each for a contact with a few dozen messages).
@@ -47,7 +46,14 @@ impl ContactSends {
     }
 
     pub fn set_latest(&mut self, channel: &str, conversation: Option<ConversationId>) {
-        self.latest.insert(channel.to_string(), conversation);
+        match self.latest.get_mut(channel) {
+            // Most sends go on in the conversation they are remembered in.
+            Some(known) if *known == conversation => {}
+            Some(known) => *known = conversation,
+            None => {
+                self.latest.insert(channel.to_string(), conversation);
+            }
+        }
     }
 
     /// Notes a durable send: `m` was created with `client_id` (recorded in `slot`).
@@ -63,7 +69,7 @@ impl ContactSends {
 /// The remembered contacts.
 #[derive(Default)]
 pub struct Sends {
-    contacts: DashMap<ContactId, ContactSends>,
+    contacts: crate::IdMap<ContactId, ContactSends>,
 }
 
 impl Sends {
@@ -137,10 +143,10 @@ mod tests {
     fn the_cache_is_bounded() {
         let sends = Sends::default();
         for i in 0..MAX_CONTACTS + 10 {
-            sends.put(ContactId(format!("k{i}")), empty());
+            sends.put(ContactId::from(format!("k{i}")), empty());
         }
         assert_eq!(sends.len(), MAX_CONTACTS);
-        let last = ContactId(format!("k{}", MAX_CONTACTS + 9));
+        let last = ContactId::from(format!("k{}", MAX_CONTACTS + 9));
         assert!(sends.take(&last).is_some(), "the newest entry is kept");
         assert!(sends.take(&last).is_none(), "taken out");
     }

@@ -46,7 +46,7 @@ fn seed(dir: &Path, conversations: usize, messages: usize) {
                 let done = &done;
                 async move {
                     let rec = ContactRecord {
-                        id: ContactId(auth::new_id("k")),
+                        id: ContactId::from(auth::new_id("k")),
                         channel: "web".into(),
                         name: Some(format!("Customer {i}")),
                         email: None,

@@ -42,7 +42,7 @@ impl PresenceView {
     /// The agent's presence (offline when unknown).
     pub fn get(&self, agent: &str) -> PresenceState {
         self.map
-            .get(&AgentId(agent.to_string()))
+            .get(&AgentId::from(agent.to_string()))
             .map(|p| *p)
             .unwrap_or(PresenceState::Offline)
     }
@@ -84,7 +84,7 @@ impl PresenceActor {
             .scan_keyed_json::<Record>(keys::PRESENCE)
             .unwrap_or_default()
         {
-            let id = AgentId(id);
+            let id = AgentId::from(id);
             if let Some(p) = rec.presence {
                 view.map.insert(id.clone(), p);
             }

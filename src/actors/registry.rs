@@ -7,13 +7,12 @@ use crate::error::ApiError;
 use crate::hub::Hub;
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
-use dashmap::DashMap;
 use std::sync::Arc;
 
 /// Live conversation actors by id.
 #[derive(Default)]
 pub struct Registry {
-    actors: DashMap<ConversationId, Addr<ConversationActor>>,
+    actors: crate::IdMap<ConversationId, Addr<ConversationActor>>,
 }
 
 impl Registry {

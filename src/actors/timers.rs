@@ -22,8 +22,8 @@ impl Timers {
         let entries = hub.store.index_upto(names::TIMERS, u64::MAX - 1)?;
         let n = entries.len();
         for (until, msg, conv) in entries {
-            let conv = ConversationId(String::from_utf8_lossy(&conv).into_owned());
-            self.schedule(MessageId(msg), conv, Ts(until as i64));
+            let conv = ConversationId::from(String::from_utf8_lossy(&conv).into_owned());
+            self.schedule(MessageId::from(msg), conv, Ts(until as i64));
         }
         Ok(n)
     }

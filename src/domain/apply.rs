@@ -309,7 +309,12 @@ pub fn apply(
                 }
                 s => return Err(refuse("assign", s)),
             }
-            tx.status(&message_id, Status::Assigned, Some(agent_id.0.clone()), &by);
+            tx.status(
+                &message_id,
+                Status::Assigned,
+                Some(agent_id.to_string()),
+                &by,
+            );
             tx.owner_if_none(agent_id.as_str(), &by);
             tx.set_bot(false, &by);
         }
@@ -439,7 +444,7 @@ pub fn apply(
                     conversation_id: conv.id.clone(),
                     author: Author {
                         kind: AuthorKind::Agent,
-                        id: me.0.clone(),
+                        id: me.to_string(),
                     },
                     text,
                     at: now,
@@ -461,9 +466,9 @@ pub fn apply(
                 .collect();
             for (mid, status) in targets {
                 if status == Status::Pending {
-                    tx.status(&mid, Status::Assigned, Some(me.0.clone()), &by);
+                    tx.status(&mid, Status::Assigned, Some(me.to_string()), &by);
                 }
-                tx.status(&mid, Status::Answered, Some(me.0.clone()), &by);
+                tx.status(&mid, Status::Answered, Some(me.to_string()), &by);
             }
             tx.owner_if_none(me.as_str(), &by);
             tx.set_bot(false, &by);
@@ -477,7 +482,7 @@ pub fn apply(
                     conversation_id: conv_id,
                     author: Author {
                         kind: AuthorKind::Agent,
-                        id: me.0.clone(),
+                        id: me.to_string(),
                     },
                     text,
                     mentions,
@@ -560,7 +565,7 @@ fn bot_handles(tx: &mut Tx, a: &Assistant, mid: &MessageId, text: &str, reply_id
                 conversation_id,
                 author: Author {
                     kind: AuthorKind::Bot,
-                    id: a.id.0.clone(),
+                    id: a.id.to_string(),
                 },
                 text,
                 at: now,

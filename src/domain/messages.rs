@@ -142,7 +142,7 @@ mod tests {
 
     fn msg(i: usize) -> Arc<Message> {
         Arc::new(Message {
-            id: MessageId(format!("m{i}")),
+            id: MessageId::from(format!("m{i}")),
             conversation_id: ConversationId::from("c"),
             contact_id: ContactId::from("k"),
             text: format!("text {i}"),
@@ -199,7 +199,10 @@ mod tests {
         // The original is untouched.
         assert_eq!(base.len(), n);
         assert_eq!(base[5].status, Status::Pending);
-        assert_eq!(base[CHUNK + 1].id, MessageId(format!("m{}", CHUNK + 1)));
+        assert_eq!(
+            base[CHUNK + 1].id,
+            MessageId::from(format!("m{}", CHUNK + 1))
+        );
         // The clone has every change.
         assert_eq!(clone.len(), n + 1);
         assert_eq!(clone[5].status, Status::Answered);

@@ -197,8 +197,8 @@ impl Actor {
     /// The `by` of events: an agent id, `bot:ID` or `system`.
     pub fn by(&self) -> String {
         match self {
-            Actor::Agent { id, .. } => id.0.clone(),
-            Actor::Contact(id) => id.0.clone(),
+            Actor::Agent { id, .. } => id.to_string(),
+            Actor::Contact(id) => id.to_string(),
             Actor::Bot(id) => bot_ref(id),
             Actor::System => "system".to_string(),
         }

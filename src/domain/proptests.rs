@@ -97,9 +97,9 @@ fn mev(body: &EventBody) -> MEv {
     match body {
         EventBody::ConversationOpened { .. } => MEv::Opened,
         EventBody::ConversationReopened { .. } => MEv::Reopened,
-        EventBody::MessageCreated { message } => MEv::Created(message.id.0.clone()),
+        EventBody::MessageCreated { message } => MEv::Created(message.id.to_string()),
         EventBody::StatusChanged(ch) => MEv::Status {
-            mid: ch.message_id.0.clone(),
+            mid: ch.message_id.to_string(),
             from: ch.from,
             to: ch.to,
             assignee: ch.assignee.clone(),
@@ -149,17 +149,18 @@ struct Model {
 /// The acting agent and whether it is a supervisor/admin, or 403.
 fn model_agent(actor: &Actor) -> Result<(String, bool), MErr> {
     match actor {
-        Actor::Agent { id, role } => {
-            Ok((id.0.clone(), matches!(role, Role::Supervisor | Role::Admin)))
-        }
+        Actor::Agent { id, role } => Ok((
+            id.to_string(),
+            matches!(role, Role::Supervisor | Role::Admin),
+        )),
         _ => Err(MErr::Forbidden),
     }
 }
 
 fn model_by(actor: &Actor) -> String {
     match actor {
-        Actor::Agent { id, .. } => id.0.clone(),
-        Actor::Contact(c) => c.0.clone(),
+        Actor::Agent { id, .. } => id.to_string(),
+        Actor::Contact(c) => c.to_string(),
         Actor::Bot(b) => format!("bot:{}", b.0),
         Actor::System => "system".into(),
     }
@@ -169,7 +170,7 @@ impl Model {
     fn find(&self, id: &MessageId) -> Result<usize, MErr> {
         self.msgs
             .iter()
-            .position(|m| m.id == id.0)
+            .position(|m| m.id == id.as_str())
             .ok_or(MErr::NotFound)
     }
 
@@ -256,7 +257,7 @@ impl Model {
                     None => {
                         let open = open.as_ref().expect("checked above");
                         self.conv = Some(MConv {
-                            contact: open.contact_id.0.clone(),
+                            contact: open.contact_id.to_string(),
                             closed: false,
                             ended: false,
                             spam: false,
@@ -266,7 +267,7 @@ impl Model {
                         out.push(MEv::Opened);
                     }
                     Some(c) => {
-                        if c.contact != contact.0 {
+                        if c.contact != contact.as_str() {
                             return Err(MErr::Forbidden);
                         }
                         if c.ended {
@@ -279,13 +280,13 @@ impl Model {
                     }
                 }
                 self.msgs.push(MMsg {
-                    id: id.0.clone(),
+                    id: id.to_string(),
                     status: Status::Pending,
                     assignee: None,
                     help: None,
                     hold_until: None,
                 });
-                out.push(MEv::Created(id.0.clone()));
+                out.push(MEv::Created(id.to_string()));
                 let c = self.conv();
                 if let Some(a) = assistant.as_ref().filter(|_| c.bot_active && !c.spam) {
                     self.bot(a, self.msgs.len() - 1, text, out);
@@ -300,7 +301,7 @@ impl Model {
                 match self.msgs[i].status {
                     // Any agent to itself; supervisor/admin to anyone.
                     Status::Pending => {
-                        if !sup && agent_id.0 != me {
+                        if !sup && agent_id.as_str() != me {
                             return Err(MErr::Forbidden);
                         }
                     }
@@ -315,7 +316,7 @@ impl Model {
                 self.set(
                     i,
                     Status::Assigned,
-                    Some(agent_id.0.clone()),
+                    Some(agent_id.to_string()),
                     &by,
                     None,
                     out,
@@ -825,7 +826,7 @@ impl World {
             } => {
                 let contact = ContactId::from(CONTACTS[*contact]);
                 let cmd = Command::CustomerMessage {
-                    id: MessageId(self.fresh("m")),
+                    id: MessageId::from(self.fresh("m")),
                     text: TEXTS[*text].to_string(),
                     open: open.then(|| OpenInfo {
                         conversation_id: ConversationId::from(CONV),
@@ -833,7 +834,7 @@ impl World {
                         channel: "web".into(),
                     }),
                     assistant: self.assistant.clone(),
-                    bot_reply_id: ReplyId(self.fresh("r")),
+                    bot_reply_id: ReplyId::from(self.fresh("r")),
                 };
                 if let Command::CustomerMessage { id, .. } = &cmd {
                     // A new message takes the focus only from one that is done.
@@ -939,7 +940,7 @@ impl World {
             Op::Reply { who } => {
                 let actor = self.actor(*who, None);
                 let cmd = Command::Reply {
-                    id: ReplyId(self.fresh("r")),
+                    id: ReplyId::from(self.fresh("r")),
                     text: "hi".into(),
                 };
                 (cmd, actor, "reply".into())
@@ -1170,7 +1171,7 @@ impl World {
     fn check_model(&self) -> Result<(), TestCaseError> {
         prop_assert_eq!(self.state.messages.len(), self.model.msgs.len());
         for (m, x) in self.state.messages.iter().zip(&self.model.msgs) {
-            prop_assert_eq!(&m.id.0, &x.id);
+            prop_assert_eq!(m.id.as_str(), x.id.as_str());
             prop_assert_eq!(m.status, x.status, "status of {}", x.id);
             prop_assert_eq!(&m.assignee, &x.assignee, "assignee of {}", x.id);
             prop_assert_eq!(&m.help, &x.help, "help of {}", x.id);
@@ -1179,7 +1180,7 @@ impl World {
         match (&self.state.conversation, &self.model.conv) {
             (None, None) => {}
             (Some(c), Some(x)) => {
-                prop_assert_eq!(&c.contact_id.0, &x.contact);
+                prop_assert_eq!(c.contact_id.as_str(), x.contact.as_str());
                 prop_assert_eq!(c.state == ConvState::Closed, x.closed);
                 prop_assert_eq!(c.session == SessionState::Ended, x.ended);
                 prop_assert_eq!(c.spam, x.spam);

@@ -265,7 +265,7 @@ mod tests {
             channel: "web".into(),
         });
         let cmd = Command::CustomerMessage {
-            id: MessageId(format!("m{i}")),
+            id: MessageId::from(format!("m{i}")),
             text: format!("hi {i}"),
             open,
             assistant: None,

@@ -75,7 +75,7 @@ async fn create(
     let d: Definition = parse(&body)?;
     check(&d)?;
     let mut a = Assistant {
-        id: AssistantId(crate::auth::new_id("b")),
+        id: AssistantId::from(crate::auth::new_id("b")),
         name: String::new(),
         status: "draft".into(),
         channels: vec![],
@@ -110,7 +110,7 @@ async fn show(
     agent(&hub, &req).await?;
     let a = hub
         .assistants
-        .get(&AssistantId(path.into_inner()))
+        .get(&AssistantId::from(path.into_inner()))
         .map(|a| a.clone())
         .ok_or_else(|| ApiError::NotFound("assistant not found".into()))?;
     Ok(HttpResponse::Ok().json(a))
@@ -123,7 +123,7 @@ async fn update(
     f: impl FnOnce(&mut Assistant, &mut Vec<Assistant>) + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let hub2 = hub.get_ref().clone();
-    let id = AssistantId(id);
+    let id = AssistantId::from(id);
     hub.locked("assistants".into(), async move {
         let mut a = hub2
             .assistants

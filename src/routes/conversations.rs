@@ -256,7 +256,7 @@ async fn reply(
     let b: ReplyBody = parse(&body)?;
     check_text("text", &b.text)?;
     super::check_client_id(b.client_id.as_deref())?;
-    let conv = ConversationId(path.into_inner());
+    let conv = ConversationId::from(path.into_inner());
     let hub2: Arc<Hub> = hub.get_ref().clone();
     let scope = format!("a/{me}");
     let lock = b.client_id.as_ref().map(|c| format!("{scope}/{c}"));
@@ -271,7 +271,7 @@ async fn reply(
             }
         }
         let cmd = Command::Reply {
-            id: ReplyId(crate::auth::new_id("r")),
+            id: ReplyId::from(crate::auth::new_id("r")),
             text: b.text,
         };
         let idem = b.client_id.map(|client_id| Idempotency::Record {
@@ -321,7 +321,7 @@ pub fn mentions(hub: &Hub, text: &str) -> Vec<String> {
         .agents()
         .into_iter()
         .filter(|a| mentioned(&a.name) || mentioned(a.id.as_str()))
-        .map(|a| a.id.0)
+        .map(|a| a.id.to_string())
         .collect()
 }
 
@@ -340,9 +340,9 @@ async fn comment(
     let body = super::read_body(payload).await?;
     let b: CommentBody = parse(&body)?;
     check_text("text", &b.text)?;
-    let conv = ConversationId(path.into_inner());
+    let conv = ConversationId::from(path.into_inner());
     let cmd = Command::Comment {
-        id: CommentId(crate::auth::new_id("n")),
+        id: CommentId::from(crate::auth::new_id("n")),
         mentions: mentions(&hub, &b.text),
         text: b.text,
     };
@@ -362,7 +362,7 @@ async fn conversation_command(
     id: String,
     cmd: Command,
 ) -> Result<HttpResponse, ApiError> {
-    let conv = ConversationId(id);
+    let conv = ConversationId::from(id);
     match hub
         .exec(&conv, cmd, Who::Agent { id: me, role }, None)
         .await?

@@ -73,13 +73,13 @@ async fn act(
     let (id, action) = path.into_inner();
     let (me, role) = agent(&hub, &req).await?;
     let body = super::read_body(payload).await?;
-    let message_id = MessageId(id);
+    let message_id = MessageId::from(id);
     let cmd = match action.as_str() {
         "assign" => {
             let b: AssignBody = parse(&body)?;
             let agent_id = match b.agent_id {
                 Some(a) => {
-                    let a = AgentId(a);
+                    let a = AgentId::from(a);
                     if hub.directory.agent(&a).is_none() {
                         return Err(ApiError::invalid("agent_id is not a known agent"));
                     }

@@ -33,7 +33,7 @@ async fn open_session(hub: HubData, payload: web::Payload) -> Result<HttpRespons
     let name = opt_string("name", b.name, 200)?;
     let email = opt_string("email", b.email, 320)?;
     let rec = ContactRecord {
-        id: ContactId(auth::new_id("k")),
+        id: ContactId::from(auth::new_id("k")),
         channel,
         name,
         email,

@@ -13,24 +13,26 @@
 //! chunk's when its batch is written.
 
 use super::keys;
+use std::sync::Arc;
 
 /// A chunk takes no more entries once it holds this many bytes.
 pub const CHUNK_BYTES: usize = 1024;
 
 /// Where a contact's next client id goes: its last chunk (when that has room) and the
-/// entries it holds.
+/// entries it holds. Shared bytes: a send clones its contact's slot into the command
+/// (and the command again for its actor), and a chunk holds up to [`CHUNK_BYTES`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClientIdSlot {
-    key: Vec<u8>,
-    held: Vec<u8>,
+    key: Arc<[u8]>,
+    held: Arc<[u8]>,
 }
 
 impl ClientIdSlot {
     /// The first slot of a contact that has recorded nothing.
     pub fn first(contact: &str) -> ClientIdSlot {
         ClientIdSlot {
-            key: chunk_key(&prefix(contact), 0),
-            held: Vec::new(),
+            key: chunk_key(&prefix(contact), 0).into(),
+            held: Arc::new([]),
         }
     }
 
@@ -43,7 +45,7 @@ impl ClientIdSlot {
             v.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
             v.extend_from_slice(bytes);
         }
-        (self.key.clone(), v)
+        (self.key.to_vec(), v)
     }
 
     /// Where the entry after `client_id` → `message_id` goes, once [`Self::with`]'s
@@ -51,7 +53,10 @@ impl ClientIdSlot {
     pub fn after(&self, client_id: &str, message_id: &str) -> ClientIdSlot {
         let (key, held) = self.with(client_id, message_id);
         if held.len() < CHUNK_BYTES {
-            return ClientIdSlot { key, held };
+            return ClientIdSlot {
+                key: key.into(),
+                held: held.into(),
+            };
         }
         // The key ends with the chunk number after the contact's prefix.
         let prefix_len = key.len().saturating_sub(4);
@@ -155,8 +160,8 @@ fn scan<K: AsRef<[u8]>, V: AsRef<[u8]>>(
     Some(match last {
         None => ClientIdSlot::first(contact),
         Some((key, held, true)) if held.as_ref().len() < CHUNK_BYTES => ClientIdSlot {
-            key: key.as_ref().to_vec(),
-            held: held.as_ref().to_vec(),
+            key: key.as_ref().into(),
+            held: held.as_ref().into(),
         },
         Some((key, _, _)) => next_chunk(&prefix, key.as_ref()),
     })
@@ -170,8 +175,8 @@ fn next_chunk(prefix: &[u8], key: &[u8]) -> ClientIdSlot {
         .map(u32::from_be_bytes)
         .unwrap_or(0);
     ClientIdSlot {
-        key: chunk_key(prefix, n.saturating_add(1)),
-        held: Vec::new(),
+        key: chunk_key(prefix, n.saturating_add(1)).into(),
+        held: Arc::new([]),
     }
 }
 

@@ -982,7 +982,7 @@ mod tests {
     fn ev(seq: u64, conv: &str) -> Event {
         Event::new(
             seq,
-            Some(ConversationId(conv.into())),
+            Some(ConversationId::from(conv)),
             Ts(seq as i64),
             EventBody::Bot {
                 active: seq.is_multiple_of(2),
@@ -1128,7 +1128,7 @@ mod tests {
 
         let store = open_once_released(&rt, new.path(), &Bus::new());
         assert_eq!(store.contact_conversations("k1").unwrap(), Some(vec![]));
-        let (k1, k2) = (ContactId("k1".into()), ContactId("k2".into()));
+        let (k1, k2) = (ContactId::from("k1"), ContactId::from("k2"));
         let mut b = Batch::default();
         b.contact_conversation(&k1, "c_b");
         b.contact_conversation(&k2, "c_x");
@@ -1170,7 +1170,7 @@ mod tests {
         assert_eq!(store.contact_conversations("k1").unwrap(), None);
         // A conversation opened while the pass runs is listed by its own batch.
         let mut b = Batch::default();
-        b.contact_conversation(&ContactId("k1".into()), "c_b");
+        b.contact_conversation(&ContactId::from("k1"), "c_b");
         rt.block_on(store.commit(b)).unwrap();
         assert_eq!(store.build_contact_index().unwrap(), 3);
         let listed = |store: &Store| {

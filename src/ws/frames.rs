@@ -212,7 +212,7 @@ fn replay_scan(
                             keys::CONVERSATION,
                             &[c.as_str().as_bytes()],
                         )?;
-                        owners.insert(c.0.clone(), conv.map(|c| c.contact_id));
+                        owners.insert(c.to_string(), conv.map(|c| c.contact_id));
                     }
                     owners.get(c.as_str()).cloned().flatten()
                 }
