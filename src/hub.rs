@@ -42,6 +42,8 @@ pub struct Hub {
     pub limiter: crate::ratelimit::Limiter,
     /// What the hub remembers of the contacts that write (see `sends.rs`).
     pub sends: crate::sends::Sends,
+    /// What the hub remembers of the agents' reply client ids (see `reply_ids.rs`).
+    pub reply_ids: crate::reply_ids::ReplyIds,
 }
 
 impl Hub {
@@ -74,6 +76,7 @@ impl Hub {
             locks: Default::default(),
             agent_slots,
             sends: Default::default(),
+            reply_ids: Default::default(),
             admin_token_created,
             limiter: crate::ratelimit::Limiter::new(rate_limit),
         });
@@ -309,6 +312,22 @@ impl Hub {
             }),
         )
         .await
+    }
+
+    /// The first reply an agent made with `client_id` (its stored record), if any. Only
+    /// a client id the agent may have used reads the store (`reply_ids.rs`).
+    pub async fn earlier_reply(
+        self: &Arc<Self>,
+        scope: &str,
+        client_id: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
+        let store = self.store.clone();
+        let s = scope.to_string();
+        let load = async move { store.read(move |st| st.idempotency_fingerprints(&s)).await };
+        if !self.reply_ids.maybe_used(scope, client_id, load).await? {
+            return Ok(None);
+        }
+        self.idempotency_record(scope, client_id).await
     }
 
     /// A stored idempotency record.

@@ -23,6 +23,7 @@ pub mod hub;
 pub mod locks;
 pub mod metrics;
 pub mod ratelimit;
+pub mod reply_ids;
 pub mod routes;
 pub mod sends;
 pub mod startup;

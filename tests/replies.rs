@@ -441,6 +441,67 @@ fn a_repeated_reply_client_id_answers_200_with_the_first_reply_and_adds_nothing(
     assert_eq!(replies, 1);
 }
 
+/// The hub remembers an agent's reply client ids only from its first reply since it
+/// started: after a restart, repeats must still find the replies made before it,
+/// whether the agent's first reply since is a repeat or a new one.
+#[test]
+fn repeated_reply_client_ids_are_found_after_a_restart() {
+    let mut hub = Hub::start();
+    let alice = hub.agent("Alice", "agent");
+    let bob = hub.agent("Bob", "agent");
+    let (_, contact) = hub.contact();
+    let m = hub.say(&contact, "hi");
+    let conv = m["conversation_id"].as_str().unwrap().to_string();
+    let mut first = Vec::new();
+    for (who, cid) in [(&alice, "a-1"), (&alice, "a-2"), (&bob, "b-1")] {
+        let (s, b) = reply(&hub, &who.1, &conv, json!({"text": cid, "client_id": cid}));
+        assert_eq!(s, 201, "{b}");
+        first.push(b);
+    }
+
+    hub.restart();
+    // Alice's first reply since the restart is a new one; Bob's is a repeat.
+    let (s, new) = reply(
+        &hub,
+        &alice.1,
+        &conv,
+        json!({"text": "new", "client_id": "a-3"}),
+    );
+    assert_eq!(s, 201, "{new}");
+    let (s, again) = reply(
+        &hub,
+        &bob.1,
+        &conv,
+        json!({"text": "x", "client_id": "b-1"}),
+    );
+    assert_eq!((s, &again["reply"]), (200, &first[2]["reply"]));
+    for (i, cid) in ["a-1", "a-2"].into_iter().enumerate() {
+        let (s, again) = reply(
+            &hub,
+            &alice.1,
+            &conv,
+            json!({"text": "x", "client_id": cid}),
+        );
+        assert_eq!((s, &again["reply"]), (200, &first[i]["reply"]), "{cid}");
+    }
+    // And the reply made since the restart is found too.
+    let (s, again) = reply(
+        &hub,
+        &alice.1,
+        &conv,
+        json!({"text": "x", "client_id": "a-3"}),
+    );
+    assert_eq!((s, &again["reply"]), (200, &new["reply"]));
+    let tl = conversation(&hub, &conv)["timeline"].clone();
+    let replies = tl
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["type"] == "reply")
+        .count();
+    assert_eq!(replies, 4, "three before the restart, one after");
+}
+
 #[test]
 fn reply_client_ids_are_per_agent() {
     let hub = Hub::start();

@@ -266,7 +266,7 @@ async fn reply(
     };
     let run = async move {
         if let Some(cid) = &b.client_id {
-            if let Some(rec) = hub2.idempotency_record(&scope, cid).await? {
+            if let Some(rec) = hub2.earlier_reply(&scope, cid).await? {
                 return Ok::<_, ApiError>((rec, false));
             }
         }
@@ -274,11 +274,18 @@ async fn reply(
             id: ReplyId::from(crate::auth::new_id("r")),
             text: b.text,
         };
+        let client_id = b.client_id.clone();
         let idem = b.client_id.map(|client_id| Idempotency::Record {
             scope: scope.clone(),
             client_id,
         });
-        match hub2.exec(&conv, cmd, who, idem).await? {
+        let done = hub2.exec(&conv, cmd, who, idem).await;
+        if let Some(cid) = &client_id {
+            // Whatever the outcome: a failure may have been written for all the hub
+            // knows, and a client id noted in vain only costs its repeat a read.
+            hub2.reply_ids.used(&scope, cid).await;
+        }
+        match done? {
             Outcome::Reply { reply, answered } => {
                 Ok((json!({"reply": reply, "answered": answered}), true))
             }

@@ -518,6 +518,20 @@ impl Store {
         Ok(ids)
     }
 
+    /// The client ids of every idempotency record of `scope` (an agent's replies), as
+    /// fingerprints (`clients::fingerprint`).
+    pub fn idempotency_fingerprints(&self, scope: &str) -> Result<Vec<u64>, StoreError> {
+        let prefix = keys::key(keys::IDEMPOTENCY, &[scope.as_bytes(), b""]);
+        let mut out = Vec::new();
+        for kv in self.tree()?.scan_prefix(&prefix) {
+            let (k, _) = kv?;
+            if let Some(cid) = k.get(prefix.len()..) {
+                out.push(clients::fingerprint_bytes(cid));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every JSON record under a prefix (small tables only: agents, assistants).
     pub fn scan_json<T: DeserializeOwned>(&self, prefix: u8) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
