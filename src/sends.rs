@@ -5,7 +5,8 @@
 //!
 //! Only `Hub::customer_send` reads or changes an entry, under the contact's lock, and it
 //! takes the entry out while it works: a send that fails leaves no entry behind, so the
-//! next one reads the store again. Bounded: past [`MAX_CONTACTS`] an arbitrary entry
+//! next one reads the store again. The one other writer is the widget session that
+//! creates a contact: it puts the contact's empty entry before anyone has its token. Bounded: past [`MAX_CONTACTS`] an arbitrary entry
 //! makes room.
 
 use crate::domain::{ContactId, ConversationId, Message};
@@ -32,6 +33,17 @@ impl ContactSends {
             slot: ids.slot,
             latest: HashMap::new(),
         }
+    }
+
+    /// A contact created just now, on `channel`: it has sent nothing and has no
+    /// conversation, so its first send reads nothing from the store.
+    pub fn fresh(contact: &ContactId, channel: &str) -> ContactSends {
+        let mut s = ContactSends::new(ClientIds {
+            fingerprints: Vec::new(),
+            slot: ClientIdSlot::first(contact.as_str()),
+        });
+        s.set_latest(channel, None);
+        s
     }
 
     /// False when the contact has certainly never sent `client_id`; true when it may
@@ -137,6 +149,16 @@ mod tests {
         assert_eq!(s.latest("web"), Some(Some(&ConversationId::from("c1"))));
         assert_eq!(s.latest("mail"), None);
         assert_eq!(s.slot, before.after("new", "c1.m1"));
+    }
+
+    #[test]
+    fn a_fresh_contact_is_known_to_have_sent_nothing() {
+        let k = ContactId::from("k9");
+        let s = ContactSends::fresh(&k, "web");
+        assert_eq!(s.latest("web"), Some(None), "no conversation, and known");
+        assert_eq!(s.latest("mail"), None);
+        assert!(!s.maybe_sent("anything"));
+        assert_eq!(s.slot, ClientIdSlot::first("k9"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use super::{check_text, contact, opt_string, parse, HubData};
 use crate::auth::{self, ContactRecord};
 use crate::domain::{ContactId, Conversation, ConversationId, EventBody};
 use crate::error::ApiError;
+use crate::sends::ContactSends;
 use crate::store::keys;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -40,6 +41,9 @@ async fn open_session(hub: HubData, payload: web::Payload) -> Result<HttpRespons
         token_hash: None,
     };
     let token = hub.directory.put_contact(&hub.store, rec.clone()).await?;
+    // Durable and known to nobody else yet: its first send need not read the store.
+    hub.sends
+        .put(rec.id.clone(), ContactSends::fresh(&rec.id, &rec.channel));
     tracing::info!(contact_id = %rec.id, channel = %rec.channel, "Widget session opened.");
     Ok(HttpResponse::Created().json(json!({"contact_id": rec.id, "token": token})))
 }
