@@ -294,6 +294,8 @@ impl Hub {
                     Some(m) => m,
                     None => {
                         let conv = ConversationId::from(auth::new_id("c"));
+                        // A fresh id: its actor has nothing to read from the store.
+                        hub.registry.start_new(&hub, &conv);
                         let open = OpenInfo {
                             conversation_id: conv.clone(),
                             contact_id: contact.clone(),

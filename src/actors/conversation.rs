@@ -69,6 +69,8 @@ pub struct ConversationActor {
     /// The seq of the snapshot whose message runs are stored (`None`: none, or not
     /// known), so that a snapshot rewrites only the runs that changed since.
     written: Option<u64>,
+    /// A conversation just named by the hub: nothing to restore from the store.
+    empty: bool,
 }
 
 impl ConversationActor {
@@ -82,6 +84,16 @@ impl ConversationActor {
             since_snapshot: 0,
             log: store::log::ConvLog::default(),
             written: None,
+            empty: false,
+        }
+    }
+
+    /// The actor of a conversation whose id was drawn just now (`Registry::start_new`):
+    /// the store holds nothing of it, so it starts without reading it.
+    pub fn new_empty(id: ConversationId, hub: Arc<Hub>) -> Self {
+        ConversationActor {
+            empty: true,
+            ..ConversationActor::new(id, hub)
         }
     }
 
@@ -362,6 +374,14 @@ impl Actor for ConversationActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(64);
+        ctx.run_interval(Duration::from_secs(30), |act, ctx| {
+            if act.last_active.elapsed() > IDLE {
+                ctx.stop();
+            }
+        });
+        if self.empty {
+            return;
+        }
         let store = self.hub.store.clone();
         let id = self.id.clone();
         ctx.wait(
@@ -379,11 +399,6 @@ impl Actor for ConversationActor {
                     }
                 }),
         );
-        ctx.run_interval(Duration::from_secs(30), |act, ctx| {
-            if act.last_active.elapsed() > IDLE {
-                ctx.stop();
-            }
-        });
     }
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {

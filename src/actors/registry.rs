@@ -32,6 +32,14 @@ impl Registry {
         entry.clone()
     }
 
+    /// Starts the actor of a conversation the caller has just named and that the store
+    /// therefore cannot hold: it starts empty instead of reading the store first.
+    pub fn start_new(&self, hub: &Arc<Hub>, id: &ConversationId) {
+        self.actors
+            .entry(id.clone())
+            .or_insert_with(|| ConversationActor::new_empty(id.clone(), hub.clone()).start());
+    }
+
     /// Sends `msg` to the conversation's actor, starting it if needed (and again if it
     /// stopped meanwhile).
     async fn ask<M>(
