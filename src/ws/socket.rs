@@ -99,6 +99,30 @@ impl Socket {
         (silence / 4).clamp(Duration::from_millis(10), HEARTBEAT)
     }
 
+    /// A random delay in `[0, period)`.
+    pub fn jitter(period: Duration) -> Duration {
+        use rand::Rng;
+        let micros = period.as_micros().max(1) as u64;
+        Duration::from_micros(rand::thread_rng().gen_range(0..micros))
+    }
+
+    /// One heartbeat: marks the socket alive for the bus, drops a peer silent for too
+    /// long, pings.
+    fn tick(&mut self, ctx: &mut WsContext<Self>, silence: Duration) {
+        if let Some((_, state)) = &self.sub {
+            if state.overflowed.load(Ordering::Relaxed) {
+                // The bus cut us off: the live stream closes with 1008 once what was
+                // queued before is sent (PROTOCOL §7), whatever else is also true.
+                return;
+            }
+            state.touch();
+        }
+        if self.last_heard.elapsed() > silence {
+            return Self::close(ctx, ws::CloseCode::Away, "silent for too long");
+        }
+        ctx.ping(b"");
+    }
+
     fn close(ctx: &mut WsContext<Self>, code: ws::CloseCode, why: &str) {
         ctx.close(Some(ws::CloseReason {
             code,
@@ -392,19 +416,13 @@ impl Actor for Socket {
         // runs the socket only while it can write to it): the bus cuts such a socket off
         // after the same time (`Bus::sweep`), from the `touch` of each tick.
         let silence = self.hub.config.socket_silence;
-        ctx.run_interval(Self::heartbeat(silence), move |act, ctx| {
-            if let Some((_, state)) = &act.sub {
-                if state.overflowed.load(Ordering::Relaxed) {
-                    // The bus cut us off: the live stream closes with 1008 once what was
-                    // queued before is sent (PROTOCOL §7), whatever else is also true.
-                    return;
-                }
-                state.touch();
-            }
-            if act.last_heard.elapsed() > silence {
-                return Self::close(ctx, ws::CloseCode::Away, "silent for too long");
-            }
-            ctx.ping(b"");
+        let period = Self::heartbeat(silence);
+        // The first tick at a random point of the period: sockets opened together (a
+        // load's customers, every client reconnecting after a restart) would otherwise
+        // ping in the same instant every period, thousands of writes at once.
+        ctx.run_later(Self::jitter(period), move |act, ctx| {
+            act.tick(ctx, silence);
+            ctx.run_interval(period, move |act, ctx| act.tick(ctx, silence));
         });
         ctx.run_later(HELLO_TIMEOUT, |act, ctx| {
             if matches!(act.phase, Phase::AwaitHello) {
@@ -516,5 +534,24 @@ impl Socket {
             Ok(t) => self.handle(Ok(ws::Message::Text(t)), ctx),
             Err(_) => Self::close(ctx, ws::CloseCode::Invalid, "text that is not UTF-8"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_start_spread_over_their_period() {
+        let period = Duration::from_secs(5);
+        let firsts: Vec<Duration> = (0..1000).map(|_| Socket::jitter(period)).collect();
+        assert!(firsts.iter().all(|d| *d < period));
+        // Spread, not bunched: both halves of the period are used.
+        let early = firsts.iter().filter(|d| **d < period / 2).count();
+        assert!(
+            (300..700).contains(&early),
+            "{early} of 1000 in the first half"
+        );
+        assert_eq!(Socket::jitter(Duration::ZERO), Duration::ZERO);
     }
 }
