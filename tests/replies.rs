@@ -432,13 +432,22 @@ fn a_repeated_reply_client_id_answers_200_with_the_first_reply_and_adds_nothing(
         "only the new message"
     );
     assert_eq!(hub.message(&alice.1, &id(&later))["status"], "pending");
-    let replies = tl
-        .as_array()
+    assert_eq!(replies_on_timeline(&hub, &conv), 1);
+}
+
+/// A reply with a client id: (status, body).
+fn reply_as(hub: &Hub, token: &str, conv: &str, cid: &str) -> (u16, Value) {
+    reply(hub, token, conv, json!({"text": cid, "client_id": cid}))
+}
+
+/// The replies on a conversation's timeline.
+fn replies_on_timeline(hub: &Hub, conv: &str) -> usize {
+    let tl = conversation(hub, conv)["timeline"].clone();
+    tl.as_array()
         .unwrap()
         .iter()
         .filter(|i| i["type"] == "reply")
-        .count();
-    assert_eq!(replies, 1);
+        .count()
 }
 
 /// The hub remembers an agent's reply client ids only from its first reply since it
@@ -454,52 +463,29 @@ fn repeated_reply_client_ids_are_found_after_a_restart() {
     let conv = m["conversation_id"].as_str().unwrap().to_string();
     let mut first = Vec::new();
     for (who, cid) in [(&alice, "a-1"), (&alice, "a-2"), (&bob, "b-1")] {
-        let (s, b) = reply(&hub, &who.1, &conv, json!({"text": cid, "client_id": cid}));
+        let (s, b) = reply_as(&hub, &who.1, &conv, cid);
         assert_eq!(s, 201, "{b}");
         first.push(b);
     }
 
     hub.restart();
     // Alice's first reply since the restart is a new one; Bob's is a repeat.
-    let (s, new) = reply(
-        &hub,
-        &alice.1,
-        &conv,
-        json!({"text": "new", "client_id": "a-3"}),
-    );
+    let (s, new) = reply_as(&hub, &alice.1, &conv, "a-3");
     assert_eq!(s, 201, "{new}");
-    let (s, again) = reply(
-        &hub,
-        &bob.1,
-        &conv,
-        json!({"text": "x", "client_id": "b-1"}),
-    );
+    let (s, again) = reply_as(&hub, &bob.1, &conv, "b-1");
     assert_eq!((s, &again["reply"]), (200, &first[2]["reply"]));
     for (i, cid) in ["a-1", "a-2"].into_iter().enumerate() {
-        let (s, again) = reply(
-            &hub,
-            &alice.1,
-            &conv,
-            json!({"text": "x", "client_id": cid}),
-        );
+        let (s, again) = reply_as(&hub, &alice.1, &conv, cid);
         assert_eq!((s, &again["reply"]), (200, &first[i]["reply"]), "{cid}");
     }
     // And the reply made since the restart is found too.
-    let (s, again) = reply(
-        &hub,
-        &alice.1,
-        &conv,
-        json!({"text": "x", "client_id": "a-3"}),
-    );
+    let (s, again) = reply_as(&hub, &alice.1, &conv, "a-3");
     assert_eq!((s, &again["reply"]), (200, &new["reply"]));
-    let tl = conversation(&hub, &conv)["timeline"].clone();
-    let replies = tl
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["type"] == "reply")
-        .count();
-    assert_eq!(replies, 4, "three before the restart, one after");
+    assert_eq!(
+        replies_on_timeline(&hub, &conv),
+        4,
+        "three before the restart, one after"
+    );
 }
 
 #[test]
