@@ -273,7 +273,7 @@ impl Hub {
                     });
                     Command::CustomerMessage {
                         // The conversation's actor names it (`MessageId::numbered`).
-                        id: MessageId::from(String::new()),
+                        id: MessageId::from(""),
                         text: text.clone(),
                         open,
                         assistant,
@@ -457,7 +457,7 @@ fn earlier_send(
         .and_then(|rec| rec.get("message_id"))
         .and_then(|v| v.as_str());
     if let Some(id) = id {
-        if let Some(repeat) = repeat_of(s, MessageId::from(id.to_string()))? {
+        if let Some(repeat) = repeat_of(s, MessageId::from(id))? {
             return Ok(Ok(repeat));
         }
     }

@@ -42,7 +42,7 @@ impl PresenceView {
     /// The agent's presence (offline when unknown).
     pub fn get(&self, agent: &str) -> PresenceState {
         self.map
-            .get(&AgentId::from(agent.to_string()))
+            .get(&AgentId::from(agent))
             .map(|p| *p)
             .unwrap_or(PresenceState::Offline)
     }
