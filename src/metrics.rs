@@ -14,6 +14,7 @@ pub struct Metrics {
     registry: Registry,
     commit_seconds: Histogram,
     durable_wait_seconds: Histogram,
+    loop_lag_seconds: Histogram,
     /// The parts of a group commit by `phase`: `apply` (sled's in-memory batch),
     /// `flush` (sled writes its buffers), `sync` (`sync_data`).
     commit_phase_seconds: HistogramVec,
@@ -72,6 +73,15 @@ fn build() -> Result<Metrics, prometheus::Error> {
         .buckets(vec![
             0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
             5.0,
+        ]),
+    )?;
+    let loop_lag_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "hub_loop_lag_seconds",
+            "How late a 50 ms tick runs on each HTTP/WebSocket thread (tokio rounds its timers up to the millisecond): the time a socket's or a conversation's work waited for that thread, or for a core.",
+        )
+        .buckets(vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
         ]),
     )?;
     let commit_phase_seconds = HistogramVec::new(
@@ -158,6 +168,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     let head = IntGauge::new("hub_head_seq", "Last published event seq.")?;
     registry.register(Box::new(commit_seconds.clone()))?;
     registry.register(Box::new(durable_wait_seconds.clone()))?;
+    registry.register(Box::new(loop_lag_seconds.clone()))?;
     registry.register(Box::new(commit_phase_seconds.clone()))?;
     registry.register(Box::new(batch_requests.clone()))?;
     registry.register(Box::new(keys.clone()))?;
@@ -182,6 +193,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         registry,
         commit_seconds,
         durable_wait_seconds,
+        loop_lag_seconds,
         commit_phase_seconds,
         batch_requests,
         keys,
@@ -254,6 +266,11 @@ pub fn record_durable_waits(queued: impl Iterator<Item = std::time::Instant>) {
         m.durable_wait_seconds
             .observe(now.saturating_duration_since(q).as_secs_f64());
     }
+}
+
+/// Records how late a tick of an HTTP/WebSocket thread ran (`startup::watch_loop_lag`).
+pub fn record_loop_lag(late: Duration) {
+    METRICS.loop_lag_seconds.observe(late.as_secs_f64());
 }
 
 /// Records a recovery snapshot written, and the time its capture took.

@@ -49,6 +49,8 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     })?;
     let data = web::Data::new(hub.clone());
     let server = HttpServer::new(move || {
+        // Runs once on each worker thread: its tick measures that thread's lag.
+        actix_web::rt::spawn(watch_loop_lag());
         App::new()
             .app_data(data.clone())
             .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
@@ -96,6 +98,22 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     server.await?;
     flush_on_exit(&hub).await;
     Ok(())
+}
+
+/// How often a worker thread's lag is sampled.
+const LAG_TICK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Measures how late a tick runs on this thread (`hub_loop_lag_seconds`): every socket
+/// and conversation on the thread waits as long for its turn. Ends with the thread's
+/// runtime.
+async fn watch_loop_lag() {
+    let mut next = tokio::time::Instant::now() + LAG_TICK;
+    loop {
+        tokio::time::sleep_until(next).await;
+        let now = tokio::time::Instant::now();
+        crate::metrics::record_loop_lag(now.saturating_duration_since(next));
+        next = now + LAG_TICK;
+    }
 }
 
 /// Transparent huge pages off for the whole process, before the store opens. mimalloc

@@ -55,6 +55,27 @@ fn healthz_and_metrics_answer() {
     assert!(text.contains("hub_conversation_actors"));
 }
 
+/// Each HTTP/WebSocket thread measures how late its ticks run.
+#[test]
+fn the_worker_threads_lag_is_measured() {
+    let hub = Hub::start();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = hub.metrics();
+        // Two workers tick 20 times a second each.
+        let ticks = metric(&text, "hub_loop_lag_seconds_count");
+        if ticks >= 20 {
+            assert!(text.contains("hub_loop_lag_seconds_bucket{le=\"0.001\"}"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ticks counted: {ticks}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn sigterm_right_after_listening_is_a_clean_stop() {
     // The signal handlers exist before `listening` is printed: no window where SIGTERM
