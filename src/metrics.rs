@@ -54,35 +54,33 @@ pub struct Metrics {
     pub head: IntGauge,
 }
 
+/// The buckets of the hub's latency histograms, in seconds.
+const LATENCY_BUCKETS: [f64; 13] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0,
+];
+
+/// A latency histogram with the [`LATENCY_BUCKETS`] up to `upto` seconds.
+fn latency(name: &str, help: &str, upto: f64) -> Result<Histogram, prometheus::Error> {
+    let buckets = LATENCY_BUCKETS.iter().copied().filter(|b| *b <= upto);
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets.collect()))
+}
+
 fn build() -> Result<Metrics, prometheus::Error> {
     let registry = Registry::new();
-    let commit_seconds = Histogram::with_opts(
-        HistogramOpts::new(
-            "hub_commit_seconds",
-            "Duration of a group commit (apply, flush, sync).",
-        )
-        .buckets(vec![
-            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
-        ]),
+    let commit_seconds = latency(
+        "hub_commit_seconds",
+        "Duration of a group commit (apply, flush, sync).",
+        0.5,
     )?;
-    let durable_wait_seconds = Histogram::with_opts(
-        HistogramOpts::new(
-            "hub_durable_wait_seconds",
-            "From a write's arrival in the writer's queue to its durable answer: the wait for the commit in progress, then its own group commit.",
-        )
-        .buckets(vec![
-            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-            5.0,
-        ]),
+    let durable_wait_seconds = latency(
+        "hub_durable_wait_seconds",
+        "From a write's arrival in the writer's queue to its durable answer: the wait for the commit in progress, then its own group commit.",
+        5.0,
     )?;
-    let loop_lag_seconds = Histogram::with_opts(
-        HistogramOpts::new(
-            "hub_loop_lag_seconds",
-            "How late a 50 ms tick runs on each HTTP/WebSocket thread (tokio rounds its timers up to the millisecond): the time a socket's or a conversation's work waited for that thread, or for a core.",
-        )
-        .buckets(vec![
-            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0,
-        ]),
+    let loop_lag_seconds = latency(
+        "hub_loop_lag_seconds",
+        "How late a 50 ms tick runs on each HTTP/WebSocket thread (tokio rounds its timers up to the millisecond): the time a socket's or a conversation's work waited for that thread, or for a core.",
+        1.0,
     )?;
     let commit_phase_seconds = HistogramVec::new(
         HistogramOpts::new(
