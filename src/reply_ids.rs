@@ -25,7 +25,7 @@ pub const MAX_PER_AGENT: usize = 200_000;
 
 #[derive(Debug, Default)]
 enum Known {
-    /// Not read since the hub started (or forgotten).
+    /// Not read since the hub started (or its read failed).
     #[default]
     Unknown,
     /// Every client id the agent has replied with, as fingerprints.

@@ -6,8 +6,8 @@
 //! Only `Hub::customer_send` reads or changes an entry, under the contact's lock, and it
 //! takes the entry out while it works: a send that fails leaves no entry behind, so the
 //! next one reads the store again. The one other writer is the widget session that
-//! creates a contact: it puts the contact's empty entry before anyone has its token. Bounded: past [`MAX_CONTACTS`] an arbitrary entry
-//! makes room.
+//! creates a contact: it puts the contact's empty entry before anyone has its token.
+//! Bounded: past [`MAX_CONTACTS`] an arbitrary entry makes room.
 
 use crate::domain::{ContactId, ConversationId, Message};
 use crate::store::clients::{self, ClientIdSlot, ClientIds};
