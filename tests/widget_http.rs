@@ -91,6 +91,30 @@ fn a_widget_session_on_a_named_channel_with_a_name_and_email() {
 }
 
 #[test]
+fn a_widget_session_with_an_overlong_name_or_email_is_invalid() {
+    let hub = Hub::start();
+    for (body, what) in [
+        (json!({"name": "n".repeat(201)}), "name over 200 characters"),
+        (
+            json!({"email": "e".repeat(321)}),
+            "email over 320 characters",
+        ),
+        (json!({"name": 7}), "name not a string"),
+    ] {
+        let (s, b) = hub.call("POST", "/api/widget/session", None, Some(body));
+        assert_eq!(s, 400, "{what}: {b}");
+        assert_eq!(b["error"]["code"], "invalid", "{what}: {b}");
+    }
+    let (s, b) = hub.call(
+        "POST",
+        "/api/widget/session",
+        None,
+        Some(json!({"name": "n".repeat(200), "email": "e".repeat(320)})),
+    );
+    assert_eq!(s, 201, "at the limits: {b}");
+}
+
+#[test]
 fn sending_a_message_answers_201_with_only_the_contact_view() {
     let hub = Hub::start();
     let (contact_id, token) = hub.contact();

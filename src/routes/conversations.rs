@@ -1,7 +1,7 @@
 //! Conversations (PROTOCOL §6.1 replies, §6.2): lists, timeline, activities, replies,
 //! comments, close, end session, spam.
 
-use super::{agent, check_text, opt_string, parse, HubData};
+use super::{agent, check_text, opt_text, parse, HubData};
 use crate::actors::conversation::{Idempotency, Outcome};
 use crate::domain::{
     Actor as Who, AgentId, Command, CommentId, Conversation, ConversationId, ConversationState,
@@ -393,7 +393,7 @@ async fn close(
     let (me, role) = agent(&hub, &req).await?;
     let body = super::read_body(payload).await?;
     let b: CloseBody = parse(&body)?;
-    let notes = opt_string("notes", b.notes, 4096)?;
+    let notes = opt_text("notes", b.notes, 4096)?;
     conversation_command(&hub, me, role, path.into_inner(), Command::Close { notes }).await
 }
 
@@ -411,7 +411,7 @@ async fn end_session(
     let (me, role) = agent(&hub, &req).await?;
     let body = super::read_body(payload).await?;
     let b: EndBody = parse(&body)?;
-    let reason = opt_string("reason", b.reason, 4096)?;
+    let reason = opt_text("reason", b.reason, 4096)?;
     conversation_command(
         &hub,
         me,

@@ -129,11 +129,23 @@ pub async fn contact(hub: &Arc<Hub>, req: &HttpRequest) -> Result<(ContactId, St
     }
 }
 
-/// An optional string field that must be a non-empty string of bounded length.
-pub fn opt_string(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+/// An optional free-text field (notes, a reason): over `max` characters is `too_large`,
+/// as text is (PROTOCOL §3).
+pub fn opt_text(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
     match v {
         Some(s) if s.chars().count() > max => Err(ApiError::TooLarge(format!(
             "{field} is over {max} characters"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// An optional short field (a name, an address): over `max` characters is a wrong field,
+/// `invalid`, as an agent's or an assistant's name is.
+pub fn opt_field(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(s) if s.chars().count() > max => Err(ApiError::invalid(format!(
+            "{field} must be at most {max} characters"
         ))),
         other => Ok(other),
     }

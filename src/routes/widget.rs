@@ -1,6 +1,6 @@
 //! The customer side over HTTP (PROTOCOL §5): open a widget session, send, read back.
 
-use super::{check_text, contact, opt_string, parse, HubData};
+use super::{check_text, contact, opt_field, parse, HubData};
 use crate::auth::{self, ContactRecord};
 use crate::domain::{ContactId, Conversation, ConversationId, EventBody};
 use crate::error::ApiError;
@@ -31,8 +31,8 @@ async fn open_session(hub: HubData, payload: web::Payload) -> Result<HttpRespons
     if channel.trim().is_empty() || channel.len() > 64 {
         return Err(ApiError::invalid("channel must be 1 to 64 characters"));
     }
-    let name = opt_string("name", b.name, 200)?;
-    let email = opt_string("email", b.email, 320)?;
+    let name = opt_field("name", b.name, 200)?;
+    let email = opt_field("email", b.email, 320)?;
     let rec = ContactRecord {
         id: ContactId::from(auth::new_id("k")),
         channel,
