@@ -131,8 +131,11 @@ async fn drive_inner(
         let ctx = ctx.clone();
         let out = out.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.tick().await;
+            // Half a second off the coordinator's lines (`run.rs`), whole seconds apart.
+            let mut tick = tokio::time::interval_at(
+                (t0 + Duration::from_millis(500)).into(),
+                Duration::from_secs(1),
+            );
             loop {
                 tick.tick().await;
                 let (ia, ip) = ctx.stats.take_interval("interval_ack").unwrap_or((0, 0));

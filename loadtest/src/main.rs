@@ -120,6 +120,10 @@ struct Common {
     drain: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// How often to print a progress line (whole seconds, at least 1s): each shows the
+    /// worst second's send -> ack p99 since the line before, so `1s` shows every second's.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    progress: f64,
 }
 
 fn parse_duration(s: &str) -> Result<f64, String> {
@@ -179,6 +183,7 @@ fn opts(mode: &str, target: Target, c: Common) -> run::Opts {
         ack_wait_s: c.ack_wait.unwrap_or(if smoke { 10.0 } else { 30.0 }),
         drain_s: c.drain,
         seed: c.seed,
+        progress_s: c.progress.round().max(1.0) as u64,
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Opts {
     pub ack_wait_s: f64,
     pub drain_s: f64,
     pub seed: u64,
+    /// Seconds between progress lines.
+    pub progress_s: u64,
 }
 
 fn say(msg: impl AsRef<str>) {
@@ -495,8 +497,11 @@ pub async fn report(mut o: Opts) -> Result<Value, String> {
     // 4. Load, with progress lines.
     let mut progress: Vec<Progress> = vec![Progress::default(); links.len()];
     let mut sent_done = 0;
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.tick().await;
+    // Lines fall on whole seconds after the start; the drivers report half a second
+    // off them, so that each line takes whole reports (`--progress 1s`: one each).
+    let every = Duration::from_secs(o.progress_s.max(1));
+    let start = Instant::now() + Duration::from_micros(t0_us.saturating_sub(now_us()));
+    let mut tick = tokio::time::interval_at((start + every).into(), every);
     let mut last_seq_seen = start_seq;
     let mut last_tick = Instant::now();
     let mut peak_ack_rate = 0.0f64;
