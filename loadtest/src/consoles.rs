@@ -176,6 +176,8 @@ pub struct Report {
     pub missing: u64,
     pub repeats: u64,
     pub resets: u64,
+    /// Resets on a resume further back than the hub replays: what it promises (§7).
+    pub resets_beyond_window: u64,
     pub reconnects: u64,
     pub first_problem: Option<String>,
     /// (block, hash) of every block of BLOCK events it saw whole.
@@ -316,9 +318,16 @@ async fn run_console(
             welcome_seq.store(head, Ordering::SeqCst);
             first = false;
         } else if reset {
-            s.rep.resets += 1;
-            if s.rep.first_problem.is_none() {
-                s.rep.first_problem = Some(format!("reset on resume since {}", s.last));
+            if crate::config::beyond_replay_window(s.last, head) {
+                // A console cut off for falling behind (a saturated run) that comes back
+                // further behind than the hub replays: it reloads over HTTP (§7).
+                s.rep.resets_beyond_window += 1;
+            } else {
+                s.rep.resets += 1;
+                if s.rep.first_problem.is_none() {
+                    s.rep.first_problem =
+                        Some(format!("reset on resume since {} (head {head})", s.last));
+                }
             }
             s.last = head;
         }
@@ -850,8 +859,15 @@ fn spawn_help_answer(rt: &Arc<AgentRt>, msg: String) {
 
 /// Compares the consoles: contiguous streams, agreement on every shared block.
 pub fn check_consoles(reports: &[Report], head: u64, checks: &mut crate::config::Checks) {
-    use crate::config::tally;
+    use crate::config::{note, tally};
     for r in reports {
+        if r.resets_beyond_window > 0 {
+            note(
+                checks,
+                "console.reset_beyond_replay_window",
+                r.resets_beyond_window,
+            );
+        }
         tally(
             checks,
             "console.contiguous_in_order",
@@ -892,5 +908,39 @@ pub fn check_consoles(reports: &[Report], head: u64, checks: &mut crate::config:
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str, resets: u64, beyond: u64) -> Report {
+        Report {
+            name: name.into(),
+            last_seq: 10,
+            resets,
+            resets_beyond_window: beyond,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_a_reset_within_the_replay_window_fails_a_console() {
+        let mut checks = crate::config::Checks::default();
+        check_consoles(
+            &[report("far", 0, 2), report("near", 1, 0)],
+            10,
+            &mut checks,
+        );
+        let c = &checks["console.contiguous_in_order"];
+        assert_eq!(
+            (c.ok, c.bad),
+            (1, 1),
+            "the far console passes, the near one fails"
+        );
+        let info = &checks["console.reset_beyond_replay_window"];
+        assert!(info.info, "counted as information");
+        assert_eq!((info.ok, info.bad), (2, 0));
     }
 }
