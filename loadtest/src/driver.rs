@@ -104,12 +104,7 @@ async fn drive_inner(
         _ => return Err("coordinator went away before Go".into()),
     };
     // Time zero as an Instant.
-    let now = now_us();
-    let t0 = if t0_us > now {
-        Instant::now() + Duration::from_micros(t0_us - now)
-    } else {
-        Instant::now() - Duration::from_micros(now - t0_us)
-    };
+    let t0 = crate::stats::instant_at(t0_us);
 
     // Customer tasks.
     let mut senders = Vec::with_capacity(cfg.count as usize);

@@ -500,7 +500,7 @@ pub async fn report(mut o: Opts) -> Result<Value, String> {
     // Lines fall on whole seconds after the start; the drivers report half a second
     // off them, so that each line takes whole reports (`--progress 1s`: one each).
     let every = Duration::from_secs(o.progress_s.max(1));
-    let start = Instant::now() + Duration::from_micros(t0_us.saturating_sub(now_us()));
+    let start = stats::instant_at(t0_us);
     let mut tick = tokio::time::interval_at((start + every).into(), every);
     let mut last_seq_seen = start_seq;
     let mut last_tick = Instant::now();

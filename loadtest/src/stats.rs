@@ -24,6 +24,16 @@ pub fn now_us() -> u64 {
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1_000
 }
 
+/// The `Instant` at which [`now_us`] reads `us` (before or after now).
+pub fn instant_at(us: u64) -> std::time::Instant {
+    let (now, i) = (now_us(), std::time::Instant::now());
+    if us > now {
+        i + std::time::Duration::from_micros(us - now)
+    } else {
+        i - std::time::Duration::from_micros(now - us)
+    }
+}
+
 #[cfg(test)]
 mod clock_tests {
     use super::now_us;
