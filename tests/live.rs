@@ -808,3 +808,114 @@ fn after_a_restart_agents_who_were_online_go_offline_once_the_grace_passes() {
     );
     drop(c);
 }
+
+/// Writes `bytes` to the socket's connection as they are (hand-made frames).
+fn write_raw(s: &mut Socket, bytes: &[u8]) {
+    use std::io::Write;
+    match s.ws.get_mut() {
+        tungstenite::stream::MaybeTlsStream::Plain(t) => {
+            // The hub may close while a write is under way: what it answers is read next.
+            let _ = t.write_all(bytes);
+            let _ = t.flush();
+        }
+        _ => unreachable!("plain test sockets"),
+    }
+}
+
+/// A client frame header: FIN, `opcode`, masked (unless `unmasked`) with a zero mask,
+/// declaring `len` payload bytes.
+fn frame_header(opcode: u8, len: u64, unmasked: bool) -> Vec<u8> {
+    let mask = if unmasked { 0 } else { 0x80 };
+    let mut h = vec![0x80 | opcode];
+    if len < 126 {
+        h.push(mask | len as u8);
+    } else if len <= u16::MAX as u64 {
+        h.push(mask | 126);
+        h.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        h.push(mask | 127);
+        h.extend_from_slice(&len.to_be_bytes());
+    }
+    if !unmasked {
+        h.extend_from_slice(&[0, 0, 0, 0]);
+    }
+    h
+}
+
+#[test]
+fn a_frame_declared_over_64_kib_closes_before_its_payload_arrives() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let (mut c, _) = hub.console(&a, None);
+    // Before and after the hello, on both sockets: a header declaring far more than
+    // 64 KiB and a little of its payload is closed with 1009 at once (the hub used
+    // to hold the bytes until the whole frame had come, if ever).
+    for (path, hello) in [
+        ("/ws/widget", Some(json!({"type": "hello", "token": k}))),
+        ("/ws/agent", Some(json!({"type": "hello", "token": a}))),
+        ("/ws/widget", None),
+    ] {
+        for declared in [1u64 << 62, 70_000] {
+            let mut s = Socket::connect(&format!("ws://{}{path}", hub.addr));
+            if let Some(h) = &hello {
+                s.send(h.clone());
+                s.recv_type("welcome");
+            }
+            let mut bytes = frame_header(0x1, declared, false);
+            bytes.extend_from_slice(&[b'x'; 1024]);
+            write_raw(&mut s, &bytes);
+            assert_eq!(s.closed(), Some(1009), "{path} declaring {declared}");
+        }
+    }
+    // A frame of exactly 64 KiB is still taken.
+    let mut s = hub.socket("/ws/agent", json!({"type": "hello", "token": a}));
+    s.recv_type("welcome");
+    let ping = r#"{"type":"ping","pad":""#.to_string();
+    let text = format!("{ping}{}\"}}", "x".repeat(64 * 1024 - ping.len() - 2));
+    assert_eq!(text.len(), 64 * 1024);
+    s.send_raw(WsMessage::Text(text));
+    assert_eq!(s.recv_type("pong")["type"], "pong");
+    // Everyone else is fine.
+    let m = hub.say(&k, "still here");
+    let ev = c.recv_event("message.created", |_| true);
+    assert_eq!(ev["data"]["message"]["id"], m["id"]);
+}
+
+#[test]
+fn frames_that_break_the_websocket_protocol_are_closed_with_its_codes() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let hello = json!({"type": "hello", "token": a});
+    // Text that is not UTF-8: 1007 (RFC 6455 §7.4.1), after the hello or instead of it.
+    for say_hello in [true, false] {
+        let mut s = Socket::connect(&format!("ws://{}/ws/agent", hub.addr));
+        if say_hello {
+            s.send(hello.clone());
+            s.recv_type("welcome");
+        }
+        let mut bytes = frame_header(0x1, 2, false);
+        bytes.extend_from_slice(&[0xff, 0xfe]);
+        write_raw(&mut s, &bytes);
+        assert_eq!(s.closed(), Some(1007), "hello first: {say_hello}");
+    }
+    // An unmasked client frame and an unknown opcode: 1002.
+    for (opcode, unmasked) in [(0x1, true), (0x3, false)] {
+        let mut s = hub.socket("/ws/agent", hello.clone());
+        s.recv_type("welcome");
+        let mut bytes = frame_header(opcode, 2, unmasked);
+        bytes.extend_from_slice(b"{}");
+        write_raw(&mut s, &bytes);
+        assert_eq!(
+            s.closed(),
+            Some(1002),
+            "opcode {opcode}, unmasked {unmasked}"
+        );
+    }
+    // A plain GET (no upgrade) gets a §3 error body.
+    for path in ["/ws/agent", "/ws/widget"] {
+        let (status, body) = hub.call_raw("GET", path, None, None);
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid", "{path}: {body}");
+    }
+}

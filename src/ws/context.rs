@@ -140,8 +140,10 @@ where
         ctx.add_stream(Incoming {
             payload,
             decoder: Codec::new().max_size(max_frame),
+            max_frame,
             buf: BytesMut::new(),
             closed: false,
+            failed: false,
         });
         Body {
             fut: ContextFut::new(ctx, actor, mailbox),
@@ -224,11 +226,44 @@ where
 }
 
 /// The client's frames, decoded from the request's body (as actix-web-actors does).
+/// It holds at most one frame's worth of bytes ahead of the decoder, and refuses a
+/// frame whose header declares more than `max_frame` bytes as soon as the header is
+/// in, not once its payload has arrived (which could be never).
 struct Incoming<S> {
     payload: S,
     decoder: Codec,
+    max_frame: usize,
     buf: BytesMut,
     closed: bool,
+    /// An error was handed out: the stream ends.
+    failed: bool,
+}
+
+/// Longest frame header (RFC 6455 §5.2): 2 bytes, an 8-byte length, a 4-byte mask.
+const MAX_HEADER: usize = 14;
+
+/// The payload length declared by the header of the frame at the start of `buf`,
+/// once enough of the header is there to tell.
+fn declared_len(buf: &[u8]) -> Option<u64> {
+    let b = buf.get(..2)?;
+    match b[1] & 0x7f {
+        126 => buf
+            .get(2..4)
+            .map(|l| u16::from_be_bytes([l[0], l[1]]) as u64),
+        127 => buf
+            .get(2..10)
+            .map(|l| u64::from_be_bytes([l[0], l[1], l[2], l[3], l[4], l[5], l[6], l[7]])),
+        n => Some(n as u64),
+    }
+}
+
+/// The error for a text frame that is not UTF-8 (RFC 6455 §8.1): the socket closes
+/// with 1007 (see `socket.rs`).
+fn not_utf8() -> ProtocolError {
+    ProtocolError::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "text that is not UTF-8",
+    ))
 }
 
 impl<S> Stream for Incoming<S>
@@ -239,10 +274,31 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        while !this.closed {
-            match Pin::new(&mut this.payload).poll_next(cx) {
-                Poll::Ready(Some(Ok(chunk))) => this.buf.extend_from_slice(&chunk),
-                Poll::Ready(None) => this.closed = true,
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        let res = this.next_frame(cx);
+        this.failed = matches!(res, Poll::Ready(Some(Err(_))));
+        res
+    }
+}
+
+impl<S> Incoming<S>
+where
+    S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
+{
+    fn next_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Message, ProtocolError>>> {
+        loop {
+            if declared_len(&self.buf).is_some_and(|n| n > self.max_frame as u64) {
+                return Poll::Ready(Some(Err(ProtocolError::Overflow)));
+            }
+            // A whole frame is in once this much is: decode it before reading more.
+            if self.closed || self.buf.len() >= self.max_frame + MAX_HEADER {
+                break;
+            }
+            match Pin::new(&mut self.payload).poll_next(cx) {
+                Poll::Ready(Some(Ok(chunk))) => self.buf.extend_from_slice(&chunk),
+                Poll::Ready(None) => self.closed = true,
                 Poll::Pending => break,
                 Poll::Ready(Some(Err(e))) => {
                     return Poll::Ready(Some(Err(ProtocolError::Io(std::io::Error::other(
@@ -251,14 +307,18 @@ where
                 }
             }
         }
-        match this.decoder.decode(&mut this.buf)? {
-            None if this.closed => Poll::Ready(None),
+        match self.decoder.decode(&mut self.buf)? {
+            None if self.closed => Poll::Ready(None),
+            // Not reached: a frame that fits was checked whole above; never wait
+            // without a waker.
+            None if self.buf.len() >= self.max_frame + MAX_HEADER => {
+                Poll::Ready(Some(Err(ProtocolError::Overflow)))
+            }
             None => Poll::Pending,
             Some(frame) => Poll::Ready(Some(Ok(match frame {
-                Frame::Text(data) => Message::Text(
-                    ByteString::try_from(data)
-                        .map_err(|e| ProtocolError::Io(std::io::Error::other(e.to_string())))?,
-                ),
+                Frame::Text(data) => {
+                    Message::Text(ByteString::try_from(data).map_err(|_| not_utf8())?)
+                }
                 Frame::Binary(data) => Message::Binary(data),
                 Frame::Ping(p) => Message::Ping(p),
                 Frame::Pong(p) => Message::Pong(p),
@@ -272,6 +332,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A header's declared length is read at each of the three widths, and only once
+    /// those bytes are in.
+    #[test]
+    fn a_headers_declared_length_is_read_as_soon_as_it_is_in() {
+        assert_eq!(declared_len(&[]), None);
+        assert_eq!(declared_len(&[0x81]), None);
+        assert_eq!(declared_len(&[0x81, 0x80 | 125]), Some(125));
+        assert_eq!(declared_len(&[0x81, 0x80 | 126, 0x01]), None);
+        assert_eq!(declared_len(&[0x81, 0x80 | 126, 0x01, 0x00]), Some(256));
+        let mut long = vec![0x81, 0x80 | 127];
+        long.extend_from_slice(&(1u64 << 62).to_be_bytes());
+        assert_eq!(declared_len(&long[..9]), None);
+        assert_eq!(declared_len(&long), Some(1 << 62));
+    }
 
     /// A frame encoded once is what the codec would have written for the same text,
     /// at each of the three header lengths, and its payload reads back.

@@ -54,7 +54,11 @@ async fn start(
         .into());
     }
     let socket = Socket::new(hub.get_ref().clone(), kind, req.peer_addr().map(|a| a.ip()));
-    Ok(ws::handshake(&req)?.streaming(WsContext::create(socket, stream, MAX_FRAME)))
+    // Not an upgrade (a plain GET, a missing key or version): a §3 error body.
+    let mut res = ws::handshake(&req).map_err(|e| {
+        crate::error::ApiError::Invalid(format!("this is a WebSocket endpoint: {e}"))
+    })?;
+    Ok(res.streaming(WsContext::create(socket, stream, MAX_FRAME)))
 }
 
 async fn agent(

@@ -472,9 +472,19 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Socket {
             Err(ws::ProtocolError::Overflow) => {
                 Self::close(ctx, ws::CloseCode::Size, "frame over 64 KiB")
             }
+            Err(ws::ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Self::close(ctx, ws::CloseCode::Invalid, "text that is not UTF-8")
+            }
+            // The connection itself failed: nobody to tell.
+            Err(ws::ProtocolError::Io(e)) => {
+                tracing::debug!(error = %e, "WebSocket connection error.");
+                ctx.stop();
+            }
+            // Not a valid WebSocket frame (unmasked, unknown opcode, a continuation
+            // out of place…): RFC 6455 §7.1.7, closed with 1002 and the reason.
             Err(e) => {
                 tracing::debug!(error = %e, "WebSocket protocol error.");
-                ctx.stop();
+                Self::close(ctx, ws::CloseCode::Protocol, &e.to_string());
             }
         }
     }
