@@ -42,13 +42,25 @@ pub const AGENT_INFLIGHT: usize = 32;
 /// See `docs/DECISIONS.md`, "Group commit".
 pub const BLOCKING_THREADS: usize = 64;
 
+/// An origin as compared: lower case, without a trailing `/` or the scheme's default
+/// port (browsers never send `:443` for https or `:80` for http, while a list may).
+pub fn canonical_origin(origin: &str) -> String {
+    let o = origin.trim_end_matches('/').to_ascii_lowercase();
+    for (scheme, port) in [("https://", ":443"), ("http://", ":80")] {
+        if o.starts_with(scheme) && o.ends_with(port) {
+            return o[..o.len() - port.len()].to_string();
+        }
+    }
+    o
+}
+
 impl Config {
     /// Whether `origin` is listed in `HUB_ALLOWED_ORIGINS` (or the list allows `*`).
     pub fn origin_listed(&self, origin: &str) -> bool {
-        let origin = origin.trim_end_matches('/');
+        let origin = canonical_origin(origin);
         self.allowed_origins
             .iter()
-            .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+            .any(|a| a == "*" || *a == origin)
     }
 
     /// Reads the environment, with PROTOCOL §2's defaults.
@@ -67,7 +79,7 @@ impl Config {
             allowed_origins: var("HUB_ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')
-                        .map(|s| s.trim().trim_end_matches('/').to_string())
+                        .map(|s| canonical_origin(s.trim()))
                         .filter(|s| !s.is_empty())
                         .collect()
                 })
@@ -82,6 +94,32 @@ impl Config {
             agent_inflight: var("HUB_AGENT_INFLIGHT")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(AGENT_INFLIGHT),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_origin;
+
+    #[test]
+    fn origins_compare_without_case_trailing_slash_or_default_port() {
+        for (a, b) in [
+            (
+                "https://Support.Example.com/",
+                "https://support.example.com",
+            ),
+            (
+                "https://support.example.com:443",
+                "https://support.example.com",
+            ),
+            ("http://a.com:80", "http://a.com"),
+            ("http://a.com:8080", "http://a.com:8080"),
+            ("https://a.com:80", "https://a.com:80"),
+            ("http://a.com:443", "http://a.com:443"),
+            ("*", "*"),
+        ] {
+            assert_eq!(canonical_origin(a), b, "{a}");
         }
     }
 }
