@@ -919,3 +919,67 @@ fn frames_that_break_the_websocket_protocol_are_closed_with_its_codes() {
         assert_eq!(body["error"]["code"], "invalid", "{path}: {body}");
     }
 }
+
+#[test]
+fn a_replay_longer_than_a_page_arrives_whole_and_in_order_then_live_events() {
+    // More events than a replay page holds (1,024 frames): the console's and the
+    // widget's replays are read page by page, and must still be one contiguous run.
+    let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "off")]);
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let (_, other) = hub.contact();
+    let (_, w0) = hub.console(&a, None);
+    let start = w0["seq"].as_u64().unwrap();
+    let n = 2_500;
+    for i in 0..n {
+        // Another contact's messages in between: the widget's replay skips them.
+        if i % 10 == 0 {
+            hub.say(&other, &format!("o{i}"));
+        }
+        hub.say(&k, &format!("m{i}"));
+    }
+    let (mut c, w) = hub.console(&a, Some(start));
+    assert!(w.get("reset").is_none(), "{w}");
+    let head = w["seq"].as_u64().unwrap();
+    let replayed = take_events(&mut c, (head - start) as usize);
+    assert_eq!(
+        seqs(&replayed),
+        (start + 1..=head).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    let mut w = hub.socket(
+        "/ws/widget",
+        json!({"type": "hello", "token": k, "since": 0}),
+    );
+    let welcome = w.recv_type("welcome");
+    assert!(welcome.get("reset").is_none(), "{welcome}");
+    let mine = take_events(&mut w, n);
+    let texts: Vec<String> = mine
+        .iter()
+        .map(|e| {
+            e["data"]["message"]["text"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        (0..n).map(|i| format!("m{i}")).collect::<Vec<_>>(),
+        "the widget's own messages, once, in order"
+    );
+    assert!(seqs(&mine).windows(2).all(|p| p[0] < p[1]));
+    // Then live events on both.
+    let m = hub.say(&k, "live");
+    let ev = w.recv_event("message.created", |_| true);
+    assert_eq!(ev["data"]["message"]["id"], m["id"]);
+    let mut seen = take_events(&mut c, 1);
+    while seen.last().unwrap()["data"]["message"]["id"] != m["id"] {
+        seen.extend(take_events(&mut c, 1));
+    }
+    // Contiguous from the replay's head on (a presence change may come first).
+    assert_eq!(
+        seqs(&seen),
+        (head + 1..=head + seen.len() as u64).collect::<Vec<_>>()
+    );
+}

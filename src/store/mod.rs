@@ -657,6 +657,23 @@ impl Store {
         self.events_of(&tree, &seqs)
     }
 
+    /// The seqs of a conversation's events after `after`, ascending (8 bytes each: a
+    /// long conversation's list is read whole; its events are read by [`Store::events`]).
+    pub fn conversation_seqs_after(
+        &self,
+        conversation: &str,
+        after: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let tree = self.tree()?;
+        Ok(self.conversation_seqs(&tree, conversation, after)?.0)
+    }
+
+    /// The events with these seqs (ascending), as stored.
+    pub fn events(&self, seqs: &[u64]) -> Result<Vec<Event>, StoreError> {
+        let tree = self.tree()?;
+        self.events_of(&tree, seqs)
+    }
+
     /// The conversations of `contact`, or None when this store's index of them is not
     /// complete (a store created before the index was kept).
     pub fn contact_conversations(&self, contact: &str) -> Result<Option<Vec<String>>, StoreError> {

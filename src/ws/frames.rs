@@ -130,47 +130,75 @@ fn parse_slow(text: &str) -> Result<ClientFrame, FrameError> {
 /// Most events a reconnecting socket is replayed; older `since` values get `reset`.
 pub const REPLAY_MAX: u64 = 100_000;
 
-/// The frames of events with `since < seq <= head` that the socket may see: all of them
-/// for an agent console (`contact` = None), the contact's visible ones for a widget.
-pub fn replay(
+/// What one page of a replay holds at most: a socket holds one page in its queue (and
+/// the next one read), so that a client that stops reading while it is replayed costs
+/// the hub about 2 MiB, not the whole replay (up to [`REPLAY_MAX`] events; PROTOCOL §7
+/// bounds a socket's queue at 4,096 frames or 8 MiB).
+pub const REPLAY_PAGE_FRAMES: usize = 1_024;
+pub const REPLAY_PAGE_BYTES: usize = 1024 * 1024;
+
+/// A page of a replay: frames in seq order, and the seq it ends at (`head` once done;
+/// the next page starts after it).
+pub type ReplayPage = (Vec<(u64, Bytes)>, u64);
+
+/// The frames of events with `after < seq <= head` that the socket may see, one page
+/// of them ([`REPLAY_PAGE_FRAMES`], [`REPLAY_PAGE_BYTES`]): all of them for an agent
+/// console (`contact` = None), the contact's visible ones for a widget.
+pub fn replay_page(
     store: &Store,
     contact: Option<&ContactId>,
-    since: u64,
+    after: u64,
     head: u64,
-) -> Result<Vec<(u64, Bytes)>, StoreError> {
+) -> Result<ReplayPage, StoreError> {
     if let Some(contact) = contact {
         if let Some(conversations) = store.contact_conversations(contact.as_str())? {
-            return replay_contact(store, &conversations, since, head);
+            return replay_contact(store, &conversations, after, head);
         }
     }
-    replay_scan(store, contact, since, head)
+    replay_scan(store, contact, after, head)
+}
+
+/// Whether a page is full.
+fn page_full(frames: &[(u64, Bytes)], bytes: usize) -> bool {
+    frames.len() >= REPLAY_PAGE_FRAMES || bytes >= REPLAY_PAGE_BYTES
 }
 
 /// A widget's replay from its contact's conversations: reads only their events.
 fn replay_contact(
     store: &Store,
     conversations: &[String],
-    since: u64,
+    after: u64,
     head: u64,
-) -> Result<Vec<(u64, Bytes)>, StoreError> {
-    let mut events = Vec::new();
+) -> Result<ReplayPage, StoreError> {
+    let mut seqs = Vec::new();
     for c in conversations {
-        events.extend(
+        seqs.extend(
             store
-                .conversation_events_after(c, since)?
+                .conversation_seqs_after(c, after)?
                 .into_iter()
-                .filter(|ev| ev.seq <= head && ev.body.visible_to_contact()),
+                .filter(|s| *s <= head),
         );
     }
-    events.sort_by_key(|ev| ev.seq);
-    Ok(events
-        .iter()
-        .filter_map(|ev| {
+    seqs.sort_unstable();
+    let (mut out, mut bytes) = (Vec::new(), 0);
+    for slice in seqs.chunks(256) {
+        for ev in store.events(slice)? {
+            if !ev.body.visible_to_contact() {
+                continue;
+            }
             // unwrap: events serialise to JSON infallibly, as when they were stored.
-            let agent_frame = event_frame(&serde_json::to_vec(ev).expect("serialisable"));
-            contact_frame(ev, &agent_frame).map(|f| (ev.seq, f))
-        })
-        .collect())
+            let agent_frame = event_frame(&serde_json::to_vec(&ev).expect("serialisable"));
+            if let Some(f) = contact_frame(&ev, &agent_frame) {
+                bytes += f.len();
+                out.push((ev.seq, f));
+            }
+        }
+        if page_full(&out, bytes) {
+            // unwrap: a full page came from a slice with seqs.
+            return Ok((out, *slice.last().expect("a slice of seqs")));
+        }
+    }
+    Ok((out, head))
 }
 
 /// Replay by reading the hub-wide log: every event for a console; for a widget in a
@@ -178,24 +206,27 @@ fn replay_contact(
 fn replay_scan(
     store: &Store,
     contact: Option<&ContactId>,
-    since: u64,
+    mut after: u64,
     head: u64,
-) -> Result<Vec<(u64, Bytes)>, StoreError> {
-    let mut out = Vec::new();
+) -> Result<ReplayPage, StoreError> {
+    let (mut out, mut bytes) = (Vec::new(), 0);
     let mut owners: HashMap<String, Option<ContactId>> = HashMap::new();
-    let mut after = since;
     while after < head {
-        let chunk = store.events_after(after, 1000)?;
+        if page_full(&out, bytes) {
+            return Ok((out, after));
+        }
+        let chunk = store.events_after(after, 256)?;
         if chunk.is_empty() {
             break;
         }
         for (seq, json) in chunk {
-            after = seq;
             if seq > head {
-                return Ok(out);
+                return Ok((out, head));
             }
+            after = seq;
             let agent_frame = event_frame(&json);
             let Some(contact) = contact else {
+                bytes += agent_frame.len();
                 out.push((seq, agent_frame));
                 continue;
             };
@@ -220,12 +251,13 @@ fn replay_scan(
             };
             if owner.as_ref() == Some(contact) {
                 if let Some(f) = contact_frame(&ev, &agent_frame) {
+                    bytes += f.len();
                     out.push((seq, f));
                 }
             }
         }
     }
-    Ok(out)
+    Ok((out, head))
 }
 
 #[cfg(test)]

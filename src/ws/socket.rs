@@ -300,39 +300,50 @@ impl Socket {
         Self::send_json(ctx, welcome);
         match replay_from {
             Some(since) if since < head => {
-                let store = self.hub.store.clone();
-                let contact = self.contact.as_ref().map(|c| c.0.clone());
-                ctx.wait(
-                    async move {
-                        store
-                            .read(move |s| frames::replay(s, contact.as_ref(), since, head))
-                            .await
-                    }
-                    .into_actor(self)
-                    .map(move |res, act, ctx| {
-                        act.last_sent = since;
-                        match res {
-                            Ok(frames) => {
-                                for (seq, f) in frames {
-                                    if let Some(f) = crate::bus::wire(seq, &f) {
-                                        act.push(seq, f, ctx);
-                                    }
-                                }
-                                act.last_sent = act.last_sent.max(head);
-                                ctx.add_stream(live);
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "Replay failed.");
-                                Self::close(ctx, ws::CloseCode::Again, "replay failed; reconnect");
-                            }
-                        }
-                    }),
-                );
+                self.last_sent = since;
+                self.replay(since, head, Box::pin(live), ctx);
             }
             _ => {
                 ctx.add_stream(live);
             }
         }
+    }
+
+    /// Replays the page of events after `after` (up to `head`), then the next page, then
+    /// follows `live`. Each page is read once the one before has left the socket's queue
+    /// (the actor runs only then, `context.rs`), so a client that stops reading holds
+    /// about two pages in memory, not its whole replay; its live queue is bounded, and
+    /// cut off when full, as a slow client's.
+    fn replay(&mut self, after: u64, head: u64, live: LiveStream, ctx: &mut WsContext<Self>) {
+        let store = self.hub.store.clone();
+        let contact = self.contact.as_ref().map(|c| c.0.clone());
+        ctx.wait(
+            async move {
+                store
+                    .read(move |s| frames::replay_page(s, contact.as_ref(), after, head))
+                    .await
+            }
+            .into_actor(self)
+            .map(move |res, act, ctx| match res {
+                Ok((frames, next)) => {
+                    for (seq, f) in frames {
+                        if let Some(f) = crate::bus::wire(seq, &f) {
+                            act.push(seq, f, ctx);
+                        }
+                    }
+                    if next < head {
+                        act.replay(next, head, live, ctx);
+                    } else {
+                        act.last_sent = act.last_sent.max(head);
+                        ctx.add_stream(live);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "Replay failed.");
+                    Self::close(ctx, ws::CloseCode::Again, "replay failed; reconnect");
+                }
+            }),
+        );
     }
 
     fn customer_send(
@@ -371,6 +382,9 @@ impl Socket {
         );
     }
 }
+
+/// A socket's live events, held while it is replayed.
+type LiveStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Frames>>>;
 
 /// The live queue as a stream of batches, releasing their budget as it drains.
 fn tokio_stream(
