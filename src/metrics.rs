@@ -24,6 +24,8 @@ pub struct Metrics {
     bytes: IntCounter,
     events: IntCounter,
     commits: IntCounter,
+    /// Group commits that wrote their deferred records to the journal.
+    journal_commits: IntCounter,
     drops: IntCounter,
     /// Bytes sled wrote to its log since the store opened, by kind (`link`, `page`,
     /// `cleaning`).
@@ -109,6 +111,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
     )?;
     let events = IntCounter::new("hub_events_total", "Events made durable.")?;
     let commits = IntCounter::new("hub_commits_total", "Group commits.")?;
+    let journal_commits = IntCounter::new(
+        "hub_store_journal_commits_total",
+        "Group commits that wrote their deferred records (conversation log tails, contacts' client ids) to the journal instead of in place.",
+    )?;
     let drops = IntCounter::new(
         "hub_outbound_drops_total",
         "Sockets cut off for falling behind.",
@@ -173,6 +179,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(bytes.clone()))?;
     registry.register(Box::new(events.clone()))?;
     registry.register(Box::new(commits.clone()))?;
+    registry.register(Box::new(journal_commits.clone()))?;
     registry.register(Box::new(drops.clone()))?;
     registry.register(Box::new(gc_pages.clone()))?;
     registry.register(Box::new(gc_seconds.clone()))?;
@@ -198,6 +205,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         bytes,
         events,
         commits,
+        journal_commits,
         drops,
         log_bytes,
         gc_pages,
@@ -229,6 +237,8 @@ pub struct CommitPhases {
     pub puts: usize,
     pub removes: usize,
     pub bytes: usize,
+    /// Whether its deferred records went to the journal.
+    pub journaled: bool,
 }
 
 /// Records one group commit.
@@ -254,6 +264,9 @@ pub fn record_commit(requests: usize, events: usize, took: Duration, phases: Com
     m.bytes.inc_by(phases.bytes as u64);
     m.events.inc_by(events as u64);
     m.commits.inc();
+    if phases.journaled {
+        m.journal_commits.inc();
+    }
 }
 
 /// Records, for each request of a commit just answered, the time since it was queued.

@@ -9,14 +9,16 @@
 //! end of its table (a run of keys in one leaf), holding the commit's (key, value)
 //! pairs. The latest value of every such key lives in an in-memory [`Overlay`] that
 //! readers merge over sled, and the writer copies values into their own keys later
-//! (a *checkpoint*): when a key has been dirty for [`AGE_COMMITS`] journal records, or
-//! when the overlay holds more than [`CAP`] keys; between commits when the queue is
-//! empty, in the commit otherwise. A key rewritten by many commits meanwhile is written
-//! once. Journal records that no dirty key needs any more are removed in the same batch
-//! as the checkpoint that made them useless. Only large commits (at least
-//! [`DEFER_MIN_PAIRS`] such records) start a journal; smaller ones write in place, unless
-//! a journal record is left or a key is dirty: then they journal too, which ages the
-//! dirty keys until every one is checkpointed and every record removed.
+//! (a *checkpoint*): in a commit, and between commits (the queue empty) while large
+//! commits go on, the keys dirty for [`AGE_COMMITS`] journal records, or the oldest when
+//! the overlay holds more than [`CAP`] keys; between commits after a small one, once any
+//! key is that old, every key, and the journal is removed: it is *drained*. A key rewritten by many commits meanwhile is written once. Journal records
+//! that no dirty key needs any more are removed in the same batch as the checkpoint that
+//! made them useless. Only large commits (at least [`DEFER_MIN_PAIRS`] such records)
+//! start a journal; smaller ones write in place, unless a journal record is left or a key
+//! is dirty: then they journal too, until the journal is drained. (Until the fifteenth
+//! session only the old keys were checkpointed between commits; under a steady load of
+//! small commits, each adding young keys, the journal then stayed in use for good.)
 //!
 //! Durability is unchanged: a commit's journal record is in its own atomic batch, so
 //! what was acknowledged is on disk. Opening the store ([`replay`]) applies every
@@ -37,7 +39,8 @@ pub const AGE_COMMITS: u64 = 32;
 pub const PER_COMMIT: usize = 256;
 /// Dirty keys held at most: past it a commit checkpoints the oldest whatever their age.
 pub const CAP: usize = 16_384;
-/// Keys one idle round checkpoints at most before looking at the queue again.
+/// Keys one round between commits (or at a stop) checkpoints at most before the writer
+/// looks at its queue again.
 pub const IDLE_ROUND: usize = 256;
 /// A commit with fewer deferred records than this (≈ 128 customer messages) writes them
 /// in place (unless a key is dirty or a journal record is left). Measured with the
@@ -251,6 +254,13 @@ pub(super) struct Plan {
     pub bytes: usize,
 }
 
+impl Plan {
+    /// Whether it writes a journal record (the commit had deferred pairs).
+    pub fn journals(&self) -> bool {
+        self.record.is_some()
+    }
+}
+
 /// When keys are checkpointed and how journal records are cut (the constants above;
 /// tests make them small).
 #[derive(Clone, Copy)]
@@ -280,9 +290,11 @@ pub(super) enum Round {
     /// A commit's: the keys that are due (their age, the cap), at most
     /// [`Limits::per_commit`] for their age.
     Commit,
-    /// Between commits: the keys that are due, at most [`Limits::idle_round`].
+    /// Between commits while large commits go on: the keys that are due, at most
+    /// [`Limits::idle_round`].
     Idle,
-    /// Every key, at most [`Limits::idle_round`] a round.
+    /// Every key, at most [`Limits::idle_round`] a round: between commits once something
+    /// is [`Lazy::due`] and commits are small again, and at a stop.
     Drain,
 }
 
@@ -438,8 +450,12 @@ impl Lazy {
         small && !self.pending()
     }
 
-    /// True when a [`Round::Idle`] has something to do: a key is due, or a journal
-    /// record is no longer needed.
+    /// True when a key is due (its age, the cap), or a journal record is no longer
+    /// needed: the writer then checkpoints between commits, the due keys while large
+    /// commits go on ([`Round::Idle`]), every key once they are small again
+    /// ([`Round::Drain`]). Checkpointing only what is due there left the journal in use
+    /// for good under a steady load of small commits: each journals while anything is
+    /// pending, and its keys were never all old at once (fifteenth session).
     pub fn due(&self, overlay: &Overlay) -> bool {
         let oldest = self
             .dirty
@@ -475,8 +491,11 @@ mod tests {
         /// A commit: per pair, a key and either bytes appended to its value or a new
         /// value (`fresh`).
         Commit(Vec<(u8, bool, u8)>, bool),
-        /// The writer finds its queue empty.
+        /// The writer finds its queue empty while large commits go on.
         Idle,
+        /// The writer finds its queue empty after a small commit; a request arrives
+        /// after this many rounds.
+        IdleDrain(u8),
         /// Everything checkpointed.
         Drain,
         /// The process dies: what the writer held in memory is gone; opening replays.
@@ -491,6 +510,7 @@ mod tests {
             )
                 .prop_map(|(w, direct)| Op::Commit(w, direct)),
             1 => Just(Op::Idle),
+            1 => (0u8..4).prop_map(Op::IdleDrain),
             1 => Just(Op::Drain),
             1 => Just(Op::Crash),
         ]
@@ -566,6 +586,23 @@ mod tests {
                         // What is left is younger than the age, and within the cap.
                         prop_assert!(overlay.map.len() <= cap);
                         prop_assert!(overlay.map.values().all(|d| lazy.next - d.first < age));
+                    }
+                    Op::IdleDrain(rounds) => {
+                        if lazy.due(&overlay) {
+                            let mut left = *rounds;
+                            while lazy.pending() && left > 0 {
+                                let mut b = sled::Batch::default();
+                                let plan = lazy.plan(&overlay, Vec::new(), Round::Drain, &mut b);
+                                tree.apply_batch(b).unwrap();
+                                lazy.settle(&mut overlay, plan);
+                                left -= 1;
+                            }
+                            if left > 0 {
+                                // Not cut short: nothing is left behind the commit.
+                                prop_assert!(!lazy.pending());
+                                prop_assert_eq!(tree.scan_prefix([keys::JOURNAL]).count(), 0);
+                            }
+                        }
                     }
                     Op::Drain => {
                         while lazy.pending() {

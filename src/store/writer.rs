@@ -29,6 +29,12 @@ pub(super) struct Writer {
     lazy: Lazy,
     /// Fewer deferred records than this in a commit are written in place.
     defer_min: usize,
+    /// The journal is being drained between commits ([`Writer::idle_checkpoint`]): it
+    /// goes on at each empty queue until nothing is pending.
+    draining: bool,
+    /// The last commit had fewer deferred records than `defer_min` (it would have
+    /// written them in place had nothing been pending).
+    last_small: bool,
     /// Consoles' frames of published commits, held back ([`Writer::publish`]).
     console_frames: Vec<(u64, bytes::Bytes)>,
     /// Commits whose consoles' frames are held; at most [`Writer::console_hold`].
@@ -48,6 +54,8 @@ impl Writer {
             open: OpenChunks::default(),
             lazy: Lazy::default(),
             defer_min: lazy::defer_min_pairs(),
+            draining: false,
+            last_small: true,
             console_frames: Vec::new(),
             held_commits: 0,
             console_hold: console_hold_commits(),
@@ -134,7 +142,8 @@ impl Writer {
             let k = keys::key(keys::COUNT, &[name.as_bytes()]);
             put(&mut b, phases, k, &v.to_be_bytes()[..]);
         }
-        let plan = if self.lazy.in_place(deferred.len() < self.defer_min) {
+        self.last_small = deferred.len() < self.defer_min;
+        let plan = if self.lazy.in_place(self.last_small) {
             // Nothing is deferred: in place, as any other key, without the overlay.
             for (k, v) in deferred {
                 put(&mut b, phases, k, v);
@@ -147,6 +156,7 @@ impl Writer {
             phases.puts += plan.puts;
             phases.removes += plan.removes;
             phases.bytes += plan.bytes;
+            phases.journaled = plan.journals();
             Some(plan)
         };
         tree.apply_batch(b).map_err(|e| e.to_string())?;
@@ -188,6 +198,7 @@ impl Writer {
     /// [`Lazy::reset`] (the store was reopened: its journal was replayed).
     fn reset_lazy(&mut self, store: &Store) {
         self.lazy.reset();
+        self.draining = false;
         self.show_journal(store);
     }
 
@@ -198,17 +209,37 @@ impl Writer {
             .store(self.lazy.records(), std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Checkpoints the deferred records that are due while the queue is empty, a round
-    /// of at most [`super::lazy::IDLE_ROUND`] keys at a time, until a request arrives.
+    /// Checkpoints deferred records while the queue is empty, a round of at most
+    /// [`super::lazy::IDLE_ROUND`] keys at a time, until a request arrives: while large
+    /// commits go on, the keys that are due; after a small commit, every key, and the
+    /// journal is removed (small commits then write in place again).
     fn idle_checkpoint(&mut self, store: &Store, rx: &mpsc::Receiver<Request>) {
         let Ok(inner) = store.inner() else {
             return;
         };
-        while rx.is_empty() && self.lazy.due(&store.overlay()) {
-            if !self.checkpoint(store, &inner.tree, Round::Idle) {
+        if !self.last_small {
+            self.draining = false;
+            while rx.is_empty() && self.lazy.due(&store.overlay()) {
+                if !self.checkpoint(store, &inner.tree, Round::Idle) {
+                    return;
+                }
+            }
+            return;
+        }
+        self.draining = true;
+        while rx.is_empty() && self.lazy.pending() {
+            if !self.checkpoint(store, &inner.tree, Round::Drain) {
                 return;
             }
         }
+        self.draining = self.lazy.pending();
+    }
+
+    /// Whether the queue's being empty is the moment to checkpoint: something is due,
+    /// or a drain that a request cut short goes on.
+    fn checkpoint_now(&self, store: &Store) -> bool {
+        self.lazy.pending()
+            && ((self.draining && self.last_small) || self.lazy.due(&store.overlay()))
     }
 
     /// Checkpoints every deferred record and removes the journal (the queue closed: a
@@ -405,7 +436,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                     Err(mpsc::error::TryRecvError::Empty) => {
                         // No commit follows at once: nothing stays held.
                         w.release_console_frames();
-                        if w.lazy.pending() && store.healthy() && w.lazy.due(&store.overlay()) {
+                        if store.healthy() && w.checkpoint_now(&store) {
                             w.idle_checkpoint(&store, &rx);
                             continue;
                         }
