@@ -29,6 +29,10 @@ pub enum ApiError {
     RateLimited,
     #[error("{0}")]
     Unavailable(String),
+    /// A request body that did not arrive in time (408; beyond PROTOCOL §3's table,
+    /// which has no such case: a client that sends its body is never answered this).
+    #[error("{0}")]
+    Timeout(String),
 }
 
 impl ApiError {
@@ -45,6 +49,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::RateLimited => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Timeout(_) => "timeout",
         }
     }
 
@@ -72,6 +77,7 @@ impl ResponseError for ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 

@@ -48,6 +48,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
         ))
     })?;
     let data = web::Data::new(hub.clone());
+    let silence = hub.config.socket_silence;
     let server = HttpServer::new(move || {
         // Runs once on each worker thread: its tick measures that thread's lag.
         actix_web::rt::spawn(watch_loop_lag());
@@ -60,6 +61,11 @@ pub async fn run(config: Config) -> std::io::Result<()> {
             .default_service(web::to(not_found))
     })
     .tcp_nodelay(true)
+    .on_connect(move |conn, _| {
+        if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            set_user_timeout(tcp, silence * 2);
+        }
+    })
     .worker_max_blocking_threads(crate::config::BLOCKING_THREADS)
     .listen(listener)?
     .shutdown_timeout(5)
@@ -67,7 +73,7 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     .run();
     let handle = server.handle();
     // Sockets whose clients stopped reading (see `Bus::sweep`).
-    let (sweep_bus, silence) = (hub.bus.clone(), hub.config.socket_silence);
+    let sweep_bus = hub.bus.clone();
     actix_web::rt::spawn(async move {
         let mut tick = tokio::time::interval(crate::ws::socket::Socket::heartbeat(silence));
         loop {
@@ -98,6 +104,33 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     server.await?;
     flush_on_exit(&hub).await;
     Ok(())
+}
+
+/// Sets `TCP_USER_TIMEOUT` on an accepted connection (twice `HUB_SOCKET_SILENCE_MS`):
+/// the kernel drops it once data waited that long unacknowledged or unsent behind a
+/// closed window. A socket whose client stopped reading is cut off by the bus (1008)
+/// after the silence, but its close frame then waits behind everything already queued,
+/// and actix writes nothing more to it: without this its connection stayed open for
+/// good (a black-box probe held 20 such sockets for 98 s; enough of them would use up
+/// the hub's files). A client that reads again within the second silence still finds
+/// its queue, then the 1008 (PROTOCOL §7). Idle connections are not affected (nothing
+/// is waiting).
+fn set_user_timeout(tcp: &actix_web::rt::net::TcpStream, after: std::time::Duration) {
+    use std::os::fd::AsRawFd;
+    let ms = after.as_millis().min(libc::c_uint::MAX as u128) as libc::c_uint;
+    // SAFETY: `tcp` owns a valid socket, and the option takes a c_uint of this size.
+    let rc = unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_USER_TIMEOUT,
+            (&ms as *const libc::c_uint).cast(),
+            std::mem::size_of::<libc::c_uint>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "TCP_USER_TIMEOUT not set.");
+    }
 }
 
 /// How often a worker thread's lag is sampled.

@@ -588,3 +588,44 @@ fn a_storm_of_bad_requests_does_not_disturb_good_ones() {
         assert!(found.contains(&g.as_str()));
     }
 }
+
+#[test]
+fn a_body_that_does_not_arrive_is_answered_408_and_others_are_served_meanwhile() {
+    use std::io::{Read, Write};
+    let hub = Hub::start();
+    let (_, contact) = hub.contact();
+    // Headers announcing 100 bytes, then 10 of them, then nothing.
+    let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        s,
+        "POST /api/widget/messages HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {contact}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"text\":\"",
+        hub.addr
+    )
+    .unwrap();
+    // The hub serves everyone else meanwhile.
+    let m = hub.say(&contact, "meanwhile");
+    assert_eq!(m["text"], "meanwhile");
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.windows(9).any(|w| w == b"\"timeout\"") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains(r#""code":"timeout""#), "{text}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(25));
+    // Nothing was stored from it.
+    let (status, mine) = hub.get("/api/widget/messages", &contact);
+    assert_eq!(status, 200);
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
+}

@@ -677,6 +677,45 @@ fn a_console_that_stops_reading_goes_offline_after_the_silence() {
     assert_eq!(stuck.closed(), Some(1008));
 }
 
+/// The connection of a client that never reads again is dropped once what the hub
+/// wrote has waited twice the silence behind its closed window (`TCP_USER_TIMEOUT`): its
+/// 1008 can never be delivered, and it would otherwise hold a file for good.
+#[test]
+fn a_connection_that_never_reads_again_is_dropped_after_twice_the_silence() {
+    let hub = Hub::start_with(&[("HUB_SOCKET_SILENCE_MS", "1500")]);
+    let (_, stuck_token) = hub.agent("Stuck", "agent");
+    let (_, contact) = hub.contact();
+    let raw = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    raw.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = hub.addr.parse().unwrap();
+    raw.connect(&addr.into()).unwrap();
+    let stream: std::net::TcpStream = raw.into();
+    let client_port = stream.local_addr().unwrap().port();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let stream = tungstenite::stream::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tungstenite::client(format!("ws://{}/ws/agent", hub.addr), stream).unwrap();
+    let mut stuck = Socket { ws };
+    stuck.send(json!({"type": "hello", "token": stuck_token}));
+    stuck.recv_type("welcome");
+    assert!(hub.holds_connection_from(client_port));
+    // Far more than the path holds; then the client never reads again.
+    let text = "\u{1F600}".repeat(4000);
+    for _ in 0..300 {
+        hub.say(&contact, &text);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hub.holds_connection_from(client_port) {
+        assert!(
+            Instant::now() < deadline,
+            "the stuck connection is still open"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stuck);
+}
+
 #[test]
 fn presence_follows_consoles_and_routes_help_answers() {
     let hub = Hub::start();

@@ -128,6 +128,40 @@ fn rate_limits_refuse_a_flooding_contact_but_not_a_polite_one() {
 /// PROTOCOL §2: limits never refuse a contact sending ≤ 5 messages/s, even when many
 /// customers share one address; the address's budget still bounds faster senders.
 #[test]
+fn rate_limits_bound_new_widget_sessions_per_address_past_a_generous_burst() {
+    let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "on")]);
+    let open = || hub.call_raw("POST", "/api/widget/session", None, Some("{}".into()));
+    // A thousand at once pass (a shop's visitors behind one address)…
+    let mut first = None;
+    for i in 0..1000 {
+        let (s, b) = open();
+        assert_eq!(s, 201, "session {i}: {b}");
+        first.get_or_insert(b["token"].as_str().unwrap().to_string());
+    }
+    // …then the address is held to about 50 a second.
+    let mut refused = None;
+    for i in 0..1000 {
+        let (s, b) = open();
+        if s == 429 {
+            assert_eq!(b["error"]["code"], "rate_limited", "{b}");
+            refused = Some(i);
+            break;
+        }
+    }
+    assert!(
+        refused.is_some(),
+        "no 429 in 2,000 sessions from one address"
+    );
+    // Those already open keep working.
+    let (s, b) = hub.post(
+        "/api/widget/messages",
+        first.as_deref().unwrap(),
+        json!({"text": "still here"}),
+    );
+    assert_eq!(s, 201, "{b}");
+}
+
+#[test]
 fn rate_limits_never_refuse_polite_contacts_behind_one_address() {
     let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "on")]);
     let contacts: Vec<String> = (0..30).map(|_| hub.contact().1).collect();

@@ -38,9 +38,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ui::configure(cfg);
 }
 
-/// Reads a request body of at most [`MAX_BODY`] bytes. Handlers call it after the
-/// token checks, so that 401/403 come before 413 (PROTOCOL §3).
-pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+/// How long a request body may take to arrive once its handler reads it (a client
+/// that sent its headers and then trickles or withholds the body would otherwise hold
+/// the connection for good): 64 KiB in 10 s is 6.5 KB/s.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads a request body of at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`] (408
+/// `timeout` past it). Handlers call it after the token checks, so that 401/403 come
+/// before 413 (PROTOCOL §3).
+pub async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    tokio::time::timeout(BODY_TIMEOUT, read_whole_body(payload))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::Timeout(format!(
+                "the body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            )))
+        })
+}
+
+async fn read_whole_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt;
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {

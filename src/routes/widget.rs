@@ -24,7 +24,19 @@ struct SessionBody {
     email: Option<String>,
 }
 
-async fn open_session(hub: HubData, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+async fn open_session(
+    hub: HubData,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        if !hub
+            .limiter
+            .allow(&format!("s/{ip}"), crate::ratelimit::SESSION_IP)
+        {
+            return Err(ApiError::RateLimited);
+        }
+    }
     let body = super::read_body(payload).await?;
     let b: SessionBody = parse(&body)?;
     let channel = b.channel.unwrap_or_else(|| "web".into());

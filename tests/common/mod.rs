@@ -25,6 +25,32 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// Whether the hub process holds the TCP connection whose far end is the local
+    /// port `client_port` (its socket's inode among its open files, `/proc`).
+    pub fn holds_connection_from(&self, client_port: u16) -> bool {
+        let hub_port: u16 = self.addr.rsplit(':').next().unwrap().parse().unwrap();
+        let port = |a: &str| u16::from_str_radix(a.rsplit(':').next().unwrap_or(""), 16).ok();
+        let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+        let inode = tcp.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 9 && port(f[1]) == Some(hub_port) && port(f[2]) == Some(client_port))
+                .then(|| f[9].to_string())
+        });
+        let Some(inode) = inode else {
+            return false;
+        };
+        let want = format!("socket:[{inode}]");
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .map(|d| {
+                d.flatten().any(|e| {
+                    std::fs::read_link(e.path())
+                        .map(|l| l.to_string_lossy() == want)
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false)
+    }
+
     /// A hub with default settings (rate limits off, presence grace 0).
     pub fn start() -> Hub {
         Hub::start_with(&[])
