@@ -628,6 +628,23 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
     );
 }
 
+/// An agent socket (before its hello) whose client has a 4 KiB receive window, so that
+/// a few hundred KiB fill the path; with its local port.
+fn small_window_console(hub: &Hub) -> (Socket, u16) {
+    let raw = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    raw.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = hub.addr.parse().unwrap();
+    raw.connect(&addr.into()).unwrap();
+    let stream: std::net::TcpStream = raw.into();
+    let port = stream.local_addr().unwrap().port();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let stream = tungstenite::stream::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tungstenite::client(format!("ws://{}/ws/agent", hub.addr), stream).unwrap();
+    (Socket { ws }, port)
+}
+
 /// A console whose client stops reading altogether, with too little queued for the
 /// 4,096-frame / 8 MiB limit: once its connection's buffers are full actix stops running
 /// the socket (its heartbeat too), so the bus cuts it off after `HUB_SOCKET_SILENCE_MS`
@@ -642,18 +659,7 @@ fn a_console_that_stops_reading_goes_offline_after_the_silence() {
     let (_, watcher) = hub.agent("Watcher", "agent");
     let (mut watch, _) = hub.console(&watcher, None);
 
-    // A client with a 4 KiB receive window, so that a few hundred KiB fill the path.
-    let raw = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    raw.set_recv_buffer_size(4096).unwrap();
-    let addr: std::net::SocketAddr = hub.addr.parse().unwrap();
-    raw.connect(&addr.into()).unwrap();
-    let stream: std::net::TcpStream = raw.into();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let stream = tungstenite::stream::MaybeTlsStream::Plain(stream);
-    let (ws, _) = tungstenite::client(format!("ws://{}/ws/agent", hub.addr), stream).unwrap();
-    let mut stuck = Socket { ws };
+    let (mut stuck, _) = small_window_console(&hub);
     stuck.send(json!({"type": "hello", "token": stuck_token}));
     assert_eq!(stuck.recv_type("welcome")["agent_id"], stuck_id.as_str());
     watch.recv_event("presence.changed", |e| {
@@ -685,18 +691,7 @@ fn a_connection_that_never_reads_again_is_dropped_after_twice_the_silence() {
     let hub = Hub::start_with(&[("HUB_SOCKET_SILENCE_MS", "1500")]);
     let (_, stuck_token) = hub.agent("Stuck", "agent");
     let (_, contact) = hub.contact();
-    let raw = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    raw.set_recv_buffer_size(4096).unwrap();
-    let addr: std::net::SocketAddr = hub.addr.parse().unwrap();
-    raw.connect(&addr.into()).unwrap();
-    let stream: std::net::TcpStream = raw.into();
-    let client_port = stream.local_addr().unwrap().port();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    let stream = tungstenite::stream::MaybeTlsStream::Plain(stream);
-    let (ws, _) = tungstenite::client(format!("ws://{}/ws/agent", hub.addr), stream).unwrap();
-    let mut stuck = Socket { ws };
+    let (mut stuck, client_port) = small_window_console(&hub);
     stuck.send(json!({"type": "hello", "token": stuck_token}));
     stuck.recv_type("welcome");
     assert!(hub.holds_connection_from(client_port));
