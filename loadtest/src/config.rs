@@ -124,10 +124,22 @@ pub fn tally(checks: &mut Checks, name: &str, ok: bool, example: impl FnOnce() -
 /// events"); further back, its welcome says `reset` (PROTOCOL §7 allows it).
 pub const HUB_REPLAY_WINDOW: u64 = 100_000;
 
-/// Whether a resume from `since` with the hub at `head` is past the hub's replay
-/// window, so that a reset is what the hub promises rather than a lost replay.
-pub fn beyond_replay_window(since: u64, head: u64) -> bool {
-    head.saturating_sub(since) > HUB_REPLAY_WINDOW
+impl Target {
+    /// How far behind its head this target replays a resuming socket: the hub's window;
+    /// nothing for the bare relay (it keeps no history: every resume behind its head is
+    /// a `reset`) and for nats-server (no resume).
+    pub fn replay_window(self) -> u64 {
+        match self {
+            Target::Hub => HUB_REPLAY_WINDOW,
+            Target::Relay | Target::Nats => 0,
+        }
+    }
+}
+
+/// Whether a resume from `since` with the target at `head` is past what it replays
+/// (`window`), so that a reset is what it promises rather than a lost replay.
+pub fn beyond_replay_window(since: u64, head: u64, window: u64) -> bool {
+    head.saturating_sub(since) > window
 }
 
 /// Adds `n` to an informational counter check.
@@ -221,13 +233,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_a_resume_further_back_than_the_hubs_window_may_reset() {
-        assert!(!beyond_replay_window(8_154, 8_154 + HUB_REPLAY_WINDOW));
-        assert!(beyond_replay_window(8_154, 8_155 + HUB_REPLAY_WINDOW));
+    fn only_a_resume_further_back_than_the_targets_window_may_reset() {
+        let hub = Target::Hub.replay_window();
+        assert!(!beyond_replay_window(8_154, 8_154 + HUB_REPLAY_WINDOW, hub));
+        assert!(beyond_replay_window(8_154, 8_155 + HUB_REPLAY_WINDOW, hub));
         assert!(
-            !beyond_replay_window(500, 400),
+            !beyond_replay_window(500, 400, hub),
             "a since past the head is no excuse"
         );
+        // The relay replays nothing: any resume behind its head may reset.
+        let relay = Target::Relay.replay_window();
+        assert!(beyond_replay_window(8_154, 8_155, relay));
+        assert!(!beyond_replay_window(8_155, 8_155, relay));
     }
 
     fn cfg() -> RunCfg {

@@ -318,9 +318,9 @@ async fn run_console(
             welcome_seq.store(head, Ordering::SeqCst);
             first = false;
         } else if reset {
-            if crate::config::beyond_replay_window(s.last, head) {
+            if crate::config::beyond_replay_window(s.last, head, shared.target.replay_window()) {
                 // A console cut off for falling behind (a saturated run) that comes back
-                // further behind than the hub replays: it reloads over HTTP (§7).
+                // further behind than the target replays: it reloads over HTTP (§7).
                 s.rep.resets_beyond_window += 1;
             } else {
                 s.rep.resets += 1;

@@ -520,7 +520,13 @@ async fn hello(
     let head = v["seq"].as_u64().unwrap_or(0);
     if st.connected_once {
         let reset = v["reset"].as_bool().unwrap_or(false);
-        if reset && crate::config::beyond_replay_window(st.last_seq, head) {
+        if reset
+            && crate::config::beyond_replay_window(
+                st.last_seq,
+                head,
+                ctx.cfg.target.replay_window(),
+            )
+        {
             // The hub documents this reset (docs/DECISIONS.md, "Live events").
             note(&mut st.checks, "widget.reset_beyond_replay_window", 1);
         } else {
