@@ -652,9 +652,7 @@ impl Store {
         conversation: &str,
         after: u64,
     ) -> Result<Vec<Event>, StoreError> {
-        let tree = self.tree()?;
-        let (seqs, _) = self.conversation_seqs(&tree, conversation, after)?;
-        self.events_of(&tree, &seqs)
+        self.events(&self.conversation_seqs_after(conversation, after)?)
     }
 
     /// The seqs of a conversation's events after `after`, ascending (8 bytes each: a
