@@ -6,6 +6,53 @@ use common::{metric, Hub, ADMIN};
 use serde_json::{json, Value};
 
 #[test]
+fn head_answers_like_get_without_a_body() {
+    let hub = Hub::start();
+    let (_, k) = hub.contact();
+    hub.say(&k, "a message for the inbox");
+    let head = |path: &str, token: Option<&str>| {
+        let mut req = ureq::request("HEAD", &format!("{}{}", hub.url, path));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("HEAD {path}: {e}"),
+        };
+        let status = resp.status();
+        let length = resp.header("content-length").map(str::to_string);
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+        (status, length, body)
+    };
+    for (path, token) in [
+        ("/healthz", None),
+        ("/api/inbox?folder=all", Some(ADMIN)),
+        ("/api/agents", Some(ADMIN)),
+        ("/api/widget/messages", Some(k.as_str())),
+    ] {
+        let (status, length, body) = head(path, token);
+        assert_eq!(status, 200, "HEAD {path}");
+        assert!(body.is_empty(), "HEAD {path} has no body");
+        let got = ureq::get(&format!("{}{}", hub.url, path));
+        let got = match token {
+            Some(t) => got.set("Authorization", &format!("Bearer {t}")),
+            None => got,
+        };
+        let full = got.call().unwrap().into_string().unwrap();
+        assert_eq!(
+            length,
+            Some(full.len().to_string()),
+            "HEAD {path}: GET's length"
+        );
+    }
+    // HEAD checks what GET checks.
+    assert_eq!(head("/api/inbox", None).0, 401);
+    assert_eq!(head("/api/inbox", Some(k.as_str())).0, 403);
+}
+
+#[test]
 fn healthz_and_metrics_answer() {
     let hub = Hub::start();
     let (s, b) = hub.call("GET", "/healthz", None, None);

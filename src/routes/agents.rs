@@ -10,7 +10,7 @@ use serde_json::json;
 /// Registers the agent routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/agents", web::post().to(create))
-        .route("/api/agents", web::get().to(list));
+        .route("/api/agents", super::get().to(list));
 }
 
 #[derive(Deserialize)]

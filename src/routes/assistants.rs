@@ -10,9 +10,9 @@ use serde_json::json;
 /// Registers the assistant routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/assistants", web::post().to(create))
-        .route("/api/assistants", web::get().to(list))
+        .route("/api/assistants", super::get().to(list))
         .route("/api/assistants/{id}", web::put().to(replace))
-        .route("/api/assistants/{id}", web::get().to(show))
+        .route("/api/assistants/{id}", super::get().to(show))
         .route("/api/assistants/{id}/publish", web::post().to(publish))
         .route("/api/assistants/{id}/unpublish", web::post().to(unpublish));
 }

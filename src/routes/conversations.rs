@@ -17,11 +17,11 @@ use std::sync::Arc;
 
 /// Registers the conversation routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/conversations", web::get().to(list))
-        .route("/api/conversations/{id}", web::get().to(show))
+    cfg.route("/api/conversations", super::get().to(list))
+        .route("/api/conversations/{id}", super::get().to(show))
         .route(
             "/api/conversations/{id}/activities",
-            web::get().to(activities),
+            super::get().to(activities),
         )
         .route("/api/conversations/{id}/replies", web::post().to(reply))
         .route("/api/conversations/{id}/comments", web::post().to(comment))

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// Registers the inbox route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/inbox", web::get().to(inbox));
+    cfg.route("/api/inbox", super::get().to(inbox));
 }
 
 /// Every folder, in the order the console shows them.

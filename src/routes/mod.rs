@@ -26,6 +26,14 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The shared hub, as actix-web app data.
 pub type HubData = web::Data<Arc<Hub>>;
 
+/// A route for `GET` that answers `HEAD` too (the same headers, no body: actix's
+/// HTTP/1 encoder leaves a HEAD answer's body out), as HTTP expects of a readable resource
+/// (uptime checkers probe `/healthz` this way).
+pub fn get() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 /// Registers every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     widget::configure(cfg);

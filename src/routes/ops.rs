@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering;
 
 /// Registers the operations routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/api/stats", web::get().to(stats))
-        .route("/metrics", web::get().to(prometheus));
+    cfg.route("/healthz", super::get().to(healthz))
+        .route("/api/stats", super::get().to(stats))
+        .route("/metrics", super::get().to(prometheus));
 }
 
 async fn healthz(hub: HubData) -> HttpResponse {

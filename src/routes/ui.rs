@@ -81,15 +81,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for (path, content_type, body) in FILES {
         cfg.route(
             path,
-            web::route()
-                .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
-                .to(move || async move {
-                    HttpResponse::Ok()
-                        .content_type(*content_type)
-                        .insert_header(("Content-Security-Policy", CSP))
-                        .insert_header(("Cache-Control", "no-cache"))
-                        .body(*body)
-                }),
+            super::get().to(move || async move {
+                HttpResponse::Ok()
+                    .content_type(*content_type)
+                    .insert_header(("Content-Security-Policy", CSP))
+                    .insert_header(("Cache-Control", "no-cache"))
+                    .body(*body)
+            }),
         );
     }
 }

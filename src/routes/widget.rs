@@ -14,7 +14,7 @@ use serde_json::json;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/widget/session", web::post().to(open_session))
         .route("/api/widget/messages", web::post().to(send))
-        .route("/api/widget/messages", web::get().to(list));
+        .route("/api/widget/messages", super::get().to(list));
 }
 
 #[derive(Deserialize)]
