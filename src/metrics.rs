@@ -27,6 +27,10 @@ pub struct Metrics {
     /// Group commits that wrote their deferred records to the journal.
     journal_commits: IntCounter,
     drops: IntCounter,
+    /// Reads that must see whole commits ([`crate::store::Store::consistent`]), by `how`
+    /// they got one: `first` try, `retried` after a commit landed during a try, or
+    /// `held` the writer off.
+    consistent_reads: IntCounterVec,
     /// Bytes sled wrote to its log since the store opened, by kind (`link`, `page`,
     /// `cleaning`).
     pub log_bytes: IntGaugeVec,
@@ -119,6 +123,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "hub_outbound_drops_total",
         "Sockets cut off for falling behind.",
     )?;
+    let consistent_reads = IntCounterVec::new(
+        Opts::new(
+            "hub_store_consistent_reads_total",
+            "Reads that see whole group commits (an inbox page with its counts), by how: first try, retried after a commit landed meanwhile, or held the next commit back.",
+        ),
+        &["how"],
+    )?;
     let gc_pages = IntCounter::new(
         "hub_store_gc_pages_total",
         "Pages taken by the store's segment cleaning so that its file space is reused (moved, or found already rewritten elsewhere).",
@@ -181,6 +192,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(commits.clone()))?;
     registry.register(Box::new(journal_commits.clone()))?;
     registry.register(Box::new(drops.clone()))?;
+    registry.register(Box::new(consistent_reads.clone()))?;
     registry.register(Box::new(gc_pages.clone()))?;
     registry.register(Box::new(gc_seconds.clone()))?;
     registry.register(Box::new(snapshots.clone()))?;
@@ -207,6 +219,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         commits,
         journal_commits,
         drops,
+        consistent_reads,
         log_bytes,
         gc_pages,
         gc_seconds,
@@ -239,6 +252,11 @@ pub struct CommitPhases {
     pub bytes: usize,
     /// Whether its deferred records went to the journal.
     pub journaled: bool,
+}
+
+/// Counts a read that saw whole commits, and how (`first`, `retried`, `held`).
+pub fn record_consistent_read(how: &str) {
+    METRICS.consistent_reads.with_label_values(&[how]).inc();
 }
 
 /// Records one group commit.

@@ -604,3 +604,61 @@ fn bot_handled_messages_are_in_all_and_answered() {
     assert_eq!(folder(&hub, &alice, "answered"), vec![m]);
     assert_eq!(counts(&hub, &alice)["pending"], 0);
 }
+
+#[test]
+fn a_page_and_its_counts_agree_while_others_write() {
+    // Each answer is one state of the store: with fewer items than the limit, a folder
+    // holds exactly its page, even while messages arrive and move between folders.
+    let hub = Hub::start();
+    let (_, rita) = hub.agent("Rita", "agent");
+    let contacts: Vec<String> = (0..4).map(|_| hub.contact().1).collect();
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    let (reads, torn) = std::thread::scope(|sc| {
+        let writers: Vec<_> = contacts
+            .iter()
+            .map(|k| {
+                let (hub, rita) = (&hub, &rita);
+                sc.spawn(move || {
+                    for n in 0..90 {
+                        let m = hub.say(k, &format!("message {n}"));
+                        if n % 3 == 0 {
+                            act_ok(hub, rita, &id(&m), "assign", json!({}));
+                        }
+                    }
+                })
+            })
+            .collect();
+        let reader = sc.spawn(|| {
+            let (mut reads, mut torn) = (0, Vec::new());
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                for f in ["all", "pending", "mine"] {
+                    let b = inbox(&hub, &rita, &format!("folder={f}&limit=500"));
+                    let items = b["items"].as_array().unwrap().len() as u64;
+                    let count = b["counts"][f].as_u64().unwrap();
+                    if items != count {
+                        torn.push(format!("{f}: {items} items, count {count}"));
+                    }
+                    reads += 1;
+                }
+            }
+            (reads, torn)
+        });
+        for w in writers {
+            w.join().unwrap();
+        }
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    eprintln!("{reads} reads beside the writers");
+    assert!(
+        reads >= 30,
+        "the reader ran beside the writers: {reads} reads"
+    );
+    assert!(
+        torn.is_empty(),
+        "{} of {reads} answers torn: {torn:?}",
+        torn.len()
+    );
+    let c = counts(&hub, &rita);
+    assert_eq!((c["all"], c["mine"], c["pending"]), (360, 120, 240));
+}

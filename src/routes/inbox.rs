@@ -1,7 +1,7 @@
 //! Inbox folders with counts (PROTOCOL §6.3).
 
 use super::{agent, HubData};
-use crate::domain::Role;
+use crate::domain::{Message, Role};
 use crate::error::ApiError;
 use crate::store::index::names;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -83,21 +83,33 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
         .iter()
         .filter_map(|f| folder_index(f, me.as_str(), role).map(|i| (*f, i)))
         .collect();
-    let out = hub
+    // The page and the counts come from one state (no commit half-seen), so that a
+    // folder's count agrees with its items; parsing waits until after the read.
+    let (entries, counts) = hub
         .store
-        .read(move |s| {
-            let mut items = Vec::new();
+        .read_consistent(move |s| {
+            let mut entries = Vec::new();
             for (order, id, value) in s.index_desc(&index, before, limit)? {
-                if let Some(m) = s.indexed_message(order, &id, &value)? {
-                    items.push(m);
+                if let Some(json) = s.indexed_message(order, &id, value)? {
+                    entries.push((id, json));
                 }
             }
             let mut counts = BTreeMap::new();
-            for (f, i) in count_indexes {
-                counts.insert(f, s.count(&i)?.max(0));
+            for (f, i) in &count_indexes {
+                counts.insert(*f, s.count(i)?.max(0));
             }
-            Ok(json!({ "items": items, "counts": counts }))
+            Ok((entries, counts))
         })
         .await?;
+    let mut items = Vec::with_capacity(entries.len());
+    for (id, json) in entries {
+        let m: Message = serde_json::from_slice(&json).map_err(|e| {
+            ApiError::from(crate::store::StoreError::Corrupt(format!(
+                "index entry of {id}: {e}"
+            )))
+        })?;
+        items.push(m);
+    }
+    let out = json!({ "items": items, "counts": counts });
     Ok(HttpResponse::Ok().json(out))
 }

@@ -250,6 +250,29 @@ pub struct Store {
     overlay: RwLock<lazy::Overlay>,
     /// Journal records not yet removed (`lazy.rs`), as the writer last left them.
     journal_records: AtomicU64,
+    /// Odd while the writer applies a commit, bumped before and after: a read that sees
+    /// the same even value on both sides saw no commit half-way ([`Store::consistent`]).
+    applies: AtomicU64,
+    /// Held for writing while a commit is applied; [`Store::consistent`] holds it for
+    /// reading when it could not read between commits.
+    apply_gate: RwLock<()>,
+}
+
+/// How many times [`Store::consistent`] reads between commits before it holds the
+/// writer off instead.
+const OPTIMISTIC_READS: usize = 4;
+
+/// What [`Store::begin_apply`] returns: the commit is visible to readers as a whole
+/// once it is dropped.
+pub(crate) struct Applying<'a> {
+    store: &'a Store,
+    _gate: std::sync::RwLockWriteGuard<'a, ()>,
+}
+
+impl Drop for Applying<'_> {
+    fn drop(&mut self) {
+        self.store.applies.fetch_add(1, Ordering::Release);
+    }
 }
 
 impl Store {
@@ -308,6 +331,8 @@ impl Store {
             healthy: AtomicBool::new(true),
             overlay: RwLock::new(lazy::Overlay::default()),
             journal_records: AtomicU64::new(0),
+            applies: AtomicU64::new(0),
+            apply_gate: RwLock::new(()),
         });
         writer::spawn(writer::Writer::new(bus, last + 1), rx, store.clone());
         if !contact_index && build_contact_index {
@@ -473,6 +498,59 @@ impl Store {
             });
         }
         res
+    }
+
+    /// [`Store::read`] for reads of several records that must agree with each other (an
+    /// inbox page and its folders' counts, a conversation and its timeline): `f` sees
+    /// either all of a group commit or none of it. It runs between commits when it can
+    /// (retried when a commit was applied meanwhile), else holding the next commit back
+    /// until it is done.
+    pub async fn read_consistent<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(&Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read(move |s| s.consistent(&f)).await
+    }
+
+    /// Runs `f` on a state no commit is half-way through (see [`Store::read_consistent`]).
+    pub fn consistent<T>(
+        &self,
+        f: &dyn Fn(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        for attempt in 0..OPTIMISTIC_READS {
+            let before = self.applies.load(Ordering::Acquire);
+            if before % 2 == 1 {
+                std::thread::yield_now();
+                continue;
+            }
+            let out = f(self)?;
+            std::sync::atomic::fence(Ordering::Acquire);
+            if self.applies.load(Ordering::Relaxed) == before {
+                crate::metrics::record_consistent_read(if attempt == 0 {
+                    "first"
+                } else {
+                    "retried"
+                });
+                return Ok(out);
+            }
+        }
+        // A poisoned gate only means a writer panicked while holding it: reading is safe.
+        let _gate = self.apply_gate.read().unwrap_or_else(|e| e.into_inner());
+        crate::metrics::record_consistent_read("held");
+        f(self)
+    }
+
+    /// Called by the writer around applying a commit (and publishing what it deferred):
+    /// [`Store::consistent`] readers never see part of it.
+    pub(crate) fn begin_apply(&self) -> Applying<'_> {
+        let gate = self.apply_gate.write().unwrap_or_else(|e| e.into_inner());
+        self.applies.fetch_add(1, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        Applying {
+            store: self,
+            _gate: gate,
+        }
     }
 
     /// A JSON record, if present.
@@ -828,32 +906,26 @@ impl Store {
         Ok(out)
     }
 
-    /// The message of a folder entry (`order`, `id`, `value` as `index_desc` gives them):
-    /// the `all` entry's value, read here unless it is this one; entries written before
-    /// the `all` entry held the message name its conversation and are read through the
-    /// message row.
+    /// The JSON of the message of a folder entry (`order`, `id`, `value` as `index_desc`
+    /// gives them): the `all` entry's value, read here unless it is this one; entries
+    /// written before the `all` entry held the message name its conversation and are read
+    /// through the message row. Parsing is left to the caller, outside any
+    /// [`Store::consistent`] read.
     pub fn indexed_message(
         &self,
         order: u64,
         id: &str,
-        value: &[u8],
-    ) -> Result<Option<Message>, StoreError> {
-        let parse = |v: &[u8]| {
-            serde_json::from_slice(v)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(format!("index entry of {id}: {e}")))
-        };
+        value: Vec<u8>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         if value.first() == Some(&b'{') {
-            return parse(value);
+            return Ok(Some(value));
         }
-        if value.is_empty() {
-            let all = keys::index_entry(index::names::ALL, order, id);
-            return match self.tree()?.get(all)? {
-                Some(v) => parse(&v),
-                None => Ok(None),
-            };
-        }
-        self.get_json::<Message>(keys::MESSAGE, &[id.as_bytes()])
+        let key = if value.is_empty() {
+            keys::index_entry(index::names::ALL, order, id)
+        } else {
+            keys::key(keys::MESSAGE, &[id.as_bytes()])
+        };
+        Ok(self.tree()?.get(key)?.map(|v| v.to_vec()))
     }
 
     /// Counts of every index whose name starts with `prefix` (name without the prefix).

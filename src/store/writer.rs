@@ -159,11 +159,13 @@ impl Writer {
             phases.journaled = plan.journals();
             Some(plan)
         };
+        let applying = store.begin_apply();
         tree.apply_batch(b).map_err(|e| e.to_string())?;
         if let Some(plan) = plan {
             // Visible once applied, as sled's own writes are (durable after the sync).
             self.settle(store, plan);
         }
+        drop(applying);
         let applied = Instant::now();
         phases.apply = applied - started;
         inner.db.flush().map_err(|e| e.to_string())?;
