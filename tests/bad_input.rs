@@ -174,6 +174,13 @@ fn json_that_is_not_an_object_or_has_wrong_field_types_is_invalid() {
     let before = s.snapshot();
     let cases: Vec<(String, &str, Value)> = vec![
         ("/api/widget/messages".into(), &s.contact, json!([])),
+        // serde reads a struct from an array of its fields: not a body here.
+        (
+            "/api/widget/messages".into(),
+            &s.contact,
+            json!(["hello from an array", "cid-1"]),
+        ),
+        ("/api/widget/messages".into(), &s.contact, json!(["hello"])),
         ("/api/widget/messages".into(), &s.contact, json!("hello")),
         ("/api/widget/messages".into(), &s.contact, json!(null)),
         (
@@ -250,6 +257,17 @@ fn json_that_is_not_an_object_or_has_wrong_field_types_is_invalid() {
             &format!("{path} {body}"),
         );
     }
+    assert_error(
+        s.hub.call_raw(
+            "POST",
+            "/api/widget/session",
+            None,
+            Some(r#"["web", "Ann", "ann@example.com"]"#.into()),
+        ),
+        400,
+        "invalid",
+        "a session's fields as an array",
+    );
     s.still_serving_and_unchanged(&before);
     let (_, agents) = s.hub.get("/api/agents", ADMIN);
     assert!(

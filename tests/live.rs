@@ -462,6 +462,32 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
             "{frame}: the error names the send: {e}"
         );
     }
+    // Also when the frame is not JSON serde takes: a text cut inside a UTF-16 pair (a
+    // lone surrogate escape), a frame cut short, a send sent as a binary frame.
+    for (raw, cid) in [
+        (
+            r#"{"type":"send","text":"hi \ud83d","client_id":"c-42"}"#,
+            json!("c-42"),
+        ),
+        (
+            r#"{"type":"send","client_id" : "c-\"43\"","text":"cut"#,
+            json!("c-\"43\""),
+        ),
+        (r#"{"type":"send","text":"no key"#, json!(null)),
+    ] {
+        w.send_raw(WsMessage::Text(raw.to_string()));
+        let e = w.recv_type("error");
+        assert_eq!(e["code"], "invalid", "{raw}: {e}");
+        assert_eq!(e.get("client_id"), Some(&cid), "{raw}: {e}");
+    }
+    w.send_raw(WsMessage::Binary(
+        br#"{"type":"send","text":"bin","client_id":"b-1"}"#.to_vec(),
+    ));
+    let e = w.recv_type("error");
+    assert_eq!(
+        (&e["code"], &e["client_id"]),
+        (&json!("invalid"), &json!("b-1"))
+    );
 
     // A 200 KiB frame: 1009.
     let (mut big, _) = hub.console(&a, None);

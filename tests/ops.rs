@@ -48,6 +48,11 @@ fn head_answers_like_get_without_a_body() {
         );
     }
     // HEAD checks what GET checks.
+    assert_eq!(
+        head("/ws/agent", None).0,
+        400,
+        "a socket route without an upgrade"
+    );
     assert_eq!(head("/api/inbox", None).0, 401);
     assert_eq!(head("/api/inbox", Some(k.as_str())).0, 403);
 }
@@ -359,6 +364,11 @@ fn websocket_upgrades_check_the_origin() {
     // Without a list, the default is the hub's own origin.
     let plain = Hub::start();
     assert_eq!(upgrade_status(&plain, Some(&plain.url)), 101, "own origin");
+    assert_eq!(
+        upgrade_status(&plain, Some(&plain.url.replace("http://", "HTTP://"))),
+        101,
+        "own origin, whatever the case of its scheme"
+    );
     assert_eq!(
         upgrade_status(&plain, Some("https://shop.example")),
         403,

@@ -88,10 +88,11 @@ pub fn parse<T: DeserializeOwned>(body: &web::Bytes) -> Result<T, ApiError> {
             "the body is over {MAX_BODY} bytes"
         )));
     }
-    let raw: &[u8] = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        b"{}"
-    } else {
-        body
+    let raw: &[u8] = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => b"{}",
+        Some(b'{') => body,
+        // serde would also read a struct from an array (its fields in order).
+        Some(_) => return Err(ApiError::invalid("the body must be a JSON object")),
     };
     serde_json::from_slice(raw).map_err(|e| ApiError::invalid(format!("invalid body: {e}")))
 }

@@ -52,8 +52,8 @@ fn since_seq<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::E
 /// Why a client frame could not be read.
 #[derive(Debug, PartialEq)]
 pub enum FrameError {
-    /// Not JSON, or not an object with a string `type`.
-    NotJson,
+    /// Not JSON (serde's reason), or not an object with a string `type` (`None`).
+    NotJson(Option<String>),
     /// A `type` this hub does not know.
     UnknownType(String),
     /// A `hello` whose `token` is there but not a string: refused like a missing token
@@ -73,7 +73,8 @@ impl FrameError {
     /// A human message for the error frame.
     pub fn message(&self) -> String {
         match self {
-            FrameError::NotJson => "frames must be JSON objects with a \"type\"".into(),
+            FrameError::NotJson(None) => "frames must be JSON objects with a \"type\"".into(),
+            FrameError::NotJson(Some(reason)) => format!("not JSON: {reason}"),
             FrameError::UnknownType(t) => format!("unknown frame type {t:?}"),
             FrameError::BadToken => "the hello's token must be a string".into(),
             FrameError::BadFields(reason) | FrameError::BadSend { reason, .. } => {
@@ -98,11 +99,12 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
 
 /// Parses a client frame through a `serde_json::Value`, naming what is wrong with it.
 fn parse_slow(text: &str) -> Result<ClientFrame, FrameError> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|_| FrameError::NotJson)?;
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| FrameError::NotJson(Some(e.to_string())))?;
     let t = v
         .get("type")
         .and_then(|t| t.as_str())
-        .ok_or(FrameError::NotJson)?
+        .ok_or(FrameError::NotJson(None))?
         .to_string();
     if !matches!(t.as_str(), "hello" | "ping" | "presence" | "send") {
         return Err(FrameError::UnknownType(t));
@@ -125,6 +127,38 @@ fn parse_slow(text: &str) -> Result<ClientFrame, FrameError> {
         },
         None => FrameError::BadFields(e.to_string()),
     })
+}
+
+/// The `client_id` of a frame that did not parse, found the lenient way (the first
+/// `"client_id"` key with a string value), so that the error answering what may be a
+/// `send` still names it (PROTOCOL §5): a widget that cut its text inside a UTF-16 pair
+/// sends JSON that serde refuses, and must still learn which send failed.
+pub fn scan_client_id(text: &str) -> Option<String> {
+    const KEY: &str = "\"client_id\"";
+    let mut from = 0;
+    while let Some(at) = text[from..].find(KEY) {
+        let rest = text[from + at + KEY.len()..].trim_start();
+        from += at + KEY.len();
+        let Some(rest) = rest.strip_prefix(':') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        if !rest.starts_with('"') {
+            return None;
+        }
+        // The string up to its closing quote (an escaped quote does not close it).
+        let bytes = rest.as_bytes();
+        let mut i = 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => return serde_json::from_str::<String>(&rest[..=i]).ok(),
+                _ => i += 1,
+            }
+        }
+        return None;
+    }
+    None
 }
 
 /// Most events a reconnecting socket is replayed; older `since` values get `reset`.
@@ -341,7 +375,7 @@ mod fuzz {
         );
         assert_eq!(parse(r#" {"type":"ping"}"#), Ok(ClientFrame::Ping));
         // An array is not a frame, even one serde could read as a tagged enum.
-        assert_eq!(parse(r#"["ping"]"#), Err(FrameError::NotJson));
+        assert_eq!(parse(r#"["ping"]"#), Err(FrameError::NotJson(None)));
         assert_eq!(
             parse(r#"{"type":"nope"}"#),
             Err(FrameError::UnknownType("nope".into()))

@@ -18,8 +18,13 @@ pub const MAX_FRAME: usize = 64 * 1024;
 
 /// Registers the socket routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws/agent", web::get().to(agent))
-        .route("/ws/widget", web::get().to(widget));
+    // HEAD answers as a plain GET does (400, no body), like every other GET route.
+    let get = || {
+        use actix_web::guard;
+        web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    };
+    cfg.route("/ws/agent", get().to(agent))
+        .route("/ws/widget", get().to(widget));
 }
 
 /// An upgrade carrying an `Origin` must come from an origin of `HUB_ALLOWED_ORIGINS`
@@ -30,15 +35,16 @@ pub fn origin_allowed(req: &HttpRequest, config: &Config) -> bool {
     let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
         return true;
     };
-    let origin = origin.trim_end_matches('/');
     if !config.allowed_origins.is_empty() {
         return config.origin_listed(origin);
     }
+    // Compared as origins: without regard to case or the scheme's default port.
+    let origin = crate::config::canonical_origin(origin);
     let host = req.connection_info().host().to_string();
-    origin
-        .strip_prefix("http://")
-        .or_else(|| origin.strip_prefix("https://"))
-        .is_some_and(|h| h.eq_ignore_ascii_case(&host))
+    ["http://", "https://"].iter().any(|scheme| {
+        origin.starts_with(scheme)
+            && crate::config::canonical_origin(&format!("{scheme}{host}")) == origin
+    })
 }
 
 async fn start(

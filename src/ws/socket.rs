@@ -192,10 +192,14 @@ impl Socket {
                     self.customer_send(text, client_id, ctx)
                 }
                 Ok(ClientFrame::Hello { .. }) => Self::error(ctx, "invalid", "already said hello"),
-                // A malformed `send` still gets its client id back (PROTOCOL §5).
+                // A malformed `send` still gets its client id back (PROTOCOL §5), also
+                // when the frame is not even JSON: it may be a send all the same.
                 Err(e) => match &e {
                     FrameError::BadSend { client_id, .. } => {
                         Self::send_error(ctx, "invalid", &e.message(), client_id.clone())
+                    }
+                    FrameError::NotJson(_) => {
+                        Self::send_error(ctx, "invalid", &e.message(), frames::scan_client_id(text))
                     }
                     _ => Self::error(ctx, "invalid", &e.message()),
                 },
@@ -467,12 +471,14 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Socket {
         self.last_heard = Instant::now();
         match msg {
             Ok(ws::Message::Text(t)) => self.on_text(&t, ctx),
-            Ok(ws::Message::Binary(_)) => {
+            Ok(ws::Message::Binary(b)) => {
                 if matches!(self.phase, Phase::AwaitHello) {
                     Self::error(ctx, "invalid", "the first frame must be a JSON hello");
                     Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                 } else {
-                    Self::error(ctx, "invalid", "binary frames are not supported");
+                    // It may be a send all the same: name its client id (PROTOCOL §5).
+                    let client_id = frames::scan_client_id(&String::from_utf8_lossy(&b));
+                    Self::send_error(ctx, "invalid", "binary frames are not supported", client_id);
                 }
             }
             Ok(ws::Message::Ping(p)) => ctx.pong(&p),
