@@ -27,7 +27,7 @@ pub struct Metrics {
     /// Group commits that wrote their deferred records to the journal.
     journal_commits: IntCounter,
     drops: IntCounter,
-    /// Reads that must see whole commits ([`crate::store::Store::consistent`]), by `how`
+    /// Reads that must see whole commits ([`crate::store::Store::read_consistent`]), by `how`
     /// they got one: `first` try, `retried` after a commit landed during a try, or
     /// `held` the writer off.
     consistent_reads: IntCounterVec,

@@ -501,10 +501,10 @@ impl Store {
     }
 
     /// [`Store::read`] for reads of several records that must agree with each other (an
-    /// inbox page and its folders' counts, a conversation and its timeline): `f` sees
-    /// either all of a group commit or none of it. It runs between commits when it can
-    /// (retried when a commit was applied meanwhile), else holding the next commit back
-    /// until it is done.
+    /// inbox page and its folders' counts): `f` sees either all of a group commit or none
+    /// of it. It runs between commits when it can (retried when a commit was applied
+    /// meanwhile), else holding the next commit back until it is done, so `f` must be a
+    /// bounded read (no scan of a whole index or conversation).
     pub async fn read_consistent<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
     where
         F: Fn(&Store) -> Result<T, StoreError> + Send + 'static,
@@ -514,10 +514,7 @@ impl Store {
     }
 
     /// Runs `f` on a state no commit is half-way through (see [`Store::read_consistent`]).
-    pub fn consistent<T>(
-        &self,
-        f: &dyn Fn(&Store) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn consistent<T>(&self, f: &dyn Fn(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
         for attempt in 0..OPTIMISTIC_READS {
             let before = self.applies.load(Ordering::Acquire);
             if before % 2 == 1 {

@@ -19,10 +19,7 @@ pub const MAX_FRAME: usize = 64 * 1024;
 /// Registers the socket routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     // HEAD answers as a plain GET does (400, no body), like every other GET route.
-    let get = || {
-        use actix_web::guard;
-        web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
-    };
+    use crate::routes::get;
     cfg.route("/ws/agent", get().to(agent))
         .route("/ws/widget", get().to(widget));
 }
