@@ -972,6 +972,14 @@ fn frames_that_break_the_websocket_protocol_are_closed_with_its_codes() {
             "opcode {opcode}, unmasked {unmasked}"
         );
     }
+    // A reserved bit set (RSV1: a compressed frame, but no extension was agreed): 1002.
+    let mut s = hub.socket("/ws/agent", hello.clone());
+    s.recv_type("welcome");
+    let mut bytes = frame_header(0x1, 2, false);
+    bytes[0] |= 0x40;
+    bytes.extend_from_slice(b"{}");
+    write_raw(&mut s, &bytes);
+    assert_eq!(s.closed(), Some(1002), "RSV1 set");
     // A plain GET (no upgrade) gets a §3 error body.
     for path in ["/ws/agent", "/ws/widget"] {
         let (status, body) = hub.call_raw("GET", path, None, None);

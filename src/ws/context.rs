@@ -266,6 +266,15 @@ fn not_utf8() -> ProtocolError {
     ))
 }
 
+/// The error for a frame with a reserved bit set: the socket closes with 1002 and this
+/// reason (see `socket.rs`).
+fn reserved_bits() -> ProtocolError {
+    ProtocolError::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "a reserved bit is set and no extension was negotiated",
+    ))
+}
+
 impl<S> Stream for Incoming<S>
 where
     S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
@@ -306,6 +315,11 @@ where
                     )))))
                 }
             }
+        }
+        // No extension is negotiated, so a frame with a reserved bit set breaks the
+        // protocol (RFC 6455 §5.2); the buffer always starts at a frame's header.
+        if self.buf.first().is_some_and(|b| b & 0x70 != 0) {
+            return Poll::Ready(Some(Err(reserved_bits())));
         }
         match self.decoder.decode(&mut self.buf)? {
             None if self.closed => Poll::Ready(None),

@@ -495,6 +495,9 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for Socket {
             Err(ws::ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
                 Self::close(ctx, ws::CloseCode::Invalid, "text that is not UTF-8")
             }
+            Err(ws::ProtocolError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                Self::close(ctx, ws::CloseCode::Protocol, &e.to_string())
+            }
             // The connection itself failed: nobody to tell.
             Err(ws::ProtocolError::Io(e)) => {
                 tracing::debug!(error = %e, "WebSocket connection error.");
