@@ -980,6 +980,22 @@ fn frames_that_break_the_websocket_protocol_are_closed_with_its_codes() {
     bytes.extend_from_slice(b"{}");
     write_raw(&mut s, &bytes);
     assert_eq!(s.closed(), Some(1002), "RSV1 set");
+    // A close frame with a code a client may not send (1005, 999): 1002; with a reason
+    // that is not UTF-8: 1007, as for any such text (RFC 6455 §7.4, §8.1).
+    for (payload, code) in [
+        (&[0x03, 0xed][..], 1002),
+        (&[0x03, 0xe7][..], 1002),
+        (&[0x03, 0xe8, b'o', 0xff, b'k'][..], 1007),
+    ] {
+        let mut s = hub.socket("/ws/agent", hello.clone());
+        s.recv_type("welcome");
+        let mask = [0x11, 0x22, 0x33, 0x44];
+        let mut bytes = vec![0x88, 0x80 | payload.len() as u8];
+        bytes.extend_from_slice(&mask);
+        bytes.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        write_raw(&mut s, &bytes);
+        assert_eq!(s.closed(), Some(code), "close payload {payload:?}");
+    }
     // A plain GET (no upgrade) gets a §3 error body.
     for path in ["/ws/agent", "/ws/widget"] {
         let (status, body) = hub.call_raw("GET", path, None, None);
@@ -1050,4 +1066,44 @@ fn a_replay_longer_than_a_page_arrives_whole_and_in_order_then_live_events() {
         seqs(&seen),
         (head + 1..=head + seen.len() as u64).collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn an_upgrade_in_a_version_the_hub_does_not_speak_is_told_the_one_it_does() {
+    use std::io::{Read, Write};
+    let hub = Hub::start();
+    for (version, upgraded) in [("99", false), ("13", true)] {
+        let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            s,
+            "GET /ws/agent HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: {version}\r\n\r\n",
+            hub.addr
+        )
+        .unwrap();
+        // Read until the head is in (and, for the refusal, its JSON body).
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if text.contains("\r\n\r\n") && (upgraded || text.ends_with('}')) {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&answer).to_lowercase();
+        if upgraded {
+            assert!(text.starts_with("http/1.1 101"), "{text}");
+        } else {
+            // RFC 6455 §4.2.2: an error, and the version(s) understood.
+            assert!(text.starts_with("http/1.1 400"), "{text}");
+            assert!(text.contains("\r\nsec-websocket-version: 13\r\n"), "{text}");
+            assert!(text.contains(r#""code":"invalid""#), "{text}");
+        }
+    }
 }

@@ -275,6 +275,40 @@ fn reserved_bits() -> ProtocolError {
     ))
 }
 
+/// The error for a close frame the decoder refused: a reason that is not UTF-8 closes
+/// with 1007, like any such text, and a code RFC 6455 §7.4 does not allow with 1002
+/// (see `socket.rs`); actix calls both a bad opcode.
+fn bad_close(frame: &[u8]) -> ProtocolError {
+    match close_payload(frame) {
+        Some(p) if p.len() > 2 && std::str::from_utf8(&p[2..]).is_err() => not_utf8(),
+        Some(p) if p.len() >= 2 => ProtocolError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "close code {} is not one a client may send (RFC 6455 §7.4)",
+                u16::from_be_bytes([p[0], p[1]])
+            ),
+        )),
+        _ => ProtocolError::BadOpCode,
+    }
+}
+
+/// The unmasked payload of the client's control frame at the start of `frame`: at
+/// most 125 bytes after a 2-byte header and the mask.
+fn close_payload(frame: &[u8]) -> Option<Vec<u8>> {
+    let len = usize::from(frame.get(1)? & 0x7f);
+    if frame[1] & 0x80 == 0 || len > 125 {
+        return None;
+    }
+    let mask = frame.get(2..6)?;
+    let body = frame.get(6..6 + len)?;
+    Some(
+        body.iter()
+            .zip(mask.iter().cycle())
+            .map(|(b, m)| b ^ m)
+            .collect(),
+    )
+}
+
 impl<S> Stream for Incoming<S>
 where
     S: Stream<Item = Result<Bytes, actix_web::error::PayloadError>> + Unpin,
@@ -321,7 +355,18 @@ where
         if self.buf.first().is_some_and(|b| b & 0x70 != 0) {
             return Poll::Ready(Some(Err(reserved_bits())));
         }
-        match self.decoder.decode(&mut self.buf)? {
+        // A close frame's code and reason are checked by the decoder, which calls
+        // either fault a bad opcode: keep the frame to say which (RFC 6455 §7.4, §8.1).
+        let close_frame = (self.buf.first().map(|b| b & 0x0f) == Some(0x8))
+            .then(|| self.buf[..self.buf.len().min(MAX_HEADER + 125)].to_vec());
+        let decoded = self
+            .decoder
+            .decode(&mut self.buf)
+            .map_err(|e| match close_frame {
+                Some(frame) if matches!(e, ProtocolError::BadOpCode) => bad_close(&frame),
+                _ => e,
+            });
+        match decoded? {
             None if self.closed => Poll::Ready(None),
             // Not reached: a frame that fits was checked whole above; never wait
             // without a waker.

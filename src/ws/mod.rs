@@ -57,10 +57,26 @@ async fn start(
         .into());
     }
     let socket = Socket::new(hub.get_ref().clone(), kind, req.peer_addr().map(|a| a.ip()));
-    // Not an upgrade (a plain GET, a missing key or version): a §3 error body.
-    let mut res = ws::handshake(&req).map_err(|e| {
-        crate::error::ApiError::Invalid(format!("this is a WebSocket endpoint: {e}"))
-    })?;
+    // Not an upgrade (a plain GET, a missing key or version): a §3 error body; one
+    // naming a version this hub does not speak also names the one it does (RFC 6455
+    // §4.2.2).
+    let mut res = match ws::handshake(&req) {
+        Ok(res) => res,
+        Err(e) => {
+            use actix_web::ResponseError;
+            let version = matches!(e, ws::HandshakeError::UnsupportedVersion);
+            let mut res =
+                crate::error::ApiError::Invalid(format!("this is a WebSocket endpoint: {e}"))
+                    .error_response();
+            if version {
+                res.headers_mut().insert(
+                    actix_web::http::header::SEC_WEBSOCKET_VERSION,
+                    actix_web::http::header::HeaderValue::from_static("13"),
+                );
+            }
+            return Ok(res);
+        }
+    };
     Ok(res.streaming(WsContext::create(socket, stream, MAX_FRAME)))
 }
 
