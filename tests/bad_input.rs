@@ -647,3 +647,70 @@ fn a_body_that_does_not_arrive_is_answered_408_and_others_are_served_meanwhile()
     assert_eq!(status, 200);
     assert_eq!(mine["items"].as_array().unwrap().len(), 1, "{mine}");
 }
+
+#[test]
+fn a_misspelt_field_that_would_change_an_action_is_invalid() {
+    // Absent, these fields mean something (assign to oneself, a hold without end,
+    // unpublish every channel): a misspelt one is refused rather than read as absent.
+    let s = scene();
+    let (sup_id, sup) = s.hub.agent("Sam", "supervisor");
+    let m = &s.msg;
+    let assign = format!("/api/messages/{m}/assign");
+    let hold = format!("/api/messages/{m}/hold");
+    let before = s.snapshot();
+    for body in [json!({"agent": sup_id}), json!({"agentId": sup_id})] {
+        assert_error(
+            s.hub.post(&assign, &sup, body.clone()),
+            400,
+            "invalid",
+            &format!("assign with {body}"),
+        );
+    }
+    s.still_serving_and_unchanged(&before);
+    // Spelt right, they work.
+    let (st, b) = s.hub.post(&assign, &s.alice, json!({}));
+    assert_eq!(
+        (st, &b["message"]["status"]),
+        (200, &json!("assigned")),
+        "{b}"
+    );
+    let before = s.snapshot();
+    assert_error(
+        s.hub.post(&hold, &s.alice, json!({"for_second": 60})),
+        400,
+        "invalid",
+        "hold with `for_second`",
+    );
+    s.still_serving_and_unchanged(&before);
+    let (st, b) = s.hub.post(&hold, &s.alice, json!({"for_seconds": 60}));
+    assert_eq!(st, 200, "{b}");
+    assert!(b["message"]["hold_until"].is_string(), "{b}");
+
+    let (st, bot) = s.hub.post(
+        "/api/assistants",
+        ADMIN,
+        json!({"name": "Bot", "rules": [], "transfer_keywords": ["human"]}),
+    );
+    assert_eq!(st, 201, "{bot}");
+    let bot = bot["id"].as_str().unwrap();
+    let (st, b) = s.hub.post(
+        &format!("/api/assistants/{bot}/publish"),
+        ADMIN,
+        json!({"channels": ["web", "sms"]}),
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_error(
+        s.hub.post(
+            &format!("/api/assistants/{bot}/unpublish"),
+            ADMIN,
+            json!({"channel": ["sms"]}),
+        ),
+        400,
+        "invalid",
+        "unpublish with `channel`",
+    );
+    let (_, list) = s.hub.get("/api/assistants", ADMIN);
+    let mut channels = list["items"][0]["channels"].as_array().unwrap().clone();
+    channels.sort_by_key(|c| c.to_string());
+    assert_eq!(channels, [json!("sms"), json!("web")], "kept both: {list}");
+}

@@ -1102,6 +1102,22 @@ fn comment_mentions_agents_by_name_case_insensitively_and_by_id() {
     let dana = hub.agent("dana@example.com", "agent");
     let c = comment(&hub, &alice.1, &conv, "over to @dana@example.com, thanks");
     assert_eq!(c["mentions"], json!([dana.0]), "{c}");
+
+    // Names that share a beginning: a mention is the longest name it spells.
+    let mary = hub.agent("Mary", "agent");
+    let mary_jane = hub.agent("Mary Jane", "agent");
+    let c = comment(&hub, &alice.1, &conv, "@Mary Jane please");
+    assert_eq!(c["mentions"], json!([mary_jane.0]), "not Mary as well: {c}");
+    let c = comment(&hub, &alice.1, &conv, "@mary, then @MARY JANE.");
+    let got: BTreeSet<&str> = c["mentions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(got, [mary.0.as_str(), mary_jane.0.as_str()].into(), "{c}");
+    let c = comment(&hub, &alice.1, &conv, "@Mary Janet?");
+    assert_eq!(c["mentions"], json!([mary.0]), "Mary, then a word: {c}");
 }
 
 #[test]

@@ -163,7 +163,9 @@ async fn replace(
     .await
 }
 
+/// A misspelt `channels` must not unpublish every channel (see `AssignBody`).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Channels {
     channels: Option<Vec<String>>,
 }

@@ -306,29 +306,57 @@ async fn reply(
     })
 }
 
-/// The agents `@mention`ed in `text`, by name (case-insensitive) or id.
+/// The agents `@mention`ed in `text`, by name (case-insensitive) or id. Where names
+/// share a beginning, a mention is the longest one it spells (`@Mary Jane` is Mary
+/// Jane, not Mary as well).
 pub fn mentions(hub: &Hub, text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
-    let mentioned = |needle: &str| {
-        let pat = format!("@{}", needle.to_lowercase());
-        lower.match_indices(&pat).any(|(i, _)| {
-            // A mention starts a word: the `@` of an address (`sue@sue.com`) is none.
-            let starts_word = lower[..i]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !c.is_alphanumeric() && !"_.-+%".contains(c));
-            let ends_word = lower[i + pat.len()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-');
-            starts_word && ends_word
+    let agents = hub.directory.agents();
+    let handles: Vec<(String, usize)> = agents
+        .iter()
+        .enumerate()
+        .flat_map(|(i, a)| {
+            [
+                (a.name.to_lowercase(), i),
+                (a.id.as_str().to_lowercase(), i),
+            ]
         })
-    };
-    hub.directory
-        .agents()
+        .filter(|(h, _)| !h.is_empty())
+        .collect();
+    let mut mentioned = vec![false; agents.len()];
+    for (at, _) in lower.match_indices('@') {
+        // A mention starts a word: the `@` of an address (`sue@sue.com`) is none.
+        let starts_word = lower[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !c.is_alphanumeric() && !"_.-+%".contains(c));
+        if !starts_word {
+            continue;
+        }
+        let rest = &lower[at + 1..];
+        let spelled = |h: &str| {
+            rest.starts_with(h)
+                && rest[h.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-')
+        };
+        let longest = handles
+            .iter()
+            .filter(|(h, _)| spelled(h))
+            .map(|(h, _)| h.len())
+            .max();
+        for (h, i) in &handles {
+            if Some(h.len()) == longest && spelled(h) {
+                mentioned[*i] = true;
+            }
+        }
+    }
+    agents
         .into_iter()
-        .filter(|a| mentioned(&a.name) || mentioned(a.id.as_str()))
-        .map(|a| a.id.to_string())
+        .zip(mentioned)
+        .filter(|(_, m)| *m)
+        .map(|(a, _)| a.id.to_string())
         .collect()
 }
 

@@ -13,12 +13,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/messages/{id}/{action}", web::post().to(act));
 }
 
+/// Bodies whose optional fields change what the action does when absent (assign to
+/// oneself, a hold without end) refuse a field they do not know: a misspelt one would
+/// silently do the other thing.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AssignBody {
     agent_id: Option<String>,
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct HoldBody {
     for_seconds: Option<serde_json::Value>,
     until: Option<String>,
