@@ -419,6 +419,36 @@ fn bad_frames_get_errors_and_the_hub_is_unharmed() {
         assert_eq!(s.recv()["code"], "invalid", "since {since}");
         assert_eq!(s.closed(), Some(1008));
     }
+    // A token that would be refused, with another field malformed as well: the token
+    // decides first, 4401 (as §3 checks the token before the body).
+    for (path, hello) in [
+        (
+            "/ws/agent",
+            json!({"type": "hello", "token": "nope", "since": -1}),
+        ),
+        ("/ws/agent", json!({"type": "hello", "since": "x"})),
+        (
+            "/ws/agent",
+            json!({"type": "hello", "token": k, "epoch": 5}),
+        ),
+        (
+            "/ws/widget",
+            json!({"type": "hello", "token": a, "since": 1.5}),
+        ),
+        (
+            "/ws/widget",
+            json!({"type": "hello", "token": "", "since": -1}),
+        ),
+    ] {
+        let mut s = hub.socket(path, hello.clone());
+        assert_eq!(s.closed(), Some(4401), "{path} {hello}");
+    }
+    let mut s = hub.socket(
+        "/ws/widget",
+        json!({"type": "hello", "token": k, "epoch": 5}),
+    );
+    assert_eq!(s.recv()["code"], "invalid", "the contact's own socket");
+    assert_eq!(s.closed(), Some(1008));
 
     // After the hello: garbage, binary and unknown types are errors; the socket stays.
     let (mut c, _) = hub.console(&a, None);

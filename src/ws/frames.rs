@@ -59,8 +59,15 @@ pub enum FrameError {
     /// A `hello` whose `token` is there but not a string: refused like a missing token
     /// (close 4401, PROTOCOL §7).
     BadToken,
-    /// A known `type` other than `send` with missing or mistyped fields.
+    /// A known `type` other than `send` and `hello` with missing or mistyped fields.
     BadFields(String),
+    /// A `hello` with a mistyped field other than its token, and that token when it is a
+    /// string: a token that is not good closes with 4401 all the same (§7), before the
+    /// other fields are faulted.
+    BadHello {
+        reason: String,
+        token: Option<String>,
+    },
     /// A `send` with missing or mistyped fields, and its `client_id` when that is a
     /// string (an error in a `send` names it, §5).
     BadSend {
@@ -77,7 +84,9 @@ impl FrameError {
             FrameError::NotJson(Some(reason)) => format!("not JSON: {reason}"),
             FrameError::UnknownType(t) => format!("unknown frame type {t:?}"),
             FrameError::BadToken => "the hello's token must be a string".into(),
-            FrameError::BadFields(reason) | FrameError::BadSend { reason, .. } => {
+            FrameError::BadFields(reason)
+            | FrameError::BadSend { reason, .. }
+            | FrameError::BadHello { reason, .. } => {
                 format!("invalid frame: {reason}")
             }
         }
@@ -115,17 +124,21 @@ fn parse_slow(text: &str) -> Result<ClientFrame, FrameError> {
     {
         return Err(FrameError::BadToken);
     }
-    let send_client_id = (t == "send").then(|| {
-        v.get("client_id")
-            .and_then(|c| c.as_str())
-            .map(str::to_string)
-    });
-    serde_json::from_value(v).map_err(|e| match send_client_id {
-        Some(client_id) => FrameError::BadSend {
+    let string = |key: &str| v.get(key).and_then(|c| c.as_str()).map(str::to_string);
+    let (send_client_id, hello_token) = (
+        (t == "send").then(|| string("client_id")),
+        (t == "hello").then(|| string("token")),
+    );
+    serde_json::from_value(v).map_err(|e| match (send_client_id, hello_token) {
+        (Some(client_id), _) => FrameError::BadSend {
             reason: e.to_string(),
             client_id,
         },
-        None => FrameError::BadFields(e.to_string()),
+        (_, Some(token)) => FrameError::BadHello {
+            reason: e.to_string(),
+            token,
+        },
+        _ => FrameError::BadFields(e.to_string()),
     })
 }
 
@@ -359,6 +372,7 @@ mod fuzz {
                 (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
                 (Err(FrameError::BadFields(_)), Err(FrameError::BadFields(_))) => {}
                 (Err(FrameError::BadSend { client_id: a, .. }), Err(FrameError::BadSend { client_id: b, .. })) => prop_assert_eq!(a, b),
+                (Err(FrameError::BadHello { token: a, .. }), Err(FrameError::BadHello { token: b, .. })) => prop_assert_eq!(a, b),
                 (a, b) => prop_assert_eq!(a, b),
             }
         }
@@ -395,6 +409,15 @@ mod fuzz {
             parse(r#"{"type":"hello","token":5}"#),
             Err(FrameError::BadToken)
         );
+        // Another field mistyped: the token is kept, to be checked first.
+        assert!(matches!(
+            parse(r#"{"type":"hello","token":"t","since":-1}"#),
+            Err(FrameError::BadHello { token: Some(t), .. }) if t == "t"
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"hello","epoch":5}"#),
+            Err(FrameError::BadHello { token: None, .. })
+        ));
         // A repeated key: the last one counts, as it did when every frame went through
         // a `Value`.
         assert_eq!(

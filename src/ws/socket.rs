@@ -158,10 +158,14 @@ impl Socket {
                     ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
                     "unauthorized",
                 ),
-                Err(e) => {
-                    Self::error(ctx, "invalid", &e.message());
-                    Self::close(ctx, ws::CloseCode::Policy, "hello expected");
-                }
+                Err(e) => match (e.message(), e) {
+                    // Another field is wrong: the token decides first (4401), else 1008.
+                    (why, FrameError::BadHello { token, .. }) => self.refuse_hello(token, why, ctx),
+                    (why, _) => {
+                        Self::error(ctx, "invalid", &why);
+                        Self::close(ctx, ws::CloseCode::Policy, "hello expected");
+                    }
+                },
             },
             Phase::Authenticating => {
                 Self::error(ctx, "invalid", "wait for the welcome");
@@ -227,6 +231,41 @@ impl Socket {
             async move { hub.directory.resolve(&hub.store, &token).await }
                 .into_actor(self)
                 .map(move |res, act, ctx| act.welcome(res, since, epoch, ctx)),
+        );
+    }
+
+    /// A hello whose fields other than the token are wrong: closed with 4401 if its
+    /// token would have been refused (PROTOCOL §7, as §3 checks the token before the
+    /// body), else answered `invalid` and closed with 1008.
+    fn refuse_hello(&mut self, token: Option<String>, why: String, ctx: &mut WsContext<Self>) {
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Self::close(
+                ctx,
+                ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
+                "unauthorized",
+            );
+        };
+        self.phase = Phase::Authenticating;
+        let hub = self.hub.clone();
+        ctx.wait(
+            async move { hub.directory.resolve(&hub.store, &token).await }
+                .into_actor(self)
+                .map(move |who, act, ctx| match (act.kind, who) {
+                    (Kind::Agent, Ok(Some(Principal::Agent { .. })))
+                    | (Kind::Widget, Ok(Some(Principal::Contact { .. }))) => {
+                        Self::error(ctx, "invalid", &why);
+                        Self::close(ctx, ws::CloseCode::Policy, "hello expected");
+                    }
+                    (_, Err(ApiError::Unavailable(m))) => {
+                        Self::error(ctx, "unavailable", &m);
+                        Self::close(ctx, ws::CloseCode::Again, "storage unavailable");
+                    }
+                    _ => Self::close(
+                        ctx,
+                        ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
+                        "unauthorized",
+                    ),
+                }),
         );
     }
 
