@@ -124,12 +124,12 @@ impl Directory {
         v
     }
 
-    /// The agent whose name matches, case-insensitively.
+    /// The agent whose name matches, case-insensitively ([`caseless`]).
     pub fn agent_by_name(&self, name: &str) -> Option<AgentRecord> {
-        let n = name.to_lowercase();
+        let n = caseless(name);
         self.agents
             .iter()
-            .find(|a| a.name.to_lowercase() == n)
+            .find(|a| caseless(&a.name) == n)
             .map(|a| a.clone())
     }
 
@@ -228,6 +228,13 @@ pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// `text` with case folded away: upper case first, then lower, so that letters whose
+/// capital is two letters compare equal to them ("Straße" and "STRASSE", "ﬁ" and
+/// "FI"), which lower case alone does not do.
+pub fn caseless(text: &str) -> String {
+    text.to_uppercase().to_lowercase()
 }
 
 #[cfg(test)]

@@ -1638,3 +1638,32 @@ fn the_conversation_list_holds_every_conversation() {
     let (s, b) = hub.get("/api/conversations?state=closed", ADMIN);
     assert_eq!((s, b), (200, json!({"items": []})));
 }
+
+/// PROTOCOL §6: agent names are unique case-insensitively, with case folded whole
+/// (a capital that is two letters, "ß" → "SS", included); mentions fold the same way.
+#[test]
+fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
+    let hub = Hub::start();
+    let (_, k) = hub.contact();
+    let conv = conv_of(&hub.say(&k, "hi"));
+    let mut first = Vec::new();
+    for (name, again) in [("Ann", "aNN"), ("Élise", "éLISE"), ("Straße", "STRASSE")] {
+        first.push(hub.agent(name, "agent"));
+        assert_error(
+            hub.post("/api/agents", ADMIN, json!({"name": again, "role": "agent"})),
+            409,
+            "conflict",
+            &format!("{again} after {name}"),
+        );
+    }
+    let (_, list) = hub.get("/api/agents", ADMIN);
+    assert_eq!(list["items"].as_array().unwrap().len(), 4, "admin + 3: {list}");
+    let c = comment(&hub, &first[0].1, &conv, "ask @strasse and @ÉLISE");
+    let got: BTreeSet<&str> = c["mentions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(got, [first[1].0.as_str(), first[2].0.as_str()].into(), "{c}");
+}

@@ -310,15 +310,15 @@ async fn reply(
 /// share a beginning, a mention is the longest one it spells (`@Mary Jane` is Mary
 /// Jane, not Mary as well).
 pub fn mentions(hub: &Hub, text: &str) -> Vec<String> {
-    let lower = text.to_lowercase();
+    let lower = crate::auth::caseless(text);
     let agents = hub.directory.agents();
     let handles: Vec<(String, usize)> = agents
         .iter()
         .enumerate()
         .flat_map(|(i, a)| {
             [
-                (a.name.to_lowercase(), i),
-                (a.id.as_str().to_lowercase(), i),
+                (crate::auth::caseless(&a.name), i),
+                (crate::auth::caseless(a.id.as_str()), i),
             ]
         })
         .filter(|(h, _)| !h.is_empty())
