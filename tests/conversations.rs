@@ -1650,14 +1650,22 @@ fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
     for (name, again) in [("Ann", "aNN"), ("Élise", "éLISE"), ("Straße", "STRASSE")] {
         first.push(hub.agent(name, "agent"));
         assert_error(
-            hub.post("/api/agents", ADMIN, json!({"name": again, "role": "agent"})),
+            hub.post(
+                "/api/agents",
+                ADMIN,
+                json!({"name": again, "role": "agent"}),
+            ),
             409,
             "conflict",
             &format!("{again} after {name}"),
         );
     }
     let (_, list) = hub.get("/api/agents", ADMIN);
-    assert_eq!(list["items"].as_array().unwrap().len(), 4, "admin + 3: {list}");
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        4,
+        "admin + 3: {list}"
+    );
     let c = comment(&hub, &first[0].1, &conv, "ask @strasse and @ÉLISE");
     let got: BTreeSet<&str> = c["mentions"]
         .as_array()
@@ -1665,5 +1673,92 @@ fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(got, [first[1].0.as_str(), first[2].0.as_str()].into(), "{c}");
+    assert_eq!(
+        got,
+        [first[1].0.as_str(), first[2].0.as_str()].into(),
+        "{c}"
+    );
+}
+
+/// A conversation's page is one state of it: the conversation object is the one its
+/// timeline's events make, even while its spam flag flips and messages arrive.
+#[test]
+fn a_conversation_and_its_timeline_agree_while_others_write() {
+    let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "off")]);
+    let (_, rita) = hub.agent("Rita", "agent");
+    let (_, k) = hub.contact();
+    let conv = conv_of(&hub.say(&k, "first"));
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    let (reads, torn) = std::thread::scope(|sc| {
+        let (hub_, rita_, conv_) = (&hub, &rita, &conv);
+        let flipper = sc.spawn(move || {
+            for n in 0..300 {
+                let (s, b) = post_conv(hub_, rita_, conv_, "spam", json!({"spam": n % 2 == 0}));
+                assert_eq!(s, 200, "{b}");
+            }
+        });
+        let sayer = sc.spawn(|| {
+            for n in 0..150 {
+                hub.say(&k, &format!("more {n}"));
+            }
+        });
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                sc.spawn(|| {
+                    let (mut reads, mut torn) = (0, Vec::new());
+                    while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                        let (s, b) = hub.get(&format!("/api/conversations/{conv}"), &rita);
+                        assert_eq!(s, 200, "{b}");
+                        let c = &b["conversation"];
+                        let changes: Vec<&Value> = b["timeline"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .filter(|e| e["type"] == "event" && e["kind"] == "conversation.spam")
+                            .collect();
+                        let last = changes.last().map(|e| &e["data"]["spam"]);
+                        let spam_seq = changes.last().map(|e| e["seq"].as_u64().unwrap());
+                        let max_seq = b["timeline"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|e| e["seq"].as_u64().unwrap())
+                            .max()
+                            .unwrap();
+                        if last.is_some_and(|l| *l != c["spam"])
+                            || c["seq"].as_u64().unwrap() > max_seq
+                            || spam_seq.is_some_and(|s| s > c["seq"].as_u64().unwrap())
+                        {
+                            torn.push(format!(
+                                "conversation spam {} seq {}, last spam event {last:?} at {spam_seq:?}, timeline to {max_seq}",
+                                c["spam"], c["seq"]
+                            ));
+                        }
+                        reads += 1;
+                    }
+                    (reads, torn)
+                })
+            })
+            .collect();
+        flipper.join().unwrap();
+        sayer.join().unwrap();
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        readers.into_iter().map(|r| r.join().unwrap()).fold(
+            (0, Vec::new()),
+            |(n, mut t), (r, tr)| {
+                t.extend(tr);
+                (n + r, t)
+            },
+        )
+    });
+    eprintln!("{reads} reads beside the writers");
+    assert!(
+        reads >= 30,
+        "the readers ran beside the writers: {reads} reads"
+    );
+    assert!(
+        torn.is_empty(),
+        "{} of {reads} answers torn: {torn:?}",
+        torn.len()
+    );
 }

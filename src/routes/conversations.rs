@@ -184,6 +184,9 @@ async fn show(
             for ev in &events {
                 state.apply_event(ev);
             }
+            // The conversation too, so that it is the one its timeline makes: the record
+            // read above may be a commit older than the events read after it.
+            let conv = state.conversation.take().unwrap_or(conv);
             let mut timeline = Vec::with_capacity(events.len());
             for ev in events {
                 match &ev.body {

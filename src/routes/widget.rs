@@ -2,7 +2,7 @@
 
 use super::{check_text, contact, opt_field, parse, HubData};
 use crate::auth::{self, ContactRecord};
-use crate::domain::{ContactId, Conversation, ConversationId, EventBody};
+use crate::domain::{ContactId, Conversation, ConversationId, EventBody, SessionState};
 use crate::error::ApiError;
 use crate::sends::ContactSends;
 use crate::store::keys;
@@ -109,8 +109,12 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
             let conv =
                 s.get_json::<Conversation>(keys::CONVERSATION, &[conv_id.as_str().as_bytes()])?;
             let mut items = Vec::new();
+            // The session as the items read make it (the record read above may be a
+            // commit older): it only ever goes from active to ended.
+            let mut session = SessionState::Active;
             for ev in s.conversation_events(conv_id.as_str())? {
                 match &ev.body {
+                    EventBody::SessionEnded { .. } => session = SessionState::Ended,
                     EventBody::MessageCreated { message } => {
                         let mut v = json!(message.for_contact());
                         v["type"] = json!("message");
@@ -125,7 +129,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
                 }
             }
             Ok(json!({
-                "conversation": conv.map(|c| json!({"id": c.id, "session": c.session})),
+                "conversation": conv.map(|c| json!({"id": c.id, "session": session})),
                 "items": items,
             }))
         })
