@@ -63,19 +63,63 @@ impl Config {
             .any(|a| a == "*" || *a == origin)
     }
 
-    /// Reads the environment, with PROTOCOL §2's defaults.
-    pub fn from_env() -> Config {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        Config {
+    /// Reads the environment, with PROTOCOL §2's defaults. A value that does not mean
+    /// anything (`HUB_PRESENCE_GRACE_MS=abc`, `HUB_RATE_LIMIT=maybe`) is an error that
+    /// names it: the hub refuses to start rather than run on a default the operator did
+    /// not ask for.
+    pub fn from_env() -> Result<Config, String> {
+        Config::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// [`Config::from_env`] over any source of variables (tests).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let number = |k: &str, default: u64| -> Result<u64, String> {
+            var(k).map_or(Ok(default), |v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("{k} must be a whole number (0 or more), not {v:?}"))
+            })
+        };
+        // The store's own settings are read where they are used; checked here.
+        for k in ["HUB_STORE_DEFER_MIN_PAIRS", "HUB_CONSOLE_HOLD_COMMITS"] {
+            number(k, 0)?;
+        }
+        for k in ["HUB_STORE_SNAPSHOT_MB", "HUB_STORE_CLEANING_LAG_MB"] {
+            if let Some(v) = var(k) {
+                match v.trim().parse::<f64>() {
+                    Ok(mb) if mb >= 0.0 && mb.is_finite() => {}
+                    _ => {
+                        return Err(format!(
+                            "{k} must be a number of megabytes (0 or more), not {v:?}"
+                        ))
+                    }
+                }
+            }
+        }
+        let admin_token = get("HUB_ADMIN_TOKEN").filter(|v| !v.is_empty());
+        if admin_token
+            .as_deref()
+            .is_some_and(|t| t.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            // It could not be sent in an `Authorization` header as it is.
+            return Err("HUB_ADMIN_TOKEN must not contain spaces or control characters".into());
+        }
+        let socket_silence = number("HUB_SOCKET_SILENCE_MS", 60_000)?;
+        if socket_silence == 0 {
+            return Err("HUB_SOCKET_SILENCE_MS must be more than 0".into());
+        }
+        Ok(Config {
             addr: var("HUB_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into()),
             data: var("HUB_DATA").unwrap_or_else(|| "./data".into()).into(),
-            admin_token: var("HUB_ADMIN_TOKEN"),
-            presence_grace: Duration::from_millis(
-                var("HUB_PRESENCE_GRACE_MS")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(10_000),
-            ),
-            rate_limit: var("HUB_RATE_LIMIT").map(|v| v != "off").unwrap_or(true),
+            admin_token,
+            presence_grace: Duration::from_millis(number("HUB_PRESENCE_GRACE_MS", 10_000)?),
+            rate_limit: match var("HUB_RATE_LIMIT").map(|v| v.trim().to_ascii_lowercase()) {
+                None => true,
+                Some(v) if matches!(v.as_str(), "on" | "true" | "yes" | "1") => true,
+                Some(v) if matches!(v.as_str(), "off" | "false" | "no" | "0") => false,
+                Some(v) => return Err(format!("HUB_RATE_LIMIT must be off or on, not {v:?}")),
+            },
             allowed_origins: var("HUB_ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -84,23 +128,80 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
-            log_json: var("HUB_LOG_FORMAT").as_deref() == Some("json"),
-            socket_silence: Duration::from_millis(
-                var("HUB_SOCKET_SILENCE_MS")
-                    .and_then(|v| v.parse().ok())
-                    .filter(|ms| *ms > 0)
-                    .unwrap_or(60_000),
-            ),
-            agent_inflight: var("HUB_AGENT_INFLIGHT")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(AGENT_INFLIGHT),
-        }
+            log_json: match var("HUB_LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+                None => false,
+                Some(v) if v == "json" => true,
+                Some(v) if v == "human" || v == "text" => false,
+                Some(v) => return Err(format!("HUB_LOG_FORMAT must be json or human, not {v:?}")),
+            },
+            socket_silence: Duration::from_millis(socket_silence),
+            agent_inflight: number("HUB_AGENT_INFLIGHT", AGENT_INFLIGHT as u64)? as usize,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::canonical_origin;
+    use super::{canonical_origin, Config};
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(|k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn settings_read_with_defaults_and_refuse_what_means_nothing() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            (c.presence_grace.as_millis(), c.rate_limit, c.log_json),
+            (10_000, true, false)
+        );
+        let c = config(&[
+            ("HUB_PRESENCE_GRACE_MS", " 0 "),
+            ("HUB_RATE_LIMIT", "OFF"),
+            ("HUB_LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.presence_grace.as_millis(), c.rate_limit, c.log_json),
+            (0, false, true)
+        );
+        for off in ["off", "Off", "false", "no", "0"] {
+            assert!(
+                !config(&[("HUB_RATE_LIMIT", off)]).unwrap().rate_limit,
+                "{off}"
+            );
+        }
+        // Empty counts as unset.
+        assert!(config(&[("HUB_RATE_LIMIT", "")]).unwrap().rate_limit);
+        for (k, v) in [
+            ("HUB_PRESENCE_GRACE_MS", "abc"),
+            ("HUB_PRESENCE_GRACE_MS", "-5"),
+            ("HUB_PRESENCE_GRACE_MS", "1.5"),
+            ("HUB_PRESENCE_GRACE_MS", "99999999999999999999999"),
+            ("HUB_RATE_LIMIT", "maybe"),
+            ("HUB_LOG_FORMAT", "xml"),
+            ("HUB_SOCKET_SILENCE_MS", "0"),
+            ("HUB_SOCKET_SILENCE_MS", "soon"),
+            ("HUB_AGENT_INFLIGHT", "-1"),
+            ("HUB_STORE_SNAPSHOT_MB", "big"),
+            ("HUB_STORE_CLEANING_LAG_MB", "-1"),
+            ("HUB_CONSOLE_HOLD_COMMITS", "x"),
+            ("HUB_STORE_DEFER_MIN_PAIRS", "1e3"),
+            ("HUB_ADMIN_TOKEN", " "),
+            ("HUB_ADMIN_TOKEN", "two words"),
+        ] {
+            let e = config(&[(k, v)]).expect_err(&format!("{k}={v}"));
+            assert!(e.contains(k), "{e}");
+        }
+        assert_eq!(
+            config(&[("HUB_STORE_SNAPSHOT_MB", "0.05")]).map(|_| ()),
+            Ok(())
+        );
+    }
 
     #[test]
     fn origins_compare_without_case_trailing_slash_or_default_port() {

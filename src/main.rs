@@ -1,7 +1,14 @@
 //! The hub server: read `HUB_*` configuration, set up tracing, run.
 
 fn main() -> std::process::ExitCode {
-    let config = hub::config::Config::from_env();
+    use std::io::Write;
+    let config = match hub::config::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "hub: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     hub::startup::init_tracing(config.log_json);
     let res = actix_web::rt::System::with_tokio_rt(|| {
         tokio::runtime::Builder::new_current_thread()
@@ -17,7 +24,7 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // One readable line for whoever started it (a port taken, a store locked by
             // another hub, a directory it may not write).
-            eprintln!("hub: {e}");
+            let _ = writeln!(std::io::stderr(), "hub: {e}");
             std::process::ExitCode::FAILURE
         }
     }

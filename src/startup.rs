@@ -16,6 +16,11 @@ pub fn init_tracing(json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr's reader gone: a collector or a
+        // `| tee` that died) is dropped. Else tracing says so on stderr with
+        // `eprintln!`, which panics when stderr fails: the handler or the writer thread
+        // that logged died with it (a black-box probe: writes unanswered, SIGTERM ignored).
+        .log_internal_errors(false)
         // Colours only for a person at a terminal, not in a file or a journal.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = if json {
@@ -94,12 +99,15 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     });
     // The ready line comes first (PROTOCOL §2: one line); a generated admin token, the
     // only time it is shown, after it.
-    println!("listening on http://{addr}");
-    if let Some(token) = &hub.admin_token_created {
-        println!("admin token: {token}");
-    }
+    // Written, not `println!`ed: a stdout nobody reads any more must not stop the hub.
     use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on http://{addr}");
+    if let Some(token) = &hub.admin_token_created {
+        let _ = writeln!(out, "admin token: {token}");
+    }
+    let _ = out.flush();
+    drop(out);
     tracing::info!(%addr, "Hub listening.");
     server.await?;
     flush_on_exit(&hub).await;

@@ -1137,3 +1137,60 @@ fn an_upgrade_in_a_version_the_hub_does_not_speak_is_told_the_one_it_does() {
         }
     }
 }
+
+/// RFC 6455 §7.1.1: after the close handshake the server closes the TCP connection
+/// first; a client that waits for that (Python's `websockets` does) must not wait out
+/// a timeout. actix lingers 1 s on a connection whose client has not closed; the hub's
+/// patched actix-http half-closes before it lingers (`vendor/actix-http/PATCHES.md`).
+#[test]
+fn after_the_close_handshake_the_hub_closes_the_connection_at_once() {
+    use std::io::Read;
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    // The fastest of three (a loaded machine may hold up one): without the half-close,
+    // each waits for the linger's timer, which fires 0.5–1 s after the close.
+    let mut fastest = Duration::MAX;
+    for client_first in [true, false, true] {
+        let mut s = hub.socket("/ws/agent", json!({"type": "hello", "token": a}));
+        s.recv_type("welcome");
+        let started = Instant::now();
+        if client_first {
+            // A masked close frame, code 1000.
+            write_raw(&mut s, &[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+        } else {
+            // The hub closes first: a frame over 64 KiB (1009).
+            let mut bytes = frame_header(0x1, 70_000, false);
+            bytes.resize(bytes.len() + 70_000, b' ');
+            write_raw(&mut s, &bytes);
+        }
+        let tcp = match s.ws.get_mut() {
+            tungstenite::stream::MaybeTlsStream::Plain(t) => t,
+            _ => unreachable!("plain test sockets"),
+        };
+        tcp.set_read_timeout(Some(common::WAIT)).unwrap();
+        // The hub's close frame, then the end of the stream; the client never closes.
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match tcp.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("no end of stream: {e} after {got:?}"),
+            }
+        }
+        if client_first {
+            // The hub answered with a close frame (its code echoes 1000).
+            assert_eq!(&got[..4], &[0x88, 0x02, 0x03, 0xe8], "{got:?}");
+        } else {
+            assert_eq!(got[0], 0x88, "a close frame: {got:?}");
+            assert_eq!(&got[2..4], &1009u16.to_be_bytes(), "{got:?}");
+            // The client answers the close; the hub has already half-closed.
+            write_raw(&mut s, &[0x88, 0x80, 0, 0, 0, 0]);
+        }
+        fastest = fastest.min(started.elapsed());
+    }
+    assert!(
+        fastest < Duration::from_millis(300),
+        "the hub closed after {fastest:?}, not at once"
+    );
+}

@@ -129,6 +129,29 @@ fn the_worker_threads_lag_is_measured() {
 }
 
 #[test]
+fn a_stderr_nobody_reads_stops_nothing() {
+    // Every log line fails to be written (the pipe's reader is gone); the hub serves,
+    // stores and stops as usual.
+    let mut hub = Hub::start_with(&[("TEST_STDERR", "closed"), ("RUST_LOG", "debug")]);
+    assert!(!hub.addr.is_empty(), "the hub started");
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let m = hub.say(&k, "hello");
+    let (s, b) = hub.post(
+        &format!("/api/messages/{}/assign", m["id"].as_str().unwrap()),
+        &a,
+        json!({}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let (mut c, _) = hub.console(&a, None);
+    c.send(json!({"type": "ping"}));
+    assert_eq!(c.recv_type("pong")["type"], "pong");
+    let (s, _) = hub.call("GET", "/healthz", None, None);
+    assert_eq!(s, 200);
+    assert!(hub.terminate(), "SIGTERM stops it cleanly");
+}
+
+#[test]
 fn sigterm_right_after_listening_is_a_clean_stop() {
     // The signal handlers exist before `listening` is printed: no window where SIGTERM
     // kills the process instead of stopping it.
@@ -587,11 +610,20 @@ fn a_generated_admin_token_is_printed_once_after_the_ready_line() {
 
 /// Runs the hub binary to its exit (it must fail at start-up): (exit code, stderr).
 fn failed_start(data: &std::path::Path, addr: &str) -> (Option<i32>, String) {
+    failed_start_with(data, addr, &[])
+}
+
+fn failed_start_with(
+    data: &std::path::Path,
+    addr: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hub"))
         .env("HUB_ADDR", addr)
         .env("HUB_DATA", data)
         .env("HUB_ADMIN_TOKEN", ADMIN)
         .env("RUST_LOG", "off")
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run the hub");
@@ -628,6 +660,18 @@ fn a_hub_that_cannot_start_says_why_in_one_line_and_exits_1() {
     let (code, err) = failed_start(other.path(), "not-an-address");
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("HUB_ADDR=not-an-address"), "{err}");
+    // A setting that means nothing: refused, not replaced by its default.
+    for (k, v) in [
+        ("HUB_PRESENCE_GRACE_MS", "abc"),
+        ("HUB_RATE_LIMIT", "maybe"),
+    ] {
+        let (code, err) = failed_start_with(other.path(), "127.0.0.1:0", &[(k, v)]);
+        assert_eq!(code, Some(1), "{k}={v}: {err}");
+        assert!(
+            err.starts_with(&format!("hub: {k} must be")) && err.lines().count() == 1,
+            "{err}"
+        );
+    }
     // The first hub was not disturbed.
     assert_eq!(hub.get("/healthz", ADMIN).0, 200);
 }

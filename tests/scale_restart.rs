@@ -32,7 +32,7 @@ fn seed(dir: &Path, conversations: usize, messages: usize) {
     use hub::auth::{self, ContactRecord};
     use hub::domain::ContactId;
 
-    let mut config = hub::config::Config::from_env();
+    let mut config = hub::config::Config::from_env().expect("the test environment's settings");
     config.data = dir.to_path_buf();
     config.admin_token = Some(ADMIN.into());
     config.rate_limit = false;

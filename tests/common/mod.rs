@@ -292,7 +292,14 @@ fn spawn(data: &PathBuf, addr: &str, env: &[(String, String)]) -> (Child, String
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // `TEST_STDERR=closed`: stderr is a pipe whose reader is gone at once (a log
+    // collector that died), so that every log line the hub writes fails.
+    let stderr_closed = env.iter().any(|(k, v)| k == "TEST_STDERR" && v == "closed");
+    if stderr_closed {
+        cmd.stderr(Stdio::piped());
+    }
     let mut child = cmd.spawn().expect("spawn hub");
+    drop(child.stderr.take());
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
