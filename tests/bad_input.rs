@@ -446,6 +446,50 @@ fn a_huge_body_is_checked_after_the_token_as_section_3_orders() {
 }
 
 #[test]
+fn a_body_declared_over_64_kib_is_refused_before_it_arrives() {
+    use std::io::{Read, Write};
+    let s = scene();
+    for (token, status, code) in [
+        (s.contact.as_str(), 413, "too_large"),
+        ("nope", 401, "unauthorized"),
+    ] {
+        // The headers announce 70,000 bytes; 20 come, then nothing: the answer must not
+        // wait for the rest (nor for the 10 s body timeout, 408).
+        let mut c = std::net::TcpStream::connect(&s.hub.addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(8)))
+            .unwrap();
+        write!(
+            c,
+            "POST /api/widget/messages HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 70000\r\n\r\n{{\"text\": \"aaaaaaa",
+            s.hub.addr
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = c.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+            if answer.ends_with(b"}}") {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
+        assert!(text.contains(&format!(r#""code":"{code}""#)), "{text}");
+    }
+    let (st, mine) = s.hub.get("/api/widget/messages", &s.contact);
+    assert_eq!(st, 200);
+    assert_eq!(
+        mine["items"].as_array().unwrap().len(),
+        1,
+        "nothing stored: {mine}"
+    );
+}
+
+#[test]
 fn unknown_ids_are_not_found() {
     let s = scene();
     let before = s.snapshot();

@@ -26,7 +26,7 @@ async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let b: CreateBody = parse(&body)?;
     let name = b.name.trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {

@@ -71,7 +71,7 @@ async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let d: Definition = parse(&body)?;
     check(&d)?;
     let mut a = Assistant {
@@ -153,7 +153,7 @@ async fn replace(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let d: Definition = parse(&body)?;
     check(&d)?;
     update(&hub, path.into_inner(), move |a, others| {
@@ -186,7 +186,7 @@ async fn publish(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let c: Channels = parse(&body)?;
     let channels: Vec<String> = c.channels.unwrap_or_default();
     if channels.is_empty() || channels.iter().any(|c| c.trim().is_empty() || c.len() > 64) {
@@ -218,7 +218,7 @@ async fn unpublish(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     admin(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let c: Channels = parse(&body)?;
     update(&hub, path.into_inner(), move |a, others| {
         match c.channels {

@@ -255,7 +255,7 @@ async fn reply(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let b: ReplyBody = parse(&body)?;
     check_text("text", &b.text)?;
     super::check_client_id(b.client_id.as_deref())?;
@@ -375,7 +375,7 @@ async fn comment(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let b: CommentBody = parse(&body)?;
     check_text("text", &b.text)?;
     let conv = ConversationId::from(path.into_inner());
@@ -422,7 +422,7 @@ async fn close(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let b: CloseBody = parse(&body)?;
     let notes = opt_text("notes", b.notes, 4096)?;
     conversation_command(&hub, me, role, path.into_inner(), Command::Close { notes }).await
@@ -440,7 +440,7 @@ async fn end_session(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let b: EndBody = parse(&body)?;
     let reason = opt_text("reason", b.reason, 4096)?;
     conversation_command(
@@ -465,7 +465,7 @@ async fn spam(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (me, role) = agent(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let b: SpamBody = parse(&body)?;
     conversation_command(
         &hub,

@@ -77,7 +77,7 @@ async fn act(
 ) -> Result<HttpResponse, ApiError> {
     let (id, action) = path.into_inner();
     let (me, role) = agent(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let message_id = MessageId::from(id);
     let cmd = match action.as_str() {
         "assign" => {

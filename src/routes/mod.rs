@@ -53,8 +53,19 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 
 /// Reads a request body of at most [`MAX_BODY`] bytes, within [`BODY_TIMEOUT`] (408
 /// `timeout` past it). Handlers call it after the token checks, so that 401/403 come
-/// before 413 (PROTOCOL §3).
-pub async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
+/// before 413 (PROTOCOL §3). A body whose declared length is over the limit is refused
+/// at once, before any of it is read.
+pub async fn read_body(req: &HttpRequest, payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(ApiError::TooLarge(format!(
+            "the body is over {MAX_BODY} bytes"
+        )));
+    }
     tokio::time::timeout(BODY_TIMEOUT, read_whole_body(payload))
         .await
         .unwrap_or_else(|_| {

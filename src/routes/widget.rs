@@ -37,7 +37,7 @@ async fn open_session(
             return Err(ApiError::RateLimited);
         }
     }
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let b: SessionBody = parse(&body)?;
     let channel = b.channel.unwrap_or_else(|| "web".into());
     if channel.trim().is_empty() || channel.len() > 64 {
@@ -79,7 +79,7 @@ async fn send(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (contact_id, channel) = contact(&hub, &req).await?;
-    let body = super::read_body(payload).await?;
+    let body = super::read_body(&req, payload).await?;
     let b: SendBody = parse(&body)?;
     check_send(&b)?;
     hub.allow_send(&contact_id, req.peer_addr().map(|a| a.ip()))?;
