@@ -490,6 +490,51 @@ fn a_body_declared_over_64_kib_is_refused_before_it_arrives() {
 }
 
 #[test]
+fn requests_that_are_not_http_get_the_error_body_too() {
+    // Errors the HTTP layer answers by itself carry §3's body like any other (the hub's
+    // patched actix-http, `vendor/actix-http/PATCHES.md`).
+    use std::io::{Read, Write};
+    let hub = Hub::start();
+    let ask = |bytes: &[u8]| {
+        let mut c = std::net::TcpStream::connect(&hub.addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        c.write_all(bytes).unwrap();
+        let mut answer = Vec::new();
+        let _ = c.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    for (request, status, code) in [
+        (&b"GARBAGE\r\n\r\n"[..], 400, "invalid"),
+        (
+            &b"POST /api/widget/session HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\
+               Transfer-Encoding: chunked\r\n\r\n"[..],
+            400,
+            "invalid",
+        ),
+        // Nothing at all: the head's timeout (5 s).
+        (&b""[..], 408, "timeout"),
+    ] {
+        let text = ask(request);
+        let what = String::from_utf8_lossy(request);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{what:?}: {text}"
+        );
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{what:?}: {e}: {text}"));
+        assert_error((status, v), status, code, &what);
+        assert!(
+            text.to_lowercase()
+                .contains("content-type: application/json"),
+            "{text}"
+        );
+    }
+    assert_eq!(hub.get("/healthz", ADMIN).0, 200);
+}
+
+#[test]
 fn unknown_ids_are_not_found() {
     let s = scene();
     let before = s.snapshot();

@@ -655,7 +655,8 @@ where
                         // send_response would update InnerDispatcher state to SendPayload or None
                         // (If response body is empty)
                         // continue loop to poll it
-                        self.as_mut().send_error_response(res, BoxBody::new(()))?;
+                        let (res, body) = hub_error_body(res);
+                        self.as_mut().send_error_response(res, BoxBody::new(body))?;
                     }
 
                     // return with upgrade request and poll it exclusively
@@ -1094,12 +1095,18 @@ where
 
                 trace!("timed out on slow request; replying with 408 and closing connection");
 
-                let _ = self.as_mut().send_error_response(
-                    Response::with_body(StatusCode::REQUEST_TIMEOUT, ()),
-                    BoxBody::new(()),
-                );
+                let (res, body) =
+                    hub_error_body(Response::with_body(StatusCode::REQUEST_TIMEOUT, ()));
+                let _ = self
+                    .as_mut()
+                    .send_error_response(res, BoxBody::new(body.clone()));
 
-                self.project().flags.insert(Flags::SHUTDOWN);
+                // hub patch: the connection shuts down next, without polling the body:
+                // write it now, behind the head (its length is in the head).
+                let mut this = self.project();
+                this.state.set(State::None);
+                this.write_buf.extend_from_slice(&body);
+                this.flags.insert(Flags::SHUTDOWN);
             }
         };
 
@@ -1523,6 +1530,23 @@ where
             }
         }
     }
+}
+
+/// hub patch: the errors the dispatcher answers by itself (a request it cannot parse,
+/// a head too large, a head that does not arrive) carry the hub's error body,
+/// `{"error":{"code","message"}}` (its PROTOCOL.md §3), like every other error.
+fn hub_error_body(mut res: Response<()>) -> (Response<()>, bytes::Bytes) {
+    let (code, message) = match res.status() {
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request's head did not arrive in time"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => ("too_large", "the request's head is too large"),
+        _ => ("invalid", "this is not a well-formed HTTP/1.1 request"),
+    };
+    let body = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
+    res.headers_mut().insert(
+        crate::header::CONTENT_TYPE,
+        crate::header::HeaderValue::from_static("application/json"),
+    );
+    (res, bytes::Bytes::from(body))
 }
 
 fn should_close_for_unread_payload(
