@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{metric, Hub, ADMIN};
+use common::{conv_of, metric, Hub, ADMIN};
 use serde_json::{json, Value};
 
 #[test]
@@ -397,6 +397,62 @@ fn websocket_upgrades_check_the_origin() {
         403,
         "another site"
     );
+}
+
+#[test]
+fn stats_percentiles_interpolate_between_ranks() {
+    // Four first responses of known length (from the objects' own times): p50 is their
+    // median, the mean of the middle two, and p90 lies 70 % of the way from the third
+    // to the fourth (numpy's default).
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let convs: Vec<String> = (0..4)
+        .map(|i| conv_of(&hub.say(&hub.contact().1, &format!("q{i}"))))
+        .collect();
+    let mut firsts = Vec::new();
+    for (i, conv) in convs.iter().enumerate() {
+        // Spread the replies out so that the four lengths differ.
+        std::thread::sleep(std::time::Duration::from_millis(40 * i as u64 + 20));
+        let (s, r) = hub.post(
+            &format!("/api/conversations/{conv}/replies"),
+            &a,
+            json!({"text": "answer"}),
+        );
+        assert_eq!(s, 201, "{r}");
+        let (_, c) = hub.get(&format!("/api/conversations/{conv}"), &a);
+        let ms = |t: &Value| chrono_ms(t.as_str().unwrap());
+        firsts.push(ms(&r["reply"]["at"]) - ms(&c["conversation"]["opened_at"]));
+    }
+    firsts.sort_unstable();
+    assert!(
+        firsts.windows(2).all(|w| w[0] < w[1]),
+        "four different lengths: {firsts:?}"
+    );
+    let x: Vec<f64> = firsts.iter().map(|&ms| ms as f64 / 1000.0).collect();
+    let (_, st) = hub.get("/api/stats", &a);
+    let p = |k: &str| st["first_response_seconds"][k].as_f64().unwrap();
+    let close = |got: f64, want: f64| (got - want).abs() < 1e-9;
+    assert!(
+        close(p("p50"), (x[1] + x[2]) / 2.0),
+        "p50 {} of {x:?}",
+        p("p50")
+    );
+    assert!(
+        close(p("p90"), x[2] + 0.7 * (x[3] - x[2])),
+        "p90 {} of {x:?}",
+        p("p90")
+    );
+}
+
+/// Milliseconds since the epoch of an RFC 3339 UTC time with milliseconds
+/// (`2026-12-06T23:40:21.123Z`), enough for differences within a day.
+fn chrono_ms(t: &str) -> i64 {
+    let (date, time) = t.split_once('T').unwrap();
+    let day: i64 = date[8..10].parse().unwrap();
+    let time = time.trim_end_matches('Z');
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let f: Vec<i64> = hms.split(':').map(|v| v.parse().unwrap()).collect();
+    (((day * 24 + f[0]) * 60 + f[1]) * 60 + f[2]) * 1000 + frac.parse::<i64>().unwrap()
 }
 
 #[test]

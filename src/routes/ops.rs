@@ -79,8 +79,7 @@ async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
             }
             let pct = |name: &str| -> Result<Value, crate::store::StoreError> {
                 let q = s.quantiles(name, &[0.5, 0.9])?;
-                let secs =
-                    |v: Option<u64>| v.map(|ms| json!(ms as f64 / 1000.0)).unwrap_or(Value::Null);
+                let secs = |v: Option<f64>| v.map(|ms| json!(ms / 1000.0)).unwrap_or(Value::Null);
                 Ok(json!({"p50": secs(q[0]), "p90": secs(q[1])}))
             };
             Ok(json!({

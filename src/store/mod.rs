@@ -940,30 +940,34 @@ impl Store {
         Ok(out)
     }
 
-    /// The orders at the given quantiles (0..=1) of index `name`, lowest first.
-    pub fn quantiles(&self, name: &str, qs: &[f64]) -> Result<Vec<Option<u64>>, StoreError> {
+    /// The quantiles (0..=1) of the orders of index `name`, interpolated linearly
+    /// between the two nearest ranks (numpy's and spreadsheets' default, so that the
+    /// 0.5 quantile is the median of an even count too); `None` when it is empty.
+    pub fn quantiles(&self, name: &str, qs: &[f64]) -> Result<Vec<Option<f64>>, StoreError> {
         let n = self.count(name)?.max(0) as usize;
         if n == 0 {
             return Ok(vec![None; qs.len()]);
         }
-        let ranks: Vec<usize> = qs
+        // Each quantile's position among the n orders, and the two ranks around it.
+        let at: Vec<f64> = qs
             .iter()
-            .map(|q| ((q * n as f64).ceil() as usize).clamp(1, n) - 1)
+            .map(|q| q.clamp(0.0, 1.0) * (n - 1) as f64)
             .collect();
+        let last = at.iter().map(|h| h.ceil() as usize).max().unwrap_or(0);
         let prefix = keys::index_prefix(name);
-        let mut out = vec![None; qs.len()];
-        for (i, k) in self.tree()?.scan_prefix(&prefix).keys().enumerate() {
+        let mut orders = Vec::with_capacity(last + 1);
+        for k in self.tree()?.scan_prefix(&prefix).keys().take(last + 1) {
             let k = k?;
-            for (j, r) in ranks.iter().enumerate() {
-                if *r == i {
-                    out[j] = keys::split_index_entry(prefix.len(), &k).map(|(o, _)| o);
-                }
-            }
-            if i >= *ranks.iter().max().unwrap_or(&0) {
-                break;
-            }
+            orders.push(keys::split_index_entry(prefix.len(), &k).map_or(0, |(o, _)| o));
         }
-        Ok(out)
+        Ok(at
+            .iter()
+            .map(|&h| {
+                let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+                let (a, b) = (*orders.get(lo)? as f64, *orders.get(hi)? as f64);
+                Some(a + (h - lo as f64) * (b - a))
+            })
+            .collect())
     }
 
     /// The number of entries of index `name`.
