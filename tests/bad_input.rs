@@ -447,7 +447,7 @@ fn a_huge_body_is_checked_after_the_token_as_section_3_orders() {
 
 #[test]
 fn a_body_declared_over_64_kib_is_refused_before_it_arrives() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let s = scene();
     for (token, status, code) in [
         (s.contact.as_str(), 413, "too_large"),
@@ -465,18 +465,7 @@ fn a_body_declared_over_64_kib_is_refused_before_it_arrives() {
             s.hub.addr
         )
         .unwrap();
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = c.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            answer.extend_from_slice(&buf[..n]);
-            if answer.ends_with(b"}}") {
-                break;
-            }
-        }
-        let text = String::from_utf8_lossy(&answer);
+        let text = common::read_until(&mut c, |a| a.ends_with(b"}}"));
         assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
         assert!(text.contains(&format!(r#""code":"{code}""#)), "{text}");
     }
@@ -698,7 +687,7 @@ fn a_storm_of_bad_requests_does_not_disturb_good_ones() {
 
 #[test]
 fn a_body_that_does_not_arrive_is_answered_408_and_others_are_served_meanwhile() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let hub = Hub::start();
     let (_, contact) = hub.contact();
     // Headers announcing 100 bytes, then 10 of them, then nothing.
@@ -716,18 +705,7 @@ fn a_body_that_does_not_arrive_is_answered_408_and_others_are_served_meanwhile()
     let m = hub.say(&contact, "meanwhile");
     assert_eq!(m["text"], "meanwhile");
     let started = std::time::Instant::now();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = s.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        answer.extend_from_slice(&buf[..n]);
-        if answer.windows(9).any(|w| w == b"\"timeout\"") {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&answer);
+    let text = common::read_until(&mut s, |a| a.windows(9).any(|w| w == b"\"timeout\""));
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains(r#""code":"timeout""#), "{text}");
     assert!(started.elapsed() < std::time::Duration::from_secs(25));

@@ -74,6 +74,16 @@ fn comment(hub: &Hub, token: &str, conv: &str, text: &str) -> Value {
     b["comment"].clone()
 }
 
+/// The agent ids a comment mentions.
+fn mentioned(c: &Value) -> BTreeSet<&str> {
+    c["mentions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
 fn status(hub: &Hub, msg: &str) -> (String, Value) {
     let m = hub.message(ADMIN, msg);
     (
@@ -1109,12 +1119,7 @@ fn comment_mentions_agents_by_name_case_insensitively_and_by_id() {
     let c = comment(&hub, &alice.1, &conv, "@Mary Jane please");
     assert_eq!(c["mentions"], json!([mary_jane.0]), "not Mary as well: {c}");
     let c = comment(&hub, &alice.1, &conv, "@mary, then @MARY JANE.");
-    let got: BTreeSet<&str> = c["mentions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let got = mentioned(&c);
     assert_eq!(got, [mary.0.as_str(), mary_jane.0.as_str()].into(), "{c}");
     let c = comment(&hub, &alice.1, &conv, "@Mary Janet?");
     assert_eq!(c["mentions"], json!([mary.0]), "Mary, then a word: {c}");
@@ -1667,12 +1672,7 @@ fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
         "admin + 3: {list}"
     );
     let c = comment(&hub, &first[0].1, &conv, "ask @strasse and @ÉLISE");
-    let got: BTreeSet<&str> = c["mentions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
+    let got = mentioned(&c);
     assert_eq!(
         got,
         [first[1].0.as_str(), first[2].0.as_str()].into(),

@@ -1100,7 +1100,7 @@ fn a_replay_longer_than_a_page_arrives_whole_and_in_order_then_live_events() {
 
 #[test]
 fn an_upgrade_in_a_version_the_hub_does_not_speak_is_told_the_one_it_does() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let hub = Hub::start();
     for (version, upgraded) in [("99", false), ("13", true)] {
         let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
@@ -1114,19 +1114,10 @@ fn an_upgrade_in_a_version_the_hub_does_not_speak_is_told_the_one_it_does() {
         )
         .unwrap();
         // Read until the head is in (and, for the refusal, its JSON body).
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = s.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            answer.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&answer);
-            if text.contains("\r\n\r\n") && (upgraded || text.ends_with('}')) {
-                break;
-            }
-        }
-        let text = String::from_utf8_lossy(&answer).to_lowercase();
+        let text = common::read_until(&mut s, |a| {
+            a.windows(4).any(|w| w == b"\r\n\r\n") && (upgraded || a.ends_with(b"}"))
+        })
+        .to_lowercase();
         if upgraded {
             assert!(text.starts_with("http/1.1 101"), "{text}");
         } else {

@@ -35,6 +35,29 @@ pub enum Kind {
     Widget,
 }
 
+impl Kind {
+    /// Whether `who` (a token's owner) may open this kind of socket.
+    fn admits(self, who: &Result<Option<Principal>, ApiError>) -> bool {
+        matches!(
+            (self, who),
+            (Kind::Agent, Ok(Some(Principal::Agent { .. })))
+                | (Kind::Widget, Ok(Some(Principal::Contact { .. })))
+        )
+    }
+}
+
+/// What a hello asks for once its token is checked.
+enum Hello {
+    /// A welcome, replaying from `since` if the `epoch` matches.
+    Welcome {
+        since: Option<u64>,
+        epoch: Option<String>,
+    },
+    /// Nothing: another field was malformed (this says how). A good token gets
+    /// `invalid` and 1008; any other the 4401 a bad token gets (§7, and §3's order).
+    Refuse(String),
+}
+
 enum Phase {
     AwaitHello,
     Authenticating,
@@ -147,7 +170,7 @@ impl Socket {
                     token,
                     since,
                     epoch,
-                }) => self.hello(token, since, epoch, ctx),
+                }) => self.hello(token, Hello::Welcome { since, epoch }, ctx),
                 Ok(_) => {
                     Self::error(ctx, "invalid", "the first frame must be a hello");
                     Self::close(ctx, ws::CloseCode::Policy, "hello expected");
@@ -160,7 +183,9 @@ impl Socket {
                 ),
                 Err(e) => match (e.message(), e) {
                     // Another field is wrong: the token decides first (4401), else 1008.
-                    (why, FrameError::BadHello { token, .. }) => self.refuse_hello(token, why, ctx),
+                    (why, FrameError::BadHello { token, .. }) => {
+                        self.hello(token, Hello::Refuse(why), ctx)
+                    }
                     (why, _) => {
                         Self::error(ctx, "invalid", &why);
                         Self::close(ctx, ws::CloseCode::Policy, "hello expected");
@@ -211,13 +236,7 @@ impl Socket {
         }
     }
 
-    fn hello(
-        &mut self,
-        token: Option<String>,
-        since: Option<u64>,
-        epoch: Option<String>,
-        ctx: &mut WsContext<Self>,
-    ) {
+    fn hello(&mut self, token: Option<String>, ask: Hello, ctx: &mut WsContext<Self>) {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Self::close(
                 ctx,
@@ -230,41 +249,15 @@ impl Socket {
         ctx.wait(
             async move { hub.directory.resolve(&hub.store, &token).await }
                 .into_actor(self)
-                .map(move |res, act, ctx| act.welcome(res, since, epoch, ctx)),
-        );
-    }
-
-    /// A hello whose fields other than the token are wrong: closed with 4401 if its
-    /// token would have been refused (PROTOCOL §7, as §3 checks the token before the
-    /// body), else answered `invalid` and closed with 1008.
-    fn refuse_hello(&mut self, token: Option<String>, why: String, ctx: &mut WsContext<Self>) {
-        let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return Self::close(
-                ctx,
-                ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
-                "unauthorized",
-            );
-        };
-        self.phase = Phase::Authenticating;
-        let hub = self.hub.clone();
-        ctx.wait(
-            async move { hub.directory.resolve(&hub.store, &token).await }
-                .into_actor(self)
-                .map(move |who, act, ctx| match (act.kind, who) {
-                    (Kind::Agent, Ok(Some(Principal::Agent { .. })))
-                    | (Kind::Widget, Ok(Some(Principal::Contact { .. }))) => {
+                .map(move |who, act, ctx| match ask {
+                    Hello::Welcome { since, epoch } => act.welcome(who, since, epoch, ctx),
+                    // A good token: the hello's other fault answers (PROTOCOL §7).
+                    Hello::Refuse(why) if act.kind.admits(&who) => {
                         Self::error(ctx, "invalid", &why);
                         Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                     }
-                    (_, Err(ApiError::Unavailable(m))) => {
-                        Self::error(ctx, "unavailable", &m);
-                        Self::close(ctx, ws::CloseCode::Again, "storage unavailable");
-                    }
-                    _ => Self::close(
-                        ctx,
-                        ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
-                        "unauthorized",
-                    ),
+                    // Any other token is refused as `welcome` refuses it (4401).
+                    Hello::Refuse(_) => act.welcome(who, None, None, ctx),
                 }),
         );
     }

@@ -489,3 +489,20 @@ pub fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
 }
+
+/// Reads a raw connection until `done` says the answer is whole, the peer closes, or a
+/// read fails (its timeout); what was read, as text.
+pub fn read_until(s: &mut impl std::io::Read, done: impl Fn(&[u8]) -> bool) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if done(&answer) {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
