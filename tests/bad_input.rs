@@ -520,6 +520,21 @@ fn requests_that_are_not_http_get_the_error_body_too() {
             "{text}"
         );
     }
+    // A later request whose head stops half-way on a kept-alive connection gets the
+    // same timeout (actix armed it for a connection's first request only, and such a
+    // connection stayed open for good).
+    let mut c = std::net::TcpStream::connect(&hub.addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let first = common::read_until(&mut c, |a| a.ends_with(b"}"));
+    assert!(first.starts_with("HTTP/1.1 200 "), "{first}");
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let second = common::read_until(&mut c, |a| a.ends_with(b"}}"));
+    assert!(second.starts_with("HTTP/1.1 408 "), "{second}");
+    assert!(second.contains(r#""code":"timeout""#), "{second}");
     assert_eq!(hub.get("/healthz", ADMIN).0, 200);
 }
 

@@ -1389,6 +1389,14 @@ where
                         let inner = inner.as_mut().project();
                         inner.flags.remove(Flags::KEEP_ALIVE);
                         inner.ka_timer.clear(line!());
+                        // hub patch: a later request's head must arrive in time too (the
+                        // timer was armed for the first request only, so a kept-alive
+                        // connection could hold a partial head for ever).
+                        if let Some(deadline) = inner.config.client_request_deadline() {
+                            inner
+                                .head_timer
+                                .set_and_init(cx, sleep_until(deadline.into()), line!());
+                        }
                     }
 
                     if !inner.flags.contains(Flags::STARTED) {
