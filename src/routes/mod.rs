@@ -80,8 +80,14 @@ async fn read_whole_body(mut payload: web::Payload) -> Result<web::Bytes, ApiErr
     use futures_util::StreamExt;
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::invalid(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            use actix_web::error::PayloadError;
+            ApiError::invalid(match e {
+                PayloadError::Incomplete(_) => "the body ended before it was complete",
+                PayloadError::EncodingCorrupted => "the body's transfer encoding is corrupt",
+                _ => "the body could not be read",
+            })
+        })?;
         if buf.len() + chunk.len() > MAX_BODY {
             return Err(ApiError::TooLarge(format!(
                 "the body is over {MAX_BODY} bytes"
