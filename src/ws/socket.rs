@@ -175,14 +175,9 @@ impl Socket {
                     Self::error(ctx, "invalid", "the first frame must be a hello");
                     Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                 }
-                // A hello whose token is not a string is refused like a missing one.
-                Err(FrameError::BadToken) => Self::close(
-                    ctx,
-                    ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
-                    "unauthorized",
-                ),
                 Err(e) => match (e.message(), e) {
-                    // Another field is wrong: the token decides first (4401), else 1008.
+                    // A field is wrong: the token decides first (4401: absent, not a
+                    // string, unknown, the other kind), else `invalid` and 1008.
                     (why, FrameError::BadHello { token, .. }) => {
                         self.hello(token, Hello::Refuse(why), ctx)
                     }
