@@ -199,7 +199,7 @@ fn commit(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Bus::new()).unwrap();
+    let store = Store::open(dir.path(), Bus::new(), Default::default()).unwrap();
     let msg = Message::clone(&conversation_with(1).messages[0]);
     let mut g = c.benchmark_group("group_commit");
     g.throughput(Throughput::Elements(1));
@@ -344,7 +344,7 @@ fn client_ids(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), Bus::new()).unwrap();
+    let store = Store::open(dir.path(), Bus::new(), Default::default()).unwrap();
     let mut g = c.benchmark_group("client_id_lookup");
     for n in [10usize, 1000, 10_000] {
         let contact = format!("k_contact_with_{n}");

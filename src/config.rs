@@ -27,6 +27,8 @@ pub struct Config {
     /// `HUB_AGENT_INFLIGHT`: most agent commands (replies, assignments, …) the hub runs at
     /// once; the others wait their turn in arrival order (`0`: no limit).
     pub agent_inflight: usize,
+    /// The store's settings (`HUB_STORE_*`, `HUB_CONSOLE_HOLD_COMMITS`).
+    pub store: crate::store::Settings,
 }
 
 /// The default of `HUB_AGENT_INFLIGHT` (see `docs/DECISIONS.md`, "Replies and bots").
@@ -81,22 +83,6 @@ impl Config {
                     .map_err(|_| format!("{k} must be a whole number (0 or more), not {v:?}"))
             })
         };
-        // The store's own settings are read where they are used; checked here.
-        for k in ["HUB_STORE_DEFER_MIN_PAIRS", "HUB_CONSOLE_HOLD_COMMITS"] {
-            number(k, 0)?;
-        }
-        for k in ["HUB_STORE_SNAPSHOT_MB", "HUB_STORE_CLEANING_LAG_MB"] {
-            if let Some(v) = var(k) {
-                match v.trim().parse::<f64>() {
-                    Ok(mb) if mb >= 0.0 && mb.is_finite() => {}
-                    _ => {
-                        return Err(format!(
-                            "{k} must be a number of megabytes (0 or more), not {v:?}"
-                        ))
-                    }
-                }
-            }
-        }
         let admin_token = get("HUB_ADMIN_TOKEN").filter(|v| !v.is_empty());
         if admin_token
             .as_deref()
@@ -136,6 +122,7 @@ impl Config {
             },
             socket_silence: Duration::from_millis(socket_silence),
             agent_inflight: number("HUB_AGENT_INFLIGHT", AGENT_INFLIGHT as u64)? as usize,
+            store: crate::store::Settings::from_vars(var)?,
         })
     }
 }
@@ -197,9 +184,15 @@ mod tests {
             let e = config(&[(k, v)]).expect_err(&format!("{k}={v}"));
             assert!(e.contains(k), "{e}");
         }
+        let c = config(&[
+            ("HUB_STORE_SNAPSHOT_MB", "0.05"),
+            ("HUB_STORE_DEFER_MIN_PAIRS", " 2"),
+        ])
+        .unwrap();
+        assert_eq!((c.store.snapshot_mb, c.store.defer_min_pairs), (0.05, 2));
         assert_eq!(
-            config(&[("HUB_STORE_SNAPSHOT_MB", "0.05")]).map(|_| ()),
-            Ok(())
+            config(&[]).unwrap().store,
+            crate::store::Settings::default()
         );
     }
 

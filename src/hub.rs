@@ -50,7 +50,7 @@ impl Hub {
     /// Opens the store and starts the actors. Must run inside an actix system.
     pub fn build(config: Config) -> Result<Arc<Hub>, StoreError> {
         let bus = Bus::new();
-        let store = Store::open(&config.data, bus.clone())?;
+        let store = Store::open(&config.data, bus.clone(), config.store.clone())?;
         let directory = Directory::load(&store)?;
         let admin_token_created = bootstrap_admin(&store, &directory, &config)?;
         let presence = Arc::new(PresenceView::default());

@@ -47,14 +47,10 @@ pub const IDLE_ROUND: usize = 256;
 /// `group_commit` bench: deferring gains where commits are large (512 writers, ≈ 250 messages a
 /// commit); at 64 writers (≈ 35 a commit) it lost 10–15 % in one hour and gained 5–9 %
 /// in another; in the busy hour (≈ 2 a commit) deferring every commit cost 3–5 % of
-/// the send → console p50.
+/// the send → console p50. `HUB_STORE_DEFER_MIN_PAIRS` sets it
+/// ([`super::Settings::defer_min_pairs`]; the crash loop uses a low value so that its
+/// crashes land among journal records).
 pub const DEFER_MIN_PAIRS: usize = 256;
-
-/// [`DEFER_MIN_PAIRS`], or `HUB_STORE_DEFER_MIN_PAIRS` (`0`: every commit defers; the
-/// crash loop uses a low value so that its crashes land among journal records).
-pub fn defer_min_pairs() -> usize {
-    super::env_or("HUB_STORE_DEFER_MIN_PAIRS", DEFER_MIN_PAIRS)
-}
 
 /// Bytes of pairs per journal part (sled writes values past 128 KiB as files of their
 /// own).

@@ -13,6 +13,7 @@ pub mod keys;
 mod lazy;
 pub mod log;
 mod recovery;
+mod settings;
 #[cfg(test)]
 mod sled_patches;
 mod writer;
@@ -22,6 +23,7 @@ use crate::domain::state::{messages_from_runs, SnapshotRun, SNAPSHOT_RUN};
 use crate::domain::{ContactId, Conversation, ConversationState, Event, Message, Snapshot};
 use index::IndexEntry;
 use serde::{de::DeserializeOwned, Serialize};
+pub use settings::Settings;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -51,15 +53,6 @@ pub struct Batch {
     index_del: Vec<IndexEntry>,
     index_put: Vec<(IndexEntry, Vec<u8>)>,
     outgoing: Vec<Outgoing>,
-}
-
-/// A store setting from the environment: `name` parsed (blanks around it ignored), else
-/// `default` when it is unset or does not parse.
-pub(super) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
 }
 
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
@@ -235,6 +228,7 @@ impl Ticket {
 /// The durable store. Cheap to share behind an `Arc`.
 pub struct Store {
     dir: PathBuf,
+    settings: Settings,
     /// The open database; `None` while it is being reopened after a failure.
     inner: RwLock<Option<Arc<Inner>>>,
     next_seq: AtomicU64,
@@ -277,8 +271,8 @@ impl Drop for Applying<'_> {
 
 impl Store {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
-    pub fn open(dir: &Path, bus: Arc<Bus>) -> Result<Arc<Store>, StoreError> {
-        Store::open_with(dir, bus, true)
+    pub fn open(dir: &Path, bus: Arc<Bus>, settings: Settings) -> Result<Arc<Store>, StoreError> {
+        Store::open_with(dir, bus, settings, true)
     }
 
     /// [`Store::open`], and whether to build the contact index of a store created before
@@ -286,10 +280,11 @@ impl Store {
     fn open_with(
         dir: &Path,
         bus: Arc<Bus>,
+        settings: Settings,
         build_contact_index: bool,
     ) -> Result<Arc<Store>, StoreError> {
         std::fs::create_dir_all(dir)?;
-        let inner = Inner::open(dir)?;
+        let inner = Inner::open(dir, &settings)?;
         let tree = inner.tree.clone();
         let epoch_key = keys::key(keys::META, &[b"epoch"]);
         let contact_index_key = contact_index_marker();
@@ -321,8 +316,10 @@ impl Store {
         drop(tree);
         bus.set_head(last);
         let (tx, rx) = mpsc::channel(16 * 1024);
+        let writer = writer::Writer::new(bus, last + 1, &settings);
         let store = Arc::new(Store {
             dir: dir.to_path_buf(),
+            settings,
             inner: RwLock::new(Some(Arc::new(inner))),
             next_seq: AtomicU64::new(last + 1),
             epoch,
@@ -334,7 +331,7 @@ impl Store {
             applies: AtomicU64::new(0),
             apply_gate: RwLock::new(()),
         });
-        writer::spawn(writer::Writer::new(bus, last + 1), rx, store.clone());
+        writer::spawn(writer, rx, store.clone());
         if !contact_index && build_contact_index {
             let s = store.clone();
             std::thread::Builder::new()
@@ -432,7 +429,7 @@ impl Store {
                 }
             }
         }
-        let inner = Inner::open(&self.dir)?;
+        let inner = Inner::open(&self.dir, &self.settings)?;
         *guard = Some(Arc::new(inner));
         drop(guard);
         // Opening replayed the journal: what it held is in sled, what it lacked was
@@ -1028,7 +1025,7 @@ impl Inner {
         Ok(())
     }
 
-    fn open(dir: &Path) -> Result<Inner, StoreError> {
+    fn open(dir: &Path, settings: &Settings) -> Result<Inner, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(256 * 1024 * 1024)
@@ -1036,11 +1033,11 @@ impl Inner {
             .mode(sled::Mode::HighThroughput)
             // The hub writes snapshots itself while it runs (`recovery.rs`): opening
             // then only reads (a crashed 1 M-conversation store wrote 85 MB first).
-            .snapshot_at_open(!recovery::RecoverySnapshots::enabled())
+            .snapshot_at_open(!recovery::enabled(settings.snapshot_mb))
             .open()?;
         // Segment cleaning waits until this much log follows a segment that became
-        // half dead (`writer::cleaning_lag_bytes`).
-        db.set_cleaning_lag(writer::cleaning_lag_bytes());
+        // half dead (`Settings::cleaning_lag_mb`).
+        db.set_cleaning_lag(settings.cleaning_lag_bytes());
         let tree = db.open_tree("hub")?;
         // sled's flush ends in sync_file_range (sled #1452), which neither flushes the
         // device's cache nor syncs metadata: every flush is followed by sync_data.
@@ -1130,7 +1127,9 @@ mod tests {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
             // No background pass: a test that wants it runs `build_contact_index` itself.
-            match rt.block_on(async { Store::open_with(dir, bus.clone(), false) }) {
+            match rt
+                .block_on(async { Store::open_with(dir, bus.clone(), Settings::default(), false) })
+            {
                 Ok(s) => return s,
                 Err(StoreError::Sled(sled::Error::Io(e)))
                     if e.to_string().contains("could not acquire lock")
@@ -1215,7 +1214,7 @@ mod tests {
         let (new, earlier) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         // An earlier hub's store: it has an epoch, and no contact index.
         {
-            let inner = Inner::open(earlier.path()).unwrap();
+            let inner = Inner::open(earlier.path(), &Settings::default()).unwrap();
             inner
                 .tree
                 .insert(keys::key(keys::META, &[b"epoch"]), &b"0123456789abcdef"[..])
@@ -1254,7 +1253,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // An earlier hub's store: an epoch, three conversations, no contact index.
         {
-            let inner = Inner::open(dir.path()).unwrap();
+            let inner = Inner::open(dir.path(), &Settings::default()).unwrap();
             inner
                 .tree
                 .insert(keys::key(keys::META, &[b"epoch"]), &b"0123456789abcdef"[..])
@@ -1301,7 +1300,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A store written before the packed layout: seqs 1..=5, one key per event.
         {
-            let inner = Inner::open(dir.path()).unwrap();
+            let inner = Inner::open(dir.path(), &Settings::default()).unwrap();
             for s in 1..=5u64 {
                 let conv = if s.is_multiple_of(2) { "a" } else { "b" };
                 inner
@@ -1362,7 +1361,7 @@ mod tests {
         copy_dir(dir.path(), copy.path());
         let bus = Bus::new();
         let store = rt
-            .block_on(async { Store::open(copy.path(), bus.clone()) })
+            .block_on(async { Store::open(copy.path(), bus.clone(), Settings::default()) })
             .unwrap();
         assert_eq!(bus.head(), 48);
         let mut log_a = store.load_conversation("a").unwrap().log;

@@ -93,18 +93,6 @@ impl RecoverySnapshots {
         }
     }
 
-    /// The period from `HUB_STORE_SNAPSHOT_MB` (fractions allowed: tests use 0.05).
-    pub(super) fn every_mb_from_env() -> f64 {
-        super::env_or("HUB_STORE_SNAPSHOT_MB", DEFAULT_EVERY_MB)
-    }
-
-    /// Whether the hub writes snapshots while it runs (then sled writes none when it
-    /// opens the store: opening only reads, and the first snapshot comes once the log
-    /// replayed at open plus what follows make a period).
-    pub(super) fn enabled() -> bool {
-        every_bytes(Self::every_mb_from_env()) > 0
-    }
-
     /// Called by the writer as it starts a commit.
     pub(super) fn commit_started(&self) {
         self.progress.started.fetch_add(1, Ordering::SeqCst);
@@ -142,6 +130,14 @@ impl RecoverySnapshots {
             self.tx = None;
         }
     }
+}
+
+/// Whether the hub writes snapshots while it runs, `every_mb` apart
+/// ([`super::Settings::snapshot_mb`]): then sled writes none when it opens the store
+/// (opening only reads, and the first snapshot comes once the log replayed at open plus
+/// what follows make a period).
+pub(super) fn enabled(every_mb: f64) -> bool {
+    every_bytes(every_mb) > 0
 }
 
 /// `HUB_STORE_SNAPSHOT_MB` in bytes. `as` saturates: a huge value means "rarely", a

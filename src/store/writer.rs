@@ -5,7 +5,7 @@
 use super::lazy::{self, Lazy, Round};
 use super::log::{self, OpenChunks};
 use super::recovery::RecoverySnapshots;
-use super::{keys, Request, Store};
+use super::{keys, Request, Settings, Store};
 use crate::bus::{Bus, Outgoing};
 use crate::metrics::CommitPhases;
 use std::collections::{BTreeMap, HashMap};
@@ -40,12 +40,12 @@ pub(super) struct Writer {
     /// Commits whose consoles' frames are held; at most [`Writer::console_hold`].
     held_commits: u32,
     /// How many commits' consoles' frames may be held for the next ones
-    /// ([`console_hold_commits`]).
+    /// ([`Settings::console_hold_commits`]).
     console_hold: u32,
 }
 
 impl Writer {
-    pub(super) fn new(bus: Arc<Bus>, next_pub: u64) -> Self {
+    pub(super) fn new(bus: Arc<Bus>, next_pub: u64, settings: &Settings) -> Self {
         Writer {
             bus,
             counts: HashMap::new(),
@@ -53,12 +53,12 @@ impl Writer {
             held: BTreeMap::new(),
             open: OpenChunks::default(),
             lazy: Lazy::default(),
-            defer_min: lazy::defer_min_pairs(),
+            defer_min: settings.defer_min_pairs,
             draining: false,
             last_small: true,
             console_frames: Vec::new(),
             held_commits: 0,
-            console_hold: console_hold_commits(),
+            console_hold: settings.console_hold_commits,
         }
     }
 
@@ -339,28 +339,19 @@ fn load_chunk(tree: &sled::Tree, c: u64) -> Result<BTreeMap<u64, Vec<u8>>, Strin
 /// of a page that is rewritten anyway a few updates later (sled consolidates a page
 /// every 10 updates); waiting lets those leave by themselves. Measured on a 90 s busy
 /// hour: 0.88 GB of moved pages instead of 2.89 GB, for a store 6 % larger
-/// (`docs/DECISIONS.md`, "Segment cleaning"). `HUB_STORE_CLEANING_LAG_MB` sets it.
-const CLEANING_LAG_MB: f64 = 64.0;
-
-/// The cleaning lag in bytes: `HUB_STORE_CLEANING_LAG_MB` (megabytes, fractions
-/// allowed, `0` cleans at once as sled did), else [`CLEANING_LAG_MB`].
-pub(super) fn cleaning_lag_bytes() -> u64 {
-    let mb = Some(super::env_or("HUB_STORE_CLEANING_LAG_MB", CLEANING_LAG_MB))
-        .filter(|mb| mb.is_finite() && *mb >= 0.0)
-        .unwrap_or(CLEANING_LAG_MB);
-    (mb * 1024.0 * 1024.0) as u64
-}
+/// (`docs/DECISIONS.md`, "Segment cleaning"). `HUB_STORE_CLEANING_LAG_MB` sets it
+/// ([`Settings::cleaning_lag_mb`]).
+pub(super) const CLEANING_LAG_MB: f64 = 64.0;
 
 /// Consoles' frames are held for the next commit only after a commit that took less
 /// than this ([`Writer::publish`]).
 const CONSOLE_HOLD_MAX_COMMIT: Duration = Duration::from_millis(1);
 
 /// How many commits' consoles' frames the writer may hold for the next commit when one
-/// follows at once: `HUB_CONSOLE_HOLD_COMMITS`, else 1 (`0` publishes every commit's
-/// frames to consoles at once).
-fn console_hold_commits() -> u32 {
-    super::env_or("HUB_CONSOLE_HOLD_COMMITS", 1)
-}
+/// follows at once, unless `HUB_CONSOLE_HOLD_COMMITS` says otherwise
+/// ([`Settings::console_hold_commits`]; `0` publishes every commit's frames to consoles
+/// at once).
+pub(super) const CONSOLE_HOLD_COMMITS: u32 = 1;
 
 /// Pages one round of segment cleaning rewrites at most before the writer looks at its
 /// queue again (it also stops as soon as a request waits).
@@ -430,7 +421,7 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                 .map(|i| i.db.snapshot_lsn_at_open())
                 .unwrap_or(0);
             let mut snapshots =
-                RecoverySnapshots::new(RecoverySnapshots::every_mb_from_env(), start, &store.dir);
+                RecoverySnapshots::new(store.settings.snapshot_mb, start, &store.dir);
             loop {
                 let first = match rx.try_recv() {
                     Ok(r) => r,
