@@ -581,6 +581,30 @@ fn a_reply_to_an_unknown_conversation_is_404_and_a_bad_body_400_first() {
         (403, Some("forbidden")),
         "{b}"
     );
+    // A client id already used answers with its first reply anywhere but in a
+    // conversation that does not exist.
+    let m = hub.say(&contact, "hi");
+    let conv = m["conversation_id"].as_str().unwrap();
+    assert_eq!(reply_as(&hub, &alice.1, conv, "k").0, 201);
+    let (s, b) = reply_as(&hub, &alice.1, "c_nope", "k");
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{b}"
+    );
+    let (_, other) = hub.contact();
+    let other = hub.say(&other, "hello");
+    let (s, b) = reply_as(
+        &hub,
+        &alice.1,
+        other["conversation_id"].as_str().unwrap(),
+        "k",
+    );
+    assert_eq!(
+        (s, b["reply"]["conversation_id"].as_str()),
+        (200, Some(conv)),
+        "{b}"
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! customer message (PROTOCOL §6.4).
 
 use super::ids::AssistantId;
+use crate::auth::caseless;
 use serde::{Deserialize, Serialize};
 
 /// One `match` → `reply` rule.
@@ -38,15 +39,18 @@ pub enum BotDecision {
     Reply(String),
 }
 
-fn contains_ci(haystack_lower: &str, needle: &str) -> bool {
-    let n = needle.trim().to_lowercase();
-    !n.is_empty() && haystack_lower.contains(&n)
+/// Whether `needle` (blanks around it ignored) is in `haystack`, whose case is folded
+/// already ([`caseless`]).
+fn contains_ci(haystack: &str, needle: &str) -> bool {
+    let n = caseless(needle.trim());
+    !n.is_empty() && haystack.contains(&n)
 }
 
 impl Assistant {
-    /// Decides, by case-insensitive substring match, in the order of PROTOCOL §6.4.
+    /// Decides, by case-insensitive substring match, in the order of PROTOCOL §6.4; of
+    /// several rules that match, the first one listed answers.
     pub fn decide(&self, text: &str) -> BotDecision {
-        let lower = text.to_lowercase();
+        let lower = caseless(text);
         if self.spam_keywords.iter().any(|k| contains_ci(&lower, k)) {
             return BotDecision::Spam;
         }
@@ -68,5 +72,48 @@ impl Assistant {
                 reply: self.transfer_reply.clone(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Assistant, BotDecision, Rule};
+
+    fn assistant(rules: &[(&str, &str)], spam: &[&str]) -> Assistant {
+        Assistant {
+            id: "a".to_string().into(),
+            name: "Bot".into(),
+            status: "published".into(),
+            channels: vec!["web".into()],
+            rules: rules
+                .iter()
+                .map(|(m, r)| Rule {
+                    pattern: m.to_string(),
+                    reply: r.to_string(),
+                })
+                .collect(),
+            transfer_keywords: vec![],
+            transfer_reply: None,
+            spam_keywords: spam.iter().map(|k| k.to_string()).collect(),
+            default_reply: Some("default".into()),
+        }
+    }
+
+    #[test]
+    fn matching_folds_case_whole_and_the_first_listed_rule_answers() {
+        let a = assistant(
+            &[("refund", "first"), ("refund policy", "second"), ("straße", "street")],
+            &[" Casino "],
+        );
+        let reply = |t: &str| match a.decide(t) {
+            BotDecision::Reply(r) => r,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(reply("Your REFUND POLICY?"), "first");
+        // Capitals that are two letters: "ß" is "SS".
+        assert_eq!(reply("which STRASSE"), "street");
+        assert_eq!(reply("welche Straße"), "street");
+        assert_eq!(reply("nothing"), "default");
+        assert_eq!(a.decide("CASINO bonus"), BotDecision::Spam);
     }
 }

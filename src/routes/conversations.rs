@@ -270,6 +270,22 @@ async fn reply(
     let run = async move {
         if let Some(cid) = &b.client_id {
             if let Some(rec) = hub2.earlier_reply(&scope, cid).await? {
+                // A repeat sent to another conversation still answers with the first
+                // reply, but one sent to a conversation that does not exist is a 404
+                // (§3 checks that before anything the action's state decides).
+                if rec["reply"]["conversation_id"].as_str() != Some(conv.as_str()) {
+                    let id = conv.as_str().to_string();
+                    let known = hub2
+                        .store
+                        .read(move |s| {
+                            s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])
+                        })
+                        .await?
+                        .is_some();
+                    if !known {
+                        return Err(ApiError::NotFound("conversation not found".into()));
+                    }
+                }
                 return Ok::<_, ApiError>((rec, false));
             }
         }
