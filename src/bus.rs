@@ -235,6 +235,8 @@ pub struct Bus {
     seam: Mutex<()>,
     presence: OnceLock<Addr<PresenceActor>>,
     shutting_down: AtomicBool,
+    /// Wakes [`Bus::until_shutdown`]'s waiters.
+    shutdown_notify: tokio::sync::Notify,
 }
 
 impl Bus {
@@ -290,10 +292,12 @@ impl Bus {
     pub fn subscribe_contact(&self, contact: &ContactId) -> (Subscription, u64) {
         let (sub, s) = self.channel(None);
         let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
-        self.contacts
-            .entry(contact.clone())
-            .or_default()
-            .push((s.id, sub));
+        if !self.is_shutting_down() {
+            self.contacts
+                .entry(contact.clone())
+                .or_default()
+                .push((s.id, sub));
+        }
         (s, self.head())
     }
 
@@ -336,6 +340,22 @@ impl Bus {
         self.shutting_down.store(true, Ordering::SeqCst);
         self.agents.clear();
         self.contacts.clear();
+        self.shutdown_notify.notify_waiters();
+    }
+
+    /// Resolves once [`Bus::shutdown`] has run (at once if it has): sockets that are
+    /// not subscribed yet (no `hello`) close on it.
+    pub fn until_shutdown(self: &Arc<Self>) -> impl std::future::Future<Output = ()> {
+        let bus = self.clone();
+        async move {
+            let notified = bus.shutdown_notify.notified();
+            tokio::pin!(notified);
+            // Registered before the flag is read: a shutdown in between still wakes it.
+            notified.as_mut().enable();
+            if !bus.is_shutting_down() {
+                notified.await;
+            }
+        }
     }
 
     /// True once [`Bus::shutdown`] ran.

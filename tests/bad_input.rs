@@ -149,22 +149,28 @@ fn a_body_that_is_not_utf8_is_invalid() {
     let s = scene();
     let before = s.snapshot();
     let agent = ureq::AgentBuilder::new().build();
-    let r = agent
-        .post(&format!("{}/api/widget/messages", s.hub.url))
-        .set("Authorization", &format!("Bearer {}", s.contact))
-        .set("Content-Type", "application/json")
-        .send_bytes(b"{\"text\": \"\xff\xfe\"}");
-    let (status, body) = match r {
-        Ok(r) => (r.status(), r.into_string().unwrap()),
-        Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
-        Err(e) => panic!("{e}"),
-    };
-    assert_error(
-        (status, serde_json::from_str(&body).unwrap_or(Value::Null)),
-        400,
-        "invalid",
-        "bad utf-8",
-    );
+    // In the text, and in a field the route ignores (serde does not read its bytes).
+    for raw in [
+        &b"{\"text\": \"\xff\xfe\"}"[..],
+        &b"{\"text\": \"hi\", \"note\": \"\xff\"}"[..],
+    ] {
+        let r = agent
+            .post(&format!("{}/api/widget/messages", s.hub.url))
+            .set("Authorization", &format!("Bearer {}", s.contact))
+            .set("Content-Type", "application/json")
+            .send_bytes(raw);
+        let (status, body) = match r {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        };
+        assert_error(
+            (status, serde_json::from_str(&body).unwrap_or(Value::Null)),
+            400,
+            "invalid",
+            &format!("bad utf-8 in {}", String::from_utf8_lossy(raw)),
+        );
+    }
     s.still_serving_and_unchanged(&before);
 }
 

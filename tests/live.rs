@@ -605,9 +605,10 @@ fn widget_socket_sends_are_acked_after_durability_and_idempotent() {
 #[test]
 fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
     let hub = Hub::start();
-    let (_, a) = hub.agent("Ann", "agent");
-    let (_, slow_agent) = hub.agent("Slow", "agent");
-    let (mut slow, _) = hub.console(&slow_agent, None);
+    let (ann, a) = hub.agent("Ann", "agent");
+    let (bob, b) = hub.agent("Bob", "agent");
+    // Two consoles of Ann's: one stops reading.
+    let (mut slow, _) = hub.console(&a, None);
     let (mut normal, _) = hub.console(&a, None);
     let text = "y".repeat(4000);
     let big = std::sync::Arc::new(text);
@@ -660,8 +661,35 @@ fn a_client_that_never_reads_is_cut_off_while_others_keep_receiving() {
             "no cut-off after {sent} messages"
         );
     }
+    // Cut off, the slow console counts as disconnected (§7): what it says of presence
+    // (read by the hub only once it has caught up) does not count.
+    slow.send(json!({"type": "presence", "status": "away"}));
     // The slow client finds what was queued, then a 1008 close.
     assert_eq!(slow.closed(), Some(1008));
+    // Presence changes are events in the order the hub takes them: once Bob's arrives,
+    // an `away` of Ann's would have come before it.
+    let (_bob_console, _) = hub.console(&b, None);
+    let mut presence = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !presence.contains(&(bob.clone(), "online".to_string())) {
+        assert!(Instant::now() < deadline, "no presence event for Bob");
+        if let Frame::Json(v) = normal.next(Duration::from_millis(200)) {
+            if v["type"] == "event" {
+                normal_seen.push(v["seq"].as_u64().unwrap());
+                if v["kind"] == "presence.changed" {
+                    let d = &v["data"];
+                    presence.push((
+                        d["agent_id"].as_str().unwrap().to_string(),
+                        d["presence"].as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        !presence.iter().any(|(id, _)| *id == ann),
+        "Ann's presence changed: {presence:?}"
+    );
     // The normal client got every event up to the head, in order, without gaps.
     let head = metric(&hub.metrics(), "hub_head_seq");
     let deadline = Instant::now() + Duration::from_secs(30);

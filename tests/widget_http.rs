@@ -115,6 +115,29 @@ fn a_widget_session_with_an_overlong_name_or_email_is_invalid() {
 }
 
 #[test]
+fn channel_and_client_id_limits_count_characters_not_bytes() {
+    let hub = Hub::start();
+    for (channel, status) in [("é".repeat(64), 201), ("€".repeat(65), 400)] {
+        let (s, b) = hub.call(
+            "POST",
+            "/api/widget/session",
+            None,
+            Some(json!({ "channel": channel })),
+        );
+        assert_eq!(s, status, "{} characters: {b}", channel.chars().count());
+    }
+    let (_, token) = hub.contact();
+    for (cid, status) in [("😀".repeat(200), 201), ("é".repeat(201), 400)] {
+        let (s, b) = hub.post(
+            "/api/widget/messages",
+            &token,
+            json!({"text": "hi", "client_id": cid}),
+        );
+        assert_eq!(s, status, "{} characters: {b}", cid.chars().count());
+    }
+}
+
+#[test]
 fn sending_a_message_answers_201_with_only_the_contact_view() {
     let hub = Hub::start();
     let (contact_id, token) = hub.contact();

@@ -189,10 +189,16 @@ async fn publish(
     let body = super::read_body(&req, payload).await?;
     let c: Channels = parse(&body)?;
     let channels: Vec<String> = c.channels.unwrap_or_default();
-    if channels.is_empty() || channels.iter().any(|c| c.trim().is_empty() || c.len() > 64) {
+    if channels.is_empty() {
         return Err(ApiError::invalid(
             "channels must list at least one channel name",
         ));
+    }
+    if channels
+        .iter()
+        .any(|c| c.trim().is_empty() || c.chars().count() > 64)
+    {
+        return Err(ApiError::invalid("a channel name must be 1 to 64 characters"));
     }
     update(&hub, path.into_inner(), move |a, others| {
         for ch in &channels {

@@ -55,7 +55,8 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     // PROTOCOL §6.2 lists every conversation of the state; `limit` (at most 5000) is
     // an extension for pages.
     let limit = match super::inbox::parse_num("limit", q.limit.as_deref())? {
-        Some(n) => n.clamp(1, 5000) as usize,
+        Some(0) => return Err(ApiError::invalid("limit must be at least 1")),
+        Some(n) => n.min(5000) as usize,
         None => usize::MAX,
     };
     let before = super::inbox::parse_num("before", q.before.as_deref())?;

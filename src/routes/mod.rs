@@ -105,6 +105,14 @@ pub fn parse<T: DeserializeOwned>(body: &web::Bytes) -> Result<T, ApiError> {
             "the body is over {MAX_BODY} bytes"
         )));
     }
+    // JSON is UTF-8 (RFC 8259 §8.1); serde checks only the strings it keeps, so bytes
+    // that are not would pass in a field the route ignores.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::invalid(format!(
+            "the body is not UTF-8 (byte {})",
+            e.valid_up_to()
+        )));
+    }
     let raw: &[u8] = match body.iter().find(|b| !b.is_ascii_whitespace()) {
         None => b"{}",
         Some(b'{') => body,
@@ -130,7 +138,7 @@ pub fn check_text(field: &str, text: &str) -> Result<(), ApiError> {
 /// Checks an idempotency key: 1 to 200 characters.
 pub fn check_client_id(client_id: Option<&str>) -> Result<(), ApiError> {
     match client_id {
-        Some(c) if c.is_empty() || c.len() > 200 => {
+        Some(c) if c.is_empty() || c.chars().count() > 200 => {
             Err(ApiError::invalid("client_id must be 1 to 200 characters"))
         }
         _ => Ok(()),

@@ -40,7 +40,7 @@ async fn open_session(
     let body = super::read_body(&req, payload).await?;
     let b: SessionBody = parse(&body)?;
     let channel = b.channel.unwrap_or_else(|| "web".into());
-    if channel.trim().is_empty() || channel.len() > 64 {
+    if channel.trim().is_empty() || channel.chars().count() > 64 {
         return Err(ApiError::invalid("channel must be 1 to 64 characters"));
     }
     let name = opt_field("name", b.name, 200)?;

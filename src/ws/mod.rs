@@ -29,9 +29,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// sent to, PROTOCOL §2: the list replaces that default); one without `Origin` (not a
 /// browser) passes.
 pub fn origin_allowed(req: &HttpRequest, config: &Config) -> bool {
-    let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
-        return true;
-    };
+    // Every `Origin` header must pass (a browser sends one); one that is not visible
+    // ASCII (RFC 6454 serialises origins in ASCII, IDNs as punycode) names no allowed
+    // origin.
+    req.headers().get_all("origin").all(|o| {
+        o.to_str()
+            .is_ok_and(|o| origin_is_allowed(o, req, config))
+    })
+}
+
+fn origin_is_allowed(origin: &str, req: &HttpRequest, config: &Config) -> bool {
     if !config.allowed_origins.is_empty() {
         return config.origin_listed(origin);
     }
@@ -56,6 +63,21 @@ async fn start(
         )
         .into());
     }
+    // RFC 6455 §4.2.1: an upgrade is an HTTP/1.1 GET whose key is 16 bytes in base64.
+    let refused = if req.version() < actix_web::http::Version::HTTP_11 {
+        Some("a WebSocket upgrade needs HTTP/1.1")
+    } else if req
+        .headers()
+        .get(actix_web::http::header::SEC_WEBSOCKET_KEY)
+        .is_some_and(|k| !key_is_16_bytes(k.as_bytes()))
+    {
+        Some("Sec-WebSocket-Key must be 16 bytes in base64")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        return Err(crate::error::ApiError::invalid(why).into());
+    }
     let socket = Socket::new(hub.get_ref().clone(), kind, req.peer_addr().map(|a| a.ip()));
     // Not an upgrade (a plain GET, a missing key or version): a §3 error body; one
     // naming a version this hub does not speak also names the one it does (RFC 6455
@@ -78,6 +100,15 @@ async fn start(
         }
     };
     Ok(res.streaming(WsContext::create(socket, stream, MAX_FRAME)))
+}
+
+/// Whether `key` is 16 bytes in base64: 22 characters of its alphabet and `==`.
+fn key_is_16_bytes(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
 }
 
 async fn agent(

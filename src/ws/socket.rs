@@ -129,15 +129,22 @@ impl Socket {
         Duration::from_micros(rand::thread_rng().gen_range(0..micros))
     }
 
+    /// Whether the bus cut this socket off (a slow client, PROTOCOL §7).
+    fn cut_off(&self) -> bool {
+        self.sub
+            .as_ref()
+            .is_some_and(|(_, state)| state.overflowed.load(Ordering::Relaxed))
+    }
+
     /// One heartbeat: marks the socket alive for the bus, drops a peer silent for too
     /// long, pings.
     fn tick(&mut self, ctx: &mut WsContext<Self>, silence: Duration) {
+        if self.cut_off() {
+            // The bus cut us off: the live stream closes with 1008 once what was
+            // queued before is sent (PROTOCOL §7), whatever else is also true.
+            return;
+        }
         if let Some((_, state)) = &self.sub {
-            if state.overflowed.load(Ordering::Relaxed) {
-                // The bus cut us off: the live stream closes with 1008 once what was
-                // queued before is sent (PROTOCOL §7), whatever else is also true.
-                return;
-            }
             state.touch();
         }
         if self.last_heard.elapsed() > silence {
@@ -192,6 +199,9 @@ impl Socket {
             }
             Phase::Ready => match frames::parse(text) {
                 Ok(ClientFrame::Ping) => Self::send_json(ctx, json!({"type": "pong"})),
+                // A console the bus cut off counts as disconnected (§7): what it says
+                // of presence, read only once it has caught up, no longer counts.
+                Ok(ClientFrame::Presence { .. }) if self.cut_off() => {}
                 Ok(ClientFrame::Presence { status }) => match (&self.agent, status.as_str()) {
                     // A change is a durable event for every console: it counts
                     // against the agent's action rate, like an HTTP action.
@@ -469,6 +479,24 @@ impl Actor for Socket {
             act.tick(ctx, silence);
             ctx.run_interval(period, move |act, ctx| act.tick(ctx, silence));
         });
+        // On SIGTERM subscribed sockets close as the bus ends their queue; one that has
+        // not said hello (or is being welcomed) closes here, rather than holding the
+        // hub's exit until actix's shutdown timeout drops it without a close frame.
+        ctx.spawn(
+            self.hub
+                .bus
+                .until_shutdown()
+                .into_actor(self)
+                .map(|_, act, ctx| {
+                    if act.sub.is_none() {
+                        Self::close(
+                            ctx,
+                            ws::CloseCode::Away,
+                            "the hub is restarting; resume with since",
+                        );
+                    }
+                }),
+        );
         ctx.run_later(HELLO_TIMEOUT, |act, ctx| {
             if matches!(act.phase, Phase::AwaitHello) {
                 Self::error(ctx, "invalid", "no hello received");
