@@ -1644,7 +1644,11 @@ fn the_conversation_list_holds_every_conversation() {
     assert_eq!((s, b), (200, json!({"items": []})));
     // As in the inbox, a page holds at least one item.
     let (s, b) = hub.get("/api/conversations?limit=0", ADMIN);
-    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid")), "{b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid")),
+        "{b}"
+    );
 }
 
 /// PROTOCOL §6: agent names are unique case-insensitively, with case folded whole

@@ -927,6 +927,46 @@ fn after_a_restart_agents_who_were_online_go_offline_once_the_grace_passes() {
     drop(c);
 }
 
+/// §2 "0 = offline at once", after a restart too: a hold that fell due while the hub was
+/// down goes to pending, not to the agent who was online before it and is not now.
+#[test]
+fn with_no_grace_a_hold_due_during_a_restart_does_not_go_back_to_an_absent_agent() {
+    let mut hub = Hub::start_with(&[("HUB_PRESENCE_GRACE_MS", "0")]);
+    let (ann_id, ann) = hub.agent("Ann", "agent");
+    let (_, sup) = hub.agent("Sue", "supervisor");
+    let (mut watch, _) = hub.console(&sup, None);
+    let (_c, _) = hub.console(&ann, None);
+    watch.recv_event("presence.changed", |e| {
+        e["data"]["agent_id"] == ann_id.as_str() && e["data"]["presence"] == "online"
+    });
+    let (_, k) = hub.contact();
+    let id = hub.say(&k, "hold me")["id"].as_str().unwrap().to_string();
+    let (s, b) = hub.post(&format!("/api/messages/{id}/assign"), &ann, json!({}));
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = hub.post(
+        &format!("/api/messages/{id}/hold"),
+        &ann,
+        json!({"for_seconds": 1}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let held_at = b["message"]["seq"].as_u64().unwrap();
+    hub.kill9();
+    // The hold falls due while the hub is down.
+    std::thread::sleep(Duration::from_millis(1100));
+    hub.restart();
+    let (_, agents) = hub.get("/api/agents", &sup);
+    assert_eq!(presence_in(&agents, &ann_id), "offline", "at once");
+    let (mut watch, _) = hub.console(&sup, Some(held_at));
+    let ev = watch.recv_event("message.status_changed", |e| {
+        e["data"]["message_id"] == id.as_str()
+    });
+    assert_eq!(
+        (ev["data"]["to"].as_str(), &ev["data"]["assignee"]),
+        (Some("pending"), &Value::Null),
+        "{ev}"
+    );
+}
+
 /// Writes `bytes` to the socket's connection as they are (hand-made frames).
 fn write_raw(s: &mut Socket, bytes: &[u8]) {
     use std::io::Write;
@@ -1153,6 +1193,42 @@ fn an_upgrade_in_a_version_the_hub_does_not_speak_is_told_the_one_it_does() {
             assert!(text.starts_with("http/1.1 400"), "{text}");
             assert!(text.contains("\r\nsec-websocket-version: 13\r\n"), "{text}");
             assert!(text.contains(r#""code":"invalid""#), "{text}");
+        }
+    }
+}
+
+/// RFC 6455 §4.2.1: an upgrade is an HTTP/1.1 GET with a key of 16 bytes in base64;
+/// anything else is refused with 400 and a §3 body.
+#[test]
+fn upgrades_without_http_1_1_or_a_16_byte_key_are_refused() {
+    use std::io::Write;
+    let hub = Hub::start();
+    for (http, key, upgraded) in [
+        ("HTTP/1.1", "dGhlIHNhbXBsZSBub25jZQ==", true),
+        ("HTTP/1.0", "dGhlIHNhbXBsZSBub25jZQ==", false),
+        ("HTTP/1.1", "abc", false),
+        // 20 bytes in base64.
+        ("HTTP/1.1", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", false),
+        ("HTTP/1.1", "!!!!!!!!!!!!!!!!!!!!!!==", false),
+    ] {
+        let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /ws/agent {http}\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            hub.addr
+        )
+        .unwrap();
+        let text = common::read_until(&mut s, |a| {
+            a.windows(4).any(|w| w == b"\r\n\r\n") && (upgraded || a.ends_with(b"}"))
+        });
+        let what = format!("{http} {key}: {text}");
+        if upgraded {
+            assert!(text.starts_with("HTTP/1.1 101"), "{what}");
+        } else {
+            assert!(text.contains(" 400 "), "{what}");
+            assert!(text.contains(r#""code":"invalid""#), "{what}");
         }
     }
 }

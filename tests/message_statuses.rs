@@ -480,6 +480,25 @@ fn hold_until_a_past_time_is_a_bad_request() {
         "invalid",
     );
     assert_eq!(d.status(), "assigned");
+    // Times that parse but could not be written back as RFC 3339 (year 10000).
+    for far in [
+        "9999-12-31T23:59:60Z",
+        "9999-12-31T23:00:00-01:00",
+        "10000-01-01T00:00:00Z",
+    ] {
+        assert_error(
+            d.act(&d.alice.1, "hold", json!({ "until": far })),
+            400,
+            "invalid",
+        );
+        assert_eq!(d.status(), "assigned", "{far}");
+    }
+    let m = ok_message(d.act(
+        &d.alice.1,
+        "hold",
+        json!({"until": "9999-12-31T23:59:59.999Z"}),
+    ));
+    assert_eq!(m["hold_until"], "9999-12-31T23:59:59.999Z");
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod common;
 
 use common::{conv_of, metric, Hub, ADMIN};
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 #[test]
 fn head_answers_like_get_without_a_body() {
@@ -175,6 +176,32 @@ fn sigterm_closes_sockets_with_1001_and_keeps_everything() {
     assert_eq!(got["text"], "before shutdown");
 }
 
+/// A socket that has not said hello yet is closed with 1001 too, at once: it does
+/// not hold the hub's exit until actix drops it without a close frame.
+#[test]
+fn sigterm_closes_sockets_that_have_not_said_hello_with_1001() {
+    let mut hub = Hub::start();
+    let (mut ws, _) = tungstenite::connect(format!("ws://{}/ws/widget", hub.addr)).unwrap();
+    if let tungstenite::stream::MaybeTlsStream::Plain(t) = ws.get_mut() {
+        t.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    }
+    let started = Instant::now();
+    assert!(hub.terminate(), "clean exit");
+    let code = loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(f)) => break f.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(e) => panic!("no close frame: {e}"),
+        }
+    };
+    assert_eq!(code, Some(1001));
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the exit waited {:?} (actix's shutdown timeout is 5 s)",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn rate_limits_refuse_a_flooding_contact_but_not_a_polite_one() {
     let hub = Hub::start_with(&[("HUB_RATE_LIMIT", "on")]);
@@ -342,18 +369,32 @@ fn rate_limits_apply_to_presence_frames_too() {
 }
 
 fn upgrade_status(hub: &Hub, origin: Option<&str>) -> u16 {
-    use tungstenite::client::IntoClientRequest;
-    let mut req = format!("ws://{}/ws/agent", hub.addr)
-        .into_client_request()
-        .unwrap();
-    if let Some(o) = origin {
-        req.headers_mut().insert("Origin", o.parse().unwrap());
+    upgrade_status_with(hub, origin.map(|o| o.as_bytes()).as_slice())
+}
+
+/// The status of an upgrade carrying these `Origin` headers, as bytes (written by hand:
+/// client libraries refuse header values that are not UTF-8).
+fn upgrade_status_with(hub: &Hub, origins: &[&[u8]]) -> u16 {
+    use std::io::Write;
+    let mut req = format!(
+        "GET /ws/agent HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+        hub.addr
+    )
+    .into_bytes();
+    for o in origins {
+        req.extend_from_slice(b"Origin: ");
+        req.extend_from_slice(o);
+        req.extend_from_slice(b"\r\n");
     }
-    match tungstenite::connect(req) {
-        Ok((_, resp)) => resp.status().as_u16(),
-        Err(tungstenite::Error::Http(resp)) => resp.status().as_u16(),
-        Err(e) => panic!("{e}"),
-    }
+    req.extend_from_slice(b"\r\n");
+    let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&req).unwrap();
+    let head = common::read_until(&mut s, |a| a.windows(4).any(|w| w == b"\r\n\r\n"));
+    head.get(9..12)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("{head}"))
 }
 
 #[test]
@@ -396,6 +437,21 @@ fn websocket_upgrades_check_the_origin() {
         upgrade_status(&plain, Some("https://shop.example")),
         403,
         "another site"
+    );
+    // An origin that is not ASCII names no allowed origin (it is not ignored).
+    for origin in [
+        &b"http://\xc3\xa9vil.example"[..],
+        b"http://evil.example/\xff",
+    ] {
+        assert_eq!(upgrade_status_with(&plain, &[origin]), 403);
+        assert_eq!(upgrade_status_with(&hub, &[origin]), 403);
+    }
+    // Every Origin header must pass, not only the first.
+    let own = plain.url.as_bytes();
+    assert_eq!(upgrade_status_with(&plain, &[own, own]), 101);
+    assert_eq!(
+        upgrade_status_with(&plain, &[own, b"https://shop.example"]),
+        403
     );
 }
 

@@ -73,6 +73,9 @@ pub struct PresenceActor {
     view: Arc<PresenceView>,
     grace: Duration,
     agents: HashMap<AgentId, Agent>,
+    /// Agents the store had present, shown offline already (a zero grace): their
+    /// `presence.changed` is published once the actor runs.
+    offline_at_boot: Vec<AgentId>,
 }
 
 impl PresenceActor {
@@ -80,13 +83,24 @@ impl PresenceActor {
     /// grace passes without a console.
     pub fn new(store: Arc<Store>, view: Arc<PresenceView>, grace: Duration) -> Self {
         let mut agents = HashMap::new();
+        let mut offline_at_boot = Vec::new();
         for (id, rec) in store
             .scan_keyed_json::<Record>(keys::PRESENCE)
             .unwrap_or_default()
         {
             let id = AgentId::from(id);
-            if let Some(p) = rec.presence {
-                view.map.insert(id.clone(), p);
+            match rec.presence {
+                // With no grace they are offline from the first instant: nothing that
+                // runs at boot (holds that fell due while the hub was down) may find
+                // them present.
+                Some(p) if p != PresenceState::Offline && grace.is_zero() => {
+                    view.map.insert(id.clone(), PresenceState::Offline);
+                    offline_at_boot.push(id.clone());
+                }
+                Some(p) => {
+                    view.map.insert(id.clone(), p);
+                }
+                None => {}
             }
             agents.insert(
                 id,
@@ -101,6 +115,7 @@ impl PresenceActor {
             view,
             grace,
             agents,
+            offline_at_boot,
         }
     }
 
@@ -120,6 +135,11 @@ impl PresenceActor {
             return;
         }
         self.view.map.insert(id.clone(), want);
+        self.publish(id, want, ctx);
+    }
+
+    /// Makes `want` durable as `id`'s presence, with its event.
+    fn publish(&mut self, id: &AgentId, want: PresenceState, ctx: &mut Context<Self>) {
         let away = self.agents.get(id).map(|a| a.away).unwrap_or(false);
         let store = self.store.clone();
         let agent = id.clone();
@@ -178,6 +198,10 @@ impl Actor for PresenceActor {
             .collect();
         for id in restored {
             self.schedule_offline(id, ctx);
+        }
+        // Before any message: no console of theirs has connected yet.
+        for id in std::mem::take(&mut self.offline_at_boot) {
+            self.publish(&id, PresenceState::Offline, ctx);
         }
     }
 }

@@ -102,7 +102,11 @@ mod tests {
     #[test]
     fn matching_folds_case_whole_and_the_first_listed_rule_answers() {
         let a = assistant(
-            &[("refund", "first"), ("refund policy", "second"), ("straße", "street")],
+            &[
+                ("refund", "first"),
+                ("refund policy", "second"),
+                ("straße", "street"),
+            ],
             &[" Casino "],
         );
         let reply = |t: &str| match a.decide(t) {

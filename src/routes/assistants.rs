@@ -198,7 +198,9 @@ async fn publish(
         .iter()
         .any(|c| c.trim().is_empty() || c.chars().count() > 64)
     {
-        return Err(ApiError::invalid("a channel name must be 1 to 64 characters"));
+        return Err(ApiError::invalid(
+            "a channel name must be 1 to 64 characters",
+        ));
     }
     update(&hub, path.into_inner(), move |a, others| {
         for ch in &channels {

@@ -32,10 +32,9 @@ pub fn origin_allowed(req: &HttpRequest, config: &Config) -> bool {
     // Every `Origin` header must pass (a browser sends one); one that is not visible
     // ASCII (RFC 6454 serialises origins in ASCII, IDNs as punycode) names no allowed
     // origin.
-    req.headers().get_all("origin").all(|o| {
-        o.to_str()
-            .is_ok_and(|o| origin_is_allowed(o, req, config))
-    })
+    req.headers()
+        .get_all("origin")
+        .all(|o| o.to_str().is_ok_and(|o| origin_is_allowed(o, req, config)))
 }
 
 fn origin_is_allowed(origin: &str, req: &HttpRequest, config: &Config) -> bool {
