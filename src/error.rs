@@ -82,7 +82,13 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(self.body())
+        let mut res = HttpResponse::build(self.status_code());
+        // RFC 9110 §10.2.3. Every rate limit refills at 5 a second or more, so a second
+        // always frees a slot; a store that failed is reopened at once.
+        if matches!(self, ApiError::RateLimited | ApiError::Unavailable(_)) {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, "1"));
+        }
+        res.json(self.body())
     }
 }
 

@@ -222,6 +222,14 @@ fn rate_limits_refuse_a_flooding_contact_but_not_a_polite_one() {
         }
     }
     assert!(limited > 0, "a burst of 60 is refused in part");
+    // A refusal says when to retry (RFC 9110 §10.2.3).
+    let refused = ureq::post(&format!("{}/api/widget/messages", hub.url))
+        .set("Authorization", &format!("Bearer {flood}"))
+        .send_string(r#"{"text": "once more"}"#);
+    match refused {
+        Err(ureq::Error::Status(429, r)) => assert_eq!(r.header("retry-after"), Some("1")),
+        other => panic!("{:?}", other.map(|r| r.status())),
+    }
     // Another contact is unaffected.
     let (s, _) = hub.post("/api/widget/messages", &polite, json!({"text": "hello"}));
     assert_eq!(s, 201);
