@@ -233,6 +233,11 @@ function signOut(message = null) {
   S.token = null;
   S.meId = null;
   S.conv = null;
+  // Drafts and replies being sent were this agent's: the next one to sign in on this
+  // tab must not find (and send) them.
+  S.drafts.clear();
+  S.sends.clear();
+  composer = null;
   S.list = { sig: '', items: [], loading: false, error: null, limit: 50, more: false };
   sessionStorage.removeItem(TOKEN_KEY);
   showLogin(message);
@@ -778,9 +783,14 @@ function closeConversation() {
 
 function endSession() {
   const id = S.conv.id;
+  // Messages still waiting keep their status (seed 002): say so before they are stranded.
+  const waiting = S.conv.items.filter((it) => it.type === 'message' && ['pending', 'assigned', 'on_hold', 'help_requested', 'help_answered'].includes(it.status)).length;
+  const warning = waiting
+    ? ` ${waiting} customer message${waiting > 1 ? 's are' : ' is'} still waiting for an answer: ${waiting > 1 ? 'they' : 'it'} can no longer be answered once the session has ended (reply first, or close the conversation to archive ${waiting > 1 ? 'them' : 'it'}).`
+    : '';
   openDialog({
     title: 'End the messaging session',
-    description: 'The customer is told the conversation has ended and cannot write in it any more; their next message starts a new conversation. Replies are turned off; internal comments stay possible.',
+    description: `The customer is told the conversation has ended and cannot write in it any more; their next message starts a new conversation. Replies are turned off; internal comments stay possible.${warning}`,
     fields: [{ name: 'reason', label: 'Reason (optional, internal)', type: 'text', placeholder: 'e.g. resolved' }],
     submit: 'End session',
     danger: true,
@@ -1005,7 +1015,7 @@ function messageRow(m) {
   avatar(visitorName(m.contact_id).slice(8), m.contact_id),
   h('span', { class: 'row-main' },
     h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: visitorName(m.contact_id) }), h('time', { class: 'row-time', dataset: { ago: m.at }, datetime: m.at, text: fmtAgo(m.at) })),
-    h('span', { class: 'row-text', text: m.text }),
+    h('span', { class: 'row-text', dir: 'auto', text: m.text }),
     h('span', { class: 'row-meta' }, meta))));
 }
 
@@ -1274,7 +1284,7 @@ function renderMessage(m) {
   });
   return h('article', { class: ['tl', 'tl-message', S.route.msgId === m.id && 'focused'], dataset: { messageId: m.id, status: m.status } },
     h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: visitorName(m.contact_id) }), h('time', { datetime: m.at, text: fmtTime(m.at) })),
-    h('div', { class: 'bubble customer', text: m.text }),
+    h('div', { class: 'bubble customer', dir: 'auto', text: m.text }),
     h('div', { class: 'msg-status' }, status),
     help,
     acts.length ? h('div', { class: 'msg-actions' }, acts) : null);
@@ -1301,7 +1311,7 @@ function renderReply(r) {
   const author = bot ? botName(r.author.id) || 'Bot' : nameOf(r.author && r.author.id);
   return h('article', { class: ['tl', 'tl-reply', bot && 'bot'], dataset: { replyId: r.id } },
     h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: author }), h('time', { datetime: r.at, text: fmtTime(r.at) })),
-    h('div', { class: 'bubble brand', text: r.text }));
+    h('div', { class: 'bubble brand', dir: 'auto', text: r.text }));
 }
 
 /** Comment text with @mentions highlighted (text nodes only). */
@@ -1325,7 +1335,7 @@ function commentBody(c) {
 function renderComment(c) {
   return h('article', { class: 'tl tl-comment', dataset: { commentId: c.id } },
     h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: nameOf(c.author && c.author.id) }), h('span', { class: 'note-label' }, icon('lock'), 'Internal comment'), h('time', { datetime: c.at, text: fmtTime(c.at) })),
-    h('div', { class: 'note' }, commentBody(c)));
+    h('div', { class: 'note', dir: 'auto' }, commentBody(c)));
 }
 
 function renderEvent(ev) {
@@ -1456,6 +1466,7 @@ async function submitComposer() {
       const res = await postReply(convId, send);
       if (res && S.conv && S.conv.id === convId) addItem(S.conv, { ...res.reply, type: 'reply' });
       S.sends.delete(convId);
+      if (composer && composer.convId === convId) composer.error.hidden = true;
     } else {
       const res = await api('POST', `/api/conversations/${encodeURIComponent(convId)}/comments`, { text });
       if (S.conv && S.conv.id === convId) addItem(S.conv, { ...res.comment, type: 'comment' });
@@ -1520,16 +1531,27 @@ function replyDelivered(convId, send) {
   scheduleRefresh();
 }
 
-/** Posts a reply; transient failures are retried with the same client_id (no duplicates). */
+/**
+ * Posts a reply; transient failures (the hub unreachable or restarting, 5xx, 429) are
+ * retried with the same client_id (no duplicates) for as long as the reply is still
+ * this console's to send, every few seconds at most: a reply typed during an outage
+ * goes out once the hub is back, without the agent having to notice.
+ */
 async function postReply(convId, send) {
+  const token = S.token;
   for (let attempt = 0; ; attempt++) {
     try {
       return await api('POST', `/api/conversations/${encodeURIComponent(convId)}/replies`, { text: send.text, client_id: send.clientId });
     } catch (e) {
       const transient = e instanceof ApiError && (e.status === 0 || e.status >= 500 || e.code === 'rate_limited');
-      if (!transient || attempt >= 4 || send.delivered) throw e;
-      await sleep(400 * 2 ** attempt);
-      if (send.delivered) throw e;
+      const ours = () => S.token === token && S.sends.get(convId) === send;
+      if (!transient || send.delivered || !ours()) throw e;
+      if (attempt >= 2 && composer && composer.convId === convId) {
+        composer.error.hidden = false;
+        composer.error.textContent = 'The hub cannot be reached right now: your reply will be sent as soon as it is back.';
+      }
+      await sleep(Math.min(400 * 2 ** attempt, 3000));
+      if (send.delivered || !ours()) throw e;
     }
   }
 }

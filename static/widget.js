@@ -29,6 +29,8 @@
     accent: script.getAttribute('data-accent') || null,
     open: script.getAttribute('data-open') === 'true',
   };
+  // The longest text the hub takes (PROTOCOL §3: 413 past 4,096 characters).
+  var MAX_CHARS = 4096;
   var KEY = 'hub.widget:' + BASE + ':' + CONF.channel;
   var OPEN_KEY = KEY + ':open';
 
@@ -142,7 +144,8 @@
   input.rows = 1;
   input.placeholder = 'Write a message…';
   input.setAttribute('aria-label', 'Your message');
-  input.maxLength = 4096;
+  // No maxLength: a paste past it would be cut without a word. The length is checked
+  // on send instead (MAX_CHARS), and the text kept for the customer to shorten.
   var sendBtn = el('button', 'hw-send');
   sendBtn.type = 'submit';
   sendBtn.setAttribute('aria-label', 'Send');
@@ -202,7 +205,10 @@
 
   function bubble(kind, text, at, meta) {
     var li = el('li', 'hw-item ' + (kind === 'out' ? 'hw-out' : 'hw-in'));
-    li.appendChild(el('div', 'hw-bubble', text));
+    var b = el('div', 'hw-bubble', text);
+    // Arabic or Hebrew text runs right to left (its own first strong character decides).
+    b.dir = 'auto';
+    li.appendChild(b);
     var m = el('div', 'hw-meta', meta || fmtTime(at));
     li.appendChild(m);
     return li;
@@ -679,6 +685,12 @@
     e.preventDefault();
     var t = input.value;
     if (!t.trim()) return;
+    // Characters as the hub counts them (Unicode code points).
+    var n = Array.from(t.replace(/\s+$/, '')).length;
+    if (n > MAX_CHARS) {
+      showError('Your message is too long (' + n + ' characters; ' + MAX_CHARS + ' at most). Please shorten it.');
+      return;
+    }
     input.value = '';
     autosize();
     send(t);

@@ -200,3 +200,53 @@ test('a bot is shown by its assistant\'s name', async () => {
   await api(hub, 'POST', `/api/assistants/${bot.id}/unpublish`, ADMIN_TOKEN, {});
   assert.deepEqual(realProblems(agentPage), []);
 });
+
+test('a draft stays with its agent: the next one to sign in on the tab finds an empty composer', async () => {
+  const omar = await createAgent(hub, 'Omar Diallo', 'agent');
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Where is parcel 88120?' });
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await openRow(page, 'parcel 88120');
+  await page.fill('#reply-input', 'Alice draft, not for Omar');
+  await page.click('#signout');
+  // the same tab, no reload: Omar signs in
+  await page.fill('#login-token', omar.token);
+  await page.click('#login-submit');
+  await page.waitForSelector('#conn.conn-live');
+  await openRow(page, 'parcel 88120');
+  await page.locator('#reply-input').waitFor();
+  assert.equal(await page.inputValue('#reply-input'), '');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('ending a session warns about customer messages still waiting', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Is the blue lamp back in stock?' });
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'And the green one?' });
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await openRow(page, 'green one');
+  await page.click('[data-conv-action="end-session"]');
+  await page.locator('#dialog', { hasText: '2 customer messages are still waiting' }).waitFor();
+  await page.keyboard.press('Escape');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('the widget refuses an overlong message in words and keeps its text', async () => {
+  const page = await newPage(browser);
+  await openWidget(page, hub);
+  const long = 'é'.repeat(4097);
+  await page.fill('#hub-chat-widget .hw-input', long);
+  await page.press('#hub-chat-widget .hw-input', 'Enter');
+  await page.locator('#hub-chat-widget .hw-error', { hasText: '4097 characters; 4096 at most' }).waitFor();
+  assert.equal(await page.inputValue('#hub-chat-widget .hw-input'), long, 'nothing cut');
+  assert.equal(await page.locator('#hub-chat-widget .hw-out').count(), 0, 'nothing sent');
+  // at the limit it goes
+  await widgetSend(page, 'é'.repeat(4096));
+  assert.equal(await page.isVisible('#hub-chat-widget .hw-error'), false);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
