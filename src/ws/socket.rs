@@ -78,6 +78,8 @@ pub struct Socket {
     /// A fragmented message being reassembled (RFC 6455 §5.4): whether it is text, and
     /// its bytes so far.
     fragments: Option<(bool, bytes::BytesMut)>,
+    /// Closes the socket on shutdown until it subscribes (see `started`).
+    shutdown_watch: Option<SpawnHandle>,
 }
 
 impl Socket {
@@ -94,6 +96,7 @@ impl Socket {
             last_sent: 0,
             ip,
             fragments: None,
+            shutdown_watch: None,
         }
     }
 
@@ -300,6 +303,10 @@ impl Socket {
             }
         };
         self.sub = Some((subscription.id, subscription.state.clone()));
+        // From now on the bus ends the socket's queue on shutdown.
+        if let Some(watch) = self.shutdown_watch.take() {
+            ctx.cancel_future(watch);
+        }
         self.phase = Phase::Ready;
         self.last_sent = head;
         let store_epoch = self.hub.store.epoch().to_string();
@@ -482,20 +489,22 @@ impl Actor for Socket {
         // On SIGTERM subscribed sockets close as the bus ends their queue; one that has
         // not said hello (or is being welcomed) closes here, rather than holding the
         // hub's exit until actix's shutdown timeout drops it without a close frame.
-        ctx.spawn(
-            self.hub
-                .bus
-                .until_shutdown()
-                .into_actor(self)
-                .map(|_, act, ctx| {
-                    if act.sub.is_none() {
-                        Self::close(
-                            ctx,
-                            ws::CloseCode::Away,
-                            "the hub is restarting; resume with since",
-                        );
-                    }
-                }),
+        self.shutdown_watch = Some(
+            ctx.spawn(
+                self.hub
+                    .bus
+                    .until_shutdown()
+                    .into_actor(self)
+                    .map(|_, act, ctx| {
+                        if act.sub.is_none() {
+                            Self::close(
+                                ctx,
+                                ws::CloseCode::Away,
+                                "the hub is restarting; resume with since",
+                            );
+                        }
+                    }),
+            ),
         );
         ctx.run_later(HELLO_TIMEOUT, |act, ctx| {
             if matches!(act.phase, Phase::AwaitHello) {
