@@ -33,6 +33,7 @@ const S = {
   recent: [], // recent live events, replayed over fresh HTTP snapshots
   convLoads: new Set(), // {id, events}: a conversation's live events during its load, kept whole
   owners: new Map(), // conversation id → owner (agent id or null), as far as this console knows
+  contacts: new Map(), // contact id → {name, email, channel}, from the conversations opened
   conn: 'connecting',
 };
 
@@ -386,7 +387,7 @@ async function notifyOwner(ev) {
   const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
   const kind = isAdminPage(S.route.kind) ? 'inbox' : S.route.kind;
   const key = isAdminPage(S.route.kind) ? 'pending' : S.route.key;
-  toast(`${visitorName(m.contact_id)} wrote back in your conversation: “${short}”`, 'info',
+  toast(`${customerName(m.contact_id)} wrote back in your conversation: “${short}”`, 'info',
     { href: hashFor(kind, key, ev.conversation_id, m.id), label: 'Open' });
 }
 
@@ -539,6 +540,7 @@ async function loadConversation(id, { keepScroll = false } = {}) {
     S.convLoads.delete(pending);
     if (mine !== convReq || S.route.convId !== id) return;
     const conv = { id, conversation: data.conversation, items: [], byKey: new Map() };
+    if (data.contact && data.contact.id) S.contacts.set(data.contact.id, data.contact);
     for (const it of data.timeline) addItem(conv, it);
     S.conv = conv;
     S.owners.set(id, data.conversation.owner ?? null);
@@ -583,10 +585,13 @@ function applyToConv(ev) {
     case 'message.created':
       addItem(conv, { ...d.message, type: 'message' });
       return;
-    case 'reply.created':
+    case 'reply.created': {
+      const fresh = !conv.byKey.has(`reply:${d.reply && d.reply.id}`);
       addItem(conv, { ...d.reply, type: 'reply' });
       replyArrived(conv.id, d.reply);
+      if (fresh) colleagueReplied(conv.id, d.reply);
       return;
+    }
     case 'comment.created':
       addItem(conv, { ...d.comment, type: 'comment' });
       return;
@@ -1014,7 +1019,7 @@ function messageRow(m) {
   },
   avatar(visitorName(m.contact_id).slice(8), m.contact_id),
   h('span', { class: 'row-main' },
-    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: visitorName(m.contact_id) }), h('time', { class: 'row-time', dataset: { ago: m.at }, datetime: m.at, text: fmtAgo(m.at) })),
+    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: customerName(m.contact_id) }), h('time', { class: 'row-time', dataset: { ago: m.at }, datetime: m.at, text: fmtAgo(m.at) })),
     h('span', { class: 'row-text', dir: 'auto', text: m.text }),
     h('span', { class: 'row-meta' }, meta))));
 }
@@ -1045,7 +1050,7 @@ function conversationRow(c) {
   },
   avatar(visitorName(c.contact_id).slice(8), c.contact_id),
   h('span', { class: 'row-main' },
-    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: visitorName(c.contact_id) }), h('time', { class: 'row-time', dataset: { ago: c.opened_at }, datetime: c.opened_at, text: fmtAgo(c.opened_at) })),
+    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: customerName(c.contact_id) }), h('time', { class: 'row-time', dataset: { ago: c.opened_at }, datetime: c.opened_at, text: fmtAgo(c.opened_at) })),
     h('span', { class: 'row-text muted', text: `${c.channel} channel · opened ${fmtTime(c.opened_at)}` }),
     h('span', { class: 'row-meta' }, meta))));
 }
@@ -1235,6 +1240,9 @@ function renderConvHead() {
     c.spam ? h('span', { class: 'badge c-spam', text: 'Spam' }) : null,
     h('span', { class: 'meta-text', text: `${c.channel} · owner: ${c.owner ? nameOf(c.owner) : 'none'} · bot ${c.bot_active ? 'on' : 'off'}` }),
   ];
+  // who the customer is, as they told the widget (a name shows as the title)
+  const contact = S.contacts.get(c.contact_id);
+  if (contact && contact.email) facts.push(h('span', { class: 'meta-text contact-email', text: contact.email }));
   const actions = [];
   if (c.state === 'open') actions.push(h('button', { class: 'btn', dataset: { convAction: 'close' }, text: 'Close…', on: { click: closeConversation } }));
   if (c.session === 'active') actions.push(h('button', { class: 'btn', dataset: { convAction: 'end-session' }, text: 'End session…', on: { click: endSession } }));
@@ -1242,7 +1250,7 @@ function renderConvHead() {
   fill($('conv-head'),
     h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')),
     avatar(visitorName(c.contact_id).slice(8), c.contact_id),
-    h('div', { class: 'conv-title' }, h('h2', { text: visitorName(c.contact_id) }), h('div', { class: 'conv-facts' }, facts)),
+    h('div', { class: 'conv-title' }, h('h2', { text: customerName(c.contact_id) }), h('div', { class: 'conv-facts' }, facts)),
     h('div', { class: 'conv-actions' }, actions));
 }
 
@@ -1283,7 +1291,7 @@ function renderMessage(m) {
     });
   });
   return h('article', { class: ['tl', 'tl-message', S.route.msgId === m.id && 'focused'], dataset: { messageId: m.id, status: m.status } },
-    h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: visitorName(m.contact_id) }), h('time', { datetime: m.at, text: fmtTime(m.at) })),
+    h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: customerName(m.contact_id) }), h('time', { datetime: m.at, text: fmtTime(m.at) })),
     h('div', { class: 'bubble customer', dir: 'auto', text: m.text }),
     h('div', { class: 'msg-status' }, status),
     help,
@@ -1506,6 +1514,23 @@ function replySend(convId, text) {
   const send = { text, clientId: uid(), busy: false, delivered: false };
   S.sends.set(convId, send);
   return send;
+}
+
+/** The customer's name as given to the widget, else "Visitor 1a2b". */
+function customerName(contactId) {
+  const c = S.contacts.get(contactId);
+  return (c && c.name && c.name.trim()) || visitorName(contactId);
+}
+
+/**
+ * A colleague's reply in the conversation this agent is writing a reply in: say so
+ * before a second answer goes out.
+ */
+function colleagueReplied(convId, reply) {
+  if (!reply || !reply.author || reply.author.kind !== 'agent' || reply.author.id === S.meId) return;
+  if (!composer || composer.convId !== convId || !composer.reply.value.trim()) return;
+  composer.error.hidden = false;
+  composer.error.textContent = `${nameOf(reply.author.id)} just replied to this customer: read it before you send yours.`;
 }
 
 /** A live reply.created: if it is the reply this console is sending, it was delivered. */

@@ -4,7 +4,8 @@
  *   <script src="https://YOUR-HUB/widget.js" data-title="Support" data-subtitle="We reply in minutes"></script>
  *
  * Optional attributes: data-title, data-subtitle, data-greeting, data-channel (default
- * "web"), data-accent (a CSS colour), data-open ("true" to start open).
+ * "web"), data-accent (a CSS colour), data-open ("true" to start open), data-name and
+ * data-email (the visitor, when the host site knows them: agents see them).
  * It finds the hub from its own src, keeps the visitor's token in localStorage, sends
  * with idempotency keys (client_id) so a retry never duplicates a message, and resumes
  * its live socket with `since` so no reply is missed. Customer and agent text is only
@@ -28,6 +29,9 @@
     channel: script.getAttribute('data-channel') || 'web',
     accent: script.getAttribute('data-accent') || null,
     open: script.getAttribute('data-open') === 'true',
+    // Who the visitor is, when the host site knows (a signed-in customer): shown to agents.
+    name: script.getAttribute('data-name') || null,
+    email: script.getAttribute('data-email') || null,
   };
   // The longest text the hub takes (PROTOCOL §3: 413 past 4,096 characters).
   var MAX_CHARS = 4096;
@@ -351,7 +355,10 @@
   function ensureSession() {
     if (state.token) return Promise.resolve();
     if (sessionPromise) return sessionPromise;
-    sessionPromise = http('POST', '/api/widget/session', { channel: CONF.channel }).then(function (s) {
+    var who = { channel: CONF.channel };
+    if (CONF.name) who.name = CONF.name;
+    if (CONF.email) who.email = CONF.email;
+    sessionPromise = http('POST', '/api/widget/session', who).then(function (s) {
       state.token = s.token;
       state.contactId = s.contact_id;
       state.lastSeq = null;

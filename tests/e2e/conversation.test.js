@@ -279,3 +279,31 @@ test('an agent reply bubble is set like the other bubbles, not like the logo', a
   await reply.screenshot({ path: `${process.cwd()}/../artifacts/reply-bubble.png` });
   assert.deepEqual(realProblems(page), []);
 });
+
+test('a colleague\'s reply arriving while I write one is pointed out', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Can I pay in three instalments?' });
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  await openRow(page, 'three instalments');
+  await page.fill('#reply-input', 'Yes, from 300 euros');
+  await api(hub, 'POST', `/api/conversations/${m.message.conversation_id}/replies`, omar.token, { text: 'Yes you can.' });
+  await page.locator('#timeline .tl-reply', { hasText: 'Yes you can.' }).waitFor();
+  await page.locator('.composer-error', { hasText: 'Omar Haddad just replied to this customer' }).waitFor();
+  assert.equal(await page.inputValue('#reply-input'), 'Yes, from 300 euros', 'the draft is kept');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('a customer who gave the widget a name and an email is shown by them', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, { name: 'Léa Dubois', email: 'lea@example.com' });
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'My invoice shows the wrong address' });
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  await openRow(page, 'wrong address');
+  await page.locator('#conv-head h2', { hasText: 'Léa Dubois' }).waitFor();
+  await page.locator('#conv-head .contact-email', { hasText: 'lea@example.com' }).waitFor();
+  await page.locator('#timeline .tl-message .tl-who', { hasText: 'Léa Dubois' }).waitFor();
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
