@@ -14,6 +14,17 @@ import {
 const TOKEN_KEY = 'hub.console.token';
 const $ = (id) => document.getElementById(id);
 
+const ORDER_KEY = 'hub.console.order';
+
+/** A value kept in localStorage, or null (storage may be off). */
+function stored(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
 const S = {
   token: null,
   meId: null,
@@ -35,6 +46,9 @@ const S = {
   owners: new Map(), // conversation id → owner (agent id or null), as far as this console knows
   contacts: new Map(), // contact id → {name, email, channel}, from the conversations opened
   conn: 'connecting',
+  // inbox folders newest first (PROTOCOL §6.3) or oldest first (a queue worked first
+  // come, first served); kept in this browser
+  order: stored(ORDER_KEY) === 'oldest' ? 'oldest' : 'newest',
 };
 
 const api = makeApi(() => S.token);
@@ -464,7 +478,7 @@ async function refreshLists() {
   const limit = Math.min(500, Math.max(50, S.list.sig === sig ? S.list.items.length : 50));
   try {
     if (kind === 'inbox') {
-      const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}`);
+      const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}&order=${S.order}`);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
         S.counts = data.counts || {};
         S.list = { sig, items: data.items, loading: false, error: null, limit, more: data.items.length >= limit };
@@ -499,9 +513,10 @@ async function refreshLists() {
 async function loadMore() {
   const { kind, key } = S.route;
   if (kind !== 'inbox' || !S.list.items.length) return;
-  const before = S.list.items[S.list.items.length - 1].seq;
+  const last = S.list.items[S.list.items.length - 1].seq;
+  const cursor = S.order === 'oldest' ? `order=oldest&after=${last}` : `before=${last}`;
   try {
-    const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=50&before=${before}`);
+    const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=50&${cursor}`);
     if (S.route.kind !== kind || S.route.key !== key) return;
     const seen = new Set(S.list.items.map((m) => m.id));
     S.list.items.push(...data.items.filter((m) => !seen.has(m.id)));
@@ -974,6 +989,8 @@ function renderList() {
   if (isAdminPage(kind)) return;
   const label = (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
   $('list-title').textContent = kind === 'inbox' ? label : `${label} conversations`;
+  $('list-order').hidden = kind !== 'inbox';
+  $('list-order').value = S.order;
   const list = $('list');
   const L = S.list;
   if (L.sig !== `${kind}:${key}` || (L.loading && !L.items.length)) {
@@ -1001,7 +1018,7 @@ function renderList() {
   }
   if (kind === 'inbox') fill(list, L.items.map(messageRow));
   else fill(list, L.items.map(conversationRow));
-  fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: 'Load older', on: { click: loadMore } }) : null);
+  fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: S.order === 'oldest' ? 'Load newer' : 'Load older', on: { click: loadMore } }) : null);
 }
 
 function messageRow(m) {
@@ -1662,6 +1679,17 @@ function boot() {
     signIn(t);
   });
   $('signout').addEventListener('click', () => signOut());
+  $('list-order').addEventListener('change', (e) => {
+    S.order = e.target.value === 'oldest' ? 'oldest' : 'newest';
+    try {
+      localStorage.setItem(ORDER_KEY, S.order);
+    } catch {
+      // kept for this page only
+    }
+    S.list = { sig: '', items: [], loading: true, error: null, limit: 50, more: false };
+    renderList();
+    refreshLists();
+  });
   $('signout-nav').addEventListener('click', () => signOut());
   $('menu-btn').addEventListener('click', () => document.body.classList.toggle('nav-open'));
   $('scrim').addEventListener('click', () => document.body.classList.remove('nav-open'));

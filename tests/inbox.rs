@@ -437,6 +437,59 @@ fn limit_defaults_to_50_and_before_pages_through_every_message_once() {
     assert_eq!(seen, sent);
 }
 
+/// An extension: `order=oldest` lists a folder first come, first served, and `after`
+/// pages it.
+#[test]
+fn order_oldest_lists_first_come_first_and_after_pages_through_every_message_once() {
+    let hub = Hub::start();
+    let (_, alice) = hub.agent("Alice", "agent");
+    let (_, c) = hub.contact();
+    let sent: Vec<String> = (0..23)
+        .map(|i| id(&hub.say(&c, &format!("msg {i}"))))
+        .collect();
+    let mut seen: Vec<String> = Vec::new();
+    let mut after: Option<u64> = None;
+    loop {
+        let q = match after {
+            Some(s) => format!("folder=pending&order=oldest&limit=10&after={s}"),
+            None => "folder=pending&order=oldest&limit=10".to_string(),
+        };
+        let b = inbox(&hub, &alice, &q);
+        assert_eq!(b["counts"]["pending"], 23, "{q}");
+        let items = b["items"].as_array().unwrap();
+        assert!(items.len() <= 10);
+        let Some(last) = items.last() else { break };
+        for m in items {
+            let s = m["seq"].as_u64().unwrap();
+            assert!(
+                after.is_none_or(|a| s > a),
+                "after={after:?} keeps seq > it, got {s}"
+            );
+            seen.push(id(m));
+        }
+        after = Some(last["seq"].as_u64().unwrap());
+    }
+    assert_eq!(seen, sent, "every message once, oldest first");
+    // `order=newest` is the default order; the two cursors do not mix.
+    assert_eq!(
+        item_ids(&inbox(&hub, &alice, "folder=pending&order=newest&limit=3")),
+        item_ids(&inbox(&hub, &alice, "folder=pending&limit=3"))
+    );
+    for bad in [
+        "folder=pending&order=random",
+        "folder=pending&order=oldest&before=5",
+        "folder=pending&after=5",
+        "folder=pending&order=oldest&after=x",
+    ] {
+        let (s, b) = hub.get(&format!("/api/inbox?{bad}"), &alice);
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (400, Some("invalid")),
+            "{bad}: {b}"
+        );
+    }
+}
+
 #[test]
 fn limit_is_honoured_and_a_huge_limit_is_accepted() {
     let hub = Hub::start();

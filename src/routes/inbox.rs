@@ -62,6 +62,11 @@ struct Query {
     folder: Option<String>,
     limit: Option<String>,
     before: Option<String>,
+    /// An extension: `newest` (the default, PROTOCOL §6.3) or `oldest` first, the order
+    /// of a queue worked first come, first served.
+    order: Option<String>,
+    /// With `order=oldest`: items with seq > this (the next page).
+    after: Option<String>,
 }
 
 async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -79,6 +84,17 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
         Some(n) => n.min(500) as usize,
     };
     let before = parse_num("before", q.before.as_deref())?;
+    let after = parse_num("after", q.after.as_deref())?;
+    let oldest_first = match q.order.as_deref() {
+        None | Some("newest") => false,
+        Some("oldest") => true,
+        Some(_) => return Err(ApiError::invalid("order must be newest or oldest")),
+    };
+    if (oldest_first && before.is_some()) || (!oldest_first && after.is_some()) {
+        return Err(ApiError::invalid(
+            "before pages newest-first lists, after oldest-first ones (order=oldest)",
+        ));
+    }
     let count_indexes: Vec<(&'static str, String)> = FOLDERS
         .iter()
         .filter_map(|f| folder_index(f, me.as_str(), role).map(|i| (*f, i)))
@@ -89,7 +105,12 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
         .store
         .read_consistent(move |s| {
             let mut entries = Vec::new();
-            for (order, id, value) in s.index_desc(&index, before, limit)? {
+            let page = if oldest_first {
+                s.index_asc(&index, after, limit)?
+            } else {
+                s.index_desc(&index, before, limit)?
+            };
+            for (order, id, value) in page {
                 if let Some(json) = s.indexed_message(order, &id, value)? {
                     entries.push((id, json));
                 }

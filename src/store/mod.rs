@@ -881,6 +881,37 @@ impl Store {
         Ok(out)
     }
 
+    /// Up to `limit` entries of index `name` with order > `after` (all when `None`),
+    /// lowest first.
+    pub fn index_asc(
+        &self,
+        name: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
+        let prefix = keys::index_prefix(name);
+        let mut start = prefix.clone();
+        if let Some(a) = after {
+            match a.checked_add(1) {
+                Some(from) => start.extend_from_slice(&from.to_be_bytes()),
+                None => return Ok(Vec::new()),
+            }
+        }
+        let mut end = prefix.clone();
+        end.extend_from_slice(&[0xff; 9]);
+        let mut out = Vec::new();
+        for kv in self.tree()?.range(start..end) {
+            let (k, v) = kv?;
+            if let Some((order, id)) = keys::split_index_entry(prefix.len(), &k) {
+                out.push((order, id, v.to_vec()));
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Entries of index `name` with order <= `upto`, lowest first.
     pub fn index_upto(
         &self,

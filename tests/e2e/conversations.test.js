@@ -98,3 +98,35 @@ test('All lists bot-only, closed and spam conversations live, each marked with i
   await api(hub, 'POST', `/api/assistants/${bot.id}/unpublish`, ADMIN_TOKEN, {});
   assert.deepEqual(realProblems(page), []);
 });
+
+test('a folder can be worked oldest first, paged with Load newer, and the choice is kept', async () => {
+  for (let i = 1; i <= 55; i++) await customerWrites('queue', `Queue question number ${String(i).padStart(2, '0')}`);
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.click('#folders a[data-folder="pending"]');
+  const first = () => page.locator('#list .row').first().textContent();
+  await page.locator('#list .row', { hasText: 'number 55' }).waitFor();
+  assert.match(await first(), /number 55/, 'newest first by default');
+
+  await page.selectOption('#list-order', 'oldest');
+  // (earlier tests left a message or two pending before these)
+  const numbers = async () => (await page.locator('#list .row').allTextContents())
+    .map((t) => t.match(/number (\d\d)/)).filter(Boolean).map((m) => Number(m[1]));
+  await page.locator('#list .row', { hasText: 'number 01' }).waitFor();
+  assert.equal(await page.locator('#list .row').count(), 50);
+  let seen = await numbers();
+  assert.deepEqual(seen, seen.map((_, i) => i + 1), 'oldest first, from the first');
+  await page.click('#list-more button', { hasText: 'Load newer' });
+  await page.locator('#list .row', { hasText: 'number 55' }).waitFor();
+  seen = await numbers();
+  assert.deepEqual(seen, Array.from({ length: 55 }, (_, i) => i + 1), 'every one once, oldest first');
+
+  // a reload keeps the order
+  await page.reload();
+  await page.waitForSelector('#conn.conn-live');
+  await page.locator('#list .row', { hasText: 'number 01' }).waitFor();
+  assert.equal(await page.inputValue('#list-order'), 'oldest');
+  assert.equal((await numbers())[0], 1);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
