@@ -619,6 +619,24 @@ fn the_pages_are_served_with_a_content_security_policy() {
     }
     let head = ureq::head(&format!("{}/", hub.url)).call().unwrap();
     assert_eq!(head.status(), 200);
+    // A browser revalidating what it has gets 304 and no body; another tag, the file.
+    let first = ureq::get(&format!("{}/console.js", hub.url))
+        .call()
+        .unwrap();
+    let tag = first.header("etag").expect("an ETag").to_string();
+    let again = ureq::get(&format!("{}/console.js", hub.url))
+        .set("If-None-Match", &format!("W/\"old\", {tag}"))
+        .call()
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.header("etag"), Some(tag.as_str()));
+    assert_eq!(again.into_string().unwrap(), "");
+    let other = ureq::get(&format!("{}/console.js", hub.url))
+        .set("If-None-Match", "\"not-this-one\"")
+        .call()
+        .unwrap();
+    assert_eq!(other.status(), 200);
+    assert!(other.into_string().unwrap().len() > 1000);
 }
 
 #[test]
