@@ -45,6 +45,7 @@ const S = {
   convLoads: new Set(), // {id, events}: a conversation's live events during its load, kept whole
   owners: new Map(), // conversation id → owner (agent id or null), as far as this console knows
   contacts: new Map(), // contact id → {name, email, channel}, from the conversations opened
+  unfolded: new Set(), // keys of the long bubbles shown whole
   conn: 'connecting',
   // inbox folders newest first (PROTOCOL §6.3) or oldest first (a queue worked first
   // come, first served); kept in this browser
@@ -114,6 +115,15 @@ function toast(text, kind = 'info', action = null) {
     action ? h('a', { class: 'toast-action', href: action.href, text: action.label, on: { click: () => el.remove() } }) : null,
     h('button', { class: 'toast-close', 'aria-label': 'Dismiss', on: { click: () => el.remove() } }, icon('x')));
   $('toasts').appendChild(el);
+  if (action) {
+    // A notification with somewhere to go (a mention, a help request, a customer
+    // writing back) stays until it is opened or dismissed: an agent away from the
+    // screen for a minute must still find it. The four latest are kept.
+    el.classList.add('sticky');
+    const sticky = $('toasts').querySelectorAll('.toast.sticky');
+    for (let i = 0; i < sticky.length - 4; i++) sticky[i].remove();
+    return;
+  }
   setTimeout(() => el.remove(), kind === 'error' ? 8000 : 5000);
 }
 
@@ -1309,7 +1319,7 @@ function renderMessage(m) {
   });
   return h('article', { class: ['tl', 'tl-message', S.route.msgId === m.id && 'focused'], dataset: { messageId: m.id, status: m.status } },
     h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: customerName(m.contact_id) }), h('time', { datetime: m.at, text: fmtTime(m.at) })),
-    h('div', { class: 'bubble customer', dir: 'auto', text: m.text }),
+    ...bubble('customer', `message:${m.id}`, m.text),
     h('div', { class: 'msg-status' }, status),
     help,
     acts.length ? h('div', { class: 'msg-actions' }, acts) : null);
@@ -1336,7 +1346,38 @@ function renderReply(r) {
   const author = bot ? botName(r.author.id) || 'Bot' : nameOf(r.author && r.author.id);
   return h('article', { class: ['tl', 'tl-reply', bot && 'bot'], dataset: { replyId: r.id } },
     h('div', { class: 'tl-head' }, h('span', { class: 'tl-who', text: author }), h('time', { datetime: r.at, text: fmtTime(r.at) })),
-    h('div', { class: 'bubble brand', dir: 'auto', text: r.text }));
+    ...bubble('brand', `reply:${r.id}`, r.text));
+}
+
+/** Texts longer than this (characters or lines) are folded, with a Show all button. */
+const LONG_CHARS = 1200;
+const LONG_LINES = 16;
+
+/**
+ * A message's or reply's bubble; a long text is folded to a few lines so that the
+ * actions below it stay in reach, and unfolds (for as long as the page lives) on demand.
+ */
+function bubble(kind, key, text) {
+  const b = h('div', { class: ['bubble', kind], dir: 'auto', text });
+  const long = text.length > LONG_CHARS || text.split('\n').length > LONG_LINES;
+  if (!long) return [b];
+  const open = S.unfolded.has(key);
+  b.classList.toggle('folded', !open);
+  const toggle = h('button', {
+    class: 'btn ghost small fold-toggle', type: 'button', 'aria-expanded': open ? 'true' : 'false',
+    text: open ? 'Show less' : `Show all (${text.length.toLocaleString('en')} characters)`,
+    on: {
+      click: () => {
+        const opening = !S.unfolded.has(key);
+        if (opening) S.unfolded.add(key);
+        else S.unfolded.delete(key);
+        b.classList.toggle('folded', !opening);
+        toggle.setAttribute('aria-expanded', opening ? 'true' : 'false');
+        toggle.textContent = opening ? 'Show less' : `Show all (${text.length.toLocaleString('en')} characters)`;
+      },
+    },
+  });
+  return [b, toggle];
 }
 
 /** Comment text with @mentions highlighted (text nodes only). */

@@ -307,3 +307,28 @@ test('a customer who gave the widget a name and an email is shown by them', asyn
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
+
+test('a very long customer message is folded so its actions stay in reach, and unfolds on demand', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const long = `Long story about order 4471. ${'The parcel went to the wrong depot and back. '.repeat(60)}End of story.`;
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: long });
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  await openRow(page, 'Long story about order 4471');
+  const card = messageCard(page, 'Long story about order 4471');
+  const bubble = card.locator('.bubble.customer');
+  await bubble.waitFor();
+  assert.equal(await bubble.evaluate((b) => b.classList.contains('folded')), true);
+  const folded = (await bubble.boundingBox()).height;
+  assert.ok(await card.locator('[data-action="assign"]').isVisible(), 'the actions are in sight');
+  await card.locator('.fold-toggle', { hasText: 'Show all' }).click();
+  assert.equal(await bubble.evaluate((b) => b.classList.contains('folded')), false);
+  assert.ok((await bubble.boundingBox()).height > folded * 2, 'unfolded');
+  // unfolded it stays, through a live update of the conversation
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Any news?' });
+  await messageCard(page, 'Any news?').waitFor();
+  assert.equal(await bubble.evaluate((b) => b.classList.contains('folded')), false);
+  assert.equal(await bubble.textContent(), long, 'the whole text is there');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});

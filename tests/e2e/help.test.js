@@ -59,6 +59,12 @@ test('an agent requests help, a supervisor answers it, the agent sees the answer
   // Sue is told, and sees it in Help requests
   await suePage.locator('.toast', { hasText: 'Bob asked for help' }).waitFor();
   await suePage.waitForFunction(() => document.querySelector('#folders a[data-folder="help_requests"] .count')?.textContent === '1');
+  // the notice has somewhere to go: it stays past the 5 s of a plain toast, until dismissed
+  await suePage.waitForTimeout(5500);
+  const notice = suePage.locator('.toast', { hasText: 'Bob asked for help' });
+  assert.equal(await notice.count(), 1);
+  await notice.locator('.toast-close').click();
+  assert.equal(await notice.count(), 0);
   await folder(suePage, 'help_requests').click();
   await suePage.locator('#list .row', { hasText: 'refund on a lamp' }).waitFor();
   await openRow(suePage, 'refund on a lamp');
