@@ -565,7 +565,12 @@ async function loadConversation(id, { keepScroll = false } = {}) {
     S.convLoads.delete(pending);
     if (mine !== convReq || S.route.convId !== id) return;
     const conv = { id, conversation: data.conversation, items: [], byKey: new Map() };
-    if (data.contact && data.contact.id) S.contacts.set(data.contact.id, data.contact);
+    if (data.contact && data.contact.id) {
+      const known = S.contacts.get(data.contact.id);
+      S.contacts.set(data.contact.id, data.contact);
+      // the list shows the name too
+      if (!known || known.name !== data.contact.name) queueMicrotask(renderList);
+    }
     for (const it of data.timeline) addItem(conv, it);
     S.conv = conv;
     S.owners.set(id, data.conversation.owner ?? null);
@@ -1028,6 +1033,7 @@ function renderList() {
   }
   if (kind === 'inbox') fill(list, L.items.map(messageRow));
   else fill(list, L.items.map(conversationRow));
+  lookupContacts(L.items.map((it) => it.contact_id));
   fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: S.order === 'oldest' ? 'Load newer' : 'Load older', on: { click: loadMore } }) : null);
 }
 
@@ -1453,6 +1459,7 @@ function buildComposer(convId) {
     ta.addEventListener('input', () => {
       error.hidden = true;
       saveDraft();
+      if (ta === reply) editedWhileSending(convId, reply.value.trim());
     });
   }
   setupMentions(comment, menu);
@@ -1522,6 +1529,8 @@ async function submitComposer() {
     return;
   }
   const convId = S.conv.id;
+  // Enter again while this reply is on its way (the button is off, the key is not)
+  if (mode === 'reply' && S.sends.get(convId)?.busy) return;
   composer.sendBtn.disabled = true;
   composer.error.hidden = true;
   let send = null;
@@ -1531,15 +1540,16 @@ async function submitComposer() {
       send.busy = true;
       const res = await postReply(convId, send);
       if (res && S.conv && S.conv.id === convId) addItem(S.conv, { ...res.reply, type: 'reply' });
-      S.sends.delete(convId);
-      if (composer && composer.convId === convId) composer.error.hidden = true;
+      // clears the draft that was sent, wherever the agent is now, and only if it is
+      // still the text that went out
+      replyDelivered(convId, send);
     } else {
       const res = await api('POST', `/api/conversations/${encodeURIComponent(convId)}/comments`, { text });
       if (S.conv && S.conv.id === convId) addItem(S.conv, { ...res.comment, type: 'comment' });
-    }
-    if (composer && composer.convId === convId) {
-      input.value = '';
-      saveDraft();
+      if (composer && composer.convId === convId) {
+        input.value = '';
+        saveDraft();
+      }
     }
     renderConv({ scroll: 'bottom' });
     scheduleRefresh();
@@ -1552,7 +1562,9 @@ async function submitComposer() {
     if (e instanceof ApiError && e.code === 'unauthorized') return showError(e);
     if (composer && composer.convId === convId) {
       composer.error.hidden = false;
-      composer.error.textContent = politeMessage(e);
+      composer.error.textContent = send && send.cancelled
+        ? 'Not sent: you changed the reply while it waited for the hub. Press Enter to send it as it is now.'
+        : politeMessage(e);
     }
     if (e instanceof ApiError && e.code === 'session_ended') loadConversation(convId, { keepScroll: true });
   } finally {
@@ -1574,6 +1586,30 @@ function replySend(convId, text) {
   return send;
 }
 
+const contactsAsked = new Set();
+
+/**
+ * Asks the hub who the customers in sight are (`GET /api/contacts`, an extension), once
+ * per customer, and redraws the list when some gave a name.
+ */
+async function lookupContacts(ids) {
+  const wanted = [...new Set(ids)].filter((id) => id && !S.contacts.has(id) && !contactsAsked.has(id)).slice(0, 500);
+  if (!wanted.length || !S.token) return;
+  for (const id of wanted) contactsAsked.add(id);
+  try {
+    const data = await api('GET', `/api/contacts?ids=${wanted.map(encodeURIComponent).join(',')}`);
+    let named = false;
+    for (const c of data.items || []) {
+      S.contacts.set(c.id, c);
+      if (c.name && c.name.trim()) named = true;
+    }
+    if (named) renderList();
+  } catch {
+    // asked again after a while: a later list may name them
+    for (const id of wanted) contactsAsked.delete(id);
+  }
+}
+
 /** The customer's name as given to the widget, else "Visitor 1a2b". */
 function customerName(contactId) {
   const c = S.contacts.get(contactId);
@@ -1589,6 +1625,17 @@ function colleagueReplied(convId, reply) {
   if (!composer || composer.convId !== convId || !composer.reply.value.trim()) return;
   composer.error.hidden = false;
   composer.error.textContent = `${nameOf(reply.author.id)} just replied to this customer: read it before you send yours.`;
+}
+
+/**
+ * The reply text changed while an earlier text was still being retried: the retries
+ * stop (the agent decides what goes out), the new text waits for its own Send.
+ */
+function editedWhileSending(convId, text) {
+  const send = S.sends.get(convId);
+  if (!send || !send.busy || send.text === text) return;
+  send.cancelled = true;
+  S.sends.delete(convId);
 }
 
 /** A live reply.created: if it is the reply this console is sending, it was delivered. */

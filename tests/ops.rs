@@ -661,6 +661,24 @@ fn agents_see_who_the_contact_is() {
     assert_eq!(conv["contact"]["name"], "Léa");
     assert_eq!(conv["contact"]["email"], "lea@example.com");
     assert_eq!(conv["contact"]["id"], b["contact_id"]);
+    // An extension for lists: several contacts at once, unknown ids left out.
+    let lea = b["contact_id"].as_str().unwrap().to_string();
+    let (anon, anon_token) = hub.contact();
+    let (s, got) = hub.get(&format!("/api/contacts?ids={lea},k_nobody,{anon}"), &a);
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(
+        got["items"],
+        json!([
+            {"id": lea, "name": "Léa", "email": "lea@example.com", "channel": "web"},
+            {"id": anon, "name": null, "email": null, "channel": "web"}
+        ])
+    );
+    assert_eq!(hub.get("/api/contacts?ids=", &a), (200, json!({"items": []})));
+    let (s, _) = hub.get(&format!("/api/contacts?ids={lea}"), &anon_token);
+    assert_eq!(s, 403, "agents only");
+    let many = vec!["k_x"; 501].join(",");
+    let (s, e) = hub.get(&format!("/api/contacts?ids={many}"), &a);
+    assert_eq!((s, e["error"]["code"].as_str()), (400, Some("invalid")));
 }
 
 /// Starts the hub on `data` without `HUB_ADMIN_TOKEN`; returns it and its stdout lines.

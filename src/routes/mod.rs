@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod assistants;
+pub mod contacts;
 pub mod conversations;
 pub mod cors;
 pub mod inbox;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     agents::configure(cfg);
     messages::configure(cfg);
     conversations::configure(cfg);
+    contacts::configure(cfg);
     inbox::configure(cfg);
     assistants::configure(cfg);
     ops::configure(cfg);

@@ -300,6 +300,8 @@ test('a customer who gave the widget a name and an email is shown by them', asyn
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'My invoice shows the wrong address' });
   const page = await newPage(browser);
   await signIn(page, hub, ana.token);
+  // named in the list already, before anyone opened the conversation
+  await page.locator('#list .row', { hasText: 'wrong address' }).locator('.row-who', { hasText: 'Léa Dubois' }).waitFor();
   await openRow(page, 'wrong address');
   await page.locator('#conv-head h2', { hasText: 'Léa Dubois' }).waitFor();
   await page.locator('#conv-head .contact-email', { hasText: 'lea@example.com' }).waitFor();

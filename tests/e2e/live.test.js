@@ -154,10 +154,12 @@ test('the widget retries a failed send with the same client_id and resumes repli
 
 /** Routes the console's reply POSTs: while `sw.lose`, the hub gets them but the page gets a network error. */
 async function replyRoute(page) {
-  const rr = { lose: true, bodies: [] };
+  // lose: the hub gets the reply, its answer is lost; down: the hub is not reached
+  const rr = { lose: true, down: false, bodies: [] };
   await page.route('**/api/conversations/*/replies', async (route) => {
     if (route.request().method() !== 'POST') return route.continue();
     rr.bodies.push(JSON.parse(route.request().postData()));
+    if (rr.down) return route.abort('connectionrefused');
     if (!rr.lose) return route.continue();
     await route.fetch();
     await route.abort('connectionreset');
@@ -210,6 +212,67 @@ test('a reply whose answers are lost is retried until one arrives, and never sen
   await page.locator('#conn.conn-live').waitFor({ timeout: 15000 });
   await page.waitForTimeout(300);
   assert.equal(await page.locator('#timeline .tl-reply').count(), 2);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('a reply edited while it waits for the hub is not sent as it was: the new text waits for Enter', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Has my refund been sent?' });
+  await openRow(page, 'refund been sent');
+  const rr = await replyRoute(page);
+  rr.lose = false;
+  rr.down = true;
+  await page.fill('#reply-input', 'Your refnud is on its way');
+  await page.press('#reply-input', 'Enter');
+  await page.locator('.composer-error', { hasText: 'will be sent as soon as it is back' }).waitFor({ timeout: 15000 });
+  // a typo fixed while it waits; then the hub is back
+  await page.fill('#reply-input', 'Your refund is on its way');
+  rr.down = false;
+  await page.locator('.composer-error', { hasText: 'you changed the reply' }).waitFor({ timeout: 15000 });
+  assert.equal(await page.inputValue('#reply-input'), 'Your refund is on its way');
+  assert.equal((await hubReplies(m.message.conversation_id, ana.token)).length, 0, 'the old text did not go out');
+  await page.press('#reply-input', 'Enter');
+  await page.locator('#timeline .tl-reply', { hasText: 'Your refund is on its way' }).waitFor();
+  const replies = await hubReplies(m.message.conversation_id, ana.token);
+  assert.deepEqual(replies.map((r) => r.text), ['Your refund is on its way']);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('a reply delivered after the agent moved to another conversation leaves no draft behind', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, ana.token);
+  const s1 = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  const x = await api(hub, 'POST', '/api/widget/messages', s1.token, { text: 'Do you deliver to Lyon?' });
+  const s2 = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  await api(hub, 'POST', '/api/widget/messages', s2.token, { text: 'Is the oak table in stock?' });
+  await openRow(page, 'deliver to Lyon');
+  const rr = await replyRoute(page);
+  rr.lose = false;
+  rr.down = true;
+  await page.fill('#reply-input', 'Yes, in 3 days.');
+  await page.press('#reply-input', 'Enter');
+  // Enter again while it waits sends nothing more, and says nothing wrong
+  await page.press('#reply-input', 'Enter');
+  await page.locator('.composer-error', { hasText: 'will be sent as soon as it is back' }).waitFor({ timeout: 15000 });
+  await openRow(page, 'oak table');
+  await page.locator('#conv-head h2').waitFor();
+  await messageCard(page, 'oak table').waitFor();
+  rr.down = false;
+  const deadline = Date.now() + 15000;
+  while ((await hubReplies(x.message.conversation_id, ana.token)).length === 0) {
+    assert.ok(Date.now() < deadline, 'the reply never went out');
+    await page.waitForTimeout(200);
+  }
+  // back to it (answered now, it may have left the Pending list already)
+  await page.evaluate((id) => { location.hash = `#/inbox/all/c/${encodeURIComponent(id)}`; }, x.message.conversation_id);
+  await page.locator('#timeline .tl-reply', { hasText: 'Yes, in 3 days.' }).waitFor({ timeout: 15000 });
+  assert.equal(await page.inputValue('#reply-input'), '', 'the sent text is not offered again');
+  assert.equal(await page.isVisible('.composer-error'), false);
+  assert.equal((await hubReplies(x.message.conversation_id, ana.token)).length, 1);
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
