@@ -265,6 +265,11 @@ function signOut(message = null) {
   composer = null;
   S.list = { sig: '', items: [], loading: false, error: null, limit: 50, more: false };
   sessionStorage.removeItem(TOKEN_KEY);
+  try {
+    sessionStorage.removeItem(DRAFTS_KEY);
+  } catch {
+    // nothing kept
+  }
   showLogin(message);
 }
 
@@ -280,7 +285,9 @@ function startLive() {
       renderConn();
     },
     onWelcome: (w, { fresh }) => {
+      const first = S.meId !== w.agent_id;
       S.meId = w.agent_id;
+      if (first) restoreDrafts();
       if (fresh) reloadAll();
       else {
         refreshLists();
@@ -1469,6 +1476,44 @@ function buildComposer(convId) {
 function saveDraft() {
   if (!composer) return;
   S.drafts.set(composer.convId, { reply: composer.reply.value, comment: composer.comment.value });
+  keepDraftsSoon();
+}
+
+// Drafts survive a reload of the tab (sessionStorage: this tab only, cleared on sign-out),
+// tagged with their agent so that another agent signing in never finds them.
+const DRAFTS_KEY = 'hub.console.drafts';
+
+function keepDrafts() {
+  if (!S.meId) return;
+  const drafts = [...S.drafts].filter(([, d]) => d.reply.trim() || d.comment.trim());
+  try {
+    sessionStorage.setItem(DRAFTS_KEY, JSON.stringify({ agent: S.meId, drafts }));
+  } catch {
+    // storage full or off: drafts live as long as the page
+  }
+}
+const keepDraftsSoon = debounce(keepDrafts, 300);
+
+/** Brings back this agent's drafts kept before a reload (once its id is known). */
+function restoreDrafts() {
+  let kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(DRAFTS_KEY) || 'null');
+  } catch {
+    kept = null;
+  }
+  if (!kept || kept.agent !== S.meId || !Array.isArray(kept.drafts)) return;
+  for (const [id, d] of kept.drafts) {
+    if (!S.drafts.has(id) && d && typeof d.reply === 'string' && typeof d.comment === 'string') S.drafts.set(id, d);
+  }
+  if (composer && !composer.reply.value && !composer.comment.value) {
+    const d = S.drafts.get(composer.convId);
+    if (d) {
+      composer.reply.value = d.reply;
+      composer.comment.value = d.comment;
+      if (S.conv) updateComposer();
+    }
+  }
 }
 
 function setMode(mode) {
@@ -1543,6 +1588,9 @@ async function submitComposer() {
       // clears the draft that was sent, wherever the agent is now, and only if it is
       // still the text that went out
       replyDelivered(convId, send);
+      // the statuses it changed come as live events; while the socket is still coming
+      // back, the conversation is read again instead
+      if (S.conn !== 'live' && S.conv && S.conv.id === convId) loadConversation(convId, { keepScroll: true });
     } else {
       const res = await api('POST', `/api/conversations/${encodeURIComponent(convId)}/comments`, { text });
       if (S.conv && S.conv.id === convId) addItem(S.conv, { ...res.comment, type: 'comment' });
@@ -1650,7 +1698,10 @@ function replyDelivered(convId, send) {
   if (S.sends.get(convId) === send) S.sends.delete(convId);
   if (!composer || composer.convId !== convId) {
     const d = S.drafts.get(convId);
-    if (d && d.reply.trim() === send.text) S.drafts.set(convId, { ...d, reply: '' });
+    if (d && d.reply.trim() === send.text) {
+      S.drafts.set(convId, { ...d, reply: '' });
+      keepDraftsSoon();
+    }
     return;
   }
   composer.error.hidden = true;

@@ -250,3 +250,31 @@ test('the widget refuses an overlong message in words and keeps its text', async
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
+
+test('a draft survives a reload of the tab, and only for its agent', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Can I return the vase after 30 days?' });
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await openRow(page, 'return the vase');
+  await page.fill('#reply-input', 'Half-written answer about the vase');
+  // drafts are kept 300 ms after the last key
+  await page.waitForFunction(() => (sessionStorage.getItem('hub.console.drafts') || '').includes('Half-written'));
+  await page.reload();
+  await page.waitForSelector('#conn.conn-live');
+  await page.locator('#reply-input').waitFor();
+  await page.waitForFunction(() => document.querySelector('#reply-input').value === 'Half-written answer about the vase');
+  // signed out, the next agent on the tab finds nothing, even after a reload
+  await page.click('#signout');
+  const omar = await createAgent(hub, 'Omar Sy', 'agent');
+  await page.fill('#login-token', omar.token);
+  await page.click('#login-submit');
+  await page.waitForSelector('#conn.conn-live');
+  await page.reload();
+  await page.waitForSelector('#conn.conn-live');
+  await openRow(page, 'return the vase');
+  await page.locator('#reply-input').waitFor();
+  assert.equal(await page.inputValue('#reply-input'), '');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
