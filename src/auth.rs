@@ -230,11 +230,13 @@ pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// `text` with case folded away: upper case first, then lower, so that letters whose
-/// capital is two letters compare equal to them ("Straße" and "STRASSE", "ﬁ" and
-/// "FI"), which lower case alone does not do.
+/// `text` with case folded away: lower, upper, then lower case again, so that letters
+/// whose capital is two letters compare equal to them ("Straße" and "STRASSE", "ﬁ" and
+/// "FI"), which lower case alone does not do, and so does the capital "ẞ", which upper
+/// case leaves as it is ("STRAẞE"; upper then lower gave "straße" for it, "strasse" for
+/// "Straße").
 pub fn caseless(text: &str) -> String {
-    text.to_uppercase().to_lowercase()
+    text.to_lowercase().to_uppercase().to_lowercase()
 }
 
 #[cfg(test)]

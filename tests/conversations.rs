@@ -1659,7 +1659,12 @@ fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
     let (_, k) = hub.contact();
     let conv = conv_of(&hub.say(&k, "hi"));
     let mut first = Vec::new();
-    for (name, again) in [("Ann", "aNN"), ("Élise", "éLISE"), ("Straße", "STRASSE")] {
+    for (name, again) in [
+        ("Ann", "aNN"),
+        ("Élise", "éLISE"),
+        ("Straße", "STRASSE"),
+        ("Weiß", "WEIẞ"),
+    ] {
         first.push(hub.agent(name, "agent"));
         assert_error(
             hub.post(

@@ -1207,6 +1207,12 @@ fn upgrades_without_http_1_1_or_a_16_byte_key_are_refused() {
         ("HTTP/1.1", "dGhlIHNhbXBsZSBub25jZQ==", true),
         ("HTTP/1.0", "dGhlIHNhbXBsZSBub25jZQ==", false),
         ("HTTP/1.1", "abc", false),
+        // the field twice (RFC 6455 §11.3.1), both well-formed
+        (
+            "HTTP/1.1",
+            "dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==",
+            false,
+        ),
         // 20 bytes in base64.
         ("HTTP/1.1", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=", false),
         ("HTTP/1.1", "!!!!!!!!!!!!!!!!!!!!!!==", false),

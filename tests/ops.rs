@@ -673,7 +673,10 @@ fn agents_see_who_the_contact_is() {
             {"id": anon, "name": null, "email": null, "channel": "web"}
         ])
     );
-    assert_eq!(hub.get("/api/contacts?ids=", &a), (200, json!({"items": []})));
+    assert_eq!(
+        hub.get("/api/contacts?ids=", &a),
+        (200, json!({"items": []}))
+    );
     let (s, _) = hub.get(&format!("/api/contacts?ids={lea}"), &anon_token);
     assert_eq!(s, 403, "agents only");
     let many = vec!["k_x"; 501].join(",");

@@ -107,7 +107,7 @@ mod tests {
                 ("refund policy", "second"),
                 ("straße", "street"),
             ],
-            &[" Casino "],
+            &[" Casino ", "GROẞGEWINN"],
         );
         let reply = |t: &str| match a.decide(t) {
             BotDecision::Reply(r) => r,
@@ -117,7 +117,10 @@ mod tests {
         // Capitals that are two letters: "ß" is "SS".
         assert_eq!(reply("which STRASSE"), "street");
         assert_eq!(reply("welche Straße"), "street");
+        assert_eq!(reply("STRAẞE 5"), "street");
         assert_eq!(reply("nothing"), "default");
         assert_eq!(a.decide("CASINO bonus"), BotDecision::Spam);
+        assert_eq!(a.decide("ein großgewinn"), BotDecision::Spam);
+        assert_eq!(a.decide("EIN GROSSGEWINN"), BotDecision::Spam);
     }
 }

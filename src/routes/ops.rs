@@ -21,7 +21,9 @@ async fn healthz(hub: HubData) -> HttpResponse {
     if hub.store.healthy() {
         HttpResponse::Ok().json(serde_json::json!({"status": "ok", "epoch": hub.store.epoch()}))
     } else {
-        HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "degraded"}))
+        HttpResponse::ServiceUnavailable()
+            .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+            .json(serde_json::json!({"status": "degraded"}))
     }
 }
 

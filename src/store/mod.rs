@@ -269,6 +269,31 @@ impl Drop for Applying<'_> {
     }
 }
 
+/// How long a failed store may take to close before the hub stops waiting for it.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Drops `inner` (sled flushes as it closes) on a thread of its own, waiting at most
+/// `wait`. On a disk its own log filled, sled's closing flush can wait for good for a
+/// log buffer nobody writes (eighteenth session, a black-box probe: the writer hung
+/// there, holding the store's lock, and every request after the first 503 hung with
+/// it). Past `wait` that thread is left behind, the store stays closed (its file lock
+/// held) and requests answer 503 until the hub is restarted, rather than hang.
+fn close_within(inner: Inner, wait: std::time::Duration) -> Result<(), StoreError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("hub-store-close".into())
+        .spawn(move || {
+            drop(inner);
+            let _ = tx.send(());
+        })?;
+    rx.recv_timeout(wait).map_err(|_| {
+        tracing::error!("The failed store did not close; restart the hub once the disk has room.");
+        StoreError::Io(std::io::Error::other(
+            "the failed store did not close in time",
+        ))
+    })
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path, bus: Arc<Bus>, settings: Settings) -> Result<Arc<Store>, StoreError> {
@@ -419,7 +444,7 @@ impl Store {
             for _ in 0..200 {
                 match Arc::try_unwrap(old) {
                     Ok(inner) => {
-                        drop(inner);
+                        close_within(inner, CLOSE_WAIT)?;
                         break;
                     }
                     Err(still) => {

@@ -71,6 +71,14 @@ async fn start(
         .is_some_and(|k| !key_is_16_bytes(k.as_bytes()))
     {
         Some("Sec-WebSocket-Key must be 16 bytes in base64")
+    } else if req
+        .headers()
+        .get_all(actix_web::http::header::SEC_WEBSOCKET_KEY)
+        .count()
+        > 1
+    {
+        // RFC 6455 §11.3.1: the field must not appear more than once.
+        Some("Sec-WebSocket-Key must be given once")
     } else {
         None
     };

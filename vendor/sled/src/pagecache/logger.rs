@@ -444,6 +444,16 @@ impl Log {
                         lsn, e
                     );
                     iobufs.config.set_global_error(e);
+
+                    // hub patch: wake the flushes waiting for this buffer to be
+                    // stable, as sled's IO pool did (see vendor/sled/PATCHES.md).
+                    let intervals = iobufs.intervals.lock();
+
+                    // having held the mutex makes this linearized
+                    // with the notify below.
+                    drop(intervals);
+
+                    let _notified = iobufs.interval_updated.notify_all();
                 }
             })();
 
