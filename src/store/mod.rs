@@ -269,6 +269,25 @@ impl Drop for Applying<'_> {
     }
 }
 
+/// Up to `limit` index entries (order, id, value) from `range`, in its order.
+fn index_page(
+    range: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    prefix_len: usize,
+    limit: usize,
+) -> Result<Vec<(u64, String, Vec<u8>)>, StoreError> {
+    let mut out = Vec::new();
+    for kv in range {
+        let (k, v) = kv?;
+        if let Some((order, id)) = keys::split_index_entry(prefix_len, &k) {
+            out.push((order, id, v.to_vec()));
+        }
+        if out.len() >= limit {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// How long a failed store may take to close before the hub stops waiting for it.
 const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -893,17 +912,8 @@ impl Store {
             Some(b) => end.extend_from_slice(&b.to_be_bytes()),
             None => end.extend_from_slice(&[0xff; 9]),
         }
-        let mut out = Vec::new();
-        for kv in self.tree()?.range(prefix.clone()..end).rev() {
-            let (k, v) = kv?;
-            if let Some((order, id)) = keys::split_index_entry(prefix.len(), &k) {
-                out.push((order, id, v.to_vec()));
-            }
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        let range = self.tree()?.range(prefix.clone()..end).rev();
+        index_page(range, prefix.len(), limit)
     }
 
     /// Up to `limit` entries of index `name` with order > `after` (all when `None`),
@@ -924,17 +934,7 @@ impl Store {
         }
         let mut end = prefix.clone();
         end.extend_from_slice(&[0xff; 9]);
-        let mut out = Vec::new();
-        for kv in self.tree()?.range(start..end) {
-            let (k, v) = kv?;
-            if let Some((order, id)) = keys::split_index_entry(prefix.len(), &k) {
-                out.push((order, id, v.to_vec()));
-            }
-            if out.len() >= limit {
-                break;
-            }
-        }
-        Ok(out)
+        index_page(self.tree()?.range(start..end), prefix.len(), limit)
     }
 
     /// Entries of index `name` with order <= `upto`, lowest first.
