@@ -73,6 +73,13 @@ pub struct ContactRecord {
     pub token_hash: Option<String>,
 }
 
+impl ContactRecord {
+    /// What agents see of a contact (never its token's hash).
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({"id": self.id, "name": self.name, "email": self.email, "channel": self.channel})
+    }
+}
+
 /// What a token hash points to (contact tokens of stores written before).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -48,9 +48,7 @@ async fn contacts(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiErr
                 if let Some(c) =
                     s.get_json::<crate::auth::ContactRecord>(keys::CONTACT, &[id.as_bytes()])?
                 {
-                    out.push(
-                        json!({"id": c.id, "name": c.name, "email": c.email, "channel": c.channel}),
-                    );
+                    out.push(c.view());
                 }
             }
             Ok(out)

@@ -207,9 +207,7 @@ async fn show(
                     keys::CONTACT,
                     &[conv.contact_id.as_str().as_bytes()],
                 )?
-                .map(
-                    |c| json!({"id": c.id, "name": c.name, "email": c.email, "channel": c.channel}),
-                );
+                .map(|c| c.view());
             Ok(Some(
                 json!({ "conversation": conv, "timeline": timeline, "contact": contact }),
             ))
