@@ -176,11 +176,15 @@ impl Ts {
         Some(b)
     }
 
-    /// Parses RFC 3339 text (any offset) into a `Ts`.
+    /// Parses RFC 3339 text (any offset) into a `Ts`; `None` for a time that could not
+    /// be written back as RFC 3339 in UTC (a year past 9999 once the offset is applied:
+    /// `9999-12-31T23:59:60Z`, `9999-12-31T23:00:00-01:00`), which stored in a record
+    /// would make it unreadable.
     pub fn parse(s: &str) -> Option<Ts> {
         chrono::DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|dt| Ts(dt.timestamp_millis()))
+            .filter(|t| t.rfc3339_bytes().is_some())
     }
 }
 
@@ -259,6 +263,18 @@ mod tests {
             assert_eq!(Ts(ms).rfc3339_bytes(), None);
             assert_eq!(Some(Ts(ms).to_rfc3339()), chrono_text(ms));
         }
+        // Text that lands outside them once in UTC is not a time the hub takes in.
+        for text in [
+            "9999-12-31T23:59:60Z",
+            "9999-12-31T23:00:00-01:00",
+            "0000-01-01T00:00:00+01:00",
+        ] {
+            assert_eq!(Ts::parse(text), None, "{text}");
+        }
+        assert_eq!(
+            Ts::parse("9999-12-31T23:59:59.999Z"),
+            Some(Ts(253_402_300_799_999))
+        );
     }
 
     #[test]
