@@ -223,10 +223,17 @@ impl Directory {
     }
 }
 
-/// The bearer token of a request, if any.
+/// The bearer token of a request, if any. `Authorization` is not a list (RFC 9110
+/// §5.3): a request carrying it twice names no one token, and gets none (401).
 pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
+    let mut given = req
+        .headers()
+        .get_all(actix_web::http::header::AUTHORIZATION);
+    let header = given.next()?;
+    if given.next().is_some() {
+        return None;
+    }
+    header
         .to_str()
         .ok()?
         .trim_start()

@@ -802,3 +802,33 @@ fn a_misspelt_field_that_would_change_an_action_is_invalid() {
     channels.sort_by_key(|c| c.to_string());
     assert_eq!(channels, [json!("sms"), json!("web")], "kept both: {list}");
 }
+
+/// `Authorization` is not a list (RFC 9110 §5.3): a request that carries it twice names
+/// no one caller and is answered 401, whichever of the two is valid.
+#[test]
+fn a_request_with_two_authorization_headers_is_unauthorized() {
+    use std::io::Write;
+    let hub = Hub::start();
+    for (first, second, status) in [
+        (ADMIN, "nope", "401"),
+        ("nope", ADMIN, "401"),
+        (ADMIN, ADMIN, "401"),
+    ] {
+        let mut c = std::net::TcpStream::connect(&hub.addr).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            c,
+            "GET /api/agents HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {first}\r\n\
+             Authorization: Bearer {second}\r\n\r\n",
+            hub.addr
+        )
+        .unwrap();
+        let text = common::read_until(&mut c, |a| a.ends_with(b"}}"));
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{text}");
+        assert!(text.contains(r#""code":"unauthorized""#), "{text}");
+    }
+    // One header, as usual, is enough.
+    let (st, _) = hub.get("/api/agents", ADMIN);
+    assert_eq!(st, 200);
+}

@@ -1170,7 +1170,8 @@ fn a_replay_longer_than_a_page_arrives_whole_and_in_order_then_live_events() {
 fn an_upgrade_in_a_version_the_hub_does_not_speak_is_told_the_one_it_does() {
     use std::io::Write;
     let hub = Hub::start();
-    for (version, upgraded) in [("99", false), ("13", true)] {
+    // 7 and 8 were drafts of RFC 6455; actix would upgrade them.
+    for (version, upgraded) in [("99", false), ("8", false), ("7", false), ("13", true)] {
         let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
         s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .unwrap();

@@ -124,7 +124,7 @@ async fn list_page(
                 entries: entries.len(),
             };
             for (_, id, _) in entries {
-                if let Some(c) = s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])? {
+                if let Some(c) = s.conversation(&id)? {
                     page.items.push(c);
                 }
             }
@@ -175,8 +175,7 @@ async fn show(
     let out = hub
         .store
         .read(move |s| {
-            let Some(conv) = s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])?
-            else {
+            let Some(conv) = s.conversation(&id)? else {
                 return Ok(None);
             };
             let events = s.conversation_events(&id)?;
@@ -227,9 +226,7 @@ async fn activities(
     let items = hub
         .store
         .read(move |s| {
-            if s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])?
-                .is_none()
-            {
+            if s.conversation(&id)?.is_none() {
                 return Ok(None);
             }
             let mut evs = s.conversation_events(&id)?;
@@ -276,9 +273,7 @@ async fn reply(
                     let id = conv.as_str().to_string();
                     let known = hub2
                         .store
-                        .read(move |s| {
-                            s.get_json::<Conversation>(keys::CONVERSATION, &[id.as_bytes()])
-                        })
+                        .read(move |s| s.conversation(&id))
                         .await?
                         .is_some();
                     if !known {

@@ -2,7 +2,7 @@
 
 use super::{check_text, contact, opt_field, parse, HubData};
 use crate::auth::{self, ContactRecord};
-use crate::domain::{ContactId, Conversation, ConversationId, EventBody, SessionState};
+use crate::domain::{ContactId, ConversationId, EventBody, SessionState};
 use crate::error::ApiError;
 use crate::sends::ContactSends;
 use crate::store::keys;
@@ -106,8 +106,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
             else {
                 return Ok(json!({"conversation": null, "items": []}));
             };
-            let conv =
-                s.get_json::<Conversation>(keys::CONVERSATION, &[conv_id.as_str().as_bytes()])?;
+            let conv = s.conversation(conv_id.as_str())?;
             let mut items = Vec::new();
             // The session as the items read make it (the record read above may be a
             // commit older): it only ever goes from active to ended.

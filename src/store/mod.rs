@@ -605,6 +605,11 @@ impl Store {
         }
     }
 
+    /// A conversation's record, if it exists.
+    pub fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        self.get_json(keys::CONVERSATION, &[id.as_bytes()])
+    }
+
     /// The message a contact's earlier send with `client_id` created, or where to
     /// record it.
     pub fn client_id(

@@ -2,8 +2,8 @@
 //! logged events back into the frames a socket may see.
 
 use crate::bus::{contact_frame, event_frame};
-use crate::domain::{ContactId, Conversation, Event, EventBody};
-use crate::store::{keys, Store, StoreError};
+use crate::domain::{ContactId, Event, EventBody};
+use crate::store::{Store, StoreError};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -276,10 +276,7 @@ fn replay_scan(
                 (EventBody::MessageCreated { message }, _) => Some(message.contact_id.clone()),
                 (_, Some(c)) => {
                     if !owners.contains_key(c.as_str()) {
-                        let conv = store.get_json::<Conversation>(
-                            keys::CONVERSATION,
-                            &[c.as_str().as_bytes()],
-                        )?;
+                        let conv = store.conversation(c.as_str())?;
                         owners.insert(c.to_string(), conv.map(|c| c.contact_id));
                     }
                     owners.get(c.as_str()).cloned().flatten()

@@ -82,6 +82,16 @@ async fn start(
     } else {
         None
     };
+    // actix also upgrades the drafts' versions 7 and 8; RFC 6455 is version 13 and the
+    // hub speaks nothing else, so those are refused as unsupported (426 below).
+    if refused.is_none()
+        && req
+            .headers()
+            .get(actix_web::http::header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v.as_bytes() != b"13")
+    {
+        return Ok(unsupported_version());
+    }
     if let Some(why) = refused {
         return Err(crate::error::ApiError::invalid(why).into());
     }
@@ -91,22 +101,31 @@ async fn start(
     // §4.2.2).
     let mut res = match ws::handshake(&req) {
         Ok(res) => res,
+        Err(ws::HandshakeError::UnsupportedVersion) => return Ok(unsupported_version()),
         Err(e) => {
             use actix_web::ResponseError;
-            let version = matches!(e, ws::HandshakeError::UnsupportedVersion);
-            let mut res =
-                crate::error::ApiError::Invalid(format!("this is a WebSocket endpoint: {e}"))
-                    .error_response();
-            if version {
-                res.headers_mut().insert(
-                    actix_web::http::header::SEC_WEBSOCKET_VERSION,
-                    actix_web::http::header::HeaderValue::from_static("13"),
-                );
-            }
-            return Ok(res);
+            return Ok(crate::error::ApiError::Invalid(format!(
+                "this is a WebSocket endpoint: {e}"
+            ))
+            .error_response());
         }
     };
     Ok(res.streaming(WsContext::create(socket, stream, MAX_FRAME)))
+}
+
+/// An upgrade naming a version other than 13: 400 with the §3 body, naming the version
+/// the hub speaks (RFC 6455 §4.2.2).
+fn unsupported_version() -> HttpResponse {
+    use actix_web::ResponseError;
+    let mut res = crate::error::ApiError::invalid(
+        "unsupported Sec-WebSocket-Version: this hub speaks version 13",
+    )
+    .error_response();
+    res.headers_mut().insert(
+        actix_web::http::header::SEC_WEBSOCKET_VERSION,
+        actix_web::http::header::HeaderValue::from_static("13"),
+    );
+    res
 }
 
 /// Whether `key` is 16 bytes in base64: 22 characters of its alphabet and `==`.
