@@ -244,13 +244,32 @@ pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// `text` with case folded away: lower, upper, then lower case again, so that letters
-/// whose capital is two letters compare equal to them ("Straße" and "STRASSE", "ﬁ" and
-/// "FI"), which lower case alone does not do, and so does the capital "ẞ", which upper
-/// case leaves as it is ("STRAẞE"; upper then lower gave "straße" for it, "strasse" for
-/// "Straße").
+/// `text` with case and Unicode spelling folded away, for comparing names, mentions and
+/// bot keywords as a reader would:
+/// * compatibility-normalized first (NFKC): "Amélie" typed with a combining accent
+///   (NFD, as some keyboards and macOS file names give it) is the "Amélie" of one
+///   precomposed letter, and full-width "ＳＯＳ" is "SOS";
+/// * then lower, upper, then lower case again, so that letters whose capital is two
+///   letters compare equal to them ("Straße" and "STRASSE"), which lower case alone
+///   does not do, and so does the capital "ẞ", which upper case leaves as it is
+///   ("STRAẞE"; upper then lower gave "straße" for it, "strasse" for "Straße");
+/// * normalized again, as changing case can undo it ("İ" lowers to "i" and a
+///   combining dot).
 pub fn caseless(text: &str) -> String {
-    text.to_lowercase().to_uppercase().to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    let folded = text
+        .nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .to_uppercase()
+        .to_lowercase();
+    if unicode_normalization::is_nfkc_quick(folded.chars())
+        == unicode_normalization::IsNormalized::Yes
+    {
+        folded
+    } else {
+        folded.nfkc().collect()
+    }
 }
 
 #[cfg(test)]

@@ -1652,7 +1652,9 @@ fn the_conversation_list_holds_every_conversation() {
 }
 
 /// PROTOCOL §6: agent names are unique case-insensitively, with case folded whole
-/// (a capital that is two letters, "ß" → "SS", included); mentions fold the same way.
+/// (a capital that is two letters, "ß" → "SS", included) and the same letters spelled
+/// alike (an accent typed as a combining mark, full-width letters); mentions fold the
+/// same way.
 #[test]
 fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
     let hub = Hub::start();
@@ -1664,6 +1666,9 @@ fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
         ("Élise", "éLISE"),
         ("Straße", "STRASSE"),
         ("Weiß", "WEIẞ"),
+        // "Amélie" with a precomposed "é", then with "e" and a combining acute accent.
+        ("Am\u{e9}lie", "Ame\u{301}lie"),
+        ("Zoé", "ＺＯＥ\u{301}"),
     ] {
         first.push(hub.agent(name, "agent"));
         assert_error(
@@ -1683,11 +1688,21 @@ fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
         1 + first.len(),
         "the admin and the first of each pair: {list}"
     );
-    let c = comment(&hub, &first[0].1, &conv, "ask @strasse and @ÉLISE");
+    let c = comment(
+        &hub,
+        &first[0].1,
+        &conv,
+        "ask @strasse and @ÉLISE, and @AME\u{301}LIE",
+    );
     let got = mentioned(&c);
     assert_eq!(
         got,
-        [first[1].0.as_str(), first[2].0.as_str()].into(),
+        [
+            first[1].0.as_str(),
+            first[2].0.as_str(),
+            first[4].0.as_str()
+        ]
+        .into(),
         "{c}"
     );
 }

@@ -123,4 +123,19 @@ mod tests {
         assert_eq!(a.decide("ein großgewinn"), BotDecision::Spam);
         assert_eq!(a.decide("EIN GROSSGEWINN"), BotDecision::Spam);
     }
+
+    #[test]
+    fn matching_reads_letters_however_they_are_spelled_in_unicode() {
+        // The rule with a precomposed "é"; customers with "e" and a combining accent
+        // (NFD), or full-width letters from an East Asian keyboard.
+        let a = assistant(&[("caf\u{e9}", "coffee"), ("sos", "help")], &[]);
+        let reply = |t: &str| match a.decide(t) {
+            BotDecision::Reply(r) => r,
+            other => panic!("{t}: {other:?}"),
+        };
+        assert_eq!(reply("un cafe\u{301} ?"), "coffee");
+        assert_eq!(reply("UN CAFE\u{301}"), "coffee");
+        assert_eq!(reply("ＳＯＳ"), "help");
+        assert_eq!(reply("cafe"), "default");
+    }
 }
