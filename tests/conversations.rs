@@ -408,6 +408,8 @@ fn a_customer_message_reopens_the_same_closed_conversation() {
     });
     assert_eq!(ev["data"]["conversation"]["id"], conv.as_str());
     assert_eq!(ev["data"]["conversation"]["state"], "open");
+    // No agent did it (`by`, an extension, names one when one did).
+    assert!(ev["data"].get("by").is_none(), "{ev}");
     // The reopen comes before the message it is caused by.
     let created = console.recv_event("message.created", |e| e["conversation_id"] == conv.as_str());
     assert_eq!(created["data"]["message"]["id"], id(&m2));
@@ -466,6 +468,11 @@ fn reopening_a_message_of_a_closed_conversation_reopens_the_conversation() {
         e["conversation_id"] == conv.as_str()
     });
     assert_eq!(ev["data"]["conversation"]["state"], "open");
+    assert_eq!(
+        ev["data"]["by"],
+        b.0.as_str(),
+        "the agent who reopened: {ev}"
+    );
     assert!(ev["seq"].as_u64() > changed["seq"].as_u64());
 
     let c = conversation(&hub, &conv);

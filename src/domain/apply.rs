@@ -263,7 +263,10 @@ pub fn apply(
                     if c.state == ConvState::Closed {
                         let mut conversation = c.clone();
                         conversation.state = ConvState::Open;
-                        tx.emit(EventBody::ConversationReopened { conversation });
+                        tx.emit(EventBody::ConversationReopened {
+                            conversation,
+                            by: None,
+                        });
                     }
                 }
             }
@@ -429,7 +432,10 @@ pub fn apply(
             if conv.state == ConvState::Closed {
                 let mut conversation = conv.clone();
                 conversation.state = ConvState::Open;
-                tx.emit(EventBody::ConversationReopened { conversation });
+                tx.emit(EventBody::ConversationReopened {
+                    conversation,
+                    by: Some(by.clone()),
+                });
             }
         }
         Command::Reply { id, text } => {

@@ -11,8 +11,14 @@ use serde::{Deserialize, Serialize};
 pub enum EventBody {
     #[serde(rename = "conversation.opened")]
     ConversationOpened { conversation: Conversation },
+    /// `by` (an extension) names the agent whose reopen of a message reopened the
+    /// conversation; it is absent when a customer message did.
     #[serde(rename = "conversation.reopened")]
-    ConversationReopened { conversation: Conversation },
+    ConversationReopened {
+        conversation: Conversation,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
     #[serde(rename = "message.created")]
     MessageCreated { message: Message },
     #[serde(rename = "message.status_changed")]
@@ -85,7 +91,7 @@ impl EventBody {
     fn stamp(&mut self, seq: u64) {
         match self {
             EventBody::ConversationOpened { conversation }
-            | EventBody::ConversationReopened { conversation } => {
+            | EventBody::ConversationReopened { conversation, .. } => {
                 conversation.seq = seq;
                 if let EventBody::ConversationOpened { conversation } = self {
                     conversation.opened_seq = seq;
