@@ -254,11 +254,16 @@ pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
 ///   does not do, and so does the capital "ẞ", which upper case leaves as it is
 ///   ("STRAẞE"; upper then lower gave "straße" for it, "strasse" for "Straße");
 /// * normalized again, as changing case can undo it ("İ" lowers to "i" and a
-///   combining dot).
+///   combining dot);
+/// * without the invisible characters that only hint at line breaks or joins (a zero
+///   width space or joiner, a soft hyphen, a byte-order mark): "Zed" and "Zed" with a
+///   zero-width space behind it are one name, and "casino" with a soft hyphen inside is
+///   "casino" to a spam keyword.
 pub fn caseless(text: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
     let folded = text
         .nfkc()
+        .filter(|c| !invisible(*c))
         .collect::<String>()
         .to_lowercase()
         .to_uppercase()
@@ -272,9 +277,36 @@ pub fn caseless(text: &str) -> String {
     }
 }
 
+/// Characters that show nothing and join or break nothing a reader sees (Unicode's
+/// default-ignorable format characters that text is typed or pasted with).
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caseless_reads_what_a_reader_sees() {
+        for (a, b) in [
+            ("Straße", "STRASSE"),
+            ("STRAẞE", "strasse"),
+            ("Am\u{e9}lie", "AME\u{301}LIE"),
+            ("ＳＯＳ", "sos"),
+            ("Zed", "Zed\u{200b}"),
+            ("ca\u{ad}sino", "CASINO"),
+            ("\u{feff}Ann", "ann"),
+        ] {
+            assert_eq!(caseless(a), caseless(b), "{a:?} and {b:?}");
+        }
+        for (a, b) in [("Zed", "Zeb"), ("Anne", "Ann"), ("Élise", "Elise")] {
+            assert_ne!(caseless(a), caseless(b), "{a:?} and {b:?}");
+        }
+    }
 
     #[test]
     fn contact_cache_stays_bounded_and_keeps_the_newest() {
