@@ -46,6 +46,8 @@ const S = {
   owners: new Map(), // conversation id → owner (agent id or null), as far as this console knows
   contacts: new Map(), // contact id → {name, email, channel}, from the conversations opened
   unfolded: new Set(), // keys of the long bubbles shown whole
+  assignees: new Map(), // message id → its assignee as last seen (lists, timelines, events), for notifications
+  senders: new Map(), // message id → its contact id, as far as this console has seen it
   conn: 'connecting',
   // inbox folders newest first (PROTOCOL §6.3) or oldest first (a queue worked first
   // come, first served); kept in this browser
@@ -109,12 +111,23 @@ function nameOf(id) {
   return a ? a.name : who(id);
 }
 
-function toast(text, kind = 'info', action = null) {
-  const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status' },
+const keyedToasts = new Map(); // key → a toast that an event may make obsolete (a help request handled)
+
+/** Removes the toast kept under `key`, if any. */
+function dropToast(key) {
+  const el = keyedToasts.get(key);
+  if (el) el.remove();
+  keyedToasts.delete(key);
+}
+
+function toast(text, kind = 'info', action = null, key = null) {
+  if (key) dropToast(key);
+  const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status', dataset: key ? { key } : {} },
     h('span', { class: 'toast-text', text }),
     action ? h('a', { class: 'toast-action', href: action.href, text: action.label, on: { click: () => el.remove() } }) : null,
     h('button', { class: 'toast-close', 'aria-label': 'Dismiss', on: { click: () => el.remove() } }, icon('x')));
   $('toasts').appendChild(el);
+  if (key) keyedToasts.set(key, el);
   if (action) {
     // A notification with somewhere to go (a mention, a help request, a customer
     // writing back) stays until it is opened or dismissed: an agent away from the
@@ -177,8 +190,13 @@ function onRoute() {
     renderList();
   }
   renderSidebar();
+  // another conversation opens on its timeline, not on the tab the last one was left on
+  if (S.route.convId !== prev.convId) S.convTab = 'timeline';
   if (S.route.convId !== prev.convId || !S.conv) openConversation(S.route.convId);
-  else if (S.route.msgId) focusMessage(S.route.msgId);
+  else {
+    if (S.route.msgId) focusMessage(S.route.msgId);
+    if (S.conv && focusConvOnLoad === S.conv.id) focusIntoConv();
+  }
 }
 
 /** The admin screens (#/assistants, #/agents): they replace the list and conversation panes. */
@@ -196,6 +214,7 @@ function showAdminPage(prev) {
     if (S.route.kind === 'assistants') {
       adminView = mountAssistants($('admin-pane'), {
         api,
+        confirm: confirmDialog,
         onChange: (items) => { S.assistants = new Map(items.map((a) => [a.id, a])); },
         onError: showError,
       });
@@ -306,7 +325,8 @@ function startLive() {
 
 async function reloadAll() {
   S.owners.clear();
-  await Promise.all([loadAgents(), loadAssistants()]);
+  S.assignees.clear();
+  await Promise.all([loadAgents(), loadAssistants(), loadMyMessages()]);
   refreshLists();
   if (S.route.convId) loadConversation(S.route.convId, { keepScroll: true });
 }
@@ -322,6 +342,31 @@ async function loadAgents() {
   }
   renderMe();
   renderTeam();
+}
+
+/**
+ * Whose the messages are, from a snapshot (a list, a timeline): live events are newer, so
+ * a message already known keeps what they said.
+ */
+function knowAssignees(messages) {
+  for (const m of messages || []) {
+    if (!m || !m.id) continue;
+    if (!S.assignees.has(m.id)) S.assignees.set(m.id, m.assignee ?? null);
+    if (m.contact_id) S.senders.set(m.id, m.contact_id);
+  }
+}
+
+/** My messages (Mine, On hold), so that I am told when one is taken away from me. */
+async function loadMyMessages() {
+  try {
+    const [mine, held] = await Promise.all([
+      api('GET', '/api/inbox?folder=mine&limit=500'),
+      api('GET', '/api/inbox?folder=on_hold&limit=500'),
+    ]);
+    knowAssignees([...mine.items, ...held.items]);
+  } catch {
+    // only notifications depend on it
+  }
 }
 
 const botsAsked = new Set();
@@ -455,6 +500,10 @@ function notify(ev) {
   const link = ev.conversation_id ? hashFor(S.route.kind, S.route.key, ev.conversation_id) : null;
   const viewing = S.conv && S.conv.id === ev.conversation_id;
   if (ev.kind === 'message.created') {
+    if (d.message) {
+      S.assignees.set(d.message.id, d.message.assignee ?? null);
+      S.senders.set(d.message.id, d.message.contact_id);
+    }
     notifyOwner(ev);
   } else if (ev.kind === 'comment.created') {
     const c = d.comment;
@@ -462,12 +511,35 @@ function notify(ev) {
       toast(`${nameOf(c.author.id)} mentioned you in a comment`, 'info', viewing ? null : { href: link, label: 'Open' });
     }
   } else if (ev.kind === 'message.status_changed') {
+    const prev = S.assignees.get(d.message_id);
+    S.assignees.set(d.message_id, d.assignee ?? null);
+    // a help request no longer waiting (taken, answered, …): its notice goes
+    if (d.to !== 'help_requested') dropToast(`help:${d.message_id}`);
+    const open = (kind, key) => ({ href: hashFor(kind, key, ev.conversation_id, d.message_id), label: 'Open' });
+    const here = S.route.convId === ev.conversation_id;
+    const from = messageOwnerName(d.message_id);
     if (d.to === 'help_answered' && d.assignee === S.meId && d.by !== S.meId) {
       toast(`${nameOf(d.by)} answered your help request`, 'success', viewing ? null : { href: link, label: 'Open' });
     } else if (d.to === 'help_requested' && isSupervisor() && d.by !== S.meId) {
-      toast(`${nameOf(d.by)} asked for help`, 'info', { href: hashFor('inbox', 'help_requests', ev.conversation_id, d.message_id), label: 'Open' });
+      toast(`${nameOf(d.by)} asked for help`, 'info', open('inbox', 'help_requests'), `help:${d.message_id}`);
+    } else if (d.to === 'assigned' && d.assignee === S.meId && d.from === 'on_hold' && d.by === 'system') {
+      toast(`Hold over: ${from ? `the message from ${from}` : 'a message'} is back with you`, 'info', here ? null : open('inbox', 'mine'));
+    } else if (d.to === 'assigned' && d.assignee === S.meId && d.by && d.by !== S.meId && d.by !== 'system' && !String(d.by).startsWith('bot:')) {
+      toast(`${nameOf(d.by)} assigned you ${from ? `a message from ${from}` : 'a message'}`, 'info', here ? null : open('inbox', 'mine'));
+    } else if (prev === S.meId && d.assignee !== S.meId && d.by !== S.meId && ['assigned', 'on_hold', 'help_answered'].includes(d.from)) {
+      const what = from ? `the message from ${from}` : 'a message';
+      const text = d.by === 'system'
+        ? `Hold over: ${what} went back to Pending`
+        : `${nameOf(d.by)} took ${what} away from you${d.to === 'pending' ? ': it is back in Pending' : ''}`;
+      toast(text, 'info', here ? null : open('inbox', d.to === 'pending' ? 'pending' : 'all'));
     }
   }
+}
+
+/** The customer of a message this console has seen (for notifications), or null. */
+function messageOwnerName(id) {
+  const contact = S.senders.get(id);
+  return contact ? customerName(contact) : null;
 }
 
 // ---------------------------------------------------------------- lists and counts
@@ -487,15 +559,16 @@ async function refreshLists() {
   listDirty = false;
   const mine = ++listReq;
   const { kind, key } = S.route;
-  if (isAdminPage(kind)) {
-    listBusy = false;
-    return;
-  }
   const sig = `${kind}:${key}`;
   const limit = Math.min(500, Math.max(50, S.list.sig === sig ? S.list.items.length : 50));
   try {
-    if (kind === 'inbox') {
+    if (isAdminPage(kind)) {
+      // no list on the admin screens, but the sidebar's counts stay live (§6.3 counts)
+      const data = await api('GET', '/api/inbox?folder=pending&limit=1');
+      if (mine === listReq && S.route.kind === kind) S.counts = data.counts || {};
+    } else if (kind === 'inbox') {
       const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}&order=${S.order}`);
+      knowAssignees(data.items);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
         S.counts = data.counts || {};
         S.list = { sig, items: data.items, loading: false, error: null, limit, more: data.items.length >= limit };
@@ -517,7 +590,7 @@ async function refreshLists() {
       showError(e);
       return;
     }
-    if (S.route.kind === kind && S.route.key === key) {
+    if (S.route.kind === kind && S.route.key === key && !isAdminPage(kind)) {
       S.list = { ...S.list, sig, loading: false, error: politeMessage(e) };
     }
   }
@@ -547,6 +620,7 @@ async function loadMore() {
 // ---------------------------------------------------------------- the conversation
 
 let convReq = 0;
+let focusConvOnLoad = null; // a conversation opened from the list with Enter: focus goes into it once loaded
 
 function openConversation(id) {
   saveDraft();
@@ -579,13 +653,17 @@ async function loadConversation(id, { keepScroll = false } = {}) {
       if (!known || known.name !== data.contact.name) queueMicrotask(renderList);
     }
     for (const it of data.timeline) addItem(conv, it);
+    knowAssignees(data.timeline.filter((it) => it.type === 'message'));
     S.conv = conv;
     S.owners.set(id, data.conversation.owner ?? null);
     S.convError = null;
     for (const ev of pending.events) applyToConv(ev);
     if (!$('conv-view') || $('conv-view').dataset.id !== id) buildConvShell();
     renderConv({ scroll: keepScroll ? 'keep' : 'bottom' });
+    // the customer's name is known now: the activities say it too
+    renderActivities();
     if (S.route.msgId) focusMessage(S.route.msgId);
+    if (focusConvOnLoad === id) focusIntoConv();
   } catch (e) {
     S.convLoads.delete(pending);
     if (mine !== convReq) return;
@@ -594,6 +672,14 @@ async function loadConversation(id, { keepScroll = false } = {}) {
     S.convError = S.convRetry ? politeMessage(e) : 'This conversation does not exist.';
     renderConv();
   }
+}
+
+/** Opened from the list with the keyboard: focus goes into the conversation (its composer). */
+function focusIntoConv() {
+  focusConvOnLoad = null;
+  const box = composer && [composer.reply, composer.comment].find((x) => !x.hidden && !x.readOnly);
+  const target = box || $('timeline');
+  if (target) target.focus();
 }
 
 function itemKey(it) {
@@ -715,9 +801,60 @@ async function runAction(m, action, body = {}) {
     scheduleRefresh();
     return true;
   } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_transition') {
+      toast(await raceLost(m, e), 'error');
+      return false;
+    }
     showError(e);
-    if (e instanceof ApiError && (e.code === 'invalid_transition' || e.code === 'not_found') && S.conv) loadConversation(S.conv.id, { keepScroll: true });
+    if (e instanceof ApiError && e.code === 'not_found' && S.conv) loadConversation(S.conv.id, { keepScroll: true });
     return false;
+  }
+}
+
+/**
+ * An action lost a race (409 invalid_transition): the message is read again and the
+ * sentence says what happened to it ("Bob Stone took this message."); the conversation
+ * is shown as it now stands.
+ */
+async function raceLost(m, e) {
+  let sentence = politeMessage(e);
+  try {
+    const data = await api('GET', `/api/conversations/${encodeURIComponent(m.conversation_id)}`);
+    const now = (data.timeline || []).find((it) => it.type === 'message' && it.id === m.id);
+    if (now) {
+      S.assignees.set(now.id, now.assignee ?? null);
+      sentence = `This is no longer possible: ${raceSentence(now)}`;
+    }
+  } catch {
+    // the generic sentence
+  }
+  if (S.conv && S.conv.id === m.conversation_id) loadConversation(S.conv.id, { keepScroll: true });
+  scheduleRefresh();
+  return sentence;
+}
+
+/** What became of a message, in a sentence, from its current state. */
+function raceSentence(m) {
+  const mine = m.assignee === S.meId;
+  const by = m.assignee ? nameOf(m.assignee) : null;
+  switch (m.status) {
+    case 'assigned':
+      if (mine) return 'this message is already assigned to you.';
+      return m.help ? `${by} took the help request on this message.` : `${by} took this message.`;
+    case 'on_hold':
+      return mine ? 'you put this message on hold.' : `${by} put this message on hold.`;
+    case 'help_requested':
+      return `${m.help && m.help.requested_by === S.meId ? 'you' : nameOf(m.help && m.help.requested_by)} asked for help on this message.`;
+    case 'help_answered':
+      return mine ? 'the help request was answered: the message is back with you.' : `the help request was answered: the message is with ${by}.`;
+    case 'answered':
+      return by ? `this message was answered by ${mine ? 'you' : by}.` : 'this message was answered.';
+    case 'archived':
+      return by ? `this message was archived by ${mine ? 'you' : by}.` : 'this message was archived.';
+    case 'pending':
+      return 'this message is back in Pending, with nobody.';
+    default:
+      return `this message is now ${STATUS_LABEL[m.status] || m.status}.`;
   }
 }
 
@@ -737,12 +874,20 @@ function onMessageAction(m, a, btn) {
     case 'archive':
       return busy(btn, () => runAction(m, 'archive'));
     case 'reopen':
+      if (S.conv && S.conv.id === m.conversation_id && S.conv.conversation.session === 'ended') {
+        return openDialog({
+          title: 'Reopen this message?',
+          description: 'The customer’s session has ended: they can no longer be answered in this conversation (replies are refused), and their next message starts a new conversation. The message goes back to Pending all the same.',
+          submit: 'Reopen anyway',
+          onSubmit: () => runActionOrThrow(m, 'reopen'),
+        });
+      }
       return busy(btn, () => runAction(m, 'reopen'));
     case 'request-help':
       return openDialog({
         title: 'Request help',
         description: 'Your question goes to the Help requests folder. The message leaves your queue until someone answers.',
-        fields: [{ name: 'question', label: 'Your question', type: 'textarea', required: true, placeholder: 'What do you need help with?' }],
+        fields: [{ name: 'question', label: 'Your question', type: 'textarea', required: true, enterSends: true, placeholder: 'What do you need help with?  (Enter to send, Shift+Enter for a new line)' }],
         submit: 'Request help',
         onSubmit: (v) => runActionOrThrow(m, 'request-help', { question: v.question }),
       });
@@ -750,7 +895,7 @@ function onMessageAction(m, a, btn) {
       return openDialog({
         title: 'Answer the help request',
         description: m.help && m.help.question ? `${nameOf(m.help.requested_by)} asked: “${m.help.question}”` : null,
-        fields: [{ name: 'answer', label: 'Your answer', type: 'textarea', required: true, placeholder: 'Your answer to your teammate' }],
+        fields: [{ name: 'answer', label: 'Your answer', type: 'textarea', required: true, enterSends: true, placeholder: 'Your answer to your teammate  (Enter to send, Shift+Enter for a new line)' }],
         submit: 'Send answer',
         onSubmit: (v) => runActionOrThrow(m, 'answer-help', { answer: v.answer }),
       });
@@ -760,7 +905,13 @@ function onMessageAction(m, a, btn) {
 }
 
 async function runActionOrThrow(m, action, body) {
-  const data = await api('POST', `/api/messages/${encodeURIComponent(m.id)}/${action}`, body);
+  let data;
+  try {
+    data = await api('POST', `/api/messages/${encodeURIComponent(m.id)}/${action}`, body);
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'invalid_transition') throw new ApiError(409, 'race_lost', await raceLost(m, e));
+    throw e;
+  }
   if (data && data.message && S.conv) {
     addItem(S.conv, { ...data.message, type: 'message' });
     renderConv();
@@ -784,6 +935,8 @@ function hold(m, spec, btn) {
       },
     });
   }
+  // until further notice: neither for_seconds nor until (§6.1: hold_until null)
+  if (spec === 'none') return busy(btn, () => runAction(m, 'hold', {}));
   return busy(btn, () => runAction(m, 'hold', { for_seconds: spec }));
 }
 
@@ -808,11 +961,26 @@ function presenceRank(a) {
 
 // conversation-level actions
 
+/** The conversation's customer messages still waiting (§6.2: close archives them). */
+function waitingMessages() {
+  return S.conv.items.filter((it) => it.type === 'message' && WAITING.includes(it.status)).length;
+}
+const WAITING = ['pending', 'assigned', 'on_hold', 'help_requested', 'help_answered'];
+
 function closeConversation() {
   const id = S.conv.id;
+  const ended = S.conv.conversation.session === 'ended';
+  const waiting = waitingMessages();
+  const archived = waiting
+    ? ` ${waiting} waiting customer message${waiting > 1 ? 's' : ''} (pending, assigned, on hold or in a help request) will be archived.`
+    : ' No customer message is waiting: nothing is archived.';
+  // an ended session takes no message again: the customer's next one starts a new conversation
+  const after = ended
+    ? 'The customer’s session has ended: their next message starts a new conversation.'
+    : 'The bot is turned back on, and a new customer message reopens it.';
   openDialog({
     title: 'Close the conversation',
-    description: 'Its open customer messages are archived and the bot is turned back on. A new customer message reopens it.',
+    description: `Its open customer messages are archived.${archived} ${after}`,
     fields: [{ name: 'notes', label: 'Closing notes (optional)', type: 'textarea', placeholder: 'e.g. refund issued, order #1234' }],
     submit: 'Close conversation',
     onSubmit: async (v) => {
@@ -826,7 +994,7 @@ function closeConversation() {
 function endSession() {
   const id = S.conv.id;
   // Messages still waiting keep their status (seed 002): say so before they are stranded.
-  const waiting = S.conv.items.filter((it) => it.type === 'message' && ['pending', 'assigned', 'on_hold', 'help_requested', 'help_answered'].includes(it.status)).length;
+  const waiting = waitingMessages();
   const warning = waiting
     ? ` ${waiting} customer message${waiting > 1 ? 's are' : ' is'} still waiting for an answer: ${waiting > 1 ? 'they' : 'it'} can no longer be answered once the session has ended (reply first, or close the conversation to archive ${waiting > 1 ? 'them' : 'it'}).`
     : '';
@@ -868,12 +1036,24 @@ function patchConversation(id, c) {
 
 // ---------------------------------------------------------------- dialogs
 
+/** A yes/no question in the modal dialog: resolves true when confirmed. */
+function confirmDialog({ title, description, submit = 'OK', danger = false }) {
+  return new Promise((resolve) => {
+    let yes = false;
+    openDialog({
+      title, description, submit, danger,
+      onSubmit: () => { yes = true; },
+      onClose: () => resolve(yes),
+    });
+  });
+}
+
 /**
  * A modal form. fields: [{name, label, type: text|textarea|select|datetime-local,
  * required, placeholder, options, min, value}]. onSubmit(values) may throw an ApiError,
  * shown in the dialog.
  */
-function openDialog({ title, description = null, fields = [], submit = 'OK', danger = false, onSubmit }) {
+function openDialog({ title, description = null, fields = [], submit = 'OK', danger = false, onSubmit, onClose = null }) {
   const dlg = $('dialog');
   const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
   const inputs = {};
@@ -884,6 +1064,16 @@ function openDialog({ title, description = null, fields = [], submit = 'OK', dan
     else if (f.type === 'select') input = h('select', { id, name: f.name }, f.options.map((o) => h('option', { value: o.value, text: o.label })));
     else input = h('input', { id, name: f.name, type: f.type || 'text', required: f.required, placeholder: f.placeholder || null, min: f.min || null });
     if (f.value) input.value = f.value;
+    if (f.type === 'textarea') {
+      // Ctrl+Enter sends any dialog; in a short answer (enterSends) Enter does, Shift+Enter adds a line
+      input.addEventListener('keydown', (e) => {
+        if (e.key !== 'Enter' || e.isComposing) return;
+        if (e.ctrlKey || e.metaKey || (f.enterSends && !e.shiftKey && !e.altKey)) {
+          e.preventDefault();
+          form.requestSubmit();
+        }
+      });
+    }
     inputs[f.name] = input;
     return h('div', { class: 'field' }, h('label', { for: id, text: f.label }), input);
   });
@@ -912,13 +1102,14 @@ function openDialog({ title, description = null, fields = [], submit = 'OK', dan
       dlg.close();
     } catch (ex) {
       err.hidden = false;
-      err.textContent = politeMessage(ex);
+      err.textContent = ex instanceof ApiError && ex.code === 'race_lost' ? ex.message : politeMessage(ex);
       if (ex instanceof ApiError && ex.code === 'invalid_transition' && S.conv) loadConversation(S.conv.id, { keepScroll: true });
     } finally {
       ok.disabled = false;
     }
   });
   fill(dlg, form);
+  if (onClose) dlg.addEventListener('close', onClose, { once: true });
   dlg.showModal();
   const first = Object.values(inputs)[0];
   (first || ok).focus();
@@ -1047,7 +1238,8 @@ function renderList() {
 function messageRow(m) {
   const active = S.route.convId === m.conversation_id && (!S.route.msgId || S.route.msgId === m.id);
   const meta = [statusBadge(m.status)];
-  if (m.assignee && m.status !== 'answered') meta.push(h('span', { class: 'meta-text', text: `with ${nameOf(m.assignee)}` }));
+  if (m.assignee && m.status === 'answered') meta.push(h('span', { class: 'meta-text answered-by', text: `by ${nameOf(m.assignee)}` }));
+  else if (m.assignee) meta.push(h('span', { class: 'meta-text', text: `with ${nameOf(m.assignee)}` }));
   if (m.status === 'on_hold' && m.hold_until) meta.push(h('span', { class: 'meta-text timer', dataset: { until: m.hold_until }, text: fmtLeft(m.hold_until) }));
   if (m.status === 'on_hold' && !m.hold_until) meta.push(h('span', { class: 'meta-text', text: 'no end' }));
   if (m.help && m.status === 'help_requested') meta.push(h('span', { class: 'meta-text help-q', text: `Q: ${m.help.question || ''}` }));
@@ -1103,7 +1295,7 @@ function buildConvShell() {
   const pane = $('conv-pane');
   const id = S.route.convId;
   const head = h('header', { id: 'conv-head', class: 'conv-head' });
-  const timeline = h('div', { id: 'timeline', class: 'timeline', role: 'log', 'aria-label': 'Conversation timeline' });
+  const timeline = h('div', { id: 'timeline', class: 'timeline', role: 'log', 'aria-label': 'Conversation timeline', tabindex: '-1' });
   const activities = h('div', { id: 'activities', class: 'activities', role: 'log', 'aria-label': 'Conversation activities', hidden: true });
   const tab = (key, label) => h('button', {
     type: 'button', role: 'tab', class: 'tab', id: `conv-tab-${key}`, dataset: { tab: key }, text: label,
@@ -1185,7 +1377,7 @@ function renderActivities() {
     return;
   }
   fill(el, h('ol', { class: 'activity-list' }, A.items.map((ev) => h('li', { class: ['activity', `k-${ev.kind.replace('.', '-')}`], dataset: { seq: ev.seq, kind: ev.kind } },
-    h('span', { class: 'activity-text', text: describeEvent(ev, who, messageText) }),
+    h('span', { class: 'activity-text', text: describeEvent(ev, who, messageText, customerName) }),
     h('time', { datetime: ev.at, title: ev.at, text: fmtTime(ev.at) })))));
 }
 
@@ -1278,7 +1470,8 @@ function renderConvHead() {
     h('span', { class: `badge c-${c.state}`, text: c.state === 'open' ? 'Open' : 'Closed' }),
     h('span', { class: `badge ${c.session === 'ended' ? 'c-ended' : 'c-active'}`, dataset: { session: c.session }, text: c.session === 'ended' ? 'Session ended' : 'Session active' }),
     c.spam ? h('span', { class: 'badge c-spam', text: 'Spam' }) : null,
-    h('span', { class: 'meta-text', text: `${c.channel} · owner: ${c.owner ? nameOf(c.owner) : 'none'} · bot ${c.bot_active ? 'on' : 'off'}` }),
+    // after the session has ended no bot (nor anyone) answers there: no "bot on"
+    h('span', { class: 'meta-text conv-meta', text: `${c.channel} · owner: ${c.owner ? nameOf(c.owner) : 'none'} · ${c.session === 'ended' ? 'session ended' : `bot ${c.bot_active ? 'on' : 'off'}`}` }),
   ];
   // who the customer is, as they told the widget (a name shows as the title)
   const contact = S.contacts.get(c.contact_id);
@@ -1350,7 +1543,8 @@ function holdMenu(m, a) {
     h('div', { class: 'menu-items', role: 'menu' },
       h('button', { role: 'menuitem', dataset: { hold: '900' }, text: 'For 15 minutes', on: { click: choose(900) } }),
       h('button', { role: 'menuitem', dataset: { hold: '3600' }, text: 'For 1 hour', on: { click: choose(3600) } }),
-      h('button', { role: 'menuitem', dataset: { hold: 'until' }, text: 'Until…', on: { click: choose('until') } })));
+      h('button', { role: 'menuitem', dataset: { hold: 'until' }, text: 'Until…', on: { click: choose('until') } }),
+      h('button', { role: 'menuitem', dataset: { hold: 'none' }, text: 'Until further notice', on: { click: choose('none') } })));
   return details;
 }
 
@@ -1419,7 +1613,7 @@ function renderComment(c) {
 
 function renderEvent(ev) {
   return h('div', { class: ['tl', 'tl-event', `k-${ev.kind.replace('.', '-')}`], dataset: { kind: ev.kind, seq: ev.seq } },
-    h('span', { class: 'tl-event-text', text: describeEvent(ev, who, messageText) }),
+    h('span', { class: 'tl-event-text', text: describeEvent(ev, who, messageText, customerName) }),
     h('time', { datetime: ev.at, text: fmtTime(ev.at) }));
 }
 
@@ -1441,6 +1635,7 @@ function buildComposer(convId) {
   comment.value = draft.comment;
   const menu = h('ul', { class: 'mention-menu', role: 'listbox', hidden: true, id: 'mention-menu' });
   const error = h('p', { class: 'form-error composer-error', role: 'alert', hidden: true });
+  const note = h('p', { class: 'composer-note', role: 'status', hidden: true }); // e.g. an @word that mentions nobody
   const notice = h('p', { class: 'composer-notice', hidden: true });
   const sendBtn = h('button', { class: 'btn primary', id: 'composer-send', type: 'button' }, icon('send'), h('span', { text: 'Send' }));
   const tabReply = h('button', { role: 'tab', class: 'tab', dataset: { mode: 'reply' }, text: 'Reply' });
@@ -1451,8 +1646,9 @@ function buildComposer(convId) {
     notice,
     h('div', { class: 'composer-box' }, reply, comment, menu),
     error,
+    note,
     h('div', { class: 'composer-foot' }, hint, sendBtn));
-  const c = { root, reply, comment, menu, error, notice, sendBtn, tabReply, tabComment, hint, convId };
+  const c = { root, reply, comment, menu, error, note, notice, sendBtn, tabReply, tabComment, hint, convId };
   tabReply.addEventListener('click', () => setMode('reply'));
   tabComment.addEventListener('click', () => setMode('comment'));
   sendBtn.addEventListener('click', () => submitComposer());
@@ -1465,6 +1661,7 @@ function buildComposer(convId) {
     });
     ta.addEventListener('input', () => {
       error.hidden = true;
+      note.hidden = true;
       saveDraft();
       if (ta === reply) editedWhileSending(convId, reply.value.trim());
     });
@@ -1548,9 +1745,46 @@ function updateComposer() {
   }
   fill(composer.sendBtn, icon(mode === 'reply' ? 'send' : 'lock'), h('span', { text: mode === 'reply' ? 'Send reply' : 'Add comment' }));
   const waiting = S.conv.items.filter((it) => it.type === 'message' && (it.status === 'pending' || (it.assignee === S.meId && ['assigned', 'on_hold', 'help_answered'].includes(it.status)))).length;
+  // open messages a colleague holds are not answered by my reply (§6.1): say so
+  const held = new Map(); // colleague id → how many
+  for (const it of S.conv.items) {
+    if (it.type !== 'message' || !['assigned', 'on_hold', 'help_answered'].includes(it.status)) continue;
+    if (!it.assignee || it.assignee === S.meId || String(it.assignee).startsWith('bot:')) continue;
+    held.set(it.assignee, (held.get(it.assignee) || 0) + 1);
+  }
+  let withOthers = '';
+  if (held.size) {
+    const n = [...held.values()].reduce((a, b) => a + b, 0);
+    const names = [...held.keys()].map(nameOf);
+    const list = names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0];
+    withOthers = `${n === 1 ? 'An open message is' : `${n} open messages are`} with ${list}: your reply will not answer ${n === 1 ? 'it' : 'them'}.`;
+  }
+  composer.hint.dataset.heldBy = [...held.keys()].join(' ');
   composer.hint.textContent = mode === 'reply'
-    ? (waiting ? `Replying answers ${waiting} waiting message${waiting > 1 ? 's' : ''}.` : '')
+    ? [waiting ? `Replying answers ${waiting} waiting message${waiting > 1 ? 's' : ''}.` : '', withOthers].filter(Boolean).join(' ')
     : 'Only your team sees comments.';
+}
+
+/**
+ * The @words of a comment that mention nobody: an `@` at the start of a word (not in an
+ * e-mail address) not followed by the name or id of one of the agents the hub found in it.
+ */
+function unmatchedMentions(c) {
+  if (!c || typeof c.text !== 'string') return [];
+  const norm = (x) => String(x).normalize('NFKC').toLowerCase();
+  const known = (c.mentions || []).flatMap((id) => {
+    const a = S.agents.get(id);
+    return a ? [norm(a.name), norm(a.id)] : [norm(id)];
+  });
+  const out = [];
+  for (const m of c.text.matchAll(/(^|[^\p{L}\p{N}_.@])@([^\s@]+)/gu)) {
+    const at = m.index + m[1].length + 1;
+    const rest = norm(c.text.slice(at));
+    if (known.some((k) => k && rest.startsWith(k))) continue;
+    const word = m[2].replace(/[.,;:!?…)\]}'"»”’]+$/u, '');
+    if (word && !out.includes(word)) out.push(word);
+  }
+  return out;
 }
 
 /** Moves a reply that can no longer be sent into the internal comment box. */
@@ -1578,6 +1812,7 @@ async function submitComposer() {
   if (mode === 'reply' && S.sends.get(convId)?.busy) return;
   composer.sendBtn.disabled = true;
   composer.error.hidden = true;
+  composer.note.hidden = true;
   let send = null;
   try {
     if (mode === 'reply') {
@@ -1597,6 +1832,12 @@ async function submitComposer() {
       if (composer && composer.convId === convId) {
         input.value = '';
         saveDraft();
+        // an @word the hub matched to nobody: the writer is told (nobody was notified)
+        const missed = unmatchedMentions(res.comment);
+        if (missed.length) {
+          composer.note.hidden = false;
+          composer.note.textContent = `${missed.map((w) => `No agent named “${w}”`).join('; ')} — nobody was notified. Pick a name from the list when you type @.`;
+        }
       }
     }
     renderConv({ scroll: 'bottom' });
@@ -1830,6 +2071,16 @@ function boot() {
     refreshLists();
   });
   $('signout-nav').addEventListener('click', () => signOut());
+  // Enter on a row opens it and moves the focus into the conversation
+  $('list').addEventListener('keydown', (e) => {
+    const row = e.key === 'Enter' && e.target.closest && e.target.closest('a.row');
+    if (!row) return;
+    focusConvOnLoad = row.dataset.conversationId;
+    if (row.getAttribute('href') === location.hash && S.conv && S.conv.id === focusConvOnLoad) {
+      e.preventDefault();
+      focusIntoConv();
+    }
+  });
   $('menu-btn').addEventListener('click', () => document.body.classList.toggle('nav-open'));
   $('scrim').addEventListener('click', () => document.body.classList.remove('nav-open'));
   for (const b of $('presence').querySelectorAll('button')) b.addEventListener('click', () => setPresence(b.dataset.status));

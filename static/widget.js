@@ -247,8 +247,11 @@
       log.appendChild(li);
       drawnMeanwhile(key, li);
     } else {
-      var r = bubble('in', obj.text, obj.at);
+      // a bot's reply says so: the customer can tell it from a person's
+      var bot = obj.author && obj.author.kind === 'bot';
+      var r = bubble('in', obj.text, obj.at, bot ? 'Assistant · ' + fmtTime(obj.at) : null);
       r.dataset.replyId = obj.id;
+      if (bot) r.classList.add('hw-bot');
       items[key] = r;
       log.appendChild(r);
       drawnMeanwhile(key, r);
@@ -436,6 +439,47 @@
     });
   }
 
+  // While the socket is down (or never comes up: a proxy that refuses WebSockets), the
+  // history is read again every few seconds, backing off, so that replies still appear;
+  // what it brings is merged by id, so nothing shows twice when the socket is back.
+  var pollTimer = null;
+  var polls = 0;
+
+  function schedulePoll() {
+    if (pollTimer || ready || !state.token) return;
+    var delay = Math.min(30000, 5000 * Math.pow(1.5, polls));
+    pollTimer = setTimeout(pollHistory, delay);
+  }
+
+  function stopPolling() {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    polls = 0;
+  }
+
+  function pollHistory() {
+    pollTimer = null;
+    if (ready || !state.token) return;
+    polls += 1;
+    http('GET', '/api/widget/messages').then(function (data) {
+      if (ready) return;
+      var conv = data.conversation;
+      if (conv) conversationSeen(conv.id);
+      (data.items || []).forEach(function (it) {
+        addFromHub(it.type === 'reply' ? 'reply' : 'message', it);
+      });
+      log.dataset.polls = String(polls);
+      if (conv && conv.session === 'ended' && conv.id === state.conversationId) showEnded();
+      schedulePoll();
+    }, function (e) {
+      if (e.status === 401 || e.status === 403) {
+        forgetSession();
+        return;
+      }
+      schedulePoll();
+    });
+  }
+
   // ------------------------------------------------------------------ socket
 
   var ws = null;
@@ -452,7 +496,9 @@
       clearTimeout(connBarTimer);
       disconnectedAt = null;
       statusBar.hidden = true;
+      stopPolling();
     } else if (disconnectedAt === null) {
+      schedulePoll();
       disconnectedAt = Date.now();
       connBarTimer = setTimeout(function () { if (!ready && state.token) statusBar.hidden = false; }, 1200);
     }
@@ -726,7 +772,11 @@
 
   log.appendChild(greeting());
   if (state.token) {
-    connect(); // the welcome loads the history
+    // the history is read at once, whether or not the socket comes up (its welcome reads
+    // it again, from where live events start); while the socket is down it is polled
+    loadHistory();
+    connect();
+    setConn(false);
   } else {
     state.outbox.forEach(addOutgoing);
   }

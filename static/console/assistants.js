@@ -21,9 +21,10 @@ function errorText(err) {
 /**
  * Mounts the screen in `root`. api: the console's request function; onChange(items):
  * called with the assistants after every load (the console keeps the bots' names);
- * onError(err): for errors that are not about a form (e.g. the session expired).
+ * onError(err): for errors that are not about a form (e.g. the session expired);
+ * confirm({title, description, submit, danger}): resolves true when the admin goes ahead.
  */
-export function mountAssistants(root, { api, onChange = () => {}, onError = () => {} }) {
+export function mountAssistants(root, { api, onChange = () => {}, onError = () => {}, confirm = async (o) => window.confirm(o.description) }) {
   const V = { items: [], loading: true, error: null, editing: null, formError: null, rowErrors: new Map() };
   const channelsTyped = new Map(); // assistant id → the channels typed in its Publish field, kept until published
   let draft = null; // the form's values while it is open
@@ -89,9 +90,20 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
   }
 
   async function save(button) {
+    const body = bodyOf(draft);
+    // a default reply answers everything a rule does not: without a transfer keyword the
+    // customers of its channels never reach a person
+    if (body.default_reply && !body.transfer_keywords.length) {
+      const go = await confirm({
+        title: 'Customers could never reach a person',
+        description: 'This assistant has a default reply and no transfer keyword: every message gets an automatic answer, so a customer on its channels can never reach your team. Add a transfer keyword (e.g. “agent”), or save it as it is.',
+        submit: 'Save anyway',
+        danger: true,
+      });
+      if (!go) return;
+    }
     button.disabled = true;
     try {
-      const body = bodyOf(draft);
       if (V.editing === 'new') await api('POST', '/api/assistants', body);
       else await api('PUT', `/api/assistants/${encodeURIComponent(V.editing)}`, body);
       V.editing = null;
@@ -146,14 +158,28 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
   function row(a) {
     const err = V.rowErrors.get(a.id);
     const channels = h('input', { type: 'text', class: 'asst-channels-input', name: 'channels', placeholder: 'Channels, comma-separated (e.g. web)', 'aria-label': `Channels to publish ${a.name} on` });
-    channels.value = channelsTyped.get(a.id) || '';
+    // most assistants answer on the widget's channel: "web" is offered unless it has it already
+    channels.value = channelsTyped.has(a.id) ? channelsTyped.get(a.id) : ((a.channels || []).includes('web') ? '' : 'web');
     channels.addEventListener('input', () => { channelsTyped.set(a.id, channels.value); });
     const publish = h('form', { class: 'asst-publish', novalidate: true },
       channels,
       h('button', { type: 'submit', class: 'btn small', dataset: { action: 'publish' }, text: 'Publish' }));
-    publish.addEventListener('submit', (e) => {
+    publish.addEventListener('submit', async (e) => {
       e.preventDefault();
-      rowAction(a.id, 'publish', { channels: splitList(channels.value) });
+      const wanted = splitList(channels.value);
+      // publishing takes each channel from the assistant that has it (§6.4): ask first
+      const taken = wanted.map((ch) => [ch, V.items.find((o) => o.id !== a.id && (o.channels || []).includes(ch))]).filter(([, o]) => o);
+      if (taken.length) {
+        const what = taken.map(([ch, o]) => `“${ch}” from ${o.name}`).join(', ');
+        const go = await confirm({
+          title: `Take over ${taken.length > 1 ? 'these channels' : 'this channel'}?`,
+          description: `Publishing ${a.name} takes ${what}: ${taken.length > 1 ? 'they' : 'it'} will answer there no more.`,
+          submit: 'Publish and take over',
+          danger: true,
+        });
+        if (!go) return;
+      }
+      rowAction(a.id, 'publish', { channels: wanted });
     });
     const chips = (a.channels || []).map((ch) => h('span', { class: 'chip', dataset: { channel: ch } },
       h('span', { class: 'chip-text', text: ch }),

@@ -82,13 +82,16 @@ function quote(text, n = 60) {
  * One sentence for a timeline event. `who(id)` names an agent, a bot or the system;
  * `messageText(id)` gives the text of a customer message (or null).
  */
-export function describeEvent(ev, who, messageText) {
+export function describeEvent(ev, who, messageText, customer = visitorName) {
   const d = ev.data || {};
   const by = d.by ? who(d.by) : 'Someone';
   switch (ev.kind) {
     case 'conversation.opened':
       return 'Conversation opened';
     case 'conversation.reopened':
+      // `by` names the agent whose reopen of a message reopened it; without it, the
+      // customer wrote again
+      if (d.by && d.by !== 'system') return `Conversation reopened by ${by === 'You' ? 'you' : by}`;
       return 'Conversation reopened by a new customer message';
     case 'conversation.closed':
       return d.notes ? `${by} closed the conversation — notes: ${quote(d.notes, 200)}` : `${by} closed the conversation`;
@@ -111,7 +114,7 @@ export function describeEvent(ev, who, messageText) {
       return describeStatus(d, by, who, messageText);
     case 'message.created': {
       const m = d.message || {};
-      return `${visitorName(m.contact_id)} wrote ${quote(m.text)}`;
+      return `${customer(m.contact_id)} wrote ${quote(m.text)}`;
     }
     case 'reply.created': {
       const r = d.reply || {};

@@ -65,7 +65,9 @@ test('the admin adds an assistant, publishes it on web, the widget gets its repl
   await page.click('#assistant-form [data-action="save"]');
   await row.locator('.asst-summary', { hasText: '1 rule · transfers on: agent, human · has a default reply' }).waitFor();
 
-  // publishing with no channel: the hub's message inline
+  // the channel field offers "web"; publishing with no channel: the hub's message inline
+  assert.equal(await row.locator('.asst-channels-input').inputValue(), 'web');
+  await row.locator('.asst-channels-input').fill('');
   await row.locator('[data-action="publish"]').click();
   await row.locator('.form-error', { hasText: 'channels must list at least one channel name' }).waitFor();
 
@@ -175,5 +177,62 @@ test('keyboard focus stays in the form after Add rule and Remove; a failed publi
   await row.locator('.asst-status', { hasText: 'Published' }).waitFor();
   assert.deepEqual(await row.locator('.chip').evaluateAll((els) => els.map((e) => e.dataset.channel)), ['web', 'email']);
   assert.equal(await row.locator('.asst-channels-input').inputValue(), '');
+  assert.deepEqual(realProblems(page), []);
+});
+
+test('saving a bot customers could never get past asks first; publishing on a channel another bot holds asks first', async () => {
+  const page = await newPage(browser);
+  await signIn(page, hub, ADMIN_TOKEN);
+  await page.locator('#nav-assistants').click();
+  await page.locator('#admin-pane h1', { hasText: 'Assistants' }).waitFor();
+  const dlg = page.locator('#dialog');
+
+  // a default reply and no transfer keyword: warned, cancelled, then saved anyway
+  await page.click('#assistant-add');
+  await page.fill('#assistant-name', 'Night bot');
+  await page.fill('#assistant-form .rule-match', 'hours');
+  await page.fill('#assistant-form .rule-reply', 'We open at 9.');
+  await page.fill('#assistant-default-reply', 'We are closed; we will answer tomorrow.');
+  await page.click('#assistant-form [data-action="save"]');
+  await dlg.locator('h2', { hasText: 'Customers could never reach a person' }).waitFor();
+  await dlg.locator('button', { hasText: 'Cancel' }).click();
+  await dlg.waitFor({ state: 'hidden' });
+  assert.equal(await page.locator('#assistant-form').count(), 1);
+  assert.equal(await page.locator('#assistants-list .asst-item', { hasText: 'Night bot' }).count(), 0);
+  await page.click('#assistant-form [data-action="save"]');
+  await dlg.locator('button[type="submit"]', { hasText: 'Save anyway' }).click();
+  const night = page.locator('#assistants-list .asst-item', { hasText: 'Night bot' });
+  await night.waitFor();
+
+  // published on the channel the field offers, web, which Keyboard helper has: asked first
+  assert.equal(await night.locator('.asst-channels-input').inputValue(), 'web');
+  await night.locator('[data-action="publish"]').click();
+  await dlg.locator('.dialog-desc', { hasText: 'Publishing Night bot takes “web” from Keyboard helper' }).waitFor();
+  await dlg.locator('button[type="submit"]', { hasText: 'Publish and take over' }).click();
+  await night.locator('.chip[data-channel="web"]').waitFor();
+
+  // a second bot with a transfer keyword: no warning on save
+  await page.click('#assistant-add');
+  await page.fill('#assistant-name', 'Day bot');
+  await page.fill('#assistant-form .rule-match', 'hours');
+  await page.fill('#assistant-form .rule-reply', 'We are open until 6.');
+  await page.fill('#assistant-default-reply', 'A teammate will answer.');
+  await page.fill('#assistant-transfer-keywords', 'agent');
+  await page.click('#assistant-form [data-action="save"]');
+  const day = page.locator('#assistants-list .asst-item', { hasText: 'Day bot' });
+  await day.waitFor();
+  assert.equal(await dlg.evaluate((d) => d.open), false);
+
+  // publishing it on web would take web from Night bot: asked, cancelled, then confirmed
+  await day.locator('[data-action="publish"]').click();
+  await dlg.locator('.dialog-desc', { hasText: 'takes “web” from Night bot' }).waitFor();
+  await dlg.locator('button', { hasText: 'Cancel' }).click();
+  await dlg.waitFor({ state: 'hidden' });
+  assert.equal(await night.locator('.chip[data-channel="web"]').count(), 1);
+  assert.equal(await day.locator('.chip').count(), 0);
+  await day.locator('[data-action="publish"]').click();
+  await dlg.locator('button[type="submit"]', { hasText: 'Publish and take over' }).click();
+  await day.locator('.chip[data-channel="web"]').waitFor();
+  await night.locator('.asst-status', { hasText: 'Draft' }).waitFor();
   assert.deepEqual(realProblems(page), []);
 });
