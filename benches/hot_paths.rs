@@ -364,5 +364,55 @@ fn client_ids(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, domain, commit, client_ids);
+/// An assistant deciding on a customer message (every message on a channel with a
+/// published assistant): 10 rules, 3 transfer and 3 spam keywords, every one of them
+/// read with case and Unicode spelling folded (`auth::caseless`).
+fn bot(c: &mut Criterion) {
+    let words = |ws: &[&str]| ws.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+    let a = Assistant {
+        id: "a1".to_string().into(),
+        name: "Bot".into(),
+        status: "published".into(),
+        channels: vec!["web".into()],
+        rules: [
+            "livraison",
+            "remboursement",
+            "horaires",
+            "mot de passe",
+            "facture",
+            "adresse",
+            "annuler",
+            "retour",
+            "garantie",
+            "carte cadeau",
+        ]
+        .iter()
+        .map(|m| Rule {
+            pattern: m.to_string(),
+            reply: format!("About {m}: see our help centre."),
+        })
+        .collect(),
+        transfer_keywords: words(&["humain", "agent", "conseiller"]),
+        transfer_reply: Some("A colleague takes over.".into()),
+        spam_keywords: words(&["casino", "crypto", "viagra"]),
+        default_reply: Some("Could you tell me more?".into()),
+    };
+    let mut g = c.benchmark_group("bot");
+    for (name, text) in [
+        (
+            "ascii_60",
+            "Hello, my parcel has not arrived yet, can you check it?".to_string(),
+        ),
+        (
+            "french_60",
+            "Bonjour, où en est ma livraison ? Je l'attends depuis été.".to_string(),
+        ),
+        ("ascii_4096", "x".repeat(4096)),
+    ] {
+        g.bench_function(format!("decide_{name}"), |b| b.iter(|| a.decide(&text)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, domain, commit, client_ids, bot);
 criterion_main!(benches);

@@ -260,17 +260,24 @@ pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
 ///   zero-width space behind it are one name, and "casino" with a soft hyphen inside is
 ///   "casino" to a spam keyword.
 pub fn caseless(text: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    let folded = text
-        .nfkc()
-        .filter(|c| !invisible(*c))
-        .collect::<String>()
-        .to_lowercase()
-        .to_uppercase()
-        .to_lowercase();
-    if unicode_normalization::is_nfkc_quick(folded.chars())
-        == unicode_normalization::IsNormalized::Yes
-    {
+    use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+    // Most text is ASCII, which NFKC leaves as it is and whose case folds one letter for
+    // one (`cargo bench --bench hot_paths -- bot`: a 4,096-letter message 3 µs instead
+    // of 80).
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    let spelled: std::borrow::Cow<str> =
+        if is_nfkc_quick(text.chars()) == IsNormalized::Yes && !text.chars().any(invisible) {
+            text.into()
+        } else {
+            text.nfkc()
+                .filter(|c| !invisible(*c))
+                .collect::<String>()
+                .into()
+        };
+    let folded = spelled.to_lowercase().to_uppercase().to_lowercase();
+    if is_nfkc_quick(folded.chars()) == IsNormalized::Yes {
         folded
     } else {
         folded.nfkc().collect()
