@@ -120,7 +120,11 @@ test('the widget retries a failed send with the same client_id and resumes repli
   const bodies = [];
   let lost = false;
   await widget.route('**/api/widget/messages', async (route) => {
-    if (route.request().method() !== 'POST') return route.continue();
+    // While the socket is cut, the widget's history polls fail too, so that the reply can
+    // only come with the resumed socket (`since`).
+    if (route.request().method() !== 'POST') {
+      return sw.blocked ? route.abort('connectionrefused') : route.continue();
+    }
     bodies.push(JSON.parse(route.request().postData()));
     if (!lost) {
       lost = true;
