@@ -767,6 +767,85 @@ fn a_console_that_stops_reading_goes_offline_after_the_silence() {
     assert_eq!(stuck.closed(), Some(1008));
 }
 
+/// A console that replays a long backlog while it reads, slowly but steadily, is a live
+/// console however long the replay takes: the hub keeps running it meanwhile, so its
+/// pings are answered and its agent stays online (PROTOCOL §7: online while a console
+/// is connected; `ping` → `pong`). Until the nineteenth session the replay held the
+/// socket's actor: no pong and no heartbeat until its end, so past the silence the bus
+/// took the console for gone (a black-box probe: offline 60 s into an 80,000-event
+/// replay read at 850 frames/s, then closed).
+#[test]
+fn a_console_replaying_a_long_backlog_slowly_stays_online_and_is_answered() {
+    let silence = Duration::from_millis(2000);
+    let hub = Hub::start_with(&[
+        ("HUB_SOCKET_SILENCE_MS", "2000"),
+        ("HUB_PRESENCE_GRACE_MS", "0"),
+    ]);
+    let (slow_id, slow_token) = hub.agent("Slow", "agent");
+    let (_, watcher) = hub.agent("Watcher", "agent");
+    let since = metric(&hub.metrics(), "hub_head_seq");
+    // ≈ 12 MB of events of 4 KB: more than the path holds (the client's window is 4 KiB),
+    // in replay pages of 1 MiB (256 events), each of which the client reads well within
+    // the silence.
+    let (_, contact) = hub.contact();
+    let text = "\u{1F600}".repeat(1000);
+    for _ in 0..3000 {
+        hub.say(&contact, &text);
+    }
+    let head = metric(&hub.metrics(), "hub_head_seq");
+    let (mut watch, _) = hub.console(&watcher, None);
+
+    let (mut slow, _) = small_window_console(&hub);
+    slow.send(json!({"type": "hello", "token": slow_token, "since": since}));
+    // A ping at once: answered before the replay's end only if the replay lets the
+    // socket hear it.
+    slow.send(json!({"type": "ping"}));
+    assert_eq!(slow.recv_type("welcome")["agent_id"], slow_id.as_str());
+    let started = Instant::now();
+    let mut pinged = Instant::now();
+    let (mut seen, mut pongs) = (Vec::new(), 0);
+    // One frame a millisecond, a ping every 200 ms, until the replay's last event.
+    while seen.last().copied().unwrap_or(since) < head {
+        if pinged.elapsed() > Duration::from_millis(200) {
+            slow.send(json!({"type": "ping"}));
+            pinged = Instant::now();
+        }
+        match slow.next(Duration::from_secs(10)) {
+            Frame::Json(v) if v["type"] == "event" => seen.push(v["seq"].as_u64().unwrap()),
+            Frame::Json(v) if v["type"] == "pong" => pongs += 1,
+            Frame::Json(_) => {}
+            other => panic!(
+                "the replaying console ended after {} events: {other:?}",
+                seen.len()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let took = started.elapsed();
+    // Without the heartbeat, the bus cuts a socket off within 1.25 silences.
+    assert!(
+        took > silence * 3 / 2,
+        "the replay outlasts the silence, or this tests nothing: {took:?}"
+    );
+    assert_eq!(
+        seen,
+        (since + 1..=head).collect::<Vec<_>>(),
+        "the whole replay, in order"
+    );
+    assert!(pongs > 0, "pings answered during the replay ({took:?})");
+    let (_, agents) = hub.get("/api/agents", &watcher);
+    assert_eq!(presence_in(&agents, &slow_id), "online");
+    // The watcher never saw the replaying agent leave.
+    while let Frame::Json(v) = watch.next(Duration::from_millis(300)) {
+        assert!(
+            !(v["kind"] == "presence.changed"
+                && v["data"]["agent_id"] == slow_id.as_str()
+                && v["data"]["presence"] == "offline"),
+            "{v}"
+        );
+    }
+}
+
 /// The connection of a client that never reads again is dropped once what the hub
 /// wrote has waited twice the silence behind its closed window (`TCP_USER_TIMEOUT`): its
 /// 1008 can never be delivered, and it would otherwise hold a file for good.

@@ -50,6 +50,10 @@ enum Out {
     Message(Message),
 }
 
+/// How many frames the connection takes between two calls of the progress hook
+/// ([`WsContext::on_progress`]).
+const PROGRESS_EVERY: u32 = 32;
+
 /// The context of an actor serving one WebSocket.
 pub struct WsContext<A>
 where
@@ -57,6 +61,9 @@ where
 {
     inner: ContextParts<A>,
     out: VecDeque<Out>,
+    /// Called as the connection takes frames: the client is reading.
+    progress: Option<Box<dyn Fn()>>,
+    taken: u32,
 }
 
 impl<A> ActorContext for WsContext<A>
@@ -136,6 +143,8 @@ where
         let mut ctx = WsContext {
             inner: ContextParts::new(mailbox.sender_producer()),
             out: VecDeque::new(),
+            progress: None,
+            taken: 0,
         };
         ctx.add_stream(Incoming {
             payload,
@@ -156,6 +165,26 @@ impl<A> WsContext<A>
 where
     A: Actor<Context = Self>,
 {
+    /// Calls `hook` every few frames the connection takes from this socket (once per
+    /// [`PROGRESS_EVERY`]). The actor itself runs only once what it queued is out, so
+    /// while a client works slowly through a long queue (a replay read at a few hundred
+    /// frames a second behind megabytes of socket buffers) this is how the socket can
+    /// tell it is still being read.
+    pub fn on_progress(&mut self, hook: impl Fn() + 'static) {
+        self.progress = Some(Box::new(hook));
+    }
+
+    /// Counts a frame the connection took.
+    fn took_one(&mut self) {
+        self.taken += 1;
+        if self.taken >= PROGRESS_EVERY {
+            self.taken = 0;
+            if let Some(hook) = &self.progress {
+                hook();
+            }
+        }
+    }
+
     /// Sends a frame made by [`text_frame`].
     pub fn wire(&mut self, frame: Bytes) {
         self.out.push_back(Out::Wire(frame));
@@ -209,7 +238,12 @@ where
             let _ = Pin::new(&mut this.fut).poll(cx);
         }
         loop {
-            return match this.fut.ctx().out.pop_front() {
+            let ctx = this.fut.ctx();
+            let next = ctx.out.pop_front();
+            if next.is_some() {
+                ctx.took_one();
+            }
+            return match next {
                 // Never an empty chunk: the dispatcher would take it for the body's end.
                 Some(Out::Wire(frame)) if frame.is_empty() => continue,
                 Some(Out::Wire(frame)) => Poll::Ready(Some(Ok(frame))),

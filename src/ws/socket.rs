@@ -73,6 +73,9 @@ pub struct Socket {
     contact: Option<(ContactId, String)>,
     sub: Option<(u64, Arc<SubState>)>,
     last_heard: Instant,
+    /// The last heartbeat found the peer silent for longer than the silence; the next
+    /// one closes the socket if it still is (see [`Socket::tick`]).
+    silent_before: bool,
     last_sent: u64,
     ip: Option<std::net::IpAddr>,
     /// A fragmented message being reassembled (RFC 6455 §5.4): whether it is text, and
@@ -93,6 +96,7 @@ impl Socket {
             contact: None,
             sub: None,
             last_heard: Instant::now(),
+            silent_before: false,
             last_sent: 0,
             ip,
             fragments: None,
@@ -150,9 +154,14 @@ impl Socket {
         if let Some((_, state)) = &self.sub {
             state.touch();
         }
-        if self.last_heard.elapsed() > silence {
+        // Silent at two heartbeats in a row: the actor runs only once what it queued is
+        // out, so after a client worked through a long queue (a replay) its frames of
+        // meanwhile are read in the same turn as this tick, and only then tell it spoke.
+        let silent = self.last_heard.elapsed() > silence;
+        if silent && self.silent_before {
             return Self::close(ctx, ws::CloseCode::Away, "silent for too long");
         }
+        self.silent_before = silent;
         ctx.ping(b"");
     }
 
@@ -303,6 +312,10 @@ impl Socket {
             }
         };
         self.sub = Some((subscription.id, subscription.state.clone()));
+        // A client working through a long queue is alive although the actor, which
+        // runs only once its queue is out, cannot tick meanwhile (`Bus::sweep`).
+        let alive = subscription.state.clone();
+        ctx.on_progress(move || alive.touch());
         // From now on the bus ends the socket's queue on shutdown.
         if let Some(watch) = self.shutdown_watch.take() {
             ctx.cancel_future(watch);
@@ -362,10 +375,16 @@ impl Socket {
     /// (the actor runs only then, `context.rs`), so a client that stops reading holds
     /// about two pages in memory, not its whole replay; its live queue is bounded, and
     /// cut off when full, as a slow client's.
+    ///
+    /// The pages run beside the socket's other work, not instead of it: a long replay
+    /// read slowly still gets its pings answered and its heartbeat (which tells the bus
+    /// the socket is alive). Held as a `wait`, a replay longer than the silence made
+    /// a reading console's agent offline and then closed it. Nothing else sends
+    /// events meanwhile: the live stream is added once the last page is out.
     fn replay(&mut self, after: u64, head: u64, live: LiveStream, ctx: &mut WsContext<Self>) {
         let store = self.hub.store.clone();
         let contact = self.contact.as_ref().map(|c| c.0.clone());
-        ctx.wait(
+        ctx.spawn(
             async move {
                 store
                     .read(move |s| frames::replay_page(s, contact.as_ref(), after, head))
@@ -374,6 +393,10 @@ impl Socket {
             .into_actor(self)
             .map(move |res, act, ctx| match res {
                 Ok((frames, next)) => {
+                    // The page before has left the queue: the client is reading.
+                    if let Some((_, state)) = &act.sub {
+                        state.touch();
+                    }
                     for (seq, f) in frames {
                         if let Some(f) = crate::bus::wire(seq, &f) {
                             act.push(seq, f, ctx);
