@@ -284,12 +284,29 @@ pub fn caseless(text: &str) -> String {
     }
 }
 
-/// Characters that show nothing and join or break nothing a reader sees (Unicode's
-/// default-ignorable format characters that text is typed or pasted with).
+/// Characters that show nothing (Unicode's `Default_Ignorable_Code_Point`: zero-width
+/// spaces and joiners, soft hyphens, bidirectional controls, variation selectors, tags,
+/// fillers).
 fn invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{ad}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
+        '\u{ad}'
+            | '\u{34f}'
+            | '\u{61c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fff8}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
     )
 }
 
@@ -307,6 +324,9 @@ mod tests {
             ("Zed", "Zed\u{200b}"),
             ("ca\u{ad}sino", "CASINO"),
             ("\u{feff}Ann", "ann"),
+            ("c\u{2066}asino", "casino"),
+            ("Vic\u{202e}", "vic"),
+            ("Vic\u{fe0f}\u{e0041}", "VIC"),
         ] {
             assert_eq!(caseless(a), caseless(b), "{a:?} and {b:?}");
         }

@@ -1771,7 +1771,10 @@ function updateComposer() {
  */
 function unmatchedMentions(c) {
   if (!c || typeof c.text !== 'string') return [];
-  const norm = (x) => String(x).normalize('NFKC').toLowerCase();
+  // the hub's fold (auth::caseless): NFKC, without invisible characters, then lower,
+  // upper and lower case (so "STRASSE" spells "Straße")
+  const norm = (x) => String(x).normalize('NFKC').replace(/\p{Default_Ignorable_Code_Point}/gu, '')
+    .toLowerCase().toUpperCase().toLowerCase();
   const known = (c.mentions || []).flatMap((id) => {
     const a = S.agents.get(id);
     return a ? [norm(a.name), norm(a.id)] : [norm(id)];

@@ -1712,6 +1712,20 @@ fn agent_names_are_unique_whatever_their_case_and_mentions_fold_alike() {
         .into(),
         "{c}"
     );
+    // A mark on a handle's last letter makes another word.
+    let c = comment(&hub, &first[1].1, &conv, "ask @Ann\u{308} then");
+    assert!(mentioned(&c).is_empty(), "{c}");
+    // A name of invisible characters only would show as nothing.
+    assert_error(
+        hub.post(
+            "/api/agents",
+            ADMIN,
+            json!({"name": "\u{200b}\u{2066}", "role": "agent"}),
+        ),
+        400,
+        "invalid",
+        "an invisible name",
+    );
 }
 
 /// A conversation's page is one state of it: the conversation object is the one its

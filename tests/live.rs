@@ -1275,6 +1275,20 @@ fn an_upgrade_in_a_version_the_hub_does_not_speak_is_told_the_one_it_does() {
             assert!(text.contains(r#""code":"invalid""#), "{text}");
         }
     }
+    // Two versions named, one of them 13: not one version.
+    let mut s = std::net::TcpStream::connect(&hub.addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET /ws/agent HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Version: 8\r\n\r\n",
+        hub.addr
+    )
+    .unwrap();
+    let text = common::read_until(&mut s, |a| a.ends_with(b"}")).to_lowercase();
+    assert!(text.starts_with("http/1.1 400"), "{text}");
 }
 
 /// RFC 6455 §4.2.1: an upgrade is an HTTP/1.1 GET with a key of 16 bytes in base64;

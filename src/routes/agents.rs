@@ -32,6 +32,10 @@ async fn create(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid("name must be 1 to 100 characters"));
     }
+    // A name of invisible characters only (a zero-width space) would show as nothing.
+    if crate::auth::caseless(&name).trim().is_empty() {
+        return Err(ApiError::invalid("name must have a visible character"));
+    }
     let (rec, token) = hub.create_agent(name, b.role, b.capacity).await?;
     tracing::info!(agent_id = %rec.id, role = ?rec.role, "Agent created.");
     Ok(HttpResponse::Created().json(json!({

@@ -347,12 +347,16 @@ pub fn mentions(hub: &Hub, text: &str) -> Vec<String> {
             continue;
         }
         let rest = &lower[at + 1..];
+        // A handle ends a word: what follows is no letter, digit or mark on its last
+        // letter (`@Zed` with a diaeresis over its "d" is no `@Zed`).
         let spelled = |h: &str| {
             rest.starts_with(h)
-                && rest[h.len()..]
-                    .chars()
-                    .next()
-                    .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '-')
+                && rest[h.len()..].chars().next().is_none_or(|c| {
+                    !c.is_alphanumeric()
+                        && c != '_'
+                        && c != '-'
+                        && !unicode_normalization::char::is_combining_mark(c)
+                })
         };
         let longest = handles
             .iter()

@@ -84,11 +84,12 @@ async fn start(
     };
     // actix also upgrades the drafts' versions 7 and 8; RFC 6455 is version 13 and the
     // hub speaks nothing else, so those are refused as unsupported (426 below).
+    let mut versions = req
+        .headers()
+        .get_all(actix_web::http::header::SEC_WEBSOCKET_VERSION);
+    let version = versions.next();
     if refused.is_none()
-        && req
-            .headers()
-            .get(actix_web::http::header::SEC_WEBSOCKET_VERSION)
-            .is_some_and(|v| v.as_bytes() != b"13")
+        && (version.is_some_and(|v| v.as_bytes() != b"13") || versions.next().is_some())
     {
         return Ok(unsupported_version());
     }
