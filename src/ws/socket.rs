@@ -393,10 +393,6 @@ impl Socket {
             .into_actor(self)
             .map(move |res, act, ctx| match res {
                 Ok((frames, next)) => {
-                    // The page before has left the queue: the client is reading.
-                    if let Some((_, state)) = &act.sub {
-                        state.touch();
-                    }
                     for (seq, f) in frames {
                         if let Some(f) = crate::bus::wire(seq, &f) {
                             act.push(seq, f, ctx);
