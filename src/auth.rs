@@ -226,14 +226,8 @@ impl Directory {
 /// The bearer token of a request, if any. `Authorization` is not a list (RFC 9110
 /// §5.3): a request carrying it twice names no one token, and gets none (401).
 pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
-    let mut given = req
-        .headers()
-        .get_all(actix_web::http::header::AUTHORIZATION);
-    let header = given.next()?;
-    if given.next().is_some() {
-        return None;
-    }
-    header
+    crate::routes::single_header(req, actix_web::http::header::AUTHORIZATION)
+        .ok()??
         .to_str()
         .ok()?
         .trim_start()
@@ -248,17 +242,15 @@ pub fn bearer(req: &actix_web::HttpRequest) -> Option<&str> {
 /// bot keywords as a reader would:
 /// * compatibility-normalized first (NFKC): "Amélie" typed with a combining accent
 ///   (NFD, as some keyboards and macOS file names give it) is the "Amélie" of one
-///   precomposed letter, and full-width "ＳＯＳ" is "SOS";
+///   precomposed letter, and full-width "ＳＯＳ" is "SOS", and that without the characters that show nothing ([`invisible`]): "Zed" and "Zed"
+///   with a zero-width space behind it are one name, and "casino" with a soft hyphen
+///   inside is "casino" to a spam keyword;
 /// * then lower, upper, then lower case again, so that letters whose capital is two
 ///   letters compare equal to them ("Straße" and "STRASSE"), which lower case alone
 ///   does not do, and so does the capital "ẞ", which upper case leaves as it is
 ///   ("STRAẞE"; upper then lower gave "straße" for it, "strasse" for "Straße");
 /// * normalized again, as changing case can undo it ("İ" lowers to "i" and a
-///   combining dot);
-/// * without the invisible characters that only hint at line breaks or joins (a zero
-///   width space or joiner, a soft hyphen, a byte-order mark): "Zed" and "Zed" with a
-///   zero-width space behind it are one name, and "casino" with a soft hyphen inside is
-///   "casino" to a spam keyword.
+///   combining dot).
 pub fn caseless(text: &str) -> String {
     use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
     // Most text is ASCII, which NFKC leaves as it is and whose case folds one letter for

@@ -27,6 +27,24 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// The shared hub, as actix-web app data.
 pub type HubData = web::Data<Arc<Hub>>;
 
+/// A header given twice or more where once is allowed ([`single_header`]).
+#[derive(Debug)]
+pub struct Repeated;
+
+/// A header that may be given at most once (RFC 9110 §5.3: only list fields may be
+/// repeated): [`Repeated`] when the request carries it twice or more.
+pub fn single_header(
+    req: &HttpRequest,
+    name: actix_web::http::header::HeaderName,
+) -> Result<Option<&actix_web::http::header::HeaderValue>, Repeated> {
+    let mut given = req.headers().get_all(name);
+    let first = given.next();
+    match given.next() {
+        Some(_) => Err(Repeated),
+        None => Ok(first),
+    }
+}
+
 /// A route for `GET` that answers `HEAD` too (the same headers, no body: actix's
 /// HTTP/1 encoder leaves a HEAD answer's body out), as HTTP expects of a readable resource
 /// (uptime checkers probe `/healthz` this way).

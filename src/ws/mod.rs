@@ -62,35 +62,32 @@ async fn start(
         )
         .into());
     }
-    // RFC 6455 §4.2.1: an upgrade is an HTTP/1.1 GET whose key is 16 bytes in base64.
+    use crate::routes::single_header;
+    use actix_web::http::header::{SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION};
+    // RFC 6455 §4.2.1: an upgrade is an HTTP/1.1 GET whose key is 16 bytes in base64,
+    // given once (§11.3.1).
+    let key = single_header(&req, SEC_WEBSOCKET_KEY);
     let refused = if req.version() < actix_web::http::Version::HTTP_11 {
         Some("a WebSocket upgrade needs HTTP/1.1")
     } else if req
         .headers()
-        .get(actix_web::http::header::SEC_WEBSOCKET_KEY)
+        .get(SEC_WEBSOCKET_KEY)
         .is_some_and(|k| !key_is_16_bytes(k.as_bytes()))
     {
         Some("Sec-WebSocket-Key must be 16 bytes in base64")
-    } else if req
-        .headers()
-        .get_all(actix_web::http::header::SEC_WEBSOCKET_KEY)
-        .count()
-        > 1
-    {
-        // RFC 6455 §11.3.1: the field must not appear more than once.
+    } else if key.is_err() {
         Some("Sec-WebSocket-Key must be given once")
     } else {
         None
     };
     // actix also upgrades the drafts' versions 7 and 8; RFC 6455 is version 13 and the
-    // hub speaks nothing else, so those are refused as unsupported (426 below).
-    let mut versions = req
-        .headers()
-        .get_all(actix_web::http::header::SEC_WEBSOCKET_VERSION);
-    let version = versions.next();
-    if refused.is_none()
-        && (version.is_some_and(|v| v.as_bytes() != b"13") || versions.next().is_some())
-    {
+    // hub speaks nothing else, so those, and a version named twice, are refused as
+    // unsupported (400, naming version 13).
+    let version_13 = match single_header(&req, SEC_WEBSOCKET_VERSION) {
+        Ok(v) => v.is_none_or(|v| v.as_bytes() == b"13"),
+        Err(crate::routes::Repeated) => false,
+    };
+    if refused.is_none() && !version_13 {
         return Ok(unsupported_version());
     }
     if let Some(why) = refused {
