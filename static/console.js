@@ -67,11 +67,21 @@ function uid() {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function debounce(fn, ms) {
+/**
+ * Calls `fn` once calls have paused for `ms`, and at the latest `maxMs` after the
+ * first call of a burst (a busy team's events never pause: lists still refresh).
+ */
+function debounce(fn, ms, maxMs = Infinity) {
   let t = null;
+  let since = 0;
   return (...a) => {
     clearTimeout(t);
-    t = setTimeout(() => fn(...a), ms);
+    if (!since) since = Date.now();
+    const wait = Math.max(0, Math.min(ms, since + maxMs - Date.now()));
+    t = setTimeout(() => {
+      since = 0;
+      fn(...a);
+    }, wait);
   };
 }
 
@@ -410,7 +420,14 @@ function onEvent(ev) {
     applyPresence(ev);
     return;
   }
-  if (ev.kind !== 'comment.created') scheduleRefresh();
+  // a conversation list changes with its conversations' events only; a message, reply
+  // or comment updates its row's preview in place (the counts are fetched again)
+  if (S.route.kind === 'conversations' && !CONV_LIST_EVENTS.has(ev.kind)) {
+    if (previewFrom(ev)) renderList();
+    if (ev.kind !== 'comment.created') scheduleCounts();
+  } else if (ev.kind !== 'comment.created') {
+    scheduleRefresh();
+  }
   if (mentionsUnknownAgent(ev)) scheduleAgents();
   checkBots(ev);
   if (S.conv && ev.conversation_id === S.conv.id) {
@@ -547,8 +564,43 @@ function messageOwnerName(id) {
 let listReq = 0;
 let listBusy = false;
 let listDirty = false;
-const scheduleRefresh = debounce(() => refreshLists(), 120);
+const scheduleRefresh = debounce(() => refreshLists(), 120, 600);
 
+/** Events that change which conversations a list holds, or what their rows say beyond the preview. */
+const CONV_LIST_EVENTS = new Set([
+  'conversation.opened', 'conversation.reopened', 'conversation.closed', 'conversation.spam',
+  'conversation.owner', 'conversation.bot', 'session.ended',
+]);
+
+/** Only the sidebar's counts (a conversation list whose conversations did not change). */
+const scheduleCounts = debounce(async () => {
+  if (!S.token || isAdminPage(S.route.kind)) return;
+  try {
+    const data = await api('GET', '/api/inbox?folder=pending&limit=1');
+    S.counts = data.counts || {};
+    renderSidebar();
+  } catch {
+    // the next event or refresh tries again
+  }
+}, 120, 600);
+
+/**
+ * A message, reply or comment of a conversation in the list shown: it becomes that
+ * row's preview (the hub's `preview`, an extension). Returns whether a row changed.
+ */
+function previewFrom(ev) {
+  const d = ev.data || {};
+  const item = d.message || d.reply || d.comment;
+  if (!item || !['message.created', 'reply.created', 'comment.created'].includes(ev.kind)) return false;
+  const c = (S.list.items || []).find((x) => x.id === ev.conversation_id);
+  if (!c || (c.preview && c.preview.seq >= ev.seq)) return false;
+  const author = d.message ? { kind: 'contact', id: d.message.contact_id } : item.author;
+  const chars = Array.from(String(item.text || '')); // characters, as the hub cuts them
+  c.preview = {
+    type: ev.kind.split('.')[0], id: item.id, author, text: chars.slice(0, 160).join(''), truncated: chars.length > 160, at: item.at, seq: ev.seq,
+  };
+  return true;
+}
 async function refreshLists() {
   if (!S.token) return;
   if (listBusy) {
@@ -575,7 +627,7 @@ async function refreshLists() {
       }
     } else {
       const [convs, inbox] = await Promise.all([
-        api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=1000`),
+        api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=1000&preview=true`),
         api('GET', '/api/inbox?folder=pending&limit=1'),
       ]);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
@@ -1275,6 +1327,9 @@ function conversationRow(c) {
   if (c.spam) meta.push(h('span', { class: 'badge c-spam', text: 'Spam' }));
   if (botOnly) meta.push(h('span', { class: 'badge c-bot', text: 'Bot only' }));
   meta.push(h('span', { class: 'meta-text', text: c.owner ? `Owner: ${nameOf(c.owner)}` : 'No owner' }));
+  if (c.preview) meta.push(h('span', { class: 'meta-text', text: `${c.channel} · opened ${fmtAgo(c.opened_at)}` }));
+  // the time of the latest item, else of the opening
+  const last = (c.preview && c.preview.at) || c.opened_at;
   return h('li', {}, h('a', {
     href: hashFor(S.route.kind, S.route.key, c.id),
     class: ['row', active && 'active'],
@@ -1282,9 +1337,23 @@ function conversationRow(c) {
   },
   avatar(visitorName(c.contact_id).slice(8), c.contact_id),
   h('span', { class: 'row-main' },
-    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: customerName(c.contact_id) }), h('time', { class: 'row-time', dataset: { ago: c.opened_at }, datetime: c.opened_at, text: fmtAgo(c.opened_at) })),
-    h('span', { class: 'row-text muted', text: `${c.channel} channel · opened ${fmtTime(c.opened_at)}` }),
+    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: customerName(c.contact_id) }), h('time', { class: 'row-time', dataset: { ago: last }, datetime: last, text: fmtAgo(last) })),
+    previewLine(c),
     h('span', { class: 'row-meta' }, meta))));
+}
+
+/** A conversation row's second line: its latest message, reply or comment, and who wrote it. */
+function previewLine(c) {
+  const p = c.preview;
+  if (!p) return h('span', { class: 'row-text muted', text: `${c.channel} channel · opened ${fmtTime(c.opened_at)}` });
+  const a = p.author || {};
+  let who = '';
+  if (p.type === 'comment') who = `Note by ${a.id === S.meId ? 'you' : nameOf(a.id)}: `;
+  else if (a.kind === 'bot') who = 'Assistant: ';
+  else if (a.kind === 'agent') who = a.id === S.meId ? 'You: ' : `${nameOf(a.id)}: `;
+  const text = String(p.text || '').replace(/\s+/g, ' ').trim();
+  return h('span', { class: ['row-text', `preview-${p.type}`], dir: 'auto', title: `${c.channel} channel · opened ${fmtTime(c.opened_at)}` },
+    who && h('span', { class: 'preview-who', text: who }), `${text}${p.truncated ? '…' : ''}`);
 }
 
 // ---------------------------------------------------------------- rendering: conversation

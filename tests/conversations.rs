@@ -1520,6 +1520,84 @@ fn conversation_lists_filter_by_state_newest_first() {
     }
 }
 
+/// An extension: `?preview=true` adds each conversation's latest message, reply or
+/// comment (its text cut to 160 characters), whatever status events came after it.
+#[test]
+fn conversation_lists_preview_the_latest_message_reply_or_comment() {
+    let hub = Hub::start();
+    let a = hub.agent("Alice", "agent");
+    let (k1, t1) = hub.contact();
+    let first = hub.say(&t1, "hello there");
+    let c1 = conv_of(&first);
+    let (k2, t2) = hub.contact();
+    let long: String = "é".repeat(100) + &"x".repeat(100);
+    let m2 = hub.say(&t2, &long);
+    let c2 = conv_of(&m2);
+    let previews = |state: &str| -> BTreeMap<String, Value> {
+        let (s, b) = hub.get(
+            &format!("/api/conversations?state={state}&preview=true"),
+            &a.1,
+        );
+        assert_eq!(s, 200, "{b}");
+        b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (id(c), c["preview"].clone()))
+            .collect()
+    };
+
+    let p = previews("open");
+    assert_eq!(
+        p[&c1],
+        json!({"type": "message", "id": id(&first), "author": {"kind": "contact", "id": k1},
+               "text": "hello there", "truncated": false, "at": first["at"], "seq": first["seq"]})
+    );
+    let cut: String = long.chars().take(160).collect();
+    assert_eq!(p[&c2]["text"], json!(cut), "160 characters, not bytes");
+    assert_eq!(p[&c2]["truncated"], json!(true));
+    assert_eq!(p[&c2]["author"]["id"], json!(k2));
+
+    // A reply, then its status events: the reply is the latest item.
+    let (s, r) = reply(&hub, &a.1, &c1, json!({"text": "how can I help?"}));
+    assert_eq!(s, 201, "{r}");
+    let p = previews("open");
+    assert_eq!(p[&c1]["type"], "reply");
+    assert_eq!(p[&c1]["id"], r["reply"]["id"]);
+    assert_eq!(p[&c1]["author"], json!({"kind": "agent", "id": a.0}));
+
+    // A comment, then more than a log record's worth of status events after it.
+    let note = comment(&hub, &a.1, &c2, "checking with billing");
+    for _ in 0..6 {
+        act_ok(&hub, &a.1, &id(&m2), "assign", json!({}));
+        act_ok(&hub, &a.1, &id(&m2), "unassign", json!({}));
+    }
+    let p = previews("all");
+    assert_eq!(p[&c2]["type"], "comment");
+    assert_eq!(p[&c2]["id"], note["id"]);
+    assert_eq!(p[&c2]["text"], "checking with billing");
+
+    // A closed conversation keeps its preview; without the parameter there is none.
+    conv_ok(&hub, &a.1, &c1, "close", json!({}));
+    assert_eq!(previews("closed")[&c1]["type"], "reply");
+    let (s, b) = hub.get("/api/conversations?state=all", &a.1);
+    assert_eq!(s, 200);
+    assert!(
+        b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("preview").is_none()),
+        "{b}"
+    );
+    assert_error(
+        hub.get("/api/conversations?preview=maybe", &a.1),
+        400,
+        "invalid",
+        "preview must be a boolean",
+    );
+}
+
 // ---------------------------------------------------------------- persistence
 
 #[test]

@@ -38,6 +38,7 @@ struct ListQuery {
     state: Option<String>,
     limit: Option<String>,
     before: Option<String>,
+    preview: Option<String>,
 }
 
 async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -60,11 +61,17 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         None => usize::MAX,
     };
     let before = super::inbox::parse_num("before", q.before.as_deref())?;
+    // An extension: each conversation's latest message, reply or comment (below).
+    let preview = match q.preview.as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => return Err(ApiError::invalid("preview must be true or false")),
+    };
     let store = hub.store.clone();
     let mut first = true;
     let mut head = br#"{"items":["#.to_vec();
     let n = limit.min(LIST_PAGE);
-    let page = list_page(&store, index, before, n).await?;
+    let page = list_page(&store, index, before, n, preview).await?;
     let Some(cursor) = write_page(&mut head, page, n, limit, &mut first) else {
         return Ok(HttpResponse::Ok()
             .content_type("application/json")
@@ -77,7 +84,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         async move {
             let ((before, remaining), mut first) = state?;
             let n = remaining.min(LIST_PAGE);
-            match list_page(&store, index, before, n).await {
+            match list_page(&store, index, before, n, preview).await {
                 Ok(page) => {
                     let mut chunk = Vec::new();
                     let next = write_page(&mut chunk, page, n, remaining, &mut first);
@@ -103,17 +110,106 @@ const LIST_PAGE: usize = 1000;
 /// One page of a conversation list: its conversations, the order key of its last
 /// (oldest) index entry, and how many entries it read.
 struct ListPage {
-    items: Vec<Conversation>,
+    items: Vec<Listed>,
     last: Option<u64>,
     entries: usize,
 }
 
-/// Up to `n` conversations of `index` older than `before`, newest first.
+/// A conversation as a list shows it: with `?preview=true`, its `preview` too.
+#[derive(serde::Serialize)]
+struct Listed {
+    #[serde(flatten)]
+    conversation: Conversation,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preview: Option<Option<Preview>>,
+}
+
+/// The latest message, reply or comment of a conversation, its text cut to
+/// [`PREVIEW_CHARS`] characters (`truncated` says so): what a list row shows of it.
+#[derive(serde::Serialize, Debug, PartialEq)]
+struct Preview {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    author: PreviewAuthor,
+    text: String,
+    truncated: bool,
+    at: crate::domain::Ts,
+    seq: u64,
+}
+
+/// Who wrote a preview's item: the contact, an agent or a bot.
+#[derive(serde::Serialize, Debug, PartialEq)]
+struct PreviewAuthor {
+    kind: &'static str,
+    id: String,
+}
+
+/// The characters of an item's text a preview keeps.
+const PREVIEW_CHARS: usize = 160;
+
+impl Preview {
+    /// The preview of a `*.created` event of a message, reply or comment; None for any
+    /// other event.
+    fn of(ev: &crate::domain::Event) -> Option<Preview> {
+        let author = |a: &crate::domain::Author| PreviewAuthor {
+            kind: match a.kind {
+                crate::domain::AuthorKind::Agent => "agent",
+                crate::domain::AuthorKind::Bot => "bot",
+            },
+            id: a.id.clone(),
+        };
+        let (kind, id, author, text, at, seq) = match &ev.body {
+            EventBody::MessageCreated { message: m } => (
+                "message",
+                m.id.to_string(),
+                PreviewAuthor {
+                    kind: "contact",
+                    id: m.contact_id.to_string(),
+                },
+                &m.text,
+                m.at,
+                m.seq,
+            ),
+            EventBody::ReplyCreated { reply: r } => (
+                "reply",
+                r.id.to_string(),
+                author(&r.author),
+                &r.text,
+                r.at,
+                r.seq,
+            ),
+            EventBody::CommentCreated { comment: c } => (
+                "comment",
+                c.id.to_string(),
+                author(&c.author),
+                &c.text,
+                c.at,
+                c.seq,
+            ),
+            _ => return None,
+        };
+        let cut = text.char_indices().nth(PREVIEW_CHARS).map(|(i, _)| i);
+        Some(Preview {
+            kind,
+            id,
+            author,
+            text: text[..cut.unwrap_or(text.len())].to_owned(),
+            truncated: cut.is_some(),
+            at,
+            seq,
+        })
+    }
+}
+
+/// Up to `n` conversations of `index` older than `before`, newest first, with their
+/// previews when asked.
 async fn list_page(
     store: &Arc<crate::store::Store>,
     index: &'static str,
     before: Option<u64>,
     n: usize,
+    preview: bool,
 ) -> Result<ListPage, crate::store::StoreError> {
     store
         .read(move |s| {
@@ -124,8 +220,24 @@ async fn list_page(
                 entries: entries.len(),
             };
             for (_, id, _) in entries {
-                if let Some(c) = s.conversation(&id)? {
-                    page.items.push(c);
+                if let Some(conversation) = s.conversation(&id)? {
+                    let preview = if preview {
+                        let last = s.last_conversation_event(&id, |ev| {
+                            matches!(
+                                ev.body,
+                                EventBody::MessageCreated { .. }
+                                    | EventBody::ReplyCreated { .. }
+                                    | EventBody::CommentCreated { .. }
+                            )
+                        })?;
+                        Some(last.as_ref().and_then(Preview::of))
+                    } else {
+                        None
+                    };
+                    page.items.push(Listed {
+                        conversation,
+                        preview,
+                    });
                 }
             }
             Ok(page)

@@ -776,6 +776,26 @@ impl Store {
         self.events(&self.conversation_seqs_after(conversation, after)?)
     }
 
+    /// The latest event of a conversation that `pick` accepts, read from its newest
+    /// event backwards, one at a time: a conversation list's previews read only the
+    /// end of each log.
+    pub fn last_conversation_event(
+        &self,
+        conversation: &str,
+        pick: impl Fn(&Event) -> bool,
+    ) -> Result<Option<Event>, StoreError> {
+        let tree = self.tree()?;
+        let (seqs, _) = self.conversation_seqs(&tree, conversation, 0)?;
+        for &seq in seqs.iter().rev() {
+            if let Some(ev) = self.events_of(&tree, &[seq])?.pop() {
+                if pick(&ev) {
+                    return Ok(Some(ev));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// The seqs of a conversation's events after `after`, ascending (8 bytes each: a
     /// long conversation's list is read whole; its events are read by [`Store::events`]).
     pub fn conversation_seqs_after(

@@ -130,3 +130,47 @@ test('a folder can be worked oldest first, paged with Load newer, and the choice
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
+
+test('a conversation row previews its latest message, reply or comment, updated live without reading the list again', async () => {
+  const bob = await createAgent(hub, 'Bob Stone', 'agent');
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'preview', name: 'Zoé Petit' });
+  const first = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'My order   #123 never arrived' });
+  const conv = first.message.conversation_id;
+  // Alice owns it before the console opens: the events below change no row but its preview
+  await api(hub, 'POST', `/api/messages/${first.message.id}/assign`, alice.token, {});
+
+  const page = await newPage(browser);
+  const lists = [];
+  page.on('request', (r) => { if (r.url().includes('/api/conversations?')) lists.push(r.url()); });
+  await signIn(page, hub, alice.token);
+  await page.click('#conv-states a[data-state="open"]');
+  const row = page.locator(`#list .row[data-conversation-id="${conv}"]`);
+  const preview = row.locator('.row-text');
+  await preview.filter({ hasText: 'My order #123 never arrived' }).waitFor();
+  assert.ok(lists.every((u) => u.includes('preview=true')), lists.join(' '));
+
+  const before = lists.length;
+  await api(hub, 'POST', `/api/conversations/${conv}/replies`, alice.token, { text: 'We are on it.' });
+  await preview.filter({ hasText: 'You: We are on it.' }).waitFor();
+  await api(hub, 'POST', `/api/conversations/${conv}/comments`, bob.token, { text: 'Checking with the courier' });
+  await preview.filter({ hasText: 'Note by Bob Stone: Checking with the courier' }).waitFor();
+  assert.equal(await row.locator('.row-text.preview-comment').count(), 1);
+  await shot(page, 'console-conversation-previews');
+  const pendingCount = page.locator('#folders a[data-folder="pending"] .count');
+  const pending = Number(await pendingCount.textContent());
+  const long = 'é'.repeat(200);
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: long });
+  await preview.filter({ hasText: `${'é'.repeat(160)}…` }).waitFor();
+  // the sidebar's counts follow (the new message is pending) ...
+  await page.waitForFunction((n) => document.querySelector('#folders a[data-folder="pending"] .count')?.textContent === String(n), pending + 1);
+  // ... but the list was not read again for any of these
+  assert.equal(lists.length, before, lists.slice(before).join(' '));
+
+  // a reload shows the same preview, from the hub
+  await page.reload();
+  await page.waitForSelector('#conn.conn-live');
+  await preview.filter({ hasText: `${'é'.repeat(160)}…` }).waitFor();
+  assert.equal(await row.locator('.preview-who').count(), 0, 'the customer\'s own message has no author prefix');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});

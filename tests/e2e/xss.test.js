@@ -54,6 +54,9 @@ test('an XSS payload in a customer message is rendered as text everywhere', asyn
   await console_.click('#dialog button[type="submit"]');
   await card.locator('.help-box', { hasText: 'why <img' }).waitFor();
   await console_.locator('#timeline .tl-event', { hasText: 'why <img' }).waitFor();
+  // the conversation list's preview of the comment is text too
+  await console_.click('#conv-states a[data-state="open"]');
+  await console_.locator('#list .row .row-text', { hasText: `note ${PAYLOAD}` }).waitFor();
 
   await widget.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: '<b>bold?</b>' }).waitFor();
   assert.equal(await widget.locator('#hub-chat-widget .hw-out .hw-bubble').first().textContent(), PAYLOAD);
