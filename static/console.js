@@ -37,8 +37,9 @@ const S = {
   convError: null,
   convRetry: false, // whether loading the conversation again may help (not a 404)
   composerMode: 'reply',
-  convTab: 'timeline', // the conversation pane shows the 'timeline' or the 'activities'
+  convTab: 'timeline', // the conversation pane shows the 'timeline', the 'activities' or the 'customer'
   activities: null, // {convId, items: [Event] newest first, loading, error}
+  customer: null, // {convId, contactId, contact, conversations (newest first, with previews), loading, error}
   drafts: new Map(),
   sends: new Map(), // conversation id → the reply being sent {text, clientId, busy, delivered}
   recent: [], // recent live events, replayed over fresh HTTP snapshots
@@ -438,6 +439,7 @@ function onEvent(ev) {
     addActivities([ev]);
     renderActivities();
   }
+  if (concernsCustomer(ev)) scheduleCustomer();
   trackOwner(ev);
   notify(ev);
 }
@@ -714,6 +716,7 @@ async function loadConversation(id, { keepScroll = false } = {}) {
     renderConv({ scroll: keepScroll ? 'keep' : 'bottom' });
     // the customer's name is known now: the activities say it too
     renderActivities();
+    if (S.convTab === 'customer' && (!S.customer || !S.customer.contactId)) loadCustomer(id);
     if (S.route.msgId) focusMessage(S.route.msgId);
     if (focusConvOnLoad === id) focusIntoConv();
   } catch (e) {
@@ -1370,10 +1373,12 @@ function buildConvShell() {
     type: 'button', role: 'tab', class: 'tab', id: `conv-tab-${key}`, dataset: { tab: key }, text: label,
     on: { click: () => setConvTab(key) },
   });
-  const tabs = h('div', { class: 'conv-tabs', role: 'tablist', 'aria-label': 'Conversation view' }, tab('timeline', 'Conversation'), tab('activities', 'Activities'));
+  const customer = h('div', { id: 'customer', class: 'activities customer', 'aria-label': 'The customer and their conversations', hidden: true });
+  const tabs = h('div', { class: 'conv-tabs', role: 'tablist', 'aria-label': 'Conversation view' }, tab('timeline', 'Conversation'), tab('activities', 'Activities'), tab('customer', 'Customer'));
   composer = buildComposer(id);
   S.activities = null;
-  fill(pane, h('div', { id: 'conv-view', class: 'conv-view', dataset: { id } }, head, tabs, timeline, activities, composer.root));
+  S.customer = null;
+  fill(pane, h('div', { id: 'conv-view', class: 'conv-view', dataset: { id } }, head, tabs, timeline, activities, customer, composer.root));
   showConvTab();
   fill(head, h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')), h('div', { class: 'conv-title', text: 'Loading…' }));
 }
@@ -1393,9 +1398,88 @@ function showConvTab() {
   for (const b of view.querySelectorAll('.conv-tabs .tab')) b.setAttribute('aria-selected', b.dataset.tab === key ? 'true' : 'false');
   $('timeline').hidden = key !== 'timeline';
   $('activities').hidden = key !== 'activities';
+  $('customer').hidden = key !== 'customer';
   const id = view.dataset.id;
   if (key === 'activities' && (!S.activities || S.activities.convId !== id || (S.activities.error && !S.activities.loading))) loadActivities(id);
   else renderActivities();
+  if (key === 'customer' && (!S.customer || S.customer.convId !== id || (S.customer.error && !S.customer.loading))) loadCustomer(id);
+  else renderCustomer();
+}
+
+// ---------------------------------------------------------------- the customer (seed 003: "le profil de l'utilisateur")
+
+/** Loads the customer of the conversation shown and every conversation they have had (an extension). */
+async function loadCustomer(convId) {
+  const contactId = S.conv && S.conv.id === convId ? S.conv.conversation.contact_id : null;
+  const keep = S.customer && S.customer.convId === convId ? S.customer : null;
+  S.customer = { convId, contactId, contact: keep && keep.contact, conversations: keep ? keep.conversations : [], loading: true, error: null };
+  renderCustomer();
+  if (!contactId) return; // loaded with the conversation (loadConversation calls back)
+  try {
+    const data = await api('GET', `/api/contacts/${encodeURIComponent(contactId)}`);
+    if (!S.customer || S.customer.convId !== convId) return;
+    S.contacts.set(contactId, data.contact);
+    Object.assign(S.customer, { contact: data.contact, conversations: data.conversations || [], loading: false });
+    for (const c of S.customer.conversations) S.owners.set(c.id, c.owner ?? null);
+  } catch (e) {
+    if (e instanceof ApiError && e.code === 'unauthorized') return showError(e);
+    if (!S.customer || S.customer.convId !== convId) return;
+    S.customer.loading = false;
+    S.customer.error = politeMessage(e);
+  }
+  renderCustomer();
+}
+
+/** The customer's conversations change with their events: read again, at most every 300 ms. */
+const scheduleCustomer = debounce(() => {
+  if (S.customer && !$('customer')?.hidden) loadCustomer(S.customer.convId);
+}, 300, 1000);
+
+/** Whether an event concerns the customer shown (one of their conversations, or a new one). */
+function concernsCustomer(ev) {
+  const C = S.customer;
+  if (!C || !C.contactId) return false;
+  const d = ev.data || {};
+  if (d.conversation && d.conversation.contact_id === C.contactId) return true;
+  return ev.conversation_id === C.convId || C.conversations.some((c) => c.id === ev.conversation_id);
+}
+
+function renderCustomer() {
+  const el = $('customer');
+  const C = S.customer;
+  if (!el || !C || el.hidden) return;
+  if (C.loading && !C.contact) {
+    fill(el, h('p', { class: 'list-empty', text: 'Loading…' }));
+    return;
+  }
+  if (C.error && !C.contact) {
+    fill(el, h('p', { class: 'list-empty error', text: C.error }),
+      h('button', { type: 'button', class: 'btn small', text: 'Retry', on: { click: () => loadCustomer(C.convId) } }));
+    return;
+  }
+  const k = C.contact || {};
+  const facts = [
+    ['Name', k.name && k.name.trim() ? k.name : 'not given'],
+    ['Email', k.email || 'not given'],
+    ['Channel', k.channel || ''],
+    ['Customer id', k.id || C.contactId],
+  ];
+  const others = C.conversations.length - 1;
+  fill(el,
+    h('section', { class: 'customer-card' },
+      h('h3', { text: customerName(C.contactId) }),
+      h('dl', { class: 'customer-facts' }, facts.map(([dt, dd]) => [h('dt', { text: dt }), h('dd', { text: dd })]))),
+    h('h4', { class: 'customer-convs-title', text: others > 0 ? `Conversations (${C.conversations.length}: this one and ${others} other${others === 1 ? '' : 's'})` : 'Conversations (this one only)' }),
+    h('ul', { class: 'list customer-convs' }, C.conversations.map((c) => {
+      const li = conversationRow(c);
+      const a = li.querySelector('a');
+      if (c.id === C.convId) {
+        a.classList.add('current');
+        a.setAttribute('aria-current', 'true');
+        a.querySelector('.row-meta').prepend(h('span', { class: 'badge c-this', text: 'This conversation' }));
+      }
+      return li;
+    })));
 }
 
 async function loadActivities(id) {

@@ -684,6 +684,71 @@ fn agents_see_who_the_contact_is() {
     assert_eq!((s, e["error"]["code"].as_str()), (400, Some("invalid")));
 }
 
+/// An extension: `GET /api/contacts/{id}` is a customer and every conversation it has
+/// had, newest first, each with its preview (what came before an ended session).
+#[test]
+fn a_contacts_page_lists_its_conversations_newest_first_with_previews() {
+    let hub = Hub::start();
+    let (ann, a) = hub.agent("Ann", "agent");
+    let (s, b) = hub.call(
+        "POST",
+        "/api/widget/session",
+        None,
+        Some(json!({"name": "Léa", "email": "lea@example.com"})),
+    );
+    assert_eq!(s, 201);
+    let (lea, token) = (
+        b["contact_id"].as_str().unwrap().to_string(),
+        b["token"].as_str().unwrap().to_string(),
+    );
+    let first = hub.say(&token, "where is my parcel?");
+    let c1 = first["conversation_id"].as_str().unwrap().to_string();
+    let (s, r) = hub.post(
+        &format!("/api/conversations/{c1}/replies"),
+        &a,
+        json!({"text": "on its way"}),
+    );
+    assert_eq!(s, 201, "{r}");
+    let (s, e) = hub.post(
+        &format!("/api/conversations/{c1}/end-session"),
+        &a,
+        json!({}),
+    );
+    assert_eq!(s, 200, "{e}");
+    let second = hub.say(&token, "it never came");
+    let c2 = second["conversation_id"].as_str().unwrap().to_string();
+    assert_ne!(c1, c2, "a new conversation after the ended session");
+    // Someone else's conversation is not listed.
+    let (_, other) = hub.contact();
+    hub.say(&other, "hello");
+
+    let (s, got) = hub.get(&format!("/api/contacts/{lea}"), &a);
+    assert_eq!(s, 200, "{got}");
+    assert_eq!(
+        got["contact"],
+        json!({"id": lea, "name": "Léa", "email": "lea@example.com", "channel": "web"})
+    );
+    let convs = got["conversations"].as_array().unwrap();
+    let ids: Vec<&str> = convs.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [c2.as_str(), c1.as_str()], "newest first");
+    assert_eq!(convs[0]["preview"]["text"], "it never came");
+    assert_eq!(convs[0]["preview"]["type"], "message");
+    assert_eq!(convs[1]["session"], "ended");
+    assert_eq!(convs[1]["preview"]["type"], "reply");
+    assert_eq!(
+        convs[1]["preview"]["author"],
+        json!({"kind": "agent", "id": ann})
+    );
+    assert_eq!(convs[1]["preview"]["text"], "on its way");
+
+    let (s, e) = hub.get("/api/contacts/k_nobody", &a);
+    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not_found")));
+    let (s, _) = hub.get(&format!("/api/contacts/{lea}"), &token);
+    assert_eq!(s, 403, "agents only");
+    let (s, _) = hub.get(&format!("/api/contacts/{lea}"), "nobody");
+    assert_eq!(s, 401);
+}
+
 /// Starts the hub on `data` without `HUB_ADMIN_TOKEN`; returns it and its stdout lines.
 fn start_without_admin_token(
     data: &std::path::Path,

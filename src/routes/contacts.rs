@@ -2,6 +2,10 @@
 //! the widget (`POST /api/widget/session`'s `name` and `email`), for the agents' lists.
 //! The inbox's items are PROTOCOL §4's Message objects and stay so; a console asks for
 //! the names of the customers it shows here instead.
+//!
+//! `GET /api/contacts/{id}` (an extension): one customer and every conversation it has
+//! had, newest first, each with its preview: an agent sees what came before an ended
+//! session.
 
 use super::{agent, HubData};
 use crate::error::ApiError;
@@ -14,7 +18,8 @@ use serde_json::json;
 const MAX_IDS: usize = 500;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/contacts", super::get().to(contacts));
+    cfg.route("/api/contacts", super::get().to(contacts))
+        .route("/api/contacts/{id}", super::get().to(contact));
 }
 
 #[derive(Deserialize)]
@@ -55,4 +60,48 @@ async fn contacts(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiErr
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+async fn contact(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    agent(&hub, &req).await?;
+    let id = path.into_inner();
+    let found = hub
+        .store
+        .read(move |s| {
+            let Some(c) =
+                s.get_json::<crate::auth::ContactRecord>(keys::CONTACT, &[id.as_bytes()])?
+            else {
+                return Ok(None);
+            };
+            let ids = match s.contact_conversations(&id)? {
+                Some(ids) => ids,
+                // A store older than the contact's index: its conversations are found
+                // among all of them.
+                None => s
+                    .index_desc(crate::store::index::names::CONV_ALL, None, usize::MAX)?
+                    .into_iter()
+                    .map(|(_, conv, _)| conv)
+                    .collect(),
+            };
+            let mut conversations = Vec::with_capacity(ids.len());
+            for conv in &ids {
+                let theirs = s
+                    .conversation(conv)?
+                    .is_some_and(|c| c.contact_id.as_str() == id);
+                if theirs {
+                    conversations.extend(super::conversations::listed(s, conv, true)?);
+                }
+            }
+            conversations.sort_by(|a, b| b.conversation.opened_at.cmp(&a.conversation.opened_at));
+            Ok(Some((c.view(), conversations)))
+        })
+        .await?;
+    let Some((contact, conversations)) = found else {
+        return Err(ApiError::NotFound("contact not found".into()));
+    };
+    Ok(HttpResponse::Ok().json(json!({ "contact": contact, "conversations": conversations })))
 }

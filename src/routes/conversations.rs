@@ -117,9 +117,9 @@ struct ListPage {
 
 /// A conversation as a list shows it: with `?preview=true`, its `preview` too.
 #[derive(serde::Serialize)]
-struct Listed {
+pub(super) struct Listed {
     #[serde(flatten)]
-    conversation: Conversation,
+    pub(super) conversation: Conversation,
     #[serde(skip_serializing_if = "Option::is_none")]
     preview: Option<Option<Preview>>,
 }
@@ -220,29 +220,42 @@ async fn list_page(
                 entries: entries.len(),
             };
             for (_, id, _) in entries {
-                if let Some(conversation) = s.conversation(&id)? {
-                    let preview = if preview {
-                        let last = s.last_conversation_event(&id, |ev| {
-                            matches!(
-                                ev.body,
-                                EventBody::MessageCreated { .. }
-                                    | EventBody::ReplyCreated { .. }
-                                    | EventBody::CommentCreated { .. }
-                            )
-                        })?;
-                        Some(last.as_ref().and_then(Preview::of))
-                    } else {
-                        None
-                    };
-                    page.items.push(Listed {
-                        conversation,
-                        preview,
-                    });
+                if let Some(c) = listed(s, &id, preview)? {
+                    page.items.push(c);
                 }
             }
             Ok(page)
         })
         .await
+}
+
+/// A conversation as lists show it, with its preview when asked; None when it does not
+/// exist.
+pub(super) fn listed(
+    s: &crate::store::Store,
+    id: &str,
+    preview: bool,
+) -> Result<Option<Listed>, crate::store::StoreError> {
+    let Some(conversation) = s.conversation(id)? else {
+        return Ok(None);
+    };
+    let preview = if preview {
+        let last = s.last_conversation_event(id, |ev| {
+            matches!(
+                ev.body,
+                EventBody::MessageCreated { .. }
+                    | EventBody::ReplyCreated { .. }
+                    | EventBody::CommentCreated { .. }
+            )
+        })?;
+        Some(last.as_ref().and_then(Preview::of))
+    } else {
+        None
+    };
+    Ok(Some(Listed {
+        conversation,
+        preview,
+    }))
 }
 
 /// Appends a page read with room for `n` entries, out of `remaining` still wanted, to

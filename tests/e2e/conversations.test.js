@@ -174,3 +174,43 @@ test('a conversation row previews its latest message, reply or comment, updated 
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
+
+test('the Customer tab shows who the customer is and every conversation they had, an ended one included', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'profile', name: 'Léa Roux', email: 'lea@example.com' });
+  const m1 = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Where is my parcel?' });
+  const c1 = m1.message.conversation_id;
+  await api(hub, 'POST', `/api/conversations/${c1}/replies`, alice.token, { text: 'It left our warehouse today.' });
+  await api(hub, 'POST', `/api/conversations/${c1}/end-session`, alice.token, { reason: 'done' });
+  const m2 = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'It never came' });
+  const c2 = m2.message.conversation_id;
+  assert.notEqual(c1, c2);
+
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.goto(`${hub.url}/#/conversations/open/c/${encodeURIComponent(c2)}`);
+  await page.locator('#timeline', { hasText: 'It never came' }).waitFor();
+  await page.click('#conv-tab-customer');
+  const tab = page.locator('#customer');
+  await tab.locator('h3', { hasText: 'Léa Roux' }).waitFor();
+  assert.match(await tab.locator('.customer-facts').textContent(), /lea@example\.com/);
+  await tab.locator('.customer-convs-title', { hasText: 'this one and 1 other' }).waitFor();
+  const rows = tab.locator('.customer-convs .row');
+  assert.equal(await rows.count(), 2);
+  assert.equal(await rows.nth(0).getAttribute('data-conversation-id'), c2, 'newest first');
+  await rows.nth(0).locator('.badge.c-this').waitFor();
+  assert.equal(await rows.nth(1).getAttribute('data-conversation-id'), c1);
+  await rows.nth(1).locator('.badge.c-ended', { hasText: 'Session ended' }).waitFor();
+  assert.match(await rows.nth(1).locator('.row-text').textContent(), /You: It left our warehouse today\./);
+
+  // live: the customer writes again; the tab follows
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Any news?' });
+  await rows.nth(0).locator('.row-text', { hasText: 'Any news?' }).waitFor();
+  await shot(page, 'console-customer-tab');
+
+  // the earlier conversation opens from there
+  await rows.nth(1).click();
+  await page.waitForFunction((id) => location.hash.endsWith(`/c/${encodeURIComponent(id)}`), c1);
+  await page.locator('#timeline', { hasText: 'It left our warehouse today.' }).waitFor();
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
