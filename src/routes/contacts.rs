@@ -96,7 +96,7 @@ async fn contact(
                     conversations.extend(super::conversations::listed(s, conv, true)?);
                 }
             }
-            conversations.sort_by(|a, b| b.conversation.opened_at.cmp(&a.conversation.opened_at));
+            conversations.sort_by_key(|c| std::cmp::Reverse(c.conversation.opened_at));
             Ok(Some((c.view(), conversations)))
         })
         .await?;
