@@ -615,3 +615,54 @@ async fn spam(
     )
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Author, AuthorKind, Event, Reply, Ts};
+
+    fn reply_event(text: &str) -> Event {
+        let reply = Reply {
+            id: ReplyId::from("r_1"),
+            conversation_id: ConversationId::from("c_1"),
+            author: Author {
+                kind: AuthorKind::Bot,
+                id: "a_1".into(),
+            },
+            text: text.into(),
+            at: Ts(0),
+            seq: 0,
+        };
+        Event::new(
+            7,
+            Some(ConversationId::from("c_1")),
+            Ts(0),
+            EventBody::ReplyCreated { reply },
+        )
+    }
+
+    #[test]
+    fn a_preview_keeps_160_characters_and_says_when_it_cut() {
+        let exact = "é".repeat(PREVIEW_CHARS);
+        let p = Preview::of(&reply_event(&exact)).unwrap();
+        assert_eq!((p.text.as_str(), p.truncated), (exact.as_str(), false));
+        let longer = format!("{exact}x");
+        let p = Preview::of(&reply_event(&longer)).unwrap();
+        assert_eq!((p.text.as_str(), p.truncated), (exact.as_str(), true));
+        assert_eq!((p.kind, p.author.kind, p.seq), ("reply", "bot", 7));
+        let status = Event::new(
+            8,
+            None,
+            Ts(0),
+            EventBody::PresenceChanged {
+                agent_id: "a_1".into(),
+                presence: "online".into(),
+            },
+        );
+        assert_eq!(
+            Preview::of(&status),
+            None,
+            "only messages, replies and comments"
+        );
+    }
+}
