@@ -108,6 +108,9 @@ pub async fn run(config: Config) -> std::io::Result<()> {
     }
     let _ = out.flush();
     drop(out);
+    if let Err(e) = hub.admin_token_shown().await {
+        tracing::warn!(error = %e, "Could not record that the admin token was shown; the next start shows a new one.");
+    }
     tracing::info!(%addr, "Hub listening.");
     server.await?;
     flush_on_exit(&hub).await;

@@ -1698,6 +1698,8 @@ fn the_conversation_list_holds_every_conversation() {
     assert_eq!(all, newest_first);
     let (s, page) = hub.get("/api/conversations?state=open&limit=2", ADMIN);
     assert_eq!(s, 200, "{page}");
+    // A list the limit cut says where the next page starts (an extension).
+    let next = page["next_before"].as_u64().expect("next_before");
     let page: Vec<String> = page["items"].as_array().unwrap().iter().map(id).collect();
     assert_eq!(page, newest_first[..2]);
     // Long answers are read from the store 1,000 at a time: limits around that size,
@@ -1711,6 +1713,23 @@ fn the_conversation_list_holds_every_conversation() {
         let got = ids(&format!("&limit={limit}"));
         assert_eq!(got, newest_first[..limit.min(n)], "limit {limit}");
     }
+    assert_eq!(ids(&format!("&before={next}")), newest_first[2..]);
+    let (_, b) = hub.get("/api/conversations?state=open&limit=1000", ADMIN);
+    let next = b["next_before"].as_u64().expect("next_before after 1,000");
+    assert_eq!(
+        ids(&format!("&before={next}&limit=1000")),
+        newest_first[1000..]
+    );
+    let (_, b) = hub.get("/api/conversations?state=open", ADMIN);
+    assert!(
+        b.get("next_before").is_none(),
+        "the whole list has no next page"
+    );
+    let (_, b) = hub.get("/api/conversations?state=open&limit=5000", ADMIN);
+    assert!(
+        b.get("next_before").is_none(),
+        "nor one shorter than its limit"
+    );
     // `before`: the order key of the oldest item seen, here each conversation's seq
     // (its opening: nothing changed them since).
     for seen in [9, 999, 1000] {

@@ -277,8 +277,17 @@ fn write_page(
         serde_json::to_writer(&mut *buf, c).expect("serialise a conversation");
     }
     let remaining = remaining - page.entries;
-    if page.entries < n || remaining == 0 {
+    if page.entries < n {
         buf.extend_from_slice(b"]}");
+        return None;
+    }
+    if remaining == 0 {
+        // The limit cut the list (an extension): where the next page starts, for
+        // `before`. A conversation's `seq` moves with its changes; its place does not.
+        match page.last {
+            Some(last) => buf.extend_from_slice(format!(r#"],"next_before":{last}}}"#).as_bytes()),
+            None => buf.extend_from_slice(b"]}"),
+        }
         return None;
     }
     Some((page.last, remaining))
