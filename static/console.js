@@ -133,7 +133,12 @@ function dropToast(key) {
 
 function toast(text, kind = 'info', action = null, key = null) {
   if (key) dropToast(key);
-  const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status', dataset: key ? { key } : {} },
+  // the conversation a notification leads to: opening it dismisses the notice
+  const conv = action && /\/c\/([^/]+)/.exec(action.href || '');
+  const data = {};
+  if (key) data.key = key;
+  if (conv) data.conv = decodeURIComponent(conv[1]);
+  const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status', dataset: data },
     h('span', { class: 'toast-text', text }),
     action ? h('a', { class: 'toast-action', href: action.href, text: action.label, on: { click: () => el.remove() } }) : null,
     h('button', { class: 'toast-close', 'aria-label': 'Dismiss', on: { click: () => el.remove() } }, icon('x')));
@@ -202,7 +207,13 @@ function onRoute() {
   }
   renderSidebar();
   // another conversation opens on its timeline, not on the tab the last one was left on
-  if (S.route.convId !== prev.convId) S.convTab = 'timeline';
+  if (S.route.convId !== prev.convId) {
+    S.convTab = 'timeline';
+    // ... and its composer on Reply: a note meant for the last one must not take an
+    // answer meant for this customer (unless only a comment is drafted here)
+    const d = S.route.convId && S.drafts.get(S.route.convId);
+    S.composerMode = d && d.comment && d.comment.trim() && !(d.reply && d.reply.trim()) ? 'comment' : 'reply';
+  }
   if (S.route.convId !== prev.convId || !S.conv) openConversation(S.route.convId);
   else {
     if (S.route.msgId) focusMessage(S.route.msgId);
@@ -478,11 +489,9 @@ async function notifyOwner(ev) {
   if (viewing()) return;
   const owner = await ownerOf(ev.conversation_id);
   if (owner !== S.meId || viewing() || !S.token) return;
-  const text = String(m.text || '').replace(/\s+/g, ' ').trim();
-  const short = text.length > 80 ? `${text.slice(0, 79)}…` : text;
   const kind = isAdminPage(S.route.kind) ? 'inbox' : S.route.kind;
   const key = isAdminPage(S.route.kind) ? 'pending' : S.route.key;
-  toast(`${customerName(m.contact_id)} wrote back in your conversation: “${short}”`, 'info',
+  toast(`${customerName(m.contact_id)} wrote back in your conversation: “${short(m.text)}”`, 'info',
     { href: hashFor(kind, key, ev.conversation_id, m.id), label: 'Open' });
 }
 
@@ -527,22 +536,27 @@ function notify(ev) {
   } else if (ev.kind === 'comment.created') {
     const c = d.comment;
     if (c && c.author && c.author.id !== S.meId && (c.mentions || []).includes(S.meId)) {
-      toast(`${nameOf(c.author.id)} mentioned you in a comment`, 'info', viewing ? null : { href: link, label: 'Open' });
+      const contact = contactOfConversation(ev.conversation_id);
+      const where = contact ? ` in ${customerName(contact)}’s conversation` : '';
+      toast(`${nameOf(c.author.id)} mentioned you${where}: “${short(c.text)}”`, 'info', viewing ? null : { href: link, label: 'Open' });
     }
   } else if (ev.kind === 'message.status_changed') {
     const prev = S.assignees.get(d.message_id);
     S.assignees.set(d.message_id, d.assignee ?? null);
     // a help request no longer waiting (taken, answered, …): its notice goes
     if (d.to !== 'help_requested') dropToast(`help:${d.message_id}`);
+    // a message back from its hold that someone else then moved: that notice goes too
+    if (!(d.from === 'on_hold' && d.by === 'system')) dropToast(`hold:${d.message_id}`);
     const open = (kind, key) => ({ href: hashFor(kind, key, ev.conversation_id, d.message_id), label: 'Open' });
     const here = S.route.convId === ev.conversation_id;
     const from = messageOwnerName(d.message_id);
     if (d.to === 'help_answered' && d.assignee === S.meId && d.by !== S.meId) {
       toast(`${nameOf(d.by)} answered your help request`, 'success', viewing ? null : { href: link, label: 'Open' });
     } else if (d.to === 'help_requested' && isSupervisor() && d.by !== S.meId) {
-      toast(`${nameOf(d.by)} asked for help`, 'info', open('inbox', 'help_requests'), `help:${d.message_id}`);
+      const about = from ? ` with ${from}’s message` : '';
+      toast(`${nameOf(d.by)} asked for help${about}${d.question ? `: “${short(d.question)}”` : ''}`, 'info', open('inbox', 'help_requests'), `help:${d.message_id}`);
     } else if (d.to === 'assigned' && d.assignee === S.meId && d.from === 'on_hold' && d.by === 'system') {
-      toast(`Hold over: ${from ? `the message from ${from}` : 'a message'} is back with you`, 'info', here ? null : open('inbox', 'mine'));
+      toast(`Hold over: ${from ? `the message from ${from}` : 'a message'} is back with you`, 'info', here ? null : open('inbox', 'mine'), `hold:${d.message_id}`);
     } else if (d.to === 'assigned' && d.assignee === S.meId && d.by && d.by !== S.meId && d.by !== 'system' && !String(d.by).startsWith('bot:')) {
       toast(`${nameOf(d.by)} assigned you ${from ? `a message from ${from}` : 'a message'}`, 'info', here ? null : open('inbox', 'mine'));
     } else if (prev === S.meId && d.assignee !== S.meId && d.by !== S.meId && ['assigned', 'on_hold', 'help_answered'].includes(d.from)) {
@@ -553,6 +567,21 @@ function notify(ev) {
       toast(text, 'info', here ? null : open('inbox', d.to === 'pending' ? 'pending' : 'all'));
     }
   }
+}
+
+/** The customer of a conversation, as far as this console has seen it (or null). */
+function contactOfConversation(convId) {
+  if (S.conv && S.conv.id === convId) return S.conv.conversation.contact_id;
+  for (const x of S.list.items || []) {
+    if ((x.conversation_id || x.id) === convId && x.contact_id) return x.contact_id;
+  }
+  return null;
+}
+
+/** A text shortened for a notice: one line, 80 characters at most. */
+function short(text) {
+  const t = String(text || '').replace(/\s+/g, ' ').trim();
+  return t.length > 80 ? `${t.slice(0, 79)}…` : t;
 }
 
 /** The customer of a message this console has seen (for notifications), or null. */
@@ -628,14 +657,19 @@ async function refreshLists() {
         S.list = { sig, items: data.items, loading: false, error: null, limit, more: data.items.length >= limit };
       }
     } else {
+      // as many as were shown (pages of "Load older" included), 1,000 at least
+      const shown = S.list.sig === sig ? S.list.items.length : 0;
+      const want = Math.min(5000, Math.max(1000, shown));
       const [convs, inbox] = await Promise.all([
-        api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=1000&preview=true`),
+        api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=${want}&preview=true`),
         api('GET', '/api/inbox?folder=pending&limit=1'),
       ]);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
         S.counts = inbox.counts || {};
-        S.list = { sig, items: convs.items, loading: false, error: null, limit, more: false };
+        S.list = { sig, items: convs.items, loading: false, error: null, limit, more: convs.next_before !== undefined, next: convs.next_before };
         for (const c of convs.items) S.owners.set(c.id, c.owner ?? null);
+        // a message written while this list was read may be newer than its preview
+        for (const ev of S.recent) previewFrom(ev);
       }
     }
   } catch (e) {
@@ -656,6 +690,7 @@ async function refreshLists() {
 
 async function loadMore() {
   const { kind, key } = S.route;
+  if (kind === 'conversations') return loadOlderConversations();
   if (kind !== 'inbox' || !S.list.items.length) return;
   const last = S.list.items[S.list.items.length - 1].seq;
   const cursor = S.order === 'oldest' ? `order=oldest&after=${last}` : `before=${last}`;
@@ -671,13 +706,44 @@ async function loadMore() {
   }
 }
 
+/** The next page of a conversation list (the hub's `next_before`, an extension). */
+async function loadOlderConversations() {
+  const { kind, key } = S.route;
+  const sig = `${kind}:${key}`;
+  if (S.list.sig !== sig || S.list.next === undefined) return;
+  try {
+    const data = await api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=1000&before=${S.list.next}&preview=true`);
+    if (S.list.sig !== sig) return;
+    const seen = new Set(S.list.items.map((c) => c.id));
+    S.list.items.push(...data.items.filter((c) => !seen.has(c.id)));
+    for (const c of data.items) S.owners.set(c.id, c.owner ?? null);
+    S.list.next = data.next_before;
+    S.list.more = data.next_before !== undefined && data.items.length > 0;
+    for (const ev of S.recent) previewFrom(ev);
+    renderList();
+  } catch (e) {
+    showError(e);
+  }
+}
+
 // ---------------------------------------------------------------- the conversation
 
 let convReq = 0;
 let focusConvOnLoad = null; // a conversation opened from the list with Enter: focus goes into it once loaded
 
+/** The notices that lead to a conversation go once it is open: they have been seen to. */
+function dropToastsOf(convId) {
+  for (const el of $('toasts').querySelectorAll('.toast')) {
+    if (el.dataset.conv === convId) {
+      if (el.dataset.key) keyedToasts.delete(el.dataset.key);
+      el.remove();
+    }
+  }
+}
+
 function openConversation(id) {
   saveDraft();
+  if (id) dropToastsOf(id);
   S.conv = null;
   S.convError = null;
   if (!id) {
@@ -1287,7 +1353,8 @@ function renderList() {
   if (kind === 'inbox') fill(list, L.items.map(messageRow));
   else fill(list, L.items.map(conversationRow));
   lookupContacts(L.items.map((it) => it.contact_id));
-  fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: S.order === 'oldest' ? 'Load newer' : 'Load older', on: { click: loadMore } }) : null);
+  const newer = kind === 'inbox' && S.order === 'oldest';
+  fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: newer ? 'Load newer' : 'Load older', on: { click: loadMore } }) : null);
 }
 
 function messageRow(m) {
@@ -1304,7 +1371,7 @@ function messageRow(m) {
     class: ['row', active && 'active'],
     dataset: { messageId: m.id, conversationId: m.conversation_id, status: m.status },
   },
-  avatar(visitorName(m.contact_id).slice(8), m.contact_id),
+  avatar(avatarLabel(m.contact_id), m.contact_id),
   h('span', { class: 'row-main' },
     h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: customerName(m.contact_id) }), h('time', { class: 'row-time', dataset: { ago: m.at }, datetime: m.at, text: fmtAgo(m.at) })),
     h('span', { class: 'row-text', dir: 'auto', text: m.text }),
@@ -1338,7 +1405,7 @@ function conversationRow(c) {
     class: ['row', active && 'active'],
     dataset: { conversationId: c.id, state: c.state, spam: c.spam ? 'true' : 'false', botOnly: botOnly ? 'true' : 'false' },
   },
-  avatar(visitorName(c.contact_id).slice(8), c.contact_id),
+  avatar(avatarLabel(c.contact_id), c.contact_id),
   h('span', { class: 'row-main' },
     h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: customerName(c.contact_id) }), h('time', { class: 'row-time', dataset: { ago: last }, datetime: last, text: fmtAgo(last) })),
     previewLine(c),
@@ -1355,8 +1422,9 @@ function previewLine(c) {
   else if (a.kind === 'bot') who = 'Assistant: ';
   else if (a.kind === 'agent') who = a.id === S.meId ? 'You: ' : `${nameOf(a.id)}: `;
   const text = String(p.text || '').replace(/\s+/g, ' ').trim();
-  return h('span', { class: ['row-text', `preview-${p.type}`], dir: 'auto', title: `${c.channel} channel · opened ${fmtTime(c.opened_at)}` },
-    who && h('span', { class: 'preview-who', text: who }), `${text}${p.truncated ? '…' : ''}`);
+  // the text in its own direction (an Arabic reply after "Bob: " still reads right to left)
+  return h('span', { class: ['row-text', `preview-${p.type}`], title: `${c.channel} channel · opened ${fmtTime(c.opened_at)}` },
+    who && h('span', { class: 'preview-who', text: who }), h('bdi', { dir: 'auto', text: `${text}${p.truncated ? '…' : ''}` }));
 }
 
 // ---------------------------------------------------------------- rendering: conversation
@@ -1402,7 +1470,8 @@ function showConvTab() {
   const id = view.dataset.id;
   if (key === 'activities' && (!S.activities || S.activities.convId !== id || (S.activities.error && !S.activities.loading))) loadActivities(id);
   else renderActivities();
-  if (key === 'customer' && (!S.customer || S.customer.convId !== id || (S.customer.error && !S.customer.loading))) loadCustomer(id);
+  // read again each time it is shown: it follows events only while visible
+  if (key === 'customer') loadCustomer(id);
   else renderCustomer();
 }
 
@@ -1635,7 +1704,7 @@ function renderConvHead() {
   actions.push(h('button', { class: 'btn', dataset: { convAction: 'spam' }, text: c.spam ? 'Not spam' : 'Spam', on: { click: (e) => toggleSpam(e.currentTarget) } }));
   fill($('conv-head'),
     h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')),
-    avatar(visitorName(c.contact_id).slice(8), c.contact_id),
+    avatar(avatarLabel(c.contact_id), c.contact_id),
     h('div', { class: 'conv-title' }, h('h2', { text: customerName(c.contact_id) }), h('div', { class: 'conv-facts' }, facts)),
     h('div', { class: 'conv-actions' }, actions));
 }
@@ -2056,6 +2125,12 @@ async function lookupContacts(ids) {
 }
 
 /** The customer's name as given to the widget, else "Visitor 1a2b". */
+/** What a customer's avatar spells: their name's initials, else the end of their id. */
+function avatarLabel(contactId) {
+  const c = S.contacts.get(contactId);
+  return (c && c.name && c.name.trim()) || visitorName(contactId).slice(8);
+}
+
 function customerName(contactId) {
   const c = S.contacts.get(contactId);
   return (c && c.name && c.name.trim()) || visitorName(contactId);

@@ -127,6 +127,15 @@ test('the owner is told when the customer writes back in a conversation not open
   await page.waitForTimeout(300);
   assert.equal(await page.locator('#toasts .toast', { hasText: 'wrote back' }).count(), 0);
   assert.equal(await other.locator('#toasts .toast', { hasText: 'wrote back' }).count(), 0);
+
+  // a notice goes once its conversation is opened, however it was opened
+  await page.click('#folders a[data-folder="answered"]');
+  await page.locator('#conv-pane .conv-empty').waitFor();
+  await widgetSend(widget, 'One more thing');
+  await note.waitFor();
+  await page.evaluate((id) => { location.hash = `#/inbox/answered/c/${encodeURIComponent(id)}`; }, conv.id);
+  await messageCard(page, 'One more thing').waitFor();
+  assert.equal(await page.locator('#toasts .toast', { hasText: 'wrote back' }).count(), 0);
   assert.deepEqual(realProblems(page), []);
   assert.deepEqual(realProblems(other), []);
 });

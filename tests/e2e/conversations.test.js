@@ -214,3 +214,92 @@ test('the Customer tab shows who the customer is and every conversation they had
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
+
+test('a list read while a customer writes still shows their latest words, and the Customer tab is read again when shown', async () => {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'race', name: 'Nora Lind' });
+  const m1 = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'First words' });
+  const conv = m1.message.conversation_id;
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.click('#conv-states a[data-state="open"]');
+  const preview = page.locator(`#list .row[data-conversation-id="${conv}"] .row-text`);
+  await preview.filter({ hasText: 'First words' }).waitFor();
+
+  // the next list read is held until a newer message has arrived live
+  let release;
+  const held = new Promise((r) => { release = r; });
+  let fetched;
+  const readOnce = new Promise((r) => { fetched = r; });
+  await page.route('**/api/conversations?*', async (route) => {
+    const answer = await route.fetch(); // the list as it stood before the message below
+    fetched(await answer.json());
+    await held;
+    await route.fulfill({ response: answer });
+  }, { times: 1 });
+  await api(hub, 'POST', `/api/conversations/${conv}/spam`, alice.token, { spam: true });
+  await api(hub, 'POST', `/api/conversations/${conv}/spam`, alice.token, { spam: false });
+  const stale = await readOnce;
+  assert.equal(stale.items.find((c) => c.id === conv).preview.text, 'First words');
+  await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Newer words' });
+  await preview.filter({ hasText: 'Newer words' }).waitFor();
+  // the older answer lands and is drawn: the row keeps the newer words
+  const landed = page.waitForResponse((r) => r.url().includes('/api/conversations?'));
+  release();
+  await landed;
+  await page.evaluate(() => new Promise((r) => setTimeout(() => requestAnimationFrame(() => r()), 0)));
+  await page.locator(`#list .row[data-conversation-id="${conv}"]`).waitFor();
+  assert.match(await preview.textContent(), /Newer words/);
+
+  // the Customer tab, hidden while the conversation moved on, is read again when shown
+  await page.goto(`${hub.url}/#/conversations/open/c/${encodeURIComponent(conv)}`);
+  await page.click('#conv-tab-customer');
+  const row = page.locator('#customer .customer-convs .row').first();
+  await row.locator('.row-text', { hasText: 'Newer words' }).waitFor();
+  await page.click('#conv-tab-timeline');
+  await api(hub, 'POST', `/api/conversations/${conv}/replies`, alice.token, { text: 'Answered while hidden' });
+  await page.locator('#timeline', { hasText: 'Answered while hidden' }).waitFor();
+  await page.click('#conv-tab-customer');
+  await row.locator('.row-text', { hasText: 'You: Answered while hidden' }).waitFor();
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('a newly opened conversation starts on Reply, whatever tab the last one was left on', async () => {
+  const a = await customerWrites('tabs', 'First customer');
+  const b = await customerWrites('tabs', 'Second customer');
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.goto(`${hub.url}/#/conversations/open/c/${encodeURIComponent(a)}`);
+  await page.locator('#timeline', { hasText: 'First customer' }).waitFor();
+  await page.click('.composer-tabs [data-mode="comment"]');
+  await page.fill('#comment-input', 'a note for the first');
+  await page.click('#composer-send');
+  await page.locator('#timeline .tl-comment', { hasText: 'a note for the first' }).waitFor();
+  await page.goto(`${hub.url}/#/conversations/open/c/${encodeURIComponent(b)}`);
+  await page.locator('#timeline', { hasText: 'Second customer' }).waitFor();
+  assert.equal(await page.getAttribute('.composer', 'data-mode'), 'reply');
+  assert.equal(await page.isVisible('#reply-input'), true);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('a conversation list longer than a page shows the rest with Load older', async () => {
+  const before = (await api(hub, 'GET', '/api/conversations?state=open', alice.token)).items.length;
+  const extra = 1005 - before;
+  for (let i = 0; i < extra; i += 50) {
+    await Promise.all(Array.from({ length: Math.min(50, extra - i) }, (_, j) => customerWrites('bulk', `Bulk question ${i + j}`)));
+  }
+  const all = (await api(hub, 'GET', '/api/conversations?state=open', alice.token)).items;
+  assert.equal(all.length, 1005);
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.click('#conv-states a[data-state="open"]');
+  await page.locator(`#list .row[data-conversation-id="${all[999].id}"]`).waitFor({ state: 'attached' });
+  assert.equal(await page.locator('#list .row').count(), 1000);
+  await page.click('#list-more button', { hasText: 'Load older' });
+  await page.locator(`#list .row[data-conversation-id="${all[1004].id}"]`).waitFor({ state: 'attached' });
+  assert.equal(await page.locator('#list .row').count(), 1005);
+  assert.equal(await page.locator('#list-more button').count(), 0, 'nothing older');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
