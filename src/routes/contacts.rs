@@ -89,11 +89,12 @@ async fn contact(
             };
             let mut conversations = Vec::with_capacity(ids.len());
             for conv in &ids {
+                // (the check serves the older stores' search among all conversations)
                 let theirs = s
                     .conversation(conv)?
-                    .is_some_and(|c| c.contact_id.as_str() == id);
-                if theirs {
-                    conversations.extend(super::conversations::listed(s, conv, true)?);
+                    .filter(|c| c.contact_id.as_str() == id);
+                if let Some(c) = theirs {
+                    conversations.push(super::conversations::listed(s, c, true)?);
                 }
             }
             conversations.sort_by_key(|c| std::cmp::Reverse(c.conversation.opened_at));

@@ -220,8 +220,8 @@ async fn list_page(
                 entries: entries.len(),
             };
             for (_, id, _) in entries {
-                if let Some(c) = listed(s, &id, preview)? {
-                    page.items.push(c);
+                if let Some(c) = s.conversation(&id)? {
+                    page.items.push(listed(s, c, preview)?);
                 }
             }
             Ok(page)
@@ -229,18 +229,14 @@ async fn list_page(
         .await
 }
 
-/// A conversation as lists show it, with its preview when asked; None when it does not
-/// exist.
+/// A conversation as lists show it, with its preview when asked.
 pub(super) fn listed(
     s: &crate::store::Store,
-    id: &str,
+    conversation: Conversation,
     preview: bool,
-) -> Result<Option<Listed>, crate::store::StoreError> {
-    let Some(conversation) = s.conversation(id)? else {
-        return Ok(None);
-    };
+) -> Result<Listed, crate::store::StoreError> {
     let preview = if preview {
-        let last = s.last_conversation_event(id, |ev| {
+        let last = s.last_conversation_event(conversation.id.as_str(), |ev| {
             matches!(
                 ev.body,
                 EventBody::MessageCreated { .. }
@@ -252,10 +248,10 @@ pub(super) fn listed(
     } else {
         None
     };
-    Ok(Some(Listed {
+    Ok(Listed {
         conversation,
         preview,
-    }))
+    })
 }
 
 /// Appends a page read with room for `n` entries, out of `remaining` still wanted, to
