@@ -15,6 +15,7 @@ const TOKEN_KEY = 'hub.console.token';
 const $ = (id) => document.getElementById(id);
 
 const ORDER_KEY = 'hub.console.order';
+const CONV_ORDER_KEY = 'hub.console.convOrder';
 
 /** A value kept in localStorage, or null (storage may be off). */
 function stored(key) {
@@ -53,6 +54,9 @@ const S = {
   // inbox folders newest first (PROTOCOL §6.3) or oldest first (a queue worked first
   // come, first served); kept in this browser
   order: stored(ORDER_KEY) === 'oldest' ? 'oldest' : 'newest',
+  // conversation lists: by their latest message, reply or comment (the rows read), or as
+  // the hub lists them, newest opened first (PROTOCOL §6.2)
+  convOrder: stored(CONV_ORDER_KEY) === 'opened' ? 'opened' : 'activity',
 };
 
 const api = makeApi(() => S.token);
@@ -1325,6 +1329,8 @@ function renderList() {
   $('list-title').textContent = kind === 'inbox' ? label : `${label} conversations`;
   $('list-order').hidden = kind !== 'inbox';
   $('list-order').value = S.order;
+  $('conv-order').hidden = kind !== 'conversations';
+  $('conv-order').value = S.convOrder;
   const list = $('list');
   const L = S.list;
   if (L.sig !== `${kind}:${key}` || (L.loading && !L.items.length)) {
@@ -1351,7 +1357,7 @@ function renderList() {
     return;
   }
   if (kind === 'inbox') fill(list, L.items.map(messageRow));
-  else fill(list, L.items.map(conversationRow));
+  else fill(list, (S.convOrder === 'activity' ? byActivity(L.items) : L.items).map(conversationRow));
   lookupContacts(L.items.map((it) => it.contact_id));
   const newer = kind === 'inbox' && S.order === 'oldest';
   fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: newer ? 'Load newer' : 'Load older', on: { click: loadMore } }) : null);
@@ -1410,6 +1416,16 @@ function conversationRow(c) {
     h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: customerName(c.contact_id) }), h('time', { class: 'row-time', dataset: { ago: last }, datetime: last, text: fmtAgo(last) })),
     previewLine(c),
     h('span', { class: 'row-meta' }, meta))));
+}
+
+/**
+ * Conversations by their latest message, reply or comment, newest first (else by their
+ * opening): of the rows loaded, the one a customer just wrote in comes first.
+ */
+function byActivity(items) {
+  const last = (c) => (c.preview && c.preview.at) || c.opened_at || '';
+  // RFC 3339 UTC times with milliseconds compare as text
+  return [...items].sort((a, b) => (last(a) < last(b) ? 1 : last(a) > last(b) ? -1 : (b.preview?.seq || b.seq) - (a.preview?.seq || a.seq)));
 }
 
 /** A conversation row's second line: its latest message, reply or comment, and who wrote it. */
@@ -2300,6 +2316,15 @@ function boot() {
     S.list = { sig: '', items: [], loading: true, error: null, limit: 50, more: false };
     renderList();
     refreshLists();
+  });
+  $('conv-order').addEventListener('change', (e) => {
+    S.convOrder = e.target.value === 'opened' ? 'opened' : 'activity';
+    try {
+      localStorage.setItem(CONV_ORDER_KEY, S.convOrder);
+    } catch {
+      // kept for this page only
+    }
+    renderList();
   });
   $('signout-nav').addEventListener('click', () => signOut());
   // Enter on a row opens it and moves the focus into the conversation

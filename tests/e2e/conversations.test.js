@@ -303,3 +303,39 @@ test('a conversation list longer than a page shows the rest with Load older', as
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
+
+test('conversation lists put the latest activity first, or the newest opened, and keep the choice', async () => {
+  const first = await customerWrites('order', 'Opened first');
+  const second = await customerWrites('order', 'Opened second');
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.click('#conv-states a[data-state="open"]');
+  assert.equal(await page.isVisible('#conv-order'), true);
+  assert.equal(await page.isVisible('#list-order'), false);
+  assert.equal(await page.inputValue('#conv-order'), 'activity');
+  const ids = () => page.locator('#list .row').evaluateAll((els) => els.map((e) => e.dataset.conversationId));
+  const rank = async (id) => (await ids()).indexOf(id);
+  await page.locator(`#list .row[data-conversation-id="${first}"]`).waitFor({ state: 'attached' });
+  assert.ok(await rank(second) < await rank(first), 'the later one first');
+
+  // a reply in the first conversation: it comes first, live
+  await api(hub, 'POST', `/api/conversations/${first}/replies`, alice.token, { text: 'Back to you first' });
+  await page.waitForFunction((id) => document.querySelector('#list .row')?.dataset.conversationId === id, first);
+
+  await page.selectOption('#conv-order', 'opened');
+  await page.waitForFunction(([a, b]) => {
+    const rows = [...document.querySelectorAll('#list .row')].map((e) => e.dataset.conversationId);
+    return rows.indexOf(b) < rows.indexOf(a);
+  }, [first, second]);
+  await page.reload();
+  await page.waitForSelector('#conn.conn-live');
+  await page.locator(`#list .row[data-conversation-id="${first}"]`).waitFor({ state: 'attached' });
+  assert.equal(await page.inputValue('#conv-order'), 'opened');
+  assert.ok(await rank(second) < await rank(first), 'newest opened first, kept');
+  // the folders keep their own order choice
+  await page.click('#folders a[data-folder="pending"]');
+  assert.equal(await page.isVisible('#list-order'), true);
+  assert.equal(await page.isVisible('#conv-order'), false);
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
