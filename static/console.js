@@ -439,7 +439,7 @@ function onEvent(ev) {
   // a conversation list changes with its conversations' events only; a message, reply
   // or comment updates its row's preview in place (the counts are fetched again)
   if (S.route.kind === 'conversations' && !CONV_LIST_EVENTS.has(ev.kind)) {
-    if (previewFrom(ev)) renderList();
+    if (previewFrom(ev)) scheduleRowUpdate(ev.conversation_id);
     if (ev.kind !== 'comment.created') scheduleCounts();
   } else if (ev.kind !== 'comment.created') {
     scheduleRefresh();
@@ -623,11 +623,11 @@ const scheduleCounts = debounce(async () => {
  * A message, reply or comment of a conversation in the list shown: it becomes that
  * row's preview (the hub's `preview`, an extension). Returns whether a row changed.
  */
-function previewFrom(ev) {
+function previewFrom(ev, byId = null) {
   const d = ev.data || {};
   const item = d.message || d.reply || d.comment;
   if (!item || !['message.created', 'reply.created', 'comment.created'].includes(ev.kind)) return false;
-  const c = (S.list.items || []).find((x) => x.id === ev.conversation_id);
+  const c = byId ? byId.get(ev.conversation_id) : (S.list.items || []).find((x) => x.id === ev.conversation_id);
   if (!c || (c.preview && c.preview.seq >= ev.seq)) return false;
   const author = d.message ? { kind: 'contact', id: d.message.contact_id } : item.author;
   const chars = Array.from(String(item.text || '')); // characters, as the hub cuts them
@@ -636,6 +636,52 @@ function previewFrom(ev) {
   };
   return true;
 }
+
+/** Previews from the recent live events over a list just read (which may predate some). */
+function previewsFromRecent() {
+  const byId = new Map((S.list.items || []).map((c) => [c.id, c]));
+  for (const ev of S.recent) previewFrom(ev, byId);
+}
+
+/**
+ * Redraws the rows whose preview changed, in place (and, ordered by activity, at the
+ * top), at most five times a second: a busy hour sends hundreds of messages a second,
+ * and the list of a thousand rows drawn whole for each (or laid out at every frame)
+ * kept the page busy all the time.
+ */
+const changedRows = new Set();
+let rowsFrame = 0;
+function scheduleRowUpdate(convId) {
+  changedRows.add(convId);
+  if (rowsFrame) return;
+  rowsFrame = setTimeout(() => {
+    rowsFrame = 0;
+    const ids = [...changedRows];
+    changedRows.clear();
+    const list = $('list');
+    const byId = new Map((S.list.items || []).map((c) => [c.id, c]));
+    for (const id of ids) {
+      const c = byId.get(id);
+      const old = c && list.querySelector(`.row[data-conversation-id="${CSS.escape(id)}"]`);
+      if (!old || S.route.kind !== 'conversations') continue;
+      const li = conversationRow(c);
+      old.closest('li').replaceWith(li);
+      if (S.convOrder === 'activity') {
+        // newest activity first: the row goes above every row whose latest item is older
+        let before = list.firstElementChild;
+        while (before && before !== li && rowLast(byId, before) > ((c.preview && c.preview.at) || '')) before = before.nextElementSibling;
+        if (before && before !== li) list.insertBefore(li, before);
+      }
+    }
+  }, 200);
+}
+
+/** The time of a list row's latest item. */
+function rowLast(byId, li) {
+  const c = byId.get(li.querySelector('.row')?.dataset.conversationId);
+  return (c && ((c.preview && c.preview.at) || c.opened_at)) || '';
+}
+
 async function refreshLists() {
   if (!S.token) return;
   if (listBusy) {
@@ -673,7 +719,7 @@ async function refreshLists() {
         S.list = { sig, items: convs.items, loading: false, error: null, limit, more: convs.next_before !== undefined, next: convs.next_before };
         for (const c of convs.items) S.owners.set(c.id, c.owner ?? null);
         // a message written while this list was read may be newer than its preview
-        for (const ev of S.recent) previewFrom(ev);
+        previewsFromRecent();
       }
     }
   } catch (e) {
@@ -723,7 +769,7 @@ async function loadOlderConversations() {
     for (const c of data.items) S.owners.set(c.id, c.owner ?? null);
     S.list.next = data.next_before;
     S.list.more = data.next_before !== undefined && data.items.length > 0;
-    for (const ev of S.recent) previewFrom(ev);
+    previewsFromRecent();
     renderList();
   } catch (e) {
     showError(e);

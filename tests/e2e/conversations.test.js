@@ -334,6 +334,7 @@ test('conversation lists put the latest activity first, or the newest opened, an
   assert.ok(await rank(second) < await rank(first), 'newest opened first, kept');
   // the folders keep their own order choice
   await page.click('#folders a[data-folder="pending"]');
+  await page.locator('#list-title', { hasText: 'Pending' }).waitFor();
   assert.equal(await page.isVisible('#list-order'), true);
   assert.equal(await page.isVisible('#conv-order'), false);
   assert.deepEqual(realProblems(page), []);
