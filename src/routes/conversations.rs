@@ -236,14 +236,10 @@ pub(super) fn listed(
     preview: bool,
 ) -> Result<Listed, crate::store::StoreError> {
     let preview = if preview {
-        let last = s.last_conversation_event(conversation.id.as_str(), |ev| {
-            matches!(
-                ev.body,
-                EventBody::MessageCreated { .. }
-                    | EventBody::ReplyCreated { .. }
-                    | EventBody::CommentCreated { .. }
-            )
-        })?;
+        let last = s.last_conversation_event(
+            conversation.id.as_str(),
+            &["message.created", "reply.created", "comment.created"],
+        )?;
         Some(last.as_ref().and_then(Preview::of))
     } else {
         None

@@ -776,21 +776,48 @@ impl Store {
         self.events(&self.conversation_seqs_after(conversation, after)?)
     }
 
-    /// The latest event of a conversation that `pick` accepts, read from its newest
-    /// event backwards, one at a time: a conversation list's previews read only the
-    /// end of each log.
+    /// The latest event of a conversation of one of `kinds`, read from its newest event
+    /// backwards: a conversation list's previews read only the end of each log. An
+    /// event's kind is read off its stored JSON before it is parsed, so the status
+    /// events after a conversation's latest message cost a look-up each, not a parse.
     pub fn last_conversation_event(
         &self,
         conversation: &str,
-        pick: impl Fn(&Event) -> bool,
+        kinds: &[&str],
     ) -> Result<Option<Event>, StoreError> {
         let tree = self.tree()?;
         let (seqs, _) = self.conversation_seqs(&tree, conversation, 0)?;
+        // The last log record read: a conversation's recent seqs often share one.
+        let mut held: Option<(u64, Option<sled::IVec>)> = None;
         for &seq in seqs.iter().rev() {
-            if let Some(ev) = self.events_of(&tree, &[seq])?.pop() {
-                if pick(&ev) {
-                    return Ok(Some(ev));
+            let c = log::chunk_of(seq);
+            if held.as_ref().map(|(h, _)| *h) != Some(c) {
+                held = Some((c, tree.get(log::chunk_key(c))?));
+            }
+            let packed = match held.as_ref().and_then(|(_, v)| v.as_deref()) {
+                Some(v) => log_record(v)?
+                    .into_iter()
+                    .find(|(s, _)| *s == seq)
+                    .map(|(_, b)| b.to_vec()),
+                None => None,
+            };
+            // Stores written before the packed layout: one key per event.
+            let raw = match packed {
+                Some(b) => b,
+                None => match tree.get(keys::event(seq))? {
+                    Some(v) => v.to_vec(),
+                    None => continue,
+                },
+            };
+            if let Some(kind) = raw_kind(&raw) {
+                if !kinds.iter().any(|k| k.as_bytes() == kind) {
+                    continue;
                 }
+            }
+            let ev: Event =
+                serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if kinds.contains(&ev.body.kind()) {
+                return Ok(Some(ev));
             }
         }
         Ok(None)
@@ -1141,6 +1168,16 @@ impl Inner {
 }
 
 /// The events of a stored log record, or `Corrupt`.
+/// The `kind` of an event as stored (`{"seq":…,"kind":"…",…}`), read without parsing
+/// it; None when it is not where it is written (the event is then parsed).
+fn raw_kind(json: &[u8]) -> Option<&[u8]> {
+    const TAG: &[u8] = br#""kind":""#;
+    let head = &json[..json.len().min(64)];
+    let start = head.windows(TAG.len()).position(|w| w == TAG)? + TAG.len();
+    let len = json[start..].iter().position(|&b| b == b'"')?;
+    Some(&json[start..start + len])
+}
+
 fn log_record(v: &[u8]) -> Result<Vec<(u64, &[u8])>, StoreError> {
     log::decode_chunk(v).ok_or_else(|| StoreError::Corrupt("unreadable log record".into()))
 }
@@ -1243,6 +1280,16 @@ mod tests {
             wait(t.send(b)).await.unwrap();
             seqs
         })
+    }
+
+    #[test]
+    fn an_events_kind_is_read_off_its_stored_json() {
+        for seq in [0, 7, u64::MAX] {
+            let e = ev(seq, "c_1");
+            assert_eq!(raw_kind(&json(&e)), Some(e.body.kind().as_bytes()));
+        }
+        assert_eq!(raw_kind(br#"{"seq":1}"#), None);
+        assert_eq!(raw_kind(br#"{"seq":1,"kind":"unterminated"#), None);
     }
 
     #[test]
