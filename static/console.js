@@ -16,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 
 const ORDER_KEY = 'hub.console.order';
 const CONV_ORDER_KEY = 'hub.console.convOrder';
+const HOLDS_KEY = 'hub.console.holds.'; // + agent id: my messages on hold when this browser last saw them
 
 /** A value kept in localStorage, or null (storage may be off). */
 function stored(key) {
@@ -390,8 +391,73 @@ async function loadMyMessages() {
       api('GET', '/api/inbox?folder=on_hold&limit=500'),
     ]);
     knowAssignees([...mine.items, ...held.items]);
+    holdsWhileAway(held.items);
   } catch {
     // only notifications depend on it
+  }
+}
+
+/** My messages on hold, as far as this console knows (kept in the browser for the next start). */
+let myHolds = new Map();
+
+function rememberHolds() {
+  try {
+    localStorage.setItem(HOLDS_KEY + S.meId, JSON.stringify([...myHolds.values()]));
+  } catch {
+    // notices only
+  }
+}
+
+/** Keeps `myHolds` from live events: a message put on hold by me, or leaving my hold. */
+function trackHold(ev) {
+  const d = ev.data || {};
+  if (ev.kind !== 'message.status_changed' || !S.meId) return;
+  if (d.to === 'on_hold' && d.assignee === S.meId) {
+    myHolds.set(d.message_id, { id: d.message_id, conversation_id: ev.conversation_id });
+  } else if (myHolds.has(d.message_id)) {
+    myHolds.delete(d.message_id);
+  } else {
+    return;
+  }
+  rememberHolds();
+}
+
+/**
+ * A hold of mine that ended while no console of mine was open went back to Pending
+ * (§6.1: its agent was not present) with nobody to tell me: say so at the next start,
+ * from the holds this browser saw last and where those messages are now.
+ */
+async function holdsWhileAway(current) {
+  const me = S.meId;
+  if (!me) return;
+  let before = [];
+  try {
+    before = JSON.parse(localStorage.getItem(HOLDS_KEY + me) || '[]');
+  } catch {
+    before = [];
+  }
+  myHolds = new Map(current.map((m) => [m.id, { id: m.id, conversation_id: m.conversation_id }]));
+  rememberHolds();
+  const gone = (Array.isArray(before) ? before : []).filter((x) => x && x.id && x.conversation_id && !myHolds.has(x.id)).slice(0, 10);
+  for (const x of gone) {
+    try {
+      const data = await api('GET', `/api/conversations/${encodeURIComponent(x.conversation_id)}`);
+      if (S.meId !== me) return;
+      if (data.contact && data.contact.id) S.contacts.set(data.contact.id, data.contact);
+      const m = data.timeline.find((it) => it.type === 'message' && it.id === x.id);
+      if (!m) continue;
+      const whose = `${customerName(m.contact_id)}’s message`;
+      const link = (key) => ({ href: hashFor('inbox', key, x.conversation_id, x.id), label: 'Open' });
+      if (m.status === 'pending') {
+        toast(`While you were away, your hold on ${whose} ended: it went back to Pending`, 'info', link('pending'));
+      } else if (m.status === 'answered' && m.assignee && m.assignee !== me) {
+        toast(`While you were away, ${nameOf(m.assignee)} answered ${whose} you had on hold`, 'info', link('answered'));
+      } else if (m.assignee && m.assignee !== me && !String(m.assignee).startsWith('bot:')) {
+        toast(`While you were away, ${whose} you had on hold went to ${nameOf(m.assignee)}`, 'info', link('all'));
+      }
+    } catch {
+      // a notice only
+    }
   }
 }
 
@@ -456,6 +522,7 @@ function onEvent(ev) {
   }
   if (concernsCustomer(ev)) scheduleCustomer();
   trackOwner(ev);
+  trackHold(ev);
   notify(ev);
 }
 

@@ -340,3 +340,44 @@ test('conversation lists put the latest activity first, or the newest opened, an
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
+
+test('a hold of mine that ended while no console of mine was open is told at the next start', async () => {
+  // an agent of her own: consoles of Alice's stay open in this file
+  const zoe = await createAgent(hub, 'Zoe Martel', 'agent');
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'away', name: 'Hugo Blanc' });
+  const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Call me back tomorrow' });
+  await api(hub, 'POST', `/api/messages/${m.message.id}/assign`, zoe.token, {});
+  await api(hub, 'POST', `/api/messages/${m.message.id}/hold`, zoe.token, { for_seconds: 2 });
+
+  const page = await newPage(browser);
+  await signIn(page, hub, zoe.token);
+  await page.click('#folders a[data-folder="on_hold"]');
+  await page.locator('#list .row', { hasText: 'Call me back tomorrow' }).waitFor();
+  const context = page.context();
+  await page.close(); // Zoe goes home: no console of hers (the test hub's grace is 0)
+
+  // the hold ends with nobody present: the message goes back to Pending (§6.1)
+  const deadline = Date.now() + 15000;
+  let status;
+  do {
+    await new Promise((r) => setTimeout(r, 200));
+    const conv = await api(hub, 'GET', `/api/conversations/${m.message.conversation_id}`, zoe.token);
+    status = conv.timeline.find((it) => it.id === m.message.id).status;
+  } while (status !== 'pending' && Date.now() < deadline);
+  assert.equal(status, 'pending');
+
+  // the next morning, in the same browser
+  const next = await context.newPage();
+  next.problems = [];
+  await signIn(next, hub, zoe.token);
+  const notice = next.locator('#toasts .toast', { hasText: 'While you were away, your hold on Hugo Blanc’s message ended: it went back to Pending' });
+  await notice.waitFor();
+  await notice.locator('.toast-action', { hasText: 'Open' }).click();
+  await next.locator('#timeline', { hasText: 'Call me back tomorrow' }).waitFor();
+  // told once: a reload says nothing more
+  await next.reload();
+  await next.waitForSelector('#conn.conn-live');
+  await next.locator('#folders a[data-folder="pending"] .count', { hasText: /\d/ }).waitFor();
+  assert.equal(await next.locator('#toasts .toast', { hasText: 'While you were away' }).count(), 0);
+  await context.close();
+});
