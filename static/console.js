@@ -1239,7 +1239,7 @@ function endSession() {
   openDialog({
     title: 'End the messaging session',
     description: `The customer is told the conversation has ended and cannot write in it any more; their next message starts a new conversation. Replies are turned off; internal comments stay possible.${warning}`,
-    fields: [{ name: 'reason', label: 'Reason (optional, internal)', type: 'text', placeholder: 'e.g. resolved' }],
+    fields: [{ name: 'reason', label: 'Reason (optional; sent to the customer’s widget with the end)', type: 'text', placeholder: 'e.g. resolved' }],
     submit: 'End session',
     danger: true,
     onSubmit: async (v) => {

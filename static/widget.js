@@ -148,6 +148,7 @@
   input.rows = 1;
   input.placeholder = 'Write a message…';
   input.setAttribute('aria-label', 'Your message');
+  input.dir = 'auto'; // Arabic or Hebrew typed here runs right to left
   // No maxLength: a paste past it would be cut without a word. The length is checked
   // on send instead (MAX_CHARS), and the text kept for the customer to shorten.
   var sendBtn = el('button', 'hw-send');
@@ -354,9 +355,26 @@
     });
   }
 
+  /** A token another tab of this shop stored: this tab is that visitor too. */
+  function adoptStoredSession() {
+    var s = load(KEY, null);
+    if (state.token || !s || !s.token) return false;
+    state.token = s.token;
+    state.contactId = s.contact_id || null;
+    state.lastSeq = null;
+    connect();
+    loadHistory();
+    return true;
+  }
+  window.addEventListener('storage', function (e) {
+    if (e.key === KEY) adoptStoredSession();
+  });
+
   var sessionPromise = null;
   function ensureSession() {
     if (state.token) return Promise.resolve();
+    // another tab may have started the session since this one loaded
+    if (adoptStoredSession()) return Promise.resolve();
     if (sessionPromise) return sessionPromise;
     var who = { channel: CONF.channel };
     if (CONF.name) who.name = CONF.name;
@@ -487,6 +505,12 @@
   var attempt = 0;
   var reconnectTimer = null;
   var pingTimer = null;
+  // A socket that stopped carrying frames (a network change, a laptop asleep) is not
+  // closed by the browser for minutes: a ping unanswered for this long drops it, and the
+  // widget reconnects with `since` (and polls meanwhile).
+  var PONG_WAIT_MS = 10000;
+  var PING_EVERY_MS = 15000;
+  var silenceTimer = null;
   var waiters = {}; // client_id → {resolve, reject, timer}
   var disconnectedAt = null;
   var connBarTimer = null;
@@ -526,6 +550,7 @@
     };
     sock.onmessage = function (m) {
       if (sock !== ws) return;
+      clearTimeout(silenceTimer); // the socket lives
       var f;
       try { f = JSON.parse(m.data); } catch (e) { return; }
       onFrame(f);
@@ -535,6 +560,7 @@
       ws = null;
       ready = false;
       clearInterval(pingTimer);
+      clearTimeout(silenceTimer);
       failWaiters();
       if (e.code === 4401) {
         // the token is no longer valid: start afresh on the next message
@@ -547,9 +573,40 @@
     sock.onerror = function () { /* onclose follows */ };
   }
 
+  /** Drops a socket that no longer carries frames, and reconnects at once. */
+  function dropDeadSocket() {
+    var s = ws;
+    if (!s) return;
+    ws = null;
+    ready = false;
+    clearInterval(pingTimer);
+    clearTimeout(silenceTimer);
+    try { s.close(4000); } catch (e) { /* ignore */ }
+    failWaiters();
+    setConn(false);
+    attempt = 0;
+    scheduleReconnect();
+  }
+
+  /** A ping that must be answered (by any frame) within PONG_WAIT_MS. */
+  function probe() {
+    if (!ready || !ws) return;
+    try { ws.send('{"type":"ping"}'); } catch (e) { /* onclose follows */ }
+    clearTimeout(silenceTimer);
+    silenceTimer = setTimeout(dropDeadSocket, PONG_WAIT_MS);
+  }
+
+  // The browser says the network went or came back: find out at once, not at the next ping.
+  window.addEventListener('offline', function () { if (ws) dropDeadSocket(); });
+  window.addEventListener('online', function () {
+    if (ws) probe();
+    else if (state.token) { attempt = 0; connect(); }
+  });
+
   function disconnect() {
     clearTimeout(reconnectTimer);
     clearInterval(pingTimer);
+    clearTimeout(silenceTimer);
     if (ws) {
       var s = ws;
       ws = null;
@@ -576,9 +633,7 @@
       attempt = 0;
       setConn(true);
       clearInterval(pingTimer);
-      pingTimer = setInterval(function () {
-        if (ready && ws) ws.send('{"type":"ping"}');
-      }, 20000);
+      pingTimer = setInterval(probe, PING_EVERY_MS);
       if (fresh) loadHistory();
       pump();
       return;

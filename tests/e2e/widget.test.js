@@ -92,3 +92,82 @@ test('a bot reply is labelled as the assistant’s, a person’s is not', async 
   assert.match(await human.locator('.hw-meta').textContent(), /^\d\d:\d\d$/);
   assert.deepEqual(realProblems(page), []);
 });
+
+test('a socket that stops carrying frames is dropped after an unanswered ping, and the widget resumes with since', async () => {
+  const page = await newPage(browser);
+  await page.clock.install();
+  const sw = { muted: false, hellos: [], sockets: 0 };
+  await page.routeWebSocket(/\/ws\/widget/, (ws) => {
+    const server = ws.connectToServer();
+    const mine = ++sw.sockets;
+    // a network change: the connection stays open, nothing crosses it any more
+    const dead = () => sw.muted && mine === 1;
+    ws.onMessage((m) => {
+      if (dead()) return;
+      try {
+        const f = JSON.parse(m);
+        if (f.type === 'hello') sw.hellos.push(f);
+      } catch { /* not JSON */ }
+      server.send(m);
+    });
+    server.onMessage((m) => { if (!dead()) ws.send(m); });
+    ws.onClose(() => server.close());
+    server.onClose((code, reason) => ws.close({ code, reason }));
+  });
+  // no history polls: what the customer sees next comes through a socket
+  await page.route('**/api/widget/messages', (route) => (route.request().method() === 'GET' && sw.muted
+    ? route.abort('connectionrefused') : route.continue()));
+  await openWidget(page, hub);
+  await widgetSend(page, 'Is the brass lamp dimmable?');
+  assert.equal(sw.hellos.length, 1);
+
+  sw.muted = true;
+  const conv = (await api(hub, 'GET', '/api/conversations?state=open', bob.token)).items[0].id;
+  await api(hub, 'POST', `/api/conversations/${conv}/replies`, bob.token, { text: 'Yes, with any dimmer switch.' });
+  // the next ping (15 s) goes unanswered for 10 s: the socket is dropped, and another opens
+  await page.clock.runFor(15000 + 10000 + 1500);
+  await page.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: 'any dimmer switch' }).waitFor();
+  assert.equal(sw.sockets, 2);
+  assert.equal(typeof sw.hellos[sw.hellos.length - 1].since, 'number');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('the browser going offline drops the socket at once; back online, the widget resumes', async () => {
+  const page = await newPage(browser);
+  await openWidget(page, hub);
+  await widgetSend(page, 'Do you ship to Belgium?');
+  const conv = (await api(hub, 'GET', '/api/conversations?state=open', bob.token)).items
+    .find((c) => c.contact_id).id;
+  await page.context().setOffline(true);
+  await page.locator('#hub-chat-widget .hw-conn', { hasText: 'Reconnecting' }).waitFor();
+  await api(hub, 'POST', `/api/conversations/${conv}/replies`, bob.token, { text: 'We ship everywhere in the EU.' });
+  await page.context().setOffline(false);
+  await page.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: 'everywhere in the EU' }).waitFor();
+  await page.locator('#hub-chat-widget .hw-conn').waitFor({ state: 'hidden' });
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('two tabs of the shop are one visitor: the second adopts the session the first started', async () => {
+  const a = await newPage(browser);
+  const b = await a.context().newPage();
+  b.problems = [];
+  for (const p of [a, b]) await openWidget(p, hub);
+  const open = async () => (await api(hub, 'GET', '/api/conversations?state=all', bob.token)).items.length;
+  const before = await open();
+  await widgetSend(a, 'First tab: is the green vase back?');
+  await widgetSend(b, 'Second tab: and the blue one?');
+  assert.equal(await open(), before + 1, 'one conversation, one customer');
+  // each tab shows both messages (the second tab read the history when it joined)
+  await b.bringToFront();
+  await b.locator('#hub-chat-widget .hw-out', { hasText: 'First tab' }).waitFor();
+  await a.bringToFront();
+  await a.locator('#hub-chat-widget .hw-out', { hasText: 'Second tab' }).waitFor();
+  await a.reload(); // (the panel stays open: the tab remembers it)
+  await a.locator('#hub-chat-widget .hw-out', { hasText: 'First tab' }).waitFor();
+  await a.locator('#hub-chat-widget .hw-out', { hasText: 'Second tab' }).waitFor();
+  assert.deepEqual(realProblems(a), []);
+  assert.deepEqual(realProblems(b), []);
+  await a.context().close();
+});
