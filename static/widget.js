@@ -416,7 +416,9 @@
     if (!state.token) return Promise.resolve();
     var mine = ++historyReq;
     meanwhile = { items: [], ended: false };
-    return http('GET', '/api/widget/messages').then(function (data) {
+    // with the conversations before the latest (an extension of the hub's): what was
+    // said before an ended session stays readable after a reload
+    return http('GET', '/api/widget/messages?earlier=5').then(function (data) {
       if (mine !== historyReq) return;
       var seen = meanwhile || { items: [], ended: false };
       meanwhile = null;
@@ -426,6 +428,12 @@
       items = {};
       log.textContent = '';
       log.appendChild(greeting());
+      (data.earlier || []).forEach(function (c) {
+        (c.items || []).forEach(function (it) {
+          addFromHub(it.type === 'reply' ? 'reply' : 'message', it);
+        });
+        log.appendChild(el('li', 'hw-divider', 'New conversation'));
+      });
       var conv = data.conversation;
       state.conversationId = conv ? conv.id : null;
       (data.items || []).forEach(function (it) {

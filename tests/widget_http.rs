@@ -557,3 +557,93 @@ fn concurrent_repeats_of_one_client_id_create_exactly_one_message() {
         1
     );
 }
+
+/// An extension: `?earlier=N` adds the contact's conversations before the latest (on its
+/// channel), oldest first, each as its contact sees it, so that what was said before
+/// an ended session is still there after a reload.
+#[test]
+fn earlier_conversations_come_with_the_history_when_asked() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let mut convs = Vec::new();
+    for round in 0..3 {
+        let m = hub.say(&k, &format!("question {round}"));
+        let conv = m["conversation_id"].as_str().unwrap().to_string();
+        let (s, b) = hub.post(
+            &format!("/api/conversations/{conv}/replies"),
+            &a,
+            json!({"text": format!("answer {round}")}),
+        );
+        assert_eq!(s, 201, "{b}");
+        let (s, b) = hub.post(
+            &format!("/api/conversations/{conv}/comments"),
+            &a,
+            json!({"text": "internal"}),
+        );
+        assert_eq!(s, 201, "{b}");
+        let (s, b) = hub.post(
+            &format!("/api/conversations/{conv}/end-session"),
+            &a,
+            json!({}),
+        );
+        assert_eq!(s, 200, "{b}");
+        convs.push(conv);
+    }
+    let latest = hub.say(&k, "question 3");
+    let last = latest["conversation_id"].as_str().unwrap().to_string();
+
+    // Without the parameter: §5's answer, as it was.
+    let plain = widget_list(&hub, &k);
+    assert!(plain.get("earlier").is_none(), "{plain}");
+    assert_eq!(plain["conversation"]["id"], last.as_str());
+
+    let (s, b) = hub.get("/api/widget/messages?earlier=2", &k);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["items"], plain["items"]);
+    let earlier = b["earlier"].as_array().unwrap();
+    let ids: Vec<&str> = earlier
+        .iter()
+        .map(|c| c["conversation"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [convs[1].as_str(), convs[2].as_str()],
+        "the last two, oldest first"
+    );
+    for (c, round) in earlier.iter().zip(1..) {
+        assert_eq!(c["conversation"]["session"], "ended");
+        let items = c["items"].as_array().unwrap();
+        let texts: Vec<&str> = items
+            .iter()
+            .map(|it| it["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            texts,
+            [format!("question {round}"), format!("answer {round}")]
+        );
+        assert_contact_view(&items[0]);
+        assert_eq!(items[1]["type"], "reply");
+    }
+    let (_, b) = hub.get("/api/widget/messages?earlier=50", &k);
+    assert_eq!(
+        b["earlier"].as_array().unwrap().len(),
+        3,
+        "all three (at most 10)"
+    );
+    let (s, b) = hub.get("/api/widget/messages?earlier=many", &k);
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid")));
+
+    // A contact (here on another channel) with one conversation has none earlier.
+    let (s, b) = hub.call(
+        "POST",
+        "/api/widget/session",
+        None,
+        Some(json!({"channel": "shop"})),
+    );
+    assert_eq!(s, 201, "{b}");
+    let other = b["token"].as_str().unwrap();
+    hub.say(other, "hello from the shop");
+    let (_, b) = hub.get("/api/widget/messages?earlier=5", other);
+    assert_eq!(b["earlier"], json!([]));
+}

@@ -94,8 +94,55 @@ async fn send(
     })
 }
 
+/// Earlier conversations `?earlier=N` may ask for (an extension).
+const MAX_EARLIER: u64 = 10;
+
+#[derive(Deserialize)]
+struct ListQuery {
+    earlier: Option<String>,
+}
+
+/// A conversation as its contact sees it: `{"id","session"}` and its messages and replies,
+/// oldest first (PROTOCOL §5).
+fn contact_view(
+    s: &crate::store::Store,
+    conv_id: &str,
+) -> Result<(serde_json::Value, Vec<serde_json::Value>), crate::store::StoreError> {
+    let mut items = Vec::new();
+    // The session as the items read make it (the record read before may be a commit
+    // older): it only ever goes from active to ended.
+    let mut session = SessionState::Active;
+    for ev in s.conversation_events(conv_id)? {
+        match &ev.body {
+            EventBody::SessionEnded { .. } => session = SessionState::Ended,
+            EventBody::MessageCreated { message } => {
+                let mut v = json!(message.for_contact());
+                v["type"] = json!("message");
+                items.push(v);
+            }
+            EventBody::ReplyCreated { reply } => {
+                let mut v = json!(reply);
+                v["type"] = json!("reply");
+                items.push(v);
+            }
+            _ => {}
+        }
+    }
+    Ok((json!({"id": conv_id, "session": session}), items))
+}
+
 async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (contact_id, channel) = contact(&hub, &req).await?;
+    let q = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?
+        .into_inner();
+    // An extension: `earlier=N` adds the N conversations before the latest (on this
+    // channel), oldest first, so that a widget still shows what was said before an
+    // ended session after the page is reloaded.
+    let earlier = match super::inbox::parse_num("earlier", q.earlier.as_deref())? {
+        Some(n) => n.min(MAX_EARLIER) as usize,
+        None => 0,
+    };
     let out = hub
         .store
         .read(move |s| {
@@ -104,33 +151,43 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
                 &[contact_id.as_str().as_bytes(), channel.as_bytes()],
             )?
             else {
-                return Ok(json!({"conversation": null, "items": []}));
-            };
-            let conv = s.conversation(conv_id.as_str())?;
-            let mut items = Vec::new();
-            // The session as the items read make it (the record read above may be a
-            // commit older): it only ever goes from active to ended.
-            let mut session = SessionState::Active;
-            for ev in s.conversation_events(conv_id.as_str())? {
-                match &ev.body {
-                    EventBody::SessionEnded { .. } => session = SessionState::Ended,
-                    EventBody::MessageCreated { message } => {
-                        let mut v = json!(message.for_contact());
-                        v["type"] = json!("message");
-                        items.push(v);
-                    }
-                    EventBody::ReplyCreated { reply } => {
-                        let mut v = json!(reply);
-                        v["type"] = json!("reply");
-                        items.push(v);
-                    }
-                    _ => {}
+                let mut out = json!({"conversation": null, "items": []});
+                if earlier > 0 {
+                    out["earlier"] = json!([]);
                 }
-            }
-            Ok(json!({
-                "conversation": conv.map(|c| json!({"id": c.id, "session": session})),
+                return Ok(out);
+            };
+            let exists = s.conversation(conv_id.as_str())?.is_some();
+            let (conv, items) = contact_view(s, conv_id.as_str())?;
+            let mut out = json!({
+                "conversation": if exists { conv } else { serde_json::Value::Null },
                 "items": items,
-            }))
+            });
+            if earlier > 0 {
+                let mut before = Vec::new();
+                for id in s
+                    .contact_conversations(contact_id.as_str())?
+                    .unwrap_or_default()
+                {
+                    if id == conv_id.as_str() {
+                        continue;
+                    }
+                    if let Some(c) = s.conversation(&id)? {
+                        if c.channel == channel {
+                            before.push(c);
+                        }
+                    }
+                }
+                before.sort_by_key(|c| c.opened_at);
+                let skip = before.len().saturating_sub(earlier);
+                let mut list = Vec::new();
+                for c in &before[skip..] {
+                    let (conv, items) = contact_view(s, c.id.as_str())?;
+                    list.push(json!({"conversation": conv, "items": items}));
+                }
+                out["earlier"] = json!(list);
+            }
+            Ok(out)
         })
         .await?;
     Ok(HttpResponse::Ok().json(out))

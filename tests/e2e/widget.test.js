@@ -171,3 +171,25 @@ test('two tabs of the shop are one visitor: the second adopts the session the fi
   assert.deepEqual(realProblems(b), []);
   await a.context().close();
 });
+
+test('after an ended session, the earlier exchange is still there when the page is reloaded', async () => {
+  const page = await newPage(browser);
+  await openWidget(page, hub);
+  await widgetSend(page, 'I need a return label');
+  const conv = (await api(hub, 'GET', '/api/conversations?state=open', bob.token)).items[0].id;
+  await api(hub, 'POST', `/api/conversations/${conv}/replies`, bob.token, { text: 'The label is on its way by e-mail.' });
+  await page.locator('#hub-chat-widget .hw-in .hw-bubble', { hasText: 'label is on its way' }).waitFor();
+  await api(hub, 'POST', `/api/conversations/${conv}/end-session`, bob.token, {});
+  await widgetSend(page, 'One last question');
+  await page.reload(); // another page of the shop
+  const log = page.locator('#hub-chat-widget .hw-log');
+  await log.locator('.hw-out', { hasText: 'One last question' }).waitFor();
+  const texts = await log.locator('li').allTextContents();
+  const at = (t) => texts.findIndex((x) => x.includes(t));
+  assert.ok(at('I need a return label') > 0, texts.join(' | '));
+  assert.ok(at('I need a return label') < at('label is on its way'));
+  assert.ok(at('label is on its way') < at('New conversation'));
+  assert.ok(at('New conversation') < at('One last question'));
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
