@@ -119,7 +119,7 @@ test('the widget retries a failed send with the same client_id and resumes repli
   // a send whose answer is lost: the hub stores it, the widget never hears back
   const bodies = [];
   let lost = false;
-  await widget.route('**/api/widget/messages', async (route) => {
+  await widget.route('**/api/widget/messages*', async (route) => {
     // Until the socket has resumed, the widget's history polls fail too, so that the reply
     // can only come with the resumed socket (`since`): a poll let through at restore
     // brought it first, with the socket still waiting out its backoff.
@@ -407,7 +407,7 @@ test('a widget history answered late keeps what arrived meanwhile', async () => 
   let snapshotTaken;
   const taken = new Promise((resolve) => { snapshotTaken = resolve; });
   let held = 0;
-  await widget.route('**/api/widget/messages', async (route) => {
+  await widget.route('**/api/widget/messages*', async (route) => {
     if (route.request().method() !== 'GET' || held > 0) return route.continue();
     held += 1;
     const response = await route.fetch();

@@ -39,4 +39,6 @@ fi
 
 mkdir -p "$root/tests/artifacts"
 if [ "$#" -gt 0 ]; then files=("$@"); else files=(*.test.js); fi
-exec node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# A test that waits on something that never comes fails after 2 minutes instead of
+# holding the run (and CI) to its end.
+exec node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec "${files[@]}"

@@ -115,7 +115,7 @@ test('a socket that stops carrying frames is dropped after an unanswered ping, a
     server.onClose((code, reason) => ws.close({ code, reason }));
   });
   // no history polls: what the customer sees next comes through a socket
-  await page.route('**/api/widget/messages', (route) => (route.request().method() === 'GET' && sw.muted
+  await page.route('**/api/widget/messages*', (route) => (route.request().method() === 'GET' && sw.muted
     ? route.abort('connectionrefused') : route.continue()));
   await openWidget(page, hub);
   await widgetSend(page, 'Is the brass lamp dimmable?');
