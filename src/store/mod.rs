@@ -739,29 +739,10 @@ impl Store {
     /// The events of the given seqs (ascending), skipping seqs that hold none.
     fn events_of(&self, tree: &sled::Tree, seqs: &[u64]) -> Result<Vec<Event>, StoreError> {
         let mut out = Vec::with_capacity(seqs.len());
-        // The last log record read: a conversation's seqs often share one.
-        let mut held: Option<(u64, Option<sled::IVec>)> = None;
+        let mut held = None;
         for &seq in seqs {
-            let c = log::chunk_of(seq);
-            if held.as_ref().map(|(h, _)| *h) != Some(c) {
-                held = Some((c, tree.get(log::chunk_key(c))?));
-            }
-            let record = held.as_ref().and_then(|(_, v)| v.as_deref());
-            let packed = match record {
-                Some(v) => log_record(v)?
-                    .into_iter()
-                    .find(|(s, _)| *s == seq)
-                    .map(|(_, b)| serde_json::from_slice(b)),
-                None => None,
-            };
-            let ev = match packed {
-                Some(ev) => Some(ev),
-                None => tree
-                    .get(keys::event(seq))?
-                    .map(|v| serde_json::from_slice(&v)),
-            };
-            if let Some(ev) = ev {
-                out.push(ev.map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            if let Some(ev) = with_raw_event(tree, &mut held, seq, parse_event)? {
+                out.push(ev);
             }
         }
         Ok(out)
@@ -787,36 +768,17 @@ impl Store {
     ) -> Result<Option<Event>, StoreError> {
         let tree = self.tree()?;
         let (seqs, _) = self.conversation_seqs(&tree, conversation, 0)?;
-        // The last log record read: a conversation's recent seqs often share one.
-        let mut held: Option<(u64, Option<sled::IVec>)> = None;
+        let mut held = None;
         for &seq in seqs.iter().rev() {
-            let c = log::chunk_of(seq);
-            if held.as_ref().map(|(h, _)| *h) != Some(c) {
-                held = Some((c, tree.get(log::chunk_key(c))?));
-            }
-            let packed = match held.as_ref().and_then(|(_, v)| v.as_deref()) {
-                Some(v) => log_record(v)?
-                    .into_iter()
-                    .find(|(s, _)| *s == seq)
-                    .map(|(_, b)| b.to_vec()),
-                None => None,
-            };
-            // Stores written before the packed layout: one key per event.
-            let raw = match packed {
-                Some(b) => b,
-                None => match tree.get(keys::event(seq))? {
-                    Some(v) => v.to_vec(),
-                    None => continue,
-                },
-            };
-            if let Some(kind) = raw_kind(&raw) {
-                if !kinds.iter().any(|k| k.as_bytes() == kind) {
-                    continue;
+            let found = with_raw_event(&tree, &mut held, seq, |json| {
+                let wanted = |kind: &[u8]| kinds.iter().any(|k| k.as_bytes() == kind);
+                if raw_kind(json).is_some_and(|kind| !wanted(kind)) {
+                    return Ok(None);
                 }
-            }
-            let ev: Event =
-                serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if kinds.contains(&ev.body.kind()) {
+                let ev = parse_event(json)?;
+                Ok(kinds.contains(&ev.body.kind()).then_some(ev))
+            })?;
+            if let Some(Some(ev)) = found {
                 return Ok(Some(ev));
             }
         }
@@ -1168,6 +1130,35 @@ impl Inner {
 }
 
 /// The events of a stored log record, or `Corrupt`.
+/// The stored JSON of the event `seq`, handed to `f`: from its packed log record
+/// (`held` keeps the last record read: a conversation's seqs often share one), else
+/// from the one key per event of stores written before; None when no event has it.
+fn with_raw_event<T>(
+    tree: &sled::Tree,
+    held: &mut Option<(u64, Option<sled::IVec>)>,
+    seq: u64,
+    f: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let c = log::chunk_of(seq);
+    if held.as_ref().map(|(h, _)| *h) != Some(c) {
+        *held = Some((c, tree.get(log::chunk_key(c))?));
+    }
+    if let Some(record) = held.as_ref().and_then(|(_, v)| v.as_deref()) {
+        if let Some((_, json)) = log_record(record)?.into_iter().find(|(s, _)| *s == seq) {
+            return f(json).map(Some);
+        }
+    }
+    match tree.get(keys::event(seq))? {
+        Some(json) => f(&json).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// An event from its stored JSON.
+fn parse_event(json: &[u8]) -> Result<Event, StoreError> {
+    serde_json::from_slice(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// The `kind` of an event as stored (`{"seq":…,"kind":"…",…}`), read without parsing
 /// it; None when it is not where it is written (the event is then parsed).
 fn raw_kind(json: &[u8]) -> Option<&[u8]> {
