@@ -66,9 +66,16 @@
     ended: false,
     open: false,
     unread: 0,
+    // the seq of the latest reply the visitor has had in front of them (the panel open),
+    // kept across pages and tabs: a reply after it, the panel closed, counts as unread
+    seen: typeof stored.seen === 'number' ? stored.seen : null,
   };
   function persist() {
-    save(KEY, { token: state.token, contact_id: state.contactId, outbox: state.outbox });
+    var prev = load(KEY, null);
+    if (prev && prev.token === state.token && typeof prev.seen === 'number') {
+      state.seen = Math.max(state.seen || 0, prev.seen);
+    }
+    save(KEY, { token: state.token, contact_id: state.contactId, outbox: state.outbox, seen: state.seen });
   }
 
   function uid() {
@@ -192,11 +199,54 @@
   var items = {}; // key ('message:ID' | 'reply:ID' | 'out:CLIENT_ID') → li
   var inFlight = null; // the outbox entry being delivered
 
+  /** 14:05 today; 3 Dec, 14:05 another day; 3 Dec 2025, 14:05 another year. */
   function fmtTime(at) {
     var d = at ? new Date(at) : new Date();
     if (isNaN(d.getTime())) return '';
     var hh = d.getHours(), mm = d.getMinutes();
-    return (hh < 10 ? '0' : '') + hh + ':' + (mm < 10 ? '0' : '') + mm;
+    var time = (hh < 10 ? '0' : '') + hh + ':' + (mm < 10 ? '0' : '') + mm;
+    var now = new Date();
+    if (d.toDateString() === now.toDateString()) return time;
+    var day = { day: 'numeric', month: 'short' };
+    if (d.getFullYear() !== now.getFullYear()) day.year = 'numeric';
+    try {
+      return d.toLocaleDateString(undefined, day) + ', ' + time;
+    } catch (e) {
+      return d.toDateString() + ', ' + time;
+    }
+  }
+
+  // Who answered: the names of the agents whose replies the history holds (an extension
+  // of the hub's), so a reply says "Alice · 14:05"; a reply of an agent not known yet
+  // has the history read again for the name.
+  var authors = {};
+  var authorsAsked = {};
+  function replyMeta(obj) {
+    var a = obj.author || {};
+    if (a.kind === 'bot') return 'Assistant · ' + fmtTime(obj.at);
+    var who = a.id && authors[a.id];
+    return who && who.name ? who.name + ' · ' + fmtTime(obj.at) : fmtTime(obj.at);
+  }
+  function learnAuthors(map) {
+    if (!map || typeof map !== 'object') return;
+    Object.keys(map).forEach(function (id) { authors[id] = map[id]; });
+    Array.prototype.forEach.call(log.querySelectorAll('li[data-author-id]'), function (li) {
+      var who = authors[li.dataset.authorId];
+      var m = li.querySelector('.hw-meta');
+      if (who && who.name && m && !li.dataset.named) {
+        li.dataset.named = '1';
+        m.textContent = who.name + ' · ' + m.textContent;
+      }
+    });
+  }
+  function askAuthor(id) {
+    if (!id || authors[id] || authorsAsked[id]) return;
+    authorsAsked[id] = true;
+    http('GET', '/api/widget/messages').then(function (data) {
+      learnAuthors(data.authors);
+    }, function () {
+      authorsAsked[id] = false;
+    });
   }
 
   function greeting() {
@@ -250,16 +300,20 @@
     } else {
       // a bot's reply says so: the customer can tell it from a person's
       var bot = obj.author && obj.author.kind === 'bot';
-      var r = bubble('in', obj.text, obj.at, bot ? 'Assistant · ' + fmtTime(obj.at) : null);
+      var r = bubble('in', obj.text, obj.at, replyMeta(obj));
       r.dataset.replyId = obj.id;
+      if (typeof obj.seq === 'number') r.dataset.seq = String(obj.seq);
       if (bot) r.classList.add('hw-bot');
+      else if (obj.author && obj.author.id) {
+        r.dataset.authorId = obj.author.id;
+        if (authors[obj.author.id]) r.dataset.named = '1';
+        else askAuthor(obj.author.id);
+      }
       items[key] = r;
       log.appendChild(r);
       drawnMeanwhile(key, r);
-      if (!state.open) {
-        state.unread += 1;
-        renderBadge();
-      }
+      if (rebuilding) { /* counted once it is rebuilt */ } else if (state.open) markSeen();
+      else countUnread();
     }
     if (stick || type === 'reply') scrollDown();
   }
@@ -298,6 +352,32 @@
     if (stick) scrollDown();
   }
 
+  /** The replies drawn after the latest one seen. */
+  function countUnread() {
+    var n = 0;
+    if (state.seen !== null) {
+      Array.prototype.forEach.call(log.querySelectorAll('li[data-reply-id]'), function (li) {
+        if (Number(li.dataset.seq) > state.seen) n += 1;
+      });
+    }
+    state.unread = n;
+    renderBadge();
+  }
+
+  /** The panel is open: every reply drawn is seen. */
+  function markSeen() {
+    var top = state.seen === null ? 0 : state.seen;
+    Array.prototype.forEach.call(log.querySelectorAll('li[data-reply-id]'), function (li) {
+      var q = Number(li.dataset.seq);
+      if (q > top) top = q;
+    });
+    if (top !== state.seen) {
+      state.seen = top;
+      persist();
+    }
+    state.unread = 0;
+  }
+
   function renderBadge() {
     badge.hidden = state.unread === 0 || state.open;
     badge.textContent = state.unread > 9 ? '9+' : String(state.unread);
@@ -311,7 +391,7 @@
     launcher.setAttribute('aria-label', open ? 'Close the chat' : 'Open the chat');
     try { sessionStorage.setItem(OPEN_KEY, open ? '1' : '0'); } catch (e) { /* ignore */ }
     if (open) {
-      state.unread = 0;
+      markSeen();
       scrollDown();
       setTimeout(function () { input.focus(); }, 0);
     }
@@ -362,12 +442,21 @@
     state.token = s.token;
     state.contactId = s.contact_id || null;
     state.lastSeq = null;
+    state.seen = typeof s.seen === 'number' ? s.seen : null;
     connect();
     loadHistory();
     return true;
   }
   window.addEventListener('storage', function (e) {
-    if (e.key === KEY) adoptStoredSession();
+    if (e.key !== KEY) return;
+    if (adoptStoredSession()) return;
+    // read in another tab of the shop: not unread here either
+    var s = load(KEY, null);
+    if (s && s.token === state.token && typeof s.seen === 'number' && s.seen > (state.seen || 0)) {
+      state.seen = s.seen;
+      if (state.open) markSeen();
+      else countUnread();
+    }
   });
 
   var sessionPromise = null;
@@ -383,6 +472,7 @@
       state.token = s.token;
       state.contactId = s.contact_id;
       state.lastSeq = null;
+      state.seen = 0; // a new visitor: nothing answered yet
       persist();
       sessionPromise = null;
       connect();
@@ -398,11 +488,13 @@
     state.contactId = null;
     state.lastSeq = null;
     state.epoch = null;
+    state.seen = null;
     persist();
     disconnect();
   }
 
   var historyReq = 0;
+  var rebuilding = false; // the history's answer is being drawn
   // While a history load is in flight: what was drawn or learnt meanwhile (live events,
   // acknowledged sends), which its answer, read earlier, may not hold.
   var meanwhile = null;
@@ -422,6 +514,8 @@
       if (mine !== historyReq) return;
       var seen = meanwhile || { items: [], ended: false };
       meanwhile = null;
+      learnAuthors(data.authors);
+      rebuilding = true;
       log.dataset.historyLoads = String((Number(log.dataset.historyLoads) || 0) + 1);
       // rebuild: the hub's items, then what arrived since the answer was read, then
       // what is still waiting to be sent
@@ -451,8 +545,11 @@
           if (o.id) items['message:' + o.id] = li;
         }
       });
-      state.unread = 0;
-      renderBadge();
+      rebuilding = false;
+      // a visitor from before the hub kept what was seen: all of it was
+      if (state.seen === null) markSeen();
+      if (state.open) markSeen();
+      else countUnread();
       if ((conv && conv.session === 'ended') || seen.ended) showEnded();
       else {
         state.ended = false;
@@ -491,6 +588,7 @@
       if (ready) return;
       var conv = data.conversation;
       if (conv) conversationSeen(conv.id);
+      learnAuthors(data.authors);
       (data.items || []).forEach(function (it) {
         addFromHub(it.type === 'reply' ? 'reply' : 'message', it);
       });

@@ -647,3 +647,62 @@ fn earlier_conversations_come_with_the_history_when_asked() {
     let (_, b) = hub.get("/api/widget/messages?earlier=5", other);
     assert_eq!(b["earlier"], json!([]));
 }
+
+/// An extension: the history names the agents whose replies it holds (`authors`), and
+/// only those, so that the widget can say who answered.
+#[test]
+fn the_history_names_the_agents_who_answered_and_no_one_else() {
+    let hub = Hub::start();
+    let (ann_id, ann) = hub.agent("Ann Lee", "agent");
+    let (bob_id, bob) = hub.agent("Bob Stone", "agent");
+    let (carl_id, _) = hub.agent("Carl", "agent");
+    let (_, k) = hub.contact();
+    let first = hub.say(&k, "where is my parcel?");
+    let conv = first["conversation_id"].as_str().unwrap().to_string();
+    let reply = |token: &str, text: &str| {
+        let (s, b) = hub.post(
+            &format!("/api/conversations/{conv}/replies"),
+            token,
+            json!({ "text": text }),
+        );
+        assert_eq!(s, 201, "{b}");
+    };
+    let plain = widget_list(&hub, &k);
+    assert_eq!(plain["authors"], json!({}), "no reply yet: {plain}");
+
+    reply(&ann, "on its way");
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{conv}/comments"),
+        &bob,
+        json!({"text": "@Carl have a look"}),
+    );
+    assert_eq!(s, 201, "{b}");
+    let b = widget_list(&hub, &k);
+    assert_eq!(
+        b["authors"],
+        json!({ ann_id.as_str(): {"name": "Ann Lee"} })
+    );
+
+    // Bob answers after the session ended and a new conversation began: his reply is in
+    // an earlier conversation, named only when the widget asks for those.
+    reply(&bob, "it arrives tomorrow");
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{conv}/end-session"),
+        &ann,
+        json!({}),
+    );
+    assert_eq!(s, 200, "{b}");
+    hub.say(&k, "thanks!");
+    let latest = widget_list(&hub, &k);
+    assert_eq!(latest["authors"], json!({}), "{latest}");
+    let (s, b) = hub.get("/api/widget/messages?earlier=3", &k);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b["authors"],
+        json!({
+            ann_id.as_str(): {"name": "Ann Lee"},
+            bob_id.as_str(): {"name": "Bob Stone"},
+        })
+    );
+    assert!(b["authors"].get(carl_id.as_str()).is_none());
+}

@@ -190,5 +190,29 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
             Ok(out)
         })
         .await?;
+    let mut out = out;
+    out["authors"] = authors(&hub, &out);
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// An extension: the names of the agents whose replies a contact's history holds,
+/// `{AGENT_ID: {"name"}}`, so that the widget can say who answered ("Alice · 14:05").
+/// Only those agents: a contact learns nothing of the rest of the team.
+fn authors(hub: &crate::hub::Hub, out: &serde_json::Value) -> serde_json::Value {
+    let earlier = out["earlier"].as_array().into_iter().flatten();
+    let lists = std::iter::once(&out["items"]).chain(earlier.map(|c| &c["items"]));
+    let mut names = serde_json::Map::new();
+    for item in lists.filter_map(|l| l.as_array()).flatten() {
+        let author = &item["author"];
+        let Some(id) = author["id"].as_str() else {
+            continue;
+        };
+        if author["kind"] != "agent" || names.contains_key(id) {
+            continue;
+        }
+        if let Some(a) = hub.directory.agent(&id.into()) {
+            names.insert(id.to_owned(), json!({ "name": a.name }));
+        }
+    }
+    serde_json::Value::Object(names)
 }

@@ -73,7 +73,7 @@ test('with its socket refused, the widget shows the history and polls for replie
   await page.context().close();
 });
 
-test('a bot reply is labelled as the assistant’s, a person’s is not', async () => {
+test('a bot reply is labelled as the assistant’s, a person’s with the agent’s name', async () => {
   const bot = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, {
     name: 'Helper', rules: [{ match: 'opening hours', reply: 'We are open 9 to 6.' }], transfer_keywords: ['agent'],
   });
@@ -89,7 +89,10 @@ test('a bot reply is labelled as the assistant’s, a person’s is not', async 
   await api(hub, 'POST', `/api/conversations/${m.conversation_id}/replies`, bob.token, { text: 'Hi, Bob here.' });
   const human = page.locator(`${W} .hw-in[data-reply-id]`, { hasText: 'Hi, Bob here.' });
   await human.waitFor();
-  assert.match(await human.locator('.hw-meta').textContent(), /^\d\d:\d\d$/);
+  // a person's reply says who answered (the widget learns the name from the history)
+  await human.locator('.hw-meta', { hasText: /^Bob Stone · \d\d:\d\d$/ }).waitFor();
+  await page.reload();
+  await human.locator('.hw-meta', { hasText: /^Bob Stone · \d\d:\d\d$/ }).waitFor();
   assert.deepEqual(realProblems(page), []);
 });
 
@@ -190,6 +193,58 @@ test('after an ended session, the earlier exchange is still there when the page 
   assert.ok(at('I need a return label') < at('label is on its way'));
   assert.ok(at('label is on its way') < at('New conversation'));
   assert.ok(at('New conversation') < at('One last question'));
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('unread replies stay counted on the launcher across pages, and reading them in one tab clears the other', async () => {
+  const page = await newPage(browser);
+  await openWidget(page, hub);
+  await widgetSend(page, 'Is my order shipped?');
+  const conv = (await pendingMessage('Is my order shipped?')).conversation_id;
+  await page.click(`${W} .hw-close`);
+  const badge = page.locator(`${W} .hw-badge`);
+  for (const text of ['It left this morning.', 'Tracking: 1Z999.']) {
+    await api(hub, 'POST', `/api/conversations/${conv}/replies`, bob.token, { text });
+  }
+  await badge.filter({ hasText: /^2$/ }).waitFor();
+  // another page of the shop: still two unread
+  await page.reload();
+  await page.locator(`${W} .hw-in[data-reply-id]`, { hasText: 'Tracking' }).waitFor({ state: 'attached' });
+  await badge.filter({ hasText: /^2$/ }).waitFor();
+  assert.equal(await badge.isVisible(), true);
+  // a second tab reads them: the first one's launcher clears
+  const other = await page.context().newPage();
+  other.problems = [];
+  await openWidget(other, hub);
+  await other.locator(`${W} .hw-in[data-reply-id]`, { hasText: 'Tracking' }).waitFor();
+  await badge.waitFor({ state: 'hidden' });
+  await other.close();
+  // and they stay read
+  await page.reload();
+  await page.locator(`${W} .hw-in[data-reply-id]`, { hasText: 'Tracking' }).waitFor({ state: 'attached' });
+  await api(hub, 'POST', `/api/conversations/${conv}/replies`, bob.token, { text: 'Anything else?' });
+  await badge.filter({ hasText: /^1$/ }).waitFor();
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
+test('a reply from another day shows its date with its time', async () => {
+  const page = await newPage(browser);
+  await openWidget(page, hub);
+  await widgetSend(page, 'Do you ship to Belgium?');
+  const conv = (await pendingMessage('Do you ship to Belgium?')).conversation_id;
+  const { reply } = await api(hub, 'POST', `/api/conversations/${conv}/replies`, bob.token, { text: 'Yes, in 3 days.' });
+  const meta = page.locator(`${W} .hw-in[data-reply-id]`, { hasText: 'Yes, in 3 days.' }).locator('.hw-meta');
+  await meta.filter({ hasText: /^Bob Stone · \d\d:\d\d$/ }).waitFor();
+  // two days later, the same page read again
+  await page.clock.setFixedTime(new Date(Date.parse(reply.at) + 2 * 86400000));
+  await page.reload();
+  await meta.filter({ hasText: /, \d\d:\d\d$/ }).waitFor({ state: 'attached' });
+  const text = await meta.textContent();
+  const day = String(new Date(reply.at).getDate());
+  assert.match(text, /^Bob Stone · .+, \d\d:\d\d$/);
+  assert.ok(text.replace(/\d\d:\d\d$/, '').includes(day), text);
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
