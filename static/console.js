@@ -33,6 +33,10 @@ const S = {
   agents: new Map(),
   assistants: new Map(), // the bots' names (GET /api/assistants), by assistant id
   counts: {},
+  // how many conversations each list holds (the hub's `counts` on its conversation
+  // lists, an extension); read again after an event that moves a conversation
+  convCounts: {},
+  convCountsDirty: true,
   route: { kind: 'inbox', key: 'pending', convId: null, msgId: null },
   list: { sig: '', items: [], loading: false, error: null, limit: 50, more: false },
   conv: null, // {id, conversation, items: [], byKey: Map}
@@ -139,17 +143,18 @@ function dropToast(key) {
 function toast(text, kind = 'info', action = null, key = null) {
   if (key) dropToast(key);
   // the conversation a notification leads to: opening it dismisses the notice
-  const conv = action && /\/c\/([^/]+)/.exec(action.href || '');
+  const conv = action && action.href && /\/c\/([^/]+)/.exec(action.href);
   const data = {};
   if (key) data.key = key;
   if (conv) data.conv = decodeURIComponent(conv[1]);
   const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status', dataset: data },
     h('span', { class: 'toast-text', text }),
-    action ? h('a', { class: 'toast-action', href: action.href, text: action.label, on: { click: () => el.remove() } }) : null,
+    action && action.href ? h('a', { class: 'toast-action', href: action.href, text: action.label, on: { click: () => el.remove() } }) : null,
+    action && action.onClick ? h('button', { class: 'toast-action', text: action.label, on: { click: () => { el.remove(); action.onClick(); } } }) : null,
     h('button', { class: 'toast-close', 'aria-label': 'Dismiss', on: { click: () => el.remove() } }, icon('x')));
   $('toasts').appendChild(el);
   if (key) keyedToasts.set(key, el);
-  if (action) {
+  if (action && action.href) {
     // A notification with somewhere to go (a mention, a help request, a customer
     // writing back) stays until it is opened or dismissed: an agent away from the
     // screen for a minute must still find it. The four latest are kept.
@@ -158,7 +163,7 @@ function toast(text, kind = 'info', action = null, key = null) {
     for (let i = 0; i < sticky.length - 4; i++) sticky[i].remove();
     return;
   }
-  setTimeout(() => el.remove(), kind === 'error' ? 8000 : 5000);
+  setTimeout(() => el.remove(), kind === 'error' || action ? 8000 : 5000);
 }
 
 function showError(err) {
@@ -502,6 +507,7 @@ function onEvent(ev) {
     applyPresence(ev);
     return;
   }
+  if (CONV_COUNT_EVENTS.has(ev.kind)) S.convCountsDirty = true;
   // a conversation list changes with its conversations' events only; a message, reply
   // or comment updates its row's preview in place (the counts are fetched again)
   if (S.route.kind === 'conversations' && !CONV_LIST_EVENTS.has(ev.kind)) {
@@ -674,6 +680,23 @@ const CONV_LIST_EVENTS = new Set([
   'conversation.owner', 'conversation.bot', 'session.ended',
 ]);
 
+/** Events that move a conversation from one list to another (or add one). */
+const CONV_COUNT_EVENTS = new Set([
+  'conversation.opened', 'conversation.reopened', 'conversation.closed', 'conversation.spam',
+]);
+
+/** The conversation lists' sizes, when an event may have changed them since they were read. */
+async function convCountsIfDirty() {
+  if (!S.convCountsDirty) return;
+  S.convCountsDirty = false;
+  try {
+    const data = await api('GET', '/api/conversations?state=open&limit=1');
+    if (data.counts) S.convCounts = data.counts;
+  } catch {
+    S.convCountsDirty = true; // the next refresh tries again
+  }
+}
+
 /** Only the sidebar's counts (a conversation list whose conversations did not change). */
 const scheduleCounts = debounce(async () => {
   if (!S.token || isAdminPage(S.route.kind)) return;
@@ -764,10 +787,13 @@ async function refreshLists() {
   try {
     if (isAdminPage(kind)) {
       // no list on the admin screens, but the sidebar's counts stay live (§6.3 counts)
-      const data = await api('GET', '/api/inbox?folder=pending&limit=1');
+      const [data] = await Promise.all([api('GET', '/api/inbox?folder=pending&limit=1'), convCountsIfDirty()]);
       if (mine === listReq && S.route.kind === kind) S.counts = data.counts || {};
     } else if (kind === 'inbox') {
-      const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}&order=${S.order}`);
+      const [data] = await Promise.all([
+        api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}&order=${S.order}`),
+        convCountsIfDirty(),
+      ]);
       knowAssignees(data.items);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
         S.counts = data.counts || {};
@@ -777,12 +803,14 @@ async function refreshLists() {
       // as many as were shown (pages of "Load older" included), 1,000 at least
       const shown = S.list.sig === sig ? S.list.items.length : 0;
       const want = Math.min(5000, Math.max(1000, shown));
+      S.convCountsDirty = false;
       const [convs, inbox] = await Promise.all([
         api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=${want}&preview=true`),
         api('GET', '/api/inbox?folder=pending&limit=1'),
       ]);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
         S.counts = inbox.counts || {};
+        if (convs.counts) S.convCounts = convs.counts;
         S.list = { sig, items: convs.items, loading: false, error: null, limit, more: convs.next_before !== undefined, next: convs.next_before };
         for (const c of convs.items) S.owners.set(c.id, c.owner ?? null);
         // a message written while this list was read may be newer than its preview
@@ -1253,15 +1281,18 @@ function endSession() {
 async function toggleSpam(btn) {
   const id = S.conv.id;
   const spam = !S.conv.conversation.spam;
-  await busy(btn, async () => {
-    try {
-      const data = await api('POST', `/api/conversations/${encodeURIComponent(id)}/spam`, { spam });
-      patchConversation(id, data.conversation);
-      toast(spam ? 'Moved to Spam.' : 'Moved out of Spam.', 'success');
-    } catch (e) {
-      showError(e);
-    }
-  });
+  await busy(btn, () => setSpam(id, spam, true));
+}
+
+/** Moves a conversation to or from Spam; a move by a click can be undone from its notice. */
+async function setSpam(id, spam, undoable) {
+  try {
+    const data = await api('POST', `/api/conversations/${encodeURIComponent(id)}/spam`, { spam });
+    patchConversation(id, data.conversation);
+    toast(spam ? 'Moved to Spam.' : 'Moved out of Spam.', 'success', undoable ? { label: 'Undo', onClick: () => setSpam(id, !spam, false) } : null, `spam:${id}`);
+  } catch (e) {
+    showError(e);
+  }
 }
 
 function patchConversation(id, c) {
@@ -1400,12 +1431,13 @@ function renderSidebar() {
   }));
   fill($('conv-states'), CONV_STATES.map(([key, label]) => {
     const active = S.route.kind === 'conversations' && S.route.key === key;
+    const n = S.convCounts[key];
     return h('li', {}, h('a', {
       href: hashFor('conversations', key),
       class: ['nav-item', active && 'active'],
       dataset: { state: key },
       'aria-current': active ? 'page' : null,
-    }, h('span', { class: 'nav-label', text: label })));
+    }, h('span', { class: 'nav-label', text: label }), h('span', { class: 'count', text: n === undefined ? '' : String(n) })));
   }));
   $('admin-nav').hidden = !isAdmin();
   for (const page of ADMIN_PAGES) {

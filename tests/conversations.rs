@@ -1481,10 +1481,13 @@ fn conversation_lists_filter_by_state_newest_first() {
     let hub = Hub::start();
     let a = hub.agent("Alice", "agent");
     let mut convs = Vec::new();
+    let mut contacts = Vec::new();
     for i in 0..4 {
         let (_, k) = hub.contact();
         convs.push(conv_of(&hub.say(&k, &format!("hi {i}"))));
+        contacts.push(k);
     }
+    let closed_contact = contacts[1].clone();
     conv_ok(&hub, &a.1, &convs[1], "close", json!({}));
     conv_ok(&hub, &a.1, &convs[2], "spam", json!({"spam": true}));
     let rev = |v: &[&String]| v.iter().rev().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -1496,6 +1499,27 @@ fn conversation_lists_filter_by_state_newest_first() {
     assert_eq!(s, 200);
     let default: Vec<String> = b["items"].as_array().unwrap().iter().map(id).collect();
     assert_eq!(default, listed(&hub, "open"), "default is open");
+    // An extension: every list's size, whichever list was asked for (and whatever its
+    // limit), as the inbox answers its folders' counts.
+    let counts = json!({"open": 2, "closed": 1, "spam": 1, "all": 4});
+    assert_eq!(b["counts"], counts);
+    for q in [
+        "state=closed",
+        "state=spam&limit=1",
+        "state=all&preview=true",
+    ] {
+        let (s, b) = hub.get(&format!("/api/conversations?{q}"), ADMIN);
+        assert_eq!((s, &b["counts"]), (200, &counts), "{q}: {b}");
+    }
+    // A customer message reopens the closed one; un-spammed, the other is open again.
+    let m = hub.say(&closed_contact, "still there?");
+    assert_eq!(conv_of(&m), convs[1]);
+    conv_ok(&hub, &a.1, &convs[2], "spam", json!({"spam": false}));
+    let (_, after) = hub.get("/api/conversations?state=spam", ADMIN);
+    assert_eq!(
+        after["counts"],
+        json!({"open": 4, "closed": 0, "spam": 0, "all": 4})
+    );
     assert_error(
         hub.get("/api/conversations?state=bogus", ADMIN),
         400,

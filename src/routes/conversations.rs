@@ -69,9 +69,21 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     };
     let store = hub.store.clone();
     let mut first = true;
-    let mut head = br#"{"items":["#.to_vec();
     let n = limit.min(LIST_PAGE);
-    let page = list_page(&store, index, before, n, preview).await?;
+    let page = list_page(&store, index, before, n, preview, true).await?;
+    // An extension: how many conversations each list holds, read with the first page
+    // (as `GET /api/inbox` answers its folders' counts).
+    let mut head = Vec::with_capacity(128);
+    if let Some([open, closed, spam, all]) = page.counts {
+        head.extend_from_slice(
+            format!(
+                r#"{{"counts":{{"open":{open},"closed":{closed},"spam":{spam},"all":{all}}},"items":["#
+            )
+            .as_bytes(),
+        );
+    } else {
+        head.extend_from_slice(br#"{"items":["#);
+    }
     let Some(cursor) = write_page(&mut head, page, n, limit, &mut first) else {
         return Ok(HttpResponse::Ok()
             .content_type("application/json")
@@ -84,7 +96,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         async move {
             let ((before, remaining), mut first) = state?;
             let n = remaining.min(LIST_PAGE);
-            match list_page(&store, index, before, n, preview).await {
+            match list_page(&store, index, before, n, preview, false).await {
                 Ok(page) => {
                     let mut chunk = Vec::new();
                     let next = write_page(&mut chunk, page, n, remaining, &mut first);
@@ -111,6 +123,8 @@ const LIST_PAGE: usize = 1000;
 /// (oldest) index entry, and how many entries it read.
 struct ListPage {
     items: Vec<Listed>,
+    /// The open, closed, spam and all lists' sizes, when asked.
+    counts: Option<[i64; 4]>,
     last: Option<u64>,
     entries: usize,
 }
@@ -210,11 +224,24 @@ async fn list_page(
     before: Option<u64>,
     n: usize,
     preview: bool,
+    counts: bool,
 ) -> Result<ListPage, crate::store::StoreError> {
     store
         .read(move |s| {
+            let counts = if counts {
+                let n = |name| s.count(name).map(|n| n.max(0));
+                Some([
+                    n(names::CONV_OPEN)?,
+                    n(names::CONV_CLOSED)?,
+                    n(names::CONV_SPAM)?,
+                    n(names::CONV_ALL)?,
+                ])
+            } else {
+                None
+            };
             let entries = s.index_desc(index, before, n)?;
             let mut page = ListPage {
+                counts,
                 items: Vec::with_capacity(entries.len()),
                 last: entries.last().map(|e| e.0),
                 entries: entries.len(),

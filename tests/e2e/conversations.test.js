@@ -74,6 +74,11 @@ test('All lists bot-only, closed and spam conversations live, each marked with i
   assert.equal(await spamRow.getAttribute('data-spam'), 'true');
   assert.equal(await spamRow.locator('.badge.c-bot').count(), 0);
   assert.equal(await page.locator('#list .row').count(), 3);
+  // each list says how many conversations it holds
+  const counts = () => page.locator('#conv-states a .count').allTextContents();
+  const countsAre = (want) => page.waitForFunction((w) => [...document.querySelectorAll('#conv-states a .count')]
+    .map((e) => e.textContent).join(',') === w, want.join(','));
+  await countsAre(['1', '1', '1', '3']);
   await shot(page, 'console-conversations-all');
 
   // Open has neither the closed nor the spam one (the hub counts a bot-handled conversation
@@ -94,6 +99,17 @@ test('All lists bot-only, closed and spam conversations live, each marked with i
   await row(handedConv).locator('.badge.c-open').waitFor();
   await page.waitForFunction((id) => document.querySelector(`#list .row[data-conversation-id="${id}"]`)?.dataset.botOnly === 'false', handedConv);
   assert.equal(await page.locator('#list .row').count(), 4);
+  await countsAre(['2', '1', '1', '4']);
+
+  // the counts stay live on an inbox folder too
+  await page.click('#folders a[data-folder="pending"]');
+  await page.locator('#list .row', { hasText: 'I want a human please' }).waitFor();
+  await customerWrites('web', 'Do you sell gift cards?');
+  await page.locator('#list .row', { hasText: 'gift cards' }).waitFor();
+  await countsAre(['3', '1', '1', '5']);
+  await api(hub, 'POST', `/api/conversations/${spamConv}/spam`, alice.token, { spam: false });
+  await countsAre(['4', '1', '0', '5']);
+  assert.deepEqual(await counts(), ['4', '1', '0', '5']);
 
   await api(hub, 'POST', `/api/assistants/${bot.id}/unpublish`, ADMIN_TOKEN, {});
   assert.deepEqual(realProblems(page), []);
@@ -141,7 +157,8 @@ test('a conversation row previews its latest message, reply or comment, updated 
 
   const page = await newPage(browser);
   const lists = [];
-  page.on('request', (r) => { if (r.url().includes('/api/conversations?')) lists.push(r.url()); });
+  // (a read of one conversation, `limit=1`, is for the lists' counts only)
+  page.on('request', (r) => { if (r.url().includes('/api/conversations?') && !/[?&]limit=1(&|$)/.test(r.url())) lists.push(r.url()); });
   await signIn(page, hub, alice.token);
   await page.click('#conv-states a[data-state="open"]');
   const row = page.locator(`#list .row[data-conversation-id="${conv}"]`);

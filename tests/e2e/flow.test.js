@@ -167,6 +167,16 @@ test('spam and back, then close with notes', async () => {
   await agentPage.click('[data-conv-action="spam"]');
   await agentPage.locator('#conv-head .badge.c-spam').waitFor({ state: 'detached' });
   await agentPage.waitForFunction(() => document.querySelector('#folders a[data-folder="spam"] .count')?.textContent === '0');
+  // a Spam clicked by mistake is undone from its notice
+  await agentPage.click('[data-conv-action="spam"]');
+  await agentPage.locator('#conv-head .badge.c-spam').waitFor();
+  await agentPage.locator('#toasts .toast', { hasText: 'Moved to Spam.' }).locator('button.toast-action', { hasText: 'Undo' }).click();
+  await agentPage.locator('#conv-head .badge.c-spam').waitFor({ state: 'detached' });
+  await agentPage.locator('#toasts .toast', { hasText: 'Moved out of Spam.' }).waitFor();
+  assert.equal(await agentPage.locator('#toasts .toast', { hasText: 'Moved out of Spam.' }).locator('.toast-action').count(), 0, 'an undo is not undone');
+  await agentPage.waitForFunction(() => document.querySelector('#folders a[data-folder="spam"] .count')?.textContent === '0');
+  const conv = decodeURIComponent(/\/c\/([^/]+)/.exec(await agentPage.evaluate(() => location.hash))[1]);
+  assert.equal((await api(hub, 'GET', `/api/conversations/${conv}`, ADMIN_TOKEN)).conversation.spam, false);
 
   await agentPage.click('[data-conv-action="close"]');
   await agentPage.fill('#dialog textarea[name="notes"]', 'Ships to Belgium: yes, 3 days.');
