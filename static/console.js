@@ -148,7 +148,7 @@ function toast(text, kind = 'info', action = null, key = null) {
   if (key) data.key = key;
   if (conv) data.conv = decodeURIComponent(conv[1]);
   const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status', dataset: data },
-    h('span', { class: 'toast-text', text }),
+    h('span', { class: 'toast-text', text, title: text }),
     action && action.href ? h('a', { class: 'toast-action', href: action.href, text: action.label, on: { click: () => el.remove() } }) : null,
     action && action.onClick ? h('button', { class: 'toast-action', text: action.label, on: { click: () => { el.remove(); action.onClick(); } } }) : null,
     h('button', { class: 'toast-close', 'aria-label': 'Dismiss', on: { click: () => el.remove() } }, icon('x')));
@@ -157,13 +157,41 @@ function toast(text, kind = 'info', action = null, key = null) {
   if (action && action.href) {
     // A notification with somewhere to go (a mention, a help request, a customer
     // writing back) stays until it is opened or dismissed: an agent away from the
-    // screen for a minute must still find it. The four latest are kept.
+    // screen for a minute must still find it. The three latest are kept (a pile of
+    // them covered half the list), with "Dismiss all" over two or more.
     el.classList.add('sticky');
     const sticky = $('toasts').querySelectorAll('.toast.sticky');
-    for (let i = 0; i < sticky.length - 4; i++) sticky[i].remove();
+    for (let i = 0; i < sticky.length - 3; i++) sticky[i].remove();
     return;
   }
   setTimeout(() => el.remove(), kind === 'error' || action ? 8000 : 5000);
+}
+
+/**
+ * Keeps the toasts' companions right as toasts come and go: "Dismiss all" over two or
+ * more notices, and the list pane's foot (its "Load older") lifted above them.
+ */
+function watchToasts() {
+  const box = $('toasts');
+  const clear = h('button', { class: 'toasts-clear', type: 'button', on: { click: () => {
+    for (const el of box.querySelectorAll('.toast.sticky')) {
+      if (el.dataset.key) keyedToasts.delete(el.dataset.key);
+      el.remove();
+    }
+  } } });
+  const update = () => {
+    const n = box.querySelectorAll('.toast.sticky').length;
+    if (n >= 2) {
+      clear.textContent = `Dismiss all (${n})`;
+      if (box.firstElementChild !== clear) box.prepend(clear);
+    } else if (clear.parentNode) {
+      clear.remove();
+    }
+    const height = box.childElementCount ? box.getBoundingClientRect().height + 16 : 0;
+    document.documentElement.style.setProperty('--toasts-h', `${Math.round(height)}px`);
+  };
+  new MutationObserver(update).observe(box, { childList: true });
+  window.addEventListener('resize', update);
 }
 
 function showError(err) {
@@ -363,10 +391,25 @@ async function reloadAll() {
   if (S.route.convId) loadConversation(S.route.convId, { keepScroll: true });
 }
 
+let agentsAt = 0; // when the team was last read
+
+/**
+ * The team read again when it is older than `maxAgeMs`: before a teammate is chosen
+ * (an agent created since this console started signs in nowhere, and §7 has no event
+ * for it), as a mention begins, and once a minute.
+ */
+async function refreshAgentsIfStale(maxAgeMs = 1000) {
+  if (!S.token || Date.now() - agentsAt < maxAgeMs) return false;
+  const before = S.agents.size;
+  await loadAgents();
+  return S.agents.size !== before;
+}
+
 async function loadAgents() {
   const seq0 = live ? live.lastSeq : null;
   try {
     const data = await api('GET', '/api/agents');
+    agentsAt = Date.now();
     setAgents(data.items);
     for (const ev of S.recent) if (ev.kind === 'presence.changed' && seq0 !== null && ev.seq > seq0) applyPresence(ev);
   } catch (e) {
@@ -566,6 +609,8 @@ async function notifyOwner(ev) {
   if (viewing()) return;
   const owner = await ownerOf(ev.conversation_id);
   if (owner !== S.meId || viewing() || !S.token) return;
+  await ensureContacts([m.contact_id]);
+  if (viewing() || !S.token) return;
   const kind = isAdminPage(S.route.kind) ? 'inbox' : S.route.kind;
   const key = isAdminPage(S.route.kind) ? 'pending' : S.route.key;
   toast(`${customerName(m.contact_id)} wrote back in your conversation: “${short(m.text)}”`, 'info',
@@ -610,12 +655,19 @@ function notify(ev) {
       S.senders.set(d.message.id, d.message.contact_id);
     }
     notifyOwner(ev);
+  } else if (ev.kind === 'conversation.owner') {
+    if (d.owner === S.meId && d.by && d.by !== S.meId && d.by !== 'system' && !String(d.by).startsWith('bot:')) {
+      const contact = contactOfConversation(ev.conversation_id);
+      toastNamed([contact], () => [`${nameOf(d.by)} gave you ${contact ? `the conversation with ${customerName(contact)}` : 'a conversation'}`, 'info', viewing ? null : { href: link, label: 'Open' }]);
+    }
   } else if (ev.kind === 'comment.created') {
     const c = d.comment;
     if (c && c.author && c.author.id !== S.meId && (c.mentions || []).includes(S.meId)) {
       const contact = contactOfConversation(ev.conversation_id);
-      const where = contact ? ` in ${customerName(contact)}’s conversation` : '';
-      toast(`${nameOf(c.author.id)} mentioned you${where}: “${short(c.text)}”`, 'info', viewing ? null : { href: link, label: 'Open' });
+      toastNamed([contact], () => {
+        const where = contact ? ` in ${customerName(contact)}’s conversation` : '';
+        return [`${nameOf(c.author.id)} mentioned you${where}: “${short(c.text)}”`, 'info', viewing ? null : { href: link, label: 'Open' }];
+      });
     }
   } else if (ev.kind === 'message.status_changed') {
     const prev = S.assignees.get(d.message_id);
@@ -626,24 +678,59 @@ function notify(ev) {
     if (!(d.from === 'on_hold' && d.by === 'system')) dropToast(`hold:${d.message_id}`);
     const open = (kind, key) => ({ href: hashFor(kind, key, ev.conversation_id, d.message_id), label: 'Open' });
     const here = S.route.convId === ev.conversation_id;
-    const from = messageOwnerName(d.message_id);
+    // a notice names the customer: one not known yet is asked of the hub first, and a
+    // notice whose message moved on meanwhile is not shown
+    const still = () => S.assignees.get(d.message_id) === (d.assignee ?? null);
+    const named = (build) => toastNamed([S.senders.get(d.message_id)], () => build(messageOwnerName(d.message_id)), still);
     if (d.to === 'help_answered' && d.assignee === S.meId && d.by !== S.meId) {
       toast(`${nameOf(d.by)} answered your help request`, 'success', viewing ? null : { href: link, label: 'Open' });
     } else if (d.to === 'help_requested' && isSupervisor() && d.by !== S.meId) {
-      const about = from ? ` with ${from}’s message` : '';
-      toast(`${nameOf(d.by)} asked for help${about}${d.question ? `: “${short(d.question)}”` : ''}`, 'info', open('inbox', 'help_requests'), `help:${d.message_id}`);
+      named((from) => [`${nameOf(d.by)} asked for help${from ? ` with ${from}’s message` : ''}${d.question ? `: “${short(d.question)}”` : ''}`, 'info', open('inbox', 'help_requests'), `help:${d.message_id}`]);
     } else if (d.to === 'assigned' && d.assignee === S.meId && d.from === 'on_hold' && d.by === 'system') {
-      toast(`Hold over: ${from ? `the message from ${from}` : 'a message'} is back with you`, 'info', here ? null : open('inbox', 'mine'), `hold:${d.message_id}`);
+      named((from) => [`Hold over: ${from ? `the message from ${from}` : 'a message'} is back with you`, 'info', here ? null : open('inbox', 'mine'), `hold:${d.message_id}`]);
     } else if (d.to === 'assigned' && d.assignee === S.meId && d.by && d.by !== S.meId && d.by !== 'system' && !String(d.by).startsWith('bot:')) {
-      toast(`${nameOf(d.by)} assigned you ${from ? `a message from ${from}` : 'a message'}`, 'info', here ? null : open('inbox', 'mine'));
+      named((from) => [`${nameOf(d.by)} assigned you ${from ? `a message from ${from}` : 'a message'}`, 'info', here ? null : open('inbox', 'mine')]);
     } else if (prev === S.meId && d.assignee !== S.meId && d.by !== S.meId && ['assigned', 'on_hold', 'help_answered'].includes(d.from)) {
-      const what = from ? `the message from ${from}` : 'a message';
-      const text = d.by === 'system'
-        ? `Hold over: ${what} went back to Pending`
-        : `${nameOf(d.by)} took ${what} away from you${d.to === 'pending' ? ': it is back in Pending' : ''}`;
-      toast(text, 'info', here ? null : open('inbox', d.to === 'pending' ? 'pending' : 'all'));
+      named((from) => {
+        const what = from ? `the message from ${from}` : 'a message';
+        const text = d.by === 'system'
+          ? `Hold over: ${what} went back to Pending`
+          : `${nameOf(d.by)} took ${what} away from you${d.to === 'pending' ? ': it is back in Pending' : ''}`;
+        return [text, 'info', here ? null : open('inbox', d.to === 'pending' ? 'pending' : 'all')];
+      });
     }
   }
+}
+
+const contactAsks = new Map(); // contact id → the pending read of it
+
+/** Reads the customers not known yet (`GET /api/contacts?ids=`), each once at a time. */
+function ensureContacts(ids) {
+  const want = [...new Set(ids)].filter((id) => id && !S.contacts.has(id));
+  const missing = want.filter((id) => !contactAsks.has(id));
+  if (missing.length && S.token) {
+    const ask = api('GET', `/api/contacts?ids=${missing.map(encodeURIComponent).join(',')}`)
+      .then((data) => { for (const c of data.items || []) S.contacts.set(c.id, c); })
+      .catch(() => {})
+      .finally(() => { for (const id of missing) contactAsks.delete(id); });
+    for (const id of missing) contactAsks.set(id, ask);
+  }
+  return Promise.all(want.map((id) => contactAsks.get(id)));
+}
+
+/**
+ * A notice that names customers: at once when they are known, else once the hub said who
+ * they are (a "Visitor 0b5f" for a customer with a name was the notice of a conversation
+ * this console had not opened yet), and only if `still()` holds then.
+ */
+function toastNamed(contactIds, build, still = () => true) {
+  if (contactIds.every((id) => !id || S.contacts.has(id))) {
+    toast(...build());
+    return;
+  }
+  ensureContacts(contactIds).then(() => {
+    if (S.token && still()) toast(...build());
+  });
 }
 
 /** The customer of a conversation, as far as this console has seen it (or null). */
@@ -690,7 +777,7 @@ async function convCountsIfDirty() {
   if (!S.convCountsDirty) return;
   S.convCountsDirty = false;
   try {
-    const data = await api('GET', '/api/conversations?state=open&limit=1');
+    const data = await api('GET', '/api/conversations?state=open&limit=1&counts=true');
     if (data.counts) S.convCounts = data.counts;
   } catch {
     S.convCountsDirty = true; // the next refresh tries again
@@ -805,7 +892,7 @@ async function refreshLists() {
       const want = Math.min(5000, Math.max(1000, shown));
       S.convCountsDirty = false;
       const [convs, inbox] = await Promise.all([
-        api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=${want}&preview=true`),
+        api('GET', `/api/conversations?state=${encodeURIComponent(key)}&limit=${want}&preview=true&counts=true`),
         api('GET', '/api/inbox?folder=pending&limit=1'),
       ]);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
@@ -1129,12 +1216,12 @@ function onMessageAction(m, a, btn) {
     case 'assign':
       return busy(btn, () => runAction(m, 'assign'));
     case 'assign-to':
-      return openDialog({
+      return refreshAgentsIfStale(0).then(() => openDialog({
         title: 'Assign this message',
-        fields: [{ name: 'agent_id', label: 'Teammate', type: 'select', options: agentOptions() }],
+        fields: [{ name: 'agent_id', label: 'Teammate', type: 'select', required: true, options: agentOptions() }],
         submit: 'Assign',
         onSubmit: (v) => runActionOrThrow(m, 'assign', { agent_id: v.agent_id }),
-      });
+      }));
     case 'unassign':
       return busy(btn, () => runAction(m, 'unassign'));
     case 'archive':
@@ -1215,10 +1302,12 @@ async function busy(btn, fn) {
   }
 }
 
-function agentOptions() {
-  return [...S.agents.values()]
+/** The team for a select, present first; nobody is chosen in advance. */
+function agentOptions(except = null) {
+  return [{ value: '', label: 'Choose a teammate…' }, ...[...S.agents.values()]
+    .filter((a) => a.id !== except)
     .sort((a, b) => presenceRank(a) - presenceRank(b) || a.name.localeCompare(b.name))
-    .map((a) => ({ value: a.id, label: `${a.name}${a.id === S.meId ? ' (you)' : ''} — ${a.presence}` }));
+    .map((a) => ({ value: a.id, label: `${a.name}${a.id === S.meId ? ' (you)' : ''} — ${a.presence}` }))];
 }
 
 function presenceRank(a) {
@@ -1275,6 +1364,47 @@ function endSession() {
       const data = await api('POST', `/api/conversations/${encodeURIComponent(id)}/end-session`, body);
       patchConversation(id, data.conversation);
     },
+  });
+}
+
+/**
+ * What I may do with the conversation's ownership (the hub's `owner` route, an
+ * extension): take one nobody owns, hand mine over, or (a supervisor) give any to anyone.
+ */
+function ownerAction(c) {
+  if (isSupervisor()) return c.owner ? 'Reassign…' : 'Assign…';
+  if (!c.owner) return 'Take conversation';
+  return c.owner === S.meId ? 'Hand over…' : null;
+}
+
+async function changeOwner(btn) {
+  const id = S.conv.id;
+  const c = S.conv.conversation;
+  const give = async (agentId) => {
+    const data = await api('POST', `/api/conversations/${encodeURIComponent(id)}/owner`, agentId ? { agent_id: agentId } : {});
+    patchConversation(id, data.conversation);
+    S.owners.set(id, data.conversation.owner ?? null);
+    const to = data.conversation.owner;
+    toast(to === S.meId ? 'The conversation is yours.' : `The conversation is now ${nameOf(to)}’s.`, 'success');
+  };
+  if (!isSupervisor() && !c.owner) {
+    await busy(btn, async () => {
+      try {
+        await give(null);
+      } catch (e) {
+        showError(e);
+        loadConversation(id, { keepScroll: true });
+      }
+    });
+    return;
+  }
+  await refreshAgentsIfStale(0);
+  openDialog({
+    title: c.owner ? 'Give this conversation to a teammate' : 'Assign this conversation',
+    description: `${c.owner ? `${nameOf(c.owner)} owns it now. ` : ''}The owner is told when the customer writes back, and is shown on the conversation. Its messages keep their assignees.`,
+    fields: [{ name: 'agent_id', label: 'Teammate', type: 'select', required: true, options: agentOptions(c.owner) }],
+    submit: c.owner ? 'Give' : 'Assign',
+    onSubmit: (v) => give(v.agent_id),
   });
 }
 
@@ -1863,6 +1993,8 @@ function renderConvHead() {
   if (c.state === 'open') actions.push(h('button', { class: 'btn', dataset: { convAction: 'close' }, text: 'Close…', on: { click: closeConversation } }));
   if (c.session === 'active') actions.push(h('button', { class: 'btn', dataset: { convAction: 'end-session' }, text: 'End session…', on: { click: endSession } }));
   actions.push(h('button', { class: 'btn', dataset: { convAction: 'spam' }, text: c.spam ? 'Not spam' : 'Spam', on: { click: (e) => toggleSpam(e.currentTarget) } }));
+  const give = ownerAction(c);
+  if (give) actions.unshift(h('button', { class: 'btn', dataset: { convAction: 'owner' }, text: give, on: { click: (e) => changeOwner(e.currentTarget) } }));
   fill($('conv-head'),
     h('button', { class: 'icon-btn back', 'aria-label': 'Back to the list', on: { click: goBack } }, icon('back')),
     avatar(avatarLabel(c.contact_id), c.contact_id),
@@ -2409,6 +2541,10 @@ function setupMentions(ta, menu) {
     const before = ta.value.slice(0, pos);
     const m = before.match(/(^|\s)@([^\s@]{0,40})$/);
     if (!m) return hide();
+    if (!m[2]) {
+      // a mention begins: a teammate added since the team was read is offered too
+      refreshAgentsIfStale().then((added) => { if (added && document.activeElement === ta) update(); });
+    }
     start = pos - m[2].length - 1;
     const q = m[2].toLowerCase();
     matches = [...S.agents.values()]
@@ -2502,8 +2638,10 @@ function boot() {
     const summary = d.querySelector(':scope > summary');
     if (summary) summary.focus();
   });
+  watchToasts();
   setInterval(tick, 1000);
   setInterval(tickAgo, 30000);
+  setInterval(() => refreshAgentsIfStale(55000), 60000);
   renderConn();
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) signIn(saved, { remembered: true });

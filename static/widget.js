@@ -147,6 +147,11 @@
   var endedBar = el('div', 'hw-ended');
   endedBar.setAttribute('role', 'status');
   endedBar.appendChild(el('strong', null, 'This conversation has ended.'));
+  // the reason the agent gave, when the hub sent one (§7's session.ended)
+  var endedReason = el('span', 'hw-ended-reason');
+  endedReason.dir = 'auto';
+  endedReason.hidden = true;
+  endedBar.appendChild(endedReason);
   endedBar.appendChild(el('span', null, ' Send a message to start a new one.'));
   endedBar.hidden = true;
 
@@ -242,7 +247,7 @@
   function askAuthor(id) {
     if (!id || authors[id] || authorsAsked[id]) return;
     authorsAsked[id] = true;
-    http('GET', '/api/widget/messages').then(function (data) {
+    http('GET', '/api/widget/messages?authors=true').then(function (data) {
       learnAuthors(data.authors);
     }, function () {
       authorsAsked[id] = false;
@@ -342,10 +347,18 @@
       state.conversationId = convId;
       state.ended = false;
       endedBar.hidden = true;
+      endedReason.hidden = true;
     }
   }
 
-  function showEnded() {
+  /** reason: the agent's words (a string), none (null), or not known (undefined: kept). */
+  function showEnded(reason) {
+    if (typeof reason === 'string' && reason.trim()) {
+      endedReason.textContent = reason.trim();
+      endedReason.hidden = false;
+    } else if (reason === null) {
+      endedReason.hidden = true;
+    }
     state.ended = true;
     endedBar.hidden = false;
     var stick = atBottom();
@@ -510,7 +523,7 @@
     meanwhile = { items: [], ended: false };
     // with the conversations before the latest (an extension of the hub's): what was
     // said before an ended session stays readable after a reload
-    return http('GET', '/api/widget/messages?earlier=5').then(function (data) {
+    return http('GET', '/api/widget/messages?earlier=5&authors=true').then(function (data) {
       if (mine !== historyReq) return;
       var seen = meanwhile || { items: [], ended: false };
       meanwhile = null;
@@ -584,7 +597,7 @@
     pollTimer = null;
     if (ready || !state.token) return;
     polls += 1;
-    http('GET', '/api/widget/messages').then(function (data) {
+    http('GET', '/api/widget/messages?authors=true').then(function (data) {
       if (ready) return;
       var conv = data.conversation;
       if (conv) conversationSeen(conv.id);
@@ -759,7 +772,7 @@
       } else if (f.kind === 'session.ended') {
         if (!state.conversationId || f.conversation_id === state.conversationId) {
           if (meanwhile) meanwhile.ended = true;
-          showEnded();
+          showEnded(typeof d.reason === 'string' ? d.reason : null);
         }
       }
       return;

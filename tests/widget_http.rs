@@ -648,8 +648,8 @@ fn earlier_conversations_come_with_the_history_when_asked() {
     assert_eq!(b["earlier"], json!([]));
 }
 
-/// An extension: the history names the agents whose replies it holds (`authors`), and
-/// only those, so that the widget can say who answered.
+/// An extension: asked to (`?authors=true`), the history names the agents whose replies
+/// it holds, and only those, so that the widget can say who answered.
 #[test]
 fn the_history_names_the_agents_who_answered_and_no_one_else() {
     let hub = Hub::start();
@@ -667,8 +667,12 @@ fn the_history_names_the_agents_who_answered_and_no_one_else() {
         );
         assert_eq!(s, 201, "{b}");
     };
-    let plain = widget_list(&hub, &k);
-    assert_eq!(plain["authors"], json!({}), "no reply yet: {plain}");
+    let named = |q: &str| {
+        let (s, b) = hub.get(&format!("/api/widget/messages?authors=true{q}"), &k);
+        assert_eq!(s, 200, "{b}");
+        b
+    };
+    assert_eq!(named("")["authors"], json!({}), "no reply yet");
 
     reply(&ann, "on its way");
     let (s, b) = hub.post(
@@ -677,11 +681,17 @@ fn the_history_names_the_agents_who_answered_and_no_one_else() {
         json!({"text": "@Carl have a look"}),
     );
     assert_eq!(s, 201, "{b}");
-    let b = widget_list(&hub, &k);
+    let b = named("");
     assert_eq!(
         b["authors"],
         json!({ ann_id.as_str(): {"name": "Ann Lee"} })
     );
+    // only when asked: §5's answer stays as it is
+    let plain = widget_list(&hub, &k);
+    assert!(plain.get("authors").is_none(), "{plain}");
+    assert_eq!(plain["items"], b["items"]);
+    let (s, b) = hub.get("/api/widget/messages?authors=maybe", &k);
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid")));
 
     // Bob answers after the session ended and a new conversation began: his reply is in
     // an earlier conversation, named only when the widget asks for those.
@@ -693,10 +703,9 @@ fn the_history_names_the_agents_who_answered_and_no_one_else() {
     );
     assert_eq!(s, 200, "{b}");
     hub.say(&k, "thanks!");
-    let latest = widget_list(&hub, &k);
+    let latest = named("");
     assert_eq!(latest["authors"], json!({}), "{latest}");
-    let (s, b) = hub.get("/api/widget/messages?earlier=3", &k);
-    assert_eq!(s, 200, "{b}");
+    let b = named("&earlier=3");
     assert_eq!(
         b["authors"],
         json!({

@@ -352,9 +352,10 @@ fn target_of(cmd: &Command) -> Target {
         | Command::Reopen { message_id } => Target::Message(message_id.clone()),
         Command::Reply { .. } => Target::Reply,
         Command::Comment { .. } => Target::Comment,
-        Command::Close { .. } | Command::EndSession { .. } | Command::SetSpam { .. } => {
-            Target::Conversation
-        }
+        Command::Close { .. }
+        | Command::EndSession { .. }
+        | Command::SetSpam { .. }
+        | Command::SetOwner { .. } => Target::Conversation,
         Command::HoldExpired { .. } => Target::Nothing,
     }
 }

@@ -74,6 +74,10 @@ pub enum Command {
     SetSpam {
         spam: bool,
     },
+    /// An extension: gives the conversation to `agent_id` as its owner (a handover).
+    SetOwner {
+        agent_id: AgentId,
+    },
     /// A hold timer fired; `assignee_present` says whether the holding agent is present.
     HoldExpired {
         message_id: MessageId,
@@ -528,6 +532,34 @@ pub fn apply(
         Command::SetSpam { spam } => {
             if tx.conversation()?.spam != spam {
                 tx.emit(EventBody::Spam { spam, by });
+            }
+        }
+        Command::SetOwner { agent_id } => {
+            let (me, role) = agent_of(actor)?;
+            let c = tx.conversation()?;
+            let current = c.owner.clone();
+            let open = c.state == ConvState::Open;
+            if current.as_deref() != Some(agent_id.as_str()) {
+                // A supervisor gives any conversation to anyone; its owner hands it
+                // over; an agent takes one nobody owns.
+                let allowed = role.is_supervisor()
+                    || current.as_deref() == Some(me.as_str())
+                    || (current.is_none() && &agent_id == me);
+                if !allowed {
+                    return Err(DomainError::Forbidden(if current.is_some() {
+                        "only the conversation's owner or a supervisor may give it to someone else"
+                    } else {
+                        "an agent may only take a conversation for itself"
+                    }));
+                }
+                tx.emit(EventBody::Owner {
+                    owner: agent_id.to_string(),
+                    by: by.clone(),
+                });
+                // a human now handles the open conversation: the bot stays off (§6.4)
+                if open {
+                    tx.set_bot(false, &by);
+                }
             }
         }
         Command::HoldExpired {

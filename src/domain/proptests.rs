@@ -470,6 +470,25 @@ impl Model {
                     out.push(MEv::Spam(*spam, by));
                 }
             }
+            // The owner extension: a supervisor to anyone, the owner to anyone, an agent
+            // to itself when nobody owns it; the same owner changes nothing.
+            Command::SetOwner { agent_id } => {
+                let (me, sup) = model_agent(actor)?;
+                let c = self.conv();
+                if c.owner.as_deref() != Some(agent_id.as_str()) {
+                    let mine = c.owner.as_deref() == Some(me.as_str());
+                    let free_for_me = c.owner.is_none() && agent_id.as_str() == me.as_str();
+                    if !(sup || mine || free_for_me) {
+                        return Err(MErr::Forbidden);
+                    }
+                    c.owner = Some(agent_id.to_string());
+                    let open = !c.closed;
+                    out.push(MEv::Owner(agent_id.to_string(), by.clone()));
+                    if open {
+                        self.bot_active(false, &by, out);
+                    }
+                }
+            }
             Command::HoldExpired {
                 message_id,
                 until,
@@ -605,6 +624,11 @@ enum Op {
         agent: usize,
         spam: bool,
     },
+    Owner {
+        who: Who,
+        to_self: bool,
+        to: usize,
+    },
     HoldExpired {
         msg: MsgSel,
         matching: bool,
@@ -665,6 +689,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => who().prop_map(|who| Op::Close { who }),
         1 => who().prop_map(|who| Op::EndSession { who }),
         2 => (0..3usize, any::<bool>()).prop_map(|(agent, spam)| Op::Spam { agent, spam }),
+        3 => (who(), prop::bool::weighted(0.5), 0..3usize)
+            .prop_map(|(who, to_self, to)| Op::Owner { who, to_self, to }),
         6 => (msg_sel(), prop::bool::weighted(0.8), any::<bool>())
             .prop_map(|(msg, matching, present)| Op::HoldExpired { msg, matching, present }),
     ]
@@ -960,6 +986,14 @@ impl World {
                     self.agent(*agent),
                     "spam".into(),
                 )
+            }
+            Op::Owner { who, to_self, to } => {
+                let actor = self.actor(*who, None);
+                let agent_id = match (&actor, to_self) {
+                    (Actor::Agent { id, .. }, true) => id.clone(),
+                    _ => AgentId::from(AGENTS[*to]),
+                };
+                (Command::SetOwner { agent_id }, actor, "owner".into())
             }
             Op::HoldExpired {
                 msg,

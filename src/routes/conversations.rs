@@ -30,7 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/conversations/{id}/end-session",
             web::post().to(end_session),
         )
-        .route("/api/conversations/{id}/spam", web::post().to(spam));
+        .route("/api/conversations/{id}/spam", web::post().to(spam))
+        .route("/api/conversations/{id}/owner", web::post().to(owner));
 }
 
 #[derive(Deserialize)]
@@ -39,6 +40,7 @@ struct ListQuery {
     limit: Option<String>,
     before: Option<String>,
     preview: Option<String>,
+    counts: Option<String>,
 }
 
 async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -62,17 +64,20 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     };
     let before = super::inbox::parse_num("before", q.before.as_deref())?;
     // An extension: each conversation's latest message, reply or comment (below).
-    let preview = match q.preview.as_deref() {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(_) => return Err(ApiError::invalid("preview must be true or false")),
+    let flag = |name: &str, v: Option<&str>| match v {
+        None | Some("0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(_) => Err(ApiError::invalid(format!("{name} must be true or false"))),
     };
+    let preview = flag("preview", q.preview.as_deref())?;
+    // An extension: every list's size (below).
+    let counts = flag("counts", q.counts.as_deref())?;
     let store = hub.store.clone();
     let mut first = true;
     let n = limit.min(LIST_PAGE);
-    let page = list_page(&store, index, before, n, preview, true).await?;
-    // An extension: how many conversations each list holds, read with the first page
-    // (as `GET /api/inbox` answers its folders' counts).
+    let page = list_page(&store, index, before, n, preview, counts).await?;
+    // With `counts=true`: how many conversations each list holds, read with the first
+    // page (as `GET /api/inbox` answers its folders' counts).
     let mut head = Vec::with_capacity(128);
     if let Some([open, closed, spam, all]) = page.counts {
         head.extend_from_slice(
@@ -640,6 +645,45 @@ async fn spam(
         role,
         path.into_inner(),
         Command::SetSpam { spam: b.spam },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct OwnerBody {
+    agent_id: Option<String>,
+}
+
+/// An extension: `POST /api/conversations/{id}/owner {"agent_id"?}` gives the
+/// conversation to an agent as its owner (the caller when absent), answered 200
+/// `{"conversation"}` with a `conversation.owner` event. A supervisor or admin gives any
+/// conversation to anyone, its owner hands it over, an agent takes one nobody owns;
+/// otherwise 403. The same owner again changes nothing.
+async fn owner(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (me, role) = agent(&hub, &req).await?;
+    let body = super::read_body(&req, payload).await?;
+    let b: OwnerBody = parse(&body)?;
+    let agent_id = match b.agent_id {
+        Some(a) => {
+            let a = AgentId::from(a);
+            if hub.directory.agent(&a).is_none() {
+                return Err(ApiError::invalid("agent_id is not a known agent"));
+            }
+            a
+        }
+        None => me.clone(),
+    };
+    conversation_command(
+        &hub,
+        me,
+        role,
+        path.into_inner(),
+        Command::SetOwner { agent_id },
     )
     .await
 }

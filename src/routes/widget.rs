@@ -100,6 +100,7 @@ const MAX_EARLIER: u64 = 10;
 #[derive(Deserialize)]
 struct ListQuery {
     earlier: Option<String>,
+    authors: Option<String>,
 }
 
 /// A conversation as its contact sees it: `{"id","session"}` and its messages and replies,
@@ -142,6 +143,11 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     let earlier = match super::inbox::parse_num("earlier", q.earlier.as_deref())? {
         Some(n) => n.min(MAX_EARLIER) as usize,
         None => 0,
+    };
+    let with_authors = match q.authors.as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => return Err(ApiError::invalid("authors must be true or false")),
     };
     let out = hub
         .store
@@ -191,13 +197,15 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         })
         .await?;
     let mut out = out;
-    out["authors"] = authors(&hub, &out);
+    if with_authors {
+        out["authors"] = authors(&hub, &out);
+    }
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// An extension: the names of the agents whose replies a contact's history holds,
-/// `{AGENT_ID: {"name"}}`, so that the widget can say who answered ("Alice · 14:05").
-/// Only those agents: a contact learns nothing of the rest of the team.
+/// An extension (`?authors=true`): the names of the agents whose replies a contact's
+/// history holds, `{AGENT_ID: {"name"}}`, so that the widget can say who answered
+/// ("Alice · 14:05"). Only those agents: a contact learns nothing of the rest of the team.
 fn authors(hub: &crate::hub::Hub, out: &serde_json::Value) -> serde_json::Value {
     let earlier = out["earlier"].as_array().into_iter().flatten();
     let lists = std::iter::once(&out["items"]).chain(earlier.map(|c| &c["items"]));

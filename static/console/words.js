@@ -104,7 +104,9 @@ export function describeEvent(ev, who, messageText, customer = visitorName) {
       return d.by === 'system' || String(d.by).startsWith('bot:') ? 'Bot turned off — a human takes over' : `Bot turned off — ${by} ${by === 'You' ? 'take' : 'takes'} over`;
     case 'conversation.owner': {
       const owner = who(d.owner);
-      return `${owner} now ${owner === 'You' ? 'own' : 'owns'} this conversation`;
+      // given by someone else (a handover, or an assignment by a supervisor): who did
+      const given = d.by && d.by !== d.owner && d.by !== 'system' && !String(d.by).startsWith('bot:') ? ` (${by})` : '';
+      return `${owner} now ${owner === 'You' ? 'own' : 'owns'} this conversation${given}`;
     }
     case 'presence.changed': {
       const agent = who(d.agent_id);

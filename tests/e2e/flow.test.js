@@ -111,6 +111,9 @@ test('ending the session tells the widget; the next message opens a new conversa
   const ended = widgetPage.locator('#hub-chat-widget .hw-ended');
   await ended.waitFor({ state: 'visible', timeout: 3000 });
   assert.match(await ended.textContent(), /This conversation has ended/);
+  // with the reason the agent gave (§7 sends it to the widget)
+  assert.equal(await ended.locator('.hw-ended-reason').textContent(), 'resolved');
+  assert.equal(await ended.locator('.hw-ended-reason').isVisible(), true);
   await shot(widgetPage, 'widget-ended');
 
   // a reload keeps the history and the ended notice

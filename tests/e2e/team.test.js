@@ -1,0 +1,113 @@
+// A supervisor's tools: handing a conversation over (its owner), a teammate created while
+// the consoles are open, notices that name the customer, and a pile of notices.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
+import { launch, newPage, realProblems } from './lib/browser.js';
+import { signIn, openRow } from './lib/pages.js';
+
+let hub;
+reportFailures(() => hub);
+let browser;
+let ann;
+let sue;
+
+before(async () => {
+  hub = await startHub();
+  browser = await launch();
+  ann = await createAgent(hub, 'Ann Lee', 'agent');
+  sue = await createAgent(hub, 'Sue Chen', 'supervisor');
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+async function customerSays(name, text) {
+  const s = await api(hub, 'POST', '/api/widget/session', undefined, { name });
+  const r = await api(hub, 'POST', '/api/widget/messages', s.token, { text });
+  return { ...s, message: r.message, conv: r.message.conversation_id };
+}
+
+const owner = async (conv) => (await api(hub, 'GET', `/api/conversations/${conv}`, ADMIN_TOKEN)).conversation.owner;
+
+test('an agent takes a conversation nobody owns; a supervisor gives it to a teammate created meanwhile, who is told', async () => {
+  const c = await customerSays('Marie Curie', 'My order never arrived');
+  const annPage = await newPage(browser);
+  const suePage = await newPage(browser);
+  await signIn(annPage, hub, ann.token);
+  await signIn(suePage, hub, sue.token);
+
+  // Ann takes it (no dialog: it is hers)
+  await openRow(annPage, 'My order never arrived');
+  await annPage.click('[data-conv-action="owner"]', { timeout: 5000 });
+  await annPage.locator('#conv-head .conv-meta', { hasText: 'owner: Ann Lee' }).waitFor();
+  assert.equal(await owner(c.conv), ann.id);
+  // hers now: she may hand it over, not take it again
+  assert.equal(await annPage.textContent('[data-conv-action="owner"]'), 'Hand over…');
+
+  // a teammate created after both consoles started is offered at once
+  const tom = await createAgent(hub, 'Tom Baker', 'agent');
+  await openRow(suePage, 'My order never arrived');
+  await suePage.locator('#conv-head .conv-meta', { hasText: 'owner: Ann Lee' }).waitFor();
+  await suePage.click('[data-conv-action="owner"]');
+  const select = suePage.locator('#dialog select[name="agent_id"]');
+  await select.waitFor();
+  assert.equal(await select.inputValue(), '', 'nobody chosen in advance');
+  const offered = await select.locator('option').allTextContents();
+  assert.ok(offered.some((o) => o.startsWith('Tom Baker')), offered.join(' | '));
+  assert.ok(!offered.some((o) => o.startsWith('Ann Lee')), 'not the owner herself');
+  // giving it to nobody is refused in words
+  await suePage.click('#dialog button[type="submit"]');
+  await suePage.locator('#dialog .form-error', { hasText: 'Teammate' }).waitFor();
+
+  // Tom signs in, then Sue gives him the conversation: his console says so, with the customer's name
+  const tomPage = await newPage(browser);
+  await signIn(tomPage, hub, tom.token);
+  await select.selectOption(tom.id);
+  await suePage.click('#dialog button[type="submit"]');
+  await suePage.locator('#conv-head .conv-meta', { hasText: 'owner: Tom Baker' }).waitFor();
+  await annPage.locator('#conv-head .conv-meta', { hasText: 'owner: Tom Baker' }).waitFor();
+  assert.equal(await annPage.locator('[data-conv-action="owner"]').count(), 0, 'no longer hers to give');
+  await tomPage.locator('#toasts .toast', { hasText: 'Sue Chen gave you the conversation with Marie Curie' }).waitFor();
+  await annPage.locator('#timeline .tl-event', { hasText: 'Tom Baker' }).first().waitFor();
+  assert.equal(await owner(c.conv), tom.id);
+
+  // and the customer writing back is now Tom's notice
+  await api(hub, 'POST', '/api/widget/messages', c.token, { text: 'Any news?' });
+  await tomPage.locator('#toasts .toast', { hasText: 'Marie Curie wrote back in your conversation' }).waitFor();
+  for (const p of [annPage, suePage, tomPage]) {
+    assert.deepEqual(realProblems(p), []);
+    await p.context().close();
+  }
+});
+
+test('a notice names the customer of a conversation this console never opened, and a pile of notices can be dismissed at once', async () => {
+  const suePage = await newPage(browser);
+  await signIn(suePage, hub, sue.token);
+  // a folder with none of these customers in sight
+  await suePage.click('#folders a[data-folder="help_requests"]');
+  const asks = [];
+  for (const [name, text] of [['Léa Roux', 'Refund for order 1'], ['Omar Haddad', 'Refund for order 2'], ['Ines Sousa', 'Refund for order 3']]) {
+    const c = await customerSays(name, text);
+    await api(hub, 'POST', `/api/messages/${c.message.id}/assign`, ann.token, {});
+    await api(hub, 'POST', `/api/messages/${c.message.id}/request-help`, ann.token, { question: `May I refund ${name}?` });
+    asks.push(name);
+  }
+  for (const name of asks) {
+    await suePage.locator('#toasts .toast', { hasText: `Ann Lee asked for help with ${name}’s message` }).waitFor();
+  }
+  assert.equal(await suePage.locator('#toasts .toast', { hasText: 'Visitor' }).count(), 0);
+  const clear = suePage.locator('#toasts .toasts-clear');
+  assert.equal(await clear.textContent(), 'Dismiss all (3)');
+  // the list's foot stays above the notices
+  const pane = await suePage.locator('#list-pane').evaluate((el) => parseFloat(getComputedStyle(el).paddingBottom));
+  assert.ok(pane > 50, `list pane padding ${pane}`);
+  await clear.click();
+  await suePage.locator('#toasts .toast.sticky').first().waitFor({ state: 'detached' });
+  assert.equal(await clear.count(), 0);
+  assert.deepEqual(realProblems(suePage), []);
+  await suePage.context().close();
+});
