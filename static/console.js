@@ -408,7 +408,8 @@ async function refreshAgentsIfStale(maxAgeMs = 1000) {
 async function loadAgents() {
   const seq0 = live ? live.lastSeq : null;
   try {
-    const data = await api('GET', '/api/agents');
+    // with who has what (`workload`, an extension): the team list shows it
+    const data = await api('GET', '/api/agents?workload=true');
     agentsAt = Date.now();
     setAgents(data.items);
     for (const ev of S.recent) if (ev.kind === 'presence.changed' && seq0 !== null && ev.seq > seq0) applyPresence(ev);
@@ -670,6 +671,7 @@ function notify(ev) {
       });
     }
   } else if (ev.kind === 'message.status_changed') {
+    scheduleWorkload();
     const prev = S.assignees.get(d.message_id);
     S.assignees.set(d.message_id, d.assignee ?? null);
     // a help request no longer waiting (taken, answered, …): its notice goes
@@ -1581,11 +1583,24 @@ function renderSidebar() {
   document.title = pending > 0 ? `(${pending}) Hub — agent console` : 'Hub — agent console';
 }
 
+/** Who has what: "3 +1 held" (assigned or help answered, then on hold), with the detail on hover. */
+function teamLoad(a) {
+  const w = a.workload;
+  if (!w) return null;
+  const text = `${w.assigned}${w.on_hold ? ` +${w.on_hold} held` : ''}`;
+  const title = `${w.assigned} assigned, ${w.on_hold} on hold, ${w.help_requested} help ${w.help_requested === 1 ? 'request' : 'requests'} open`;
+  return h('span', { class: ['team-load', w.assigned + w.on_hold === 0 && 'idle'], title, 'aria-label': title, dataset: { assigned: String(w.assigned), onHold: String(w.on_hold) }, text });
+}
+
+/** The team's workloads again after messages changed hands (at most every 2 s). */
+const scheduleWorkload = debounce(() => loadAgents(), 500, 2000);
+
 function renderTeam() {
   const agents = [...S.agents.values()].sort((a, b) => presenceRank(a) - presenceRank(b) || a.name.localeCompare(b.name));
   fill($('team'), agents.map((a) => h('li', { class: 'team-item', dataset: { agentId: a.id, presence: a.presence } },
     h('span', { class: 'avatar-wrap' }, avatar(a.name, a.id, 'sm'), h('span', { class: `pdot p-${a.presence}`, 'aria-hidden': 'true' })),
     h('span', { class: 'team-name', text: a.id === S.meId ? `${a.name} (you)` : a.name }),
+    teamLoad(a),
     h('span', { class: `team-presence p-${a.presence}`, text: a.presence }))));
   const online = agents.filter((a) => a.presence !== 'offline').length;
   $('team-count').textContent = `${online} present`;

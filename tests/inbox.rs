@@ -715,3 +715,81 @@ fn a_page_and_its_counts_agree_while_others_write() {
     let c = counts(&hub, &rita);
     assert_eq!((c["all"], c["mine"], c["pending"]), (360, 120, 240));
 }
+
+/// An extension: `GET /api/agents?workload=true` says who has what, from the folders'
+/// counts: each agent's Mine (assigned or help answered), On hold, and open help requests.
+#[test]
+fn the_team_list_tells_who_has_what_when_asked() {
+    let hub = Hub::start();
+    let (ann_id, ann) = hub.agent("Ann", "agent");
+    let (bob_id, bob) = hub.agent("Bob", "agent");
+    let (sue_id, sue) = hub.agent("Sue", "supervisor");
+    let msgs: Vec<String> = (0..4)
+        .map(|i| {
+            let (_, k) = hub.contact();
+            id(&hub.say(&k, &format!("question {i}")))
+        })
+        .collect();
+    act_ok(&hub, &ann, &msgs[0], "assign", json!({}));
+    act_ok(&hub, &ann, &msgs[1], "assign", json!({}));
+    act_ok(&hub, &ann, &msgs[1], "hold", json!({"for_seconds": 600}));
+    act_ok(&hub, &bob, &msgs[2], "assign", json!({}));
+    act_ok(
+        &hub,
+        &bob,
+        &msgs[2],
+        "request-help",
+        json!({"question": "refund?"}),
+    );
+    act_ok(&hub, &sue, &msgs[3], "assign", json!({"agent_id": bob_id}));
+
+    let (s, b) = hub.get("/api/agents?workload=true", &ann);
+    assert_eq!(s, 200, "{b}");
+    let load = |who: &str| {
+        b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == who)
+            .map(|a| a["workload"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        load(&ann_id),
+        json!({"assigned": 1, "on_hold": 1, "help_requested": 0})
+    );
+    assert_eq!(
+        load(&bob_id),
+        json!({"assigned": 1, "on_hold": 0, "help_requested": 1})
+    );
+    assert_eq!(
+        load(&sue_id),
+        json!({"assigned": 0, "on_hold": 0, "help_requested": 0})
+    );
+    // a help request answered is no longer open; unasked, §6's list is as it was
+    act_ok(&hub, &sue, &msgs[2], "assign", json!({}));
+    act_ok(
+        &hub,
+        &sue,
+        &msgs[2],
+        "answer-help",
+        json!({"answer": "yes"}),
+    );
+    let (_, b) = hub.get("/api/agents?workload=1", ADMIN);
+    let bob_load = b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == bob_id.as_str())
+        .unwrap()["workload"]
+        .clone();
+    // (Bob has no console open: the answered request went to Pending, §6.1)
+    assert_eq!(
+        bob_load,
+        json!({"assigned": 1, "on_hold": 0, "help_requested": 0})
+    );
+    let (_, plain) = hub.get("/api/agents", ADMIN);
+    assert!(plain["items"][0].get("workload").is_none(), "{plain}");
+    let (s, b) = hub.get("/api/agents?workload=lots", ADMIN);
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid")));
+}

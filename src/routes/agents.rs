@@ -3,6 +3,7 @@
 use super::{admin, agent, parse, HubData};
 use crate::domain::Role;
 use crate::error::ApiError;
+use crate::store::index::names;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -43,12 +44,23 @@ async fn create(
     })))
 }
 
+#[derive(Deserialize)]
+struct ListQuery {
+    workload: Option<String>,
+}
+
 async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     agent(&hub, &req).await?;
-    let items: Vec<_> = hub
-        .directory
-        .agents()
-        .into_iter()
+    let q = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
+    let workload = match q.workload.as_deref() {
+        None | Some("0" | "false") => false,
+        Some("1" | "true") => true,
+        Some(_) => return Err(ApiError::invalid("workload must be true or false")),
+    };
+    let agents = hub.directory.agents();
+    let mut items: Vec<_> = agents
+        .iter()
         .map(|a| {
             json!({
                 "id": a.id, "name": a.name, "role": a.role, "capacity": a.capacity,
@@ -56,5 +68,29 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
             })
         })
         .collect();
+    // An extension (`?workload=true`): who has what, from the counts the hub keeps per
+    // folder: `{"assigned"` (Mine: assigned or help answered), `"on_hold"`,
+    // `"help_requested"` (their open help requests)`}`.
+    if workload {
+        let ids: Vec<String> = agents.iter().map(|a| a.id.to_string()).collect();
+        let loads = hub
+            .store
+            .read(move |s| {
+                ids.iter()
+                    .map(|id| {
+                        let n = |name: String| s.count(&name).map(|n| n.max(0));
+                        Ok(json!({
+                            "assigned": n(names::mine(id))?,
+                            "on_hold": n(names::on_hold(id))?,
+                            "help_requested": n(names::help_by(id))?,
+                        }))
+                    })
+                    .collect::<Result<Vec<_>, crate::store::StoreError>>()
+            })
+            .await?;
+        for (item, load) in items.iter_mut().zip(loads) {
+            item["workload"] = load;
+        }
+    }
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }

@@ -100,6 +100,10 @@ test('a notice names the customer of a conversation this console never opened, a
     await suePage.locator('#toasts .toast', { hasText: `Ann Lee asked for help with ${name}’s message` }).waitFor();
   }
   assert.equal(await suePage.locator('#toasts .toast', { hasText: 'Visitor' }).count(), 0);
+  // the team list says who has what (its workload, an extension)
+  await suePage.locator(`#team [data-agent-id="${ann.id}"] .team-load[title="0 assigned, 0 on hold, 3 help requests open"]`).waitFor();
+  await api(hub, 'POST', `/api/messages/${(await customerSays('Zoe', 'Hello?')).message.id}/assign`, sue.token, { agent_id: ann.id });
+  await suePage.locator(`#team [data-agent-id="${ann.id}"] .team-load`, { hasText: /^1$/ }).waitFor();
   const clear = suePage.locator('#toasts .toasts-clear');
   assert.equal(await clear.textContent(), 'Dismiss all (3)');
   // the list's foot stays above the notices
