@@ -640,8 +640,14 @@ function applyPresence(ev) {
     if (adminView && adminView.presence) adminView.presence(id, presence);
     return;
   }
+  const was = a.presence;
   a.presence = presence;
   renderTeam();
+  if ((was === 'offline') !== (presence === 'offline')) {
+    // "with Bob (offline)" comes and goes with Bob
+    renderList();
+    if (S.conv) renderConv();
+  }
   if (adminView && adminView.presence) adminView.presence(id, presence);
   if (id === S.meId) renderMe();
 }
@@ -1653,11 +1659,18 @@ function renderList() {
   fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: newer ? 'Load newer' : 'Load older', on: { click: loadMore } }) : null);
 }
 
+/** "with Bob", and "(offline)" when Bob is: a message held by someone who left waits for nobody. */
+function withWhom(id) {
+  const a = S.agents.get(id);
+  const offline = a && a.presence === 'offline';
+  return h('span', { class: ['meta-text', offline && 'with-offline'], text: `with ${nameOf(id)}${offline ? ' (offline)' : ''}` });
+}
+
 function messageRow(m) {
   const active = S.route.convId === m.conversation_id && (!S.route.msgId || S.route.msgId === m.id);
   const meta = [statusBadge(m.status)];
   if (m.assignee && m.status === 'answered') meta.push(h('span', { class: 'meta-text answered-by', text: `by ${nameOf(m.assignee)}` }));
-  else if (m.assignee) meta.push(h('span', { class: 'meta-text', text: `with ${nameOf(m.assignee)}` }));
+  else if (m.assignee) meta.push(withWhom(m.assignee));
   if (m.status === 'on_hold' && m.hold_until) meta.push(h('span', { class: 'meta-text timer', dataset: { until: m.hold_until }, text: fmtLeft(m.hold_until) }));
   if (m.status === 'on_hold' && !m.hold_until) meta.push(h('span', { class: 'meta-text', text: 'no end' }));
   if (m.help && m.status === 'help_requested') meta.push(h('span', { class: 'meta-text help-q', text: `Q: ${m.help.question || ''}` }));
@@ -2028,7 +2041,7 @@ function renderItem(it) {
 
 function renderMessage(m) {
   const status = [statusBadge(m.status)];
-  if (m.assignee && !['answered', 'pending'].includes(m.status)) status.push(h('span', { class: 'meta-text', text: `with ${nameOf(m.assignee)}` }));
+  if (m.assignee && !['answered', 'pending'].includes(m.status)) status.push(withWhom(m.assignee));
   if (m.status === 'on_hold') {
     status.push(m.hold_until
       ? h('span', { class: 'meta-text timer' }, icon('clock'), h('span', { dataset: { until: m.hold_until }, text: fmtLeft(m.hold_until) }), ` · until ${fmtTime(m.hold_until)}`)

@@ -104,6 +104,9 @@ test('a notice names the customer of a conversation this console never opened, a
   await suePage.locator(`#team [data-agent-id="${ann.id}"] .team-load[title="0 assigned, 0 on hold, 3 help requests open"]`).waitFor();
   await api(hub, 'POST', `/api/messages/${(await customerSays('Zoe', 'Hello?')).message.id}/assign`, sue.token, { agent_id: ann.id });
   await suePage.locator(`#team [data-agent-id="${ann.id}"] .team-load`, { hasText: /^1$/ }).waitFor();
+  // Ann has no console open: what she holds says so
+  await suePage.click('#folders a[data-folder="all"]');
+  await suePage.locator('#list .row', { hasText: 'Hello?' }).locator('.with-offline', { hasText: 'with Ann Lee (offline)' }).waitFor();
   const clear = suePage.locator('#toasts .toasts-clear');
   assert.equal(await clear.textContent(), 'Dismiss all (3)');
   // the list's foot stays above the notices
