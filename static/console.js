@@ -6,6 +6,7 @@ import { makeApi, politeMessage, ApiError } from './console/api.js';
 import { LiveSocket } from './console/live.js';
 import { mountAssistants } from './console/assistants.js';
 import { mountAgents } from './console/agents.js';
+import { mountStats } from './console/stats.js';
 import {
   STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
   visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent,
@@ -204,7 +205,8 @@ function showError(err) {
 
 // ---------------------------------------------------------------- routing
 
-const ADMIN_PAGES = ['assistants', 'agents'];
+// the screens that replace the list and conversation panes (Stats is for every agent)
+const ADMIN_PAGES = ['assistants', 'agents', 'stats'];
 const isAdminPage = (kind) => ADMIN_PAGES.includes(kind);
 let adminView = null; // the mounted admin screen ({reload, presence?})
 
@@ -266,12 +268,16 @@ function showAdminPage(prev) {
   $('admin-pane').hidden = !on;
   if (!on) {
     if (isAdminPage(prev.kind)) S.list.sig = '';
+    if (adminView && adminView.stop) adminView.stop();
     adminView = null;
     fill($('admin-pane'));
     return false;
   }
   if (prev.kind !== S.route.kind || !$('admin-pane').firstChild) {
-    if (S.route.kind === 'assistants') {
+    if (adminView && adminView.stop) adminView.stop();
+    if (S.route.kind === 'stats') {
+      adminView = mountStats($('admin-pane'), { api, onError: showError });
+    } else if (S.route.kind === 'assistants') {
       adminView = mountAssistants($('admin-pane'), {
         api,
         confirm: confirmDialog,

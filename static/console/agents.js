@@ -34,7 +34,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
 
   async function load({ listOnly = false } = {}) {
     try {
-      const data = await api('GET', '/api/agents');
+      const data = await api('GET', '/api/agents?workload=true'); // (the team list shows it)
       V.items = data.items || [];
       V.error = null;
       onChange(V.items);

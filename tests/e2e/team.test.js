@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { launch, newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, openRow } from './lib/pages.js';
 
 let hub;
@@ -117,4 +117,39 @@ test('a notice names the customer of a conversation this console never opened, a
   assert.equal(await clear.count(), 0);
   assert.deepEqual(realProblems(suePage), []);
   await suePage.context().close();
+});
+
+test('Stats shows the hub\'s figures to any agent and follows them', async () => {
+  const c = await customerSays('Paul Durand', 'Is the shop open on Sunday?');
+  const annPage = await newPage(browser);
+  await signIn(annPage, hub, ann.token);
+  await annPage.click('#nav-stats');
+  await annPage.waitForFunction(() => location.hash === '#/stats');
+  const stat = (key) => annPage.locator(`.stat[data-stat="${key}"] .stat-value`);
+  await stat('conv_open').waitFor();
+  const api0 = await api(hub, 'GET', '/api/stats', ann.token);
+  assert.equal(await stat('conv_open').textContent(), String(api0.conversations.open));
+  assert.equal(await stat('status_pending').textContent(), String(api0.messages.by_status.pending ?? 0));
+  assert.equal(await stat('status_help_requested').textContent(), String(api0.messages.by_status.help_requested ?? 0));
+  // the sidebar still works from here, and its link says where we are
+  assert.equal(await annPage.getAttribute('#nav-stats', 'aria-current'), 'page');
+
+  // a reply and a close: first response and resolution get figures on Refresh
+  await api(hub, 'POST', `/api/conversations/${c.conv}/replies`, ann.token, { text: 'Yes, 10 to 6.' });
+  await api(hub, 'POST', `/api/conversations/${c.conv}/close`, ann.token, { notes: 'answered' });
+  await annPage.click('#stats-refresh');
+  const api1 = await api(hub, 'GET', '/api/stats', ann.token);
+  await annPage.waitForFunction((n) => document.querySelector('.stat[data-stat="conv_closed"] .stat-value')?.textContent === String(n), api1.conversations.closed);
+  assert.match(await stat('first_response_p50').textContent(), /^\d+ (s|min)/);
+  assert.match(await stat('resolution_p50').textContent(), /^\d+ (s|min)/);
+  assert.equal(await stat('status_answered').textContent(), String(api1.messages.by_status.answered));
+  // the sidebar's counts follow on this screen too
+  await annPage.waitForFunction((n) => document.querySelector('#conv-states a[data-state="closed"] .count')?.textContent === String(n), api1.conversations.closed);
+  await shot(annPage, 'console-stats');
+  // leaving Stats brings the inbox back
+  await annPage.click('#folders a[data-folder="pending"]');
+  await annPage.locator('#list-title', { hasText: 'Pending' }).waitFor();
+  assert.equal(await annPage.locator('.stat').count(), 0);
+  assert.deepEqual(realProblems(annPage), []);
+  await annPage.context().close();
 });
