@@ -157,6 +157,8 @@ pub struct SubState {
     pub queued_frames: AtomicUsize,
     pub queued_bytes: AtomicUsize,
     pub overflowed: AtomicBool,
+    /// The agent's token was replaced: the console closes with 4401.
+    pub revoked: AtomicBool,
     /// Set by whoever first reports the socket gone (bus on overflow, or the socket).
     gone: AtomicBool,
     /// The agent of a console (presence follows its connection).
@@ -311,6 +313,32 @@ impl Bus {
                 });
             }
         }
+    }
+
+    /// Cuts off every console of `agent` (its token was replaced): their queues end, and
+    /// each socket closes with 4401 (see `SubState::revoked`). Returns how many.
+    pub fn revoke_agent(&self, agent: &AgentId) -> usize {
+        let ids: Vec<u64> = self
+            .agents
+            .iter()
+            .filter(|s| s.value().state.agent.as_ref() == Some(agent))
+            .map(|s| *s.key())
+            .collect();
+        let mut n = 0;
+        for id in ids {
+            if let Some((_, sub)) = self.agents.remove(&id) {
+                sub.state.revoked.store(true, Ordering::Relaxed);
+                if let Some(p) = self.presence.get() {
+                    if sub.state.mark_gone() {
+                        p.do_send(Disconnect {
+                            agent: agent.clone(),
+                        });
+                    }
+                }
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Removes a subscription (socket closed).

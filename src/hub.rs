@@ -389,6 +389,27 @@ impl Hub {
         .await
     }
 
+    /// Replaces an agent's token (admin only): the old one stops working at once, and
+    /// the agent's open consoles are closed with 4401. Returns the agent and the token.
+    pub async fn new_agent_token(
+        self: &Arc<Self>,
+        id: AgentId,
+    ) -> Result<(AgentRecord, String), ApiError> {
+        let hub = self.clone();
+        self.locked("agents".into(), async move {
+            let Some(mut rec) = hub.directory.agent(&id) else {
+                return Err(ApiError::NotFound("agent not found".into()));
+            };
+            let token = auth::new_token();
+            rec.token_hash = auth::hash_token(&token);
+            hub.directory.put_agent(&hub.store, rec.clone()).await?;
+            let consoles = hub.bus.revoke_agent(&rec.id);
+            tracing::info!(agent_id = %rec.id, consoles, "Agent token replaced.");
+            Ok((rec, token))
+        })
+        .await
+    }
+
     /// Stores an assistant durably, then in memory.
     pub async fn put_assistants(&self, list: Vec<Assistant>) -> Result<(), ApiError> {
         let mut b = Batch::default();

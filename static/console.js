@@ -287,6 +287,7 @@ function showAdminPage(prev) {
     } else {
       adminView = mountAgents($('admin-pane'), {
         api,
+        confirm: confirmDialog,
         meId: () => S.meId,
         onChange: (items) => {
           setAgents(items);

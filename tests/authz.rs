@@ -235,3 +235,69 @@ fn the_bearer_scheme_is_case_insensitive_and_other_schemes_are_unauthorized() {
         assert_eq!(get(&auth), 401, "{auth:?}");
     }
 }
+
+/// An extension: `POST /api/agents/{id}/token` (admin) replaces an agent's token. The old
+/// one stops working at once, on HTTP and on the agent's open console (closed with
+/// 4401); the new one signs the agent in. Only an admin may; an unknown agent is 404.
+#[test]
+fn an_admin_replaces_a_lost_token_and_the_old_one_stops_working() {
+    let mut hub = Hub::start();
+    let (bob_id, old) = hub.agent("Bob", "agent");
+    let (_, sue) = hub.agent("Sue", "supervisor");
+    let (mut console, _) = hub.console(&old, None);
+    let (_, k) = hub.contact();
+    let path = format!("/api/agents/{bob_id}/token");
+
+    for (token, code) in [
+        (Some(old.as_str()), 403),
+        (Some(sue.as_str()), 403),
+        (Some(k.as_str()), 403),
+        (None, 401),
+    ] {
+        let (s, b) = hub.call("POST", &path, token, Some(json!({})));
+        assert_eq!(s, code, "{token:?}: {b}");
+    }
+    let (s, b) = hub.call(
+        "POST",
+        "/api/agents/nobody/token",
+        Some(common::ADMIN),
+        None,
+    );
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{b}"
+    );
+
+    let (s, b) = hub.call("POST", &path, Some(common::ADMIN), None);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (b["id"].as_str(), b["name"].as_str()),
+        (Some(bob_id.as_str()), Some("Bob"))
+    );
+    let new = b["token"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    // the open console is closed as a bad token is, whatever it was doing
+    let code = loop {
+        match console.next(common::WAIT) {
+            Frame::Closed(c) => break c,
+            Frame::Json(_) => continue,
+            other => panic!("the console stayed open: {other:?}"),
+        }
+    };
+    assert_eq!(code, Some(4401));
+    let (s, _) = hub.get("/api/agents", &old);
+    assert_eq!(s, 401, "the old token");
+    let (s, _) = hub.get("/api/agents", &new);
+    assert_eq!(s, 200, "the new token");
+    let mut again = hub.socket("/ws/agent", json!({"type": "hello", "token": old}));
+    assert_eq!(again.closed(), Some(4401));
+    let (_, w) = hub.console(&new, None);
+    assert_eq!(w["agent_id"], bob_id.as_str());
+    // and it lasts: after a restart too
+    hub.restart();
+    let (s, _) = hub.get("/api/agents", &new);
+    assert_eq!(s, 200);
+    let (s, _) = hub.get("/api/agents", &old);
+    assert_eq!(s, 401);
+}

@@ -11,7 +11,8 @@ use serde_json::json;
 /// Registers the agent routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/agents", web::post().to(create))
-        .route("/api/agents", super::get().to(list));
+        .route("/api/agents", super::get().to(list))
+        .route("/api/agents/{id}/token", web::post().to(new_token));
 }
 
 #[derive(Deserialize)]
@@ -40,6 +41,29 @@ async fn create(
     let (rec, token) = hub.create_agent(name, b.role, b.capacity).await?;
     tracing::info!(agent_id = %rec.id, role = ?rec.role, "Agent created.");
     Ok(HttpResponse::Created().json(json!({
+        "id": rec.id, "name": rec.name, "role": rec.role, "capacity": rec.capacity, "token": token,
+    })))
+}
+
+/// An extension: `POST /api/agents/{id}/token` (admin) gives an agent a new token, answered
+/// 200 `{"id","name","role","capacity","token"}` as creation is; the old token stops
+/// working at once (its consoles close with 4401). A lost token no longer locks an agent
+/// out for good (names are unique: no new agent could take the name).
+async fn new_token(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    admin(&hub, &req).await?;
+    let body = super::read_body(&req, payload).await?;
+    if !body.is_empty() {
+        parse::<serde_json::Value>(&body)?;
+    }
+    let (rec, token) = hub
+        .new_agent_token(crate::domain::AgentId::from(path.into_inner()))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
         "id": rec.id, "name": rec.name, "role": rec.role, "capacity": rec.capacity, "token": token,
     })))
 }

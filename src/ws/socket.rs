@@ -474,7 +474,18 @@ impl StreamHandler<Frames> for Socket {
     }
 
     fn finished(&mut self, ctx: &mut WsContext<Self>) {
-        if self.hub.bus.is_shutting_down() {
+        let revoked = self
+            .sub
+            .as_ref()
+            .is_some_and(|(_, state)| state.revoked.load(Ordering::Relaxed));
+        if revoked {
+            // An admin replaced this agent's token: it no longer signs anyone in.
+            Self::close(
+                ctx,
+                ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
+                "the token was replaced",
+            );
+        } else if self.hub.bus.is_shutting_down() {
             Self::close(
                 ctx,
                 ws::CloseCode::Away,

@@ -1,7 +1,8 @@
 // The Agents screen (admins only, PROTOCOL §6): the team with role and presence, and
 // adding an agent (name, role). The new agent's token is shown once, with a copy button:
-// the hub keeps only its hash, so it can never be shown again. PROTOCOL defines no way
-// to edit or delete an agent, so this screen offers none.
+// the hub keeps only its hash, so it can never be shown again. A lost token is replaced
+// with "New token…" (the hub's POST /api/agents/{id}/token, an extension): the old one
+// stops working at once. PROTOCOL defines no way to edit or delete an agent.
 // The hub's own error message (§3, e.g. a name already taken) is shown inline.
 
 import { h, fill, avatar } from './dom.js';
@@ -28,7 +29,7 @@ const RANK = { online: 0, away: 1 };
  * errors that are not about the form (e.g. the session expired).
  * Returns {reload, presence(agentId, presence)} (live presence changes).
  */
-export function mountAgents(root, { api, meId = () => null, onChange = () => {}, onError = () => {} }) {
+export function mountAgents(root, { api, meId = () => null, onChange = () => {}, onError = () => {}, confirm = async () => true }) {
   const V = { items: [], loading: true, error: null, adding: false, formError: null, created: null, busy: false };
   const draft = { name: '', role: 'agent' };
 
@@ -64,6 +65,26 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
       V.formError = errorText(e);
       render();
+    }
+  }
+
+  async function replaceToken(a) {
+    const ok = await confirm({
+      title: `Give ${a.name} a new token?`,
+      description: `${a.name}’s current token stops working at once, and their open consoles are signed out. The new token is shown once.`,
+      submit: 'New token',
+      danger: true,
+    });
+    if (!ok) return;
+    try {
+      V.created = { ...(await api('POST', `/api/agents/${encodeURIComponent(a.id)}/token`)), renewed: true };
+      V.adding = false;
+      render();
+      root.querySelector('#agent-token')?.focus();
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.error = errorText(e);
+      renderList();
     }
   }
 
@@ -110,8 +131,8 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       },
     });
     return h('section', { id: 'agent-created', class: 'token-notice', role: 'region', 'aria-label': 'New agent token' },
-      h('h2', { text: `${a.name} was added as ${(ROLE_LABEL[a.role] || a.role).toLowerCase()}` }),
-      h('p', { class: 'token-warning', text: 'Copy this token now and give it to them: it signs them in to the console. It will not be shown again.' }),
+      h('h2', { text: a.renewed ? `${a.name} has a new token` : `${a.name} was added as ${(ROLE_LABEL[a.role] || a.role).toLowerCase()}` }),
+      h('p', { class: 'token-warning', text: `Copy this token now and give it to them: it signs them in to the console${a.renewed ? ' (the old one no longer does)' : ''}. It will not be shown again.` }),
       h('div', { class: 'token-row' }, token, copy, status),
       h('div', { class: 'dialog-actions' },
         h('button', { id: 'agent-token-done', type: 'button', class: 'btn', text: 'I have copied it', on: { click: () => { V.created = null; render(); root.querySelector('#agent-add')?.focus(); } } })));
@@ -148,7 +169,14 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
         h('span', { class: 'avatar-wrap' }, avatar(a.name, a.id, 'sm'), h('span', { class: `pdot p-${a.presence}`, 'aria-hidden': 'true' })),
         h('span', { class: 'asst-name agent-name', text: a.id === meId() ? `${a.name} (you)` : a.name }),
         h('span', { class: 'badge agent-role', text: ROLE_LABEL[a.role] || a.role }),
-        h('span', { class: `agent-presence team-presence p-${a.presence}`, text: a.presence })))));
+        h('span', { class: `agent-presence team-presence p-${a.presence}`, text: a.presence }),
+        h('button', {
+          type: 'button', class: 'btn small ghost', dataset: { action: 'new-token' }, text: 'New token…',
+          // (one's own: this console would be signed out before the new token showed)
+          disabled: !!V.created || a.id === meId(),
+          title: a.id === meId() ? 'Another admin can give you a new token' : V.created ? 'First copy the token shown above' : `Replace ${a.name}’s token (a lost one)`,
+          on: { click: () => replaceToken(a) },
+        })))));
   }
 
   /**
