@@ -77,11 +77,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     agent(&hub, &req).await?;
     let q = web::Query::<ListQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
-    let workload = match q.workload.as_deref() {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(_) => return Err(ApiError::invalid("workload must be true or false")),
-    };
+    let workload = super::flag("workload", q.workload.as_deref())?;
     let agents = hub.directory.agents();
     let mut items: Vec<_> = agents
         .iter()

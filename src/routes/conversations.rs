@@ -64,14 +64,9 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     };
     let before = super::inbox::parse_num("before", q.before.as_deref())?;
     // An extension: each conversation's latest message, reply or comment (below).
-    let flag = |name: &str, v: Option<&str>| match v {
-        None | Some("0" | "false") => Ok(false),
-        Some("1" | "true") => Ok(true),
-        Some(_) => Err(ApiError::invalid(format!("{name} must be true or false"))),
-    };
-    let preview = flag("preview", q.preview.as_deref())?;
+    let preview = super::flag("preview", q.preview.as_deref())?;
     // An extension: every list's size (below).
-    let counts = flag("counts", q.counts.as_deref())?;
+    let counts = super::flag("counts", q.counts.as_deref())?;
     let store = hub.store.clone();
     let mut first = true;
     let n = limit.min(LIST_PAGE);
@@ -668,16 +663,7 @@ async fn owner(
     let (me, role) = agent(&hub, &req).await?;
     let body = super::read_body(&req, payload).await?;
     let b: OwnerBody = parse(&body)?;
-    let agent_id = match b.agent_id {
-        Some(a) => {
-            let a = AgentId::from(a);
-            if hub.directory.agent(&a).is_none() {
-                return Err(ApiError::invalid("agent_id is not a known agent"));
-            }
-            a
-        }
-        None => me.clone(),
-    };
+    let agent_id = super::agent_or_me(&hub, b.agent_id, &me)?;
     conversation_command(
         &hub,
         me,

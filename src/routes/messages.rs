@@ -2,7 +2,7 @@
 
 use super::{agent, check_text, parse, HubData};
 use crate::actors::conversation::Outcome;
-use crate::domain::{Actor as Who, AgentId, Command, MessageId, Ts};
+use crate::domain::{Actor as Who, Command, MessageId, Ts};
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -83,16 +83,7 @@ async fn act(
     let cmd = match action.as_str() {
         "assign" => {
             let b: AssignBody = parse(&body)?;
-            let agent_id = match b.agent_id {
-                Some(a) => {
-                    let a = AgentId::from(a);
-                    if hub.directory.agent(&a).is_none() {
-                        return Err(ApiError::invalid("agent_id is not a known agent"));
-                    }
-                    a
-                }
-                None => me.clone(),
-            };
+            let agent_id = super::agent_or_me(&hub, b.agent_id, &me)?;
             Command::Assign {
                 message_id: message_id.clone(),
                 agent_id,

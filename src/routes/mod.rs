@@ -202,6 +202,30 @@ pub async fn contact(hub: &Arc<Hub>, req: &HttpRequest) -> Result<(ContactId, St
 
 /// An optional free-text field (notes, a reason): over `max` characters is `too_large`,
 /// as text is (PROTOCOL §3).
+/// The agent a body's optional `agent_id` names (400 when nobody is), else `me`.
+pub fn agent_or_me(hub: &Hub, agent_id: Option<String>, me: &AgentId) -> Result<AgentId, ApiError> {
+    match agent_id {
+        Some(a) => {
+            let a = AgentId::from(a);
+            if hub.directory.agent(&a).is_none() {
+                return Err(ApiError::invalid("agent_id is not a known agent"));
+            }
+            Ok(a)
+        }
+        None => Ok(me.clone()),
+    }
+}
+
+/// An optional boolean query parameter of an extension: `true`/`1`, `false`/`0`, or absent
+/// (false); anything else is 400.
+pub fn flag(field: &str, v: Option<&str>) -> Result<bool, ApiError> {
+    match v {
+        None | Some("0" | "false") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(_) => Err(ApiError::invalid(format!("{field} must be true or false"))),
+    }
+}
+
 pub fn opt_text(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
     match v {
         Some(s) if s.chars().count() > max => Err(ApiError::TooLarge(format!(

@@ -144,11 +144,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         Some(n) => n.min(MAX_EARLIER) as usize,
         None => 0,
     };
-    let with_authors = match q.authors.as_deref() {
-        None | Some("0" | "false") => false,
-        Some("1" | "true") => true,
-        Some(_) => return Err(ApiError::invalid("authors must be true or false")),
-    };
+    let with_authors = super::flag("authors", q.authors.as_deref())?;
     let out = hub
         .store
         .read(move |s| {
