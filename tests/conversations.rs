@@ -2064,3 +2064,67 @@ fn a_conversation_is_handed_over_by_its_owner_or_a_supervisor() {
     );
     assert_eq!(conversation(&hub, &conv)["owner"], carl.0.as_str());
 }
+
+/// An extension: `GET /api/mentions` lists the comments that mention the caller, newest
+/// first, each once however often it names them, with its conversation's customer; it
+/// pages with `before` / `next_before` and survives a `kill -9`.
+#[test]
+fn an_agent_finds_the_comments_that_mention_them() {
+    let mut hub = Hub::start();
+    let ann = hub.agent("Ann", "agent");
+    let bob = hub.agent("Bob", "agent");
+    let carl = hub.agent("Carl", "agent");
+    let (contact, k) = hub.contact();
+    let conv = conv_of(&hub.say(&k, "my parcel is late"));
+    let first = comment(&hub, &bob.1, &conv, "@Ann and @Carl, have a look");
+    let second = comment(&hub, &carl.1, &conv, "@ann @Ann again, sorry");
+    comment(&hub, &ann.1, &conv, "nobody named here");
+    fn mentions(hub: &Hub, token: &str, q: &str) -> Value {
+        let (s, b) = hub.get(&format!("/api/mentions{q}"), token);
+        assert_eq!(s, 200, "{b}");
+        b
+    }
+    let b = mentions(&hub, &ann.1, "");
+    let ids: Vec<String> = b["items"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(ids, [id(&second), id(&first)], "newest first, each once");
+    let top = &b["items"][0];
+    assert_eq!(top["type"], "comment");
+    assert_eq!(top["contact_id"], contact.as_str());
+    assert_eq!(top["text"], second["text"]);
+    assert_eq!(top["seq"], second["seq"]);
+    assert!(b.get("next_before").is_none(), "{b}");
+    let carls: Vec<String> = mentions(&hub, &carl.1, "")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id)
+        .collect();
+    assert_eq!(carls, [id(&first)]);
+    assert_eq!(mentions(&hub, &bob.1, "")["items"], json!([]));
+
+    // pages
+    let page = mentions(&hub, &ann.1, "?limit=1");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let next = page["next_before"].as_u64().expect("next_before");
+    let rest = mentions(&hub, &ann.1, &format!("?limit=1&before={next}"));
+    assert_eq!(id(&rest["items"][0]), id(&first));
+    for q in ["?limit=0", "?before=x"] {
+        let (s, b) = hub.get(&format!("/api/mentions{q}"), &ann.1);
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (400, Some("invalid")),
+            "{q}"
+        );
+    }
+    let (s, _) = hub.get("/api/mentions", &k);
+    assert_eq!(s, 403, "a contact");
+
+    hub.restart(); // (a kill -9, then the same data)
+    let after: Vec<String> = mentions(&hub, &ann.1, "")["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(id)
+        .collect();
+    assert_eq!(after, [id(&second), id(&first)]);
+}

@@ -167,6 +167,19 @@ impl ConversationActor {
             .expect("conversation exists");
         for ev in &events {
             batch.event(ev, Some(&conv.contact_id));
+            // the comment, under each agent it mentions (their mentions list)
+            if let EventBody::CommentCreated { comment } = &ev.body {
+                if !comment.mentions.is_empty() {
+                    // expect: a Comment is plain data; serialising it cannot fail.
+                    let json = serde_json::to_string(comment).expect("serialise a comment");
+                    let entries: BTreeSet<&String> = comment.mentions.iter().collect();
+                    let entries = entries
+                        .into_iter()
+                        .map(|a| index::mention_entry(a, ev.seq, comment.id.as_str()))
+                        .collect();
+                    batch.reindex(vec![], entries, &json);
+                }
+            }
         }
         batch.conversation_log(
             conv.id.as_str(),

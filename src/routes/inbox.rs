@@ -11,7 +11,57 @@ use std::collections::BTreeMap;
 
 /// Registers the inbox route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/inbox", super::get().to(inbox));
+    cfg.route("/api/inbox", super::get().to(inbox))
+        .route("/api/mentions", super::get().to(mentions));
+}
+
+#[derive(Deserialize)]
+struct MentionsQuery {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// An extension: `GET /api/mentions?limit=N&before=SEQ` lists the comments that mention
+/// the caller, newest first (`limit` 50 by default, at most 500), each a Comment with
+/// `"type": "comment"` and its conversation's `contact_id`; a page cut by its limit ends
+/// with `next_before`. A mention made while its agent was away is found here later.
+async fn mentions(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (me, _) = agent(&hub, &req).await?;
+    let q = web::Query::<MentionsQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?
+        .into_inner();
+    let limit = match parse_num("limit", q.limit.as_deref())? {
+        Some(0) => return Err(ApiError::invalid("limit must be at least 1")),
+        Some(n) => n.min(500) as usize,
+        None => 50,
+    };
+    let before = parse_num("before", q.before.as_deref())?;
+    let out = hub
+        .store
+        .read(move |s| {
+            let entries = s.index_desc(&names::mentions(me.as_str()), before, limit)?;
+            let full = entries.len() == limit;
+            let last = entries.last().map(|e| e.0);
+            let mut items = Vec::with_capacity(entries.len());
+            for (_, _, value) in entries {
+                let mut c: serde_json::Value = serde_json::from_slice(&value)
+                    .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+                let contact = match c["conversation_id"].as_str() {
+                    Some(id) => s.conversation(id)?.map(|conv| conv.contact_id),
+                    None => None,
+                };
+                c["type"] = json!("comment");
+                c["contact_id"] = json!(contact);
+                items.push(c);
+            }
+            let mut out = json!({ "items": items });
+            if let (true, Some(last)) = (full, last) {
+                out["next_before"] = json!(last);
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(out))
 }
 
 /// Every folder, in the order the console shows them.

@@ -56,6 +56,10 @@ pub mod names {
     pub fn help_by(agent: &str) -> String {
         format!("help/{agent}")
     }
+    /// The comments that mention `agent` (an extension: `GET /api/mentions`).
+    pub fn mentions(agent: &str) -> String {
+        format!("mention/{agent}")
+    }
 }
 
 fn entry(name: impl Into<String>, order: u64, id: &str) -> IndexEntry {
@@ -118,6 +122,11 @@ pub fn conversation_entries(c: &Conversation) -> Vec<IndexEntry> {
         names::CONV_CLOSED
     };
     vec![entry(names::CONV_ALL, o, id), entry(group, o, id)]
+}
+
+/// A comment's entry in the mentions of one agent it names, ordered by its seq.
+pub fn mention_entry(agent: &str, seq: u64, comment: &str) -> IndexEntry {
+    entry(names::mentions(agent), seq, comment)
 }
 
 /// A duration sample (first response, resolution) of a conversation.
