@@ -38,6 +38,8 @@ const S = {
   // lists, an extension); read again after an event that moves a conversation
   convCounts: {},
   convCountsDirty: true,
+  // comments that @mention me not seen yet (the hub's GET /api/mentions, an extension)
+  mentionsUnread: 0,
   route: { kind: 'inbox', key: 'pending', convId: null, msgId: null },
   list: { sig: '', items: [], loading: false, error: null, limit: 50, more: false },
   conv: null, // {id, conversation, items: [], byKey: Map}
@@ -217,6 +219,9 @@ function parseHash() {
   if (parts[0] === 'conversations' && CONV_STATES.some(([k]) => k === parts[1])) {
     r.kind = 'conversations';
     r.key = parts[1];
+  } else if (parts[0] === 'mentions') {
+    r.kind = 'mentions';
+    r.key = 'all';
   } else if (parts[0] === 'inbox' && FOLDERS.some(([k]) => k === parts[1])) {
     r.key = parts[1];
   }
@@ -393,6 +398,7 @@ function startLive() {
 async function reloadAll() {
   S.owners.clear();
   S.assignees.clear();
+  countMentions();
   await Promise.all([loadAgents(), loadAssistants(), loadMyMessages()]);
   refreshLists();
   if (S.route.convId) loadConversation(S.route.convId, { keepScroll: true });
@@ -559,10 +565,20 @@ function onEvent(ev) {
     return;
   }
   if (CONV_COUNT_EVENTS.has(ev.kind)) S.convCountsDirty = true;
+  if (mentionsMe(ev)) {
+    if (S.route.kind === 'mentions') scheduleRefresh();
+    else {
+      S.mentionsUnread += 1;
+      renderSidebar();
+    }
+  }
   // a conversation list changes with its conversations' events only; a message, reply
   // or comment updates its row's preview in place (the counts are fetched again)
   if (S.route.kind === 'conversations' && !CONV_LIST_EVENTS.has(ev.kind)) {
     if (previewFrom(ev)) scheduleRowUpdate(ev.conversation_id);
+    if (ev.kind !== 'comment.created') scheduleCounts();
+  } else if (S.route.kind === 'mentions') {
+    // the list changes with my mentions only (above); the sidebar's counts with the rest
     if (ev.kind !== 'comment.created') scheduleCounts();
   } else if (ev.kind !== 'comment.created') {
     scheduleRefresh();
@@ -803,7 +819,7 @@ async function convCountsIfDirty() {
 const scheduleCounts = debounce(async () => {
   if (!S.token || isAdminPage(S.route.kind)) return;
   try {
-    const data = await api('GET', '/api/inbox?folder=pending&limit=1');
+    const [data] = await Promise.all([api('GET', '/api/inbox?folder=pending&limit=1'), convCountsIfDirty()]);
     S.counts = data.counts || {};
     renderSidebar();
   } catch {
@@ -891,6 +907,18 @@ async function refreshLists() {
       // no list on the admin screens, but the sidebar's counts stay live (§6.3 counts)
       const [data] = await Promise.all([api('GET', '/api/inbox?folder=pending&limit=1'), convCountsIfDirty()]);
       if (mine === listReq && S.route.kind === kind) S.counts = data.counts || {};
+    } else if (kind === 'mentions') {
+      const want = Math.min(500, Math.max(50, S.list.sig === sig ? S.list.items.length : 50));
+      const [data, inbox] = await Promise.all([
+        api('GET', `/api/mentions?limit=${want}`),
+        api('GET', '/api/inbox?folder=pending&limit=1'),
+        convCountsIfDirty(),
+      ]);
+      if (mine === listReq && S.route.kind === kind) {
+        S.counts = inbox.counts || {};
+        S.list = { sig, items: data.items, loading: false, error: null, limit: want, more: data.next_before !== undefined, next: data.next_before };
+        mentionsSeen(data.items);
+      }
     } else if (kind === 'inbox') {
       const [data] = await Promise.all([
         api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}&order=${S.order}`),
@@ -938,6 +966,7 @@ async function refreshLists() {
 async function loadMore() {
   const { kind, key } = S.route;
   if (kind === 'conversations') return loadOlderConversations();
+  if (kind === 'mentions') return loadOlderMentions();
   if (kind !== 'inbox' || !S.list.items.length) return;
   const last = S.list.items[S.list.items.length - 1].seq;
   const cursor = S.order === 'oldest' ? `order=oldest&after=${last}` : `before=${last}`;
@@ -950,6 +979,60 @@ async function loadMore() {
     renderList();
   } catch (e) {
     showError(e);
+  }
+}
+
+/** The next page of my mentions. */
+async function loadOlderMentions() {
+  const sig = 'mentions:all';
+  if (S.list.sig !== sig || S.list.next === undefined) return;
+  try {
+    const data = await api('GET', `/api/mentions?limit=50&before=${S.list.next}`);
+    if (S.list.sig !== sig) return;
+    const seen = new Set(S.list.items.map((c) => c.id));
+    S.list.items.push(...data.items.filter((c) => !seen.has(c.id)));
+    S.list.next = data.next_before;
+    S.list.more = data.next_before !== undefined && data.items.length > 0;
+    renderList();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// ---------------------------------------------------------------- mentions
+
+const MENTIONS_KEY = 'hub.console.mentionsSeen.';
+
+/** A comment by someone else that @mentions me. */
+function mentionsMe(ev) {
+  const c = ev.kind === 'comment.created' && ev.data && ev.data.comment;
+  return !!(c && S.meId && c.author && c.author.id !== S.meId && (c.mentions || []).includes(S.meId));
+}
+
+function mentionsSeenSeq() {
+  return Number(localStorage.getItem(MENTIONS_KEY + S.meId)) || 0;
+}
+
+/** The mentions shown are seen: the sidebar's count goes. */
+function mentionsSeen(items) {
+  const top = items.reduce((m, c) => Math.max(m, c.seq || 0), mentionsSeenSeq());
+  try { localStorage.setItem(MENTIONS_KEY + S.meId, String(top)); } catch { /* private mode */ }
+  S.mentionsUnread = 0;
+}
+
+/**
+ * How many mentions came since this browser last showed them (a mention made while I
+ * was away is counted at my next start), from the newest 100.
+ */
+async function countMentions() {
+  if (!S.meId || S.route.kind === 'mentions') return;
+  try {
+    const data = await api('GET', '/api/mentions?limit=100');
+    const seen = mentionsSeenSeq();
+    S.mentionsUnread = data.items.filter((c) => (c.seq || 0) > seen && c.author && c.author.id !== S.meId).length;
+    renderSidebar();
+  } catch {
+    // the count stays as it was
   }
 }
 
@@ -1574,6 +1657,13 @@ function renderSidebar() {
       'aria-current': active ? 'page' : null,
     }, h('span', { class: 'nav-label', text: label }), h('span', { class: ['count', (key === 'pending' || key === 'help_requests') && n > 0 && 'hot'], text: n === undefined ? '' : String(n) })));
   }));
+  const onMentions = S.route.kind === 'mentions';
+  fill($('mentions-nav'), h('li', {}, h('a', {
+    href: hashFor('mentions', 'all'),
+    class: ['nav-item', onMentions && 'active'],
+    dataset: { folder: 'mentions' },
+    'aria-current': onMentions ? 'page' : null,
+  }, h('span', { class: 'nav-label', text: 'Mentions' }), h('span', { class: ['count', S.mentionsUnread > 0 && 'hot'], title: 'Unread mentions', text: S.mentionsUnread > 0 ? String(S.mentionsUnread) : '' }))));
   fill($('conv-states'), CONV_STATES.map(([key, label]) => {
     const active = S.route.kind === 'conversations' && S.route.key === key;
     const n = S.convCounts[key];
@@ -1628,8 +1718,8 @@ function statusBadge(status) {
 function renderList() {
   const { kind, key } = S.route;
   if (isAdminPage(kind)) return;
-  const label = (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
-  $('list-title').textContent = kind === 'inbox' ? label : `${label} conversations`;
+  const label = kind === 'mentions' ? 'Mentions' : (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
+  $('list-title').textContent = kind === 'conversations' ? `${label} conversations` : label;
   $('list-order').hidden = kind !== 'inbox';
   $('list-order').value = S.order;
   $('conv-order').hidden = kind !== 'conversations';
@@ -1647,7 +1737,7 @@ function renderList() {
     return;
   }
   if (!L.items.length) {
-    const empty = {
+    const empty = kind === 'mentions' ? 'Nobody has mentioned you yet. Internal comments that @mention you appear here.' : {
       pending: 'Nothing waiting. New customer messages appear here live.',
       mine: 'Nothing assigned to you right now.',
       on_hold: 'You have no messages on hold.',
@@ -1660,10 +1750,28 @@ function renderList() {
     return;
   }
   if (kind === 'inbox') fill(list, L.items.map(messageRow));
+  else if (kind === 'mentions') fill(list, L.items.map(mentionRow));
   else fill(list, (S.convOrder === 'activity' ? byActivity(L.items) : L.items).map(conversationRow));
   lookupContacts(L.items.map((it) => it.contact_id));
   const newer = kind === 'inbox' && S.order === 'oldest';
   fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: newer ? 'Load newer' : 'Load older', on: { click: loadMore } }) : null);
+}
+
+/** A comment that mentions me: who wrote it, in whose conversation, what it says. */
+function mentionRow(c) {
+  const active = S.route.convId === c.conversation_id;
+  const author = (c.author && c.author.id) || '';
+  const where = c.contact_id ? `in ${customerName(c.contact_id)}’s conversation` : 'in a conversation';
+  return h('li', {}, h('a', {
+    href: hashFor('mentions', 'all', c.conversation_id),
+    class: ['row', active && 'active'],
+    dataset: { commentId: c.id, conversationId: c.conversation_id },
+  },
+  avatar(nameOf(author), author),
+  h('span', { class: 'row-main' },
+    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: nameOf(author) }), h('time', { class: 'row-time', dataset: { ago: c.at }, datetime: c.at, text: fmtAgo(c.at) })),
+    h('span', { class: 'row-text', dir: 'auto', text: short(c.text) }),
+    h('span', { class: 'row-meta' }, h('span', { class: 'meta-text', text: where })))));
 }
 
 /** "with Bob", and "(offline)" when Bob is: a message held by someone who left waits for nobody. */

@@ -153,3 +153,41 @@ test('Stats shows the hub\'s figures to any agent and follows them', async () =>
   assert.deepEqual(realProblems(annPage), []);
   await annPage.context().close();
 });
+
+test('a mention made while I was away waits under Mentions, counted, and leads to its conversation', async () => {
+  const c = await customerSays('Nina Weber', 'The lamp arrived broken');
+  // Sue mentions Ann while Ann has no console open
+  await api(hub, 'POST', `/api/conversations/${c.conv}/comments`, sue.token, { text: '@Ann Lee can you offer a replacement?' });
+  const annPage = await newPage(browser);
+  await signIn(annPage, hub, ann.token);
+  const nav = annPage.locator('#mentions-nav a[data-folder="mentions"]');
+  await nav.locator('.count', { hasText: /^1$/ }).waitFor();
+  await nav.click();
+  await annPage.locator('#list-title', { hasText: 'Mentions' }).waitFor();
+  const row = annPage.locator('#list .row', { hasText: 'can you offer a replacement' });
+  await row.waitFor();
+  assert.equal(await row.locator('.row-who').textContent(), 'Sue Chen');
+  await row.locator('.meta-text', { hasText: 'in Nina Weber’s conversation' }).waitFor();
+  const noneUnread = () => annPage.waitForFunction(() => document.querySelector('#mentions-nav .count')?.textContent === '');
+  await noneUnread(); // seen
+  await row.click();
+  await annPage.locator('#timeline .tl-comment', { hasText: 'can you offer a replacement' }).waitFor();
+
+  // a live one while Ann works elsewhere: counted; on Mentions it shows at once
+  await annPage.click('#folders a[data-folder="pending"]');
+  await api(hub, 'POST', `/api/conversations/${c.conv}/comments`, sue.token, { text: '@Ann Lee the customer called again' });
+  await nav.locator('.count', { hasText: /^1$/ }).waitFor();
+  await nav.click();
+  await annPage.locator('#list .row', { hasText: 'called again' }).waitFor();
+  await api(hub, 'POST', `/api/conversations/${c.conv}/comments`, sue.token, { text: '@Ann Lee and once more' });
+  await annPage.locator('#list .row', { hasText: 'once more' }).waitFor();
+  assert.equal(await annPage.locator('#list .row').count(), 3);
+  await noneUnread();
+  // a reload: nothing unread
+  await annPage.reload();
+  await annPage.waitForSelector('#conn.conn-live');
+  await annPage.locator('#list .row', { hasText: 'once more' }).waitFor();
+  assert.equal(await nav.locator('.count').textContent(), '');
+  assert.deepEqual(realProblems(annPage), []);
+  await annPage.context().close();
+});
