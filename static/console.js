@@ -40,6 +40,8 @@ const S = {
   convCountsDirty: true,
   // comments that @mention me not seen yet (the hub's GET /api/mentions, an extension)
   mentionsUnread: 0,
+  // the conversations of the inbox rows shown (the hub's `conversations=true`)
+  convInfo: new Map(),
   route: { kind: 'inbox', key: 'pending', convId: null, msgId: null },
   list: { sig: '', items: [], loading: false, error: null, limit: 50, more: false },
   conv: null, // {id, conversation, items: [], byKey: Map}
@@ -921,10 +923,11 @@ async function refreshLists() {
       }
     } else if (kind === 'inbox') {
       const [data] = await Promise.all([
-        api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}&order=${S.order}`),
+        api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}&order=${S.order}&conversations=true`),
         convCountsIfDirty(),
       ]);
       knowAssignees(data.items);
+      knowConversations(data.conversations);
       if (mine === listReq && S.route.kind === kind && S.route.key === key) {
         S.counts = data.counts || {};
         S.list = { sig, items: data.items, loading: false, error: null, limit, more: data.items.length >= limit };
@@ -971,7 +974,8 @@ async function loadMore() {
   const last = S.list.items[S.list.items.length - 1].seq;
   const cursor = S.order === 'oldest' ? `order=oldest&after=${last}` : `before=${last}`;
   try {
-    const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=50&${cursor}`);
+    const data = await api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=50&${cursor}&conversations=true`);
+    knowConversations(data.conversations);
     if (S.route.kind !== kind || S.route.key !== key) return;
     const seen = new Set(S.list.items.map((m) => m.id));
     S.list.items.push(...data.items.filter((m) => !seen.has(m.id)));
@@ -1774,6 +1778,13 @@ function mentionRow(c) {
     h('span', { class: 'row-meta' }, h('span', { class: 'meta-text', text: where })))));
 }
 
+/** The conversations of the rows read (a row says when its session ended). */
+function knowConversations(map) {
+  if (!map) return;
+  if (S.convInfo.size > 5000) S.convInfo.clear();
+  for (const [id, c] of Object.entries(map)) S.convInfo.set(id, c);
+}
+
 /** "with Bob", and "(offline)" when Bob is: a message held by someone who left waits for nobody. */
 function withWhom(id) {
   const a = S.agents.get(id);
@@ -1784,6 +1795,11 @@ function withWhom(id) {
 function messageRow(m) {
   const active = S.route.convId === m.conversation_id && (!S.route.msgId || S.route.msgId === m.id);
   const meta = [statusBadge(m.status)];
+  // still waiting, but its customer can no longer be answered there (§6.2): say so
+  const conv = S.convInfo.get(m.conversation_id);
+  if (conv && conv.session === 'ended' && WAITING.includes(m.status)) {
+    meta.push(h('span', { class: 'badge c-ended', title: 'The customer can no longer be answered in this conversation: their next message starts a new one', text: 'Session ended' }));
+  }
   if (m.assignee && m.status === 'answered') meta.push(h('span', { class: 'meta-text answered-by', text: `by ${nameOf(m.assignee)}` }));
   else if (m.assignee) meta.push(withWhom(m.assignee));
   if (m.status === 'on_hold' && m.hold_until) meta.push(h('span', { class: 'meta-text timer', dataset: { until: m.hold_until }, text: fmtLeft(m.hold_until) }));

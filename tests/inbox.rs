@@ -793,3 +793,36 @@ fn the_team_list_tells_who_has_what_when_asked() {
     let (s, b) = hub.get("/api/agents?workload=lots", ADMIN);
     assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid")));
 }
+
+/// An extension: `conversations=true` adds the items' conversations, so that a row can say
+/// its session ended; §6.3's answer is unchanged without it.
+#[test]
+fn an_inbox_page_brings_its_conversations_when_asked() {
+    let hub = Hub::start();
+    let (_, ann) = hub.agent("Ann", "agent");
+    let (_, k1) = hub.contact();
+    let (_, k2) = hub.contact();
+    let m1 = hub.say(&k1, "first");
+    let m2 = hub.say(&k2, "second");
+    let (c1, c2) = (
+        m1["conversation_id"].as_str().unwrap().to_string(),
+        m2["conversation_id"].as_str().unwrap().to_string(),
+    );
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{c1}/end-session"),
+        &ann,
+        json!({}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let plain = inbox(&hub, &ann, "folder=pending");
+    assert!(plain.get("conversations").is_none(), "{plain}");
+    let b = inbox(&hub, &ann, "folder=pending&conversations=true");
+    assert_eq!(b["items"], plain["items"]);
+    let convs = b["conversations"].as_object().unwrap();
+    assert_eq!(convs.len(), 2, "{b}");
+    assert_eq!(convs[&c1]["session"], "ended");
+    assert_eq!(convs[&c2]["session"], "active");
+    assert_eq!(convs[&c2]["id"], c2.as_str());
+    let (s, b) = hub.get("/api/inbox?conversations=perhaps", &ann);
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid")));
+}

@@ -117,6 +117,8 @@ struct Query {
     order: Option<String>,
     /// With `order=oldest`: items with seq > this (the next page).
     after: Option<String>,
+    /// An extension: `true` adds the items' conversations (below).
+    conversations: Option<String>,
 }
 
 async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -135,6 +137,7 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
     };
     let before = parse_num("before", q.before.as_deref())?;
     let after = parse_num("after", q.after.as_deref())?;
+    let with_conversations = super::flag("conversations", q.conversations.as_deref())?;
     let oldest_first = match q.order.as_deref() {
         None | Some("newest") => false,
         Some("oldest") => true,
@@ -181,6 +184,28 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
         })?;
         items.push(m);
     }
-    let out = json!({ "items": items, "counts": counts });
+    let mut out = json!({ "items": items, "counts": counts });
+    // With `conversations=true`: `{CONV_ID: Conversation}` for the items' conversations,
+    // so that a row can say its session ended (its customer can no longer be answered
+    // there) or who owns it.
+    if with_conversations {
+        let ids: std::collections::BTreeSet<String> = items
+            .iter()
+            .map(|m| m.conversation_id.to_string())
+            .collect();
+        let convs = hub
+            .store
+            .read(move |s| {
+                let mut map = serde_json::Map::new();
+                for id in ids {
+                    if let Some(c) = s.conversation(&id)? {
+                        map.insert(id, json!(c));
+                    }
+                }
+                Ok(map)
+            })
+            .await?;
+        out["conversations"] = serde_json::Value::Object(convs);
+    }
     Ok(HttpResponse::Ok().json(out))
 }

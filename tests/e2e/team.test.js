@@ -191,3 +191,21 @@ test('a mention made while I was away waits under Mentions, counted, and leads t
   assert.deepEqual(realProblems(annPage), []);
   await annPage.context().close();
 });
+
+test('a waiting message whose session ended says so in the inbox, live', async () => {
+  const c = await customerSays('Otto Berg', 'Can I change my delivery slot?');
+  const annPage = await newPage(browser);
+  await signIn(annPage, hub, ann.token);
+  await annPage.click('#folders a[data-folder="pending"]');
+  const row = annPage.locator('#list .row', { hasText: 'change my delivery slot' });
+  await row.waitFor();
+  assert.equal(await row.locator('.badge.c-ended').count(), 0);
+  await api(hub, 'POST', `/api/conversations/${c.conv}/end-session`, sue.token, { reason: 'duplicate' });
+  await row.locator('.badge.c-ended', { hasText: 'Session ended' }).waitFor();
+  // and after a reload
+  await annPage.reload();
+  await annPage.waitForSelector('#conn.conn-live');
+  await row.locator('.badge.c-ended', { hasText: 'Session ended' }).waitFor();
+  assert.deepEqual(realProblems(annPage), []);
+  await annPage.context().close();
+});
