@@ -1409,7 +1409,15 @@ function agentOptions(except = null) {
   return [{ value: '', label: 'Choose a teammate…' }, ...[...S.agents.values()]
     .filter((a) => a.id !== except)
     .sort((a, b) => presenceRank(a) - presenceRank(b) || a.name.localeCompare(b.name))
-    .map((a) => ({ value: a.id, label: `${a.name}${a.id === S.meId ? ' (you)' : ''} — ${a.presence}` }))];
+    .map((a) => ({ value: a.id, label: `${a.name}${a.id === S.meId ? ' (you)' : ''} — ${a.presence}${loadLabel(a)}` }))];
+}
+
+/** ", 3 assigned" (", 5 of 5 assigned" with a capacity) for a teammate in a select. */
+function loadLabel(a) {
+  const w = a.workload;
+  if (!w) return '';
+  const cap = Number.isInteger(a.capacity) && a.capacity > 0 ? a.capacity : null;
+  return `, ${w.assigned}${cap ? ` of ${cap}` : ''} assigned`;
 }
 
 function presenceRank(a) {
@@ -1690,13 +1698,18 @@ function renderSidebar() {
   document.title = pending > 0 ? `(${pending}) Hub — agent console` : 'Hub — agent console';
 }
 
-/** Who has what: "3 +1 held" (assigned or help answered, then on hold), with the detail on hover. */
+/**
+ * Who has what: "3 +1 held" (assigned or help answered, then on hold), "3/5 +1 held" for
+ * an agent created with a capacity (§6's `capacity`: shown, not enforced), with the
+ * detail on hover.
+ */
 function teamLoad(a) {
   const w = a.workload;
   if (!w) return null;
-  const text = `${w.assigned}${w.on_hold ? ` +${w.on_hold} held` : ''}`;
-  const title = `${w.assigned} assigned, ${w.on_hold} on hold, ${w.help_requested} help ${w.help_requested === 1 ? 'request' : 'requests'} open`;
-  return h('span', { class: ['team-load', w.assigned + w.on_hold === 0 && 'idle'], title, 'aria-label': title, dataset: { assigned: String(w.assigned), onHold: String(w.on_hold) }, text });
+  const cap = Number.isInteger(a.capacity) && a.capacity > 0 ? a.capacity : null;
+  const text = `${w.assigned}${cap ? `/${cap}` : ''}${w.on_hold ? ` +${w.on_hold} held` : ''}`;
+  const title = `${w.assigned} assigned${cap ? ` of ${cap}` : ''}, ${w.on_hold} on hold, ${w.help_requested} help ${w.help_requested === 1 ? 'request' : 'requests'} open`;
+  return h('span', { class: ['team-load', w.assigned + w.on_hold === 0 && 'idle', cap && w.assigned >= cap && 'full'], title, 'aria-label': title, dataset: { assigned: String(w.assigned), onHold: String(w.on_hold) }, text });
 }
 
 /** The team's workloads again after messages changed hands (at most every 2 s). */
