@@ -144,6 +144,12 @@
   log.setAttribute('aria-live', 'polite');
   log.setAttribute('aria-label', 'Messages');
 
+  // A reply that comes while the visitor reads further up does not pull them down: this
+  // says it is there, and takes them to it.
+  var newBelow = el('button', 'hw-new-below', 'New reply ↓');
+  newBelow.type = 'button';
+  newBelow.hidden = true;
+
   var endedBar = el('div', 'hw-ended');
   endedBar.setAttribute('role', 'status');
   endedBar.appendChild(el('strong', null, 'This conversation has ended.'));
@@ -176,6 +182,7 @@
   panel.appendChild(head);
   panel.appendChild(statusBar);
   panel.appendChild(log);
+  panel.appendChild(newBelow);
   panel.appendChild(endedBar);
   panel.appendChild(formError);
   panel.appendChild(form);
@@ -261,7 +268,12 @@
   }
 
   function atBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 60; }
-  function scrollDown() { log.scrollTop = log.scrollHeight; }
+  function scrollDown() {
+    log.scrollTop = log.scrollHeight;
+    newBelow.hidden = true;
+  }
+  log.addEventListener('scroll', function () { if (!newBelow.hidden && atBottom()) newBelow.hidden = true; });
+  newBelow.addEventListener('click', scrollDown);
 
   function bubble(kind, text, at, meta) {
     var li = el('li', 'hw-item ' + (kind === 'out' ? 'hw-out' : 'hw-in'));
@@ -320,7 +332,8 @@
       if (rebuilding) { /* counted once it is rebuilt */ } else if (state.open) markSeen();
       else countUnread();
     }
-    if (stick || type === 'reply') scrollDown();
+    if (stick) scrollDown();
+    else if (type === 'reply' && state.open) newBelow.hidden = false;
   }
 
   function addOutgoing(entry) {

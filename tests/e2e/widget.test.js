@@ -248,3 +248,27 @@ test('a reply from another day shows its date with its time', async () => {
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
 });
+
+test('a reply that comes while the customer reads further up waits below, with a button to it', async () => {
+  const page = await newPage(browser);
+  await openWidget(page, hub);
+  await widgetSend(page, 'Tell me everything about your lamps');
+  const conv = (await pendingMessage('Tell me everything about your lamps')).conversation_id;
+  for (let i = 1; i <= 12; i++) {
+    await api(hub, 'POST', `/api/conversations/${conv}/replies`, bob.token, { text: `Lamp fact number ${i}.\nIt is a long one, to fill the panel.` });
+  }
+  await page.locator(`${W} .hw-in[data-reply-id]`, { hasText: 'Lamp fact number 12' }).waitFor();
+  const log = page.locator(`${W} .hw-log`);
+  const below = page.locator(`${W} .hw-new-below`);
+  assert.equal(await below.isVisible(), false, 'at the bottom, replies scroll into view');
+  // the customer scrolls up to read; a reply comes
+  await log.evaluate((el) => { el.scrollTop = 0; });
+  await api(hub, 'POST', `/api/conversations/${conv}/replies`, bob.token, { text: 'And one more thing.' });
+  await below.waitFor();
+  assert.equal(await log.evaluate((el) => el.scrollTop), 0, 'not pulled down');
+  await below.click();
+  await below.waitFor({ state: 'hidden' });
+  assert.ok(await log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 60), 'at the reply');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
