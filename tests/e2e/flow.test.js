@@ -150,6 +150,15 @@ test('the console on a phone: list first, then the conversation with a back butt
   await openRow(phone, 'ship to Belgium');
   assert.equal(await phone.isVisible('#list-pane'), false);
   assert.equal(await phone.isVisible('#conv-head .back'), true);
+  // a notice (here a mention, from the admin) does not cover the reply tabs or the text box
+  const conv = decodeURIComponent(/\/c\/([^/]+)/.exec(await phone.evaluate(() => location.hash))[1]);
+  await api(hub, 'POST', `/api/conversations/${conv}/comments`, ADMIN_TOKEN, { text: '@Alice Martin see the other conversation too' });
+  const notice = phone.locator('#toasts .toast', { hasText: 'mentioned you' });
+  await notice.waitFor();
+  const box = await notice.boundingBox();
+  const composer = await phone.locator('.composer').boundingBox();
+  assert.ok(box.y + box.height <= composer.y, `notice ${JSON.stringify(box)} over the composer ${JSON.stringify(composer)}`);
+  await notice.locator('.toast-close').click();
   await shot(phone, 'console-phone-conversation');
   await phone.click('#conv-head .back');
   await phone.waitForSelector('#list-pane', { state: 'visible' });
