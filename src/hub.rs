@@ -400,6 +400,13 @@ impl Hub {
             let Some(mut rec) = hub.directory.agent(&id) else {
                 return Err(ApiError::NotFound("agent not found".into()));
             };
+            // The admin whose token HUB_ADMIN_TOKEN sets gets that one back at every
+            // start (§2): a replaced one would not last, so it is refused.
+            if hub.config.admin_token.is_some() && rec.role == Role::Admin && rec.name == "admin" {
+                return Err(ApiError::Conflict(
+                    "this admin's token is set by HUB_ADMIN_TOKEN: change it there".into(),
+                ));
+            }
             let token = auth::new_token();
             rec.token_hash = auth::hash_token(&token);
             hub.directory.put_agent(&hub.store, rec.clone()).await?;
