@@ -17,6 +17,7 @@ const $ = (id) => document.getElementById(id);
 
 const ORDER_KEY = 'hub.console.order';
 const CONV_ORDER_KEY = 'hub.console.convOrder';
+const CONV_OWNER_KEY = 'hub.console.convOwner';
 const HOLDS_KEY = 'hub.console.holds.'; // + agent id: my messages on hold when this browser last saw them
 
 /** A value kept in localStorage, or null (storage may be off). */
@@ -67,6 +68,8 @@ const S = {
   // conversation lists: by their latest message, reply or comment (the rows read), or as
   // the hub lists them, newest opened first (PROTOCOL §6.2)
   convOrder: stored(CONV_ORDER_KEY) === 'opened' ? 'opened' : 'activity',
+  // whose conversations a list shows: everyone's, mine (I own them), or nobody's
+  convOwner: ['mine', 'none'].includes(stored(CONV_OWNER_KEY)) ? stored(CONV_OWNER_KEY) : 'all',
 };
 
 const api = makeApi(() => S.token);
@@ -1741,6 +1744,8 @@ function renderList() {
   $('list-order').value = S.order;
   $('conv-order').hidden = kind !== 'conversations';
   $('conv-order').value = S.convOrder;
+  $('conv-owner').hidden = kind !== 'conversations';
+  $('conv-owner').value = S.convOwner;
   const list = $('list');
   const L = S.list;
   if (L.sig !== `${kind}:${key}` || (L.loading && !L.items.length)) {
@@ -1753,8 +1758,14 @@ function renderList() {
     fill($('list-more'));
     return;
   }
-  if (!L.items.length) {
-    const empty = kind === 'mentions' ? 'Nobody has mentioned you yet. Internal comments that @mention you appear here.' : {
+  // a conversation list shows everyone's, mine, or nobody's (of the rows loaded)
+  const shown = kind === 'conversations' && S.convOwner !== 'all'
+    ? L.items.filter((c) => (S.convOwner === 'mine' ? c.owner === S.meId : !c.owner))
+    : L.items;
+  if (!shown.length) {
+    const empty = kind === 'conversations' && S.convOwner !== 'all'
+      ? (S.convOwner === 'mine' ? 'You own none of these conversations.' : 'Every one of these conversations has an owner.')
+      : kind === 'mentions' ? 'Nobody has mentioned you yet. Internal comments that @mention you appear here.' : {
       pending: 'Nothing waiting. New customer messages appear here live.',
       mine: 'Nothing assigned to you right now.',
       on_hold: 'You have no messages on hold.',
@@ -1763,15 +1774,22 @@ function renderList() {
       all: 'No conversations yet.',
     }[key] || 'Nothing here yet.';
     fill(list, h('li', { class: 'list-empty', text: empty }));
-    fill($('list-more'));
+    // (none of mine loaded yet: older pages may hold some)
+    fill($('list-more'), L.items.length ? moreButton() : null);
     return;
   }
   if (kind === 'inbox') fill(list, L.items.map(messageRow));
   else if (kind === 'mentions') fill(list, L.items.map(mentionRow));
-  else fill(list, (S.convOrder === 'activity' ? byActivity(L.items) : L.items).map(conversationRow));
+  else fill(list, (S.convOrder === 'activity' ? byActivity(shown) : shown).map(conversationRow));
   lookupContacts(L.items.map((it) => it.contact_id));
-  const newer = kind === 'inbox' && S.order === 'oldest';
-  fill($('list-more'), L.more ? h('button', { class: 'btn ghost small', text: newer ? 'Load newer' : 'Load older', on: { click: loadMore } }) : null);
+  fill($('list-more'), moreButton());
+}
+
+/** "Load older" (or, oldest first, "Load newer") while the list has another page. */
+function moreButton() {
+  if (!S.list.more) return null;
+  const newer = S.route.kind === 'inbox' && S.order === 'oldest';
+  return h('button', { class: 'btn ghost small', text: newer ? 'Load newer' : 'Load older', on: { click: loadMore } });
 }
 
 /** A comment that mentions me: who wrote it, in whose conversation, what it says. */
@@ -2769,6 +2787,15 @@ function boot() {
     S.list = { sig: '', items: [], loading: true, error: null, limit: 50, more: false };
     renderList();
     refreshLists();
+  });
+  $('conv-owner').addEventListener('change', (e) => {
+    S.convOwner = ['mine', 'none'].includes(e.target.value) ? e.target.value : 'all';
+    try {
+      localStorage.setItem(CONV_OWNER_KEY, S.convOwner);
+    } catch {
+      // kept for this page only
+    }
+    renderList();
   });
   $('conv-order').addEventListener('change', (e) => {
     S.convOrder = e.target.value === 'opened' ? 'opened' : 'activity';

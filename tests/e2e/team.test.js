@@ -213,3 +213,35 @@ test('a waiting message whose session ended says so in the inbox, live', async (
   assert.deepEqual(realProblems(annPage), []);
   await annPage.context().close();
 });
+
+test('a conversation list shows everyone\'s, mine, or nobody\'s, and keeps the choice', async () => {
+  const mineConv = await customerSays('Mia Lund', 'Question for my own agent');
+  const freeConv = await customerSays('Leo Park', 'Question nobody took yet');
+  await api(hub, 'POST', `/api/conversations/${mineConv.conv}/owner`, ann.token, {});
+  const annPage = await newPage(browser);
+  await signIn(annPage, hub, ann.token);
+  await annPage.click('#conv-states a[data-state="open"]');
+  const row = (c) => annPage.locator(`#list .row[data-conversation-id="${c.conv}"]`);
+  await row(mineConv).waitFor();
+  await row(freeConv).waitFor();
+  await annPage.selectOption('#conv-owner', 'mine');
+  await row(freeConv).waitFor({ state: 'detached' });
+  assert.equal(await row(mineConv).count(), 1);
+  assert.ok((await annPage.locator('#list .row').evaluateAll((els) => els.map((e) => e.textContent))).every((t) => !t.includes('No owner')));
+  await annPage.selectOption('#conv-owner', 'none');
+  await row(freeConv).waitFor();
+  assert.equal(await row(mineConv).count(), 0);
+  // taken live: it leaves the "No owner" list
+  await api(hub, 'POST', `/api/conversations/${freeConv.conv}/owner`, sue.token, { agent_id: ann.id });
+  await row(freeConv).waitFor({ state: 'detached' });
+  // the choice is kept
+  await annPage.reload();
+  await annPage.waitForSelector('#conn.conn-live');
+  assert.equal(await annPage.inputValue('#conv-owner'), 'none');
+  await annPage.selectOption('#conv-owner', 'mine');
+  await row(freeConv).waitFor();
+  await row(mineConv).waitFor();
+  await annPage.selectOption('#conv-owner', 'all');
+  assert.deepEqual(realProblems(annPage), []);
+  await annPage.context().close();
+});
