@@ -306,6 +306,11 @@ impl Bus {
     fn cut_off(&self, state: &SubState) {
         state.overflowed.store(true, Ordering::Relaxed);
         self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.report_gone(state);
+    }
+
+    /// Tells presence that a console is gone, once (whoever reports it first).
+    fn report_gone(&self, state: &SubState) {
         if let (Some(agent), Some(p)) = (&state.agent, self.presence.get()) {
             if state.mark_gone() {
                 p.do_send(Disconnect {
@@ -328,13 +333,7 @@ impl Bus {
         for id in ids {
             if let Some((_, sub)) = self.agents.remove(&id) {
                 sub.state.revoked.store(true, Ordering::Relaxed);
-                if let Some(p) = self.presence.get() {
-                    if sub.state.mark_gone() {
-                        p.do_send(Disconnect {
-                            agent: agent.clone(),
-                        });
-                    }
-                }
+                self.report_gone(&sub.state);
                 n += 1;
             }
         }

@@ -739,14 +739,21 @@ function notify(ev) {
 }
 
 const contactAsks = new Map(); // contact id → the pending read of it
+const contactsUnknown = new Set(); // ids the hub answered without (not asked again)
 
-/** Reads the customers not known yet (`GET /api/contacts?ids=`), each once at a time. */
+/**
+ * Reads the customers not known yet (`GET /api/contacts?ids=`), each once at a time; a
+ * failed read is tried again the next time they are wanted.
+ */
 function ensureContacts(ids) {
-  const want = [...new Set(ids)].filter((id) => id && !S.contacts.has(id));
+  const want = [...new Set(ids)].filter((id) => id && !S.contacts.has(id) && !contactsUnknown.has(id));
   const missing = want.filter((id) => !contactAsks.has(id));
   if (missing.length && S.token) {
     const ask = api('GET', `/api/contacts?ids=${missing.map(encodeURIComponent).join(',')}`)
-      .then((data) => { for (const c of data.items || []) S.contacts.set(c.id, c); })
+      .then((data) => {
+        for (const c of data.items || []) S.contacts.set(c.id, c);
+        for (const id of missing) if (!S.contacts.has(id)) contactsUnknown.add(id);
+      })
       .catch(() => {})
       .finally(() => { for (const id of missing) contactAsks.delete(id); });
     for (const id of missing) contactAsks.set(id, ask);
@@ -1419,7 +1426,7 @@ function agentOptions(except = null) {
 function loadLabel(a) {
   const w = a.workload;
   if (!w) return '';
-  const cap = Number.isInteger(a.capacity) && a.capacity > 0 ? a.capacity : null;
+  const cap = capacityOf(a);
   return `, ${w.assigned}${cap ? ` of ${cap}` : ''} assigned`;
 }
 
@@ -1709,10 +1716,15 @@ function renderSidebar() {
 function teamLoad(a) {
   const w = a.workload;
   if (!w) return null;
-  const cap = Number.isInteger(a.capacity) && a.capacity > 0 ? a.capacity : null;
+  const cap = capacityOf(a);
   const text = `${w.assigned}${cap ? `/${cap}` : ''}${w.on_hold ? ` +${w.on_hold} held` : ''}`;
   const title = `${w.assigned} assigned${cap ? ` of ${cap}` : ''}, ${w.on_hold} on hold, ${w.help_requested} help ${w.help_requested === 1 ? 'request' : 'requests'} open`;
   return h('span', { class: ['team-load', w.assigned + w.on_hold === 0 && 'idle', cap && w.assigned >= cap && 'full'], title, 'aria-label': title, dataset: { assigned: String(w.assigned), onHold: String(w.on_hold) }, text });
+}
+
+/** The capacity an agent was created with (§6), or null. */
+function capacityOf(a) {
+  return Number.isInteger(a.capacity) && a.capacity > 0 ? a.capacity : null;
 }
 
 /** The team's workloads again after messages changed hands (at most every 2 s). */
@@ -2583,28 +2595,15 @@ function replySend(convId, text) {
   return send;
 }
 
-const contactsAsked = new Set();
-
 /**
  * Asks the hub who the customers in sight are (`GET /api/contacts`, an extension), once
- * per customer, and redraws the list when some gave a name.
+ * per customer (`ensureContacts`), and redraws the list when some gave a name.
  */
 async function lookupContacts(ids) {
-  const wanted = [...new Set(ids)].filter((id) => id && !S.contacts.has(id) && !contactsAsked.has(id)).slice(0, 500);
+  const wanted = [...new Set(ids)].filter((id) => id && !S.contacts.has(id) && !contactsUnknown.has(id)).slice(0, 500);
   if (!wanted.length || !S.token) return;
-  for (const id of wanted) contactsAsked.add(id);
-  try {
-    const data = await api('GET', `/api/contacts?ids=${wanted.map(encodeURIComponent).join(',')}`);
-    let named = false;
-    for (const c of data.items || []) {
-      S.contacts.set(c.id, c);
-      if (c.name && c.name.trim()) named = true;
-    }
-    if (named) renderList();
-  } catch {
-    // asked again after a while: a later list may name them
-    for (const id of wanted) contactsAsked.delete(id);
-  }
+  await ensureContacts(wanted);
+  if (wanted.some((id) => S.contacts.get(id)?.name?.trim())) renderList();
 }
 
 /** The customer's name as given to the widget, else "Visitor 1a2b". */

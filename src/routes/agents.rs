@@ -22,6 +22,13 @@ struct CreateBody {
     capacity: Option<u32>,
 }
 
+/// An agent with its token, as creation (§6) and a new token answer it.
+fn with_token(rec: &crate::auth::AgentRecord, token: &str) -> serde_json::Value {
+    json!({
+        "id": rec.id, "name": rec.name, "role": rec.role, "capacity": rec.capacity, "token": token,
+    })
+}
+
 async fn create(
     hub: HubData,
     req: HttpRequest,
@@ -40,9 +47,7 @@ async fn create(
     }
     let (rec, token) = hub.create_agent(name, b.role, b.capacity).await?;
     tracing::info!(agent_id = %rec.id, role = ?rec.role, "Agent created.");
-    Ok(HttpResponse::Created().json(json!({
-        "id": rec.id, "name": rec.name, "role": rec.role, "capacity": rec.capacity, "token": token,
-    })))
+    Ok(HttpResponse::Created().json(with_token(&rec, &token)))
 }
 
 /// An extension: `POST /api/agents/{id}/token` (admin) gives an agent a new token, answered
@@ -63,9 +68,7 @@ async fn new_token(
     let (rec, token) = hub
         .new_agent_token(crate::domain::AgentId::from(path.into_inner()))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": rec.id, "name": rec.name, "role": rec.role, "capacity": rec.capacity, "token": token,
-    })))
+    Ok(HttpResponse::Ok().json(with_token(&rec, &token)))
 }
 
 #[derive(Deserialize)]

@@ -30,11 +30,7 @@ async fn mentions(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiErr
     let q = web::Query::<MentionsQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?
         .into_inner();
-    let limit = match parse_num("limit", q.limit.as_deref())? {
-        Some(0) => return Err(ApiError::invalid("limit must be at least 1")),
-        Some(n) => n.min(500) as usize,
-        None => 50,
-    };
+    let limit = page_limit(q.limit.as_deref())?;
     let before = parse_num("before", q.before.as_deref())?;
     let out = hub
         .store
@@ -92,6 +88,15 @@ pub fn folder_index(f: &str, agent: &str, role: Role) -> Option<String> {
     })
 }
 
+/// A page's `limit` (§6.3): 50 by default, a larger one than 500 counts as 500, 0 is 400.
+fn page_limit(v: Option<&str>) -> Result<usize, ApiError> {
+    match parse_num("limit", v)? {
+        None => Ok(50),
+        Some(0) => Err(ApiError::invalid("limit must be at least 1")),
+        Some(n) => Ok(n.min(500) as usize),
+    }
+}
+
 /// Parses an optional non-negative integer query parameter. A number past `u64::MAX`
 /// counts as `u64::MAX` (a huge `limit` counts as 500, a huge `before` keeps everything).
 pub fn parse_num(field: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
@@ -130,11 +135,7 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
     let index = folder_index(&folder, me.as_str(), role).ok_or_else(|| {
         ApiError::invalid(format!("folder must be one of {}", FOLDERS.join(", ")))
     })?;
-    let limit = match parse_num("limit", q.limit.as_deref())? {
-        None => 50,
-        Some(0) => return Err(ApiError::invalid("limit must be at least 1")),
-        Some(n) => n.min(500) as usize,
-    };
+    let limit = page_limit(q.limit.as_deref())?;
     let before = parse_num("before", q.before.as_deref())?;
     let after = parse_num("after", q.after.as_deref())?;
     let with_conversations = super::flag("conversations", q.conversations.as_deref())?;
