@@ -16,6 +16,8 @@ pub struct Config {
     pub presence_grace: Duration,
     /// `HUB_RATE_LIMIT=off` disables rate limits.
     pub rate_limit: bool,
+    /// `HUB_SEARCH=off` builds no search index (`GET /api/search` then answers 503).
+    pub search: bool,
     /// `HUB_ALLOWED_ORIGINS`: origins allowed on WebSocket upgrades (when set, instead of the
     /// hub's own) and on the widget API's CORS.
     pub allowed_origins: Vec<String>,
@@ -54,6 +56,16 @@ pub fn canonical_origin(origin: &str) -> String {
         }
     }
     o
+}
+
+/// A switch that is on unless set to `off` (or `false`, `no`, `0`).
+fn on_off(name: &str, v: Option<String>) -> Result<bool, String> {
+    match v.map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(true),
+        Some(v) if matches!(v.as_str(), "" | "on" | "true" | "yes" | "1") => Ok(true),
+        Some(v) if matches!(v.as_str(), "off" | "false" | "no" | "0") => Ok(false),
+        Some(v) => Err(format!("{name} must be off or on, not {v:?}")),
+    }
 }
 
 impl Config {
@@ -100,12 +112,8 @@ impl Config {
             data: var("HUB_DATA").unwrap_or_else(|| "./data".into()).into(),
             admin_token,
             presence_grace: Duration::from_millis(number("HUB_PRESENCE_GRACE_MS", 10_000)?),
-            rate_limit: match var("HUB_RATE_LIMIT").map(|v| v.trim().to_ascii_lowercase()) {
-                None => true,
-                Some(v) if matches!(v.as_str(), "on" | "true" | "yes" | "1") => true,
-                Some(v) if matches!(v.as_str(), "off" | "false" | "no" | "0") => false,
-                Some(v) => return Err(format!("HUB_RATE_LIMIT must be off or on, not {v:?}")),
-            },
+            rate_limit: on_off("HUB_RATE_LIMIT", var("HUB_RATE_LIMIT"))?,
+            search: on_off("HUB_SEARCH", var("HUB_SEARCH"))?,
             allowed_origins: var("HUB_ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')
@@ -161,7 +169,9 @@ mod tests {
                 !config(&[("HUB_RATE_LIMIT", off)]).unwrap().rate_limit,
                 "{off}"
             );
+            assert!(!config(&[("HUB_SEARCH", off)]).unwrap().search, "{off}");
         }
+        assert!(config(&[]).unwrap().search);
         // Empty counts as unset.
         assert!(config(&[("HUB_RATE_LIMIT", "")]).unwrap().rate_limit);
         for (k, v) in [
@@ -170,6 +180,7 @@ mod tests {
             ("HUB_PRESENCE_GRACE_MS", "1.5"),
             ("HUB_PRESENCE_GRACE_MS", "99999999999999999999999"),
             ("HUB_RATE_LIMIT", "maybe"),
+            ("HUB_SEARCH", "sometimes"),
             ("HUB_LOG_FORMAT", "xml"),
             ("HUB_SOCKET_SILENCE_MS", "0"),
             ("HUB_SOCKET_SILENCE_MS", "soon"),

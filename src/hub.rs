@@ -44,6 +44,8 @@ pub struct Hub {
     pub sends: crate::sends::Sends,
     /// What the hub remembers of the agents' reply client ids (see `reply_ids.rs`).
     pub reply_ids: crate::reply_ids::ReplyIds,
+    /// The full-text index (`GET /api/search`), built behind the log.
+    pub search: Arc<crate::store::search::SearchIndex>,
 }
 
 impl Hub {
@@ -63,6 +65,12 @@ impl Hub {
         }
         let rate_limit = config.rate_limit;
         let agent_slots = crate::locks::Admission::new(config.agent_inflight);
+        let search = if config.search {
+            let head = bus.clone();
+            crate::store::search::SearchIndex::start(&store, move || head.head())
+        } else {
+            Arc::new(crate::store::search::SearchIndex::off())
+        };
         let hub = Arc::new(Hub {
             config,
             store,
@@ -79,6 +87,7 @@ impl Hub {
             reply_ids: Default::default(),
             admin_token_created,
             limiter: crate::ratelimit::Limiter::new(rate_limit),
+            search,
         });
         let armed = hub.timers.start(&hub)?;
         tracing::info!(timers = armed, epoch = hub.store.epoch(), "Hub ready.");

@@ -90,8 +90,13 @@ pub fn folder_index(f: &str, agent: &str, role: Role) -> Option<String> {
 
 /// A page's `limit` (§6.3): 50 by default, a larger one than 500 counts as 500, 0 is 400.
 fn page_limit(v: Option<&str>) -> Result<usize, ApiError> {
+    page_limit_or(v, 50)
+}
+
+/// [`page_limit`] with another default.
+pub(crate) fn page_limit_or(v: Option<&str>, default: usize) -> Result<usize, ApiError> {
     match parse_num("limit", v)? {
-        None => Ok(50),
+        None => Ok(default),
         Some(0) => Err(ApiError::invalid("limit must be at least 1")),
         Some(n) => Ok(n.min(500) as usize),
     }

@@ -10,6 +10,7 @@ pub mod cors;
 pub mod inbox;
 pub mod messages;
 pub mod ops;
+pub mod search;
 pub mod ui;
 pub mod widget;
 
@@ -61,6 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversations::configure(cfg);
     contacts::configure(cfg);
     inbox::configure(cfg);
+    search::configure(cfg);
     assistants::configure(cfg);
     ops::configure(cfg);
     ui::configure(cfg);

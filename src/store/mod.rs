@@ -13,6 +13,7 @@ pub mod keys;
 mod lazy;
 pub mod log;
 mod recovery;
+pub mod search;
 mod settings;
 #[cfg(test)]
 mod sled_patches;

@@ -211,7 +211,7 @@ fn spawn_thread(progress: Arc<Progress>) -> Option<std::sync::mpsc::Sender<Arc<I
 /// Makes the calling thread yield the CPU and the disk to everything else: nice 19
 /// (not `SCHED_IDLE`, which could starve it while it holds sled's epoch, and hold back
 /// the freeing of memory) and the idle I/O class.
-fn lowest_priority() {
+pub(super) fn lowest_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: both calls take plain integers and only change this thread's scheduling
     // (a thread id of 0 is the calling thread).

@@ -1,0 +1,559 @@
+//! Full-text search (an extension, `GET /api/search`): which messages, replies, comments,
+//! closing notes, end-of-session reasons, help questions and answers, and which
+//! customers' names and e-mail addresses hold the words an agent types.
+//!
+//! The index is derived data, built behind the hub from its event log, never on the
+//! commit path: a thread (`hub-search`, nice 19, idle I/O class) reads the events past
+//! its checkpoint and writes, for every word of their texts, one key `p` + word + 0 +
+//! seq into a sled database of its own (`DATA/search-index`), with the checkpoint in the
+//! same batch. A crash loses at most the last second of it (that database is flushed
+//! every second and never synced), and the thread starts again from the checkpoint it
+//! finds; an index that cannot be read is rebuilt from the log. A search waits (up to a
+//! second) for the index to reach the events published before it, so what was just
+//! sent is found.
+//!
+//! Words are folded the same way on both sides: NFKD, combining marks dropped, lower
+//! case, split on anything that is not a letter or a digit ("Remboursé" and
+//! "rembourse" are one word; an e-mail address is its parts). A query matches an item
+//! when each of its words starts a word of the item ("remb dupont" finds "Dupont asks
+//! for a remboursement"), newest first.
+
+use super::{Store, StoreError};
+use crate::domain::{Event, EventBody};
+use std::collections::{BTreeSet, BinaryHeap, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
+use std::time::Duration;
+use unicode_normalization::UnicodeNormalization;
+
+/// Longest word kept, in characters (a longer one is indexed by its start).
+const MAX_WORD: usize = 40;
+/// Events read from the log per batch of the index.
+const BATCH: usize = 512;
+/// Most words of one prefix merged for a search (`co` may start thousands).
+const MAX_EXPANSION: usize = 256;
+/// Most candidates one request examines before it answers with `next_before`.
+const MAX_EXAMINED: usize = 2_000;
+/// Most words a query may have.
+pub const MAX_QUERY_WORDS: usize = 8;
+
+const POSTING: u8 = b'p';
+const CHECKPOINT: &[u8] = b"mindexed";
+const EPOCH: &[u8] = b"mepoch";
+
+/// The index and its thread's progress.
+pub struct SearchIndex {
+    tree: OnceLock<sled::Tree>,
+    /// The seq up to which every event is indexed.
+    progress: tokio::sync::watch::Sender<u64>,
+    /// Set to wake the thread before its next look at the log.
+    wake: (Mutex<bool>, Condvar),
+}
+
+/// One page of results.
+pub struct Found {
+    /// Matching events, newest first.
+    pub events: Vec<Event>,
+    /// Where the next page starts, when this one was cut short.
+    pub next_before: Option<u64>,
+}
+
+/// Folds `text` for matching: NFKD, no combining marks, lower case.
+pub fn fold(text: &str) -> String {
+    text.nfkd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The folded words of `text`, each cut to [`MAX_WORD`] characters.
+pub fn words(text: &str) -> Vec<String> {
+    // Folding first: a ligature or a full-width letter may fold into several.
+    fold(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().take(MAX_WORD).collect())
+        .collect()
+}
+
+/// The words of a query, in order, without repeats; words of one letter are dropped
+/// (they would start most words).
+pub fn query_words(q: &str) -> Vec<String> {
+    let mut seen = HashSet::new();
+    words(q)
+        .into_iter()
+        .filter(|w| w.chars().count() >= 2)
+        .filter(|w| seen.insert(w.clone()))
+        .collect()
+}
+
+/// The texts of an event that search reads; `contact` names the customer of a
+/// conversation that opened (its name and e-mail address).
+fn texts(ev: &Event, contact: &dyn Fn(&str) -> Vec<String>) -> Vec<String> {
+    match &ev.body {
+        EventBody::MessageCreated { message } => vec![message.text.clone()],
+        EventBody::ReplyCreated { reply } => vec![reply.text.clone()],
+        EventBody::CommentCreated { comment } => vec![comment.text.clone()],
+        EventBody::ConversationClosed { notes, .. } => notes.iter().cloned().collect(),
+        EventBody::SessionEnded { reason, .. } => reason.iter().cloned().collect(),
+        EventBody::StatusChanged(c) => c.question.iter().chain(&c.answer).cloned().collect(),
+        EventBody::ConversationOpened { conversation } => contact(conversation.contact_id.as_str()),
+        _ => vec![],
+    }
+}
+
+/// Whether a stored event may hold text to index, read off its kind without parsing
+/// (most events are status changes without a help question or answer).
+fn may_have_text(json: &[u8]) -> bool {
+    let kind = super::raw_kind(json);
+    match kind {
+        Some(b"message.status_changed") => {
+            contains(json, br#""question":"#) || contains(json, br#""answer":"#)
+        }
+        Some(b"conversation.opened")
+        | Some(b"message.created")
+        | Some(b"reply.created")
+        | Some(b"comment.created")
+        | Some(b"conversation.closed")
+        | Some(b"session.ended") => true,
+        Some(_) => false,
+        None => true,
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn posting_key(word: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(word.len() + 10);
+    k.push(POSTING);
+    k.extend_from_slice(word.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The word and seq of a posting key.
+fn parse_posting(k: &[u8]) -> Option<(&[u8], u64)> {
+    let body = k.strip_prefix(&[POSTING])?;
+    let split = body.len().checked_sub(9)?;
+    if body[split] != 0 {
+        return None;
+    }
+    let seq = u64::from_be_bytes(body[split + 1..].try_into().ok()?);
+    Some((&body[..split], seq))
+}
+
+impl SearchIndex {
+    /// Starts the index of `store` in `data/search-index`, built by its own thread.
+    pub fn start(store: &Arc<Store>, head: impl Fn() -> u64 + Send + 'static) -> Arc<SearchIndex> {
+        let index = Arc::new(SearchIndex::off());
+        let dir = store.dir.join("search-index");
+        let (me, weak) = (index.clone(), Arc::downgrade(store));
+        let epoch = store.epoch().to_string();
+        let spawned = std::thread::Builder::new()
+            .name("hub-search".into())
+            .spawn(move || {
+                super::recovery::lowest_priority();
+                me.run(&dir, &epoch, weak, head)
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "No search thread; search finds nothing new.");
+        }
+        index
+    }
+
+    /// An index that is never built (`HUB_SEARCH=off`): never [`ready`](Self::ready).
+    pub fn off() -> SearchIndex {
+        SearchIndex {
+            tree: OnceLock::new(),
+            progress: tokio::sync::watch::channel(0).0,
+            wake: (Mutex::new(false), Condvar::new()),
+        }
+    }
+
+    /// The seq up to which every event is indexed.
+    pub fn indexed(&self) -> u64 {
+        *self.progress.borrow()
+    }
+
+    /// Waits (at most `within`) until every event up to `seq` is indexed; false when
+    /// the index is still behind.
+    pub async fn caught_up(&self, seq: u64, within: Duration) -> bool {
+        if self.ready() && self.indexed() >= seq {
+            return true;
+        }
+        self.nudge();
+        let mut rx = self.progress.subscribe();
+        let waited = tokio::time::timeout(within, rx.wait_for(|s| *s >= seq && self.ready())).await;
+        matches!(waited, Ok(Ok(_)))
+    }
+
+    /// Whether the index is open (searches before that find nothing to read).
+    pub fn ready(&self) -> bool {
+        self.tree.get().is_some()
+    }
+
+    fn nudge(&self) {
+        let (lock, cv) = &self.wake;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_one();
+    }
+
+    fn sleep(&self, d: Duration) {
+        let (lock, cv) = &self.wake;
+        let mut woken = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if !*woken {
+            woken = cv
+                .wait_timeout(woken, d)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *woken = false;
+    }
+
+    /// The thread: opens the index, then follows the log while the store lives.
+    fn run(&self, dir: &Path, epoch: &str, store: Weak<Store>, head: impl Fn() -> u64) {
+        let tree = loop {
+            match open(dir, epoch) {
+                Ok(t) => break t,
+                Err(e) => {
+                    // Another instance of this store in the process may still hold it
+                    // (tests reopen stores); a real failure is retried, never fatal.
+                    tracing::warn!(error = %e, "Search index not open; retrying.");
+                    if store.strong_count() == 0 {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        };
+        let mut done = match tree.get(CHECKPOINT) {
+            Ok(Some(v)) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
+            _ => 0,
+        };
+        // Ready before the progress that wakes the searches waiting for it.
+        let _ = self.tree.set(tree.clone());
+        self.progress.send_replace(done);
+        tracing::info!(indexed = done, "Search index open.");
+        loop {
+            let Some(store) = store.upgrade() else { return };
+            let target = head();
+            if done >= target {
+                drop(store);
+                self.sleep(Duration::from_millis(500));
+                continue;
+            }
+            match index_batch(&tree, &store, done, target) {
+                Ok(last) => {
+                    done = last;
+                    self.progress.send_replace(done);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, indexed = done, "Search indexing failed; retrying.");
+                    drop(store);
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// The events after `before` (all when None) whose texts hold every word of
+    /// `query` as the start of one of theirs, newest first, at most `limit`.
+    pub fn search(
+        &self,
+        store: &Store,
+        query: &[String],
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<Found, StoreError> {
+        let Some(tree) = self.tree.get() else {
+            return Err(StoreError::Closed);
+        };
+        let before = before.unwrap_or(u64::MAX);
+        // The longest word drives: it has the fewest words it starts, and likely the
+        // fewest postings; the others are checked against each candidate's text.
+        let Some(driver) = query.iter().max_by_key(|w| w.len()) else {
+            return Ok(Found {
+                events: vec![],
+                next_before: None,
+            });
+        };
+        let mut merged = Merge::new(tree, driver, before)?;
+        let (mut events, mut examined) = (Vec::new(), 0);
+        let contact = |id: &str| contact_texts(store, id);
+        while let Some(seq) = merged.next()? {
+            examined += 1;
+            if let Some(ev) = store.events(&[seq])?.pop() {
+                let have: Vec<String> =
+                    texts(&ev, &contact).iter().flat_map(|t| words(t)).collect();
+                if query
+                    .iter()
+                    .all(|q| have.iter().any(|w| w.starts_with(q.as_str())))
+                {
+                    events.push(ev);
+                }
+            }
+            if events.len() >= limit || examined >= MAX_EXAMINED {
+                // More may follow (the last page ends when the postings do).
+                let next_before = merged.peek()?.map(|_| seq);
+                return Ok(Found {
+                    events,
+                    next_before,
+                });
+            }
+        }
+        Ok(Found {
+            events,
+            next_before: None,
+        })
+    }
+}
+
+/// The customer's name and e-mail address, as the widget was told them.
+fn contact_texts(store: &Store, id: &str) -> Vec<String> {
+    match store.get_json::<crate::auth::ContactRecord>(super::keys::CONTACT, &[id.as_bytes()]) {
+        Ok(Some(c)) => c.name.into_iter().chain(c.email).collect(),
+        _ => vec![],
+    }
+}
+
+/// Indexes the events after `done` up to `target` (at most [`BATCH`]); returns the seq
+/// now indexed.
+fn index_batch(
+    tree: &sled::Tree,
+    store: &Store,
+    done: u64,
+    target: u64,
+) -> Result<u64, StoreError> {
+    let chunk = store.events_after(done, BATCH)?;
+    let mut batch = sled::Batch::default();
+    let mut last = done;
+    let mut postings = 0usize;
+    for (seq, json) in chunk {
+        if seq > target {
+            break;
+        }
+        last = seq;
+        if !may_have_text(&json) {
+            continue;
+        }
+        let Ok(ev) = serde_json::from_slice::<Event>(&json) else {
+            // An event this build cannot read has no text it knows of.
+            continue;
+        };
+        let contact = |id: &str| contact_texts(store, id);
+        let mut seen = BTreeSet::new();
+        for t in texts(&ev, &contact) {
+            for w in words(&t) {
+                if w.chars().count() >= 2 && seen.insert(w.clone()) {
+                    batch.insert(posting_key(&w, seq), &[][..]);
+                    postings += 1;
+                }
+            }
+        }
+    }
+    if last == done {
+        // Nothing past `done` yet (seqs a failed commit drew are never written).
+        return Ok(target);
+    }
+    batch.insert(CHECKPOINT, &last.to_be_bytes()[..]);
+    tree.apply_batch(batch)?;
+    tracing::debug!(indexed = last, postings, "Search index extended.");
+    Ok(last)
+}
+
+/// Opens the index in `dir`; one made for another store, or that cannot be read, is
+/// started again.
+fn open(dir: &Path, epoch: &str) -> Result<sled::Tree, StoreError> {
+    let tree = match open_db(dir) {
+        Ok(t) => t,
+        Err(StoreError::Sled(sled::Error::Corruption { .. }))
+        | Err(StoreError::Sled(sled::Error::Unsupported(_))) => {
+            tracing::warn!("Search index unreadable; rebuilding it from the log.");
+            std::fs::remove_dir_all(dir)?;
+            open_db(dir)?
+        }
+        Err(e) => return Err(e),
+    };
+    match tree.get(EPOCH)? {
+        Some(e) if e.as_ref() == epoch.as_bytes() => {}
+        found => {
+            if found.is_some() {
+                tracing::warn!("Search index of another store; rebuilding it.");
+            }
+            tree.clear()?;
+            tree.insert(EPOCH, epoch.as_bytes())?;
+        }
+    }
+    Ok(tree)
+}
+
+fn open_db(dir: &Path) -> Result<sled::Tree, StoreError> {
+    let db = sled::Config::new()
+        .path(dir)
+        .cache_capacity(16 * 1024 * 1024)
+        .flush_every_ms(Some(1000))
+        .open()?;
+    Ok(db.open_tree("search")?)
+}
+
+/// The postings of every word that starts with a prefix, merged newest first.
+struct Merge {
+    iters: Vec<sled::Iter>,
+    heap: BinaryHeap<(u64, usize)>,
+    last: Option<u64>,
+}
+
+impl Merge {
+    fn new(tree: &sled::Tree, prefix: &str, before: u64) -> Result<Merge, StoreError> {
+        let mut iters = Vec::new();
+        let mut from = posting_prefix(prefix);
+        let end = {
+            let mut e = from.clone();
+            e.push(0xff);
+            e
+        };
+        // One iterator per word that starts with `prefix`: the first key of each
+        // word, then past all of that word's keys.
+        while iters.len() < MAX_EXPANSION {
+            let Some(kv) = tree.range(from.clone()..end.clone()).next() else {
+                break;
+            };
+            let (k, _) = kv?;
+            let Some((word, _)) = parse_posting(&k) else {
+                break;
+            };
+            let lo = posting_key_bytes(word, 0);
+            let hi = posting_key_bytes(word, before);
+            iters.push(tree.range(lo..hi));
+            from = posting_prefix_bytes(word);
+            from.push(1);
+        }
+        let mut m = Merge {
+            iters,
+            heap: BinaryHeap::new(),
+            last: None,
+        };
+        for i in 0..m.iters.len() {
+            m.pull(i)?;
+        }
+        Ok(m)
+    }
+
+    fn pull(&mut self, i: usize) -> Result<(), StoreError> {
+        if let Some(kv) = self.iters[i].next_back() {
+            let (k, _) = kv?;
+            if let Some((_, seq)) = parse_posting(&k) {
+                self.heap.push((seq, i));
+            }
+        }
+        Ok(())
+    }
+
+    fn peek(&mut self) -> Result<Option<u64>, StoreError> {
+        while let Some(&(seq, i)) = self.heap.peek() {
+            if Some(seq) != self.last {
+                return Ok(Some(seq));
+            }
+            self.heap.pop();
+            self.pull(i)?;
+        }
+        Ok(None)
+    }
+
+    /// The next seq, newest first, each once (several words may name one event).
+    fn next(&mut self) -> Result<Option<u64>, StoreError> {
+        let Some(seq) = self.peek()? else {
+            return Ok(None);
+        };
+        self.last = Some(seq);
+        Ok(Some(seq))
+    }
+}
+
+fn posting_prefix(word: &str) -> Vec<u8> {
+    posting_prefix_bytes(word.as_bytes())
+}
+
+fn posting_prefix_bytes(word: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(word.len() + 10);
+    k.push(POSTING);
+    k.extend_from_slice(word);
+    k
+}
+
+fn posting_key_bytes(word: &[u8], seq: u64) -> Vec<u8> {
+    let mut k = posting_prefix_bytes(word);
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_fold_accents_case_and_split_addresses() {
+        let w = words("Remboursé, SVP: marie.Dupont@Example.com — Ça ﬁnit");
+        assert_eq!(
+            w,
+            [
+                "rembourse",
+                "svp",
+                "marie",
+                "dupont",
+                "example",
+                "com",
+                "ca",
+                "finit"
+            ]
+        );
+        let long = "x".repeat(100);
+        assert_eq!(words(&long)[0].len(), MAX_WORD);
+    }
+
+    #[test]
+    fn query_words_drop_single_letters_and_repeats() {
+        assert_eq!(query_words("a Remb remb à b dupont"), ["remb", "dupont"]);
+        assert!(query_words(" , ! ").is_empty());
+    }
+
+    #[test]
+    fn posting_keys_read_back() {
+        let k = posting_key("remboursement", 42);
+        assert_eq!(parse_posting(&k), Some((&b"remboursement"[..], 42)));
+        assert_eq!(parse_posting(b"mindexed"), None);
+    }
+
+    #[test]
+    fn merge_gives_each_seq_once_newest_first_across_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = open_db(dir.path()).unwrap();
+        for (w, s) in [
+            ("rem", 1),
+            ("remise", 5),
+            ("rembourse", 3),
+            ("rembourse", 5),
+            ("remb", 9),
+            ("rez", 7),
+        ] {
+            tree.insert(posting_key(w, s), &[][..]).unwrap();
+        }
+        let collect = |prefix: &str, before: u64| {
+            let mut m = Merge::new(&tree, prefix, before).unwrap();
+            let mut out = vec![];
+            while let Some(s) = m.next().unwrap() {
+                out.push(s);
+            }
+            out
+        };
+        assert_eq!(collect("rem", u64::MAX), [9, 5, 3, 1]);
+        assert_eq!(collect("remb", u64::MAX), [9, 5, 3]);
+        assert_eq!(collect("remb", 9), [5, 3]);
+        assert_eq!(collect("re", 4), [3, 1]);
+        assert_eq!(collect("zz", u64::MAX), Vec::<u64>::new());
+    }
+}
