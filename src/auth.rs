@@ -124,6 +124,14 @@ impl Directory {
         self.agents.get(id).map(|a| a.clone())
     }
 
+    /// Whether the token whose hash is `token_hash` still signs agent `id` in (a token
+    /// replaced since leaves the map in the same step the new one enters it).
+    pub fn holds_agent_token(&self, id: &AgentId, token_hash: &str) -> bool {
+        self.agent_tokens
+            .get(token_hash)
+            .is_some_and(|owner| *owner == *id)
+    }
+
     /// Every agent, sorted by name.
     pub fn agents(&self) -> Vec<AgentRecord> {
         let mut v: Vec<AgentRecord> = self.agents.iter().map(|a| a.value().clone()).collect();

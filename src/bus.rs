@@ -281,13 +281,33 @@ impl Bus {
     /// Subscribes an agent console to every event. Returns the subscription and the
     /// head: every event up to it was published before, every later one will be queued.
     pub fn subscribe_agent(&self, agent: &AgentId) -> (Subscription, u64) {
+        self.subscribe_agent_if(agent, || true)
+            .expect("an admission that always holds")
+    }
+
+    /// [`Bus::subscribe_agent`], if `admitted()` (the console's token still signs the
+    /// agent in) holds at that moment; `None` otherwise, with nothing subscribed.
+    ///
+    /// The check runs under the same lock as [`Bus::revoke_agent`]'s scan, and a token
+    /// is replaced in the directory before that scan: either the check sees the new
+    /// token (the console is refused), or the console is subscribed before the scan
+    /// (which cuts it off). A console whose hello carried the old token, checked in the
+    /// very instant of the replacement, can no longer stay subscribed.
+    pub fn subscribe_agent_if(
+        &self,
+        agent: &AgentId,
+        admitted: impl FnOnce() -> bool,
+    ) -> Option<(Subscription, u64)> {
         let (sub, s) = self.channel(Some(agent.clone()));
         // unwrap: the lock only guards the subscribe/publish seam and never panics inside.
         let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
+        if !admitted() {
+            return None;
+        }
         if !self.is_shutting_down() {
             self.agents.insert(s.id, sub);
         }
-        (s, self.head())
+        Some((s, self.head()))
     }
 
     /// Subscribes a widget to its contact's visible events (see [`Bus::subscribe_agent`]).
@@ -321,8 +341,12 @@ impl Bus {
     }
 
     /// Cuts off every console of `agent` (its token was replaced): their queues end, and
-    /// each socket closes with 4401 (see `SubState::revoked`). Returns how many.
+    /// each socket closes with 4401 (see `SubState::revoked`). Returns how many. Call it
+    /// once the old token is out of the directory: a console subscribing meanwhile is
+    /// either found here or refused ([`Bus::subscribe_agent_if`]).
     pub fn revoke_agent(&self, agent: &AgentId) -> usize {
+        // The seam orders this scan with every subscription's token check.
+        let _seam = self.seam.lock().unwrap_or_else(|e| e.into_inner());
         let ids: Vec<u64> = self
             .agents
             .iter()
@@ -666,6 +690,100 @@ mod tests {
             early.rx.try_recv().is_err(),
             "nothing to release, nothing queued"
         );
+    }
+
+    fn directory_with(id: &str, token_hash: &str) -> crate::auth::Directory {
+        let d = crate::auth::Directory::default();
+        d.insert_loaded(record(id, token_hash));
+        d
+    }
+
+    fn record(id: &str, token_hash: &str) -> crate::auth::AgentRecord {
+        crate::auth::AgentRecord {
+            id: AgentId::from(id),
+            name: id.into(),
+            role: crate::domain::Role::Agent,
+            capacity: None,
+            token_hash: token_hash.into(),
+        }
+    }
+
+    /// What `POST /api/agents/{id}/token` does (`Hub::new_agent_token`): the new token in
+    /// the directory (the old one out), then the agent's consoles cut off.
+    fn replace_token(bus: &Bus, d: &crate::auth::Directory, id: &str, new_hash: &str) -> usize {
+        d.insert_loaded(record(id, new_hash));
+        bus.revoke_agent(&AgentId::from(id))
+    }
+
+    /// The race of a console whose hello carried the old token, checked in the very
+    /// instant the token was replaced: its check passed, then the replacement ran in
+    /// full (finding no console to cut off), then the console subscribed. It is
+    /// refused now; subscribed before the replacement, it is cut off by it.
+    #[test]
+    fn a_console_checked_as_its_token_is_replaced_is_refused_or_cut_off() {
+        let bus = Bus::new();
+        let d = directory_with("bob", "old");
+        let bob = AgentId::from("bob");
+        // The hello's token check (`Directory::resolve`) passes…
+        assert!(d.holds_agent_token(&bob, "old"));
+        // …the token is replaced before the console subscribes: nothing to cut off yet…
+        assert_eq!(replace_token(&bus, &d, "bob", "new"), 0);
+        // …and the subscription, checked again in one step with the cut-off, is refused.
+        let late = bus.subscribe_agent_if(&bob, || d.holds_agent_token(&bob, "old"));
+        assert!(
+            late.is_none(),
+            "a console with the old token stayed subscribed"
+        );
+        assert_eq!(bus.counts().0, 0);
+
+        // The other order: subscribed first, then the replacement cuts it off (4401).
+        let (mut early, _) = bus
+            .subscribe_agent_if(&bob, || d.holds_agent_token(&bob, "new"))
+            .expect("the current token subscribes");
+        assert_eq!(replace_token(&bus, &d, "bob", "newer"), 1);
+        assert!(early.state.revoked.load(Ordering::Relaxed));
+        assert!(matches!(
+            early.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        assert_eq!(bus.counts().0, 0);
+        // Another agent's consoles are not touched.
+        let (ann, _) = bus.subscribe_agent(&AgentId::from("ann"));
+        assert_eq!(replace_token(&bus, &d, "bob", "newest"), 0);
+        assert!(!ann.state.revoked.load(Ordering::Relaxed));
+        assert_eq!(bus.counts().0, 1);
+    }
+
+    /// The same race run for real on two threads, many times: whichever comes first, a
+    /// console admitted with the old token ends revoked, never subscribed and live.
+    #[test]
+    fn a_token_replaced_while_consoles_subscribe_leaves_none_with_the_old_one() {
+        let bus = Bus::new();
+        let d = Arc::new(directory_with("bob", "t0"));
+        let bob = AgentId::from("bob");
+        for round in 1..=2_000u32 {
+            let old = format!("t{}", round - 1);
+            let new = format!("t{round}");
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let replacer = {
+                let (bus, d, barrier, new) = (bus.clone(), d.clone(), barrier.clone(), new);
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    replace_token(&bus, &d, "bob", &new)
+                })
+            };
+            barrier.wait();
+            let sub = bus.subscribe_agent_if(&bob, || d.holds_agent_token(&bob, &old));
+            let cut = replacer.join().expect("the replacement");
+            match sub {
+                None => assert_eq!(cut, 0, "round {round}"),
+                Some((s, _)) => {
+                    assert_eq!(cut, 1, "round {round}: subscribed and not cut off");
+                    assert!(s.state.revoked.load(Ordering::Relaxed), "round {round}");
+                }
+            }
+            assert_eq!(bus.counts().0, 0, "round {round}");
+        }
     }
 
     /// PROTOCOL §7: a socket holds at most 4,096 frames; batches count by their frames.

@@ -301,3 +301,63 @@ fn an_admin_replaces_a_lost_token_and_the_old_one_stops_working() {
     let (s, _) = hub.get("/api/agents", &old);
     assert_eq!(s, 401);
 }
+
+/// The race of a token replacement with consoles saying hello with the old token at that
+/// very moment: whether a hello's token was checked before the replacement or after,
+/// every such console ends closed with 4401 (refused, or cut off); none stays subscribed
+/// until it reconnects. And each one counted for presence is uncounted once: the agent
+/// ends offline (the test hub's presence grace is 0). The mechanism is tested step by
+/// step in `bus::tests`; here many rounds run it against the real hub.
+#[test]
+fn consoles_saying_hello_as_their_token_is_replaced_all_close_with_4401() {
+    const CONSOLES: usize = 12;
+    const ROUNDS: usize = 8;
+    let hub = Hub::start();
+    let (bob_id, mut token) = hub.agent("Bob", "agent");
+    let path = format!("/api/agents/{bob_id}/token");
+    let addr = hub.addr.clone();
+    for round in 0..ROUNDS {
+        let ready = std::sync::Arc::new(std::sync::Barrier::new(CONSOLES + 1));
+        let consoles: Vec<_> = (0..CONSOLES)
+            .map(|_| {
+                let (addr, ready, token) = (addr.clone(), ready.clone(), token.clone());
+                std::thread::spawn(move || {
+                    let mut s = common::Socket::connect(&format!("ws://{addr}/ws/agent"));
+                    ready.wait();
+                    s.send(json!({"type": "hello", "token": token}));
+                    // A welcome, or not: either way the socket must close, with 4401.
+                    loop {
+                        match s.next(common::WAIT) {
+                            Frame::Json(_) => continue,
+                            Frame::Closed(code) => return Ok(code),
+                            other => return Err(format!("{other:?}")),
+                        }
+                    }
+                })
+            })
+            .collect();
+        ready.wait();
+        let (s, b) = hub.call("POST", &path, Some(common::ADMIN), None);
+        assert_eq!(s, 200, "{b}");
+        token = b["token"].as_str().unwrap().to_string();
+        for c in consoles {
+            let end = c.join().expect("a console thread");
+            assert_eq!(
+                end,
+                Ok(Some(4401)),
+                "round {round}: a console with the old token stayed open"
+            );
+        }
+    }
+    common::eventually("Bob offline once his consoles are closed", || {
+        let (_, b) = hub.get("/api/agents", common::ADMIN);
+        let bob = b["items"]
+            .as_array()?
+            .iter()
+            .find(|a| a["id"] == bob_id.as_str())?
+            .clone();
+        (bob["presence"] == "offline").then_some(())
+    });
+    let (_, w) = hub.console(&token, None);
+    assert_eq!(w["agent_id"], bob_id.as_str());
+}

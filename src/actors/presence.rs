@@ -206,11 +206,14 @@ impl Actor for PresenceActor {
     }
 }
 
-/// A console of `agent` opened.
+/// A console of `agent` opened. Sent with `do_send`, which queues it at once whatever
+/// the mailbox holds, so that a `Disconnect` sent for that console later (by the bus, from
+/// another thread) always comes after it; `counted` is told once it is handled.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Connect {
     pub agent: AgentId,
+    pub counted: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// A console of `agent` closed (or was cut off).
@@ -235,6 +238,9 @@ impl Handler<Connect> for PresenceActor {
         a.consoles += 1;
         a.generation += 1;
         self.settle(&m.agent, ctx);
+        if let Some(counted) = m.counted {
+            let _ = counted.send(());
+        }
     }
 }
 

@@ -263,18 +263,22 @@ impl Socket {
         };
         self.phase = Phase::Authenticating;
         let hub = self.hub.clone();
+        // Checked again as the console subscribes: the token may be replaced meanwhile.
+        let token_hash = crate::auth::hash_token(&token);
         ctx.wait(
             async move { hub.directory.resolve(&hub.store, &token).await }
                 .into_actor(self)
                 .map(move |who, act, ctx| match ask {
-                    Hello::Welcome { since, epoch } => act.welcome(who, since, epoch, ctx),
+                    Hello::Welcome { since, epoch } => {
+                        act.welcome(who, &token_hash, since, epoch, ctx)
+                    }
                     // A good token: the hello's other fault answers (PROTOCOL §7).
                     Hello::Refuse(why) if act.kind.admits(&who) => {
                         Self::error(ctx, "invalid", &why);
                         Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                     }
                     // Any other token is refused as `welcome` refuses it (4401).
-                    Hello::Refuse(_) => act.welcome(who, None, None, ctx),
+                    Hello::Refuse(_) => act.welcome(who, &token_hash, None, None, ctx),
                 }),
         );
     }
@@ -282,13 +286,43 @@ impl Socket {
     fn welcome(
         &mut self,
         who: Result<Option<Principal>, ApiError>,
+        token_hash: &str,
         since: Option<u64>,
         epoch: Option<String>,
         ctx: &mut WsContext<Self>,
     ) {
+        let mut counted = None;
         let (subscription, head, mut welcome) = match (self.kind, who) {
             (Kind::Agent, Ok(Some(Principal::Agent { id, .. }))) => {
-                let (s, head) = self.hub.bus.subscribe_agent(&id);
+                // Counted before it is subscribed (queued at once): a `Disconnect` the
+                // bus sends once it is (the token replaced, the console cut off) comes
+                // after this `Connect`, and `stopped` balances it whenever the socket
+                // ends, even before the welcome.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                self.hub.presence_actor.do_send(Connect {
+                    agent: id.clone(),
+                    counted: Some(tx),
+                });
+                // The token is checked again as the console subscribes, in one step with
+                // a replacement's cut-off (`Bus::subscribe_agent_if`): a hello checked in
+                // the instant the token was replaced is refused now, or cut off then.
+                let directory = &self.hub.directory;
+                let admitted = self
+                    .hub
+                    .bus
+                    .subscribe_agent_if(&id, || directory.holds_agent_token(&id, token_hash));
+                let Some((s, head)) = admitted else {
+                    self.hub
+                        .presence_actor
+                        .do_send(Disconnect { agent: id.clone() });
+                    tracing::info!(agent_id = %id, "Console refused: its token was replaced.");
+                    return Self::close(
+                        ctx,
+                        ws::CloseCode::Other(CLOSE_UNAUTHORIZED),
+                        "the token was replaced",
+                    );
+                };
+                counted = Some(rx);
                 let w = json!({"type": "welcome", "agent_id": id, "seq": head});
                 self.agent = Some(id);
                 (s, head, w)
@@ -334,14 +368,11 @@ impl Socket {
         }
         let state = subscription.state.clone();
         let live = tokio_stream(subscription.rx, state);
-        match self.agent.clone() {
+        match counted {
             // The welcome goes out once the console is counted: from then on the agent
-            // shows present (GET /api/agents, help answers, hold expiries). `stopped`
-            // balances the Connect whenever the socket ends, even before the welcome.
-            Some(agent) => ctx.wait(
-                self.hub
-                    .presence_actor
-                    .send(Connect { agent })
+            // shows present (GET /api/agents, help answers, hold expiries).
+            Some(counted) => ctx.wait(
+                counted
                     .into_actor(self)
                     .map(move |_, act, ctx| act.start(welcome, replay_from, head, live, ctx)),
             ),
