@@ -7,6 +7,7 @@ import { LiveSocket } from './console/live.js';
 import { mountAssistants } from './console/assistants.js';
 import { mountAgents } from './console/agents.js';
 import { mountStats } from './console/stats.js';
+import { queryWords, foundText, marked } from './console/search.js';
 import {
   STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
   visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent,
@@ -227,6 +228,9 @@ function parseHash() {
   } else if (parts[0] === 'mentions') {
     r.kind = 'mentions';
     r.key = 'all';
+  } else if (parts[0] === 'search' && queryWords(parts[1]).length) {
+    r.kind = 'search';
+    r.key = parts[1];
   } else if (parts[0] === 'inbox' && FOLDERS.some(([k]) => k === parts[1])) {
     r.key = parts[1];
   }
@@ -236,7 +240,7 @@ function parseHash() {
 }
 
 function hashFor(kind, key, convId = null, msgId = null) {
-  let s = `#/${kind}/${key}`;
+  let s = `#/${kind}/${encodeURIComponent(key)}`;
   if (convId) s += `/c/${encodeURIComponent(convId)}`;
   if (convId && msgId) s += `/m/${encodeURIComponent(msgId)}`;
   return s;
@@ -256,6 +260,7 @@ function onRoute() {
     renderList();
   }
   renderSidebar();
+  if (S.route.kind === 'search' && document.activeElement !== $('search-input')) $('search-input').value = S.route.key;
   // another conversation opens on its timeline, not on the tab the last one was left on
   if (S.route.convId !== prev.convId) {
     S.convTab = 'timeline';
@@ -582,8 +587,9 @@ function onEvent(ev) {
   if (S.route.kind === 'conversations' && !CONV_LIST_EVENTS.has(ev.kind)) {
     if (previewFrom(ev)) scheduleRowUpdate(ev.conversation_id);
     if (ev.kind !== 'comment.created') scheduleCounts();
-  } else if (S.route.kind === 'mentions') {
-    // the list changes with my mentions only (above); the sidebar's counts with the rest
+  } else if (S.route.kind === 'mentions' || S.route.kind === 'search') {
+    // the list changes with my mentions only (above), search results when searched
+    // again; the sidebar's counts with the rest
     if (ev.kind !== 'comment.created') scheduleCounts();
   } else if (ev.kind !== 'comment.created') {
     scheduleRefresh();
@@ -931,6 +937,18 @@ async function refreshLists() {
         S.list = { sig, items: data.items, loading: false, error: null, limit: want, more: data.next_before !== undefined, next: data.next_before };
         mentionsSeen(data.items);
       }
+    } else if (kind === 'search') {
+      const want = Math.min(500, Math.max(50, S.list.sig === sig ? S.list.items.length : 50));
+      const [data, inbox] = await Promise.all([
+        api('GET', `/api/search?q=${encodeURIComponent(key)}&limit=${want}`),
+        api('GET', '/api/inbox?folder=pending&limit=1'),
+        convCountsIfDirty(),
+      ]);
+      knowConversations(data.conversations);
+      if (mine === listReq && S.route.kind === kind && S.route.key === key) {
+        S.counts = inbox.counts || {};
+        S.list = { sig, items: data.items, loading: false, error: null, limit: want, more: data.next_before !== undefined, next: data.next_before };
+      }
     } else if (kind === 'inbox') {
       const [data] = await Promise.all([
         api('GET', `/api/inbox?folder=${encodeURIComponent(key)}&limit=${limit}&order=${S.order}&conversations=true`),
@@ -980,6 +998,7 @@ async function loadMore() {
   const { kind, key } = S.route;
   if (kind === 'conversations') return loadOlderConversations();
   if (kind === 'mentions') return loadOlderMentions();
+  if (kind === 'search') return loadOlderResults();
   if (kind !== 'inbox' || !S.list.items.length) return;
   const last = S.list.items[S.list.items.length - 1].seq;
   const cursor = S.order === 'oldest' ? `order=oldest&after=${last}` : `before=${last}`;
@@ -1007,6 +1026,24 @@ async function loadOlderMentions() {
     S.list.items.push(...data.items.filter((c) => !seen.has(c.id)));
     S.list.next = data.next_before;
     S.list.more = data.next_before !== undefined && data.items.length > 0;
+    renderList();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+/** The next page of search results. */
+async function loadOlderResults() {
+  const sig = `search:${S.route.key}`;
+  if (S.list.sig !== sig || S.list.next === undefined) return;
+  try {
+    const data = await api('GET', `/api/search?q=${encodeURIComponent(S.route.key)}&limit=50&before=${S.list.next}`);
+    knowConversations(data.conversations);
+    if (S.list.sig !== sig) return;
+    const seen = new Set(S.list.items.map((e) => e.seq));
+    S.list.items.push(...data.items.filter((e) => !seen.has(e.seq)));
+    S.list.next = data.next_before;
+    S.list.more = data.next_before !== undefined;
     renderList();
   } catch (e) {
     showError(e);
@@ -1750,7 +1787,7 @@ function statusBadge(status) {
 function renderList() {
   const { kind, key } = S.route;
   if (isAdminPage(kind)) return;
-  const label = kind === 'mentions' ? 'Mentions' : (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
+  const label = kind === 'search' ? `Search: “${key}”` : kind === 'mentions' ? 'Mentions' : (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
   $('list-title').textContent = kind === 'conversations' ? `${label} conversations` : label;
   $('list-order').hidden = kind !== 'inbox';
   $('list-order').value = S.order;
@@ -1777,6 +1814,7 @@ function renderList() {
   if (!shown.length) {
     const empty = kind === 'conversations' && S.convOwner !== 'all'
       ? (S.convOwner === 'mine' ? 'You own none of these conversations.' : 'Every one of these conversations has an owner.')
+      : kind === 'search' ? `Nothing matches “${key}”: no message, reply, note or customer name holds words starting with these.`
       : kind === 'mentions' ? 'Nobody has mentioned you yet. Internal comments that @mention you appear here.' : {
       pending: 'Nothing waiting. New customer messages appear here live.',
       mine: 'Nothing assigned to you right now.',
@@ -1792,8 +1830,9 @@ function renderList() {
   }
   if (kind === 'inbox') fill(list, L.items.map(messageRow));
   else if (kind === 'mentions') fill(list, L.items.map(mentionRow));
+  else if (kind === 'search') fill(list, L.items.map(resultRow));
   else fill(list, (S.convOrder === 'activity' ? byActivity(shown) : shown).map(conversationRow));
-  lookupContacts(L.items.map((it) => it.contact_id));
+  lookupContacts(L.items.map((it) => it.contact_id || S.convInfo.get(it.conversation_id)?.contact_id));
   fill($('list-more'), moreButton());
 }
 
@@ -1819,6 +1858,51 @@ function mentionRow(c) {
     h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: nameOf(author) }), h('time', { class: 'row-time', dataset: { ago: c.at }, datetime: c.at, text: fmtAgo(c.at) })),
     h('span', { class: 'row-text', dir: 'auto', text: short(c.text) }),
     h('span', { class: 'row-meta' }, h('span', { class: 'meta-text', text: where })))));
+}
+
+const FOUND_LABEL = {
+  message: 'Customer message',
+  reply: 'Reply',
+  comment: 'Internal comment',
+  notes: 'Closing note',
+  session: 'Session ended',
+  'help question': 'Help request',
+  'help answer': 'Help answer',
+  customer: 'Customer',
+};
+
+/**
+ * A search result: the customer, what the text is and who wrote it, the text with the
+ * matching words marked, and where the conversation stands now.
+ */
+function resultRow(ev) {
+  const d = ev.data || {};
+  const conv = S.convInfo.get(ev.conversation_id);
+  const contactId = conv ? conv.contact_id : (d.message && d.message.contact_id) || (d.conversation && d.conversation.contact_id);
+  const msgId = (d.message && d.message.id) || d.message_id || null;
+  const active = S.route.convId === ev.conversation_id && (!S.route.msgId || S.route.msgId === msgId);
+  const found = foundText(ev, (id) => {
+    const c = id && S.contacts.get(id);
+    return c ? [c.name, c.email].filter(Boolean).join(' · ') : '';
+  });
+  const author = (d.reply && d.reply.author) || (d.comment && d.comment.author);
+  const by = author ? (author.kind === 'bot' ? botName(author.id) || 'Bot' : nameOf(author.id)) : (d.by && !String(d.by).startsWith('bot:') && d.by !== 'system' ? nameOf(d.by) : null);
+  const meta = [h('span', { class: 'meta-text', text: by ? `${FOUND_LABEL[found.what] || 'Event'} · ${by}` : FOUND_LABEL[found.what] || 'Event' })];
+  if (conv) {
+    meta.push(h('span', { class: `badge c-${conv.state}`, text: conv.state === 'open' ? 'Open' : 'Closed' }));
+    if (conv.spam) meta.push(h('span', { class: 'badge c-spam', text: 'Spam' }));
+    if (conv.session === 'ended') meta.push(h('span', { class: 'badge c-ended', text: 'Session ended' }));
+  }
+  return h('li', {}, h('a', {
+    href: hashFor('search', S.route.key, ev.conversation_id, msgId),
+    class: ['row', 'result', active && 'active'],
+    dataset: { seq: ev.seq, kind: ev.kind, conversationId: ev.conversation_id },
+  },
+  avatar(avatarLabel(contactId), contactId),
+  h('span', { class: 'row-main' },
+    h('span', { class: 'row-top' }, h('span', { class: 'row-who', text: customerName(contactId) }), h('time', { class: 'row-time', dataset: { ago: ev.at }, datetime: ev.at, text: fmtAgo(ev.at) })),
+    h('span', { class: 'row-text', dir: 'auto' }, marked(found.text, queryWords(S.route.key))),
+    h('span', { class: 'row-meta' }, meta))));
 }
 
 /** The conversations of the rows read (a row says when its session ended). */
@@ -2806,6 +2890,30 @@ function boot() {
     renderList();
   });
   $('signout-nav').addEventListener('click', () => signOut());
+  // Search: the results are a list like a folder's (#/search/QUERY)
+  $('search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const q = $('search-input').value.trim();
+    const err = $('search-error');
+    err.hidden = queryWords(q).length > 0 || !q;
+    err.textContent = 'Type a word of two letters or more.';
+    if (!queryWords(q).length) return;
+    S.list = { sig: '', items: [], loading: true, error: null, limit: 50, more: false };
+    const target = hashFor('search', q);
+    if (location.hash === target) refreshLists();
+    else location.hash = target;
+  });
+  $('search-input').addEventListener('input', () => { $('search-error').hidden = true; });
+  // "/" anywhere but in a field goes to the search box
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== '/' || e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+    const t = e.target;
+    if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) return;
+    if (!S.token || $('app').hidden) return;
+    e.preventDefault();
+    $('search-input').focus();
+    $('search-input').select();
+  });
   // Enter on a row opens it and moves the focus into the conversation
   $('list').addEventListener('keydown', (e) => {
     const row = e.key === 'Enter' && e.target.closest && e.target.closest('a.row');

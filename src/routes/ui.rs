@@ -66,6 +66,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/console/live.js"),
     ),
     (
+        "/console/search.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/search.js"),
+    ),
+    (
         "/console/stats.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/console/stats.js"),
