@@ -83,6 +83,17 @@ fn a_store_written_by_an_earlier_hub_serves_and_grows() {
     }
     assert_eq!(folder(&hub, &alice, "all").len(), 4);
 
+    // The earlier log is searchable: the index is built from it at the first start.
+    let (st, b) = hub.get("/api/search?q=PARCEL", &alice);
+    assert_eq!(st, 200, "{b}");
+    let found: Vec<&str> = b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["data"]["message"]["id"].as_str())
+        .collect();
+    assert_eq!(found, [m1.as_str()], "{b}");
+
     // An earlier client_id repeats the earlier message, creating nothing.
     let (st, m) = send(&hub, &ann, "where is my parcel?", "k1");
     assert_eq!(st, 200, "{m}");
