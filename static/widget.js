@@ -254,7 +254,7 @@
   function askAuthor(id) {
     if (!id || authors[id] || authorsAsked[id]) return;
     authorsAsked[id] = true;
-    http('GET', '/api/widget/messages?authors=true').then(function (data) {
+    http('GET', '/api/widget/messages?authors=true&ended=true').then(function (data) {
       learnAuthors(data.authors);
     }, function () {
       authorsAsked[id] = false;
@@ -362,6 +362,13 @@
       endedBar.hidden = true;
       endedReason.hidden = true;
     }
+  }
+
+  /** The reason a conversation of the history (read with `ended=true`) ended with: the
+   * agent's words, null for none, undefined when the hub did not say (kept as shown). */
+  function endReason(conv) {
+    if (!conv || !conv.ended) return undefined;
+    return typeof conv.ended.reason === 'string' ? conv.ended.reason : null;
   }
 
   /** reason: the agent's words (a string), none (null), or not known (undefined: kept). */
@@ -535,8 +542,9 @@
     var mine = ++historyReq;
     meanwhile = { items: [], ended: false };
     // with the conversations before the latest (an extension of the hub's): what was
-    // said before an ended session stays readable after a reload
-    return http('GET', '/api/widget/messages?earlier=5&authors=true').then(function (data) {
+    // said before an ended session stays readable after a reload; and how the session
+    // ended (`ended=true`, another), so that the notice says the agent's reason as live
+    return http('GET', '/api/widget/messages?earlier=5&authors=true&ended=true').then(function (data) {
       if (mine !== historyReq) return;
       var seen = meanwhile || { items: [], ended: false };
       meanwhile = null;
@@ -576,7 +584,8 @@
       if (state.seen === null) markSeen();
       if (state.open) markSeen();
       else countUnread();
-      if ((conv && conv.session === 'ended') || seen.ended) showEnded();
+      if (conv && conv.session === 'ended') showEnded(endReason(conv));
+      else if (seen.ended) showEnded();
       else {
         state.ended = false;
         endedBar.hidden = true;
@@ -610,7 +619,7 @@
     pollTimer = null;
     if (ready || !state.token) return;
     polls += 1;
-    http('GET', '/api/widget/messages?authors=true').then(function (data) {
+    http('GET', '/api/widget/messages?authors=true&ended=true').then(function (data) {
       if (ready) return;
       var conv = data.conversation;
       if (conv) conversationSeen(conv.id);
@@ -619,7 +628,7 @@
         addFromHub(it.type === 'reply' ? 'reply' : 'message', it);
       });
       log.dataset.polls = String(polls);
-      if (conv && conv.session === 'ended' && conv.id === state.conversationId) showEnded();
+      if (conv && conv.session === 'ended' && conv.id === state.conversationId) showEnded(endReason(conv));
       schedulePoll();
     }, function (e) {
       if (e.status === 401 || e.status === 403) {

@@ -715,3 +715,78 @@ fn the_history_names_the_agents_who_answered_and_no_one_else() {
     );
     assert!(b["authors"].get(carl_id.as_str()).is_none());
 }
+
+/// An extension: `GET /api/widget/messages?ended=true` says how each session ended (the
+/// agent's reason, who, when: what the live `session.ended` frame told the contact), so
+/// that a reloaded widget shows the same notice; null while the session is active. Only
+/// when asked: §5's conversation stays `{"id","session"}`.
+#[test]
+fn the_history_says_why_a_session_ended_when_asked() {
+    let hub = Hub::start();
+    let (ann_id, ann) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let mut live = hub.socket("/ws/widget", json!({"type": "hello", "token": k}));
+    live.recv_type("welcome");
+    let first = hub.say(&k, "my parcel never came");
+    let conv = first["conversation_id"].as_str().unwrap().to_string();
+    let ended = |q: &str| {
+        let (s, b) = hub.get(&format!("/api/widget/messages?ended=true{q}"), &k);
+        assert_eq!(s, 200, "{b}");
+        b
+    };
+    assert_eq!(
+        ended("")["conversation"],
+        json!({"id": conv, "session": "active", "ended": null})
+    );
+
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{conv}/end-session"),
+        &ann,
+        json!({"reason": "Refund sent: see your e-mail"}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let frame = live.recv_event("session.ended", |_| true);
+    let b = ended("");
+    assert_eq!(
+        b["conversation"],
+        json!({
+            "id": conv,
+            "session": "ended",
+            "ended": {"reason": "Refund sent: see your e-mail", "by": ann_id, "at": frame["at"]},
+        }),
+        "what the live frame said: {frame}"
+    );
+    assert_eq!(
+        b["conversation"]["ended"]["reason"],
+        frame["data"]["reason"]
+    );
+    // only when asked: §5's answer as it was
+    let plain = widget_list(&hub, &k);
+    assert_eq!(
+        plain["conversation"],
+        json!({"id": conv, "session": "ended"})
+    );
+    assert_eq!(plain["items"], b["items"]);
+    let (s, b) = hub.get("/api/widget/messages?ended=yes", &k);
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid")));
+
+    // A new conversation: the ended one is among the earlier ones, with its reason; an
+    // end without a reason says null.
+    let second = hub.say(&k, "and another thing");
+    let conv2 = second["conversation_id"].as_str().unwrap().to_string();
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{conv2}/end-session"),
+        &ann,
+        json!({}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let b = ended("&earlier=5");
+    assert_eq!(b["conversation"]["id"], conv2.as_str());
+    assert_eq!(b["conversation"]["ended"]["reason"], Value::Null);
+    assert_eq!(b["conversation"]["ended"]["by"], ann_id.as_str());
+    let earlier = &b["earlier"][0]["conversation"];
+    assert_eq!(earlier["id"], conv.as_str());
+    assert_eq!(earlier["ended"]["reason"], "Refund sent: see your e-mail");
+    let without = hub.get("/api/widget/messages?earlier=5", &k).1;
+    assert!(without["earlier"][0]["conversation"].get("ended").is_none());
+}

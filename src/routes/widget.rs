@@ -101,21 +101,29 @@ const MAX_EARLIER: u64 = 10;
 struct ListQuery {
     earlier: Option<String>,
     authors: Option<String>,
+    ended: Option<String>,
 }
 
 /// A conversation as its contact sees it: `{"id","session"}` and its messages and replies,
-/// oldest first (PROTOCOL §5).
+/// oldest first (PROTOCOL §5). With `with_end` (an extension, `?ended=true`) the
+/// conversation also says how its session ended: `"ended": {"reason","by","at"}`, what
+/// the live `session.ended` frame told the contact, or null while it is active.
 fn contact_view(
     s: &crate::store::Store,
     conv_id: &str,
+    with_end: bool,
 ) -> Result<(serde_json::Value, Vec<serde_json::Value>), crate::store::StoreError> {
     let mut items = Vec::new();
     // The session as the items read make it (the record read before may be a commit
     // older): it only ever goes from active to ended.
     let mut session = SessionState::Active;
+    let mut ended = serde_json::Value::Null;
     for ev in s.conversation_events(conv_id)? {
         match &ev.body {
-            EventBody::SessionEnded { .. } => session = SessionState::Ended,
+            EventBody::SessionEnded { by, reason } => {
+                session = SessionState::Ended;
+                ended = json!({"reason": reason, "by": by, "at": ev.at});
+            }
             EventBody::MessageCreated { message } => {
                 let mut v = json!(message.for_contact());
                 v["type"] = json!("message");
@@ -129,7 +137,11 @@ fn contact_view(
             _ => {}
         }
     }
-    Ok((json!({"id": conv_id, "session": session}), items))
+    let mut conv = json!({"id": conv_id, "session": session});
+    if with_end {
+        conv["ended"] = ended;
+    }
+    Ok((conv, items))
 }
 
 async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
@@ -145,6 +157,9 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         None => 0,
     };
     let with_authors = super::flag("authors", q.authors.as_deref())?;
+    // An extension: `ended=true` says how each session ended (the agent's reason), so
+    // that a reloaded widget shows the notice it showed live.
+    let with_end = super::flag("ended", q.ended.as_deref())?;
     let out = hub
         .store
         .read(move |s| {
@@ -160,7 +175,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
                 return Ok(out);
             };
             let exists = s.conversation(conv_id.as_str())?.is_some();
-            let (conv, items) = contact_view(s, conv_id.as_str())?;
+            let (conv, items) = contact_view(s, conv_id.as_str(), with_end)?;
             let mut out = json!({
                 "conversation": if exists { conv } else { serde_json::Value::Null },
                 "items": items,
@@ -184,7 +199,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
                 let skip = before.len().saturating_sub(earlier);
                 let mut list = Vec::new();
                 for c in &before[skip..] {
-                    let (conv, items) = contact_view(s, c.id.as_str())?;
+                    let (conv, items) = contact_view(s, c.id.as_str(), with_end)?;
                     list.push(json!({"conversation": conv, "items": items}));
                 }
                 out["earlier"] = json!(list);

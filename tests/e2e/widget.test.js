@@ -205,6 +205,28 @@ test('after an ended session, the earlier exchange is still there when the page 
   await page.context().close();
 });
 
+test('a reloaded widget says why the session ended, as it did live', async () => {
+  const page = await newPage(browser);
+  await openWidget(page, hub);
+  await widgetSend(page, 'My parcel never came');
+  const conv = (await pendingMessage('My parcel never came')).conversation_id;
+  const ended = page.locator(`${W} .hw-ended`);
+  const reason = ended.locator('.hw-ended-reason');
+  await api(hub, 'POST', `/api/conversations/${conv}/end-session`, bob.token, { reason: 'Refund sent: see your e-mail' });
+  // live, from the session.ended frame
+  await ended.waitFor({ state: 'visible' });
+  await reason.filter({ hasText: 'Refund sent: see your e-mail' }).waitFor();
+  // another page of the shop: the notice is drawn from the history, reason included
+  await page.reload();
+  await page.locator(`${W} .hw-log[data-history-loads]`).waitFor({ state: 'attached' });
+  await ended.waitFor({ state: 'visible' });
+  assert.match(await ended.textContent(), /This conversation has ended/);
+  assert.equal(await reason.isVisible(), true, 'the reason after a reload');
+  assert.equal(await reason.textContent(), 'Refund sent: see your e-mail');
+  assert.deepEqual(realProblems(page), []);
+  await page.context().close();
+});
+
 test('unread replies stay counted on the launcher across pages, and reading them in one tab clears the other', async () => {
   const page = await newPage(browser);
   await openWidget(page, hub);
