@@ -49,6 +49,8 @@ pub enum StoreError {
 pub struct Batch {
     events: Vec<(u64, Vec<u8>)>,
     puts: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Keys removed (after the puts of the same batch).
+    removes: Vec<Vec<u8>>,
     /// Puts of records written behind the commit (`lazy.rs`).
     lazy: Vec<(Vec<u8>, Vec<u8>)>,
     index_del: Vec<IndexEntry>,
@@ -157,6 +159,12 @@ impl Batch {
     /// Writes a JSON record under `prefix` + `parts`.
     pub fn put_json<T: Serialize>(&mut self, prefix: u8, parts: &[&[u8]], v: &T) {
         self.puts.push((keys::key(prefix, parts), json(v)));
+    }
+
+    /// Removes the record under `prefix` + `parts` (a small table's row: saved replies,
+    /// assistants), after the batch's puts.
+    pub fn remove(&mut self, prefix: u8, parts: &[&[u8]]) {
+        self.removes.push(keys::key(prefix, parts));
     }
 
     /// Records a conversation's snapshot: its head and the runs of messages written.

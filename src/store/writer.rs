@@ -113,6 +113,10 @@ impl Writer {
             for (k, v) in &r.batch.puts {
                 put(&mut b, phases, k.as_slice(), v.as_slice());
             }
+            for k in &r.batch.removes {
+                b.remove(k.as_slice());
+                phases.removes += 1;
+            }
             for e in &r.batch.index_del {
                 if !e.name.starts_with(super::index::COUNT_ONLY) {
                     b.remove(keys::index_entry(&e.name, e.order, &e.id));
