@@ -33,6 +33,10 @@ pub enum ApiError {
     /// which has no such case: a client that sends its body is never answered this).
     #[error("{0}")]
     Timeout(String),
+    /// An `If-Match` that names another version than the one stored (412; beyond
+    /// PROTOCOL §3's table: only clients that send `If-Match` ever get it).
+    #[error("{0}")]
+    PreconditionFailed(String),
 }
 
 impl ApiError {
@@ -50,6 +54,7 @@ impl ApiError {
             ApiError::RateLimited => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Timeout(_) => "timeout",
+            ApiError::PreconditionFailed(_) => "precondition_failed",
         }
     }
 
@@ -78,6 +83,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         }
     }
 

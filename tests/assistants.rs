@@ -189,6 +189,7 @@ fn assistant_routes_are_for_admins_only() {
             json!({"channels": ["web"]}),
         ),
         ("POST", format!("/api/assistants/{a}/unpublish"), json!({})),
+        ("DELETE", format!("/api/assistants/{a}"), json!({})),
     ];
     for (method, path, body) in &routes {
         let call = |t: Option<&str>| hub.call(method, path, t, Some(body.clone()));
@@ -1233,4 +1234,279 @@ fn bot_replies_are_visible_on_the_widget_socket_in_order() {
         }
     });
     assert!(extra.is_none(), "unexpected widget event: {extra:?}");
+}
+
+// ------------------------------------------------- deletion and If-Match (extensions)
+
+/// A request with an optional `If-Match`; answers (status, `ETag` header, JSON body).
+fn tagged_call(
+    hub: &Hub,
+    method: &str,
+    path: &str,
+    if_match: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let mut req = ureq::request(method, &format!("{}{}", hub.url, path))
+        .set("Authorization", &format!("Bearer {ADMIN}"));
+    if let Some(tag) = if_match {
+        req = req.set("If-Match", tag);
+    }
+    let res = match body {
+        Some(b) => req
+            .set("Content-Type", "application/json")
+            .send_string(&b.to_string()),
+        None => req.call(),
+    };
+    let resp = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {path}: {e}"),
+    };
+    let status = resp.status();
+    let etag = resp.header("ETag").map(str::to_string);
+    let text = resp.into_string().unwrap_or_default();
+    (
+        status,
+        etag,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+/// An extension: `DELETE /api/assistants/{id}` (admin) answers 204 and the assistant is
+/// gone (404 after, also across a restart). Published, it leaves its channels with it:
+/// no bot answers there any more, and the conversations it answered go on without it —
+/// their timeline keeps its replies, their next message waits for a person, and a bot
+/// published later answers them.
+#[test]
+fn deleting_an_assistant_takes_it_off_its_channels_and_its_conversations_go_on() {
+    let (mut hub, a) = bot_hub();
+    let (_, k) = hub.contact();
+    let first = hub.say(&k, "what are your opening hours?");
+    let conv = conv_of(&first);
+    assert_eq!(replies(&hub, &conv).len(), 1, "the bot answered");
+    assert_eq!(conversation(&hub, &conv)["bot_active"], true);
+
+    let (s, _, b) = tagged_call(&hub, "DELETE", &format!("/api/assistants/{a}"), None, None);
+    assert_eq!((s, &b), (204, &Value::Null));
+    assert_error(
+        hub.get(&format!("/api/assistants/{a}"), ADMIN),
+        404,
+        "not_found",
+        "a deleted assistant",
+    );
+    assert!(list(&hub).is_empty());
+    let (s, _, b) = tagged_call(&hub, "DELETE", &format!("/api/assistants/{a}"), None, None);
+    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("not_found")));
+    for (what, path) in [("publish", "publish"), ("unpublish", "unpublish")] {
+        let (s, b) = hub.post(
+            &format!("/api/assistants/{a}/{path}"),
+            ADMIN,
+            json!({"channels": ["web"]}),
+        );
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{what}"
+        );
+    }
+
+    // Its conversation goes on: the next message waits for a person, untouched.
+    let second = hub.say(&k, "opening hours again?");
+    assert_eq!(conv_of(&second), conv);
+    assert_untouched(&hub, &second, 1);
+    assert!(folder(&hub, ADMIN, "pending").contains(&id(&second)));
+    let c = conversation(&hub, &conv);
+    assert_eq!(
+        (c["state"].as_str(), c["bot_active"].as_bool()),
+        (Some("open"), Some(true))
+    );
+    let bot_reply = &replies(&hub, &conv)[0];
+    assert_eq!(bot_reply["author"], json!({"kind": "bot", "id": a}));
+    let (s, w) = hub.get("/api/widget/messages", &k);
+    assert_eq!(s, 200, "{w}");
+    assert_eq!(w["items"].as_array().unwrap().len(), 3, "{w}");
+    // A new customer on the channel: no bot either.
+    let (_, k2) = hub.contact();
+    let lone = hub.say(&k2, "opening hours?");
+    assert_untouched(&hub, &lone, 0);
+
+    // Deleted for good, across a restart; another bot published on the channel answers
+    // the conversation (its `bot_active` is still on), as publishing does.
+    hub.restart();
+    assert!(list(&hub).is_empty());
+    let b2 = id(&create(
+        &hub,
+        json!({"name": "Second", "rules": [{"match": "hours", "reply": "9 to 5."}], "transfer_keywords": []}),
+    ));
+    publish(&hub, &b2, json!(["web"]));
+    hub.say(&k, "hours, please");
+    let r = replies(&hub, &conv);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(r[1]["author"], json!({"kind": "bot", "id": b2}));
+    assert_eq!(r[1]["text"], "9 to 5.");
+}
+
+/// An extension: optimistic concurrency with standard HTTP. Each assistant has an `ETag`
+/// (on `GET /api/assistants/{id}` and on the answers of create, `PUT`, publish and
+/// unpublish, and per item in `GET /api/assistants?etags=true`); `If-Match` on `PUT`,
+/// publish, unpublish and `DELETE` refuses a change to another version with 412
+/// `precondition_failed` (§3's body) and changes nothing. Without `If-Match`, and in
+/// the list without `etags=true`, everything is as PROTOCOL §6.4 has it.
+#[test]
+fn a_change_made_from_a_stale_copy_is_refused_with_412_when_if_match_says_so() {
+    let hub = Hub::start();
+    let (s, created_tag, created) =
+        tagged_call(&hub, "POST", "/api/assistants", None, Some(helper_def()));
+    assert_eq!(s, 201, "{created}");
+    let a = id(&created);
+    let path = format!("/api/assistants/{a}");
+    let (s, tag, shown) = tagged_call(&hub, "GET", &path, None, None);
+    assert_eq!(s, 200);
+    let tag = tag.expect("an ETag on GET");
+    assert!(
+        tag.starts_with('"') && tag.ends_with('"') && tag.len() > 2,
+        "{tag}"
+    );
+    assert_eq!(created_tag.as_deref(), Some(tag.as_str()));
+    assert_eq!(shown, created);
+    // The list gains no field unasked; with `etags=true` each item has its tag.
+    let plain = listed(&hub, &a);
+    assert_eq!(plain, created, "the list's item is the assistant as it was");
+    let (_, tagged_list) = hub.get("/api/assistants?etags=true", ADMIN);
+    assert_eq!(tagged_list["items"][0]["etag"], tag.as_str());
+    let mut item = tagged_list["items"][0].clone();
+    item.as_object_mut().unwrap().remove("etag");
+    assert_eq!(item, created);
+    assert_error(
+        hub.get("/api/assistants?etags=maybe", ADMIN),
+        400,
+        "invalid",
+        "a flag that is not one",
+    );
+
+    // Two admins read version 1; the first saves; the second's save is refused.
+    let mut first = helper_def();
+    first["name"] = json!("Helper (first admin)");
+    let (s, tag2, b) = tagged_call(&hub, "PUT", &path, Some(&tag), Some(first.clone()));
+    assert_eq!(s, 200, "{b}");
+    let tag2 = tag2.expect("an ETag on PUT");
+    assert_ne!(tag2, tag);
+    let mut second = helper_def();
+    second["name"] = json!("Helper (second admin)");
+    let (s, _, b) = tagged_call(&hub, "PUT", &path, Some(&tag), Some(second.clone()));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (412, Some("precondition_failed")),
+        "{b}"
+    );
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{b}"
+    );
+    assert_eq!(
+        listed(&hub, &a)["name"],
+        "Helper (first admin)",
+        "nothing changed"
+    );
+    // Any of several tags, and `*`, match; a weak tag never does (strong comparison).
+    let (s, _, _) = tagged_call(
+        &hub,
+        "PUT",
+        &path,
+        Some(&format!("\"x\", {tag2}")),
+        Some(first.clone()),
+    );
+    assert_eq!(s, 200);
+    let (s, _, _) = tagged_call(
+        &hub,
+        "PUT",
+        &path,
+        Some(&format!("W/{tag2}")),
+        Some(first.clone()),
+    );
+    assert_eq!(s, 412);
+    let (s, _, b) = tagged_call(&hub, "PUT", &path, Some("nonsense"), Some(first.clone()));
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid")),
+        "{b}"
+    );
+    let (s, tag3, _) = tagged_call(&hub, "PUT", &path, Some("*"), Some(first.clone()));
+    assert_eq!(s, 200);
+    let tag3 = tag3.unwrap();
+    assert_eq!(tag3, tag2, "the same definition, the same version");
+    // Without If-Match: today's behaviour, last write wins.
+    let (s, tag4, b) = tagged_call(&hub, "PUT", &path, None, Some(second.clone()));
+    assert_eq!(
+        (s, b["name"].as_str()),
+        (200, Some("Helper (second admin)"))
+    );
+    let tag4 = tag4.unwrap();
+    // 404 before 412: an unknown assistant is unknown whatever the tag.
+    let (s, _, _) = tagged_call(
+        &hub,
+        "PUT",
+        "/api/assistants/nope",
+        Some(&tag4),
+        Some(first.clone()),
+    );
+    assert_eq!(s, 404);
+    // 400 (the body) before 412, as §3 orders the body first.
+    let (s, _, _) = tagged_call(&hub, "PUT", &path, Some(&tag), Some(json!({"name": "x"})));
+    assert_eq!(s, 400);
+
+    // Publish and unpublish: refused from a stale copy, tagged when done.
+    let publish_path = format!("{path}/publish");
+    let (s, _, _) = tagged_call(
+        &hub,
+        "POST",
+        &publish_path,
+        Some(&tag3),
+        Some(json!({"channels": ["web"]})),
+    );
+    assert_eq!(s, 412);
+    assert_eq!(listed(&hub, &a)["status"], "draft");
+    let (s, tag5, b) = tagged_call(
+        &hub,
+        "POST",
+        &publish_path,
+        Some(&tag4),
+        Some(json!({"channels": ["web"]})),
+    );
+    assert_eq!((s, b["status"].as_str()), (200, Some("published")), "{b}");
+    let tag5 = tag5.unwrap();
+    assert_ne!(tag5, tag4, "a publish is a change");
+    // Another assistant taking the channel over changes this one too.
+    let other = id(&create(
+        &hub,
+        json!({"name": "Other", "rules": [], "transfer_keywords": []}),
+    ));
+    publish(&hub, &other, json!(["web"]));
+    let (_, tag6, b) = tagged_call(&hub, "GET", &path, None, None);
+    assert_eq!(b["status"], "draft");
+    let tag6 = tag6.unwrap();
+    assert_ne!(tag6, tag5);
+    let unpublish_path = format!("{path}/unpublish");
+    let (s, _, _) = tagged_call(&hub, "POST", &unpublish_path, Some(&tag5), Some(json!({})));
+    assert_eq!(s, 412);
+    let (s, tag7, _) = tagged_call(&hub, "POST", &unpublish_path, Some(&tag6), Some(json!({})));
+    assert_eq!(s, 200);
+    assert_eq!(
+        tag7.as_deref(),
+        Some(tag6.as_str()),
+        "nothing to unpublish: unchanged"
+    );
+
+    // Delete: refused from a stale copy, done from the current one.
+    let (s, _, b) = tagged_call(&hub, "DELETE", &path, Some(&tag5), None);
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (412, Some("precondition_failed"))
+    );
+    assert_eq!(list(&hub).len(), 2);
+    let (s, _, _) = tagged_call(&hub, "DELETE", &path, Some(&tag6), None);
+    assert_eq!(s, 204);
+    assert_eq!(list(&hub).len(), 1);
 }

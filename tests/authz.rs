@@ -143,6 +143,7 @@ fn every_route_answers_every_caller_as_specified() {
             Some(json!({})),
             admin_404,
         ),
+        ("DELETE", "/api/assistants/nope", None, admin_404),
     ];
     let mut mismatches = Vec::new();
     let mut unauthorized_successes = 0;

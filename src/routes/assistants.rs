@@ -1,11 +1,20 @@
 //! Assistants (PROTOCOL §6.4): drafts, publication per channel (one assistant per channel).
+//!
+//! Extensions: `DELETE /api/assistants/{id}`, and optimistic concurrency with standard
+//! HTTP: each assistant's `ETag` (a hash of its stored definition, status and channels)
+//! on `GET /api/assistants/{id}` and on the answers that change it, and `If-Match` on
+//! `PUT`, `publish`, `unpublish` and `DELETE` (412 `precondition_failed` when stale).
+//! Without `If-Match` a change applies as PROTOCOL §6.4 has it.
 
 use super::{admin, agent, parse, HubData};
 use crate::domain::{Assistant, AssistantId, Rule};
 use crate::error::ApiError;
+use crate::store::{keys, Batch};
+use actix_web::http::header::{ETAG, IF_MATCH};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 /// Registers the assistant routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -13,8 +22,85 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/assistants", super::get().to(list))
         .route("/api/assistants/{id}", web::put().to(replace))
         .route("/api/assistants/{id}", super::get().to(show))
+        .route("/api/assistants/{id}", web::delete().to(delete))
         .route("/api/assistants/{id}/publish", web::post().to(publish))
         .route("/api/assistants/{id}/unpublish", web::post().to(unpublish));
+}
+
+/// The assistant's entity tag (RFC 9110 §8.8.3), strong and quoted: a hash of
+/// everything `GET /api/assistants/{id}` answers, so any change to it (a `PUT`, a
+/// publish, a channel another assistant took over) gives another tag, and none is
+/// stored.
+pub fn etag(a: &Assistant) -> String {
+    // Serialising a struct of strings and lists cannot fail.
+    let json = serde_json::to_vec(a).unwrap_or_default();
+    format!("\"{}\"", &hex::encode(Sha256::digest(&json))[..20])
+}
+
+/// What a request's `If-Match` asks for (RFC 9110 §13.1.1).
+enum IfMatch {
+    /// No `If-Match`: the change applies whatever the version (PROTOCOL §6.4).
+    Absent,
+    /// `*`: the assistant must exist (it must anyway).
+    Any,
+    /// The change applies only to one of these versions (strong tags; a weak one,
+    /// `W/"…"`, never matches: RFC 9110's strong comparison).
+    Tags(Vec<String>),
+}
+
+/// Reads `If-Match` (a list: several headers count as one, comma-separated).
+fn if_match(req: &HttpRequest) -> Result<IfMatch, ApiError> {
+    let mut tags = Vec::new();
+    let mut any = false;
+    let mut seen = false;
+    for v in req.headers().get_all(IF_MATCH) {
+        seen = true;
+        let v = v
+            .to_str()
+            .map_err(|_| ApiError::invalid("If-Match must be * or a list of entity tags"))?;
+        for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (weak, tag) = match part.strip_prefix("W/") {
+                Some(t) => (true, t),
+                None => (false, part),
+            };
+            if part == "*" {
+                any = true;
+            } else if tag.len() >= 2 && tag.starts_with('"') && tag.ends_with('"') {
+                if !weak {
+                    tags.push(tag.to_string());
+                }
+            } else {
+                return Err(ApiError::invalid(
+                    "If-Match must be * or a list of quoted entity tags",
+                ));
+            }
+        }
+    }
+    Ok(match (seen, any) {
+        (false, _) => IfMatch::Absent,
+        (true, true) => IfMatch::Any,
+        (true, false) => IfMatch::Tags(tags),
+    })
+}
+
+impl IfMatch {
+    /// 412 unless `current` is a version the client named.
+    fn check(&self, current: &Assistant) -> Result<(), ApiError> {
+        match self {
+            IfMatch::Absent | IfMatch::Any => Ok(()),
+            IfMatch::Tags(tags) if tags.contains(&etag(current)) => Ok(()),
+            IfMatch::Tags(_) => Err(ApiError::PreconditionFailed(
+                "this assistant was changed since you read it (If-Match names another \
+                 version): read it again, then make your change"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// `a` as an answer, with its `ETag`.
+fn tagged(mut res: actix_web::HttpResponseBuilder, a: &Assistant) -> HttpResponse {
+    res.insert_header((ETAG, etag(a))).json(a)
 }
 
 #[derive(Deserialize)]
@@ -92,13 +178,35 @@ async fn create(
         hub2.put_assistants(vec![a]).await
     })
     .await?;
-    Ok(HttpResponse::Created().json(out))
+    tracing::info!(assistant_id = %out.id, "Assistant created.");
+    Ok(tagged(HttpResponse::Created(), &out))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    etags: Option<String>,
 }
 
 async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     agent(&hub, &req).await?;
+    let q = web::Query::<ListQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
+    // An extension (`?etags=true`): each item's `etag`, the version a later `If-Match`
+    // names (a screen that lists assistants and edits them from the list).
+    let with_etags = super::flag("etags", q.etags.as_deref())?;
     let mut items: Vec<Assistant> = hub.assistants.iter().map(|a| a.clone()).collect();
     items.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+    if !with_etags {
+        return Ok(HttpResponse::Ok().json(json!({ "items": items })));
+    }
+    let items: Vec<serde_json::Value> = items
+        .iter()
+        .map(|a| {
+            let mut v = json!(a);
+            v["etag"] = json!(etag(a));
+            v
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "items": items })))
 }
 
@@ -113,13 +221,15 @@ async fn show(
         .get(&AssistantId::from(path.into_inner()))
         .map(|a| a.clone())
         .ok_or_else(|| ApiError::NotFound("assistant not found".into()))?;
-    Ok(HttpResponse::Ok().json(a))
+    Ok(tagged(HttpResponse::Ok(), &a))
 }
 
-/// Runs `f` on the assistant `id` (and may change others) under the assistants lock.
+/// Runs `f` on the assistant `id` (and may change others) under the assistants lock,
+/// if it is a version `cond` names (the check and the change are one step).
 async fn update(
     hub: &HubData,
     id: String,
+    cond: IfMatch,
     f: impl FnOnce(&mut Assistant, &mut Vec<Assistant>) + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
     let hub2 = hub.get_ref().clone();
@@ -130,6 +240,9 @@ async fn update(
             .get(&id)
             .map(|a| a.clone())
             .ok_or_else(|| ApiError::NotFound("assistant not found".into()))?;
+        cond.check(&a).inspect_err(|_| {
+            tracing::info!(assistant_id = %id, "Assistant change refused: a stale If-Match.");
+        })?;
         let mut others: Vec<Assistant> = hub2
             .assistants
             .iter()
@@ -141,7 +254,43 @@ async fn update(
         let mut changed = vec![a];
         changed.extend(others);
         hub2.put_assistants(changed).await?;
-        Ok(HttpResponse::Ok().json(out))
+        Ok(tagged(HttpResponse::Ok(), &out))
+    })
+    .await
+}
+
+/// An extension: `DELETE /api/assistants/{id}` (admin) → 204; 404 when unknown, 412
+/// when `If-Match` names another version. A published assistant leaves its channels
+/// with it: they have no assistant afterwards (none takes over), and their customers'
+/// next messages wait for a person. Conversations it answered keep its replies (their
+/// author stays `{"kind":"bot","id"}`) and their `bot_active`: a bot published later on
+/// the channel answers them, as publishing does today.
+async fn delete(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    admin(&hub, &req).await?;
+    let cond = if_match(&req)?;
+    let hub2 = hub.get_ref().clone();
+    let id = AssistantId::from(path.into_inner());
+    hub.locked("assistants".into(), async move {
+        let a = hub2
+            .assistants
+            .get(&id)
+            .map(|a| a.clone())
+            .ok_or_else(|| ApiError::NotFound("assistant not found".into()))?;
+        cond.check(&a).inspect_err(|_| {
+            tracing::info!(assistant_id = %id, "Assistant deletion refused: a stale If-Match.");
+        })?;
+        let mut b = Batch::default();
+        b.remove(keys::ASSISTANT, &[id.as_str().as_bytes()]);
+        hub2.store.commit(b).await?;
+        // Out of the map only once durable: a customer message sent meanwhile may still
+        // be answered by it, as one sent in the instant of an unpublish is.
+        hub2.assistants.remove(&id);
+        tracing::info!(assistant_id = %id, channels = a.channels.len(), "Assistant deleted.");
+        Ok(HttpResponse::NoContent().finish())
     })
     .await
 }
@@ -156,7 +305,8 @@ async fn replace(
     let body = super::read_body(&req, payload).await?;
     let d: Definition = parse(&body)?;
     check(&d)?;
-    update(&hub, path.into_inner(), move |a, others| {
+    let cond = if_match(&req)?;
+    update(&hub, path.into_inner(), cond, move |a, others| {
         apply_definition(a, d);
         others.clear();
     })
@@ -202,7 +352,8 @@ async fn publish(
             "a channel name must be 1 to 64 characters",
         ));
     }
-    update(&hub, path.into_inner(), move |a, others| {
+    let cond = if_match(&req)?;
+    update(&hub, path.into_inner(), cond, move |a, others| {
         for ch in &channels {
             if !a.channels.contains(ch) {
                 a.channels.push(ch.clone());
@@ -228,7 +379,8 @@ async fn unpublish(
     admin(&hub, &req).await?;
     let body = super::read_body(&req, payload).await?;
     let c: Channels = parse(&body)?;
-    update(&hub, path.into_inner(), move |a, others| {
+    let cond = if_match(&req)?;
+    update(&hub, path.into_inner(), cond, move |a, others| {
         match c.channels {
             Some(chs) => a.channels.retain(|x| !chs.contains(x)),
             None => a.channels.clear(),

@@ -9,10 +9,13 @@ export class ApiError extends Error {
   }
 }
 
-/** A request function bound to a token getter. */
+/**
+ * A request function bound to a token getter: request(method, path, body?, opts?), where
+ * opts.headers adds request headers (e.g. If-Match).
+ */
 export function makeApi(getToken) {
-  return async function request(method, path, body) {
-    const headers = { Accept: 'application/json' };
+  return async function request(method, path, body, opts = {}) {
+    const headers = { Accept: 'application/json', ...(opts.headers || {}) };
     const token = getToken();
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -51,6 +54,7 @@ const POLITE = {
   too_large: 'This text is too long (4,096 characters at most).',
   rate_limited: 'Too many actions at once. Please wait a moment and try again.',
   invalid: 'Please check what you entered',
+  precondition_failed: 'Someone else changed this in the meantime. It is shown as it now is: look, then try again.',
 };
 
 /** A sentence for people, built from an ApiError (or any error). */

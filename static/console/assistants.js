@@ -1,6 +1,9 @@
 // The Assistants screen (admins only, PROTOCOL §6.4): the bots, their status and
-// channels; add, edit (PUT replaces the definition), publish to channels, unpublish.
-// The hub's own error message (§3) is shown inline next to what failed.
+// channels; add, edit (PUT replaces the definition), publish to channels, unpublish,
+// delete (an extension). The hub's own error message (§3) is shown inline next to what
+// failed. Every change names the version it was made from (If-Match, from the list's
+// `etags=true`): when another admin changed the assistant meanwhile the hub answers 412,
+// and the screen says so, shows their version and keeps this admin's edit to retry.
 
 import { h, fill } from './dom.js';
 import { ApiError, politeMessage } from './api.js';
@@ -25,13 +28,14 @@ function errorText(err) {
  * confirm({title, description, submit, danger}): resolves true when the admin goes ahead.
  */
 export function mountAssistants(root, { api, onChange = () => {}, onError = () => {}, confirm = async (o) => window.confirm(o.description) }) {
-  const V = { items: [], loading: true, error: null, editing: null, formError: null, rowErrors: new Map() };
+  const V = { items: [], loading: true, error: null, editing: null, editTag: null, formError: null, formConflict: false, notice: null, rowErrors: new Map() };
   const channelsTyped = new Map(); // assistant id → the channels typed in its Publish field, kept until published
   let draft = null; // the form's values while it is open
 
   async function load() {
     try {
-      const data = await api('GET', '/api/assistants');
+      // with each one's version (an extension), which every change sends back as If-Match
+      const data = await api('GET', '/api/assistants?etags=true');
       V.items = data.items || [];
       V.error = null;
       onChange(V.items);
@@ -41,6 +45,21 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
     }
     V.loading = false;
     render();
+  }
+
+  /** The If-Match header for a change made from the version `tag` (none: unconditional). */
+  function ifMatch(tag) {
+    return tag ? { headers: { 'If-Match': tag } } : {};
+  }
+
+  function isStale(e) {
+    return e instanceof ApiError && e.status === 412;
+  }
+
+  /** What an assistant now is, in a line: its name, status and channels, its summary. */
+  function describe(a) {
+    const where = (a.channels || []).length ? `published on ${a.channels.join(', ')}` : 'a draft';
+    return `“${a.name}”, ${where}: ${summary(a)}`;
   }
 
   function emptyDraft() {
@@ -75,6 +94,8 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
     V.editing = target; // 'new' or an assistant id
     V.formError = null;
     const a = target === 'new' ? null : V.items.find((x) => x.id === target);
+    V.editTag = a ? a.etag || null : null; // the version this edit starts from
+    V.formConflict = false;
     draft = a ? draftOf(a) : emptyDraft();
     if (!draft.rules.length) draft.rules.push({ match: '', reply: '' });
     render();
@@ -84,9 +105,46 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
 
   function closeForm() {
     V.editing = null;
+    V.editTag = null;
     V.formError = null;
+    V.formConflict = false;
     draft = null;
     render();
+  }
+
+  /**
+   * Another admin changed (or deleted) the assistant being edited since the form opened
+   * (412): read the list again, keep this admin's edit in the form, say what the
+   * assistant now is; saving again replaces it knowingly (from the version now shown).
+   */
+  async function staleEdit() {
+    const id = V.editing;
+    await load();
+    const now = V.items.find((x) => x.id === id);
+    V.formConflict = true;
+    if (!now) {
+      // deleted meanwhile: the form stays, as a new assistant with these values
+      V.editing = 'new';
+      V.editTag = null;
+      V.formError = 'Someone else deleted this assistant while you were editing it. Your changes are still here: create it again with them, or cancel.';
+    } else {
+      V.editTag = now.etag || null;
+      V.formError = `Someone else changed this assistant while you were editing it. It now is ${describe(now)}. Your changes are still here: save again to replace theirs, or cancel to keep theirs.`;
+    }
+    render();
+    root.querySelector('#assistant-form .form-error')?.focus();
+  }
+
+  /** A row's change was refused as made from an old version (412), or its assistant is gone (404). */
+  async function staleRow(id, name, err) {
+    await load();
+    if (V.items.some((x) => x.id === id)) {
+      V.rowErrors.set(id, 'Someone else changed this assistant in the meantime: it is shown as it now is. Check it, then try again.');
+    } else {
+      V.notice = `Someone else deleted ${name} in the meantime.`;
+    }
+    render();
+    return err;
   }
 
   async function save(button) {
@@ -105,13 +163,18 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
     button.disabled = true;
     try {
       if (V.editing === 'new') await api('POST', '/api/assistants', body);
-      else await api('PUT', `/api/assistants/${encodeURIComponent(V.editing)}`, body);
+      else await api('PUT', `/api/assistants/${encodeURIComponent(V.editing)}`, body, ifMatch(V.editTag));
       V.editing = null;
+      V.editTag = null;
       draft = null;
       V.formError = null;
+      V.formConflict = false;
+      V.notice = null;
       await load();
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      if (isStale(e) || (e instanceof ApiError && e.status === 404 && V.editing !== 'new')) return staleEdit();
+      V.formConflict = false;
       V.formError = errorText(e);
       button.disabled = false;
       render();
@@ -119,17 +182,48 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
   }
 
   async function rowAction(id, path, body) {
+    const a = V.items.find((x) => x.id === id);
     try {
-      await api('POST', `/api/assistants/${encodeURIComponent(id)}/${path}`, body);
+      await api('POST', `/api/assistants/${encodeURIComponent(id)}/${path}`, body, ifMatch(a && a.etag));
       V.rowErrors.delete(id);
+      V.notice = null;
       if (path === 'publish') channelsTyped.delete(id);
       await load();
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      if (isStale(e) || (e instanceof ApiError && e.status === 404)) return void staleRow(id, a ? a.name : 'this assistant', e);
       V.rowErrors.set(id, errorText(e));
       render();
       // back to the field that failed, the typed channels still in it
       if (path === 'publish') root.querySelector(`.asst-item[data-id="${CSS.escape(id)}"] .asst-channels-input`)?.focus();
+    }
+  }
+
+  /** Delete (an extension of the hub's), after a confirmation that says what it ends. */
+  async function remove(a) {
+    const chans = a.channels || [];
+    const go = await confirm({
+      title: `Delete ${a.name}?`,
+      description: (chans.length
+        ? `${a.name} answers customers on ${chans.join(', ')}. Deleting it leaves ${chans.length > 1 ? 'these channels' : 'this channel'} without an assistant: new messages there wait for your team. `
+        : '')
+        + 'Its earlier replies stay in their conversations. This cannot be undone.',
+      submit: 'Delete',
+      danger: true,
+    });
+    if (!go) return;
+    try {
+      await api('DELETE', `/api/assistants/${encodeURIComponent(a.id)}`, undefined, ifMatch(a.etag));
+      V.rowErrors.delete(a.id);
+      channelsTyped.delete(a.id);
+      if (V.editing === a.id) closeForm();
+      V.notice = null;
+      await load();
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      if (isStale(e) || (e instanceof ApiError && e.status === 404)) return void staleRow(a.id, a.name, e);
+      V.rowErrors.set(a.id, errorText(e));
+      render();
     }
   }
 
@@ -144,6 +238,7 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
           h('p', { class: 'muted', text: 'Bots that answer customers on a channel. Each channel has at most one published assistant: publishing one takes the channel over from another.' })),
         add),
       h('div', { class: 'admin-body' },
+        V.notice ? h('p', { class: 'form-error', id: 'assistants-notice', role: 'alert', text: V.notice }) : null,
         V.editing === 'new' ? form() : null,
         listView()));
   }
@@ -196,7 +291,8 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
         h('button', { type: 'button', class: 'btn small', dataset: { action: 'edit' }, text: 'Edit', on: { click: () => edit(a.id) } }),
         a.channels && a.channels.length
           ? h('button', { type: 'button', class: 'btn small', dataset: { action: 'unpublish' }, text: 'Unpublish all', on: { click: () => rowAction(a.id, 'unpublish', {}) } })
-          : null),
+          : null,
+        h('button', { type: 'button', class: 'btn small ghost', dataset: { action: 'delete' }, text: 'Delete', 'aria-label': `Delete ${a.name}`, on: { click: () => remove(a) } })),
       h('p', { class: 'asst-summary muted', text: summary(a) }),
       publish,
       err ? h('p', { class: 'form-error', role: 'alert', text: err }) : null);
@@ -267,7 +363,7 @@ export function mountAssistants(root, { api, onChange = () => {}, onError = () =
       input('assistant-transfer-reply', 'Transfer reply (optional)', 'transfer_reply', { textarea: true, placeholder: 'Sent when handing over to the team' }),
       input('assistant-spam-keywords', 'Spam keywords (optional)', 'spam_keywords', { placeholder: 'casino, lottery', hint: 'Comma-separated. A message containing one marks the conversation as spam.' }),
       input('assistant-default-reply', 'Default reply (optional)', 'default_reply', { textarea: true, placeholder: 'Sent when no rule matches; without it the message goes to the team' }),
-      V.formError ? h('p', { class: 'form-error', role: 'alert', text: V.formError }) : null,
+      V.formError ? h('p', { class: V.formConflict ? 'form-error asst-conflict' : 'form-error', role: 'alert', tabindex: -1, text: V.formError }) : null,
       h('div', { class: 'dialog-actions' },
         h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'cancel' }, text: 'Cancel', on: { click: closeForm } }),
         submit));

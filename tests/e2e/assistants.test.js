@@ -5,7 +5,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
+import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
 import { launch, newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, openWidget, widgetSend } from './lib/pages.js';
 
@@ -234,5 +234,65 @@ test('saving a bot customers could never get past asks first; publishing on a ch
   await dlg.locator('button[type="submit"]', { hasText: 'Publish and take over' }).click();
   await day.locator('.chip[data-channel="web"]').waitFor();
   await night.locator('.asst-status', { hasText: 'Draft' }).waitFor();
+  assert.deepEqual(realProblems(page), []);
+});
+
+test('a save from a stale copy is refused: the screen shows the other admin’s version and keeps the edit to retry; Delete asks first', async () => {
+  const path = (id) => `/api/assistants/${encodeURIComponent(id)}`;
+  const created = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, { name: 'Returns bot', rules: [{ match: 'return', reply: 'Use the label in your parcel.' }], transfer_keywords: ['agent'] });
+  const page = await newPage(browser);
+  await signIn(page, hub, ADMIN_TOKEN);
+  await page.locator('#nav-assistants').click();
+  const row = page.locator(`#assistants-list .asst-item[data-id="${created.id}"]`);
+  await row.waitFor();
+
+  // this admin opens the form; another admin saves meanwhile
+  await row.locator('[data-action="edit"]').click();
+  await page.fill('#assistant-name', 'Returns bot (mine)');
+  await page.fill('#assistant-default-reply', 'A teammate will answer.');
+  await api(hub, 'PUT', path(created.id), ADMIN_TOKEN, { name: 'Returns bot (theirs)', rules: [], transfer_keywords: ['human'] });
+  await page.click('#assistant-form [data-action="save"]');
+  const conflict = page.locator('#assistant-form .asst-conflict');
+  await conflict.waitFor();
+  const said = await conflict.textContent();
+  assert.match(said, /Someone else changed this assistant/);
+  assert.match(said, /Returns bot \(theirs\)/);
+  assert.match(said, /transfers on: human/);
+  // their version stands; this admin's edit is still in the form
+  assert.equal((await api(hub, 'GET', path(created.id), ADMIN_TOKEN)).name, 'Returns bot (theirs)');
+  assert.equal(await page.inputValue('#assistant-name'), 'Returns bot (mine)');
+  assert.equal(await page.inputValue('#assistant-default-reply'), 'A teammate will answer.');
+  // saving again replaces theirs, knowingly
+  await page.click('#assistant-form [data-action="save"]');
+  await row.locator('.asst-name', { hasText: 'Returns bot (mine)' }).waitFor();
+  assert.equal(await page.locator('#assistant-form').count(), 0);
+  const mine = await api(hub, 'GET', path(created.id), ADMIN_TOKEN);
+  assert.equal(mine.name, 'Returns bot (mine)');
+  assert.equal(mine.default_reply, 'A teammate will answer.');
+
+  // a row's publish from a stale copy: refused, the row shown as it now is
+  await api(hub, 'PUT', path(created.id), ADMIN_TOKEN, { name: 'Returns bot (renamed)', rules: [], transfer_keywords: ['agent'] });
+  await row.locator('.asst-channels-input').fill('chat');
+  await row.locator('[data-action="publish"]').click();
+  await row.locator('.form-error', { hasText: 'Someone else changed this assistant' }).waitFor();
+  await row.locator('.asst-name', { hasText: 'Returns bot (renamed)' }).waitFor();
+  assert.equal((await api(hub, 'GET', path(created.id), ADMIN_TOKEN)).status, 'draft');
+  await row.locator('.asst-channels-input').fill('chat');
+  await row.locator('[data-action="publish"]').click();
+  await row.locator('.chip[data-channel="chat"]').waitFor();
+  assert.equal(await row.locator('.form-error').count(), 0);
+
+  // Delete asks first, says what it ends; cancelled, nothing happens
+  const dlg = page.locator('#dialog');
+  await row.locator('[data-action="delete"]').click();
+  await dlg.locator('.dialog-desc', { hasText: 'answers customers on chat' }).waitFor();
+  await dlg.locator('button', { hasText: 'Cancel' }).click();
+  await dlg.waitFor({ state: 'hidden' });
+  assert.equal(await row.count(), 1);
+  await row.locator('[data-action="delete"]').click();
+  await dlg.locator('button[type="submit"]', { hasText: 'Delete' }).click();
+  await row.waitFor({ state: 'detached' });
+  const list = await api(hub, 'GET', '/api/assistants', ADMIN_TOKEN);
+  assert.equal(list.items.some((a) => a.id === created.id), false);
   assert.deepEqual(realProblems(page), []);
 });
