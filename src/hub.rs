@@ -44,6 +44,8 @@ pub struct Hub {
     pub sends: crate::sends::Sends,
     /// What the hub remembers of the agents' reply client ids (see `reply_ids.rs`).
     pub reply_ids: crate::reply_ids::ReplyIds,
+    /// The team's saved replies, by id (a small table, read at start).
+    pub saved_replies: DashMap<String, crate::domain::SavedReply>,
     /// The full-text index (`GET /api/search`), built behind the log.
     pub search: Arc<crate::store::search::SearchIndex>,
 }
@@ -62,6 +64,10 @@ impl Hub {
         let assistants = DashMap::new();
         for a in store.scan_json::<Assistant>(keys::ASSISTANT)? {
             assistants.insert(a.id.clone(), a);
+        }
+        let saved_replies = DashMap::new();
+        for r in store.scan_json::<crate::domain::SavedReply>(keys::SAVED_REPLY)? {
+            saved_replies.insert(r.id.clone(), r);
         }
         let rate_limit = config.rate_limit;
         let agent_slots = crate::locks::Admission::new(config.agent_inflight);
@@ -88,6 +94,7 @@ impl Hub {
             admin_token_created,
             limiter: crate::ratelimit::Limiter::new(rate_limit),
             search,
+            saved_replies,
         });
         let armed = hub.timers.start(&hub)?;
         tracing::info!(timers = armed, epoch = hub.store.epoch(), "Hub ready.");

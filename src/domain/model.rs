@@ -209,3 +209,14 @@ impl Actor {
 pub fn bot_ref(id: &AssistantId) -> String {
     format!("bot:{}", id.0)
 }
+
+/// A saved reply (an extension, `routes/saved.rs`): a canned answer and the shortcut an
+/// agent types to insert it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedReply {
+    pub id: String,
+    pub shortcut: String,
+    pub text: String,
+    pub updated_at: Ts,
+    pub updated_by: AgentId,
+}

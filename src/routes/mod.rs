@@ -10,6 +10,7 @@ pub mod cors;
 pub mod inbox;
 pub mod messages;
 pub mod ops;
+pub mod saved;
 pub mod search;
 pub mod ui;
 pub mod widget;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     contacts::configure(cfg);
     inbox::configure(cfg);
     search::configure(cfg);
+    saved::configure(cfg);
     assistants::configure(cfg);
     ops::configure(cfg);
     ui::configure(cfg);

@@ -40,6 +40,8 @@ pub const CONTACT_CONV: u8 = b'k';
 pub const AGENT: u8 = b'A';
 /// `B` + assistant id → assistant JSON.
 pub const ASSISTANT: u8 = b'B';
+/// `R` + saved reply id → saved reply JSON (`routes/saved.rs`).
+pub const SAVED_REPLY: u8 = b'R';
 /// `S` + conversation id → snapshot of the conversation's state (see `Snapshot`).
 pub const SNAPSHOT: u8 = b'S';
 /// `s` + conversation id + 0 + run (u32) → a run of the snapshot's messages (JSON list).
