@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{act_ok, assert_error, conv_of, id, Hub, ADMIN};
+use common::{act_ok, assert_error, conv_of, eventually, id, Hub, ADMIN};
 use serde_json::{json, Value};
 
 fn search(hub: &Hub, token: &str, q: &str) -> Value {
@@ -235,4 +235,108 @@ fn the_index_survives_a_crash_and_is_rebuilt_when_lost() {
         one["items"][0]["data"]["message"]["id"],
         id(&said[29]).as_str()
     );
+}
+
+/// What was acknowledged is found by the very next search, whatever way it came in
+/// (the answer goes out a moment before the bus publishes the event).
+#[test]
+fn an_acknowledged_text_is_found_by_the_next_search() {
+    let hub = Hub::start();
+    let ann = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let conv = conv_of(&hub.say(&k, "hello"));
+    let mut widget = hub.socket("/ws/widget", json!({"type": "hello", "token": k}));
+    widget.recv_type("welcome");
+    for i in 0..300 {
+        let word = format!("unique{i}x");
+        let seq = match i % 4 {
+            0 => hub.say(&k, &format!("about {word}"))["seq"]
+                .as_u64()
+                .unwrap(),
+            3 => {
+                widget.send(json!({"type": "send", "text": format!("socket {word}")}));
+                widget.recv_type("ack")["message"]["seq"].as_u64().unwrap()
+            }
+            1 => {
+                let (s, b) = hub.post(
+                    &format!("/api/conversations/{conv}/replies"),
+                    &ann.1,
+                    json!({"text": format!("answer {word}")}),
+                );
+                assert_eq!(s, 201, "{b}");
+                b["reply"]["seq"].as_u64().unwrap()
+            }
+            _ => {
+                let (s, b) = hub.post(
+                    &format!("/api/conversations/{conv}/comments"),
+                    &ann.1,
+                    json!({"text": format!("note {word}")}),
+                );
+                assert_eq!(s, 201, "{b}");
+                b["comment"]["seq"].as_u64().unwrap()
+            }
+        };
+        let b = search(&hub, &ann.1, &format!("q={word}"));
+        assert_eq!(found(&b).len(), 1, "round {i}: {b}");
+        assert_eq!(found(&b)[0].1, seq, "round {i}");
+    }
+}
+
+/// A short query word reads one complete list however many words it starts; Greek,
+/// French and German spellings fold as they are typed.
+#[test]
+fn short_starts_find_every_word_and_whole_letters_fold() {
+    let hub = Hub::start();
+    let ann = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let mut seqs = Vec::new();
+    for a in b'a'..=b'z' {
+        for b in b'a'..=b'l' {
+            let w = format!("ab{}{}", a as char, b as char);
+            seqs.push(hub.say(&k, &format!("code {w}"))["seq"].as_u64().unwrap());
+        }
+    }
+    seqs.reverse();
+    let b = search(&hub, &ann.1, "q=ab&limit=500");
+    let got: Vec<u64> = found(&b).into_iter().map(|(_, s)| s).collect();
+    assert_eq!(got.len(), 312, "every one of 312 words starting with ab");
+    assert_eq!(got, seqs, "newest first");
+    assert!(b.get("partial").is_none(), "{b}");
+    let abz = search(&hub, &ann.1, "q=abz");
+    assert_eq!(found(&abz).len(), 12);
+
+    let greek = hub.say(&k, "ΟΔΟΣ ΑΘΗΝΑΣ")["seq"].as_u64().unwrap();
+    let french = hub.say(&k, "Mon cœur, Straße")["seq"].as_u64().unwrap();
+    for (q, seq) in [
+        ("q=%CE%BF%CE%B4%CE%BF%CF%82", greek), // οδος, typed with a final ς
+        ("q=odos%20%CE%B1%CE%B8%CE%B7%CE%BD%CE%B1%CF%83", 0), // no Latin for Greek
+        ("q=coeur%20strasse", french),
+        ("q=C%C5%92UR", french), // CŒUR
+    ] {
+        let b = search(&hub, &ann.1, q);
+        let want: Vec<u64> = if seq == 0 { vec![] } else { vec![seq] };
+        let got: Vec<u64> = found(&b).into_iter().map(|(_, s)| s).collect();
+        assert_eq!(got, want, "{q}: {b}");
+    }
+}
+
+/// A file where the index's folder should be does not stop search for good: after a
+/// few failed opens it goes, and the index is built again from the log.
+#[test]
+fn an_index_folder_that_cannot_be_opened_is_replaced() {
+    let mut hub = Hub::start();
+    let ann = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let said = hub.say(&k, "lost parcel");
+    hub.terminate();
+    let dir = hub.data.join("search-index");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::write(&dir, b"not a folder").unwrap();
+    hub.restart();
+    let b = eventually("search rebuilt", || {
+        let (s, b) = hub.get("/api/search?q=parcel", &ann.1);
+        (s == 200 && !found(&b).is_empty()).then_some(b)
+    });
+    assert_eq!(found(&b)[0].1, said["seq"].as_u64().unwrap());
+    assert!(dir.is_dir());
 }

@@ -10,8 +10,9 @@
 //! most 500; a page that was cut short (by its limit, or after examining 2,000
 //! candidates) ends with `next_before`, the `before` of the next page. The index is
 //! built behind the log (`store/search.rs`): the answer waits up to a second for it
-//! to reach the events published before the request, and `indexed_through` says how
-//! far it got.
+//! to reach the events committed before the request, and `indexed_through` says how
+//! far it got. `"partial": true` says that a query word of 4 letters or more starts
+//! more than 1,024 indexed words and only the first of them were searched.
 
 use super::inbox::{page_limit_or, parse_num};
 use super::{agent, HubData};
@@ -67,7 +68,10 @@ async fn search(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError
     }
     let index = hub.search.clone();
     if !index
-        .caught_up(hub.bus.head(), Duration::from_secs(1))
+        .caught_up(
+            hub.bus.head().max(hub.store.committed()),
+            Duration::from_secs(1),
+        )
         .await
     {
         if !index.ready() {
@@ -101,6 +105,9 @@ async fn search(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError
             });
             if let Some(b) = found.next_before {
                 out["next_before"] = json!(b);
+            }
+            if found.partial {
+                out["partial"] = json!(true);
             }
             Ok(out)
         })

@@ -241,6 +241,9 @@ pub struct Store {
     /// The open database; `None` while it is being reopened after a failure.
     inner: RwLock<Option<Arc<Inner>>>,
     next_seq: AtomicU64,
+    /// The highest seq of a successful commit, set before its answers go out (the bus's
+    /// head moves after them): whoever holds an answer may wait for this.
+    committed: AtomicU64,
     epoch: String,
     /// Whether `keys::CONTACT_CONV` lists every conversation. Stores created before it
     /// was kept lack the entries of their older conversations until a background pass
@@ -375,6 +378,7 @@ impl Store {
             settings,
             inner: RwLock::new(Some(Arc::new(inner))),
             next_seq: AtomicU64::new(last + 1),
+            committed: AtomicU64::new(last),
             epoch,
             contact_index: AtomicBool::new(contact_index),
             tx,
@@ -490,6 +494,11 @@ impl Store {
         self.overlay_mut().clear();
         tracing::warn!("Store reopened after a failure.");
         Ok(())
+    }
+
+    /// The highest seq a successful commit has answered (or is answering) for.
+    pub fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
     }
 
     /// The random id of this data store, fixed for its whole life.

@@ -22,16 +22,24 @@ use super::{Store, StoreError};
 use crate::domain::{Event, EventBody};
 use std::collections::{BTreeSet, BinaryHeap, HashSet};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::Duration;
 use unicode_normalization::UnicodeNormalization;
 
 /// Longest word kept, in characters (a longer one is indexed by its start).
 const MAX_WORD: usize = 40;
-/// Events read from the log per batch of the index.
+/// Events read from the log per batch of the index; [`BATCH_BEHIND`] when it is far
+/// behind (a rebuild): fewer, larger batches rewrite each of sled's leaves fewer times.
 const BATCH: usize = 512;
-/// Most words of one prefix merged for a search (`co` may start thousands).
-const MAX_EXPANSION: usize = 256;
+const BATCH_BEHIND: usize = 8_192;
+/// Words shorter than this are indexed under their own postings and under every start
+/// of 2 letters or more (`PREFIXES`): a query word of 2 or 3 letters reads one complete
+/// list instead of merging every word it starts.
+const PREFIXES: std::ops::RangeInclusive<usize> = 2..=3;
+/// Most words of one prefix (4 letters or more) merged for a search; past that the
+/// answer says `partial`.
+const MAX_EXPANSION: usize = 1_024;
 /// Most candidates one request examines before it answers with `next_before`.
 const MAX_EXAMINED: usize = 2_000;
 /// Most words a query may have.
@@ -40,6 +48,9 @@ pub const MAX_QUERY_WORDS: usize = 8;
 const POSTING: u8 = b'p';
 const CHECKPOINT: &[u8] = b"mindexed";
 const EPOCH: &[u8] = b"mepoch";
+/// The index's layout; an index of another layout is rebuilt.
+const VERSION: &[u8] = b"mversion";
+const LAYOUT: &[u8] = b"2";
 
 /// The index and its thread's progress.
 pub struct SearchIndex {
@@ -48,6 +59,9 @@ pub struct SearchIndex {
     progress: tokio::sync::watch::Sender<u64>,
     /// Set to wake the thread before its next look at the log.
     wake: (Mutex<bool>, Condvar),
+    /// The highest seq a search waits for: the thread looks at the log again until the
+    /// bus's head (which moves just after a commit's answers) reaches it.
+    wanted: AtomicU64,
 }
 
 /// One page of results.
@@ -56,14 +70,36 @@ pub struct Found {
     pub events: Vec<Event>,
     /// Where the next page starts, when this one was cut short.
     pub next_before: Option<u64>,
+    /// A query word starts more than [`MAX_EXPANSION`] words: only the first of them
+    /// were searched.
+    pub partial: bool,
 }
 
-/// Folds `text` for matching: NFKD, no combining marks, lower case.
+/// Folds `text` for matching: NFKD, no combining marks, lower case, and the letters
+/// that decomposition leaves whole spelt as they are typed without them (œ → oe,
+/// ß → ss, final ς → σ, …; `static/console/search.js` folds the same way).
 pub fn fold(text: &str) -> String {
-    text.nfkd()
+    let mut out = String::with_capacity(text.len());
+    for c in text
+        .nfkd()
         .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
         .flat_map(char::to_lowercase)
-        .collect()
+    {
+        match c {
+            'ς' => out.push('σ'),
+            'œ' => out.push_str("oe"),
+            'æ' => out.push_str("ae"),
+            'ß' => out.push_str("ss"),
+            'þ' => out.push_str("th"),
+            'ð' | 'đ' => out.push('d'),
+            'ø' => out.push('o'),
+            'ł' => out.push('l'),
+            'ı' => out.push('i'),
+            'ħ' => out.push('h'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The folded words of `text`, each cut to [`MAX_WORD`] characters.
@@ -170,6 +206,7 @@ impl SearchIndex {
             tree: OnceLock::new(),
             progress: tokio::sync::watch::channel(0).0,
             wake: (Mutex::new(false), Condvar::new()),
+            wanted: AtomicU64::new(0),
         }
     }
 
@@ -184,6 +221,7 @@ impl SearchIndex {
         if self.ready() && self.indexed() >= seq {
             return true;
         }
+        self.wanted.fetch_max(seq, Ordering::AcqRel);
         self.nudge();
         let mut rx = self.progress.subscribe();
         let waited = tokio::time::timeout(within, rx.wait_for(|s| *s >= seq && self.ready())).await;
@@ -215,15 +253,29 @@ impl SearchIndex {
 
     /// The thread: opens the index, then follows the log while the store lives.
     fn run(&self, dir: &Path, epoch: &str, store: Weak<Store>, head: impl Fn() -> u64) {
+        let mut failures = 0;
         let tree = loop {
             match open(dir, epoch) {
                 Ok(t) => break t,
                 Err(e) => {
-                    // Another instance of this store in the process may still hold it
-                    // (tests reopen stores); a real failure is retried, never fatal.
-                    tracing::warn!(error = %e, "Search index not open; retrying.");
+                    // Only this process opens it (the store's lock keeps other hubs
+                    // out), so a failure that lasts is the folder itself (a file in its
+                    // place, unreadable files): it goes, and the index is built again.
+                    failures += 1;
+                    tracing::warn!(error = %e, failures, "Search index not open; retrying.");
                     if store.strong_count() == 0 {
                         return;
+                    }
+                    if failures == 3 {
+                        tracing::warn!("Search index removed; rebuilding it from the log.");
+                        let gone = match std::fs::metadata(dir) {
+                            Ok(m) if m.is_dir() => std::fs::remove_dir_all(dir),
+                            Ok(_) => std::fs::remove_file(dir),
+                            Err(_) => Ok(()),
+                        };
+                        if let Err(e) = gone {
+                            tracing::warn!(error = %e, "Search index not removed.");
+                        }
                     }
                     std::thread::sleep(Duration::from_secs(1));
                 }
@@ -237,14 +289,27 @@ impl SearchIndex {
         let _ = self.tree.set(tree.clone());
         self.progress.send_replace(done);
         tracing::info!(indexed = done, "Search index open.");
+        let mut waiting_since: Option<std::time::Instant> = None;
         loop {
             let Some(store) = store.upgrade() else { return };
             let target = head();
             if done >= target {
                 drop(store);
+                // A search waits for a seq whose commit has answered but whose events
+                // the bus has not published yet: look again in a moment (for a second
+                // at most: a seq that never comes must not keep this thread awake).
+                if self.wanted.load(Ordering::Acquire) > done {
+                    let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() < Duration::from_secs(1) {
+                        std::thread::sleep(Duration::from_micros(200));
+                        continue;
+                    }
+                }
+                waiting_since = None;
                 self.sleep(Duration::from_millis(500));
                 continue;
             }
+            waiting_since = None;
             match index_batch(&tree, &store, done, target) {
                 Ok(last) => {
                     done = last;
@@ -278,9 +343,11 @@ impl SearchIndex {
             return Ok(Found {
                 events: vec![],
                 next_before: None,
+                partial: false,
             });
         };
         let mut merged = Merge::new(tree, driver, before)?;
+        let partial = merged.partial;
         let (mut events, mut examined) = (Vec::new(), 0);
         let contact = |id: &str| contact_texts(store, id);
         while let Some(seq) = merged.next()? {
@@ -301,12 +368,14 @@ impl SearchIndex {
                 return Ok(Found {
                     events,
                     next_before,
+                    partial,
                 });
             }
         }
         Ok(Found {
             events,
             next_before: None,
+            partial,
         })
     }
 }
@@ -327,7 +396,12 @@ fn index_batch(
     done: u64,
     target: u64,
 ) -> Result<u64, StoreError> {
-    let chunk = store.events_after(done, BATCH)?;
+    let size = if target - done > BATCH_BEHIND as u64 {
+        BATCH_BEHIND
+    } else {
+        BATCH
+    };
+    let chunk = store.events_after(done, size)?;
     let mut batch = sled::Batch::default();
     let mut last = done;
     let mut postings = 0usize;
@@ -347,9 +421,11 @@ fn index_batch(
         let mut seen = BTreeSet::new();
         for t in texts(&ev, &contact) {
             for w in words(&t) {
-                if w.chars().count() >= 2 && seen.insert(w.clone()) {
-                    batch.insert(posting_key(&w, seq), &[][..]);
-                    postings += 1;
+                for key in index_terms(&w) {
+                    if seen.insert(key.to_string()) {
+                        batch.insert(posting_key(key, seq), &[][..]);
+                        postings += 1;
+                    }
                 }
             }
         }
@@ -362,6 +438,21 @@ fn index_batch(
     tree.apply_batch(batch)?;
     tracing::debug!(indexed = last, postings, "Search index extended.");
     Ok(last)
+}
+
+/// What a word is indexed under: itself (2 letters or more) and its starts of
+/// [`PREFIXES`] letters.
+fn index_terms(word: &str) -> Vec<&str> {
+    let n = word.chars().count();
+    if n < 2 {
+        return vec![];
+    }
+    let mut out: Vec<&str> = PREFIXES
+        .filter(|&p| p < n)
+        .filter_map(|p| word.char_indices().nth(p).map(|(i, _)| &word[..i]))
+        .collect();
+    out.push(word);
+    out
 }
 
 /// Opens the index in `dir`; one made for another store, or that cannot be read, is
@@ -377,15 +468,21 @@ fn open(dir: &Path, epoch: &str) -> Result<sled::Tree, StoreError> {
         }
         Err(e) => return Err(e),
     };
-    match tree.get(EPOCH)? {
-        Some(e) if e.as_ref() == epoch.as_bytes() => {}
-        found => {
-            if found.is_some() {
-                tracing::warn!("Search index of another store; rebuilding it.");
-            }
-            tree.clear()?;
-            tree.insert(EPOCH, epoch.as_bytes())?;
+    let same_store = tree
+        .get(EPOCH)?
+        .is_some_and(|e| e.as_ref() == epoch.as_bytes());
+    let same_layout = tree.get(VERSION)?.is_some_and(|v| v.as_ref() == LAYOUT);
+    if !(same_store && same_layout) {
+        if tree.get(CHECKPOINT)?.is_some() {
+            tracing::warn!(
+                same_store,
+                same_layout,
+                "Search index of another store or layout; rebuilding it."
+            );
         }
+        tree.clear()?;
+        tree.insert(EPOCH, epoch.as_bytes())?;
+        tree.insert(VERSION, LAYOUT)?;
     }
     Ok(tree)
 }
@@ -402,6 +499,8 @@ fn open_db(dir: &Path) -> Result<sled::Tree, StoreError> {
 /// The postings of every word that starts with a prefix, merged newest first.
 struct Merge {
     iters: Vec<sled::Iter>,
+    /// More words start with the prefix than were merged.
+    partial: bool,
     heap: BinaryHeap<(u64, usize)>,
     last: Option<u64>,
 }
@@ -415,12 +514,23 @@ impl Merge {
             e.push(0xff);
             e
         };
+        // A word of up to 3 letters has one complete list (see `PREFIXES`).
+        if prefix.chars().count() <= *PREFIXES.end() {
+            let lo = posting_key_bytes(prefix.as_bytes(), 0);
+            let hi = posting_key_bytes(prefix.as_bytes(), before);
+            return Merge::of(vec![tree.range(lo..hi)], false);
+        }
         // One iterator per word that starts with `prefix`: the first key of each
         // word, then past all of that word's keys.
-        while iters.len() < MAX_EXPANSION {
+        let mut partial = false;
+        loop {
             let Some(kv) = tree.range(from.clone()..end.clone()).next() else {
                 break;
             };
+            if iters.len() == MAX_EXPANSION {
+                partial = true;
+                break;
+            }
             let (k, _) = kv?;
             let Some((word, _)) = parse_posting(&k) else {
                 break;
@@ -431,8 +541,13 @@ impl Merge {
             from = posting_prefix_bytes(word);
             from.push(1);
         }
+        Merge::of(iters, partial)
+    }
+
+    fn of(iters: Vec<sled::Iter>, partial: bool) -> Result<Merge, StoreError> {
         let mut m = Merge {
             iters,
+            partial,
             heap: BinaryHeap::new(),
             last: None,
         };
@@ -529,6 +644,35 @@ mod tests {
     }
 
     #[test]
+    fn words_index_under_their_short_starts() {
+        assert_eq!(index_terms("remboursement"), ["re", "rem", "remboursement"]);
+        assert_eq!(index_terms("rem"), ["re", "rem"]);
+        assert_eq!(index_terms("re"), ["re"]);
+        assert!(index_terms("r").is_empty());
+        assert_eq!(
+            index_terms("élan"),
+            ["él", "éla", "élan"],
+            "by letters, not bytes"
+        );
+    }
+
+    #[test]
+    fn fold_spells_whole_letters_as_typed_without_them() {
+        assert_eq!(
+            words("ΟΔΟΣ οδός Cœur Straße Ærø Guðmundsdóttir Işık"),
+            [
+                "οδοσ",
+                "οδοσ",
+                "coeur",
+                "strasse",
+                "aero",
+                "gudmundsdottir",
+                "isik"
+            ]
+        );
+    }
+
+    #[test]
     fn merge_gives_each_seq_once_newest_first_across_words() {
         let dir = tempfile::tempdir().unwrap();
         let tree = open_db(dir.path()).unwrap();
@@ -539,8 +683,11 @@ mod tests {
             ("rembourse", 5),
             ("remb", 9),
             ("rez", 7),
+            ("rembourser", 11),
         ] {
-            tree.insert(posting_key(w, s), &[][..]).unwrap();
+            for t in index_terms(w) {
+                tree.insert(posting_key(t, s), &[][..]).unwrap();
+            }
         }
         let collect = |prefix: &str, before: u64| {
             let mut m = Merge::new(&tree, prefix, before).unwrap();
@@ -550,10 +697,12 @@ mod tests {
             }
             out
         };
-        assert_eq!(collect("rem", u64::MAX), [9, 5, 3, 1]);
-        assert_eq!(collect("remb", u64::MAX), [9, 5, 3]);
+        assert_eq!(collect("rem", u64::MAX), [11, 9, 5, 3, 1]);
+        assert_eq!(collect("remb", u64::MAX), [11, 9, 5, 3]);
         assert_eq!(collect("remb", 9), [5, 3]);
         assert_eq!(collect("re", 4), [3, 1]);
+        assert_eq!(collect("rembourse", u64::MAX), [11, 5, 3]);
         assert_eq!(collect("zz", u64::MAX), Vec::<u64>::new());
+        assert_eq!(collect("zzzz", u64::MAX), Vec::<u64>::new());
     }
 }

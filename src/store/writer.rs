@@ -474,6 +474,19 @@ pub(super) fn spawn(mut w: Writer, mut rx: mpsc::Receiver<Request>, store: Arc<S
                 }
                 // Counted before the answers, so that whoever has one sees it counted.
                 crate::metrics::record_durable_waits(reqs.iter().map(|r| r.queued));
+                if res.is_ok() {
+                    // Before the answers: a search made with one in hand waits for it.
+                    let top = reqs
+                        .iter()
+                        .filter_map(|r| r.batch.events.last())
+                        .map(|e| e.0)
+                        .max();
+                    if let Some(top) = top {
+                        store
+                            .committed
+                            .fetch_max(top, std::sync::atomic::Ordering::AcqRel);
+                    }
+                }
                 let mut answered = Vec::with_capacity(reqs.len());
                 for mut r in reqs {
                     let done = std::mem::replace(&mut r.done, tokio::sync::oneshot::channel().0);

@@ -7,9 +7,13 @@ import { h } from './dom.js';
 
 const WORD = /[\p{L}\p{N}]+/gu;
 
+// Letters that decomposition leaves whole, spelt as typed without them (as the hub does).
+const WHOLE = { ς: 'σ', œ: 'oe', æ: 'ae', ß: 'ss', þ: 'th', ð: 'd', đ: 'd', ø: 'o', ł: 'l', ı: 'i', ħ: 'h' };
+const WHOLE_RE = new RegExp(`[${Object.keys(WHOLE).join('')}]`, 'gu');
+
 /** A word as the hub compares it. */
 export function foldWord(w) {
-  return w.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
+  return w.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(WHOLE_RE, (c) => WHOLE[c]);
 }
 
 /** The query's words as the hub reads them (two letters or digits at least, each once). */
