@@ -18,6 +18,9 @@ pub struct Config {
     pub rate_limit: bool,
     /// `HUB_SEARCH=off` builds no search index (`GET /api/search` then answers 503).
     pub search: bool,
+    /// `HUB_SEARCH_BLOCK_EVENTS` (default 16,384): how many events' postings the search
+    /// index keeps in memory before it writes them as one block (`store/search.rs`).
+    pub search_block_events: usize,
     /// `HUB_ALLOWED_ORIGINS`: origins allowed on WebSocket upgrades (when set, instead of the
     /// hub's own) and on the widget API's CORS.
     pub allowed_origins: Vec<String>,
@@ -114,6 +117,11 @@ impl Config {
             presence_grace: Duration::from_millis(number("HUB_PRESENCE_GRACE_MS", 10_000)?),
             rate_limit: on_off("HUB_RATE_LIMIT", var("HUB_RATE_LIMIT"))?,
             search: on_off("HUB_SEARCH", var("HUB_SEARCH"))?,
+            search_block_events: number(
+                "HUB_SEARCH_BLOCK_EVENTS",
+                crate::store::search::BLOCK_EVENTS as u64,
+            )?
+            .max(1) as usize,
             allowed_origins: var("HUB_ALLOWED_ORIGINS")
                 .map(|v| {
                     v.split(',')

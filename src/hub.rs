@@ -73,7 +73,11 @@ impl Hub {
         let agent_slots = crate::locks::Admission::new(config.agent_inflight);
         let search = if config.search {
             let head = bus.clone();
-            crate::store::search::SearchIndex::start(&store, move || head.head())
+            crate::store::search::SearchIndex::start(
+                &store,
+                move || head.head(),
+                config.search_block_events,
+            )
         } else {
             Arc::new(crate::store::search::SearchIndex::off())
         };

@@ -203,7 +203,9 @@ fn bad_searches_are_refused_clearly() {
 
 #[test]
 fn the_index_survives_a_crash_and_is_rebuilt_when_lost() {
-    let mut hub = Hub::start();
+    // Blocks of 1 event, 16 while the hub is busy: most postings are in sled's blocks,
+    // the last in memory.
+    let mut hub = Hub::start_with(&[("HUB_SEARCH_BLOCK_EVENTS", "1")]);
     let ann = hub.agent("Ann", "agent");
     let (_, k) = hub.contact();
     let mut said = Vec::new();
@@ -286,7 +288,9 @@ fn an_acknowledged_text_is_found_by_the_next_search() {
 /// French and German spellings fold as they are typed.
 #[test]
 fn short_starts_find_every_word_and_whole_letters_fold() {
-    let hub = Hub::start();
+    // Blocks of 4 events (64 while the hub is busy): the lists are read from sled's
+    // blocks and from memory.
+    let hub = Hub::start_with(&[("HUB_SEARCH_BLOCK_EVENTS", "4")]);
     let ann = hub.agent("Ann", "agent");
     let (_, k) = hub.contact();
     let mut seqs = Vec::new();

@@ -20,7 +20,7 @@
 
 use super::{Store, StoreError};
 use crate::domain::{Event, EventBody};
-use std::collections::{BTreeSet, BinaryHeap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
@@ -29,10 +29,20 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Longest word kept, in characters (a longer one is indexed by its start).
 const MAX_WORD: usize = 40;
-/// Events read from the log per batch of the index; [`BATCH_BEHIND`] when it is far
-/// behind (a rebuild): fewer, larger batches rewrite each of sled's leaves fewer times.
+/// Events read from the log at a time; [`BATCH_BEHIND`] when it is far behind.
 const BATCH: usize = 512;
 const BATCH_BEHIND: usize = 8_192;
+/// The postings of the events read are kept in memory (searched there) and written as
+/// one block — a key per term, holding the term's seqs of the block — once this many
+/// events were read, or [`BLOCK_AGE`] after the first of them: a key per term and block
+/// instead of one per term and event.
+pub const BLOCK_EVENTS: usize = 16_384;
+const BLOCK_AGE: Duration = Duration::from_secs(10);
+/// While the log grows this fast (events per second), the index waits: it reads the log
+/// only for a search that waits, and blocks wait in memory, up to [`BUSY_BLOCKS`]
+/// blocks' worth (a block's writes queue on the device before the commits' syncs).
+const BUSY_EVENTS: u64 = 5_000;
+const BUSY_BLOCKS: usize = 16;
 /// Words shorter than this are indexed under their own postings and under every start
 /// of 2 letters or more (`PREFIXES`): a query word of 2 or 3 letters reads one complete
 /// list instead of merging every word it starts.
@@ -50,7 +60,7 @@ const CHECKPOINT: &[u8] = b"mindexed";
 const EPOCH: &[u8] = b"mepoch";
 /// The index's layout; an index of another layout is rebuilt.
 const VERSION: &[u8] = b"mversion";
-const LAYOUT: &[u8] = b"2";
+const LAYOUT: &[u8] = b"3";
 
 /// The index and its thread's progress.
 pub struct SearchIndex {
@@ -62,6 +72,27 @@ pub struct SearchIndex {
     /// The highest seq a search waits for: the thread looks at the log again until the
     /// bus's head (which moves just after a commit's answers) reaches it.
     wanted: AtomicU64,
+    /// The postings not written yet.
+    tail: Mutex<Tail>,
+    /// [`BLOCK_EVENTS`], unless set otherwise (`HUB_SEARCH_BLOCK_EVENTS`).
+    block_events: usize,
+}
+
+/// Terms → their seqs, ascending.
+type Postings = BTreeMap<String, Vec<u64>>;
+
+/// What the index holds in memory: the postings read since the last block written.
+#[derive(Default)]
+struct Tail {
+    active: Postings,
+    /// The seqs `active` covers (events with text or not, gaps) and when the first came.
+    events: usize,
+    since: Option<std::time::Instant>,
+    /// A block being written: still read from here until it is in sled.
+    frozen: Option<(Arc<Postings>, u64)>,
+    /// Every seq up to this one is in sled's blocks; sled's postings above it (a block
+    /// being written) are read from here.
+    durable: u64,
 }
 
 /// One page of results.
@@ -183,8 +214,15 @@ fn parse_posting(k: &[u8]) -> Option<(&[u8], u64)> {
 
 impl SearchIndex {
     /// Starts the index of `store` in `data/search-index`, built by its own thread.
-    pub fn start(store: &Arc<Store>, head: impl Fn() -> u64 + Send + 'static) -> Arc<SearchIndex> {
-        let index = Arc::new(SearchIndex::off());
+    pub fn start(
+        store: &Arc<Store>,
+        head: impl Fn() -> u64 + Send + 'static,
+        block_events: usize,
+    ) -> Arc<SearchIndex> {
+        let index = Arc::new(SearchIndex {
+            block_events,
+            ..SearchIndex::off()
+        });
         let dir = store.dir.join("search-index");
         let (me, weak) = (index.clone(), Arc::downgrade(store));
         let epoch = store.epoch().to_string();
@@ -207,6 +245,8 @@ impl SearchIndex {
             progress: tokio::sync::watch::channel(0).0,
             wake: (Mutex::new(false), Condvar::new()),
             wanted: AtomicU64::new(0),
+            tail: Mutex::new(Tail::default()),
+            block_events: BLOCK_EVENTS,
         }
     }
 
@@ -285,20 +325,38 @@ impl SearchIndex {
             Ok(Some(v)) => v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0),
             _ => 0,
         };
+        self.lock_tail().durable = done;
         // Ready before the progress that wakes the searches waiting for it.
         let _ = self.tree.set(tree.clone());
         self.progress.send_replace(done);
         tracing::info!(indexed = done, "Search index open.");
         let mut waiting_since: Option<std::time::Instant> = None;
+        let mut busy = Busy::default();
         loop {
             let Some(store) = store.upgrade() else { return };
             let target = head();
+            let busy = busy.now(target);
+            if self.block_due(busy) {
+                if let Err(e) = self.write_block(&tree) {
+                    tracing::warn!(error = %e, indexed = done, "Search index block not written; retrying.");
+                    drop(store);
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+            }
+            let wanted = self.wanted.load(Ordering::Acquire);
+            if busy && wanted <= done && done < target {
+                // Saturated: the log is read when it calms down, or for a search.
+                drop(store);
+                self.sleep(Duration::from_millis(100));
+                continue;
+            }
             if done >= target {
                 drop(store);
                 // A search waits for a seq whose commit has answered but whose events
                 // the bus has not published yet: look again in a moment (for a second
                 // at most: a seq that never comes must not keep this thread awake).
-                if self.wanted.load(Ordering::Acquire) > done {
+                if wanted > done {
                     let since = *waiting_since.get_or_insert_with(std::time::Instant::now);
                     if since.elapsed() < Duration::from_secs(1) {
                         std::thread::sleep(Duration::from_micros(200));
@@ -310,8 +368,15 @@ impl SearchIndex {
                 continue;
             }
             waiting_since = None;
-            match index_batch(&tree, &store, done, target) {
-                Ok(last) => {
+            match read_batch(&store, done, target) {
+                Ok((last, postings)) => {
+                    let mut t = self.lock_tail();
+                    for (term, seqs) in postings {
+                        t.active.entry(term).or_default().extend(seqs);
+                    }
+                    t.events += (last - done) as usize;
+                    t.since.get_or_insert_with(std::time::Instant::now);
+                    drop(t);
                     done = last;
                     self.progress.send_replace(done);
                 }
@@ -322,6 +387,53 @@ impl SearchIndex {
                 }
             }
         }
+    }
+
+    fn lock_tail(&self) -> std::sync::MutexGuard<'_, Tail> {
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether the postings in memory should go to sled now (`busy`: the store is
+    /// committing often).
+    fn block_due(&self, busy: bool) -> bool {
+        let t = self.lock_tail();
+        t.frozen.is_some()
+            || t.events >= BUSY_BLOCKS * self.block_events
+            || (!busy
+                && (t.events >= self.block_events
+                    || (t.events > 0 && t.since.is_some_and(|s| s.elapsed() >= BLOCK_AGE))))
+    }
+
+    /// Writes the postings in memory as one block (a key per term: `p` + term + 0 +
+    /// its first seq of the block → its seqs), with the checkpoint, in one batch. They
+    /// are read from memory until it is applied.
+    fn write_block(&self, tree: &sled::Tree) -> Result<(), StoreError> {
+        let (block, last) = {
+            let mut t = self.lock_tail();
+            if t.frozen.is_none() {
+                let active = std::mem::take(&mut t.active);
+                let last = t.durable + t.events as u64;
+                t.frozen = Some((Arc::new(active), last));
+                t.events = 0;
+                t.since = None;
+            }
+            t.frozen.clone().expect("frozen above")
+        };
+        let mut batch = sled::Batch::default();
+        for (term, seqs) in block.iter() {
+            batch.insert(posting_key(term, seqs[0]), encode_seqs(seqs));
+        }
+        batch.insert(CHECKPOINT, &last.to_be_bytes()[..]);
+        tree.apply_batch(batch)?;
+        let mut t = self.lock_tail();
+        t.durable = last;
+        t.frozen = None;
+        tracing::debug!(
+            indexed = last,
+            terms = block.len(),
+            "Search index block written."
+        );
+        Ok(())
     }
 
     /// The events after `before` (all when None) whose texts hold every word of
@@ -346,7 +458,7 @@ impl SearchIndex {
                 partial: false,
             });
         };
-        let mut merged = Merge::new(tree, driver, before)?;
+        let mut merged = Merge::new(tree, &self.lock_tail(), driver, before)?;
         let partial = merged.partial;
         let (mut events, mut examined) = (Vec::new(), 0);
         let contact = |id: &str| contact_texts(store, id);
@@ -380,6 +492,34 @@ impl SearchIndex {
     }
 }
 
+/// Whether the log grows by more than [`BUSY_EVENTS`] events a second, sampled over
+/// the last second or so.
+#[derive(Default)]
+struct Busy {
+    at: Option<(std::time::Instant, u64)>,
+    busy: bool,
+}
+
+impl Busy {
+    fn now(&mut self, head: u64) -> bool {
+        match self.at {
+            Some((at, before)) if at.elapsed() < Duration::from_secs(1) => {
+                // (a burst within the second counts at once)
+                if head.saturating_sub(before) >= BUSY_EVENTS {
+                    self.busy = true;
+                }
+            }
+            Some((at, before)) => {
+                let rate = head.saturating_sub(before) as f64 / at.elapsed().as_secs_f64();
+                self.busy = rate >= BUSY_EVENTS as f64;
+                self.at = Some((std::time::Instant::now(), head));
+            }
+            None => self.at = Some((std::time::Instant::now(), head)),
+        }
+        self.busy
+    }
+}
+
 /// The customer's name and e-mail address, as the widget was told them.
 fn contact_texts(store: &Store, id: &str) -> Vec<String> {
     match store.get_json::<crate::auth::ContactRecord>(super::keys::CONTACT, &[id.as_bytes()]) {
@@ -388,23 +528,17 @@ fn contact_texts(store: &Store, id: &str) -> Vec<String> {
     }
 }
 
-/// Indexes the events after `done` up to `target` (at most [`BATCH`]); returns the seq
-/// now indexed.
-fn index_batch(
-    tree: &sled::Tree,
-    store: &Store,
-    done: u64,
-    target: u64,
-) -> Result<u64, StoreError> {
+/// Reads the events after `done` up to `target` (at most [`BATCH`] or
+/// [`BATCH_BEHIND`]); returns the seq read up to and the postings of their texts.
+fn read_batch(store: &Store, done: u64, target: u64) -> Result<(u64, Postings), StoreError> {
     let size = if target - done > BATCH_BEHIND as u64 {
         BATCH_BEHIND
     } else {
         BATCH
     };
     let chunk = store.events_after(done, size)?;
-    let mut batch = sled::Batch::default();
+    let mut postings = Postings::new();
     let mut last = done;
-    let mut postings = 0usize;
     for (seq, json) in chunk {
         if seq > target {
             break;
@@ -423,21 +557,53 @@ fn index_batch(
             for w in words(&t) {
                 for key in index_terms(&w) {
                     if seen.insert(key.to_string()) {
-                        batch.insert(posting_key(key, seq), &[][..]);
-                        postings += 1;
+                        postings.entry(key.to_string()).or_default().push(seq);
                     }
                 }
             }
         }
     }
-    if last == done {
-        // Nothing past `done` yet (seqs a failed commit drew are never written).
-        return Ok(target);
+    // (nothing past `done`: seqs a failed commit drew are never written)
+    Ok((if last == done { target } else { last }, postings))
+}
+
+/// Seqs (ascending) as LEB128 deltas.
+fn encode_seqs(seqs: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(seqs.len() * 2);
+    let mut prev = 0u64;
+    for &s in seqs {
+        let mut d = s - prev;
+        prev = s;
+        loop {
+            let b = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
     }
-    batch.insert(CHECKPOINT, &last.to_be_bytes()[..]);
-    tree.apply_batch(batch)?;
-    tracing::debug!(indexed = last, postings, "Search index extended.");
-    Ok(last)
+    out
+}
+
+fn decode_seqs(bytes: &[u8]) -> Option<Vec<u64>> {
+    let (mut out, mut prev, mut d, mut shift) = (Vec::new(), 0u64, 0u64, 0u32);
+    for &b in bytes {
+        if shift > 63 {
+            return None;
+        }
+        d |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            prev = prev.checked_add(d)?;
+            out.push(prev);
+            d = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    (shift == 0).then_some(out)
 }
 
 /// What a word is indexed under: itself (2 letters or more) and its starts of
@@ -496,9 +662,42 @@ fn open_db(dir: &Path) -> Result<sled::Tree, StoreError> {
     Ok(db.open_tree("search")?)
 }
 
+/// One term's seqs below `before`, newest first: those in memory, then sled's blocks
+/// (only their seqs up to `durable`: a block being written is read from memory).
+struct TermSeqs {
+    mem: Vec<u64>,
+    blocks: Option<sled::Iter>,
+    block: Vec<u64>,
+    before: u64,
+    durable: u64,
+}
+
+impl TermSeqs {
+    fn next(&mut self) -> Result<Option<u64>, StoreError> {
+        while let Some(s) = self.mem.pop() {
+            if s < self.before {
+                return Ok(Some(s));
+            }
+        }
+        loop {
+            while let Some(s) = self.block.pop() {
+                if s < self.before && s <= self.durable {
+                    return Ok(Some(s));
+                }
+            }
+            let Some(kv) = self.blocks.as_mut().and_then(|i| i.next_back()) else {
+                return Ok(None);
+            };
+            let (_, v) = kv?;
+            self.block = decode_seqs(&v)
+                .ok_or_else(|| StoreError::Corrupt("unreadable search postings".into()))?;
+        }
+    }
+}
+
 /// The postings of every word that starts with a prefix, merged newest first.
 struct Merge {
-    iters: Vec<sled::Iter>,
+    terms: Vec<TermSeqs>,
     /// More words start with the prefix than were merged.
     partial: bool,
     heap: BinaryHeap<(u64, usize)>,
@@ -506,63 +705,86 @@ struct Merge {
 }
 
 impl Merge {
-    fn new(tree: &sled::Tree, prefix: &str, before: u64) -> Result<Merge, StoreError> {
-        let mut iters = Vec::new();
-        let mut from = posting_prefix(prefix);
-        let end = {
-            let mut e = from.clone();
-            e.push(0xff);
-            e
-        };
-        // A word of up to 3 letters has one complete list (see `PREFIXES`).
-        if prefix.chars().count() <= *PREFIXES.end() {
-            let lo = posting_key_bytes(prefix.as_bytes(), 0);
-            let hi = posting_key_bytes(prefix.as_bytes(), before);
-            return Merge::of(vec![tree.range(lo..hi)], false);
-        }
-        // One iterator per word that starts with `prefix`: the first key of each
-        // word, then past all of that word's keys.
+    fn new(tree: &sled::Tree, tail: &Tail, prefix: &str, before: u64) -> Result<Merge, StoreError> {
+        // A word of up to 3 letters has one complete list (see `PREFIXES`); a longer
+        // one, the lists of every word it starts, in sled or in memory.
+        let mut words: BTreeSet<Vec<u8>> = BTreeSet::new();
         let mut partial = false;
-        loop {
-            let Some(kv) = tree.range(from.clone()..end.clone()).next() else {
-                break;
-            };
-            if iters.len() == MAX_EXPANSION {
-                partial = true;
-                break;
+        if prefix.chars().count() <= *PREFIXES.end() {
+            words.insert(prefix.as_bytes().to_vec());
+        } else {
+            let mut from = posting_prefix(prefix);
+            let mut end = from.clone();
+            end.push(0xff);
+            // The first key of each word in sled, then past all of that word's keys.
+            while let Some(kv) = tree.range(from.clone()..end.clone()).next() {
+                let (k, _) = kv?;
+                let Some((word, _)) = parse_posting(&k) else {
+                    break;
+                };
+                words.insert(word.to_vec());
+                from = posting_prefix_bytes(word);
+                from.push(1);
+                if words.len() > MAX_EXPANSION {
+                    break;
+                }
             }
-            let (k, _) = kv?;
-            let Some((word, _)) = parse_posting(&k) else {
-                break;
-            };
-            let lo = posting_key_bytes(word, 0);
-            let hi = posting_key_bytes(word, before);
-            iters.push(tree.range(lo..hi));
-            from = posting_prefix_bytes(word);
-            from.push(1);
+            let in_memory = tail
+                .active
+                .range(prefix.to_string()..)
+                .chain(
+                    tail.frozen
+                        .iter()
+                        .flat_map(|(f, _)| f.range(prefix.to_string()..)),
+                )
+                .map(|(w, _)| w)
+                .take_while(|w| w.starts_with(prefix));
+            for w in in_memory {
+                words.insert(w.as_bytes().to_vec());
+            }
+            if words.len() > MAX_EXPANSION {
+                partial = true;
+                while words.len() > MAX_EXPANSION {
+                    words.pop_last();
+                }
+            }
         }
-        Merge::of(iters, partial)
-    }
-
-    fn of(iters: Vec<sled::Iter>, partial: bool) -> Result<Merge, StoreError> {
+        let mut terms = Vec::with_capacity(words.len());
+        for w in words {
+            let term = String::from_utf8_lossy(&w);
+            // Frozen seqs come before the active ones (an older block).
+            let mut mem: Vec<u64> = Vec::new();
+            if let Some(seqs) = tail.frozen.as_ref().and_then(|(f, _)| f.get(term.as_ref())) {
+                mem.extend(seqs);
+            }
+            if let Some(seqs) = tail.active.get(term.as_ref()) {
+                mem.extend(seqs);
+            }
+            let lo = posting_key_bytes(&w, 0);
+            let hi = posting_key_bytes(&w, before);
+            terms.push(TermSeqs {
+                mem,
+                blocks: Some(tree.range(lo..hi)),
+                block: Vec::new(),
+                before,
+                durable: tail.durable,
+            });
+        }
         let mut m = Merge {
-            iters,
+            terms,
             partial,
             heap: BinaryHeap::new(),
             last: None,
         };
-        for i in 0..m.iters.len() {
+        for i in 0..m.terms.len() {
             m.pull(i)?;
         }
         Ok(m)
     }
 
     fn pull(&mut self, i: usize) -> Result<(), StoreError> {
-        if let Some(kv) = self.iters[i].next_back() {
-            let (k, _) = kv?;
-            if let Some((_, seq)) = parse_posting(&k) {
-                self.heap.push((seq, i));
-            }
+        if let Some(seq) = self.terms[i].next()? {
+            self.heap.push((seq, i));
         }
         Ok(())
     }
@@ -673,36 +895,76 @@ mod tests {
     }
 
     #[test]
-    fn merge_gives_each_seq_once_newest_first_across_words() {
+    fn seqs_encode_and_decode() {
+        for seqs in [vec![], vec![1], vec![5, 6, 300, 70_000, u64::MAX / 2]] {
+            assert_eq!(decode_seqs(&encode_seqs(&seqs)), Some(seqs));
+        }
+        assert_eq!(decode_seqs(&[0x80]), None, "cut short");
+    }
+
+    #[test]
+    fn merge_gives_each_seq_once_newest_first_from_blocks_and_memory() {
         let dir = tempfile::tempdir().unwrap();
         let tree = open_db(dir.path()).unwrap();
-        for (w, s) in [
-            ("rem", 1),
-            ("remise", 5),
-            ("rembourse", 3),
-            ("rembourse", 5),
-            ("remb", 9),
-            ("rez", 7),
-            ("rembourser", 11),
-        ] {
-            for t in index_terms(w) {
-                tree.insert(posting_key(t, s), &[][..]).unwrap();
+        let index = SearchIndex::off();
+        let add = |words: &[(&str, u64)]| {
+            let mut t = index.lock_tail();
+            for (w, s) in words {
+                for term in index_terms(w) {
+                    t.active.entry(term.to_string()).or_default().push(*s);
+                }
+                t.events = (*s - t.durable) as usize;
             }
-        }
+        };
+        // a block in sled, a block being written, and postings in memory
+        add(&[
+            ("rem", 1),
+            ("rembourse", 3),
+            ("remise", 5),
+            ("rembourse", 5),
+        ]);
+        index.write_block(&tree).unwrap();
+        add(&[("rez", 7), ("remb", 9)]);
         let collect = |prefix: &str, before: u64| {
-            let mut m = Merge::new(&tree, prefix, before).unwrap();
+            let mut m = Merge::new(&tree, &index.lock_tail(), prefix, before).unwrap();
             let mut out = vec![];
             while let Some(s) = m.next().unwrap() {
                 out.push(s);
             }
             out
         };
-        assert_eq!(collect("rem", u64::MAX), [11, 9, 5, 3, 1]);
-        assert_eq!(collect("remb", u64::MAX), [11, 9, 5, 3]);
-        assert_eq!(collect("remb", 9), [5, 3]);
-        assert_eq!(collect("re", 4), [3, 1]);
+        let check = |when: &str| {
+            assert_eq!(collect("rem", u64::MAX), [9, 5, 3, 1], "{when}");
+            assert_eq!(collect("remb", u64::MAX), [9, 5, 3], "{when}");
+            assert_eq!(collect("remb", 9), [5, 3], "{when}");
+            assert_eq!(collect("re", 4), [3, 1], "{when}");
+            assert_eq!(collect("rembourse", u64::MAX), [5, 3], "{when}");
+            assert_eq!(collect("zz", u64::MAX), Vec::<u64>::new(), "{when}");
+            assert_eq!(collect("zzzz", u64::MAX), Vec::<u64>::new(), "{when}");
+        };
+        check("memory and sled");
+        // frozen and already in sled, not yet marked durable: read once, from memory
+        {
+            let mut t = index.lock_tail();
+            let active = std::mem::take(&mut t.active);
+            let mut batch = sled::Batch::default();
+            for (term, seqs) in &active {
+                batch.insert(posting_key(term, seqs[0]), encode_seqs(seqs));
+            }
+            tree.apply_batch(batch).unwrap();
+            t.frozen = Some((Arc::new(active), 9));
+            t.events = 0;
+        }
+        check("a block being written");
+        index.write_block(&tree).unwrap();
+        assert!(index.lock_tail().active.is_empty());
+        assert_eq!(index.lock_tail().durable, 9);
+        check("all in sled");
+        add(&[("rembourser", 11)]);
         assert_eq!(collect("rembourse", u64::MAX), [11, 5, 3]);
-        assert_eq!(collect("zz", u64::MAX), Vec::<u64>::new());
-        assert_eq!(collect("zzzz", u64::MAX), Vec::<u64>::new());
+        assert_eq!(
+            tree.get(CHECKPOINT).unwrap().unwrap().as_ref(),
+            &9u64.to_be_bytes()
+        );
     }
 }
