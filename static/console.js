@@ -8,6 +8,7 @@ import { mountAssistants } from './console/assistants.js';
 import { mountAgents } from './console/agents.js';
 import { mountStats } from './console/stats.js';
 import { queryWords, foundText, marked } from './console/search.js';
+import { mountSavedReplies, setupSavedPicker } from './console/saved.js';
 import {
   STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
   visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent,
@@ -213,8 +214,9 @@ function showError(err) {
 
 // ---------------------------------------------------------------- routing
 
-// the screens that replace the list and conversation panes (Stats is for every agent)
-const ADMIN_PAGES = ['assistants', 'agents', 'stats'];
+// the screens that replace the list and conversation panes (Stats and Saved replies are
+// for every agent)
+const ADMIN_PAGES = ['assistants', 'agents', 'stats', 'saved'];
 const isAdminPage = (kind) => ADMIN_PAGES.includes(kind);
 let adminView = null; // the mounted admin screen ({reload, presence?})
 
@@ -292,6 +294,8 @@ function showAdminPage(prev) {
     if (adminView && adminView.stop) adminView.stop();
     if (S.route.kind === 'stats') {
       adminView = mountStats($('admin-pane'), { api, onError: showError });
+    } else if (S.route.kind === 'saved') {
+      adminView = mountSavedReplies($('admin-pane'), { api, canEdit: isSupervisor(), confirm: confirmDialog, onError: showError });
     } else if (S.route.kind === 'assistants') {
       adminView = mountAssistants($('admin-pane'), {
         api,
@@ -2430,7 +2434,7 @@ function focusMessage(id) {
 
 function buildComposer(convId) {
   const draft = S.drafts.get(convId) || { reply: '', comment: '' };
-  const reply = h('textarea', { id: 'reply-input', class: 'composer-input', rows: 3, placeholder: 'Reply to the customer…  (Enter to send, Shift+Enter for a new line)', 'aria-label': 'Reply to the customer' });
+  const reply = h('textarea', { id: 'reply-input', class: 'composer-input', rows: 3, placeholder: 'Reply to the customer…  (Enter to send, Shift+Enter for a new line, / for a saved reply)', 'aria-label': 'Reply to the customer' });
   const comment = h('textarea', { id: 'comment-input', class: 'composer-input', rows: 3, placeholder: 'Internal comment, only your team sees it. Type @ to mention a teammate.', 'aria-label': 'Internal comment' });
   reply.value = draft.reply;
   comment.value = draft.comment;
@@ -2468,6 +2472,18 @@ function buildComposer(convId) {
     });
   }
   setupMentions(comment, menu);
+  setupSavedPicker(reply, menu, {
+    api,
+    // the names as given (a visitor without one gets the placeholder's fallback)
+    who: () => {
+      const contact = S.conv && S.contacts.get(S.conv.conversation.contact_id);
+      return { customer: (contact && contact.name) || '', agent: (S.agents.get(S.meId) || {}).name || '' };
+    },
+    onInsert: () => {
+      error.hidden = true;
+      saveDraft();
+    },
+  });
   return c;
 }
 

@@ -66,6 +66,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/console/live.js"),
     ),
     (
+        "/console/saved.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/saved.js"),
+    ),
+    (
         "/console/search.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/console/search.js"),
