@@ -38,10 +38,11 @@ const BATCH_BEHIND: usize = 8_192;
 /// instead of one per term and event.
 pub const BLOCK_EVENTS: usize = 16_384;
 const BLOCK_AGE: Duration = Duration::from_secs(10);
-/// While the log grows this fast (events per second), the index waits: it reads the log
-/// only for a search that waits, and blocks wait in memory, up to [`BUSY_BLOCKS`]
-/// blocks' worth (a block's writes queue on the device before the commits' syncs).
-const BUSY_EVENTS: u64 = 5_000;
+/// While the log grows faster than this (events a second), the index gives way to the
+/// live traffic: it reads the log only for a search that waits, and its blocks wait in
+/// memory, up to [`BUSY_BLOCKS`] blocks' worth (a block's writes queue on the device
+/// before the commits' syncs).
+const BUSY_EVENTS: u64 = 1_000;
 const BUSY_BLOCKS: usize = 16;
 /// Words shorter than this are indexed under their own postings and under every start
 /// of 2 letters or more (`PREFIXES`): a query word of 2 or 3 letters reads one complete
@@ -335,7 +336,7 @@ impl SearchIndex {
         loop {
             let Some(store) = store.upgrade() else { return };
             let target = head();
-            let busy = busy.now(target);
+            let busy = busy.rate(target) >= BUSY_EVENTS;
             if self.block_due(busy) {
                 if let Err(e) = self.write_block(&tree) {
                     tracing::warn!(error = %e, indexed = done, "Search index block not written; retrying.");
@@ -492,31 +493,28 @@ impl SearchIndex {
     }
 }
 
-/// Whether the log grows by more than [`BUSY_EVENTS`] events a second, sampled over
-/// the last second or so.
+/// How fast the log grows, in events a second, sampled over the last second or so.
 #[derive(Default)]
 struct Busy {
     at: Option<(std::time::Instant, u64)>,
-    busy: bool,
+    rate: u64,
 }
 
 impl Busy {
-    fn now(&mut self, head: u64) -> bool {
+    fn rate(&mut self, head: u64) -> u64 {
         match self.at {
             Some((at, before)) if at.elapsed() < Duration::from_secs(1) => {
                 // (a burst within the second counts at once)
-                if head.saturating_sub(before) >= BUSY_EVENTS {
-                    self.busy = true;
-                }
+                self.rate = self.rate.max(head.saturating_sub(before));
             }
             Some((at, before)) => {
-                let rate = head.saturating_sub(before) as f64 / at.elapsed().as_secs_f64();
-                self.busy = rate >= BUSY_EVENTS as f64;
+                let n = head.saturating_sub(before) as f64 / at.elapsed().as_secs_f64();
+                self.rate = n as u64;
                 self.at = Some((std::time::Instant::now(), head));
             }
             None => self.at = Some((std::time::Instant::now(), head)),
         }
-        self.busy
+        self.rate
     }
 }
 
