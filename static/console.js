@@ -1,7 +1,7 @@
 // The agent console: folders, conversation lists, the conversation page, live updates.
 // Plain ES modules, no build step. All text from people is rendered as text nodes.
 
-import { h, fill, icon, avatar } from './console/dom.js';
+import { h, fill, icon, avatar, setupPicker } from './console/dom.js';
 import { makeApi, politeMessage, ApiError } from './console/api.js';
 import { LiveSocket } from './console/live.js';
 import { mountAssistants } from './console/assistants.js';
@@ -2793,65 +2793,26 @@ async function postReply(convId, send) {
 
 // @mention autocomplete
 function setupMentions(ta, menu) {
-  let matches = [];
-  let active = 0;
-  let start = -1;
-  const hide = () => {
-    menu.hidden = true;
-    matches = [];
-    ta.removeAttribute('aria-activedescendant');
-  };
-  const pick = (a) => {
-    const pos = ta.selectionStart;
-    const before = ta.value.slice(0, start);
-    const after = ta.value.slice(pos);
-    const ins = `@${a.name} `;
-    ta.value = before + ins + after;
-    const caret = before.length + ins.length;
-    ta.setSelectionRange(caret, caret);
-    hide();
-    ta.focus();
-    saveDraft();
-  };
-  const draw = () => {
-    fill(menu, matches.map((a, i) => h('li', {
-      role: 'option',
-      id: `mention-${i}`,
-      class: ['mention-option', i === active && 'active'],
-      'aria-selected': i === active ? 'true' : 'false',
-      dataset: { agentId: a.id },
-      on: { mousedown: (e) => { e.preventDefault(); pick(a); } },
-    }, avatar(a.name, a.id, 'sm'), h('span', { class: 'mention-name', text: a.name }), h('span', { class: `mention-role p-${a.presence}`, text: `${ROLE_LABEL[a.role] || a.role} · ${a.presence}` }))));
-    menu.hidden = !matches.length;
-    if (matches.length) ta.setAttribute('aria-activedescendant', `mention-${active}`);
-  };
-  const update = () => {
-    const pos = ta.selectionStart;
-    const before = ta.value.slice(0, pos);
-    const m = before.match(/(^|\s)@([^\s@]{0,40})$/);
-    if (!m) return hide();
-    if (!m[2]) {
-      // a mention begins: a teammate added since the team was read is offered too
-      refreshAgentsIfStale().then((added) => { if (added && document.activeElement === ta) update(); });
-    }
-    start = pos - m[2].length - 1;
-    const q = m[2].toLowerCase();
-    matches = [...S.agents.values()]
-      .filter((a) => a.id !== S.meId && (a.name.toLowerCase().startsWith(q) || a.name.toLowerCase().includes(q)))
-      .sort((a, b) => Number(!a.name.toLowerCase().startsWith(q)) - Number(!b.name.toLowerCase().startsWith(q)) || presenceRank(a) - presenceRank(b) || a.name.localeCompare(b.name))
-      .slice(0, 6);
-    active = 0;
-    draw();
-  };
-  ta.addEventListener('input', update);
-  ta.addEventListener('click', update);
-  ta.addEventListener('blur', () => setTimeout(hide, 150));
-  ta.addEventListener('keydown', (e) => {
-    if (menu.hidden || !matches.length) return;
-    if (e.key === 'ArrowDown') { e.preventDefault(); active = (active + 1) % matches.length; draw(); }
-    else if (e.key === 'ArrowUp') { e.preventDefault(); active = (active - 1 + matches.length) % matches.length; draw(); }
-    else if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); e.stopImmediatePropagation(); pick(matches[active]); }
-    else if (e.key === 'Escape') { e.preventDefault(); hide(); }
+  const picker = setupPicker(ta, menu, {
+    idPrefix: 'mention',
+    find: (before) => {
+      const m = before.match(/(^|\s)@([^\s@]{0,40})$/);
+      if (!m) return null;
+      if (!m[2]) {
+        // a mention begins: a teammate added since the team was read is offered too
+        refreshAgentsIfStale().then((added) => { if (added) picker.update(); });
+      }
+      const q = m[2].toLowerCase();
+      const items = [...S.agents.values()]
+        .filter((a) => a.id !== S.meId && (a.name.toLowerCase().startsWith(q) || a.name.toLowerCase().includes(q)))
+        .sort((a, b) => Number(!a.name.toLowerCase().startsWith(q)) - Number(!b.name.toLowerCase().startsWith(q)) || presenceRank(a) - presenceRank(b) || a.name.localeCompare(b.name))
+        .slice(0, 6);
+      return { start: before.length - m[2].length - 1, items };
+    },
+    row: (a, active) => h('li', { class: ['mention-option', active && 'active'], dataset: { agentId: a.id } },
+      avatar(a.name, a.id, 'sm'), h('span', { class: 'mention-name', text: a.name }), h('span', { class: `mention-role p-${a.presence}`, text: `${ROLE_LABEL[a.role] || a.role} · ${a.presence}` })),
+    insert: (a) => `@${a.name} `,
+    picked: saveDraft,
   });
 }
 

@@ -74,3 +74,64 @@ export function avatar(label, key, cls = '') {
   const initials = (words.length > 1 ? words[0][0] + words[1][0] : String(label).slice(0, 2)).toUpperCase();
   return h('span', { class: `avatar hue-${hash % 8} ${cls}`.trim(), 'aria-hidden': 'true', text: initials });
 }
+
+/**
+ * An autocomplete list for a textarea (the @mention and the /saved-reply lists share
+ * one `menu`). find(textBeforeCaret) → {start, items} when the text asks for a list
+ * (`start`: where the replaced text begins), else null; row(item, active) → an <li>;
+ * insert(item) → the text put in place; picked(): after an insertion. ↑/↓ move, Enter
+ * or Tab insert, Escape closes, a click inserts. Returns {update} (to redraw after an
+ * asynchronous read).
+ */
+export function setupPicker(ta, menu, { idPrefix, find, row, insert, picked = () => {} }) {
+  let matches = [];
+  let active = 0;
+  let start = -1;
+  const hide = () => {
+    menu.hidden = true;
+    matches = [];
+    ta.removeAttribute('aria-activedescendant');
+  };
+  const pick = (item) => {
+    const pos = ta.selectionStart;
+    const before = ta.value.slice(0, start);
+    const ins = insert(item);
+    ta.value = before + ins + ta.value.slice(pos);
+    const caret = before.length + ins.length;
+    ta.setSelectionRange(caret, caret);
+    hide();
+    ta.focus();
+    picked();
+  };
+  const draw = () => {
+    fill(menu, matches.map((item, i) => {
+      const li = row(item, i === active);
+      li.id = `${idPrefix}-${i}`;
+      li.setAttribute('role', 'option');
+      li.setAttribute('aria-selected', i === active ? 'true' : 'false');
+      li.addEventListener('mousedown', (e) => { e.preventDefault(); pick(item); });
+      return li;
+    }));
+    menu.hidden = !matches.length;
+    if (matches.length) ta.setAttribute('aria-activedescendant', `${idPrefix}-${active}`);
+  };
+  const update = () => {
+    const found = find(ta.value.slice(0, ta.selectionStart));
+    if (!found) return hide();
+    start = found.start;
+    matches = found.items;
+    active = 0;
+    draw();
+  };
+  ta.addEventListener('input', update);
+  ta.addEventListener('click', update);
+  ta.addEventListener('blur', () => setTimeout(hide, 150));
+  ta.addEventListener('keydown', (e) => {
+    if (menu.hidden || !matches.length) return;
+    if (e.key === 'ArrowDown') { e.preventDefault(); active = (active + 1) % matches.length; draw(); }
+    else if (e.key === 'ArrowUp') { e.preventDefault(); active = (active - 1 + matches.length) % matches.length; draw(); }
+    else if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); e.stopImmediatePropagation(); pick(matches[active]); }
+    else if (e.key === 'Escape') { e.preventDefault(); hide(); }
+  });
+  return { update: () => { if (document.activeElement === ta) update(); } };
+}

@@ -6,7 +6,7 @@
 // {{agent.first_name}}, each with an optional fallback after "|" for a customer who
 // gave no name ({{customer.first_name|there}}).
 
-import { h, fill } from './dom.js';
+import { h, fill, setupPicker } from './dom.js';
 import { ApiError, politeMessage } from './api.js';
 
 // The list as last read, shared by the screen and the reply boxes.
@@ -26,11 +26,6 @@ export async function savedReplies(api, { force = false } = {}) {
       .finally(() => { cache.loading = null; });
   }
   return cache.loading;
-}
-
-/** The list as last read, without asking the hub. */
-export function savedRepliesKnown() {
-  return cache.items;
 }
 
 const PLACEHOLDER = /\{\{\s*(customer|agent)\.(name|first_name)\s*(?:\|([^}]*))?\}\}/g;
@@ -67,63 +62,19 @@ export function matchSaved(items, q) {
  * ctx: {api, who(): {customer, agent}, onInsert()}.
  */
 export function setupSavedPicker(ta, menu, { api, who, onInsert = () => {} }) {
-  let matches = [];
-  let active = 0;
-  let start = -1;
-  const hide = () => {
-    menu.hidden = true;
-    matches = [];
-    ta.removeAttribute('aria-activedescendant');
-  };
-  const pick = (r) => {
-    const pos = ta.selectionStart;
-    const before = ta.value.slice(0, start);
-    const after = ta.value.slice(pos);
-    const ins = fillPlaceholders(r.text, who());
-    ta.value = before + ins + after;
-    const caret = before.length + ins.length;
-    ta.setSelectionRange(caret, caret);
-    hide();
-    ta.focus();
-    onInsert();
-  };
-  const draw = () => {
-    fill(menu, matches.map((r, i) => h('li', {
-      role: 'option',
-      id: `saved-${i}`,
-      class: ['mention-option', 'saved-option', i === active && 'active'],
-      'aria-selected': i === active ? 'true' : 'false',
-      dataset: { savedId: r.id, shortcut: r.shortcut },
-      on: { mousedown: (e) => { e.preventDefault(); pick(r); } },
-    }, h('span', { class: 'saved-shortcut', text: `/${r.shortcut}` }), h('span', { class: 'saved-text', text: r.text.replace(/\s+/g, ' ') }))));
-    menu.hidden = !matches.length;
-    if (matches.length) ta.setAttribute('aria-activedescendant', `saved-${active}`);
-  };
-  const update = () => {
-    const pos = ta.selectionStart;
-    const m = ta.value.slice(0, pos).match(/(^|\n)\/([\p{L}\p{N}_-]{0,32})$/u);
-    if (!m) return hide();
-    start = pos - m[2].length - 1;
-    const q = m[2];
-    matches = matchSaved(savedRepliesKnown(), q).slice(0, 6);
-    active = 0;
-    draw();
-    // read afresh when stale: a reply saved a moment ago by a supervisor shows up
-    savedReplies(api).then(() => {
-      if (document.activeElement !== ta || ta.selectionStart !== pos) return;
-      matches = matchSaved(savedRepliesKnown(), q).slice(0, 6);
-      active = Math.min(active, Math.max(0, matches.length - 1));
-      draw();
-    }).catch(() => {});
-  };
-  ta.addEventListener('input', update);
-  ta.addEventListener('blur', () => setTimeout(hide, 150));
-  ta.addEventListener('keydown', (e) => {
-    if (menu.hidden || !matches.length) return;
-    if (e.key === 'ArrowDown') { e.preventDefault(); active = (active + 1) % matches.length; draw(); }
-    else if (e.key === 'ArrowUp') { e.preventDefault(); active = (active - 1 + matches.length) % matches.length; draw(); }
-    else if (e.key === 'Enter' || e.key === 'Tab') { e.preventDefault(); e.stopImmediatePropagation(); pick(matches[active]); }
-    else if (e.key === 'Escape') { e.preventDefault(); hide(); }
+  const picker = setupPicker(ta, menu, {
+    idPrefix: 'saved',
+    find: (before) => {
+      const m = before.match(/(^|\n)\/([\p{L}\p{N}_-]{0,32})$/u);
+      if (!m) return null;
+      // read afresh when stale: a reply saved a moment ago by a supervisor shows up
+      if (!cache.at || Date.now() - cache.at >= STALE_MS) savedReplies(api).then(() => picker.update()).catch(() => {});
+      return { start: before.length - m[2].length - 1, items: matchSaved(cache.items, m[2]).slice(0, 6) };
+    },
+    row: (r, active) => h('li', { class: ['mention-option', 'saved-option', active && 'active'], dataset: { savedId: r.id, shortcut: r.shortcut } },
+      h('span', { class: 'saved-shortcut', text: `/${r.shortcut}` }), h('span', { class: 'saved-text', text: r.text.replace(/\s+/g, ' ') })),
+    insert: (r) => fillPlaceholders(r.text, who()),
+    picked: onInsert,
   });
 }
 
