@@ -150,19 +150,26 @@ function dropToast(key) {
   keyedToasts.delete(key);
 }
 
-function toast(text, kind = 'info', action = null, key = null) {
+// Notices stand in the order of what they tell, whenever they are shown (a notice that
+// waits for a customer's name must not overtake a later one, nor be the one that makes
+// way past three).
+let toastOrder = 0;
+
+function toast(text, kind = 'info', action = null, key = null, order = ++toastOrder) {
   if (key) dropToast(key);
   // the conversation a notification leads to: opening it dismisses the notice
   const conv = action && action.href && /\/c\/([^/]+)/.exec(action.href);
   const data = {};
   if (key) data.key = key;
   if (conv) data.conv = decodeURIComponent(conv[1]);
+  data.order = order;
   const el = h('div', { class: ['toast', kind], role: kind === 'error' ? 'alert' : 'status', dataset: data },
     h('span', { class: 'toast-text', text, title: text }),
     action && action.href ? h('a', { class: 'toast-action', href: action.href, text: action.label, on: { click: () => el.remove() } }) : null,
     action && action.onClick ? h('button', { class: 'toast-action', text: action.label, on: { click: () => { el.remove(); action.onClick(); } } }) : null,
     h('button', { class: 'toast-close', 'aria-label': 'Dismiss', on: { click: () => el.remove() } }, icon('x')));
-  $('toasts').appendChild(el);
+  const later = [...$('toasts').querySelectorAll('.toast')].find((t) => Number(t.dataset.order) > order);
+  $('toasts').insertBefore(el, later || null);
   if (key) keyedToasts.set(key, el);
   if (action && action.href) {
     // A notification with somewhere to go (a mention, a help request, a customer
@@ -777,12 +784,17 @@ function ensureContacts(ids) {
  * this console had not opened yet), and only if `still()` holds then.
  */
 function toastNamed(contactIds, build, still = () => true) {
+  const order = ++toastOrder;
+  const show = () => {
+    const [text, kind = 'info', action = null, key = null] = build();
+    toast(text, kind, action, key, order);
+  };
   if (contactIds.every((id) => !id || S.contacts.has(id))) {
-    toast(...build());
+    show();
     return;
   }
   ensureContacts(contactIds).then(() => {
-    if (S.token && still()) toast(...build());
+    if (S.token && still()) show();
   });
 }
 
