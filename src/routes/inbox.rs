@@ -195,23 +195,27 @@ async fn inbox(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
     // so that a row can say its session ended (its customer can no longer be answered
     // there) or who owns it.
     if with_conversations {
-        let ids: std::collections::BTreeSet<String> = items
+        let ids: Vec<String> = items
             .iter()
             .map(|m| m.conversation_id.to_string())
             .collect();
-        let convs = hub
-            .store
-            .read(move |s| {
-                let mut map = serde_json::Map::new();
-                for id in ids {
-                    if let Some(c) = s.conversation(&id)? {
-                        map.insert(id, json!(c));
-                    }
-                }
-                Ok(map)
-            })
-            .await?;
+        let convs = hub.store.read(move |s| conversations_of(s, ids)).await?;
         out["conversations"] = serde_json::Value::Object(convs);
     }
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// `{CONV_ID: Conversation}` for the conversations named (each read once; an unknown
+/// id is left out): the inbox's `conversations=true` and the search's answer.
+pub fn conversations_of(
+    s: &crate::store::Store,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<serde_json::Map<String, serde_json::Value>, crate::store::StoreError> {
+    let mut map = serde_json::Map::new();
+    for id in ids.into_iter().collect::<std::collections::BTreeSet<_>>() {
+        if let Some(c) = s.conversation(&id)? {
+            map.insert(id, json!(c));
+        }
+    }
+    Ok(map)
 }

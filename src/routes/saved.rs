@@ -39,6 +39,19 @@ struct Body {
     text: String,
 }
 
+impl Body {
+    /// The saved reply `id` as `by` writes it now.
+    fn into_saved(self, id: String, by: AgentId) -> SavedReply {
+        SavedReply {
+            id,
+            shortcut: self.shortcut,
+            text: self.text,
+            updated_at: crate::now(),
+            updated_by: by,
+        }
+    }
+}
+
 /// The calling agent, who must be a supervisor or an admin.
 async fn editor(hub: &HubData, req: &HttpRequest) -> Result<AgentId, ApiError> {
     let (me, role) = agent(hub, req).await?;
@@ -89,13 +102,7 @@ async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let me = editor(&hub, &req).await?;
     let b = checked(&super::read_body(&req, payload).await?)?;
-    let r = SavedReply {
-        id: crate::auth::new_id("sr"),
-        shortcut: b.shortcut,
-        text: b.text,
-        updated_at: crate::now(),
-        updated_by: me,
-    };
+    let r = b.into_saved(crate::auth::new_id("sr"), me);
     let out = r.clone();
     save(&hub, r, true).await?;
     tracing::info!(saved_reply = %out.id, "Saved reply created.");
@@ -110,13 +117,7 @@ async fn replace(
 ) -> Result<HttpResponse, ApiError> {
     let me = editor(&hub, &req).await?;
     let b = checked(&super::read_body(&req, payload).await?)?;
-    let r = SavedReply {
-        id: path.into_inner(),
-        shortcut: b.shortcut,
-        text: b.text,
-        updated_at: crate::now(),
-        updated_by: me,
-    };
+    let r = b.into_saved(path.into_inner(), me);
     let out = r.clone();
     save(&hub, r, false).await?;
     Ok(HttpResponse::Ok().json(out))

@@ -14,7 +14,7 @@
 //! far it got. `"partial": true` says that a query word of 4 letters or more starts
 //! more than 1,024 indexed words and only the first of them were searched.
 
-use super::inbox::{page_limit_or, parse_num};
+use super::inbox::{conversations_of, page_limit_or, parse_num};
 use super::{agent, HubData};
 use crate::error::ApiError;
 use crate::store::search::{query_words, MAX_QUERY_WORDS};
@@ -88,16 +88,11 @@ async fn search(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError
         .store
         .read(move |s| {
             let found = index.search(s, &words, before, limit)?;
-            let mut convs = serde_json::Map::new();
-            for ev in &found.events {
-                if let Some(id) = &ev.conversation_id {
-                    if !convs.contains_key(id.as_str()) {
-                        if let Some(c) = s.conversation(id.as_str())? {
-                            convs.insert(id.to_string(), json!(c));
-                        }
-                    }
-                }
-            }
+            let ids = found
+                .events
+                .iter()
+                .filter_map(|ev| ev.conversation_id.as_ref());
+            let convs = conversations_of(s, ids.map(|id| id.to_string()))?;
             let mut out = json!({
                 "items": found.events,
                 "conversations": convs,

@@ -4,13 +4,14 @@
 //!
 //! The index is derived data, built behind the hub from its event log, never on the
 //! commit path: a thread (`hub-search`, nice 19, idle I/O class) reads the events past
-//! its checkpoint and writes, for every word of their texts, one key `p` + word + 0 +
-//! seq into a sled database of its own (`DATA/search-index`), with the checkpoint in the
-//! same batch. A crash loses at most the last second of it (that database is flushed
-//! every second and never synced), and the thread starts again from the checkpoint it
-//! finds; an index that cannot be read is rebuilt from the log. A search waits (up to a
-//! second) for the index to reach the events published before it, so what was just
-//! sent is found.
+//! its checkpoint, keeps their postings (term → seqs) in memory, where they are searched,
+//! and writes them as blocks — a key `p` + term + 0 + first seq per term and block —
+//! into a sled database of its own (`DATA/search-index`), each with the checkpoint in
+//! the same batch. While the log grows fast it gives way (see [`BUSY_EVENTS`]). A crash
+//! loses what was in memory, which the thread reads again from the log past the
+//! checkpoint it finds; an index that cannot be read is rebuilt from the log. A search
+//! waits (up to a second) for the index to reach the seqs committed before it, so what
+//! was just acknowledged is found.
 //!
 //! Words are folded the same way on both sides: NFKD, combining marks dropped, lower
 //! case, split on anything that is not a letter or a digit ("Remboursé" and
@@ -194,12 +195,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn posting_key(word: &str, seq: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(word.len() + 10);
-    k.push(POSTING);
-    k.extend_from_slice(word.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
+    posting_key_bytes(word.as_bytes(), seq)
 }
 
 /// The word and seq of a posting key.
