@@ -159,6 +159,8 @@ pub struct SubState {
     pub overflowed: AtomicBool,
     /// The agent's token was replaced: the console closes with 4401.
     pub revoked: AtomicBool,
+    /// The socket asked for `typing` signals (its hello's `"typing": true`).
+    pub typing: AtomicBool,
     /// Set by whoever first reports the socket gone (bus on overflow, or the socket).
     gone: AtomicBool,
     /// The agent of a console (presence follows its connection).
@@ -222,6 +224,32 @@ impl Sub {
         true
     }
 }
+
+impl Sub {
+    /// Queues a signal (a frame with no seq, [`SIGNAL`]) if the socket asked for them and
+    /// has room for it: a signal is a hint, so a socket short of room misses it rather
+    /// than being cut off for it.
+    fn offer_signal(&self, frames: &Frames, bytes: usize) {
+        let state = &self.state;
+        if !state.typing.load(Ordering::Relaxed)
+            || state.overflowed.load(Ordering::Relaxed)
+            || state.queued_frames.load(Ordering::Relaxed) + frames.len() > MAX_QUEUED_FRAMES / 2
+            || state.queued_bytes.load(Ordering::Relaxed) + bytes > MAX_QUEUED_BYTES / 2
+        {
+            return;
+        }
+        state.queued_frames.fetch_add(frames.len(), Ordering::Relaxed);
+        state.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if self.tx.try_send(frames.clone()).is_err() {
+            state.queued_frames.fetch_sub(frames.len(), Ordering::Relaxed);
+            state.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The seq of a signal: a frame that is no event (`typing`), neither stored nor
+/// replayed, sent only to the sockets that asked for it.
+pub const SIGNAL: u64 = 0;
 
 /// Who listens.
 #[derive(Default)]
@@ -460,6 +488,35 @@ impl Bus {
             tracing::info!(sockets = n, "Cut off sockets that stopped reading.");
         }
         n
+    }
+
+    /// Sends a signal (a JSON frame, [`SIGNAL`]) to every agent console that asked for
+    /// signals, but the subscription `except` (its sender).
+    pub fn signal_agents(&self, json: &[u8], except: u64) {
+        let Some(frame) = wire(SIGNAL, json) else {
+            return;
+        };
+        let bytes = frame.len();
+        let frames: Frames = Arc::new([(SIGNAL, frame)]);
+        for a in self.agents.iter() {
+            if *a.key() != except {
+                a.value().offer_signal(&frames, bytes);
+            }
+        }
+    }
+
+    /// Sends a signal to the widget sockets of `contact` that asked for signals.
+    pub fn signal_contact(&self, contact: &ContactId, json: &[u8]) {
+        let Some(frame) = wire(SIGNAL, json) else {
+            return;
+        };
+        let bytes = frame.len();
+        let frames: Frames = Arc::new([(SIGNAL, frame)]);
+        if let Some(subs) = self.contacts.get(contact) {
+            for (_, s) in subs.iter() {
+                s.offer_signal(&frames, bytes);
+            }
+        }
     }
 
     /// Delivers durable events, in seq order, to every subscriber allowed to see them.

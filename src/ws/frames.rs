@@ -17,6 +17,9 @@ pub enum ClientFrame {
         #[serde(default, deserialize_with = "since_seq")]
         since: Option<u64>,
         epoch: Option<String>,
+        /// An extension: the socket also receives `typing` frames (see [`ClientFrame::Typing`]).
+        #[serde(default)]
+        typing: Option<bool>,
     },
     Ping,
     Presence {
@@ -26,7 +29,20 @@ pub enum ClientFrame {
         text: String,
         client_id: Option<String>,
     },
+    /// An extension: someone is typing (or stopped). A widget's says nothing else; a
+    /// console's names the conversation and whether it writes a `reply` (the default)
+    /// or a `comment`. Not an event: no seq, not stored, not replayed.
+    Typing {
+        active: bool,
+        #[serde(default)]
+        conversation_id: Option<String>,
+        #[serde(default)]
+        kind: Option<String>,
+    },
 }
+
+/// The frame types a client may send.
+const CLIENT_TYPES: [&str; 5] = ["hello", "ping", "presence", "send", "typing"];
 
 /// A hello's `since`: a non-negative integer. One past what 64 bits hold (a client
 /// may write it as `1e20`) counts as `u64::MAX`, i.e. newer than the head: `reset`
@@ -111,7 +127,7 @@ fn parse_slow(text: &str) -> Result<ClientFrame, FrameError> {
         .and_then(|t| t.as_str())
         .ok_or(FrameError::NotJson(None))?
         .to_string();
-    if !matches!(t.as_str(), "hello" | "ping" | "presence" | "send") {
+    if !CLIENT_TYPES.contains(&t.as_str()) {
         return Err(FrameError::UnknownType(t));
     }
     let string = |key: &str| v.get(key).and_then(|c| c.as_str()).map(str::to_string);
@@ -306,7 +322,7 @@ mod fuzz {
             any::<i64>().prop_map(serde_json::Value::from),
             any::<f64>().prop_map(|f| serde_json::json!(f)),
             ".{0,20}".prop_map(serde_json::Value::from),
-            prop_oneof![Just("hello"), Just("ping"), Just("send"), Just("presence")]
+            prop_oneof![Just("hello"), Just("ping"), Just("send"), Just("presence"), Just("typing")]
                 .prop_map(serde_json::Value::from),
         ];
         leaf.prop_recursive(3, 24, 6, |inner| {
@@ -319,6 +335,8 @@ mod fuzz {
                         Just("since".to_string()),
                         Just("text".to_string()),
                         Just("status".to_string()),
+                        Just("active".to_string()),
+                        Just("typing".to_string()),
                         ".{0,8}"
                     ],
                     inner,
@@ -345,7 +363,7 @@ mod fuzz {
             let text = v.to_string();
             match parse(&text) {
                 Ok(_) => prop_assert!(v.get("type").and_then(|t| t.as_str()).is_some()),
-                Err(FrameError::UnknownType(t)) => prop_assert!(!matches!(t.as_str(), "hello" | "ping" | "presence" | "send")),
+                Err(FrameError::UnknownType(t)) => prop_assert!(!CLIENT_TYPES.contains(&t.as_str())),
                 Err(_) => {}
             }
         }
@@ -375,6 +393,30 @@ mod fuzz {
             })
         );
         assert_eq!(parse(r#" {"type":"ping"}"#), Ok(ClientFrame::Ping));
+        assert_eq!(
+            parse(r#"{"type":"typing","active":true,"conversation_id":"c1","kind":"comment"}"#),
+            Ok(ClientFrame::Typing {
+                active: true,
+                conversation_id: Some("c1".into()),
+                kind: Some("comment".into())
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"typing","active":false}"#),
+            Ok(ClientFrame::Typing {
+                active: false,
+                conversation_id: None,
+                kind: None
+            })
+        );
+        assert!(matches!(
+            parse(r#"{"type":"typing","active":"yes"}"#),
+            Err(FrameError::BadFields(_))
+        ));
+        assert!(matches!(
+            parse(r#"{"type":"hello","token":"t","typing":true}"#),
+            Ok(ClientFrame::Hello { typing: Some(true), .. })
+        ));
         // An array is not a frame, even one serde could read as a tagged enum.
         assert_eq!(parse(r#"["ping"]"#), Err(FrameError::NotJson(None)));
         assert_eq!(

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A socket that has not said hello by then is closed.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a console's typing trusts what it read of the conversation (whether its
+/// session is active, which decides whether the customer hears of a reply being typed).
+const TYPING_READ_AGAIN: Duration = Duration::from_secs(5);
 /// Custom close code for a refused hello token.
 const CLOSE_UNAUTHORIZED: u16 = 4401;
 
@@ -52,6 +55,7 @@ enum Hello {
     Welcome {
         since: Option<u64>,
         epoch: Option<String>,
+        typing: bool,
     },
     /// Nothing: another field was malformed (this says how). A good token gets
     /// `invalid` and 1008; any other the 4401 a bad token gets (§7, and §3's order).
@@ -83,6 +87,69 @@ pub struct Socket {
     fragments: Option<(bool, bytes::BytesMut)>,
     /// Closes the socket on shutdown until it subscribes (see `started`).
     shutdown_watch: Option<SpawnHandle>,
+    /// How often this socket's `typing` frames are passed on.
+    typing: TypingThrottle,
+    /// What this socket said it is typing in, while it is: told as stopped when the
+    /// socket moves elsewhere or closes.
+    typing_now: Option<TypingTarget>,
+    /// The conversation a console last typed in, as read then: its contact and whether
+    /// its session is active (read again after [`TYPING_READ_AGAIN`]).
+    typing_conversation: Option<(String, ContactId, bool, Instant)>,
+}
+
+/// Where a `typing` frame goes.
+#[derive(Clone, PartialEq, Debug)]
+enum TypingTarget {
+    /// A customer types in their conversation (a widget).
+    Customer(ContactId),
+    /// An agent types a reply (`comment: false`) or a comment in a conversation.
+    Agent {
+        conversation: String,
+        contact: ContactId,
+        comment: bool,
+        /// The customer's widget hears of a reply while the session is active.
+        to_customer: bool,
+    },
+}
+
+/// Limits the `typing` frames a socket passes on: a repeat of what it last said within
+/// a second is dropped (receivers keep a signal for 6 s; clients repeat it every 3 s
+/// while typing), and at most [`TypingThrottle::RATE`] a second pass in all.
+#[derive(Debug)]
+struct TypingThrottle {
+    last: Option<(TypingTarget, bool, Instant)>,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl TypingThrottle {
+    const RATE: f64 = 8.0;
+
+    fn new() -> Self {
+        TypingThrottle {
+            last: None,
+            tokens: Self::RATE,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Whether a `typing` frame for `target` is passed on now.
+    fn allow(&mut self, target: &TypingTarget, active: bool, now: Instant) -> bool {
+        if let Some((t, a, at)) = &self.last {
+            if t == target && *a == active && (!active || now.duration_since(*at) < Duration::from_secs(1)) {
+                return false;
+            }
+        }
+        let elapsed = now.duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * Self::RATE).min(Self::RATE);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        self.last = Some((target.clone(), active, now));
+        true
+    }
 }
 
 impl Socket {
@@ -101,6 +168,9 @@ impl Socket {
             ip,
             fragments: None,
             shutdown_watch: None,
+            typing: TypingThrottle::new(),
+            typing_now: None,
+            typing_conversation: None,
         }
     }
 
@@ -175,6 +245,9 @@ impl Socket {
 
     /// Sends an event's frame (encoded once for every socket) unless it was sent.
     fn push(&mut self, seq: u64, frame: bytes::Bytes, ctx: &mut WsContext<Self>) {
+        if seq == crate::bus::SIGNAL {
+            return ctx.wire(frame);
+        }
         if seq <= self.last_sent {
             return;
         }
@@ -189,7 +262,11 @@ impl Socket {
                     token,
                     since,
                     epoch,
-                }) => self.hello(token, Hello::Welcome { since, epoch }, ctx),
+                    typing,
+                }) => {
+                    let typing = typing.unwrap_or(false);
+                    self.hello(token, Hello::Welcome { since, epoch, typing }, ctx)
+                }
                 Ok(_) => {
                     Self::error(ctx, "invalid", "the first frame must be a hello");
                     Self::close(ctx, ws::CloseCode::Policy, "hello expected");
@@ -237,6 +314,11 @@ impl Socket {
                 Ok(ClientFrame::Send { text, client_id }) => {
                     self.customer_send(text, client_id, ctx)
                 }
+                Ok(ClientFrame::Typing {
+                    active,
+                    conversation_id,
+                    kind,
+                }) => self.on_typing(active, conversation_id, kind, ctx),
                 Ok(ClientFrame::Hello { .. }) => Self::error(ctx, "invalid", "already said hello"),
                 // A malformed `send` still gets its client id back (PROTOCOL §5), also
                 // when the frame is not even JSON: it may be a send all the same.
@@ -269,16 +351,18 @@ impl Socket {
             async move { hub.directory.resolve(&hub.store, &token).await }
                 .into_actor(self)
                 .map(move |who, act, ctx| match ask {
-                    Hello::Welcome { since, epoch } => {
-                        act.welcome(who, &token_hash, since, epoch, ctx)
-                    }
+                    Hello::Welcome {
+                        since,
+                        epoch,
+                        typing,
+                    } => act.welcome(who, &token_hash, since, epoch, typing, ctx),
                     // A good token: the hello's other fault answers (PROTOCOL §7).
                     Hello::Refuse(why) if act.kind.admits(&who) => {
                         Self::error(ctx, "invalid", &why);
                         Self::close(ctx, ws::CloseCode::Policy, "hello expected");
                     }
                     // Any other token is refused as `welcome` refuses it (4401).
-                    Hello::Refuse(_) => act.welcome(who, &token_hash, None, None, ctx),
+                    Hello::Refuse(_) => act.welcome(who, &token_hash, None, None, false, ctx),
                 }),
         );
     }
@@ -289,6 +373,7 @@ impl Socket {
         token_hash: &str,
         since: Option<u64>,
         epoch: Option<String>,
+        typing: bool,
         ctx: &mut WsContext<Self>,
     ) {
         let mut counted = None;
@@ -345,6 +430,7 @@ impl Socket {
                 )
             }
         };
+        subscription.state.typing.store(typing, Ordering::Relaxed);
         self.sub = Some((subscription.id, subscription.state.clone()));
         // A client working through a long queue is alive although the actor, which
         // runs only once its queue is out, cannot tick meanwhile (`Bus::sweep`).
@@ -481,6 +567,119 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// A `typing` frame (an extension): passed on as a signal, at most as often as
+    /// [`TypingThrottle`] allows, to the consoles that asked for signals and, for a
+    /// console's reply, to the customer's widgets.
+    fn on_typing(
+        &mut self,
+        active: bool,
+        conversation: Option<String>,
+        kind: Option<String>,
+        ctx: &mut WsContext<Self>,
+    ) {
+        if self.cut_off() {
+            return;
+        }
+        if let Some((contact, _)) = &self.contact {
+            let target = TypingTarget::Customer(contact.clone());
+            return self.typing_to(target, active);
+        }
+        let comment = match kind.as_deref() {
+            None | Some("reply") => false,
+            Some("comment") => true,
+            Some(_) => return Self::error(ctx, "invalid", "kind must be reply or comment"),
+        };
+        let Some(conversation) = conversation.filter(|c| !c.is_empty()) else {
+            return Self::error(ctx, "invalid", "a console's typing names its conversation_id");
+        };
+        match &self.typing_conversation {
+            Some((id, contact, session, at))
+                if *id == conversation && at.elapsed() < TYPING_READ_AGAIN =>
+            {
+                let target = TypingTarget::Agent {
+                    conversation,
+                    contact: contact.clone(),
+                    comment,
+                    to_customer: *session && !comment,
+                };
+                self.typing_to(target, active)
+            }
+            // The conversation is read once (held as a `wait`, so that the frames after
+            // this one follow it in order).
+            _ => {
+                let store = self.hub.store.clone();
+                let id = conversation.clone();
+                ctx.wait(
+                    async move { store.read(move |s| s.conversation(&id)).await }
+                        .into_actor(self)
+                        .map(move |read, act, ctx| match read {
+                            Ok(Some(c)) => {
+                                let session = c.session == crate::domain::SessionState::Active;
+                                act.typing_conversation = Some((
+                                    conversation.clone(),
+                                    c.contact_id,
+                                    session,
+                                    Instant::now(),
+                                ));
+                                act.on_typing(active, Some(conversation), kind, ctx);
+                            }
+                            Ok(None) => Self::error(ctx, "not_found", "conversation not found"),
+                            Err(e) => Self::error(ctx, "unavailable", &e.to_string()),
+                        }),
+                );
+            }
+        }
+    }
+
+    /// Passes a typing signal on, if the throttle allows; a console that moves to
+    /// another conversation (or from reply to comment) stops typing in the first.
+    fn typing_to(&mut self, target: TypingTarget, active: bool) {
+        if !self.typing.allow(&target, active, Instant::now()) {
+            return;
+        }
+        if let Some(before) = self.typing_now.take() {
+            if before != target {
+                self.signal(&before, false);
+            }
+        }
+        self.signal(&target, active);
+        self.typing_now = active.then_some(target);
+    }
+
+    /// Sends one typing signal where it goes.
+    fn signal(&self, target: &TypingTarget, active: bool) {
+        let except = self.sub.as_ref().map_or(u64::MAX, |(id, _)| *id);
+        let bus = &self.hub.bus;
+        match (target, &self.agent) {
+            (TypingTarget::Customer(contact), _) => {
+                let frame = json!({"type": "typing", "contact_id": contact, "active": active});
+                bus.signal_agents(frame.to_string().as_bytes(), except);
+            }
+            (
+                TypingTarget::Agent {
+                    conversation,
+                    contact,
+                    comment,
+                    to_customer,
+                },
+                Some(agent),
+            ) => {
+                let kind = if *comment { "comment" } else { "reply" };
+                let frame = json!({"type": "typing", "conversation_id": conversation,
+                    "contact_id": contact, "agent_id": agent, "kind": kind, "active": active});
+                bus.signal_agents(frame.to_string().as_bytes(), except);
+                if *to_customer {
+                    let frame = json!({"type": "typing", "conversation_id": conversation,
+                        "active": active});
+                    bus.signal_contact(contact, frame.to_string().as_bytes());
+                }
+            }
+            (TypingTarget::Agent { .. }, None) => {}
+        }
+    }
+}
+
 /// A socket's live events, held while it is replayed.
 type LiveStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Frames>>>;
 
@@ -576,6 +775,10 @@ impl Actor for Socket {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        // Whoever was told this socket types is told it stopped.
+        if let Some(target) = self.typing_now.take() {
+            self.signal(&target, false);
+        }
         if let Some((id, state)) = self.sub.take() {
             self.hub
                 .bus
