@@ -4,6 +4,7 @@
 import { h, fill, icon, avatar, setupPicker } from './console/dom.js';
 import { makeApi, politeMessage, ApiError } from './console/api.js';
 import { LiveSocket } from './console/live.js';
+import { Typing } from './console/typing.js';
 import { mountAssistants } from './console/assistants.js';
 import { mountAgents } from './console/agents.js';
 import { mountStats } from './console/stats.js';
@@ -374,6 +375,7 @@ function signOut(message = null) {
   // tab must not find (and send) them.
   S.drafts.clear();
   S.sends.clear();
+  typing.clear();
   composer = null;
   S.list = { sig: '', items: [], loading: false, error: null, limit: 50, more: false };
   sessionStorage.removeItem(TOKEN_KEY);
@@ -386,6 +388,13 @@ function signOut(message = null) {
 }
 
 // ---------------------------------------------------------------- live
+
+// Who types where (the hub's typing signals): the customer in the open conversation,
+// colleagues writing a reply or a comment there; and what this agent types, told.
+const typing = new Typing({
+  send: (f) => (live ? live.send(f) : false),
+  onChange: () => renderTyping(),
+});
 
 function startLive() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -410,6 +419,9 @@ function startLive() {
       renderSidebar();
     },
     onEvent,
+    onFrame: (f) => {
+      if (f.type === 'typing') typing.hear(f);
+    },
     onUnauthorized: () => signOut('Your session is no longer valid. Please sign in again.'),
     onError: (f) => toast(politeMessage(new ApiError(400, f.code, f.message)), 'error'),
   });
@@ -577,6 +589,7 @@ function setAgents(items) {
 }
 
 function onEvent(ev) {
+  typing.seen(ev);
   S.recent.push(ev);
   if (S.recent.length > 2000) S.recent.splice(0, 1000);
   // S.recent is trimmed: a conversation being loaded keeps its own events untrimmed
@@ -2458,21 +2471,27 @@ function buildComposer(convId) {
   const tabReply = h('button', { role: 'tab', class: 'tab', dataset: { mode: 'reply' }, text: 'Reply' });
   const tabComment = h('button', { role: 'tab', class: 'tab', dataset: { mode: 'comment' } }, icon('lock'), 'Internal comment');
   const hint = h('span', { class: 'composer-hint' });
+  const typingLine = h('p', { class: 'composer-typing', 'aria-live': 'polite', hidden: true });
   const root = h('div', { class: 'composer', dataset: { mode: S.composerMode } },
+    typingLine,
     h('div', { class: 'composer-tabs', role: 'tablist' }, tabReply, tabComment),
     notice,
     h('div', { class: 'composer-box' }, reply, comment, menu),
     error,
     note,
     h('div', { class: 'composer-foot' }, hint, sendBtn));
-  const c = { root, reply, comment, menu, error, note, notice, sendBtn, tabReply, tabComment, hint, convId };
+  const c = { root, reply, comment, menu, error, note, notice, sendBtn, tabReply, tabComment, hint, typingLine, convId };
   tabReply.addEventListener('click', () => setMode('reply'));
   tabComment.addEventListener('click', () => setMode('comment'));
-  sendBtn.addEventListener('click', () => submitComposer());
+  sendBtn.addEventListener('click', () => {
+    typing.stop();
+    submitComposer();
+  });
   for (const ta of [reply, comment]) {
     ta.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && menu.hidden && !ta.readOnly) {
         e.preventDefault();
+        typing.stop();
         submitComposer();
       }
     });
@@ -2481,6 +2500,7 @@ function buildComposer(convId) {
       note.hidden = true;
       saveDraft();
       if (ta === reply) editedWhileSending(convId, reply.value.trim());
+      typing.say(convId, ta === reply ? 'reply' : 'comment', ta.value.trim() !== '' && !ta.readOnly);
     });
   }
   setupMentions(comment, menu);
@@ -2589,9 +2609,26 @@ function updateComposer() {
     withOthers = `${n === 1 ? 'An open message is' : `${n} open messages are`} with ${list}: your reply will not answer ${n === 1 ? 'it' : 'them'}.`;
   }
   composer.hint.dataset.heldBy = [...held.keys()].join(' ');
+  renderTyping();
   composer.hint.textContent = mode === 'reply'
     ? [waiting ? `Replying answers ${waiting} waiting message${waiting > 1 ? 's' : ''}.` : '', withOthers].filter(Boolean).join(' ')
     : 'Only your team sees comments.';
+}
+
+/** Says under the timeline who types in the open conversation ("Marie Curie is typing…",
+ * "Sue Chen is writing a reply…"): a colleague's reply is one the customer may get
+ * before, or besides, mine. */
+function renderTyping() {
+  if (!composer || !S.conv) return;
+  const who = typing.inConversation(S.conv.conversation, S.meId);
+  const line = composer.typingLine;
+  line.hidden = who.length === 0;
+  line.dataset.who = who.map((w) => (w.customer ? 'customer' : `${w.agentId}:${w.kind}`)).join(' ');
+  line.classList.toggle('others-replying', who.some((w) => w.kind === 'reply'));
+  line.textContent = who.map((w) => {
+    if (w.customer) return `${customerName(S.conv.conversation.contact_id)} is typing…`;
+    return `${nameOf(w.agentId)} is writing ${w.kind === 'reply' ? 'a reply' : 'an internal comment'}…`;
+  }).join(' · ');
 }
 
 /**

@@ -150,6 +150,14 @@
   newBelow.type = 'button';
   newBelow.hidden = true;
 
+  // Someone of the brand is typing (the hub's typing signals, an extension): shown under
+  // the messages, gone when the reply comes, when they stop, or 6 s after the last word.
+  var typingRow = el('div', 'hw-typing');
+  typingRow.setAttribute('aria-hidden', 'true');
+  typingRow.appendChild(el('span', 'hw-dots'));
+  typingRow.appendChild(el('span', null, 'Typing…'));
+  typingRow.hidden = true;
+
   var endedBar = el('div', 'hw-ended');
   endedBar.setAttribute('role', 'status');
   endedBar.appendChild(el('strong', null, 'This conversation has ended.'));
@@ -183,6 +191,7 @@
   panel.appendChild(statusBar);
   panel.appendChild(log);
   panel.appendChild(newBelow);
+  panel.appendChild(typingRow);
   panel.appendChild(endedBar);
   panel.appendChild(formError);
   panel.appendChild(form);
@@ -682,7 +691,7 @@
     ws = sock;
     ready = false;
     sock.onopen = function () {
-      var hello = { type: 'hello', token: state.token };
+      var hello = { type: 'hello', token: state.token, typing: true };
       if (state.lastSeq !== null) {
         hello.since = state.lastSeq;
         if (state.epoch) hello.epoch = state.epoch;
@@ -789,14 +798,21 @@
         conversationSeen(d.message.conversation_id);
         addFromHub('message', d.message);
       } else if (f.kind === 'reply.created' && d.reply) {
+        showTyping(false);
         conversationSeen(d.reply.conversation_id);
         addFromHub('reply', d.reply);
       } else if (f.kind === 'session.ended') {
         if (!state.conversationId || f.conversation_id === state.conversationId) {
+          showTyping(false);
           if (meanwhile) meanwhile.ended = true;
           showEnded(typeof d.reason === 'string' ? d.reason : null);
         }
       }
+      return;
+    }
+    if (f.type === 'typing') {
+      var ours = !state.conversationId || f.conversation_id === state.conversationId;
+      showTyping(f.active === true && ours && !state.ended);
       return;
     }
     if (f.type === 'ack' || (f.type === 'error' && f.client_id)) {
@@ -824,6 +840,34 @@
       err.status = 0;
       w.reject(err);
     });
+  }
+
+  // ------------------------------------------------------------------ typing
+
+  var typingHide = null;
+  function showTyping(on) {
+    clearTimeout(typingHide);
+    var stick = atBottom();
+    typingRow.hidden = !on;
+    if (on) typingHide = setTimeout(function () { typingRow.hidden = true; }, 6000);
+    if (on && stick) scrollDown();
+  }
+
+  // What this customer types is told to the team (the hub passes it on to the consoles):
+  // "typing" again every 3 s while keys come, "stopped" once the box is empty, the
+  // message sent, or 5 s without a key.
+  var typingSaid = 0; // when "typing" was last said; 0: stopped
+  var typingIdle = null;
+  function sayTyping(on) {
+    clearTimeout(typingIdle);
+    if (on) typingIdle = setTimeout(function () { sayTyping(false); }, 5000);
+    var now = Date.now();
+    if (on && typingSaid && now - typingSaid < 3000) return;
+    if (!on && !typingSaid) return;
+    typingSaid = on ? now : 0;
+    if (ready && ws && ws.readyState === WebSocket.OPEN) {
+      try { ws.send(JSON.stringify({ type: 'typing', active: on })); } catch (e) { /* onclose follows */ }
+    }
   }
 
   // ------------------------------------------------------------------ sending
@@ -942,6 +986,7 @@
     }
     input.value = '';
     autosize();
+    sayTyping(false);
     send(t);
   });
   input.addEventListener('keydown', function (e) {
@@ -955,6 +1000,7 @@
     input.style.height = Math.min(input.scrollHeight, 120) + 'px';
   }
   input.addEventListener('input', autosize);
+  input.addEventListener('input', function () { sayTyping(input.value.trim() !== ''); });
   panel.addEventListener('keydown', function (e) {
     if (e.key === 'Escape') {
       setOpen(false);

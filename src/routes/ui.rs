@@ -81,6 +81,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/console/stats.js"),
     ),
     (
+        "/console/typing.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/typing.js"),
+    ),
+    (
         "/console/words.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/console/words.js"),

@@ -58,7 +58,8 @@ export class LiveSocket {
     this.ws = ws;
     this.ready = false;
     ws.onopen = () => {
-      const hello = { type: 'hello', token: this.opts.token() };
+      // typing: the hub's typing signals too (an extension)
+      const hello = { type: 'hello', token: this.opts.token(), typing: true };
       if (this.lastSeq !== null) {
         hello.since = this.lastSeq;
         if (this.epoch) hello.epoch = this.epoch;
