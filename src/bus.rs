@@ -238,10 +238,14 @@ impl Sub {
         {
             return;
         }
-        state.queued_frames.fetch_add(frames.len(), Ordering::Relaxed);
+        state
+            .queued_frames
+            .fetch_add(frames.len(), Ordering::Relaxed);
         state.queued_bytes.fetch_add(bytes, Ordering::Relaxed);
         if self.tx.try_send(frames.clone()).is_err() {
-            state.queued_frames.fetch_sub(frames.len(), Ordering::Relaxed);
+            state
+                .queued_frames
+                .fetch_sub(frames.len(), Ordering::Relaxed);
             state.queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
         }
     }

@@ -46,7 +46,10 @@ fn frames_before_comment(hub: &Hub, token: &str, conversation: &str, s: &mut Soc
     let mut before = Vec::new();
     loop {
         let f = s.recv();
-        if f["type"] == "event" && f["kind"] == "comment.created" && f["data"]["comment"]["id"] == id {
+        if f["type"] == "event"
+            && f["kind"] == "comment.created"
+            && f["data"]["comment"]["id"] == id
+        {
             return before;
         }
         before.push(f);
@@ -84,7 +87,9 @@ fn typing_reaches_the_sockets_that_asked_and_stops_when_the_typist_goes() {
             json!({"type": "typing", "contact_id": k_id, "active": true})
         );
     }
-    assert!(no_typing(&frames_before_comment(&hub, &bob, &conv, &mut cc)));
+    assert!(no_typing(&frames_before_comment(
+        &hub, &bob, &conv, &mut cc
+    )));
 
     // Ann types a reply: Bob hears who and where, the customer hears that the brand
     // types; not Ann herself, not another customer, not Cid.
@@ -99,22 +104,37 @@ fn typing_reaches_the_sockets_that_asked_and_stops_when_the_typist_goes() {
         json!({"type": "typing", "conversation_id": conv, "active": true})
     );
     let seen = frames_before_comment(&hub, &bob, &conv, &mut ca);
-    assert!(seen.iter().all(|f| f["type"] != "typing" || f.get("agent_id").is_none()), "{seen:?}");
-    assert!(no_typing(&frames_before_comment(&hub, &bob, &conv, &mut cc)));
+    assert!(
+        seen.iter()
+            .all(|f| f["type"] != "typing" || f.get("agent_id").is_none()),
+        "{seen:?}"
+    );
+    assert!(no_typing(&frames_before_comment(
+        &hub, &bob, &conv, &mut cc
+    )));
     // A widget hears nothing of a comment: send one of another customer's messages so
     // that its socket has a frame to read up to.
     let (s, _) = hub.post("/api/widget/messages", &k2, json!({"text": "still there?"}));
     assert_eq!(s, 201);
     let f = wk2.recv();
-    assert_eq!(f["type"], "event", "the other customer hears no typing: {f}");
+    assert_eq!(
+        f["type"], "event",
+        "the other customer hears no typing: {f}"
+    );
 
     // Ann moves to an internal comment: the reply stops (Bob and the customer are told),
     // and the comment is never told to the customer.
     ca.send(json!({"type": "typing", "active": true, "conversation_id": conv, "kind": "comment"}));
     let stop = typing(&mut cb);
-    assert_eq!((&stop["kind"], &stop["active"]), (&json!("reply"), &json!(false)));
+    assert_eq!(
+        (&stop["kind"], &stop["active"]),
+        (&json!("reply"), &json!(false))
+    );
     let start = typing(&mut cb);
-    assert_eq!((&start["kind"], &start["active"]), (&json!("comment"), &json!(true)));
+    assert_eq!(
+        (&start["kind"], &start["active"]),
+        (&json!("comment"), &json!(true))
+    );
     assert_eq!(typing(&mut wk)["active"], false);
 
     // Ann's console goes while she types: Bob is told she stopped.
@@ -140,9 +160,18 @@ fn typing_frames_are_checked_repeats_are_dropped_and_ended_sessions_hear_none() 
     // Bad typing frames get errors (§3 codes), and the socket stays open.
     for (frame, code) in [
         (json!({"type": "typing", "active": true}), "invalid"),
-        (json!({"type": "typing", "active": "yes", "conversation_id": conv}), "invalid"),
-        (json!({"type": "typing", "active": true, "conversation_id": conv, "kind": "poem"}), "invalid"),
-        (json!({"type": "typing", "active": true, "conversation_id": "nope"}), "not_found"),
+        (
+            json!({"type": "typing", "active": "yes", "conversation_id": conv}),
+            "invalid",
+        ),
+        (
+            json!({"type": "typing", "active": true, "conversation_id": conv, "kind": "poem"}),
+            "invalid",
+        ),
+        (
+            json!({"type": "typing", "active": true, "conversation_id": "nope"}),
+            "not_found",
+        ),
     ] {
         ca.send(frame.clone());
         let e = ca.recv_type("error");
@@ -159,7 +188,9 @@ fn typing_frames_are_checked_repeats_are_dropped_and_ended_sessions_hear_none() 
     ca.send(json!({"type": "typing", "active": false, "conversation_id": conv}));
     assert_eq!(typing(&mut cb)["active"], true);
     assert_eq!(typing(&mut cb)["active"], false);
-    assert!(no_typing(&frames_before_comment(&hub, &ann, &conv, &mut cb)));
+    assert!(no_typing(&frames_before_comment(
+        &hub, &ann, &conv, &mut cb
+    )));
     assert_eq!(typing(&mut wk)["active"], true);
     assert_eq!(typing(&mut wk)["active"], false);
 

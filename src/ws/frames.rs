@@ -322,8 +322,14 @@ mod fuzz {
             any::<i64>().prop_map(serde_json::Value::from),
             any::<f64>().prop_map(|f| serde_json::json!(f)),
             ".{0,20}".prop_map(serde_json::Value::from),
-            prop_oneof![Just("hello"), Just("ping"), Just("send"), Just("presence"), Just("typing")]
-                .prop_map(serde_json::Value::from),
+            prop_oneof![
+                Just("hello"),
+                Just("ping"),
+                Just("send"),
+                Just("presence"),
+                Just("typing")
+            ]
+            .prop_map(serde_json::Value::from),
         ];
         leaf.prop_recursive(3, 24, 6, |inner| {
             prop_oneof![
@@ -415,7 +421,10 @@ mod fuzz {
         ));
         assert!(matches!(
             parse(r#"{"type":"hello","token":"t","typing":true}"#),
-            Ok(ClientFrame::Hello { typing: Some(true), .. })
+            Ok(ClientFrame::Hello {
+                typing: Some(true),
+                ..
+            })
         ));
         // An array is not a frame, even one serde could read as a tagged enum.
         assert_eq!(parse(r#"["ping"]"#), Err(FrameError::NotJson(None)));

@@ -136,7 +136,10 @@ impl TypingThrottle {
     /// Whether a `typing` frame for `target` is passed on now.
     fn allow(&mut self, target: &TypingTarget, active: bool, now: Instant) -> bool {
         if let Some((t, a, at)) = &self.last {
-            if t == target && *a == active && (!active || now.duration_since(*at) < Duration::from_secs(1)) {
+            if t == target
+                && *a == active
+                && (!active || now.duration_since(*at) < Duration::from_secs(1))
+            {
                 return false;
             }
         }
@@ -265,7 +268,15 @@ impl Socket {
                     typing,
                 }) => {
                     let typing = typing.unwrap_or(false);
-                    self.hello(token, Hello::Welcome { since, epoch, typing }, ctx)
+                    self.hello(
+                        token,
+                        Hello::Welcome {
+                            since,
+                            epoch,
+                            typing,
+                        },
+                        ctx,
+                    )
                 }
                 Ok(_) => {
                     Self::error(ctx, "invalid", "the first frame must be a hello");
@@ -591,7 +602,11 @@ impl Socket {
             Some(_) => return Self::error(ctx, "invalid", "kind must be reply or comment"),
         };
         let Some(conversation) = conversation.filter(|c| !c.is_empty()) else {
-            return Self::error(ctx, "invalid", "a console's typing names its conversation_id");
+            return Self::error(
+                ctx,
+                "invalid",
+                "a console's typing names its conversation_id",
+            );
         };
         match &self.typing_conversation {
             Some((id, contact, session, at))
