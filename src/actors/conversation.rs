@@ -123,6 +123,7 @@ impl ConversationActor {
             .map(|c| c.channel.clone())
             .unwrap_or_default();
         let old_samples = (self.state.first_reply_at, self.state.first_closed_at);
+        let old_score = self.state.rating.as_ref().map(|r| r.0);
         let mut touched: BTreeSet<MessageId> = BTreeSet::new();
         let mut spam_changed = false;
         for b in &bodies {
@@ -223,6 +224,16 @@ impl ConversationActor {
                 let e = index::sample_entry(name, at.0 - conv.opened_at.0, conv.id.as_str());
                 batch.reindex(vec![], vec![e], "");
             }
+        }
+        // The ratings are counted by score (the stats' satisfaction, an extension).
+        let score = self.state.rating.as_ref().map(|r| r.0);
+        if score != old_score {
+            let entry = |s: Option<u8>| {
+                s.map(|s| index::rating_entry(s, conv.id.as_str()))
+                    .into_iter()
+                    .collect()
+            };
+            batch.reindex(entry(old_score), entry(score), "");
         }
         if old_conv.is_none() {
             batch.put_json(
@@ -368,7 +379,8 @@ fn target_of(cmd: &Command) -> Target {
         Command::Close { .. }
         | Command::EndSession { .. }
         | Command::SetSpam { .. }
-        | Command::SetOwner { .. } => Target::Conversation,
+        | Command::SetOwner { .. }
+        | Command::Rate { .. } => Target::Conversation,
         Command::HoldExpired { .. } => Target::Nothing,
     }
 }

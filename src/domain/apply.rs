@@ -78,6 +78,12 @@ pub enum Command {
     SetOwner {
         agent_id: AgentId,
     },
+    /// An extension: the customer rates the conversation (a score of 1 to 5, checked by
+    /// the route), once it is closed or its session has ended.
+    Rate {
+        score: u8,
+        comment: Option<String>,
+    },
     /// A hold timer fired; `assignee_present` says whether the holding agent is present.
     HoldExpired {
         message_id: MessageId,
@@ -528,6 +534,29 @@ pub fn apply(
                 return Err(DomainError::Conflict("the session has already ended"));
             }
             tx.emit(EventBody::SessionEnded { by, reason });
+        }
+        Command::Rate { score, comment } => {
+            let c = tx.conversation()?;
+            let contact = match actor {
+                Actor::Contact(k) if *k == c.contact_id => k.clone(),
+                _ => {
+                    return Err(DomainError::Forbidden(
+                        "only the conversation's customer rates it",
+                    ))
+                }
+            };
+            if c.state == ConvState::Open && c.session == SessionState::Active {
+                return Err(DomainError::Conflict(
+                    "a conversation is rated once it is closed or its session has ended",
+                ));
+            }
+            if tx.state.rating.as_ref() != Some(&(score, comment.clone())) {
+                tx.emit(EventBody::Rated {
+                    score,
+                    comment,
+                    contact_id: contact,
+                });
+            }
         }
         Command::SetSpam { spam } => {
             if tx.conversation()?.spam != spam {

@@ -39,6 +39,14 @@ pub enum EventBody {
     PresenceChanged { agent_id: AgentId, presence: String },
     #[serde(rename = "conversation.owner")]
     Owner { owner: String, by: String },
+    /// An extension: the customer rated the conversation (1 to 5, with an optional
+    /// comment), once it was closed or its session ended; a later rating replaces it.
+    #[serde(rename = "conversation.rated")]
+    Rated {
+        score: u8,
+        comment: Option<String>,
+        contact_id: ContactId,
+    },
 }
 
 /// `message.status_changed` data. `help` and `hold_until` extend the protocol's fields so
@@ -74,6 +82,7 @@ impl EventBody {
             EventBody::Bot { .. } => "conversation.bot",
             EventBody::PresenceChanged { .. } => "presence.changed",
             EventBody::Owner { .. } => "conversation.owner",
+            EventBody::Rated { .. } => "conversation.rated",
         }
     }
 

@@ -24,6 +24,8 @@ pub struct ConversationState {
     pub first_reply_at: Option<Ts>,
     /// When the conversation was first closed: resolution time.
     pub first_closed_at: Option<Ts>,
+    /// The customer's rating (an extension): score and comment.
+    pub rating: Option<(u8, Option<String>)>,
 }
 
 /// Message ids (drawn by the hub, never chosen by a client) to positions: foldhash, as
@@ -54,6 +56,9 @@ pub struct Snapshot {
     pub message_count: Option<usize>,
     pub first_reply_at: Option<Ts>,
     pub first_closed_at: Option<Ts>,
+    /// The customer's rating (absent in snapshots written before ratings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<(u8, Option<String>)>,
 }
 
 /// Run `n` of a snapshot's messages: `messages[n * SNAPSHOT_RUN..]`, up to
@@ -108,6 +113,7 @@ impl ConversationState {
             message_count: Some(n),
             first_reply_at: self.first_reply_at,
             first_closed_at: self.first_closed_at,
+            rating: self.rating.clone(),
         };
         (head, runs)
     }
@@ -130,6 +136,7 @@ impl ConversationState {
             index: Arc::new(index),
             first_reply_at: s.first_reply_at,
             first_closed_at: s.first_closed_at,
+            rating: s.rating,
         }
     }
 
@@ -220,6 +227,10 @@ impl ConversationState {
                     c.session = SessionState::Ended;
                     c.seq = seq;
                 }
+            }
+            // Not a field of the Conversation object: its `seq` stays (PROTOCOL §4).
+            EventBody::Rated { score, comment, .. } => {
+                self.rating = Some((*score, comment.clone()));
             }
             EventBody::Spam { spam, .. } => {
                 if let Some(c) = self.conversation.as_mut() {
@@ -321,6 +332,7 @@ mod tests {
         assert_eq!(back.conversation, st.conversation);
         assert_eq!(back.messages, st.messages);
         assert_eq!(back.first_reply_at, st.first_reply_at);
+        assert_eq!(back.rating, st.rating);
         for m in &st.messages {
             assert_eq!(back.message(&m.id), Some(&**m));
         }

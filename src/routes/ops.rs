@@ -63,9 +63,14 @@ async fn prometheus(hub: HubData) -> Result<HttpResponse, ApiError> {
 /// first-response and resolution time percentiles (seconds).
 async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     agent(&hub, &req).await?;
+    // `?satisfaction=true` (an extension) adds the customers' ratings.
+    let satisfaction =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .map(|q| q.get("satisfaction").is_some_and(|v| v == "true"))
+            .unwrap_or(false);
     let out = hub
         .store
-        .read(|s| {
+        .read(move |s| {
             let mut by_status = Map::new();
             for st in Status::ALL {
                 by_status.insert(
@@ -84,7 +89,7 @@ async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
                 let secs = |v: Option<f64>| v.map(|ms| json!(ms / 1000.0)).unwrap_or(Value::Null);
                 Ok(json!({"p50": secs(q[0]), "p90": secs(q[1])}))
             };
-            Ok(json!({
+            let mut out = json!({
                 "messages": {"by_status": by_status, "by_channel": by_channel},
                 "conversations": {
                     "open": s.count(names::CONV_OPEN)?.max(0),
@@ -93,8 +98,39 @@ async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
                 },
                 "first_response_seconds": pct(names::FIRST_RESPONSE)?,
                 "resolution_seconds": pct(names::RESOLUTION)?,
-            }))
+            });
+            if satisfaction {
+                out["satisfaction"] = satisfaction_of(s)?;
+            }
+            Ok(out)
         })
         .await?;
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// The customers' ratings (an extension of `GET /api/stats`): how many conversations were
+/// rated, how many with each score, the average, and the share rated 4 or 5 (CSAT);
+/// null figures while there is no rating.
+fn satisfaction_of(s: &crate::store::Store) -> Result<Value, crate::store::StoreError> {
+    let mut by_score = Map::new();
+    let (mut n, mut sum, mut satisfied) = (0i64, 0i64, 0i64);
+    for score in 1..=5u8 {
+        let c = s.count(&names::rating(score))?.max(0);
+        by_score.insert(score.to_string(), json!(c));
+        n += c;
+        sum += c * i64::from(score);
+        if score >= 4 {
+            satisfied += c;
+        }
+    }
+    let (average, percent) = if n > 0 {
+        let avg = (sum as f64 / n as f64 * 100.0).round() / 100.0;
+        let pct = (satisfied as f64 / n as f64 * 1000.0).round() / 10.0;
+        (json!(avg), json!(pct))
+    } else {
+        (Value::Null, Value::Null)
+    };
+    Ok(
+        json!({"ratings": n, "by_score": by_score, "average": average, "satisfied_percent": percent}),
+    )
 }

@@ -14,7 +14,73 @@ use serde_json::json;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/widget/session", web::post().to(open_session))
         .route("/api/widget/messages", web::post().to(send))
-        .route("/api/widget/messages", super::get().to(list));
+        .route("/api/widget/messages", super::get().to(list))
+        .route("/api/widget/rating", web::post().to(rate));
+}
+
+/// How long a rating's comment may be.
+const MAX_RATING_COMMENT: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingBody {
+    score: serde_json::Value,
+    comment: Option<String>,
+    conversation_id: Option<String>,
+}
+
+/// `POST /api/widget/rating` (an extension): the customer rates a conversation of theirs
+/// (the latest on their channel unless `conversation_id` says which) once it is closed or
+/// its session has ended: `score` 1 to 5, an optional `comment`. A later rating replaces
+/// it. Answers 200 `{"rating": {"conversation_id","score","comment"}}`.
+async fn rate(
+    hub: HubData,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (contact_id, channel) = contact(&hub, &req).await?;
+    let body = super::read_body(&req, payload).await?;
+    let b: RatingBody = parse(&body)?;
+    let score = match b.score.as_u64() {
+        Some(s @ 1..=5) => s as u8,
+        _ => {
+            return Err(ApiError::invalid(
+                "score must be a whole number from 1 to 5",
+            ))
+        }
+    };
+    let comment = opt_field("comment", b.comment, MAX_RATING_COMMENT)?
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    hub.allow_send(&contact_id, req.peer_addr().map(|a| a.ip()))?;
+    let (k, asked) = (contact_id.clone(), b.conversation_id);
+    let conversation = hub
+        .store
+        .read(move |s| {
+            let id = match asked {
+                Some(id) => Some(ConversationId::from(id)),
+                None => s.get_json::<ConversationId>(
+                    keys::LATEST,
+                    &[k.as_str().as_bytes(), channel.as_bytes()],
+                )?,
+            };
+            // Another customer's conversation is not found, as one that does not exist.
+            Ok(match id {
+                Some(id) => s.conversation(id.as_str())?.filter(|c| c.contact_id == k),
+                None => None,
+            })
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
+    let cmd = crate::domain::Command::Rate {
+        score,
+        comment: comment.clone(),
+    };
+    let who = crate::domain::Actor::Contact(contact_id);
+    hub.exec(&conversation.id, cmd, who, None).await?;
+    Ok(HttpResponse::Ok().json(json!({"rating": {
+        "conversation_id": conversation.id, "score": score, "comment": comment
+    }})))
 }
 
 #[derive(Deserialize)]
@@ -107,7 +173,8 @@ struct ListQuery {
 /// A conversation as its contact sees it: `{"id","session"}` and its messages and replies,
 /// oldest first (PROTOCOL §5). With `with_end` (an extension, `?ended=true`) the
 /// conversation also says how its session ended: `"ended": {"reason","by","at"}`, what
-/// the live `session.ended` frame told the contact, or null while it is active.
+/// the live `session.ended` frame told the contact, or null while it is active; and the
+/// contact's rating of it, `"rating": {"score","comment"}` or null.
 fn contact_view(
     s: &crate::store::Store,
     conv_id: &str,
@@ -118,8 +185,12 @@ fn contact_view(
     // older): it only ever goes from active to ended.
     let mut session = SessionState::Active;
     let mut ended = serde_json::Value::Null;
+    let mut rating = serde_json::Value::Null;
     for ev in s.conversation_events(conv_id)? {
         match &ev.body {
+            EventBody::Rated { score, comment, .. } => {
+                rating = json!({"score": score, "comment": comment});
+            }
             EventBody::SessionEnded { by, reason } => {
                 session = SessionState::Ended;
                 ended = json!({"reason": reason, "by": by, "at": ev.at});
@@ -140,6 +211,7 @@ fn contact_view(
     let mut conv = json!({"id": conv_id, "session": session});
     if with_end {
         conv["ended"] = ended;
+        conv["rating"] = rating;
     }
     Ok((conv, items))
 }

@@ -44,6 +44,11 @@ pub mod names {
         format!("{CHANNEL_PREFIX}{c}")
     }
 
+    /// Conversations their customer rated `score` (1 to 5). Counted only.
+    pub fn rating(score: u8) -> String {
+        format!("#rating/{score}")
+    }
+
     /// Messages assigned (or help-answered) to `agent`.
     pub fn mine(agent: &str) -> String {
         format!("mine/{agent}")
@@ -127,6 +132,11 @@ pub fn conversation_entries(c: &Conversation) -> Vec<IndexEntry> {
 /// A comment's entry in the mentions of one agent it names, ordered by its seq.
 pub fn mention_entry(agent: &str, seq: u64, comment: &str) -> IndexEntry {
     entry(names::mentions(agent), seq, comment)
+}
+
+/// A conversation's rating, counted under its score.
+pub fn rating_entry(score: u8, conversation: &str) -> IndexEntry {
+    entry(names::rating(score), 0, conversation)
 }
 
 /// A duration sample (first response, resolution) of a conversation.
