@@ -91,6 +91,7 @@ enum MEv {
     Spam(bool, String),
     Bot(bool, String),
     Owner(String, String),
+    Rated(u8),
 }
 
 fn mev(body: &EventBody) -> MEv {
@@ -117,6 +118,7 @@ fn mev(body: &EventBody) -> MEv {
         EventBody::Spam { spam, by } => MEv::Spam(*spam, by.clone()),
         EventBody::Bot { active, by } => MEv::Bot(*active, by.clone()),
         EventBody::Owner { owner, by } => MEv::Owner(owner.clone(), by.clone()),
+        EventBody::Rated { score, .. } => MEv::Rated(*score),
         other => panic!("unexpected event {other:?}"),
     }
 }
@@ -129,6 +131,7 @@ struct MConv {
     spam: bool,
     bot_active: bool,
     owner: Option<String>,
+    rating: Option<(u8, Option<String>)>,
 }
 
 #[derive(Clone, Debug)]
@@ -263,6 +266,7 @@ impl Model {
                             spam: false,
                             bot_active: true,
                             owner: None,
+                            rating: None,
                         });
                         out.push(MEv::Opened);
                     }
@@ -463,6 +467,22 @@ impl Model {
                 c.ended = true;
                 out.push(MEv::Ended(by));
             }
+            // The rating extension: the conversation's own customer, once it is closed or
+            // its session ended; the same rating again changes nothing.
+            Command::Rate { score, comment } => {
+                let c = self.conv();
+                if !matches!(actor, Actor::Contact(k) if k.as_str() == c.contact) {
+                    return Err(MErr::Forbidden);
+                }
+                if !c.closed && !c.ended {
+                    return Err(MErr::Conflict);
+                }
+                let rating = Some((*score, comment.clone()));
+                if c.rating != rating {
+                    c.rating = rating;
+                    out.push(MEv::Rated(*score));
+                }
+            }
             Command::SetSpam { spam } => {
                 let c = self.conv();
                 if c.spam != *spam {
@@ -634,6 +654,11 @@ enum Op {
         matching: bool,
         present: bool,
     },
+    Rate {
+        who: Who,
+        score: u8,
+        comment: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -693,6 +718,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(who, to_self, to)| Op::Owner { who, to_self, to }),
         6 => (msg_sel(), prop::bool::weighted(0.8), any::<bool>())
             .prop_map(|(msg, matching, present)| Op::HoldExpired { msg, matching, present }),
+        2 => (prop_oneof![3 => (0..2usize).prop_map(Who::Contact), 1 => who()], 1..=5u8, any::<bool>())
+            .prop_map(|(who, score, comment)| Op::Rate { who, score, comment }),
     ]
 }
 
@@ -978,6 +1005,17 @@ impl World {
             Op::EndSession { who } => {
                 let cmd = Command::EndSession { reason: None };
                 (cmd, self.actor(*who, None), "end_session".into())
+            }
+            Op::Rate {
+                who,
+                score,
+                comment,
+            } => {
+                let cmd = Command::Rate {
+                    score: *score,
+                    comment: comment.then(|| "thanks".to_string()),
+                };
+                (cmd, self.actor(*who, None), "rate".into())
             }
             Op::Spam { agent, spam } => {
                 // The spam route is agent-only at the HTTP layer; the domain does not check.
@@ -1363,6 +1401,10 @@ fn generated_cases_cover_every_transition() {
         "spam:noop",
         "hold_expired:on_hold:ok",
         "hold_expired:on_hold:noop",
+        "rate:ok",
+        "rate:noop",
+        "rate:conflict",
+        "rate:forbidden",
     ];
     let missing: Vec<&str> = wanted
         .iter()
