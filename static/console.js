@@ -676,6 +676,18 @@ async function notifyOwner(ev) {
     { href: hashFor(kind, key, ev.conversation_id, m.id), label: 'Open' });
 }
 
+/** A customer rated a conversation I own: tell me, with the stars and their words. */
+async function notifyRating(ev, link, viewing) {
+  const d = ev.data || {};
+  if (!ev.conversation_id || !S.meId) return;
+  if ((await ownerOf(ev.conversation_id)) !== S.meId || !S.token) return;
+  toastNamed([d.contact_id], () => {
+    const stars = '★'.repeat(d.score || 0) + '☆'.repeat(Math.max(0, 5 - (d.score || 0)));
+    const said = d.comment ? `: “${short(d.comment)}”` : '';
+    return [`${customerName(d.contact_id)} rated your conversation ${stars}${said}`, 'info', viewing ? null : { href: link, label: 'Open' }];
+  });
+}
+
 /** Whether an event names an agent this console does not know yet (created since). */
 function mentionsUnknownAgent(ev) {
   const d = ev.data || {};
@@ -725,6 +737,8 @@ function notify(ev) {
       const contact = contactOfConversation(ev.conversation_id);
       toastNamed([contact], () => [`${nameOf(d.by)} gave you ${contact ? `the conversation with ${customerName(contact)}` : 'a conversation'}`, 'info', viewing ? null : { href: link, label: 'Open' }]);
     }
+  } else if (ev.kind === 'conversation.rated') {
+    notifyRating(ev, link, viewing);
   } else if (ev.kind === 'comment.created') {
     const c = d.comment;
     if (c && c.author && c.author.id !== S.meId && (c.mentions || []).includes(S.meId)) {
@@ -1266,7 +1280,8 @@ function applyToConv(ev) {
       if (d.conversation && (c.seq || 0) < ev.seq) conv.conversation = { ...d.conversation, seq: ev.seq };
       break;
     default:
-      if ((c.seq || 0) < ev.seq) {
+      // a rating is no field of the conversation: its seq stays (as the hub's)
+      if ((c.seq || 0) < ev.seq && ev.kind !== 'conversation.rated') {
         if (ev.kind === 'conversation.closed') { c.state = 'closed'; c.bot_active = true; }
         if (ev.kind === 'session.ended') c.session = 'ended';
         if (ev.kind === 'conversation.spam') c.spam = !!d.spam;

@@ -167,6 +167,45 @@
   endedReason.hidden = true;
   endedBar.appendChild(endedReason);
   endedBar.appendChild(el('span', null, ' Send a message to start a new one.'));
+  // How did we do? (the hub's ratings, an extension): five stars once the session has
+  // ended, then an optional comment; a second click changes the score.
+  var rating = el('div', 'hw-rating');
+  var ratingAsk = el('div', 'hw-rating-ask', 'How was this conversation?');
+  var stars = el('div', 'hw-stars');
+  stars.setAttribute('role', 'radiogroup');
+  stars.setAttribute('aria-label', 'Rate this conversation');
+  var starBtns = [];
+  [1, 2, 3, 4, 5].forEach(function (n) {
+    var b = el('button', 'hw-star', '★');
+    b.type = 'button';
+    b.dataset.score = String(n);
+    b.setAttribute('role', 'radio');
+    b.setAttribute('aria-checked', 'false');
+    b.setAttribute('aria-label', n + (n === 1 ? ' star' : ' stars') + ' out of 5');
+    b.addEventListener('click', function () { rate(n); });
+    stars.appendChild(b);
+    starBtns.push(b);
+  });
+  var ratingForm = el('form', 'hw-rating-form');
+  var ratingComment = el('textarea', 'hw-rating-comment');
+  ratingComment.rows = 2;
+  ratingComment.maxLength = 1000;
+  ratingComment.placeholder = 'Anything to add? (optional)';
+  ratingComment.setAttribute('aria-label', 'Your comment');
+  ratingComment.dir = 'auto';
+  var ratingSend = el('button', 'hw-rating-send', 'Send');
+  ratingSend.type = 'submit';
+  ratingForm.appendChild(ratingComment);
+  ratingForm.appendChild(ratingSend);
+  ratingForm.hidden = true;
+  var ratingThanks = el('div', 'hw-rating-thanks', 'Thank you for your feedback!');
+  ratingThanks.setAttribute('role', 'status');
+  ratingThanks.hidden = true;
+  rating.appendChild(ratingAsk);
+  rating.appendChild(stars);
+  rating.appendChild(ratingForm);
+  rating.appendChild(ratingThanks);
+  endedBar.appendChild(rating);
   endedBar.hidden = true;
 
   var form = el('form', 'hw-form');
@@ -593,7 +632,10 @@
       if (state.seen === null) markSeen();
       if (state.open) markSeen();
       else countUnread();
-      if (conv && conv.session === 'ended') showEnded(endReason(conv));
+      if (conv && conv.session === 'ended') {
+        showEnded(endReason(conv));
+        showRating(conv.rating || null, true);
+      }
       else if (seen.ended) showEnded();
       else {
         state.ended = false;
@@ -804,6 +846,7 @@
       } else if (f.kind === 'session.ended') {
         if (!state.conversationId || f.conversation_id === state.conversationId) {
           showTyping(false);
+          showRating(null);
           if (meanwhile) meanwhile.ended = true;
           showEnded(typeof d.reason === 'string' ? d.reason : null);
         }
@@ -841,6 +884,57 @@
       w.reject(err);
     });
   }
+
+  // ------------------------------------------------------------------ rating
+
+  var rated = null; // {score, comment} as the hub holds it, for this conversation
+  function showRating(r, fromHistory) {
+    rated = r;
+    starBtns.forEach(function (b) {
+      var on = !!r && Number(b.dataset.score) <= r.score;
+      b.classList.toggle('hw-star-on', on);
+      b.setAttribute('aria-checked', r && Number(b.dataset.score) === r.score ? 'true' : 'false');
+    });
+    if (!r) {
+      ratingForm.hidden = true;
+      ratingThanks.hidden = true;
+      ratingAsk.textContent = 'How was this conversation?';
+      return;
+    }
+    ratingAsk.textContent = 'Your rating';
+    // a comment is asked for once, right after the stars; read back, it is thanked for
+    ratingForm.hidden = fromHistory || !!r.comment;
+    ratingThanks.hidden = !(fromHistory || r.comment);
+  }
+
+  function rate(score, comment) {
+    var body = { score: score };
+    if (state.conversationId) body.conversation_id = state.conversationId;
+    if (comment) body.comment = comment;
+    starBtns.forEach(function (b) { b.disabled = true; });
+    ratingSend.disabled = true;
+    return http('POST', '/api/widget/rating', body).then(function (data) {
+      showRating({ score: data.rating.score, comment: data.rating.comment }, false);
+      if (!comment) ratingComment.focus();
+    }, function (e) {
+      showError(e.code === 'network' ? 'Your rating could not be sent. Please try again.' : 'Your rating could not be saved.');
+    }).then(function () {
+      starBtns.forEach(function (b) { b.disabled = false; });
+      ratingSend.disabled = false;
+    });
+  }
+
+  ratingForm.addEventListener('submit', function (e) {
+    e.preventDefault();
+    var c = ratingComment.value.trim();
+    if (!rated) return;
+    if (!c) {
+      ratingForm.hidden = true;
+      ratingThanks.hidden = false;
+      return;
+    }
+    rate(rated.score, c).then(function () { ratingComment.value = ''; });
+  });
 
   // ------------------------------------------------------------------ typing
 

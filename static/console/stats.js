@@ -33,7 +33,8 @@ export function mountStats(root, { api, onError = () => {} }) {
   async function load() {
     V.busy = true;
     try {
-      V.data = await api('GET', '/api/stats');
+      // with the customers' ratings (the hub's `satisfaction=true`, an extension)
+      V.data = await api('GET', '/api/stats?satisfaction=true');
       V.error = null;
       V.at = new Date();
     } catch (e) {
@@ -66,7 +67,16 @@ export function mountStats(root, { api, onError = () => {} }) {
       const byChannel = (d.messages && d.messages.by_channel) || {};
       const fr = d.first_response_seconds || {};
       const res = d.resolution_seconds || {};
+      const sat = d.satisfaction || { ratings: 0 };
       body.push(
+        h('section', { class: 'stats-group', 'aria-labelledby': 'stats-satisfaction' },
+          h('h2', { id: 'stats-satisfaction', text: 'Customer satisfaction' }),
+          sat.ratings
+            ? h('div', { class: 'stats-row' },
+              figure('Satisfied', `${sat.satisfied_percent} %`, 'satisfied_percent', 'rated 4 or 5 of 5'),
+              figure('Average rating', `${sat.average} / 5`, 'rating_average'),
+              figure('Ratings', sat.ratings, 'ratings', [5, 4, 3, 2, 1].map((s) => `${s}★ ${(sat.by_score || {})[s] ?? 0}`).join(' · ')))
+            : h('p', { class: 'muted', text: 'No rating yet: customers rate a conversation in the widget once its session has ended.' })),
         h('section', { class: 'stats-group', 'aria-labelledby': 'stats-speed' },
           h('h2', { id: 'stats-speed', text: 'How fast' }),
           h('div', { class: 'stats-row' },

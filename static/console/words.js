@@ -127,6 +127,12 @@ export function describeEvent(ev, who, messageText, customer = visitorName) {
       const c = d.comment || {};
       return `${who(c.author && c.author.id)} added an internal comment ${quote(c.text)}`;
     }
+    case 'conversation.rated': {
+      // the hub's ratings (an extension): 1 to 5 stars, and the customer's words
+      const stars = '★'.repeat(d.score || 0) + '☆'.repeat(Math.max(0, 5 - (d.score || 0)));
+      const said = d.comment ? `: ${quote(d.comment, 200)}` : '';
+      return `${customer(d.contact_id)} rated the conversation ${stars} (${d.score}/5)${said}`;
+    }
     default:
       return ev.kind;
   }
