@@ -1910,6 +1910,7 @@ const FOUND_LABEL = {
   comment: 'Internal comment',
   notes: 'Closing note',
   session: 'Session ended',
+  rating: 'Rating',
   'help question': 'Help request',
   'help answer': 'Help answer',
   customer: 'Customer',
@@ -1922,7 +1923,7 @@ const FOUND_LABEL = {
 function resultRow(ev) {
   const d = ev.data || {};
   const conv = S.convInfo.get(ev.conversation_id);
-  const contactId = conv ? conv.contact_id : (d.message && d.message.contact_id) || (d.conversation && d.conversation.contact_id);
+  const contactId = conv ? conv.contact_id : (d.message && d.message.contact_id) || (d.conversation && d.conversation.contact_id) || d.contact_id;
   const msgId = (d.message && d.message.id) || d.message_id || null;
   const active = S.route.convId === ev.conversation_id && (!S.route.msgId || S.route.msgId === msgId);
   const found = foundText(ev, (id) => {
@@ -1931,7 +1932,8 @@ function resultRow(ev) {
   });
   const author = (d.reply && d.reply.author) || (d.comment && d.comment.author);
   const by = author ? (author.kind === 'bot' ? botName(author.id) || 'Bot' : nameOf(author.id)) : (d.by && !String(d.by).startsWith('bot:') && d.by !== 'system' ? nameOf(d.by) : null);
-  const meta = [h('span', { class: 'meta-text', text: by ? `${FOUND_LABEL[found.what] || 'Event'} · ${by}` : FOUND_LABEL[found.what] || 'Event' })];
+  const label = found.what === 'rating' ? `Rating ${'★'.repeat(d.score || 0)}${'☆'.repeat(Math.max(0, 5 - (d.score || 0)))}` : FOUND_LABEL[found.what] || 'Event';
+  const meta = [h('span', { class: 'meta-text', text: by ? `${label} · ${by}` : label })];
   if (conv) {
     meta.push(h('span', { class: `badge c-${conv.state}`, text: conv.state === 'open' ? 'Open' : 'Closed' }));
     if (conv.spam) meta.push(h('span', { class: 'badge c-spam', text: 'Spam' }));

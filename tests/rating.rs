@@ -227,3 +227,31 @@ fn ratings_are_checked() {
         "a blank comment is none"
     );
 }
+
+#[test]
+fn a_ratings_comment_is_found_by_search() {
+    let hub = Hub::start();
+    let (_, ann) = hub.agent("Ann", "agent");
+    let (k_id, k) = hub.contact();
+    let conv = conv_of(&hub.say(&k, "hello"));
+    let (s, _) = hub.post(&format!("/api/conversations/{conv}/close"), &ann, json!({}));
+    assert_eq!(s, 200);
+    let (s, _) = rate(
+        &hub,
+        &k,
+        json!({"score": 3, "comment": "La livraison était lente"}),
+    );
+    assert_eq!(s, 200);
+    let (s, b) = hub.get("/api/search?q=livraison%20lente", &ann);
+    assert_eq!(s, 200, "{b}");
+    let items = b["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{b}");
+    assert_eq!(items[0]["kind"], "conversation.rated");
+    assert_eq!(items[0]["data"]["contact_id"], json!(k_id));
+    assert!(b["conversations"][&conv].is_object(), "{b}");
+    // A rating without words has nothing to find.
+    let (s, _) = rate(&hub, &k, json!({"score": 4}));
+    assert_eq!(s, 200);
+    let (_, b) = hub.get("/api/search?q=livraison", &ann);
+    assert_eq!(b["items"].as_array().unwrap().len(), 1, "{b}");
+}

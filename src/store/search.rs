@@ -165,6 +165,7 @@ fn texts(ev: &Event, contact: &dyn Fn(&str) -> Vec<String>) -> Vec<String> {
         EventBody::CommentCreated { comment } => vec![comment.text.clone()],
         EventBody::ConversationClosed { notes, .. } => notes.iter().cloned().collect(),
         EventBody::SessionEnded { reason, .. } => reason.iter().cloned().collect(),
+        EventBody::Rated { comment, .. } => comment.iter().cloned().collect(),
         EventBody::StatusChanged(c) => c.question.iter().chain(&c.answer).cloned().collect(),
         EventBody::ConversationOpened { conversation } => contact(conversation.contact_id.as_str()),
         _ => vec![],
@@ -185,6 +186,7 @@ fn may_have_text(json: &[u8]) -> bool {
         | Some(b"comment.created")
         | Some(b"conversation.closed")
         | Some(b"session.ended") => true,
+        Some(b"conversation.rated") => contains(json, br#""comment":""#),
         Some(_) => false,
         None => true,
     }
@@ -857,6 +859,17 @@ mod tests {
         let k = posting_key("remboursement", 42);
         assert_eq!(parse_posting(&k), Some((&b"remboursement"[..], 42)));
         assert_eq!(parse_posting(b"mindexed"), None);
+    }
+
+    #[test]
+    fn ratings_are_read_only_with_a_comment() {
+        let rated = |c: &str| {
+            format!(
+                r#"{{"seq":9,"kind":"conversation.rated","data":{{"score":4,"comment":{c},"contact_id":"k1"}},"conversation_id":"c1","at":"2026-12-07T10:00:00.000Z"}}"#
+            )
+        };
+        assert!(may_have_text(rated(r#""slow""#).as_bytes()));
+        assert!(!may_have_text(rated("null").as_bytes()));
     }
 
     #[test]

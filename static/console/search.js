@@ -37,6 +37,7 @@ export function foundText(ev, contactLine) {
     case 'comment.created': return { what: 'comment', text: (d.comment && d.comment.text) || '' };
     case 'conversation.closed': return { what: 'notes', text: d.notes || '' };
     case 'session.ended': return { what: 'session', text: d.reason || '' };
+    case 'conversation.rated': return { what: 'rating', text: d.comment || '' };
     case 'message.status_changed':
       return d.answer ? { what: 'help answer', text: d.answer } : { what: 'help question', text: d.question || '' };
     case 'conversation.opened': return { what: 'customer', text: contactLine(d.conversation && d.conversation.contact_id) };
