@@ -48,6 +48,9 @@ pub struct Hub {
     pub saved_replies: DashMap<String, crate::domain::SavedReply>,
     /// The full-text index (`GET /api/search`), built behind the log.
     pub search: Arc<crate::store::search::SearchIndex>,
+    /// The median first response in ms, and when it was read (the widget's availability
+    /// reads it at most once a minute).
+    pub typical_reply: std::sync::Mutex<Option<(std::time::Instant, Option<f64>)>>,
 }
 
 impl Hub {
@@ -99,6 +102,7 @@ impl Hub {
             limiter: crate::ratelimit::Limiter::new(rate_limit),
             search,
             saved_replies,
+            typical_reply: Default::default(),
         });
         let armed = hub.timers.start(&hub)?;
         tracing::info!(timers = armed, epoch = hub.store.epoch(), "Hub ready.");

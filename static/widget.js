@@ -24,7 +24,8 @@
   var WS_BASE = BASE.replace(/^http/, 'ws');
   var CONF = {
     title: script.getAttribute('data-title') || 'Chat with us',
-    subtitle: script.getAttribute('data-subtitle') || 'We usually reply within a few minutes',
+    // shown while someone of the team is online (else the hub's availability says so)
+    subtitle: script.getAttribute('data-subtitle') || null,
     greeting: script.getAttribute('data-greeting') || 'Hi there! How can we help you today?',
     channel: script.getAttribute('data-channel') || 'web',
     accent: script.getAttribute('data-accent') || null,
@@ -127,7 +128,16 @@
   var head = el('header', 'hw-head');
   var headText = el('div', 'hw-head-text');
   headText.appendChild(el('div', 'hw-title', CONF.title));
-  headText.appendChild(el('div', 'hw-subtitle', CONF.subtitle));
+  // Whether someone is there, from the hub (an extension: GET /api/widget/availability):
+  // "Online · replies in a few minutes" from the team's median first response, or "Away"
+  // when no agent is online; the page's own data-subtitle replaces the online words.
+  var subtitle = el('div', 'hw-subtitle');
+  var presenceDot = el('span', 'hw-dot');
+  var subtitleText = el('span', null, CONF.subtitle || '');
+  subtitle.appendChild(presenceDot);
+  subtitle.appendChild(subtitleText);
+  presenceDot.hidden = true;
+  headText.appendChild(subtitle);
   var closeBtn = el('button', 'hw-close');
   closeBtn.type = 'button';
   closeBtn.setAttribute('aria-label', 'Close the chat');
@@ -472,6 +482,7 @@
     launcher.setAttribute('aria-label', open ? 'Close the chat' : 'Open the chat');
     try { sessionStorage.setItem(OPEN_KEY, open ? '1' : '0'); } catch (e) { /* ignore */ }
     if (open) {
+      checkAvailability();
       markSeen();
       scrollDown();
       setTimeout(function () { input.focus(); }, 0);
@@ -882,6 +893,35 @@
       err.code = 'network';
       err.status = 0;
       w.reject(err);
+    });
+  }
+
+  // ------------------------------------------------------------------ availability
+
+  var availabilityAt = 0;
+  var availabilityTimer = null;
+  function replyWords(sec) {
+    if (typeof sec !== 'number') return 'Online now';
+    if (sec < 60) return 'Online · replies in under a minute';
+    if (sec < 300) return 'Online · replies in a few minutes';
+    if (sec < 3600) return 'Online · replies in under an hour';
+    return 'Online · replies within a few hours';
+  }
+  function showAvailability(a) {
+    presenceDot.hidden = false;
+    subtitle.classList.toggle('hw-online', !!a.online);
+    subtitleText.textContent = a.online
+      ? CONF.subtitle || replyWords(a.typical_reply_seconds)
+      : 'Away right now — leave a message and we will reply here';
+  }
+  /** Asks the hub who is there: when the panel opens, then every minute while it is open. */
+  function checkAvailability() {
+    clearTimeout(availabilityTimer);
+    if (state.open) availabilityTimer = setTimeout(checkAvailability, 60000);
+    if (Date.now() - availabilityAt < 15000) return;
+    availabilityAt = Date.now();
+    http('GET', '/api/widget/availability').then(showAvailability, function () {
+      availabilityAt = 0; // said nothing: keep what is shown, ask again next time
     });
   }
 

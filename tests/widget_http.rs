@@ -790,3 +790,41 @@ fn the_history_says_why_a_session_ended_when_asked() {
     let without = hub.get("/api/widget/messages?earlier=5", &k).1;
     assert!(without["earlier"][0]["conversation"].get("ended").is_none());
 }
+
+/// `GET /api/widget/availability` (an extension): whether an agent is online now, and the
+/// team's median first response; no token needed.
+#[test]
+fn the_widget_learns_whether_someone_is_online_and_how_fast_the_team_replies() {
+    let hub = Hub::start();
+    let (_, ann) = hub.agent("Ann", "agent");
+    let (_, k) = hub.contact();
+    let m = hub.say(&k, "anyone there?");
+    let (s, _) = hub.post(
+        &format!("/api/conversations/{}/replies", common::conv_of(&m)),
+        &ann,
+        json!({"text": "yes"}),
+    );
+    assert_eq!(s, 201);
+
+    let availability = |token: Option<&str>| {
+        let (s, b) = hub.call("GET", "/api/widget/availability", token, None);
+        assert_eq!(s, 200, "{b}");
+        b
+    };
+    let a = availability(None);
+    assert_eq!(a["online"], false, "{a}");
+    let typical = a["typical_reply_seconds"]
+        .as_f64()
+        .expect("a first response was made");
+    assert!((0.0..60.0).contains(&typical), "{a}");
+
+    // A console makes its agent online; away is not online.
+    let (mut console, _) = hub.console(&ann, None);
+    assert_eq!(availability(Some(&k))["online"], true);
+    console.send(json!({"type": "presence", "status": "away"}));
+    console.recv_event("presence.changed", |e| e["data"]["presence"] == "away");
+    assert_eq!(availability(Some(&ann))["online"], false);
+    console.send(json!({"type": "presence", "status": "online"}));
+    console.recv_event("presence.changed", |e| e["data"]["presence"] == "online");
+    assert_eq!(availability(None)["online"], true);
+}

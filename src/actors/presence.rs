@@ -51,6 +51,11 @@ impl PresenceView {
     pub fn is_present(&self, agent: &str) -> bool {
         self.get(agent) != PresenceState::Offline
     }
+
+    /// Whether any agent is online (not away: someone there to answer now).
+    pub fn anyone_online(&self) -> bool {
+        self.map.iter().any(|p| *p == PresenceState::Online)
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]

@@ -15,7 +15,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/widget/session", web::post().to(open_session))
         .route("/api/widget/messages", web::post().to(send))
         .route("/api/widget/messages", super::get().to(list))
-        .route("/api/widget/rating", web::post().to(rate));
+        .route("/api/widget/rating", web::post().to(rate))
+        .route("/api/widget/availability", super::get().to(availability));
+}
+
+/// How long the widget's availability reuses the median first response it read.
+const TYPICAL_REPLY_READ_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `GET /api/widget/availability` (an extension; no token: the widget asks before its
+/// customer has written): `{"online": bool, "typical_reply_seconds": n | null}`, whether
+/// an agent is online now (away ones are not) and the median first response (§8's,
+/// read at most once a minute; null before any), so that the widget says what to
+/// expect rather than a promise.
+async fn availability(hub: HubData) -> Result<HttpResponse, ApiError> {
+    let online = hub.presence.anyone_online();
+    let cached = {
+        let kept = hub.typical_reply.lock().unwrap_or_else(|e| e.into_inner());
+        kept.filter(|(at, _)| at.elapsed() < TYPICAL_REPLY_READ_EVERY)
+            .map(|(_, ms)| ms)
+    };
+    let typical_ms = match cached {
+        Some(ms) => ms,
+        None => {
+            let ms = hub
+                .store
+                .read(|s| Ok(s.quantiles(crate::store::index::names::FIRST_RESPONSE, &[0.5])?[0]))
+                .await?;
+            *hub.typical_reply.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((std::time::Instant::now(), ms));
+            ms
+        }
+    };
+    let typical = typical_ms.map(|ms| (ms / 1000.0).round());
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(json!({"online": online, "typical_reply_seconds": typical})))
 }
 
 /// How long a rating's comment may be.

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
 import { launch, newPage, realProblems } from './lib/browser.js';
-import { openWidget, widgetSend } from './lib/pages.js';
+import { openWidget, widgetSend, signIn } from './lib/pages.js';
 
 let hub;
 reportFailures(() => hub);
@@ -301,4 +301,23 @@ test('a reply that comes while the customer reads further up waits below, with a
   assert.ok(await log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 60), 'at the reply');
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
+});
+
+test('the widget says whether someone of the team is online, and how fast they reply', async () => {
+  // nobody online: the customer is told, rather than promised a quick answer
+  const page = await newPage(browser);
+  await openWidget(page, hub);
+  await page.locator(`${W} .hw-subtitle:not(.hw-online)`, { hasText: 'Away right now' }).waitFor();
+
+  // an agent signs in: the next visitor sees the team online, with its typical reply time
+  const agentPage = await newPage(browser);
+  await signIn(agentPage, hub, bob.token);
+  const page2 = await newPage(browser);
+  await openWidget(page2, hub);
+  await page2.locator(`${W} .hw-subtitle.hw-online`, { hasText: /^Online/ }).waitFor();
+  const a = await api(hub, 'GET', '/api/widget/availability');
+  assert.equal(a.online, true);
+  assert.deepEqual(realProblems(page), []);
+  assert.deepEqual(realProblems(page2), []);
+  for (const p of [page, page2, agentPage]) await p.context().close();
 });
