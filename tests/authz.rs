@@ -48,6 +48,14 @@ fn every_route_answers_every_caller_as_specified() {
     let cases: Vec<(&str, &str, Option<Value>, [u16; 7])> = vec![
         ("POST", "/api/widget/messages", Some(json!({})), widget),
         ("GET", "/api/widget/messages", None, widget_get),
+        (
+            "POST",
+            "/api/widget/rating",
+            Some(json!({"score": 5, "conversation_id": "nope"})),
+            [401, 401, 404, 404, 403, 403, 403],
+        ),
+        // No token needed, and a token of any kind (or none known) changes nothing.
+        ("GET", "/api/widget/availability", None, [200; 7]),
         ("POST", "/api/agents", Some(json!({})), admin_write),
         ("GET", "/api/agents", None, agent_read),
         (
