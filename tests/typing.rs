@@ -228,4 +228,25 @@ fn typing_frames_are_checked_repeats_are_dropped_and_ended_sessions_hear_none() 
         .map(|f| f["seq"].as_u64().unwrap())
         .collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    let mut cz = console(&hub, &ann);
+    // Typing in ever other conversations cannot make a console read the store at will:
+    // the reads count against the same rate (8 a second), the rest is dropped.
+    for i in 0..40 {
+        cz.send(json!({"type": "typing", "active": true, "conversation_id": format!("nope{i}")}));
+    }
+    cz.send(json!({"type": "ping"}));
+    let mut errors = 0;
+    loop {
+        let f = cz.recv();
+        match f["type"].as_str() {
+            Some("pong") => break,
+            Some("error") => {
+                assert_eq!(f["code"], "not_found", "{f}");
+                errors += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!((1..=20).contains(&errors), "{errors} reads of 40");
 }

@@ -143,6 +143,16 @@ impl TypingThrottle {
                 return false;
             }
         }
+        if !self.spend(now) {
+            return false;
+        }
+        self.last = Some((target.clone(), active, now));
+        true
+    }
+
+    /// Takes one of the [`TypingThrottle::RATE`] a second (a signal passed on, or a read
+    /// of the conversation a console types in); false when none is left.
+    fn spend(&mut self, now: Instant) -> bool {
         let elapsed = now.duration_since(self.refilled).as_secs_f64();
         self.tokens = (self.tokens + elapsed * Self::RATE).min(Self::RATE);
         self.refilled = now;
@@ -150,7 +160,6 @@ impl TypingThrottle {
             return false;
         }
         self.tokens -= 1.0;
-        self.last = Some((target.clone(), active, now));
         true
     }
 }
@@ -621,7 +630,9 @@ impl Socket {
                 self.typing_to(target, active)
             }
             // The conversation is read once (held as a `wait`, so that the frames after
-            // this one follow it in order).
+            // this one follow it in order); reads count against the rate, so that typing
+            // in ever other conversations cannot make a console read the store at will.
+            _ if !self.typing.spend(Instant::now()) => {}
             _ => {
                 let store = self.hub.store.clone();
                 let id = conversation.clone();
