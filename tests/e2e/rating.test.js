@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
 import { launch, newPage, realProblems } from './lib/browser.js';
-import { signIn, openWidget, widgetSend } from './lib/pages.js';
+import { signIn, openConversationById, customerWritesFirst } from './lib/pages.js';
 
 let hub;
 reportFailures(() => hub);
@@ -28,16 +28,12 @@ const W = '#hub-chat-widget';
 
 test('the customer rates an ended conversation; its owner, the timeline and Stats show it', async () => {
   const customer = await newPage(browser);
-  await openWidget(customer, hub);
-  await widgetSend(customer, 'Where is my refund?');
-  const all = await api(hub, 'GET', '/api/inbox?folder=all', ann.token);
-  const convId = all.items.find((m) => m.text === 'Where is my refund?').conversation_id;
+  const convId = await customerWritesFirst(customer, hub, ann.token, 'Where is my refund?');
   await api(hub, 'POST', `/api/conversations/${convId}/replies`, ann.token, { text: 'It left today.' });
 
   const annPage = await newPage(browser);
   await signIn(annPage, hub, ann.token);
-  await annPage.evaluate((id) => { location.hash = `#/inbox/all/c/${encodeURIComponent(id)}`; }, convId);
-  await annPage.waitForSelector('#conv-view .conv-head h2');
+  await openConversationById(annPage, convId);
   // Ann looks at another screen meanwhile, so that the rating is told to her as a notice
   await annPage.click('#nav-stats');
   await annPage.waitForFunction(() => location.hash === '#/stats');
@@ -66,7 +62,7 @@ test('the customer rates an ended conversation; its owner, the timeline and Stat
   assert.equal(await stat('rating_average').textContent(), '4 / 5');
   assert.equal(await stat('ratings').textContent(), '1');
   // The timeline says it.
-  await annPage.evaluate((id) => { location.hash = `#/inbox/all/c/${encodeURIComponent(id)}`; }, convId);
+  await openConversationById(annPage, convId);
   // (two events: the stars as clicked, then with the comment)
   const lines = annPage.locator('#timeline .tl-event[data-kind="conversation.rated"]');
   await lines.nth(1).waitFor();

@@ -5,9 +5,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
+import { startHub, createAgent, reportFailures } from './lib/hub.js';
 import { launch, newPage, realProblems } from './lib/browser.js';
-import { signIn, openWidget, widgetSend } from './lib/pages.js';
+import { signIn, openConversationById as openConversation, customerWritesFirst } from './lib/pages.js';
 
 let hub;
 reportFailures(() => hub);
@@ -29,17 +29,9 @@ after(async () => {
 
 const W = '#hub-chat-widget';
 
-async function openConversation(page, convId) {
-  await page.evaluate((id) => { location.hash = `#/inbox/all/c/${encodeURIComponent(id)}`; }, convId);
-  await page.waitForSelector('#conv-view .conv-head h2');
-}
-
 test('agents see the customer typing and each other writing; the customer sees the reply coming', async () => {
   const customer = await newPage(browser);
-  await openWidget(customer, hub);
-  await widgetSend(customer, 'My parcel is late');
-  const all = await api(hub, 'GET', '/api/inbox?folder=all', ann.token);
-  const convId = all.items.find((m) => m.text === 'My parcel is late').conversation_id;
+  const convId = await customerWritesFirst(customer, hub, ann.token, 'My parcel is late');
 
   const annPage = await newPage(browser);
   await signIn(annPage, hub, ann.token);

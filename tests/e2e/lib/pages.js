@@ -1,5 +1,7 @@
 // What a person does in the console and the widget, as reusable steps.
 
+import { api } from './hub.js';
+
 /** Opens the console and signs in with an agent token; waits until live. */
 export async function signIn(page, hub, token) {
   await page.goto(`${hub.url}/`);
@@ -42,4 +44,18 @@ export async function openRow(page, text) {
 /** The timeline card of the customer message containing `text`. */
 export function messageCard(page, text) {
   return page.locator('#timeline .tl-message', { hasText: text });
+}
+
+/** Opens a conversation by its id (through the All folder), once its header is drawn. */
+export async function openConversationById(page, convId) {
+  await page.evaluate((id) => { location.hash = `#/inbox/all/c/${encodeURIComponent(id)}`; }, convId);
+  await page.waitForSelector('#conv-view .conv-head h2');
+}
+
+/** A customer opens the demo site's widget and writes `text`; returns the conversation id. */
+export async function customerWritesFirst(page, hub, agentToken, text) {
+  await openWidget(page, hub);
+  await widgetSend(page, text);
+  const all = await api(hub, 'GET', '/api/inbox?folder=all', agentToken);
+  return all.items.find((m) => m.text === text).conversation_id;
 }
