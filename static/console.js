@@ -5,6 +5,7 @@ import { h, fill, icon, avatar, setupPicker } from './console/dom.js';
 import { makeApi, politeMessage, ApiError } from './console/api.js';
 import { LiveSocket } from './console/live.js';
 import { Typing } from './console/typing.js';
+import { watchIdle, autoAway, chosenByHand } from './console/idle.js';
 import { mountAssistants } from './console/assistants.js';
 import { mountAgents } from './console/agents.js';
 import { mountStats } from './console/stats.js';
@@ -368,6 +369,7 @@ async function signIn(token, { remembered = false } = {}) {
 function signOut(message = null) {
   if (live) live.stop();
   live = null;
+  stopIdle();
   S.token = null;
   S.meId = null;
   S.conv = null;
@@ -396,7 +398,16 @@ const typing = new Typing({
   onChange: () => renderTyping(),
 });
 
+// Away by itself after a while without activity (console/idle.js), back at the first key.
+let stopIdle = () => {};
+
 function startLive() {
+  stopIdle();
+  stopIdle = watchIdle({
+    me,
+    setPresence: (status) => (live ? live.send({ type: 'presence', status }) : false),
+    onChange: () => renderMe(),
+  });
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   live = new LiveSocket({
     url: `${proto}//${location.host}/ws/agent`,
@@ -1740,9 +1751,13 @@ function renderMe() {
     b.setAttribute('aria-pressed', on ? 'true' : 'false');
   }
   $('presence').dataset.current = m.presence;
+  const idle = m.presence === 'away' && autoAway(m.id);
+  $('presence').dataset.idle = idle ? 'true' : 'false';
+  $('presence').title = idle ? 'Away by itself: no activity for a while. Any key or click sets you online again.' : '';
 }
 
 function setPresence(status) {
+  chosenByHand();
   if (!live || !live.send({ type: 'presence', status })) {
     toast('You are not connected right now; please try again in a moment.', 'error');
   }

@@ -61,6 +61,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/console/dom.js"),
     ),
     (
+        "/console/idle.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/idle.js"),
+    ),
+    (
         "/console/live.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/console/live.js"),
