@@ -6,6 +6,7 @@ import { makeApi, politeMessage, ApiError } from './console/api.js';
 import { LiveSocket } from './console/live.js';
 import { Typing } from './console/typing.js';
 import { watchIdle, autoAway, chosenByHand } from './console/idle.js';
+import { transcriptText, transcriptName, download } from './console/transcript.js';
 import { mountAssistants } from './console/assistants.js';
 import { mountAgents } from './console/agents.js';
 import { mountStats } from './console/stats.js';
@@ -1534,6 +1535,41 @@ function waitingMessages() {
 }
 const WAITING = ['pending', 'assigned', 'on_hold', 'help_requested', 'help_answered'];
 
+/** Downloads the open conversation as text: what the customer saw, or everything. */
+function downloadTranscript() {
+  openDialog({
+    title: 'Download the transcript',
+    description: 'A text file of this conversation, times in UTC. Internal comments are never in what the customer saw.',
+    fields: [{
+      name: 'what',
+      label: 'What it holds',
+      type: 'select',
+      options: [
+        { value: 'customer', label: 'What the customer saw: their messages and the replies' },
+        { value: 'full', label: 'Everything: internal comments and events too' },
+      ],
+    }],
+    submit: 'Download',
+    onSubmit: async (v) => {
+      const conv = S.conv;
+      if (!conv) return;
+      // names as they are, never "You": the file outlives this console
+      const agent = (id) => (S.agents.get(id) || {}).name || 'An agent';
+      const named = (id) => (id === S.meId ? agent(id) : who(id));
+      const c = conv.conversation;
+      const contact = S.contacts.get(c.contact_id);
+      const text = transcriptText(conv, v.what === 'full', {
+        customer: customerName,
+        agent,
+        bot: (id) => botName(id) || 'Assistant',
+        contactLine: (id) => (contact && contact.email ? `${customerName(id)} <${contact.email}>` : customerName(id)),
+        event: (ev) => describeEvent(ev, named, messageText, customerName),
+      });
+      download(transcriptName(customerName(c.contact_id), c.opened_at), text);
+    },
+  });
+}
+
 function closeConversation() {
   const id = S.conv.id;
   const ended = S.conv.conversation.session === 'ended';
@@ -2340,6 +2376,7 @@ function renderConvHead() {
   if (c.state === 'open') actions.push(h('button', { class: 'btn', dataset: { convAction: 'close' }, text: 'Close…', on: { click: closeConversation } }));
   if (c.session === 'active') actions.push(h('button', { class: 'btn', dataset: { convAction: 'end-session' }, text: 'End session…', on: { click: endSession } }));
   actions.push(h('button', { class: 'btn', dataset: { convAction: 'spam' }, text: c.spam ? 'Not spam' : 'Spam', on: { click: (e) => toggleSpam(e.currentTarget) } }));
+  actions.push(h('button', { class: 'btn', dataset: { convAction: 'transcript' }, text: 'Transcript…', on: { click: downloadTranscript } }));
   const give = ownerAction(c);
   if (give) actions.unshift(h('button', { class: 'btn', dataset: { convAction: 'owner' }, text: give, on: { click: (e) => changeOwner(e.currentTarget) } }));
   fill($('conv-head'),

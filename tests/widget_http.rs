@@ -736,7 +736,7 @@ fn the_history_says_why_a_session_ended_when_asked() {
     };
     assert_eq!(
         ended("")["conversation"],
-        json!({"id": conv, "session": "active", "ended": null})
+        json!({"id": conv, "session": "active", "ended": null, "rating": null})
     );
 
     let (s, b) = hub.post(
@@ -753,6 +753,7 @@ fn the_history_says_why_a_session_ended_when_asked() {
             "id": conv,
             "session": "ended",
             "ended": {"reason": "Refund sent: see your e-mail", "by": ann_id, "at": frame["at"]},
+            "rating": null,
         }),
         "what the live frame said: {frame}"
     );

@@ -86,6 +86,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/console/stats.js"),
     ),
     (
+        "/console/transcript.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/transcript.js"),
+    ),
+    (
         "/console/typing.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/console/typing.js"),
