@@ -7,6 +7,7 @@ import { LiveSocket } from './console/live.js';
 import { Typing } from './console/typing.js';
 import { watchIdle, autoAway, chosenByHand } from './console/idle.js';
 import { transcriptText, transcriptName, download } from './console/transcript.js';
+import { setupShortcuts, SHORTCUTS } from './console/keys.js';
 import { mountAssistants } from './console/assistants.js';
 import { mountAgents } from './console/agents.js';
 import { mountStats } from './console/stats.js';
@@ -3008,6 +3009,25 @@ function boot() {
     e.preventDefault();
     $('search-input').focus();
     $('search-input').select();
+  });
+  // j / k, r / n, ? (console/keys.js)
+  setupShortcuts({
+    active: () => !!S.token && !$('app').hidden,
+    rows: () => [...document.querySelectorAll('#list a.row')],
+    openRow: (a) => {
+      location.hash = a.getAttribute('href');
+      a.focus({ preventScroll: true });
+      a.scrollIntoView({ block: 'nearest' });
+    },
+    // an ended session takes no reply: setMode goes to the note instead
+    reply: () => !!(composer && S.conv) && (setMode('reply'), true),
+    note: () => !!(composer && S.conv) && (setMode('comment'), true),
+    help: () => openDialog({
+      title: 'Keyboard shortcuts',
+      description: SHORTCUTS.map(([k, what]) => `${k}  —  ${what}`).join('\n'),
+      submit: 'OK',
+      onSubmit: async () => {},
+    }),
   });
   // Enter on a row opens it and moves the focus into the conversation
   $('list').addEventListener('keydown', (e) => {

@@ -66,6 +66,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../static/console/idle.js"),
     ),
     (
+        "/console/keys.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/console/keys.js"),
+    ),
+    (
         "/console/live.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/console/live.js"),

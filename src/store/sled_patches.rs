@@ -349,8 +349,10 @@ fn segment_cleaning_bounds_the_file() {
         without > 12 << 20,
         "without cleaning the file was expected to keep much of the 48 MB written: {without}"
     );
+    // 2.6 MB when the machine is quiet; segments are reused only once sled's epochs
+    // move on, later on a loaded machine (6.8 MB seen beside a release build).
     assert!(
-        with < 6 << 20,
+        with < 12 << 20 && with * 3 < without,
         "with cleaning the file should stay small: {with} bytes ({pages} pages moved; {without} without)"
     );
 }
