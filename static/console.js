@@ -397,8 +397,33 @@ function signOut(message = null) {
 // colleagues writing a reply or a comment there; and what this agent types, told.
 const typing = new Typing({
   send: (f) => (live ? live.send(f) : false),
-  onChange: () => renderTyping(),
+  onChange: () => {
+    renderTyping();
+    markTypingRows();
+  },
 });
+
+/** The list's rows say who types there: "typing…" beside a customer who is, "Sue Chen
+ * replying…" on a conversation a colleague answers. Drawn over the rows as they are. */
+function markTypingRows() {
+  const { customers, replying } = typing.typists(S.meId);
+  for (const row of document.querySelectorAll('#list a.row[data-contact-id]')) {
+    const agents = replying.get(row.dataset.conversationId) || [];
+    const text = customers.has(row.dataset.contactId) ? 'typing…'
+      : agents.length ? `${agents.map(nameOf).join(', ')} replying…` : '';
+    let tag = row.querySelector('.row-typing');
+    if (!text) {
+      if (tag) tag.remove();
+      continue;
+    }
+    if (!tag) {
+      tag = h('span', { class: 'row-typing' });
+      row.querySelector('.row-who')?.after(tag);
+    }
+    tag.textContent = text;
+    tag.classList.toggle('agent', !customers.has(row.dataset.contactId));
+  }
+}
 
 // Away by itself after a while without activity (console/idle.js), back at the first key.
 let stopIdle = () => {};
@@ -955,6 +980,7 @@ function scheduleRowUpdate(convId) {
         if (before && before !== li) list.insertBefore(li, before);
       }
     }
+    markTypingRows();
   }, 200);
 }
 
@@ -1930,6 +1956,7 @@ function renderList() {
   else fill(list, (S.convOrder === 'activity' ? byActivity(shown) : shown).map(conversationRow));
   lookupContacts(L.items.map((it) => it.contact_id || S.convInfo.get(it.conversation_id)?.contact_id));
   fill($('list-more'), moreButton());
+  markTypingRows();
 }
 
 /** "Load older" (or, oldest first, "Load newer") while the list has another page. */
@@ -2034,7 +2061,7 @@ function messageRow(m) {
   return h('li', {}, h('a', {
     href: hashFor(S.route.kind, S.route.key, m.conversation_id, m.id),
     class: ['row', active && 'active'],
-    dataset: { messageId: m.id, conversationId: m.conversation_id, status: m.status },
+    dataset: { messageId: m.id, conversationId: m.conversation_id, contactId: m.contact_id, status: m.status },
   },
   avatar(avatarLabel(m.contact_id), m.contact_id),
   h('span', { class: 'row-main' },
@@ -2068,7 +2095,7 @@ function conversationRow(c) {
   return h('li', {}, h('a', {
     href: hashFor(S.route.kind, S.route.key, c.id),
     class: ['row', active && 'active'],
-    dataset: { conversationId: c.id, state: c.state, spam: c.spam ? 'true' : 'false', botOnly: botOnly ? 'true' : 'false' },
+    dataset: { conversationId: c.id, contactId: c.contact_id, state: c.state, spam: c.spam ? 'true' : 'false', botOnly: botOnly ? 'true' : 'false' },
   },
   avatar(avatarLabel(c.contact_id), c.contact_id),
   h('span', { class: 'row-main' },

@@ -64,6 +64,20 @@ export class Typing {
     return out;
   }
 
+  /** Who types, for the list's rows: the customers typing (contact ids), and the
+   * colleagues writing a reply, by conversation (not `meId`). */
+  typists(meId) {
+    const customers = new Set();
+    const replying = new Map();
+    for (const { frame: f } of this.heard.values()) {
+      if (!f.agent_id) customers.add(f.contact_id);
+      else if (f.kind === 'reply' && f.agent_id !== meId) {
+        replying.set(f.conversation_id, [...(replying.get(f.conversation_id) || []), f.agent_id]);
+      }
+    }
+    return { customers, replying };
+  }
+
   /** This agent types (active) or not in `convId`'s reply or comment box. */
   say(convId, kind, active) {
     clearTimeout(this.idle);

@@ -44,16 +44,22 @@ test('agents see the customer typing and each other writing; the customer sees t
   await customer.locator(`${W} .hw-input`).pressSequentially('It was due on Mon');
   for (const p of [annPage, bobPage]) {
     await p.locator('.composer-typing:not([hidden])', { hasText: /is typing…$/ }).waitFor();
+    // and the list's row of that customer says so
+    await p.locator('#list a.row.active .row-typing', { hasText: 'typing…' }).waitFor();
   }
   // The customer empties the box: it goes.
   await customer.fill(`${W} .hw-input`, '');
-  for (const p of [annPage, bobPage]) await p.locator('.composer-typing').waitFor({ state: 'hidden' });
+  for (const p of [annPage, bobPage]) {
+    await p.locator('.composer-typing').waitFor({ state: 'hidden' });
+    await p.locator('#list .row-typing').waitFor({ state: 'detached' });
+  }
 
   // Ann writes a reply: Bob is warned, the customer sees "Typing…"; Ann sees nothing of herself.
   await annPage.locator('#reply-input').pressSequentially('Let me check with the carrier');
   const warning = bobPage.locator('.composer-typing.others-replying:not([hidden])');
   await warning.waitFor();
   assert.equal(await warning.textContent(), 'Ann Lee is writing a reply…');
+  await bobPage.locator('#list a.row.active .row-typing.agent', { hasText: 'Ann Lee replying…' }).waitFor();
   await customer.locator(`${W} .hw-typing:not([hidden])`).waitFor();
   assert.equal(await annPage.locator('.composer-typing').isHidden(), true);
 
