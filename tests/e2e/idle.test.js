@@ -3,34 +3,22 @@
 // key; an away chosen by hand stays. The period is shortened for the test through the
 // browser's `hub.console.idleMs`.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { api } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ann;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ann = await createAgent(hub, 'Ann Lee', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ann', 'Ann Lee']]);
 
 async function presenceOf(id) {
-  const agents = await api(hub, 'GET', '/api/agents', ann.token);
+  const agents = await api(S.hub, 'GET', '/api/agents', S.ann.token);
   return agents.items.find((a) => a.id === id).presence;
 }
 
 test('an idle console goes away by itself and comes back at the first key; a chosen away stays', async () => {
+  const { hub, browser, ann } = S;
   const page = await newPage(browser);
   await page.addInitScript(() => localStorage.setItem('hub.console.idleMs', '1500'));
   await signIn(page, hub, ann.token);

@@ -2,29 +2,17 @@
 // note boxes, Escape leaves them (the draft stays), ? lists the shortcuts; none fires
 // while typing in a field.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { api } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ann;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ann = await createAgent(hub, 'Ann Lee', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ann', 'Ann Lee']]);
 
 test('j / k walk the queue, r / n open the boxes, Escape leaves them, ? lists the keys', async () => {
+  const { hub, browser, ann } = S;
   const convs = [];
   for (const text of ['first question', 'second question', 'third question']) {
     const k = await api(hub, 'POST', '/api/widget/session', undefined, {});

@@ -2,31 +2,19 @@
 // optional comment; the conversation's owner is told, the timeline says it, and Stats
 // counts it. A reload of the widget shows the rating given.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { api } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn, openConversationById, customerWritesFirst } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ann;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ann = await createAgent(hub, 'Ann Lee', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ann', 'Ann Lee']]);
 
 const W = '#hub-chat-widget';
 
 test('the customer rates an ended conversation; its owner, the timeline and Stats show it', async () => {
+  const { hub, browser, ann } = S;
   const customer = await newPage(browser);
   const convId = await customerWritesFirst(customer, hub, ann.token, 'Where is my refund?');
   await api(hub, 'POST', `/api/conversations/${convId}/replies`, ann.token, { text: 'It left today.' });

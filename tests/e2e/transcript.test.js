@@ -1,28 +1,15 @@
 // Transcripts: the conversation as a text file, either what the customer saw (their
 // messages and the replies) or everything (internal comments and events, marked).
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { api } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn, openConversationById } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ann;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ann = await createAgent(hub, 'Ann Lee', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ann', 'Ann Lee']]);
 
 async function transcript(page, what) {
   await page.click('#conv-head [data-conv-action="transcript"]');
@@ -35,6 +22,7 @@ async function transcript(page, what) {
 }
 
 test('a transcript holds what the customer saw, or everything with the internal notes marked', async () => {
+  const { hub, browser, ann } = S;
   const marie = await api(hub, 'POST', '/api/widget/session', undefined, { name: 'Marie Curie', email: 'marie@example.com' });
   const m = (await api(hub, 'POST', '/api/widget/messages', marie.token, { text: 'My lamp arrived broken\nthe shade is cracked' })).message;
   const conv = m.conversation_id;

@@ -3,33 +3,18 @@
 // the widget says when the brand types a reply; each goes when the text arrives or the
 // typist stops.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, reportFailures } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn, openConversationById as openConversation, customerWritesFirst } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ann;
-let bob;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ann = await createAgent(hub, 'Ann Lee', 'agent');
-  bob = await createAgent(hub, 'Bob Stone', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ann', 'Ann Lee'], ['bob', 'Bob Stone']]);
 
 const W = '#hub-chat-widget';
 
 test('agents see the customer typing and each other writing; the customer sees the reply coming', async () => {
+  const { hub, browser, ann, bob } = S;
   const customer = await newPage(browser);
   const convId = await customerWritesFirst(customer, hub, ann.token, 'My parcel is late');
 
