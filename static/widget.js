@@ -192,7 +192,8 @@
     b.setAttribute('role', 'radio');
     b.setAttribute('aria-checked', 'false');
     b.setAttribute('aria-label', n + (n === 1 ? ' star' : ' stars') + ' out of 5');
-    b.addEventListener('click', function () { rate(n); });
+    // a new score keeps the words already given
+    b.addEventListener('click', function () { rate(n, rated && rated.comment); });
     stars.appendChild(b);
     starBtns.push(b);
   });

@@ -65,6 +65,13 @@ test('the customer rates an ended conversation; its owner, the timeline and Stat
   assert.equal(await customer.locator(`${W} .hw-star-on`).count(), 4);
   assert.equal(await customer.locator(`${W} .hw-rating-form`).isHidden(), true);
 
+  // A second thought on the stars keeps the words already given.
+  await customer.click(`${W} .hw-star[data-score="5"]`);
+  await customer.locator(`${W} .hw-star[data-score="5"].hw-star-on`).waitFor();
+  const conv = await api(hub, 'GET', `/api/conversations/${convId}`, ann.token);
+  const last = conv.timeline.filter((it) => it.kind === 'conversation.rated').pop();
+  assert.deepEqual([last.data.score, last.data.comment], [5, 'Quick answer, thanks']);
+
   assert.deepEqual(realProblems(annPage), []);
   assert.deepEqual(realProblems(customer), []);
   await annPage.context().close();
