@@ -223,9 +223,7 @@ impl Sub {
         }
         true
     }
-}
 
-impl Sub {
     /// Queues a signal (a frame with no seq, [`SIGNAL`]) if the socket asked for them and
     /// has room for it: a signal is a hint, so a socket short of room misses it rather
     /// than being cut off for it.
@@ -254,6 +252,13 @@ impl Sub {
 /// The seq of a signal: a frame that is no event (`typing`), neither stored nor
 /// replayed, sent only to the sockets that asked for it.
 pub const SIGNAL: u64 = 0;
+
+/// A signal's JSON as a one-frame batch for the sockets' queues, and its bytes.
+fn signal_frames(json: &[u8]) -> Option<(Frames, usize)> {
+    let frame = wire(SIGNAL, json)?;
+    let bytes = frame.len();
+    Some((Arc::new([(SIGNAL, frame)]), bytes))
+}
 
 /// Who listens.
 #[derive(Default)]
@@ -497,11 +502,9 @@ impl Bus {
     /// Sends a signal (a JSON frame, [`SIGNAL`]) to every agent console that asked for
     /// signals, but the subscription `except` (its sender).
     pub fn signal_agents(&self, json: &[u8], except: u64) {
-        let Some(frame) = wire(SIGNAL, json) else {
+        let Some((frames, bytes)) = signal_frames(json) else {
             return;
         };
-        let bytes = frame.len();
-        let frames: Frames = Arc::new([(SIGNAL, frame)]);
         for a in self.agents.iter() {
             if *a.key() != except {
                 a.value().offer_signal(&frames, bytes);
@@ -511,11 +514,9 @@ impl Bus {
 
     /// Sends a signal to the widget sockets of `contact` that asked for signals.
     pub fn signal_contact(&self, contact: &ContactId, json: &[u8]) {
-        let Some(frame) = wire(SIGNAL, json) else {
+        let Some((frames, bytes)) = signal_frames(json) else {
             return;
         };
-        let bytes = frame.len();
-        let frames: Frames = Arc::new([(SIGNAL, frame)]);
         if let Some(subs) = self.contacts.get(contact) {
             for (_, s) in subs.iter() {
                 s.offer_signal(&frames, bytes);

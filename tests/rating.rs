@@ -219,6 +219,16 @@ fn ratings_are_checked() {
         "not_found",
         "unknown conversation",
     );
+    // The stats' flag reads as every extension's flag does: true/1, false/0, else 400.
+    assert_error(
+        hub.get("/api/stats?satisfaction=yes", &ann),
+        400,
+        "invalid",
+        "a flag that is no boolean",
+    );
+    let (s, b) = hub.get("/api/stats?satisfaction=1", &ann);
+    assert_eq!(s, 200, "{b}");
+    assert!(b["satisfaction"].is_object(), "{b}");
     let (s, b) = rate(&hub, &k, json!({"score": 1, "comment": "   "}));
     assert_eq!(s, 200, "{b}");
     assert_eq!(

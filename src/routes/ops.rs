@@ -59,15 +59,19 @@ async fn prometheus(hub: HubData) -> Result<HttpResponse, ApiError> {
         .body(m.render()))
 }
 
+#[derive(serde::Deserialize)]
+struct StatsQuery {
+    satisfaction: Option<String>,
+}
+
 /// `GET /api/stats` (PROTOCOL §8): volumes by status and channel, conversation counts,
 /// first-response and resolution time percentiles (seconds).
 async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     agent(&hub, &req).await?;
     // `?satisfaction=true` (an extension) adds the customers' ratings.
-    let satisfaction =
-        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
-            .map(|q| q.get("satisfaction").is_some_and(|v| v == "true"))
-            .unwrap_or(false);
+    let q = web::Query::<StatsQuery>::from_query(req.query_string())
+        .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
+    let satisfaction = super::flag("satisfaction", q.satisfaction.as_deref())?;
     let out = hub
         .store
         .read(move |s| {

@@ -21,13 +21,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod typing;
+use typing::{TypingTarget, TypingThrottle};
+
 /// How often the server pings (at most; see [`Socket::heartbeat`]).
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// A socket that has not said hello by then is closed.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-mod typing;
-use typing::{TypingTarget, TypingThrottle};
-
 /// Custom close code for a refused hello token.
 const CLOSE_UNAUTHORIZED: u16 = 4401;
 
