@@ -15,7 +15,7 @@ import { queryWords, foundText, marked } from './console/search.js';
 import { mountSavedReplies, setupSavedPicker } from './console/saved.js';
 import {
   STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
-  visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent,
+  visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent, stars,
 } from './console/words.js';
 
 const TOKEN_KEY = 'hub.console.token';
@@ -720,9 +720,8 @@ async function notifyRating(ev, link, viewing) {
   if (!ev.conversation_id || !S.meId) return;
   if ((await ownerOf(ev.conversation_id)) !== S.meId || !S.token) return;
   toastNamed([d.contact_id], () => {
-    const stars = '★'.repeat(d.score || 0) + '☆'.repeat(Math.max(0, 5 - (d.score || 0)));
     const said = d.comment ? `: “${short(d.comment)}”` : '';
-    return [`${customerName(d.contact_id)} rated your conversation ${stars}${said}`, 'info', viewing ? null : { href: link, label: 'Open' }];
+    return [`${customerName(d.contact_id)} rated your conversation ${stars(d.score)}${said}`, 'info', viewing ? null : { href: link, label: 'Open' }];
   });
 }
 
@@ -1581,16 +1580,14 @@ function downloadTranscript() {
       const conv = S.conv;
       if (!conv) return;
       // names as they are, never "You": the file outlives this console
-      const agent = (id) => (S.agents.get(id) || {}).name || 'An agent';
-      const named = (id) => (id === S.meId ? agent(id) : who(id));
       const c = conv.conversation;
       const contact = S.contacts.get(c.contact_id);
       const text = transcriptText(conv, v.what === 'full', {
         customer: customerName,
-        agent,
+        agent: nameOf,
         bot: (id) => botName(id) || 'Assistant',
         contactLine: (id) => (contact && contact.email ? `${customerName(id)} <${contact.email}>` : customerName(id)),
-        event: (ev) => describeEvent(ev, named, messageText, customerName),
+        event: (ev) => describeEvent(ev, (id) => (id === S.meId ? nameOf(id) : who(id)), messageText, customerName),
       });
       download(transcriptName(customerName(c.contact_id), c.opened_at), text);
     },
@@ -2011,7 +2008,7 @@ function resultRow(ev) {
   });
   const author = (d.reply && d.reply.author) || (d.comment && d.comment.author);
   const by = author ? (author.kind === 'bot' ? botName(author.id) || 'Bot' : nameOf(author.id)) : (d.by && !String(d.by).startsWith('bot:') && d.by !== 'system' ? nameOf(d.by) : null);
-  const label = found.what === 'rating' ? `Rating ${'★'.repeat(d.score || 0)}${'☆'.repeat(Math.max(0, 5 - (d.score || 0)))}` : FOUND_LABEL[found.what] || 'Event';
+  const label = found.what === 'rating' ? `Rating ${stars(d.score)}` : FOUND_LABEL[found.what] || 'Event';
   const meta = [h('span', { class: 'meta-text', text: by ? `${label} · ${by}` : label })];
   if (conv) {
     meta.push(h('span', { class: `badge c-${conv.state}`, text: conv.state === 'open' ? 'Open' : 'Closed' }));

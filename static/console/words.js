@@ -73,6 +73,12 @@ export function fmtLeft(until) {
   return `${mm}:${two(ss)} left`;
 }
 
+/** A rating of 1 to 5 as stars: "★★★★☆". */
+export function stars(score) {
+  const n = Math.max(0, Math.min(5, score || 0));
+  return '★'.repeat(n) + '☆'.repeat(5 - n);
+}
+
 function quote(text, n = 60) {
   const t = String(text || '').replace(/\s+/g, ' ').trim();
   return `“${t.length > n ? `${t.slice(0, n - 1)}…` : t}”`;
@@ -129,9 +135,8 @@ export function describeEvent(ev, who, messageText, customer = visitorName) {
     }
     case 'conversation.rated': {
       // the hub's ratings (an extension): 1 to 5 stars, and the customer's words
-      const stars = '★'.repeat(d.score || 0) + '☆'.repeat(Math.max(0, 5 - (d.score || 0)));
       const said = d.comment ? `: ${quote(d.comment, 200)}` : '';
-      return `${customer(d.contact_id)} rated the conversation ${stars} (${d.score}/5)${said}`;
+      return `${customer(d.contact_id)} rated the conversation ${stars(d.score)} (${d.score}/5)${said}`;
     }
     default:
       return ev.kind;

@@ -1,31 +1,17 @@
 // Saved replies: a supervisor keeps them (Tools → Saved replies), an agent inserts one
 // in the reply box with "/" and its shortcut, its placeholders filled in, and sends it.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
-import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { api } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, openRow } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ann;
-let sue;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ann = await createAgent(hub, 'Ann Lee', 'agent');
-  sue = await createAgent(hub, 'Sue Chen', 'supervisor');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ann', 'Ann Lee'], ['sue', 'Sue Chen', 'supervisor']]);
 
 test('a supervisor saves a reply; an agent inserts it with /shortcut, filled in, and sends it', async () => {
+  const { hub, browser, ann, sue } = S;
   const sp = await newPage(browser);
   await signIn(sp, hub, sue.token);
   await sp.click('#nav-saved');
