@@ -32,6 +32,8 @@ pub struct Hub {
     pub presence: Arc<PresenceView>,
     pub presence_actor: Addr<PresenceActor>,
     pub timers: Timers,
+    /// Automatic assignment (an extension, off until an admin turns it on).
+    pub router: Arc<crate::actors::router::Router>,
     pub assistants: DashMap<AssistantId, Assistant>,
     /// Serialises the sends of one contact (conversation choice, idempotency), the
     /// repeats of one reply `client_id`, and edits of the agent and assistant registries.
@@ -61,8 +63,14 @@ impl Hub {
         let directory = Directory::load(&store)?;
         let admin_token_created = bootstrap_admin(&store, &directory, &config)?;
         let presence = Arc::new(PresenceView::default());
-        let presence_actor =
-            PresenceActor::new(store.clone(), presence.clone(), config.presence_grace).start();
+        let router = Arc::new(crate::actors::router::Router::load(&store)?);
+        let presence_actor = PresenceActor::new(
+            store.clone(),
+            presence.clone(),
+            config.presence_grace,
+            router.clone(),
+        )
+        .start();
         bus.set_presence(presence_actor.clone());
         let assistants = DashMap::new();
         for a in store.scan_json::<Assistant>(keys::ASSISTANT)? {
@@ -93,6 +101,7 @@ impl Hub {
             presence,
             presence_actor,
             timers: Timers::default(),
+            router,
             assistants,
             locks: Default::default(),
             agent_slots,
@@ -105,6 +114,7 @@ impl Hub {
             typical_reply: Default::default(),
         });
         let armed = hub.timers.start(&hub)?;
+        hub.router.start(&hub);
         tracing::info!(timers = armed, epoch = hub.store.epoch(), "Hub ready.");
         Ok(hub)
     }
@@ -441,6 +451,29 @@ impl Hub {
         .await
     }
 
+    /// Sets an agent's capacity (admin only); automatic assignment looks again.
+    pub async fn set_agent_capacity(
+        self: &Arc<Self>,
+        id: AgentId,
+        capacity: Option<u32>,
+    ) -> Result<AgentRecord, ApiError> {
+        let hub = self.clone();
+        let rec = self
+            .locked("agents".into(), async move {
+                let Some(mut rec) = hub.directory.agent(&id) else {
+                    return Err(ApiError::NotFound("agent not found".into()));
+                };
+                if rec.capacity != capacity {
+                    rec.capacity = capacity;
+                    hub.directory.put_agent(&hub.store, rec.clone()).await?;
+                }
+                Ok(rec)
+            })
+            .await?;
+        self.router.kick();
+        Ok(rec)
+    }
+
     /// Stores an assistant durably, then in memory.
     pub async fn put_assistants(&self, list: Vec<Assistant>) -> Result<(), ApiError> {
         let mut b = Batch::default();
@@ -485,13 +518,14 @@ fn bootstrap_admin(
     } else if unshown {
         store.put_json_now(keys::META, &[ADMIN_TOKEN_UNSHOWN], &false)?;
     }
+    let capacity = existing.as_ref().and_then(|a| a.capacity);
     let rec = AgentRecord {
         id: existing
             .map(|a| a.id)
             .unwrap_or_else(|| AgentId::from("admin")),
         name: "admin".into(),
         role: Role::Admin,
-        capacity: None,
+        capacity,
         token_hash: auth::hash_token(&token),
     };
     store.put_json_now(keys::AGENT, &[rec.id.as_str().as_bytes()], &rec)?;

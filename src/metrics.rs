@@ -37,6 +37,8 @@ pub struct Metrics {
     /// Pages taken by the store's segment cleaning (moved, or found gone already), and
     /// the time it took.
     gc_pages: IntCounter,
+    /// Pending messages given out by automatic assignment (`actors/router.rs`).
+    auto_assignments: IntCounter,
     gc_seconds: Counter,
     /// Recovery snapshots of sled's page table written, and the time their captures took
     /// (in the snapshot thread, beside the writer).
@@ -130,6 +132,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         ),
         &["how"],
     )?;
+    let auto_assignments = IntCounter::new(
+        "hub_auto_assignments_total",
+        "Pending customer messages assigned automatically to an online agent (PUT /api/routing).",
+    )?;
     let gc_pages = IntCounter::new(
         "hub_store_gc_pages_total",
         "Pages taken by the store's segment cleaning so that its file space is reused (moved, or found already rewritten elsewhere).",
@@ -194,6 +200,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(drops.clone()))?;
     registry.register(Box::new(consistent_reads.clone()))?;
     registry.register(Box::new(gc_pages.clone()))?;
+    registry.register(Box::new(auto_assignments.clone()))?;
     registry.register(Box::new(gc_seconds.clone()))?;
     registry.register(Box::new(snapshots.clone()))?;
     registry.register(Box::new(snapshot_capture_seconds.clone()))?;
@@ -222,6 +229,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         consistent_reads,
         log_bytes,
         gc_pages,
+        auto_assignments,
         gc_seconds,
         snapshots,
         snapshot_capture_seconds,
@@ -307,6 +315,11 @@ pub fn record_snapshot(capture: Duration) {
     let m = &*METRICS;
     m.snapshot_capture_seconds.inc_by(capture.as_secs_f64());
     m.snapshots.inc();
+}
+
+/// Counts a message assigned automatically.
+pub fn record_auto_assignment() {
+    METRICS.auto_assignments.inc();
 }
 
 /// Records one round of segment cleaning.

@@ -58,6 +58,16 @@ fn every_route_answers_every_caller_as_specified() {
         ("GET", "/api/widget/availability", None, [200; 7]),
         ("POST", "/api/agents", Some(json!({})), admin_write),
         ("GET", "/api/agents", None, agent_read),
+        // Extensions: an agent's capacity, automatic assignment's setting.
+        ("PATCH", "/api/agents/nope", Some(json!({})), admin_write),
+        (
+            "PATCH",
+            "/api/agents/nope",
+            Some(json!({"capacity": 2})),
+            admin_404,
+        ),
+        ("GET", "/api/routing", None, agent_read),
+        ("PUT", "/api/routing", Some(json!({})), admin_write),
         (
             "POST",
             "/api/messages/nope/assign",

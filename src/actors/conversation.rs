@@ -97,12 +97,14 @@ impl ConversationActor {
         }
     }
 
-    /// Applies `exec` and, if it caused events, sends them to the writer.
+    /// Applies `exec` and, if it caused events, sends them to the writer. The flag says
+    /// whether automatic assignment should look again once they are durable (a message
+    /// created or changed status, or the spam flag moved).
     fn execute(
         &mut self,
         exec: Exec,
         ticket: Ticket,
-    ) -> Result<(Option<store::Durable>, Outcome), ApiError> {
+    ) -> Result<(Option<store::Durable>, Outcome, bool), ApiError> {
         let now = crate::now();
         let mut cmd = exec.cmd;
         self.resolve_presence(&mut cmd);
@@ -111,9 +113,11 @@ impl ConversationActor {
             *id = MessageId::numbered(&self.id, self.state.messages.len() + 1);
         }
         let target = target_of(&cmd);
+        // The router's own assignments need no second look.
+        let routed = matches!(cmd, Command::AutoAssign { .. });
         let bodies = domain::apply(&self.state, cmd, &exec.who, now)?;
         if bodies.is_empty() {
-            return Ok((None, self.outcome(target, &[])));
+            return Ok((None, self.outcome(target, &[]), false));
         }
         let base = ticket.alloc(bodies.len());
         let old_conv = self.state.conversation.clone();
@@ -141,6 +145,7 @@ impl ConversationActor {
         if spam_changed {
             touched.extend(self.state.messages.iter().map(|m| m.id.clone()));
         }
+        let untouched = touched.is_empty();
         let old_entries: Vec<(MessageId, Vec<index::IndexEntry>)> = touched
             .iter()
             .map(|id| {
@@ -264,7 +269,8 @@ impl ConversationActor {
             }
             _ => {}
         }
-        Ok((Some(ticket.send(batch)), outcome))
+        let kick = !routed && !untouched;
+        Ok((Some(ticket.send(batch)), outcome, kick))
     }
 
     /// Fills the presence inputs of a command from the presence actor's view.
@@ -368,6 +374,7 @@ fn target_of(cmd: &Command) -> Target {
     match cmd {
         Command::CustomerMessage { .. } => Target::Created,
         Command::Assign { message_id, .. }
+        | Command::AutoAssign { message_id, .. }
         | Command::Unassign { message_id }
         | Command::Hold { message_id, .. }
         | Command::RequestHelp { message_id, .. }
@@ -473,10 +480,14 @@ impl Handler<Exec> for ConversationActor {
                 act.execute(exec, ticket)
             })
             .then(|res, act, _ctx| {
+                let router = act.hub.router.clone();
                 async move {
-                    let (rx, outcome) = res?;
+                    let (rx, outcome, kick) = res?;
                     if let Some(rx) = rx {
                         store::wait(rx).await?;
+                    }
+                    if kick {
+                        router.kick();
                     }
                     Ok(outcome)
                 }

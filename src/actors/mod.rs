@@ -1,7 +1,8 @@
 //! The actors: one per conversation (found through the registry), presence, and the
-//! hold timers that feed conversations.
+//! hold timers and the automatic assignment that feed conversations.
 
 pub mod conversation;
 pub mod presence;
 pub mod registry;
+pub mod router;
 pub mod timers;

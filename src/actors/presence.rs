@@ -81,12 +81,19 @@ pub struct PresenceActor {
     /// Agents the store had present, shown offline already (a zero grace): their
     /// `presence.changed` is published once the actor runs.
     offline_at_boot: Vec<AgentId>,
+    /// Told when an agent comes online (automatic assignment may give them work).
+    router: Arc<crate::actors::router::Router>,
 }
 
 impl PresenceActor {
     /// Restores the last known presence; agents who were present go offline once the
     /// grace passes without a console.
-    pub fn new(store: Arc<Store>, view: Arc<PresenceView>, grace: Duration) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        view: Arc<PresenceView>,
+        grace: Duration,
+        router: Arc<crate::actors::router::Router>,
+    ) -> Self {
         let mut agents = HashMap::new();
         let mut offline_at_boot = Vec::new();
         for (id, rec) in store
@@ -121,6 +128,7 @@ impl PresenceActor {
             grace,
             agents,
             offline_at_boot,
+            router,
         }
     }
 
@@ -141,6 +149,9 @@ impl PresenceActor {
         }
         self.view.map.insert(id.clone(), want);
         self.publish(id, want, ctx);
+        if want == PresenceState::Online {
+            self.router.kick();
+        }
     }
 
     /// Makes `want` durable as `id`'s presence, with its event.

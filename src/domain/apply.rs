@@ -84,6 +84,13 @@ pub enum Command {
         score: u8,
         comment: Option<String>,
     },
+    /// An extension: automatic assignment (`src/actors/router.rs`) gives a pending
+    /// message to `agent_id`, as the hub (`by: system`). Only the system sends it; a
+    /// message that is no longer pending, or a spam conversation's, is refused.
+    AutoAssign {
+        message_id: MessageId,
+        agent_id: AgentId,
+    },
     /// A hold timer fired; `assignee_present` says whether the holding agent is present.
     HoldExpired {
         message_id: MessageId,
@@ -590,6 +597,29 @@ pub fn apply(
                     tx.set_bot(false, &by);
                 }
             }
+        }
+        Command::AutoAssign {
+            message_id,
+            agent_id,
+        } => {
+            if !matches!(actor, Actor::System) {
+                return Err(DomainError::Forbidden("only the hub assigns automatically"));
+            }
+            let m = tx.message(&message_id)?;
+            if m.status != Status::Pending {
+                return Err(refuse("assign", m.status));
+            }
+            if tx.conversation()?.spam {
+                return Err(DomainError::Conflict("the conversation is spam"));
+            }
+            tx.status(
+                &message_id,
+                Status::Assigned,
+                Some(agent_id.to_string()),
+                "system",
+            );
+            tx.owner_if_none(agent_id.as_str(), "system");
+            tx.set_bot(false, "system");
         }
         Command::HoldExpired {
             message_id,

@@ -509,6 +509,27 @@ impl Model {
                     }
                 }
             }
+            Command::AutoAssign {
+                message_id,
+                agent_id,
+            } => {
+                // Only the hub assigns automatically, a pending message of a conversation
+                // that is not spam; as an assignment by hand otherwise, by `system`.
+                if !matches!(actor, Actor::System) {
+                    return Err(MErr::Forbidden);
+                }
+                let i = self.find(message_id)?;
+                if self.msgs[i].status != Status::Pending {
+                    return Err(MErr::Transition(self.msgs[i].status));
+                }
+                if self.conv().spam {
+                    return Err(MErr::Conflict);
+                }
+                let a = Some(agent_id.to_string());
+                self.set(i, Status::Assigned, a, "system", None, out);
+                self.owner_if_none(&agent_id.0, "system", out);
+                self.bot_active(false, "system", out);
+            }
             Command::HoldExpired {
                 message_id,
                 until,
@@ -654,6 +675,11 @@ enum Op {
         matching: bool,
         present: bool,
     },
+    AutoAssign {
+        who: Who,
+        msg: MsgSel,
+        to: usize,
+    },
     Rate {
         who: Who,
         score: u8,
@@ -718,6 +744,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(who, to_self, to)| Op::Owner { who, to_self, to }),
         6 => (msg_sel(), prop::bool::weighted(0.8), any::<bool>())
             .prop_map(|(msg, matching, present)| Op::HoldExpired { msg, matching, present }),
+        4 => (prop_oneof![4 => Just(Who::System), 1 => who()], msg_sel(), 0..3usize)
+            .prop_map(|(who, msg, to)| Op::AutoAssign { who, msg, to }),
         2 => (prop_oneof![3 => (0..2usize).prop_map(Who::Contact), 1 => who()], 1..=5u8, any::<bool>())
             .prop_map(|(who, score, comment)| Op::Rate { who, score, comment }),
     ]
@@ -923,6 +951,17 @@ impl World {
                     actor,
                     label,
                 )
+            }
+            Op::AutoAssign { who, msg, to } => {
+                let (message_id, m) = self.target(msg);
+                let actor = self.actor(*who, m.as_ref());
+                let label = format!("auto_assign:{}", from(m.as_ref()));
+                let agent_id = AgentId::from(AGENTS[*to]);
+                let cmd = Command::AutoAssign {
+                    message_id,
+                    agent_id,
+                };
+                (cmd, actor, label)
             }
             Op::Unassign { who, msg } => {
                 let (message_id, m) = self.target(msg);
@@ -1405,6 +1444,11 @@ fn generated_cases_cover_every_transition() {
         "rate:noop",
         "rate:conflict",
         "rate:forbidden",
+        "auto_assign:pending:ok",
+        "auto_assign:pending:forbidden",
+        "auto_assign:pending:conflict",
+        "auto_assign:assigned:invalid_transition",
+        "auto_assign:missing:not_found",
     ];
     let missing: Vec<&str> = wanted
         .iter()

@@ -12,7 +12,48 @@ use serde_json::json;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/agents", web::post().to(create))
         .route("/api/agents", super::get().to(list))
-        .route("/api/agents/{id}/token", web::post().to(new_token));
+        .route("/api/agents/{id}/token", web::post().to(new_token))
+        .route("/api/agents/{id}", web::patch().to(update));
+}
+
+/// `PATCH /api/agents/{id}` (an extension): `{"capacity": n | null}`, the field required,
+/// no other. A present null is told apart from an absent field.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    #[serde(deserialize_with = "present")]
+    capacity: Option<u32>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    Option::<u32>::deserialize(d)
+}
+
+/// An extension: `PATCH /api/agents/{id}` (admin) sets an agent's `capacity` (the most
+/// conversations automatic assignment gives it at once; null: no limit; 0: never),
+/// answered 200 with the agent as `GET /api/agents` lists it.
+async fn update(
+    hub: HubData,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    admin(&hub, &req).await?;
+    let body = super::read_body(&req, payload).await?;
+    let b: UpdateBody = parse(&body)?;
+    let rec = hub
+        .set_agent_capacity(crate::domain::AgentId::from(path.into_inner()), b.capacity)
+        .await?;
+    tracing::info!(agent_id = %rec.id, capacity = ?rec.capacity, "Agent capacity set.");
+    Ok(HttpResponse::Ok().json(listed(&hub, &rec)))
+}
+
+/// An agent as `GET /api/agents` lists it.
+fn listed(hub: &crate::hub::Hub, a: &crate::auth::AgentRecord) -> serde_json::Value {
+    json!({
+        "id": a.id, "name": a.name, "role": a.role, "capacity": a.capacity,
+        "presence": hub.presence.get(a.id.as_str()).as_str(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -82,15 +123,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
         .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
     let workload = super::flag("workload", q.workload.as_deref())?;
     let agents = hub.directory.agents();
-    let mut items: Vec<_> = agents
-        .iter()
-        .map(|a| {
-            json!({
-                "id": a.id, "name": a.name, "role": a.role, "capacity": a.capacity,
-                "presence": hub.presence.get(a.id.as_str()).as_str(),
-            })
-        })
-        .collect();
+    let mut items: Vec<_> = agents.iter().map(|a| listed(&hub, a)).collect();
     // An extension (`?workload=true`): who has what, from the counts the hub keeps per
     // folder: `{"assigned"` (Mine: assigned or help answered), `"on_hold"`,
     // `"help_requested"` (their open help requests)`}`.

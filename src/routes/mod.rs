@@ -10,6 +10,7 @@ pub mod cors;
 pub mod inbox;
 pub mod messages;
 pub mod ops;
+pub mod routing;
 pub mod saved;
 pub mod search;
 pub mod ui;
@@ -65,6 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     inbox::configure(cfg);
     search::configure(cfg);
     saved::configure(cfg);
+    routing::configure(cfg);
     assistants::configure(cfg);
     ops::configure(cfg);
     ui::configure(cfg);

@@ -1,0 +1,296 @@
+//! Automatic assignment (an extension, off until an admin turns it on with
+//! `PUT /api/routing`): the hub gives each pending customer message to an agent who is
+//! online, as `system`, the way a supervisor would by hand.
+//!
+//! * **Continuity first**: a message goes to the online agent who already holds its
+//!   conversation (a message of it in Mine or On hold), else to the conversation's owner
+//!   if online with room, else to the online agent with the fewest conversations in hand
+//!   (ties: the one who was given one longest ago).
+//! * **Capacity** (`capacity` of an agent): the most conversations an agent holds at once
+//!   (distinct conversations of its Mine and On hold messages); none means no limit, `0`
+//!   means never assigned automatically. A further message of a conversation the agent
+//!   already holds does not count against it.
+//! * Only `online` agents are chosen (never `away` nor `offline`); spam conversations are
+//!   not in Pending, and a conversation whose session has ended is left to people: its
+//!   customer can no longer be answered there.
+//! * Nothing waits for room: a message nobody can take stays pending, and is given out
+//!   when an agent comes online, frees a conversation or gets more capacity.
+//!
+//! The router keeps no state of its own but a round-robin clock: each sweep reads the
+//! oldest pending messages and the online agents' folders from the store, then assigns
+//! through the conversations' actors (each assignment is an ordinary durable command; a
+//! message that someone took meanwhile is simply refused). Sweeps run one at a time,
+//! woken by any change that may matter (a kick), and every 15 s while on.
+
+use crate::actors::presence::PresenceState;
+use crate::domain::{Actor as Who, AgentId, Command, ConversationId, MessageId};
+use crate::hub::Hub;
+use crate::store::index::names;
+use crate::store::{keys, Batch, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+/// The router's settings as stored (`META` `routing`) and as `GET /api/routing` shows them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    pub auto_assign: bool,
+}
+
+const KEY: &[u8] = b"routing";
+/// Pending messages read per sweep round (oldest first).
+const PENDING_PAGE: usize = 100;
+/// Most folder entries read per agent to count its conversations.
+const LOAD_READ: usize = 5_000;
+/// A sweep at least this often while on (a kick lost to a failed command is retried).
+const PERIOD: Duration = Duration::from_secs(15);
+
+/// Automatic assignment. See the module's documentation.
+#[derive(Default)]
+pub struct Router {
+    hub: OnceLock<Weak<Hub>>,
+    on: AtomicBool,
+    wake: tokio::sync::Notify,
+    /// When each agent was last given a conversation (a counter, for round robin).
+    given: Mutex<HashMap<AgentId, u64>>,
+    clock: AtomicU64,
+}
+
+impl Router {
+    /// Reads the stored setting (off when none).
+    pub fn load(store: &Store) -> Result<Router, StoreError> {
+        let r = Router::default();
+        let routing = store
+            .get_json::<Routing>(keys::META, &[KEY])?
+            .unwrap_or_default();
+        r.on.store(routing.auto_assign, Ordering::Relaxed);
+        Ok(r)
+    }
+
+    /// Binds the router to its hub and starts its loop (a first sweep at once).
+    pub fn start(self: &Arc<Self>, hub: &Arc<Hub>) {
+        if self.hub.set(Arc::downgrade(hub)).is_err() {
+            return;
+        }
+        let (router, weak) = (self.clone(), Arc::downgrade(hub));
+        actix_web::rt::spawn(async move {
+            loop {
+                if router.on.load(Ordering::Relaxed) {
+                    let Some(hub) = weak.upgrade() else { return };
+                    sweep(&hub, &router).await;
+                }
+                let _ = actix_web::rt::time::timeout(PERIOD, router.wake.notified()).await;
+            }
+        });
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Routing {
+        Routing {
+            auto_assign: self.on.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stores `routing` durably, then applies it (a sweep follows when turned on).
+    pub async fn set(&self, store: &Arc<Store>, routing: Routing) -> Result<(), StoreError> {
+        let mut b = Batch::default();
+        b.put_json(keys::META, &[KEY], &routing);
+        store.commit(b).await?;
+        let was = self.on.swap(routing.auto_assign, Ordering::Relaxed);
+        if was != routing.auto_assign {
+            tracing::info!(auto_assign = routing.auto_assign, "Routing changed.");
+        }
+        self.kick();
+        Ok(())
+    }
+
+    /// Something that may let a pending message be given out happened: a sweep runs
+    /// soon (kicks during a sweep make one more, never a queue of them).
+    pub fn kick(&self) {
+        if self.on.load(Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// An online agent the router may choose.
+struct Candidate {
+    id: AgentId,
+    capacity: Option<u32>,
+    /// The conversations it holds (Mine and On hold).
+    holds: HashSet<ConversationId>,
+}
+
+impl Candidate {
+    fn has_room(&self) -> bool {
+        self.capacity
+            .map(|c| (self.holds.len() as u64) < u64::from(c))
+            .unwrap_or(true)
+    }
+}
+
+/// A pending message and what the router needs of its conversation.
+struct Waiting {
+    message: MessageId,
+    conversation: ConversationId,
+    owner: Option<String>,
+    ended: bool,
+}
+
+/// What one sweep reads, in one trip to the store.
+struct Snapshot {
+    waiting: Vec<Waiting>,
+    full: bool,
+    holds: Vec<HashSet<ConversationId>>,
+}
+
+/// The conversation of a folder entry: named by a numbered id, else by the message.
+fn conversation_of(s: &Store, order: u64, id: &str, value: Vec<u8>) -> Option<ConversationId> {
+    if let Some(c) = MessageId::from(id).conversation() {
+        return Some(c);
+    }
+    let json = s.indexed_message(order, id, value).ok()??;
+    let m: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    Some(ConversationId::from(m.get("conversation_id")?.as_str()?))
+}
+
+fn read(s: &Store, agents: &[AgentId]) -> Result<Snapshot, StoreError> {
+    let page = s.index_asc(names::PENDING, None, PENDING_PAGE)?;
+    let full = page.len() >= PENDING_PAGE;
+    let mut convs: HashMap<ConversationId, Option<crate::domain::Conversation>> = HashMap::new();
+    let mut waiting = Vec::with_capacity(page.len());
+    for (order, id, value) in page {
+        let Some(conversation) = conversation_of(s, order, &id, value) else {
+            continue;
+        };
+        if !convs.contains_key(&conversation) {
+            let c = s.conversation(conversation.as_str())?;
+            convs.insert(conversation.clone(), c);
+        }
+        let Some(Some(c)) = convs.get(&conversation) else {
+            continue;
+        };
+        waiting.push(Waiting {
+            message: MessageId::from(id),
+            owner: c.owner.clone(),
+            ended: c.session == crate::domain::SessionState::Ended,
+            conversation,
+        });
+    }
+    let mut holds = Vec::with_capacity(agents.len());
+    for a in agents {
+        let mut set = HashSet::new();
+        for folder in [names::mine(a.as_str()), names::on_hold(a.as_str())] {
+            for (order, id, value) in s.index_asc(&folder, None, LOAD_READ)? {
+                if let Some(c) = conversation_of(s, order, &id, value) {
+                    set.insert(c);
+                }
+            }
+        }
+        holds.push(set);
+    }
+    Ok(Snapshot {
+        waiting,
+        full,
+        holds,
+    })
+}
+
+/// Gives out what can be given: rounds of the oldest pending messages until one assigns
+/// nothing or Pending is read to its end.
+async fn sweep(hub: &Arc<Hub>, router: &Router) {
+    loop {
+        let mut candidates: Vec<Candidate> = hub
+            .directory
+            .agents()
+            .into_iter()
+            .filter(|a| a.capacity != Some(0))
+            .filter(|a| hub.presence.get(a.id.as_str()) == PresenceState::Online)
+            .map(|a| Candidate {
+                id: a.id,
+                capacity: a.capacity,
+                holds: HashSet::new(),
+            })
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let ids: Vec<AgentId> = candidates.iter().map(|c| c.id.clone()).collect();
+        let snap = match hub.store.read(move |s| read(s, &ids)).await {
+            Ok(snap) => snap,
+            Err(e) => {
+                tracing::warn!(error = %e, "Routing sweep could not read the store.");
+                return;
+            }
+        };
+        if snap.waiting.is_empty() {
+            return;
+        }
+        for (c, holds) in candidates.iter_mut().zip(snap.holds) {
+            c.holds = holds;
+        }
+        let mut given = 0usize;
+        for w in snap.waiting.into_iter().filter(|w| !w.ended) {
+            let Some(i) = choose(router, &candidates, &w) else {
+                continue;
+            };
+            let agent = candidates[i].id.clone();
+            let cmd = Command::AutoAssign {
+                message_id: w.message.clone(),
+                agent_id: agent.clone(),
+            };
+            match hub.exec(&w.conversation, cmd, Who::System, None).await {
+                Ok(_) => {
+                    given += 1;
+                    crate::metrics::record_auto_assignment();
+                    tracing::debug!(message_id = %w.message, agent_id = %agent, "Assigned automatically.");
+                    if candidates[i].holds.insert(w.conversation) {
+                        let t = router.tick();
+                        lock(&router.given).insert(agent, t);
+                    }
+                }
+                // Taken, archived or marked spam since the read: nothing to do.
+                Err(e) => {
+                    tracing::debug!(message_id = %w.message, error = %e, "Not assigned automatically.")
+                }
+            }
+        }
+        if given == 0 || !snap.full {
+            return;
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Who gets `w`, by the rules of the module's documentation.
+fn choose(router: &Router, candidates: &[Candidate], w: &Waiting) -> Option<usize> {
+    if let Some(i) = candidates
+        .iter()
+        .position(|c| c.holds.contains(&w.conversation))
+    {
+        return Some(i);
+    }
+    if let Some(i) = candidates
+        .iter()
+        .position(|c| Some(c.id.as_str()) == w.owner.as_deref() && c.has_room())
+    {
+        return Some(i);
+    }
+    let given = lock(&router.given);
+    candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.has_room())
+        .min_by_key(|(_, c)| (c.holds.len(), given.get(&c.id).copied().unwrap_or(0)))
+        .map(|(i, _)| i)
+}

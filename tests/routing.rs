@@ -1,0 +1,285 @@
+//! Automatic assignment (an extension): `GET`/`PUT /api/routing`, agents' `capacity`
+//! (`PATCH /api/agents/{id}`), and the hub giving pending messages to online agents.
+
+mod common;
+
+use common::{assert_error, conv_of, id, metric, Hub, Socket, ADMIN};
+use serde_json::{json, Value};
+
+/// Creates an agent with a capacity; returns (id, token).
+fn agent_with(hub: &Hub, name: &str, role: &str, capacity: Option<u32>) -> (String, String) {
+    let (s, b) = hub.post(
+        "/api/agents",
+        ADMIN,
+        json!({"name": name, "role": role, "capacity": capacity}),
+    );
+    assert_eq!(s, 201, "{b}");
+    (id(&b), b["token"].as_str().unwrap().to_string())
+}
+
+fn routing(hub: &Hub, on: bool) {
+    let (s, b) = hub.call(
+        "PUT",
+        "/api/routing",
+        Some(ADMIN),
+        Some(json!({"auto_assign": on})),
+    );
+    assert_eq!((s, b), (200, json!({"auto_assign": on})));
+}
+
+fn capacity(hub: &Hub, agent: &str, capacity: Value) -> Value {
+    let (s, b) = hub.call(
+        "PATCH",
+        &format!("/api/agents/{agent}"),
+        Some(ADMIN),
+        Some(json!({ "capacity": capacity })),
+    );
+    assert_eq!(s, 200, "{b}");
+    b
+}
+
+/// The next `message.status_changed` of `message` to `assigned` a console sees.
+fn assigned(console: &mut Socket, message: &str) -> Value {
+    console.recv_event("message.status_changed", |e| {
+        e["data"]["message_id"] == message && e["data"]["to"] == "assigned"
+    })
+}
+
+#[test]
+fn pending_messages_go_to_online_agents_within_their_capacity() {
+    let hub = Hub::start();
+    let (ann, ann_t) = agent_with(&hub, "Ann", "agent", Some(1));
+    let (bob, bob_t) = agent_with(&hub, "Bob", "agent", Some(2));
+    // A supervisor who watches and is never given conversations (capacity 0).
+    let (_, sue_t) = agent_with(&hub, "Sue", "supervisor", Some(0));
+    let (mut watch, _) = hub.console(&sue_t, None);
+    let (mut ann_console, _) = hub.console(&ann_t, None);
+    let (_bob_console, _) = hub.console(&bob_t, None);
+
+    // Off by default: a message stays pending, with agents online.
+    let (s, b) = hub.get("/api/routing", &ann_t);
+    assert_eq!((s, b), (200, json!({"auto_assign": false})));
+    let (_, k0) = hub.contact();
+    let m0 = hub.say(&k0, "before routing");
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{}/comments", conv_of(&m0)),
+        &sue_t,
+        json!({"text": "nobody routes this"}),
+    );
+    assert_eq!(s, 201, "{b}");
+    watch.recv_event("comment.created", |_| true);
+    assert_eq!(hub.message(&sue_t, &id(&m0))["status"], "pending");
+    let (s, b) = hub.act(&sue_t, &id(&m0), "archive", json!({}));
+    assert_eq!(s, 409, "{b}"); // still pending: nobody's to archive
+    let (s, b) = hub.act(&sue_t, &id(&m0), "assign", json!({"agent_id": ann}));
+    assert_eq!(s, 200, "{b}");
+    act_reply(&hub, &ann_t, &conv_of(&m0));
+
+    routing(&hub, true);
+    let (s, b) = hub.get("/api/routing", &bob_t);
+    assert_eq!((s, b), (200, json!({"auto_assign": true})));
+
+    // The first customer goes to one of the two (nobody holds anything).
+    let (_, k1) = hub.contact();
+    let m1 = hub.say(&k1, "hello");
+    let e1 = assigned(&mut watch, &id(&m1));
+    assert_eq!(e1["data"]["by"], "system");
+    assert_eq!(e1["data"]["from"], "pending");
+    let first = e1["data"]["assignee"].as_str().unwrap().to_string();
+    assert!(first == ann || first == bob, "{e1}");
+    let owner = watch.recv_event("conversation.owner", |e| {
+        e["conversation_id"] == m1["conversation_id"]
+    });
+    assert_eq!(owner["data"], json!({"owner": first, "by": "system"}));
+
+    // The same customer again: the same agent (continuity), whatever their capacity.
+    let m1b = hub.say(&k1, "are you there?");
+    let e = assigned(&mut watch, &id(&m1b));
+    assert_eq!(e["data"]["assignee"], json!(first));
+
+    // A second customer goes to the one with fewer conversations.
+    let (_, k2) = hub.contact();
+    let m2 = hub.say(&k2, "hi");
+    let second = assigned(&mut watch, &id(&m2))["data"]["assignee"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(second, first);
+
+    // A third: Ann is full (capacity 1), so Bob, whichever of the two he had.
+    let (_, k3) = hub.contact();
+    let m3 = hub.say(&k3, "hey");
+    assert_eq!(
+        assigned(&mut watch, &id(&m3))["data"]["assignee"],
+        json!(bob)
+    );
+
+    // A fourth: everyone is full; it waits in Pending until Ann answers hers.
+    let (_, k4) = hub.contact();
+    let m4 = hub.say(&k4, "anyone?");
+    let ann_conv = if first == ann {
+        conv_of(&m1)
+    } else {
+        conv_of(&m2)
+    };
+    let reply = act_reply(&hub, &ann_t, &ann_conv);
+    let e4 = assigned(&mut watch, &id(&m4));
+    assert_eq!(e4["data"]["assignee"], json!(ann));
+    assert!(
+        e4["seq"].as_u64() > reply["seq"].as_u64(),
+        "assigned before Ann had room: {e4} {reply}"
+    );
+    // Ann's console hears it as every console does.
+    assigned(&mut ann_console, &id(&m4));
+
+    // Away agents are passed over: Bob, away, gets room; Ann is full; a fifth waits
+    // until Ann gets room too, and goes to her.
+    bob_away(&hub, &bob_t, &bob, &mut watch);
+    capacity(&hub, &bob, json!(5));
+    let (_, k5) = hub.contact();
+    let m5 = hub.say(&k5, "fifth");
+    let b = capacity(&hub, &ann, json!(2));
+    assert_eq!(b["capacity"], 2);
+    assert_eq!(b["presence"], "online");
+    assert_eq!(
+        assigned(&mut watch, &id(&m5))["data"]["assignee"],
+        json!(ann)
+    );
+
+    // Every automatic assignment was counted: m1, m1b, m2, m3, m4, m5.
+    assert_eq!(metric(&hub.metrics(), "hub_auto_assignments_total"), 6);
+    let (_, inbox) = hub.get("/api/inbox?folder=pending", &sue_t);
+    assert_eq!(inbox["counts"]["pending"], 0, "{inbox}");
+}
+
+/// Bob's console says `away`; waits until everyone sees it.
+fn bob_away(hub: &Hub, bob_t: &str, bob: &str, watch: &mut Socket) {
+    let (mut c, _) = hub.console(bob_t, None);
+    c.send(json!({"type": "presence", "status": "away"}));
+    watch.recv_event("presence.changed", |e| {
+        e["data"] == json!({"agent_id": bob, "presence": "away"})
+    });
+}
+
+/// An agent replies in a conversation; returns the `reply`.
+fn act_reply(hub: &Hub, token: &str, conv: &str) -> Value {
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{conv}/replies"),
+        token,
+        json!({"text": "done"}),
+    );
+    assert_eq!(s, 201, "{b}");
+    b["reply"].clone()
+}
+
+#[test]
+fn routing_and_capacity_are_checked_and_survive_a_crash() {
+    let mut hub = Hub::start();
+    let (ann, ann_t) = agent_with(&hub, "Ann", "agent", None);
+    let (_, k) = hub.contact();
+
+    // Who may do what.
+    assert_error(
+        hub.call("GET", "/api/routing", None, None),
+        401,
+        "unauthorized",
+        "no token",
+    );
+    assert_error(hub.get("/api/routing", &k), 403, "forbidden", "a contact");
+    let put = |token: &str, body: &str| {
+        hub.call_raw("PUT", "/api/routing", Some(token), Some(body.to_string()))
+    };
+    assert_error(
+        put(&ann_t, r#"{"auto_assign":true}"#),
+        403,
+        "forbidden",
+        "an agent",
+    );
+    for bad in [
+        "{}",
+        r#"{"auto_assign":"yes"}"#,
+        r#"{"auto_assign":true,"mode":"round_robin"}"#,
+        "[true]",
+    ] {
+        assert_error(put(ADMIN, bad), 400, "invalid", bad);
+    }
+    let patch = |token: &str, agent: &str, body: &str| {
+        hub.call_raw(
+            "PATCH",
+            &format!("/api/agents/{agent}"),
+            Some(token),
+            Some(body.to_string()),
+        )
+    };
+    assert_error(
+        patch(&ann_t, &ann, r#"{"capacity":3}"#),
+        403,
+        "forbidden",
+        "an agent",
+    );
+    for bad in [
+        "{}",
+        r#"{"capacity":-1}"#,
+        r#"{"capacity":1.5}"#,
+        r#"{"capacity":"3"}"#,
+        r#"{"capacity":3,"name":"Anna"}"#,
+    ] {
+        assert_error(patch(ADMIN, &ann, bad), 400, "invalid", bad);
+    }
+    assert_error(
+        patch(ADMIN, "a_nobody", r#"{"capacity":3}"#),
+        404,
+        "not_found",
+        "unknown agent",
+    );
+    let (s, b) = patch(ADMIN, &ann, r#"{"capacity":3}"#);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        b,
+        json!({"id": ann, "name": "Ann", "role": "agent", "capacity": 3, "presence": "offline"})
+    );
+    let (s, b) = patch(ADMIN, &ann, r#"{"capacity":null}"#);
+    assert_eq!((s, b["capacity"].clone()), (200, Value::Null));
+    patch(ADMIN, &ann, r#"{"capacity":4}"#);
+    // The admin's own capacity is kept across starts (HUB_ADMIN_TOKEN rewrites its record).
+    let (s, _) = patch(ADMIN, "admin", r#"{"capacity":0}"#);
+    assert_eq!(s, 200);
+
+    // On, then a crash: a message written while nobody was online is given to Ann once
+    // her console connects after the restart.
+    routing(&hub, true);
+    let m = hub.say(&k, "written while nobody is online");
+    assert_eq!(hub.message(&ann_t, &id(&m))["status"], "pending");
+    hub.kill9();
+    hub.restart();
+    let (s, b) = hub.get("/api/routing", &ann_t);
+    assert_eq!((s, b), (200, json!({"auto_assign": true})));
+    let (_, agents) = hub.get("/api/agents", &ann_t);
+    let cap = |who: &str| {
+        agents["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == who)
+            .unwrap()["capacity"]
+            .clone()
+    };
+    assert_eq!((cap(&ann), cap("admin")), (json!(4), json!(0)));
+    let (mut console, _) = hub.console(&ann_t, None);
+    let e = assigned(&mut console, &id(&m));
+    assert_eq!(e["data"]["assignee"], json!(ann));
+    assert_eq!(e["data"]["by"], "system");
+
+    // Turned off, the hub gives nothing out; a message stays pending.
+    routing(&hub, false);
+    let (_, k2) = hub.contact();
+    let m2 = hub.say(&k2, "after routing is off");
+    let (s, _) = hub.post(
+        &format!("/api/conversations/{}/comments", conv_of(&m2)),
+        &ann_t,
+        json!({"text": "a note"}),
+    );
+    assert_eq!(s, 201);
+    console.recv_event("comment.created", |_| true);
+    assert_eq!(hub.message(&ann_t, &id(&m2))["status"], "pending");
+}
