@@ -803,6 +803,9 @@ function notify(ev) {
       toast(`${nameOf(d.by)} answered your help request`, 'success', viewing ? null : { href: link, label: 'Open' });
     } else if (d.to === 'help_requested' && isSupervisor() && d.by !== S.meId) {
       named((from) => [`${nameOf(d.by)} asked for help${from ? ` with ${from}’s message` : ''}${d.question ? `: “${short(d.question)}”` : ''}`, 'info', open('inbox', 'help_requests'), `help:${d.message_id}`]);
+    } else if (d.to === 'assigned' && d.assignee === S.meId && d.from === 'pending' && d.by === 'system') {
+      // automatic assignment (an extension): new work for me
+      named((from) => [`New for you: ${from ? `a message from ${from}` : 'a message'} (assigned automatically)`, 'info', here ? null : open('inbox', 'mine')]);
     } else if (d.to === 'assigned' && d.assignee === S.meId && d.from === 'on_hold' && d.by === 'system') {
       named((from) => [`Hold over: ${from ? `the message from ${from}` : 'a message'} is back with you`, 'info', here ? null : open('inbox', 'mine'), `hold:${d.message_id}`]);
     } else if (d.to === 'assigned' && d.assignee === S.meId && d.by && d.by !== S.meId && d.by !== 'system' && !String(d.by).startsWith('bot:')) {
@@ -1541,12 +1544,12 @@ function agentOptions(except = null) {
     .map((a) => ({ value: a.id, label: `${a.name}${a.id === S.meId ? ' (you)' : ''} — ${a.presence}${loadLabel(a)}` }))];
 }
 
-/** ", 3 assigned" (", 5 of 5 assigned" with a capacity) for a teammate in a select. */
+/** ", 3 assigned" (", 2 of 5 conversations" with a capacity) for a teammate in a select. */
 function loadLabel(a) {
   const w = a.workload;
   if (!w) return '';
   const cap = capacityOf(a);
-  return `, ${w.assigned}${cap ? ` of ${cap}` : ''} assigned`;
+  return cap ? `, ${w.conversations ?? w.assigned} of ${cap} conversations` : `, ${w.assigned} assigned`;
 }
 
 function presenceRank(a) {
@@ -1865,20 +1868,22 @@ function renderSidebar() {
 }
 
 /**
- * Who has what: "3 +1 held" (assigned or help answered, then on hold), "3/5 +1 held" for
- * an agent created with a capacity (§6's `capacity`: shown, not enforced), with the
- * detail on hover.
+ * Who has what: "3 +1 held" (messages assigned or help answered, then on hold), or, for
+ * an agent with a capacity (the most conversations automatic assignment gives them),
+ * "2/5 conv." (the conversations of those messages), with the detail on hover.
  */
 function teamLoad(a) {
   const w = a.workload;
   if (!w) return null;
   const cap = capacityOf(a);
-  const text = `${w.assigned}${cap ? `/${cap}` : ''}${w.on_hold ? ` +${w.on_hold} held` : ''}`;
-  const title = `${w.assigned} assigned${cap ? ` of ${cap}` : ''}, ${w.on_hold} on hold, ${w.help_requested} help ${w.help_requested === 1 ? 'request' : 'requests'} open`;
-  return h('span', { class: ['team-load', w.assigned + w.on_hold === 0 && 'idle', cap && w.assigned >= cap && 'full'], title, 'aria-label': title, dataset: { assigned: String(w.assigned), onHold: String(w.on_hold) }, text });
+  const convs = w.conversations ?? w.assigned;
+  const text = cap ? `${convs}/${cap} conv.` : `${w.assigned}${w.on_hold ? ` +${w.on_hold} held` : ''}`;
+  const held = cap ? `${convs} ${convs === 1 ? 'conversation' : 'conversations'} of ${cap}: ` : '';
+  const title = `${held}${w.assigned} assigned, ${w.on_hold} on hold, ${w.help_requested} help ${w.help_requested === 1 ? 'request' : 'requests'} open`;
+  return h('span', { class: ['team-load', w.assigned + w.on_hold === 0 && 'idle', cap && convs >= cap && 'full'], title, 'aria-label': title, dataset: { assigned: String(w.assigned), onHold: String(w.on_hold) }, text });
 }
 
-/** The capacity an agent was created with (§6), or null. */
+/** An agent's capacity (§6, set with PATCH /api/agents/{id}), or null (none, or 0). */
 function capacityOf(a) {
   return Number.isInteger(a.capacity) && a.capacity > 0 ? a.capacity : null;
 }

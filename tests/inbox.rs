@@ -717,20 +717,24 @@ fn a_page_and_its_counts_agree_while_others_write() {
 }
 
 /// An extension: `GET /api/agents?workload=true` says who has what, from the folders'
-/// counts: each agent's Mine (assigned or help answered), On hold, and open help requests.
+/// counts: each agent's Mine (assigned or help answered), On hold, and open help requests,
+/// and the conversations of its Mine and On hold messages (what a capacity counts).
 #[test]
 fn the_team_list_tells_who_has_what_when_asked() {
     let hub = Hub::start();
     let (ann_id, ann) = hub.agent("Ann", "agent");
     let (bob_id, bob) = hub.agent("Bob", "agent");
     let (sue_id, sue) = hub.agent("Sue", "supervisor");
-    let msgs: Vec<String> = (0..4)
-        .map(|i| {
-            let (_, k) = hub.contact();
-            id(&hub.say(&k, &format!("question {i}")))
-        })
+    let contacts: Vec<String> = (0..4).map(|_| hub.contact().1).collect();
+    let msgs: Vec<String> = contacts
+        .iter()
+        .enumerate()
+        .map(|(i, k)| id(&hub.say(k, &format!("question {i}"))))
         .collect();
     act_ok(&hub, &ann, &msgs[0], "assign", json!({}));
+    // a second message of the same conversation: one more assigned, no more conversations
+    let again = id(&hub.say(&contacts[0], "question 0, again"));
+    act_ok(&hub, &ann, &again, "assign", json!({}));
     act_ok(&hub, &ann, &msgs[1], "assign", json!({}));
     act_ok(&hub, &ann, &msgs[1], "hold", json!({"for_seconds": 600}));
     act_ok(&hub, &bob, &msgs[2], "assign", json!({}));
@@ -756,15 +760,15 @@ fn the_team_list_tells_who_has_what_when_asked() {
     };
     assert_eq!(
         load(&ann_id),
-        json!({"assigned": 1, "on_hold": 1, "help_requested": 0})
+        json!({"assigned": 2, "on_hold": 1, "help_requested": 0, "conversations": 2})
     );
     assert_eq!(
         load(&bob_id),
-        json!({"assigned": 1, "on_hold": 0, "help_requested": 1})
+        json!({"assigned": 1, "on_hold": 0, "help_requested": 1, "conversations": 1})
     );
     assert_eq!(
         load(&sue_id),
-        json!({"assigned": 0, "on_hold": 0, "help_requested": 0})
+        json!({"assigned": 0, "on_hold": 0, "help_requested": 0, "conversations": 0})
     );
     // a help request answered is no longer open; unasked, §6's list is as it was
     act_ok(&hub, &sue, &msgs[2], "assign", json!({}));
@@ -786,7 +790,7 @@ fn the_team_list_tells_who_has_what_when_asked() {
     // (Bob has no console open: the answered request went to Pending, §6.1)
     assert_eq!(
         bob_load,
-        json!({"assigned": 1, "on_hold": 0, "help_requested": 0})
+        json!({"assigned": 1, "on_hold": 0, "help_requested": 0, "conversations": 1})
     );
     let (_, plain) = hub.get("/api/agents", ADMIN);
     assert!(plain["items"][0].get("workload").is_none(), "{plain}");

@@ -55,6 +55,8 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
     let (mut watch, _) = hub.console(&sue_t, None);
     let (mut ann_console, _) = hub.console(&ann_t, None);
     let (_bob_console, _) = hub.console(&bob_t, None);
+    // An admin online with no capacity is never given conversations.
+    let (_admin_console, _) = hub.console(ADMIN, None);
 
     // Off by default: a message stays pending, with agents online.
     let (s, b) = hub.get("/api/routing", &ann_t);
@@ -146,8 +148,21 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
         json!(ann)
     );
 
-    // Every automatic assignment was counted: m1, m1b, m2, m3, m4, m5.
-    assert_eq!(metric(&hub.metrics(), "hub_auto_assignments_total"), 6);
+    // Ann hands the fifth back: it is not given to her again (though she owns its
+    // conversation and has room); it waits until Bob is online again, and goes to him.
+    let (s, b) = hub.act(&ann_t, &id(&m5), "unassign", json!({}));
+    assert_eq!((s, b["message"]["status"].clone()), (200, json!("pending")));
+    let (mut bob_again, _) = hub.console(&bob_t, None);
+    bob_again.send(json!({"type": "presence", "status": "online"}));
+    let online = watch.recv_event("presence.changed", |e| {
+        e["data"] == json!({"agent_id": bob, "presence": "online"})
+    });
+    let e5 = assigned(&mut watch, &id(&m5));
+    assert_eq!(e5["data"]["assignee"], json!(bob), "{e5}");
+    assert!(e5["seq"].as_u64() > online["seq"].as_u64(), "{e5} {online}");
+
+    // Every automatic assignment was counted: m1, m1b, m2, m3, m4, m5 twice.
+    assert_eq!(metric(&hub.metrics(), "hub_auto_assignments_total"), 7);
     let (_, inbox) = hub.get("/api/inbox?folder=pending", &sue_t);
     assert_eq!(inbox["counts"]["pending"], 0, "{inbox}");
 }

@@ -115,6 +115,15 @@ impl ConversationActor {
         let target = target_of(&cmd);
         // The router's own assignments need no second look.
         let routed = matches!(cmd, Command::AutoAssign { .. });
+        // A message handed back is not given again to whoever handed it back.
+        let returned = match &cmd {
+            Command::Unassign { message_id } => self
+                .state
+                .message(message_id)
+                .and_then(|m| m.assignee.clone())
+                .map(|a| (message_id.clone(), a)),
+            _ => None,
+        };
         let bodies = domain::apply(&self.state, cmd, &exec.who, now)?;
         if bodies.is_empty() {
             return Ok((None, self.outcome(target, &[]), false));
@@ -146,6 +155,11 @@ impl ConversationActor {
             touched.extend(self.state.messages.iter().map(|m| m.id.clone()));
         }
         let untouched = touched.is_empty();
+        if let Some((message, agent)) = returned {
+            self.hub
+                .router
+                .returned(message, domain::AgentId::from(agent));
+        }
         let old_entries: Vec<(MessageId, Vec<index::IndexEntry>)> = touched
             .iter()
             .map(|id| {

@@ -8,11 +8,14 @@
 //!   (ties: the one who was given one longest ago).
 //! * **Capacity** (`capacity` of an agent): the most conversations an agent holds at once
 //!   (distinct conversations of its Mine and On hold messages); none means no limit, `0`
-//!   means never assigned automatically. A further message of a conversation the agent
+//!   means never assigned automatically. Admins, who run the hub, are given conversations
+//!   only once they have a capacity. A further message of a conversation the agent
 //!   already holds does not count against it.
 //! * Only `online` agents are chosen (never `away` nor `offline`); spam conversations are
 //!   not in Pending, and a conversation whose session has ended is left to people: its
 //!   customer can no longer be answered there.
+//! * A message an agent hands back (unassign, by them or a supervisor) is not given to
+//!   that agent again: to another online agent with room, else it waits in Pending.
 //! * Nothing waits for room: a message nobody can take stays pending, and is given out
 //!   when an agent comes online, frees a conversation or gets more capacity.
 //!
@@ -45,6 +48,9 @@ const KEY: &[u8] = b"routing";
 const PENDING_PAGE: usize = 100;
 /// Most folder entries read per agent to count its conversations.
 const LOAD_READ: usize = 5_000;
+/// Most hand-backs remembered (forgotten all at once past it; a sweep forgets those of
+/// messages no longer pending).
+const RETURNED_MAX: usize = 10_000;
 /// A sweep at least this often while on (a kick lost to a failed command is retried).
 const PERIOD: Duration = Duration::from_secs(15);
 
@@ -56,6 +62,8 @@ pub struct Router {
     wake: tokio::sync::Notify,
     /// When each agent was last given a conversation (a counter, for round robin).
     given: Mutex<HashMap<AgentId, u64>>,
+    /// Messages an agent handed back (unassigned): not given to that agent again.
+    returned: Mutex<HashMap<MessageId, AgentId>>,
     clock: AtomicU64,
 }
 
@@ -115,6 +123,18 @@ impl Router {
         }
     }
 
+    /// `agent` no longer holds `message` by an unassignment: the router gives it to
+    /// someone else (or leaves it pending), not straight back.
+    pub fn returned(&self, message: MessageId, agent: AgentId) {
+        if self.on.load(Ordering::Relaxed) {
+            let mut r = lock(&self.returned);
+            if r.len() >= RETURNED_MAX {
+                r.clear();
+            }
+            r.insert(message, agent);
+        }
+    }
+
     fn tick(&self) -> u64 {
         self.clock.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -161,6 +181,20 @@ fn conversation_of(s: &Store, order: u64, id: &str, value: Vec<u8>) -> Option<Co
     Some(ConversationId::from(m.get("conversation_id")?.as_str()?))
 }
 
+/// The conversations `agent` holds: those of its Mine and On hold messages (what its
+/// capacity counts; `GET /api/agents?workload=true` shows it).
+pub fn held_conversations(s: &Store, agent: &str) -> Result<HashSet<ConversationId>, StoreError> {
+    let mut set = HashSet::new();
+    for folder in [names::mine(agent), names::on_hold(agent)] {
+        for (order, id, value) in s.index_asc(&folder, None, LOAD_READ)? {
+            if let Some(c) = conversation_of(s, order, &id, value) {
+                set.insert(c);
+            }
+        }
+    }
+    Ok(set)
+}
+
 fn read(s: &Store, agents: &[AgentId]) -> Result<Snapshot, StoreError> {
     let page = s.index_asc(names::PENDING, None, PENDING_PAGE)?;
     let full = page.len() >= PENDING_PAGE;
@@ -185,16 +219,15 @@ fn read(s: &Store, agents: &[AgentId]) -> Result<Snapshot, StoreError> {
         });
     }
     let mut holds = Vec::with_capacity(agents.len());
+    if waiting.is_empty() {
+        return Ok(Snapshot {
+            waiting,
+            full,
+            holds,
+        });
+    }
     for a in agents {
-        let mut set = HashSet::new();
-        for folder in [names::mine(a.as_str()), names::on_hold(a.as_str())] {
-            for (order, id, value) in s.index_asc(&folder, None, LOAD_READ)? {
-                if let Some(c) = conversation_of(s, order, &id, value) {
-                    set.insert(c);
-                }
-            }
-        }
-        holds.push(set);
+        holds.push(held_conversations(s, a.as_str())?);
     }
     Ok(Snapshot {
         waiting,
@@ -211,7 +244,10 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) {
             .directory
             .agents()
             .into_iter()
-            .filter(|a| a.capacity != Some(0))
+            .filter(|a| match a.capacity {
+                Some(c) => c > 0,
+                None => a.role != crate::domain::Role::Admin,
+            })
             .filter(|a| hub.presence.get(a.id.as_str()) == PresenceState::Online)
             .map(|a| Candidate {
                 id: a.id,
@@ -236,6 +272,11 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) {
         for (c, holds) in candidates.iter_mut().zip(snap.holds) {
             c.holds = holds;
         }
+        if !snap.full {
+            // Pending was read whole: a hand-back of a message not in it is over.
+            let waiting: HashSet<&MessageId> = snap.waiting.iter().map(|w| &w.message).collect();
+            lock(&router.returned).retain(|m, _| waiting.contains(m));
+        }
         let mut given = 0usize;
         for w in snap.waiting.into_iter().filter(|w| !w.ended) {
             let Some(i) = choose(router, &candidates, &w) else {
@@ -249,6 +290,7 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) {
             match hub.exec(&w.conversation, cmd, Who::System, None).await {
                 Ok(_) => {
                     given += 1;
+                    lock(&router.returned).remove(&w.message);
                     crate::metrics::record_auto_assignment();
                     tracing::debug!(message_id = %w.message, agent_id = %agent, "Assigned automatically.");
                     if candidates[i].holds.insert(w.conversation) {
@@ -272,17 +314,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Who gets `w`, by the rules of the module's documentation.
+/// Who gets `w`, by the rules of the module's documentation (never the agent who handed
+/// it back).
 fn choose(router: &Router, candidates: &[Candidate], w: &Waiting) -> Option<usize> {
+    let returned_by = lock(&router.returned).get(&w.message).cloned();
+    let may = |c: &Candidate| Some(&c.id) != returned_by.as_ref();
     if let Some(i) = candidates
         .iter()
-        .position(|c| c.holds.contains(&w.conversation))
+        .position(|c| may(c) && c.holds.contains(&w.conversation))
     {
         return Some(i);
     }
     if let Some(i) = candidates
         .iter()
-        .position(|c| Some(c.id.as_str()) == w.owner.as_deref() && c.has_room())
+        .position(|c| may(c) && Some(c.id.as_str()) == w.owner.as_deref() && c.has_room())
     {
         return Some(i);
     }
@@ -290,7 +335,7 @@ fn choose(router: &Router, candidates: &[Candidate], w: &Waiting) -> Option<usiz
     candidates
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.has_room())
+        .filter(|(_, c)| may(c) && c.has_room())
         .min_by_key(|(_, c)| (c.holds.len(), given.get(&c.id).copied().unwrap_or(0)))
         .map(|(i, _)| i)
 }

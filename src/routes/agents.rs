@@ -126,7 +126,8 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     let mut items: Vec<_> = agents.iter().map(|a| listed(&hub, a)).collect();
     // An extension (`?workload=true`): who has what, from the counts the hub keeps per
     // folder: `{"assigned"` (Mine: assigned or help answered), `"on_hold"`,
-    // `"help_requested"` (their open help requests)`}`.
+    // `"help_requested"` (their open help requests)`, "conversations"` (the conversations
+    // of their Mine and On hold messages: what a capacity counts)`}`.
     if workload {
         let ids: Vec<String> = agents.iter().map(|a| a.id.to_string()).collect();
         let loads = hub
@@ -139,6 +140,7 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
                             "assigned": n(names::mine(id))?,
                             "on_hold": n(names::on_hold(id))?,
                             "help_requested": n(names::help_by(id))?,
+                            "conversations": crate::actors::router::held_conversations(s, id)?.len(),
                         }))
                     })
                     .collect::<Result<Vec<_>, crate::store::StoreError>>()

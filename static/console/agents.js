@@ -4,6 +4,9 @@
 // with "New token…" (the hub's POST /api/agents/{id}/token, an extension): the old one
 // stops working at once. PROTOCOL defines no way to edit or delete an agent.
 // The hub's own error message (§3, e.g. a name already taken) is shown inline.
+// Automatic assignment (extensions): a switch for the hub's routing (GET/PUT
+// /api/routing) and each agent's capacity, the most conversations the hub gives them at
+// once (PATCH /api/agents/{id}; empty: no limit, 0: never).
 
 import { h, fill, avatar } from './dom.js';
 import { ApiError, politeMessage } from './api.js';
@@ -30,8 +33,53 @@ const RANK = { online: 0, away: 1 };
  * Returns {reload, presence(agentId, presence)} (live presence changes).
  */
 export function mountAgents(root, { api, meId = () => null, onChange = () => {}, onError = () => {}, confirm = async () => true }) {
-  const V = { items: [], loading: true, error: null, adding: false, formError: null, created: null, busy: false };
-  const draft = { name: '', role: 'agent' };
+  const V = {
+    items: [], loading: true, error: null, adding: false, formError: null, created: null, busy: false,
+    routing: null, routingError: null, editing: null, capDraft: '', capError: null,
+  };
+  const draft = { name: '', role: 'agent', capacity: '' };
+
+  async function loadRouting() {
+    try {
+      V.routing = await api('GET', '/api/routing');
+      V.routingError = null;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.routingError = politeMessage(e);
+    }
+    renderRouting();
+  }
+
+  async function setRouting(on) {
+    try {
+      V.routing = await api('PUT', '/api/routing', { auto_assign: on });
+      V.routingError = null;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.routingError = errorText(e);
+    }
+    renderRouting();
+  }
+
+  async function saveCapacity(a) {
+    const text = V.capDraft.trim();
+    const capacity = text === '' ? null : Number(text);
+    if (capacity !== null && !(Number.isInteger(capacity) && capacity >= 0)) {
+      V.capError = 'A capacity is a whole number (0 or more), or empty for no limit.';
+      renderList();
+      return;
+    }
+    try {
+      const updated = await api('PATCH', `/api/agents/${encodeURIComponent(a.id)}`, { capacity });
+      Object.assign(a, { capacity: updated.capacity });
+      V.editing = null;
+      V.capError = null;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.capError = errorText(e);
+    }
+    renderList();
+  }
 
   async function load({ listOnly = false } = {}) {
     try {
@@ -53,11 +101,14 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     V.formError = null;
     render();
     try {
-      const a = await api('POST', '/api/agents', { name: draft.name.trim(), role: draft.role });
+      const body = { name: draft.name.trim(), role: draft.role };
+      if (draft.capacity.trim() !== '') body.capacity = Number(draft.capacity);
+      const a = await api('POST', '/api/agents', body);
       V.created = a; // {id, name, role, token}: shown once, kept nowhere else
       V.adding = false;
       draft.name = '';
       draft.role = 'agent';
+      draft.capacity = '';
       V.busy = false;
       await load();
     } catch (e) {
@@ -105,10 +156,60 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
           on: { click: () => { if (V.created) return; V.adding = true; V.formError = null; render(); root.querySelector('#agent-name')?.focus(); } },
         })),
       h('div', { class: 'admin-body' },
+        routingView(),
         V.created ? tokenNotice(V.created) : null,
         V.adding ? form() : null,
         listView()));
     if (focused && root.querySelector(`#${CSS.escape(focused)}`)) root.querySelector(`#${CSS.escape(focused)}`).focus();
+  }
+
+  function routingView() {
+    const on = !!(V.routing && V.routing.auto_assign);
+    const box = h('input', { id: 'routing-auto', type: 'checkbox', disabled: !V.routing });
+    box.checked = on;
+    box.addEventListener('change', () => setRouting(box.checked));
+    return h('section', { id: 'routing', class: 'routing-panel', role: 'region', 'aria-label': 'Automatic assignment' },
+      h('label', { class: 'routing-switch', for: 'routing-auto' }, box,
+        h('span', { text: 'Assign pending messages automatically' })),
+      h('p', { class: 'muted routing-hint', text: on
+        ? 'The hub gives each waiting customer message to an online agent: the one already handling the conversation, else its owner, else whoever has the fewest conversations, within their capacity. Away agents get nothing; a message handed back goes to someone else.'
+        : 'Off: messages wait in Pending until an agent takes them or a supervisor assigns them.' }),
+      V.routingError ? h('p', { class: 'form-error', role: 'alert', text: V.routingError }) : null);
+  }
+
+  function renderRouting() {
+    const old = root.querySelector('#routing');
+    if (old) old.replaceWith(routingView());
+  }
+
+  function capacityText(a) {
+    // (an admin with no capacity is not given conversations: the hub's rule)
+    if ((a.capacity === null || a.capacity === undefined) && a.role === 'admin') return 'Not assigned automatically';
+    if (a.capacity === null || a.capacity === undefined) return 'No limit';
+    if (a.capacity === 0) return 'Not assigned automatically';
+    return `Up to ${a.capacity} conversation${a.capacity === 1 ? '' : 's'}`;
+  }
+
+  function capacityView(a) {
+    if (V.editing !== a.id) {
+      return h('span', { class: 'agent-capacity' },
+        h('span', { class: 'muted', text: capacityText(a), title: 'The most conversations automatic assignment gives them at once' }),
+        h('button', {
+          type: 'button', class: 'btn small ghost', dataset: { action: 'capacity' }, text: 'Capacity…',
+          on: { click: () => { V.editing = a.id; V.capDraft = a.capacity ?? ''; V.capError = null; renderList(); root.querySelector('#agent-capacity-input')?.focus(); } },
+        }));
+    }
+    const input = h('input', { id: 'agent-capacity-input', type: 'number', min: '0', step: '1', placeholder: 'no limit', 'aria-label': `Capacity of ${a.name}`, class: 'capacity-input' });
+    input.value = V.capDraft;
+    input.addEventListener('input', () => { V.capDraft = input.value; });
+    const f = h('form', { class: 'agent-capacity capacity-form', novalidate: true },
+      input,
+      h('button', { type: 'submit', class: 'btn small primary', dataset: { action: 'capacity-save' }, text: 'Save' }),
+      h('button', { type: 'button', class: 'btn small ghost', text: 'Cancel', on: { click: () => { V.editing = null; V.capError = null; renderList(); } } }),
+      V.capError ? h('span', { class: 'form-error', role: 'alert', text: V.capError }) : null);
+    f.addEventListener('submit', (e) => { e.preventDefault(); saveCapacity(a); });
+    input.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.stopPropagation(); V.editing = null; V.capError = null; renderList(); } });
+    return f;
   }
 
   function tokenNotice(a) {
@@ -145,10 +246,15 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     const role = h('select', { id: 'agent-role', name: 'role' }, ROLES.map((r) => h('option', { value: r, text: `${ROLE_LABEL[r]} — ${ROLE_HINT[r]}` })));
     role.value = draft.role;
     role.addEventListener('change', () => { draft.role = role.value; });
+    const capacity = h('input', { id: 'agent-capacity', name: 'capacity', type: 'number', min: '0', step: '1', placeholder: 'no limit' });
+    capacity.value = draft.capacity;
+    capacity.addEventListener('input', () => { draft.capacity = capacity.value; });
     const f = h('form', { id: 'agent-form', class: 'asst-form', novalidate: true },
       h('h2', { text: 'New agent' }),
       h('div', { class: 'field' }, h('label', { for: 'agent-name', text: 'Name' }), name, h('span', { class: 'hint', text: 'Names are unique (any case); teammates @mention each other by name.' })),
       h('div', { class: 'field' }, h('label', { for: 'agent-role', text: 'Role' }), role),
+      h('div', { class: 'field' }, h('label', { for: 'agent-capacity', text: 'Capacity (optional)' }), capacity,
+        h('span', { class: 'hint', text: 'The most conversations automatic assignment gives them at once; empty for no limit, 0 for never.' })),
       V.formError ? h('p', { class: 'form-error', role: 'alert', text: V.formError }) : null,
       h('div', { class: 'dialog-actions' },
         h('button', { type: 'button', class: 'btn ghost', dataset: { action: 'cancel' }, text: 'Cancel', on: { click: () => { V.adding = false; V.formError = null; render(); } } }),
@@ -170,6 +276,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
         h('span', { class: 'asst-name agent-name', text: a.id === meId() ? `${a.name} (you)` : a.name }),
         h('span', { class: 'badge agent-role', text: ROLE_LABEL[a.role] || a.role }),
         h('span', { class: `agent-presence team-presence p-${a.presence}`, text: a.presence }),
+        capacityView(a),
         h('button', {
           type: 'button', class: 'btn small ghost', dataset: { action: 'new-token' }, text: 'New token…',
           // (one's own: this console would be signed out before the new token showed)
@@ -184,9 +291,11 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
    * rebuild the form being typed into (caret, open role dropdown) nor the token notice.
    */
   function renderList() {
+    const typing = document.activeElement && document.activeElement.id === 'agent-capacity-input';
     const old = root.querySelector('#agents-list, .admin-body > .list-empty');
     if (old) old.replaceWith(listView());
     else render();
+    if (typing) root.querySelector('#agent-capacity-input')?.focus();
   }
 
   function presence(id, p) {
@@ -201,5 +310,6 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
 
   render();
   load();
+  loadRouting();
   return { reload: load, presence };
 }

@@ -153,6 +153,8 @@ function describeStatus(d, by, who, messageText) {
   const self = d.assignee && d.assignee === d.by;
   switch (d.to) {
     case 'assigned':
+      // `system`: automatic assignment (the hub's routing, an extension)
+      if (d.from === 'pending' && d.by === 'system') return `${msg[0].toUpperCase()}${msg.slice(1)} was assigned automatically to ${assignee}`;
       if (d.from === 'pending') return self ? `${by} took ${msg}` : `${by} assigned ${msg} to ${assignee}`;
       if (d.from === 'help_requested') return self ? `${by} took the help request on ${msg}` : `${by} assigned the help request on ${msg} to ${assignee}`;
       if (d.from === 'on_hold') return `Hold over: ${msg} is back with ${assignee}`;

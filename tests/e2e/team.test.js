@@ -104,10 +104,10 @@ test('a notice names the customer of a conversation this console never opened, a
   await suePage.locator(`#team [data-agent-id="${ann.id}"] .team-load[title="0 assigned, 0 on hold, 3 help requests open"]`).waitFor();
   await api(hub, 'POST', `/api/messages/${(await customerSays('Zoe', 'Hello?')).message.id}/assign`, sue.token, { agent_id: ann.id });
   await suePage.locator(`#team [data-agent-id="${ann.id}"] .team-load`, { hasText: /^1$/ }).waitFor();
-  // a teammate created with a capacity shows how full she is
+  // a teammate created with a capacity shows how full she is, in conversations
   const cleo = await api(hub, 'POST', '/api/agents', ADMIN_TOKEN, { name: 'Cleo Diaz', role: 'agent', capacity: 1 });
   await api(hub, 'POST', `/api/messages/${(await customerSays('Yann', 'Bonjour')).message.id}/assign`, sue.token, { agent_id: cleo.id });
-  await suePage.locator(`#team [data-agent-id="${cleo.id}"] .team-load.full`, { hasText: /^1\/1$/ }).waitFor();
+  await suePage.locator(`#team [data-agent-id="${cleo.id}"] .team-load.full[title="1 conversation of 1: 1 assigned, 0 on hold, 0 help requests open"]`, { hasText: /^1\/1 conv\.$/ }).waitFor();
   // Ann has no console open: what she holds says so
   await suePage.click('#folders a[data-folder="all"]');
   await suePage.locator('#list .row', { hasText: 'Hello?' }).locator('.with-offline', { hasText: 'with Ann Lee (offline)' }).waitFor();

@@ -1,0 +1,68 @@
+// Automatic assignment: the admin turns it on in Admin → Agents and sets an agent's
+// capacity there; a customer's message then goes to that agent, whose console tells
+// them and whose timeline says it was assigned automatically.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { api, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
+import { signIn, openWidget, widgetSend, openConversationById } from './lib/pages.js';
+
+const S = suite([['ann', 'Ann Lee']]);
+
+test('the admin turns automatic assignment on and sets a capacity; the next customer goes to Ann', async () => {
+  const { hub, browser, ann } = S;
+  const admin = await newPage(browser);
+  await signIn(admin, hub, ADMIN_TOKEN);
+  await admin.locator('#nav-agents').click();
+  const box = admin.locator('#routing-auto');
+  await admin.locator('#routing-auto:not([disabled])').waitFor();
+  assert.equal(await box.isChecked(), false);
+  await admin.locator('#routing', { hasText: 'messages wait in Pending' }).waitFor();
+
+  // Ann's capacity: 2 conversations at once.
+  const row = admin.locator('#agents-list .agent-item', { hasText: 'Ann Lee' });
+  await row.locator('.agent-capacity', { hasText: 'No limit' }).waitFor();
+  // (the admin, online here, has none: the hub does not give admins conversations)
+  await admin.locator('#agents-list .agent-item', { hasText: '(you)' })
+    .locator('.agent-capacity', { hasText: 'Not assigned automatically' }).waitFor();
+  await row.locator('[data-action="capacity"]').click();
+  await admin.fill('#agent-capacity-input', '-1');
+  await admin.click('[data-action="capacity-save"]');
+  await row.locator('.form-error', { hasText: 'whole number' }).waitFor();
+  await admin.fill('#agent-capacity-input', '2');
+  await admin.press('#agent-capacity-input', 'Enter');
+  await row.locator('.agent-capacity', { hasText: 'Up to 2 conversations' }).waitFor();
+  const listed = await api(hub, 'GET', '/api/agents', ann.token);
+  assert.equal(listed.items.find((a) => a.id === ann.id).capacity, 2);
+
+  await box.check();
+  await admin.locator('#routing', { hasText: 'gives each waiting customer message' }).waitFor();
+  assert.deepEqual(await api(hub, 'GET', '/api/routing', ann.token), { auto_assign: true });
+
+  // Ann is online; a customer writes: the message is hers, and she is told.
+  const annPage = await newPage(browser);
+  await signIn(annPage, hub, ann.token);
+  const customer = await newPage(browser);
+  await openWidget(customer, hub);
+  await widgetSend(customer, 'My parcel never came');
+  await annPage.locator('.toast', { hasText: 'New for you: a message from' }).waitFor();
+  const mine = await api(hub, 'GET', '/api/inbox?folder=mine', ann.token);
+  assert.equal(mine.items.length, 1);
+  assert.equal(mine.items[0].text, 'My parcel never came');
+  // the team list says how full Ann is, in conversations of her capacity
+  await admin.locator('#team .team-item', { hasText: 'Ann Lee' }).locator('.team-load', { hasText: '1/2 conv.' }).waitFor();
+  await openConversationById(annPage, mine.items[0].conversation_id);
+  await annPage.locator('#timeline .tl-event', { hasText: 'The message was assigned automatically to you' }).waitFor();
+
+  // Turned off again from the same switch.
+  await box.uncheck();
+  await admin.locator('#routing', { hasText: 'messages wait in Pending' }).waitFor();
+  assert.deepEqual(await api(hub, 'GET', '/api/routing', ann.token), { auto_assign: false });
+
+  for (const p of [admin, annPage, customer]) {
+    assert.deepEqual(realProblems(p), []);
+    await p.context().close();
+  }
+});
