@@ -46,8 +46,11 @@ pub struct Routing {
 const KEY: &[u8] = b"routing";
 /// Pending messages read per sweep round (oldest first).
 const PENDING_PAGE: usize = 100;
-/// Most folder entries read per agent to count its conversations.
-const LOAD_READ: usize = 5_000;
+/// Most entries read of each of an agent's folders (Mine, On hold) to count its
+/// conversations: an agent holding more counts as holding what was read, which is past
+/// any capacity a team gives, and keeps a sweep's reads bounded (a load test that leaves
+/// 33,000 messages assigned and unanswered still sweeps in a few milliseconds).
+const LOAD_READ: usize = 1_000;
 /// Most hand-backs remembered (forgotten all at once past it; a sweep forgets those of
 /// messages no longer pending).
 const RETURNED_MAX: usize = 10_000;
@@ -277,26 +280,36 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) {
             let waiting: HashSet<&MessageId> = snap.waiting.iter().map(|w| &w.message).collect();
             lock(&router.returned).retain(|m, _| waiting.contains(m));
         }
-        let mut given = 0usize;
+        // Decide first (each choice counts for the next), then assign all at once: the
+        // commands share group commits instead of waiting for one another's.
+        let mut plan = Vec::new();
         for w in snap.waiting.into_iter().filter(|w| !w.ended) {
             let Some(i) = choose(router, &candidates, &w) else {
                 continue;
             };
             let agent = candidates[i].id.clone();
+            if candidates[i].holds.insert(w.conversation.clone()) {
+                let t = router.tick();
+                lock(&router.given).insert(agent.clone(), t);
+            }
+            plan.push((w, agent));
+        }
+        let results = futures_util::future::join_all(plan.iter().map(|(w, agent)| {
             let cmd = Command::AutoAssign {
                 message_id: w.message.clone(),
                 agent_id: agent.clone(),
             };
-            match hub.exec(&w.conversation, cmd, Who::System, None).await {
+            hub.exec(&w.conversation, cmd, Who::System, None)
+        }))
+        .await;
+        let mut given = 0usize;
+        for ((w, agent), res) in plan.iter().zip(results) {
+            match res {
                 Ok(_) => {
                     given += 1;
                     lock(&router.returned).remove(&w.message);
                     crate::metrics::record_auto_assignment();
                     tracing::debug!(message_id = %w.message, agent_id = %agent, "Assigned automatically.");
-                    if candidates[i].holds.insert(w.conversation) {
-                        let t = router.tick();
-                        lock(&router.given).insert(agent, t);
-                    }
                 }
                 // Taken, archived or marked spam since the read: nothing to do.
                 Err(e) => {
