@@ -38,10 +38,12 @@ fn capacity(hub: &Hub, agent: &str, capacity: Value) -> Value {
     b
 }
 
-/// The next `message.status_changed` of `message` to `assigned` a console sees.
+/// The next automatic assignment (`to: assigned`, `by: system`) of `message` a console
+/// sees.
 fn assigned(console: &mut Socket, message: &str) -> Value {
     console.recv_event("message.status_changed", |e| {
-        e["data"]["message_id"] == message && e["data"]["to"] == "assigned"
+        let d = &e["data"];
+        d["message_id"] == message && d["to"] == "assigned" && d["by"] == "system"
     })
 }
 
@@ -297,4 +299,86 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
     assert_eq!(s, 201);
     console.recv_event("comment.created", |_| true);
     assert_eq!(hub.message(&ann_t, &id(&m2))["status"], "pending");
+}
+
+#[test]
+fn a_bot_transfer_and_a_help_answer_without_the_requester_reach_an_online_agent() {
+    let hub = Hub::start();
+    let (ann, ann_t) = agent_with(&hub, "Ann", "agent", None);
+    let (bob, bob_t) = agent_with(&hub, "Bob", "agent", None);
+    let (_, sue_t) = agent_with(&hub, "Sue", "supervisor", Some(0));
+    let (s, a) = hub.post(
+        "/api/assistants",
+        ADMIN,
+        json!({"name": "Helper", "rules": [{"match": "hours", "reply": "9 to 5"}],
+               "transfer_keywords": ["human"], "transfer_reply": "Passing you on"}),
+    );
+    assert_eq!(s, 201, "{a}");
+    let (s, b) = hub.post(
+        &format!("/api/assistants/{}/publish", id(&a)),
+        ADMIN,
+        json!({"channels": ["web"]}),
+    );
+    assert_eq!(s, 200, "{b}");
+    routing(&hub, true);
+    let (mut watch, _) = hub.console(&sue_t, None);
+    let (ann_console, _) = hub.console(&ann_t, None);
+
+    // The bot answers what it can: nothing for the router.
+    let (_, k) = hub.contact();
+    let m1 = hub.say(&k, "your hours?");
+    let answered = watch.recv_event("message.status_changed", |e| {
+        e["data"]["message_id"] == m1["id"] && e["data"]["to"] == "answered"
+    });
+    assert_eq!(answered["data"]["by"], format!("bot:{}", id(&a)));
+
+    // A transfer to a human: answered, then pending (the bot), then Ann (the hub).
+    let m2 = hub.say(&k, "a human please");
+    let back = watch.recv_event("message.status_changed", |e| {
+        e["data"]["message_id"] == m2["id"] && e["data"]["to"] == "pending"
+    });
+    assert_eq!(back["data"]["by"], format!("bot:{}", id(&a)));
+    let e = assigned(&mut watch, &id(&m2));
+    assert_eq!(
+        (e["data"]["assignee"].clone(), e["data"]["by"].clone()),
+        (json!(ann), json!("system"))
+    );
+    assert!(e["seq"].as_u64() > back["seq"].as_u64());
+
+    // Ann asks for help, then leaves; Sue answers: Ann is not present, so the message is
+    // pending again (§6.1), and goes to Bob, online now, rather than waiting for Ann.
+    act_reply_help(&hub, &ann_t, &id(&m2));
+    drop(ann_console);
+    watch.recv_event("presence.changed", |e| {
+        e["data"] == json!({"agent_id": ann, "presence": "offline"})
+    });
+    let (_bob_console, _) = hub.console(&bob_t, None);
+    let (s, b) = hub.act(&sue_t, &id(&m2), "assign", json!({}));
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = hub.act(&sue_t, &id(&m2), "answer-help", json!({"answer": "yes"}));
+    assert_eq!(
+        (s, b["message"]["status"].clone()),
+        (200, json!("pending")),
+        "{b}"
+    );
+    let e = assigned(&mut watch, &id(&m2));
+    assert_eq!(
+        (e["data"]["assignee"].clone(), e["data"]["by"].clone()),
+        (json!(bob), json!("system"))
+    );
+}
+
+/// The assignee asks for help on `message`.
+fn act_reply_help(hub: &Hub, token: &str, message: &str) {
+    let (s, b) = hub.act(
+        token,
+        message,
+        "request-help",
+        json!({"question": "refund?"}),
+    );
+    assert_eq!(
+        (s, b["message"]["status"].clone()),
+        (200, json!("help_requested")),
+        "{b}"
+    );
 }
