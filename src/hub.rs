@@ -34,6 +34,10 @@ pub struct Hub {
     pub timers: Timers,
     /// Automatic assignment (an extension, off until an admin turns it on).
     pub router: Arc<crate::actors::router::Router>,
+    /// Closing idle conversations (an extension, off until an admin turns it on).
+    pub closer: Arc<crate::actors::closer::Closer>,
+    /// The automation settings as stored (`GET`/`PATCH /api/automation`).
+    automation: std::sync::Mutex<crate::actors::automation::Automation>,
     pub assistants: DashMap<AssistantId, Assistant>,
     /// Serialises the sends of one contact (conversation choice, idempotency), the
     /// repeats of one reply `client_id`, and edits of the agent and assistant registries.
@@ -63,7 +67,11 @@ impl Hub {
         let directory = Directory::load(&store)?;
         let admin_token_created = bootstrap_admin(&store, &directory, &config)?;
         let presence = Arc::new(PresenceView::default());
-        let router = Arc::new(crate::actors::router::Router::load(&store)?);
+        let automation = crate::actors::automation::load(&store)?;
+        let router = Arc::new(crate::actors::router::Router::new(automation.auto_assign));
+        let closer = Arc::new(crate::actors::closer::Closer::new(
+            automation.auto_close_seconds,
+        ));
         let presence_actor = PresenceActor::new(
             store.clone(),
             presence.clone(),
@@ -102,6 +110,8 @@ impl Hub {
             presence_actor,
             timers: Timers::default(),
             router,
+            closer,
+            automation: std::sync::Mutex::new(automation),
             assistants,
             locks: Default::default(),
             agent_slots,
@@ -115,6 +125,7 @@ impl Hub {
         });
         let armed = hub.timers.start(&hub)?;
         hub.router.start(&hub);
+        hub.closer.start(&hub);
         tracing::info!(timers = armed, epoch = hub.store.epoch(), "Hub ready.");
         Ok(hub)
     }
@@ -447,6 +458,28 @@ impl Hub {
             let consoles = hub.bus.revoke_agent(&rec.id);
             tracing::info!(agent_id = %rec.id, consoles, "Agent token replaced.");
             Ok((rec, token))
+        })
+        .await
+    }
+
+    /// The automation settings.
+    pub fn automation(&self) -> crate::actors::automation::Automation {
+        *self.automation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the automation settings (admin only): stored, then applied.
+    pub async fn set_automation(
+        self: &Arc<Self>,
+        patch: crate::actors::automation::Patch,
+    ) -> Result<crate::actors::automation::Automation, ApiError> {
+        let hub = self.clone();
+        self.locked("automation".into(), async move {
+            let next = patch.apply(hub.automation());
+            crate::actors::automation::save(&hub.store, &next).await?;
+            *hub.automation.lock().unwrap_or_else(|e| e.into_inner()) = next;
+            hub.router.set_on(next.auto_assign);
+            hub.closer.set(next.auto_close_seconds);
+            Ok(next)
         })
         .await
     }

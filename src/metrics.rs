@@ -39,6 +39,8 @@ pub struct Metrics {
     gc_pages: IntCounter,
     /// Pending messages given out by automatic assignment (`actors/router.rs`).
     auto_assignments: IntCounter,
+    /// Idle conversations closed by the hub (`actors/closer.rs`).
+    auto_closes: IntCounter,
     gc_seconds: Counter,
     /// Recovery snapshots of sled's page table written, and the time their captures took
     /// (in the snapshot thread, beside the writer).
@@ -134,7 +136,11 @@ fn build() -> Result<Metrics, prometheus::Error> {
     )?;
     let auto_assignments = IntCounter::new(
         "hub_auto_assignments_total",
-        "Pending customer messages assigned automatically to an online agent (PUT /api/routing).",
+        "Pending customer messages assigned automatically to an online agent (PATCH /api/automation).",
+    )?;
+    let auto_closes = IntCounter::new(
+        "hub_auto_closes_total",
+        "Idle conversations closed by the hub (PATCH /api/automation auto_close_seconds).",
     )?;
     let gc_pages = IntCounter::new(
         "hub_store_gc_pages_total",
@@ -201,6 +207,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(consistent_reads.clone()))?;
     registry.register(Box::new(gc_pages.clone()))?;
     registry.register(Box::new(auto_assignments.clone()))?;
+    registry.register(Box::new(auto_closes.clone()))?;
     registry.register(Box::new(gc_seconds.clone()))?;
     registry.register(Box::new(snapshots.clone()))?;
     registry.register(Box::new(snapshot_capture_seconds.clone()))?;
@@ -230,6 +237,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         log_bytes,
         gc_pages,
         auto_assignments,
+        auto_closes,
         gc_seconds,
         snapshots,
         snapshot_capture_seconds,
@@ -320,6 +328,11 @@ pub fn record_snapshot(capture: Duration) {
 /// Counts a message assigned automatically.
 pub fn record_auto_assignment() {
     METRICS.auto_assignments.inc();
+}
+
+/// Counts an idle conversation closed.
+pub fn record_auto_close() {
+    METRICS.auto_closes.inc();
 }
 
 /// Records one round of segment cleaning.

@@ -1870,14 +1870,14 @@ function renderSidebar() {
 /**
  * Who has what: "3 +1 held" (messages assigned or help answered, then on hold), or, for
  * an agent with a capacity (the most conversations automatic assignment gives them),
- * "2/5 conv." (the conversations of those messages), with the detail on hover.
+ * "2/5" (the conversations of those messages), with the detail on hover.
  */
 function teamLoad(a) {
   const w = a.workload;
   if (!w) return null;
   const cap = capacityOf(a);
   const convs = w.conversations ?? w.assigned;
-  const text = cap ? `${convs}/${cap} conv.` : `${w.assigned}${w.on_hold ? ` +${w.on_hold} held` : ''}`;
+  const text = cap ? `${convs}/${cap}` : `${w.assigned}${w.on_hold ? ` +${w.on_hold} held` : ''}`;
   const held = cap ? `${convs} ${convs === 1 ? 'conversation' : 'conversations'} of ${cap}: ` : '';
   const title = `${held}${w.assigned} assigned, ${w.on_hold} on hold, ${w.help_requested} help ${w.help_requested === 1 ? 'request' : 'requests'} open`;
   return h('span', { class: ['team-load', w.assigned + w.on_hold === 0 && 'idle', cap && convs >= cap && 'full'], title, 'aria-label': title, dataset: { assigned: String(w.assigned), onHold: String(w.on_hold) }, text });

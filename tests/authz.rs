@@ -66,8 +66,13 @@ fn every_route_answers_every_caller_as_specified() {
             Some(json!({"capacity": 2})),
             admin_404,
         ),
-        ("GET", "/api/routing", None, agent_read),
-        ("PUT", "/api/routing", Some(json!({})), admin_write),
+        ("GET", "/api/automation", None, agent_read),
+        (
+            "PATCH",
+            "/api/automation",
+            Some(json!({"auto_close_seconds": 0})),
+            admin_write,
+        ),
         (
             "POST",
             "/api/messages/nope/assign",

@@ -66,6 +66,8 @@ pub struct ConversationActor {
     since_snapshot: usize,
     /// The tail of the conversation's log of event seqs (this actor extends it).
     log: store::log::ConvLog,
+    /// The seq of the conversation's latest event (0: none yet).
+    last_seq: u64,
     /// The seq of the snapshot whose message runs are stored (`None`: none, or not
     /// known), so that a snapshot rewrites only the runs that changed since.
     written: Option<u64>,
@@ -83,6 +85,7 @@ impl ConversationActor {
             last_active: Instant::now(),
             since_snapshot: 0,
             log: store::log::ConvLog::default(),
+            last_seq: 0,
             written: None,
             empty: false,
         }
@@ -179,6 +182,7 @@ impl ConversationActor {
             self.state.apply_event(&ev);
             events.push(ev);
         }
+        self.last_seq = events.last().map(|e| e.seq).unwrap_or(self.last_seq);
         // unwrap: apply succeeded with events, so the conversation exists now.
         let conv = self
             .state
@@ -287,7 +291,8 @@ impl ConversationActor {
         Ok((Some(ticket.send(batch)), outcome, kick))
     }
 
-    /// Fills the presence inputs of a command from the presence actor's view.
+    /// Fills the inputs a command takes from outside the domain: presence (from the
+    /// presence actor's view) and the conversation's latest event.
     fn resolve_presence(&self, cmd: &mut Command) {
         match cmd {
             Command::AnswerHelp {
@@ -302,6 +307,7 @@ impl ConversationActor {
                     .map(|h| self.hub.presence.is_present(&h.requested_by))
                     .unwrap_or(false);
             }
+            Command::AutoClose { latest_seq, .. } => *latest_seq = self.last_seq,
             Command::HoldExpired {
                 message_id,
                 assignee_present,
@@ -401,6 +407,7 @@ fn target_of(cmd: &Command) -> Target {
         | Command::EndSession { .. }
         | Command::SetSpam { .. }
         | Command::SetOwner { .. }
+        | Command::AutoClose { .. }
         | Command::Rate { .. } => Target::Conversation,
         Command::HoldExpired { .. } => Target::Nothing,
     }
@@ -439,6 +446,7 @@ impl Actor for ConversationActor {
                         act.state = loaded.state;
                         act.log = loaded.log;
                         act.written = loaded.written;
+                        act.last_seq = loaded.last;
                     }
                     Err(e) => {
                         tracing::error!(conversation_id = %act.id, error = %e, "Conversation could not be restored.");

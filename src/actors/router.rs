@@ -1,5 +1,5 @@
 //! Automatic assignment (an extension, off until an admin turns it on with
-//! `PUT /api/routing`): the hub gives each pending customer message to an agent who is
+//! `PATCH /api/automation {"auto_assign": true}`): the hub gives each pending customer message to an agent who is
 //! online, as `system`, the way a supervisor would by hand.
 //!
 //! * **Continuity first**: a message goes to the online agent who already holds its
@@ -29,21 +29,12 @@ use crate::actors::presence::PresenceState;
 use crate::domain::{Actor as Who, AgentId, Command, ConversationId, MessageId};
 use crate::hub::Hub;
 use crate::store::index::names;
-use crate::store::{keys, Batch, Store, StoreError};
-use serde::{Deserialize, Serialize};
+use crate::store::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-/// The router's settings as stored (`META` `routing`) and as `GET /api/routing` shows them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Routing {
-    pub auto_assign: bool,
-}
-
-const KEY: &[u8] = b"routing";
 /// Pending messages read per sweep round (oldest first).
 const PENDING_PAGE: usize = 100;
 /// Most entries read of each of an agent's folders (Mine, On hold) to count its
@@ -72,14 +63,11 @@ pub struct Router {
 }
 
 impl Router {
-    /// Reads the stored setting (off when none).
-    pub fn load(store: &Store) -> Result<Router, StoreError> {
+    /// A router, on or off as the stored automation settings say.
+    pub fn new(on: bool) -> Router {
         let r = Router::default();
-        let routing = store
-            .get_json::<Routing>(keys::META, &[KEY])?
-            .unwrap_or_default();
-        r.on.store(routing.auto_assign, Ordering::Relaxed);
-        Ok(r)
+        r.on.store(on, Ordering::Relaxed);
+        r
     }
 
     /// Binds the router to its hub and starts its loop (a first sweep at once).
@@ -99,24 +87,15 @@ impl Router {
         });
     }
 
-    /// The current settings.
-    pub fn settings(&self) -> Routing {
-        Routing {
-            auto_assign: self.on.load(Ordering::Relaxed),
-        }
+    /// Whether automatic assignment is on.
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
     }
 
-    /// Stores `routing` durably, then applies it (a sweep follows when turned on).
-    pub async fn set(&self, store: &Arc<Store>, routing: Routing) -> Result<(), StoreError> {
-        let mut b = Batch::default();
-        b.put_json(keys::META, &[KEY], &routing);
-        store.commit(b).await?;
-        let was = self.on.swap(routing.auto_assign, Ordering::Relaxed);
-        if was != routing.auto_assign {
-            tracing::info!(auto_assign = routing.auto_assign, "Routing changed.");
-        }
+    /// Turns it on or off (the caller stored the setting first); a sweep follows when on.
+    pub fn set_on(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
         self.kick();
-        Ok(())
     }
 
     /// Something that may let a pending message be given out happened: a sweep runs

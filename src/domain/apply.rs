@@ -91,6 +91,16 @@ pub enum Command {
         message_id: MessageId,
         agent_id: AgentId,
     },
+    /// An extension: automation closes a conversation left idle (`src/actors/closer.rs`),
+    /// as the hub (`by: system`). `last_seq` is the conversation's latest event when it
+    /// was found idle; `latest_seq` is filled in by the conversation (its latest now): a
+    /// conversation that moved since, or holds a message still waiting for the team, or
+    /// is spam or closed, is refused.
+    AutoClose {
+        notes: String,
+        last_seq: u64,
+        latest_seq: u64,
+    },
     /// A hold timer fired; `assignee_present` says whether the holding agent is present.
     HoldExpired {
         message_id: MessageId,
@@ -534,6 +544,33 @@ pub fn apply(
                 notes,
             });
             tx.set_bot(true, &by);
+        }
+        Command::AutoClose {
+            notes,
+            last_seq,
+            latest_seq,
+        } => {
+            if !matches!(actor, Actor::System) {
+                return Err(DomainError::Forbidden("only the hub closes automatically"));
+            }
+            let c = tx.conversation()?;
+            if c.state == ConvState::Closed {
+                return Err(DomainError::Conflict("the conversation is already closed"));
+            }
+            if c.spam {
+                return Err(DomainError::Conflict("the conversation is spam"));
+            }
+            if last_seq != latest_seq {
+                return Err(DomainError::Conflict("the conversation moved since"));
+            }
+            if tx.state.messages.iter().any(|m| m.status.is_open()) {
+                return Err(DomainError::Conflict("a message waits for the team"));
+            }
+            tx.emit(EventBody::ConversationClosed {
+                by: "system".into(),
+                notes: Some(notes),
+            });
+            tx.set_bot(true, "system");
         }
         Command::EndSession { reason } => {
             agent_of(actor)?;

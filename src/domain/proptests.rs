@@ -458,6 +458,31 @@ impl Model {
                 out.push(MEv::Closed(by.clone()));
                 self.bot_active(true, &by, out);
             }
+            Command::AutoClose {
+                last_seq,
+                latest_seq,
+                ..
+            } => {
+                // Only the hub, an open conversation that is not spam, unchanged since it
+                // was found idle, with no message waiting for the team.
+                if !matches!(actor, Actor::System) {
+                    return Err(MErr::Forbidden);
+                }
+                let c = self.conv();
+                if c.closed || c.spam || last_seq != latest_seq {
+                    return Err(MErr::Conflict);
+                }
+                if self
+                    .msgs
+                    .iter()
+                    .any(|m| !matches!(m.status, Status::Answered | Status::Archived))
+                {
+                    return Err(MErr::Conflict);
+                }
+                self.conv().closed = true;
+                out.push(MEv::Closed("system".into()));
+                self.bot_active(true, "system", out);
+            }
             Command::EndSession { .. } => {
                 model_agent(actor)?;
                 let c = self.conv();
@@ -680,6 +705,10 @@ enum Op {
         msg: MsgSel,
         to: usize,
     },
+    AutoClose {
+        who: Who,
+        stale: bool,
+    },
     Rate {
         who: Who,
         score: u8,
@@ -746,6 +775,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(msg, matching, present)| Op::HoldExpired { msg, matching, present }),
         4 => (prop_oneof![4 => Just(Who::System), 1 => who()], msg_sel(), 0..3usize)
             .prop_map(|(who, msg, to)| Op::AutoAssign { who, msg, to }),
+        2 => (prop_oneof![4 => Just(Who::System), 1 => who()], prop::bool::weighted(0.2))
+            .prop_map(|(who, stale)| Op::AutoClose { who, stale }),
         2 => (prop_oneof![3 => (0..2usize).prop_map(Who::Contact), 1 => who()], 1..=5u8, any::<bool>())
             .prop_map(|(who, score, comment)| Op::Rate { who, score, comment }),
     ]
@@ -1040,6 +1071,14 @@ impl World {
             Op::Close { who } => {
                 let cmd = Command::Close { notes: None };
                 (cmd, self.actor(*who, None), "close".into())
+            }
+            Op::AutoClose { who, stale } => {
+                let cmd = Command::AutoClose {
+                    notes: "idle".into(),
+                    last_seq: 7,
+                    latest_seq: if *stale { 8 } else { 7 },
+                };
+                (cmd, self.actor(*who, None), "auto_close".into())
             }
             Op::EndSession { who } => {
                 let cmd = Command::EndSession { reason: None };
@@ -1449,6 +1488,9 @@ fn generated_cases_cover_every_transition() {
         "auto_assign:pending:conflict",
         "auto_assign:assigned:invalid_transition",
         "auto_assign:missing:not_found",
+        "auto_close:ok",
+        "auto_close:conflict",
+        "auto_close:forbidden",
     ];
     let missing: Vec<&str> = wanted
         .iter()

@@ -4,13 +4,13 @@
 
 pub mod agents;
 pub mod assistants;
+pub mod automation;
 pub mod contacts;
 pub mod conversations;
 pub mod cors;
 pub mod inbox;
 pub mod messages;
 pub mod ops;
-pub mod routing;
 pub mod saved;
 pub mod search;
 pub mod ui;
@@ -66,7 +66,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     inbox::configure(cfg);
     search::configure(cfg);
     saved::configure(cfg);
-    routing::configure(cfg);
+    automation::configure(cfg);
     assistants::configure(cfg);
     ops::configure(cfg);
     ui::configure(cfg);

@@ -197,6 +197,8 @@ pub struct LoadedConversation {
     pub log: log::ConvLog,
     /// The seq of the snapshot whose message runs are stored, if any.
     pub written: Option<u64>,
+    /// Its latest event's seq (0: none).
+    pub last: u64,
 }
 
 struct Request {
@@ -779,6 +781,20 @@ impl Store {
     /// backwards: a conversation list's previews read only the end of each log. An
     /// event's kind is read off its stored JSON before it is parsed, so the status
     /// events after a conversation's latest message cost a look-up each, not a parse.
+    /// The latest event of a conversation: its seq and time (none for a conversation
+    /// with no event).
+    pub fn latest_event_of(
+        &self,
+        conversation: &str,
+    ) -> Result<Option<(u64, crate::domain::Ts)>, StoreError> {
+        let tree = self.tree()?;
+        let (seqs, _) = self.conversation_seqs(&tree, conversation, 0)?;
+        let Some(&seq) = seqs.last() else {
+            return Ok(None);
+        };
+        Ok(self.events_of(&tree, &[seq])?.pop().map(|e| (seq, e.at)))
+    }
+
     pub fn last_conversation_event(
         &self,
         conversation: &str,
@@ -864,6 +880,7 @@ impl Store {
             state: st,
             log: tail,
             written,
+            last: seqs.last().copied().unwrap_or(after),
         })
     }
 

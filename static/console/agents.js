@@ -4,9 +4,9 @@
 // with "New token…" (the hub's POST /api/agents/{id}/token, an extension): the old one
 // stops working at once. PROTOCOL defines no way to edit or delete an agent.
 // The hub's own error message (§3, e.g. a name already taken) is shown inline.
-// Automatic assignment (extensions): a switch for the hub's routing (GET/PUT
-// /api/routing) and each agent's capacity, the most conversations the hub gives them at
-// once (PATCH /api/agents/{id}; empty: no limit, 0: never).
+// Automation (extensions, GET/PATCH /api/automation): a switch for automatic assignment
+// and each agent's capacity, the most conversations the hub gives them at once
+// (PATCH /api/agents/{id}; empty: no limit, 0: never); and when idle conversations close.
 
 import { h, fill, avatar } from './dom.js';
 import { ApiError, politeMessage } from './api.js';
@@ -26,6 +26,23 @@ function errorText(err) {
 
 const RANK = { online: 0, away: 1 };
 
+/** The idle periods offered for closing conversations (seconds; null: never). */
+const CLOSE_AFTER = [
+  [null, 'never'],
+  [3600, 'after 1 hour'],
+  [4 * 3600, 'after 4 hours'],
+  [12 * 3600, 'after 12 hours'],
+  [86400, 'after 1 day'],
+  [2 * 86400, 'after 2 days'],
+  [7 * 86400, 'after 7 days'],
+];
+
+/** "2 days", "90 minutes": a period in its largest whole unit (as the hub's notes say it). */
+function spanWords(seconds) {
+  const [n, unit] = seconds % 86400 === 0 ? [seconds / 86400, 'day'] : seconds % 3600 === 0 ? [seconds / 3600, 'hour'] : seconds % 60 === 0 ? [seconds / 60, 'minute'] : [seconds, 'second'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
 /**
  * Mounts the screen in `root`. api: the console's request function; meId(): the signed-in
  * agent's id; onChange(items): called with the agents after every load; onError(err): for
@@ -41,7 +58,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
 
   async function loadRouting() {
     try {
-      V.routing = await api('GET', '/api/routing');
+      V.routing = await api('GET', '/api/automation');
       V.routingError = null;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
@@ -50,9 +67,9 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     renderRouting();
   }
 
-  async function setRouting(on) {
+  async function setAutomation(change) {
     try {
-      V.routing = await api('PUT', '/api/routing', { auto_assign: on });
+      V.routing = await api('PATCH', '/api/automation', change);
       V.routingError = null;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
@@ -167,13 +184,25 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     const on = !!(V.routing && V.routing.auto_assign);
     const box = h('input', { id: 'routing-auto', type: 'checkbox', disabled: !V.routing });
     box.checked = on;
-    box.addEventListener('change', () => setRouting(box.checked));
-    return h('section', { id: 'routing', class: 'routing-panel', role: 'region', 'aria-label': 'Automatic assignment' },
+    box.addEventListener('change', () => setAutomation({ auto_assign: box.checked }));
+    const after = V.routing ? V.routing.auto_close_seconds : null;
+    const choices = CLOSE_AFTER.some(([s]) => s === after) ? CLOSE_AFTER : [...CLOSE_AFTER, [after, `after ${spanWords(after)}`]];
+    const close = h('select', { id: 'auto-close', disabled: !V.routing, 'aria-describedby': 'auto-close-hint' },
+      choices.map(([s, label]) => h('option', { value: s === null ? '' : String(s), text: label })));
+    close.value = after === null || after === undefined ? '' : String(after);
+    close.addEventListener('change', () => setAutomation({ auto_close_seconds: close.value === '' ? null : Number(close.value) }));
+    return h('section', { id: 'routing', class: 'routing-panel', role: 'region', 'aria-label': 'Automation' },
+      h('h2', { class: 'routing-title', text: 'Automation' }),
       h('label', { class: 'routing-switch', for: 'routing-auto' }, box,
         h('span', { text: 'Assign pending messages automatically' })),
       h('p', { class: 'muted routing-hint', text: on
         ? 'The hub gives each waiting customer message to an online agent: the one already handling the conversation, else its owner, else whoever has the fewest conversations, within their capacity. Away agents get nothing; a message handed back goes to someone else.'
         : 'Off: messages wait in Pending until an agent takes them or a supervisor assigns them.' }),
+      h('div', { class: 'routing-close' },
+        h('label', { for: 'auto-close', text: 'Close idle conversations' }), close),
+      h('p', { id: 'auto-close-hint', class: 'muted routing-hint', text: after
+        ? `An open conversation with nothing waiting for the team (every message answered or archived) is closed by the hub once nobody has written in it for ${spanWords(after)}. The customer's next message reopens it.`
+        : 'Off: conversations stay open until someone closes them.' }),
       V.routingError ? h('p', { class: 'form-error', role: 'alert', text: V.routingError }) : null);
   }
 

@@ -1,5 +1,6 @@
-//! Automatic assignment (an extension): `GET`/`PUT /api/routing`, agents' `capacity`
-//! (`PATCH /api/agents/{id}`), and the hub giving pending messages to online agents.
+//! Automation (extensions): `GET`/`PATCH /api/automation`; automatic assignment, with
+//! agents' `capacity` (`PATCH /api/agents/{id}`), giving pending messages to online
+//! agents; idle conversations closed by the hub.
 
 mod common;
 
@@ -17,14 +18,15 @@ fn agent_with(hub: &Hub, name: &str, role: &str, capacity: Option<u32>) -> (Stri
     (id(&b), b["token"].as_str().unwrap().to_string())
 }
 
+fn automation(hub: &Hub, patch: Value) -> Value {
+    let (s, b) = hub.call("PATCH", "/api/automation", Some(ADMIN), Some(patch));
+    assert_eq!(s, 200, "{b}");
+    b
+}
+
 fn routing(hub: &Hub, on: bool) {
-    let (s, b) = hub.call(
-        "PUT",
-        "/api/routing",
-        Some(ADMIN),
-        Some(json!({"auto_assign": on})),
-    );
-    assert_eq!((s, b), (200, json!({"auto_assign": on})));
+    let b = automation(hub, json!({ "auto_assign": on }));
+    assert_eq!(b["auto_assign"], on, "{b}");
 }
 
 fn capacity(hub: &Hub, agent: &str, capacity: Value) -> Value {
@@ -61,8 +63,14 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
     let (_admin_console, _) = hub.console(ADMIN, None);
 
     // Off by default: a message stays pending, with agents online.
-    let (s, b) = hub.get("/api/routing", &ann_t);
-    assert_eq!((s, b), (200, json!({"auto_assign": false})));
+    let (s, b) = hub.get("/api/automation", &ann_t);
+    assert_eq!(
+        (s, b),
+        (
+            200,
+            json!({"auto_assign": false, "auto_close_seconds": null})
+        )
+    );
     let (_, k0) = hub.contact();
     let m0 = hub.say(&k0, "before routing");
     let (s, b) = hub.post(
@@ -80,8 +88,14 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
     act_reply(&hub, &ann_t, &conv_of(&m0));
 
     routing(&hub, true);
-    let (s, b) = hub.get("/api/routing", &bob_t);
-    assert_eq!((s, b), (200, json!({"auto_assign": true})));
+    let (s, b) = hub.get("/api/automation", &bob_t);
+    assert_eq!(
+        (s, b),
+        (
+            200,
+            json!({"auto_assign": true, "auto_close_seconds": null})
+        )
+    );
 
     // The first customer goes to one of the two (nobody holds anything).
     let (_, k1) = hub.contact();
@@ -197,14 +211,24 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
 
     // Who may do what.
     assert_error(
-        hub.call("GET", "/api/routing", None, None),
+        hub.call("GET", "/api/automation", None, None),
         401,
         "unauthorized",
         "no token",
     );
-    assert_error(hub.get("/api/routing", &k), 403, "forbidden", "a contact");
+    assert_error(
+        hub.get("/api/automation", &k),
+        403,
+        "forbidden",
+        "a contact",
+    );
     let put = |token: &str, body: &str| {
-        hub.call_raw("PUT", "/api/routing", Some(token), Some(body.to_string()))
+        hub.call_raw(
+            "PATCH",
+            "/api/automation",
+            Some(token),
+            Some(body.to_string()),
+        )
     };
     assert_error(
         put(&ann_t, r#"{"auto_assign":true}"#),
@@ -213,13 +237,23 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
         "an agent",
     );
     for bad in [
-        "{}",
         r#"{"auto_assign":"yes"}"#,
         r#"{"auto_assign":true,"mode":"round_robin"}"#,
+        r#"{"auto_close_seconds":0}"#,
+        r#"{"auto_close_seconds":"3600"}"#,
         "[true]",
     ] {
         assert_error(put(ADMIN, bad), 400, "invalid", bad);
     }
+    // Nothing was changed by the refusals; an empty change answers what stands.
+    let (s, b) = put(ADMIN, "{}");
+    assert_eq!(
+        (s, b),
+        (
+            200,
+            json!({"auto_assign": false, "auto_close_seconds": null})
+        )
+    );
     let patch = |token: &str, agent: &str, body: &str| {
         hub.call_raw(
             "PATCH",
@@ -269,8 +303,14 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
     assert_eq!(hub.message(&ann_t, &id(&m))["status"], "pending");
     hub.kill9();
     hub.restart();
-    let (s, b) = hub.get("/api/routing", &ann_t);
-    assert_eq!((s, b), (200, json!({"auto_assign": true})));
+    let (s, b) = hub.get("/api/automation", &ann_t);
+    assert_eq!(
+        (s, b),
+        (
+            200,
+            json!({"auto_assign": true, "auto_close_seconds": null})
+        )
+    );
     let (_, agents) = hub.get("/api/agents", &ann_t);
     let cap = |who: &str| {
         agents["items"]
@@ -381,4 +421,88 @@ fn act_reply_help(hub: &Hub, token: &str, message: &str) {
         (200, json!("help_requested")),
         "{b}"
     );
+}
+
+/// An agent replies in the conversation of `message`; returns the conversation id.
+fn answered(hub: &Hub, token: &str, message: &Value) -> String {
+    let conv = conv_of(message);
+    act_reply(hub, token, &conv);
+    conv
+}
+
+fn state_of(hub: &Hub, token: &str, conv: &str) -> Value {
+    let (s, b) = hub.get(&format!("/api/conversations/{conv}"), token);
+    assert_eq!(s, 200, "{b}");
+    b["conversation"]["state"].clone()
+}
+
+#[test]
+fn idle_conversations_are_closed_once_nothing_waits_for_the_team() {
+    let mut hub = Hub::start();
+    let (_, ann_t) = agent_with(&hub, "Ann", "agent", None);
+    let (mut watch, _) = hub.console(&ann_t, None);
+    // B waits for an answer (older than A); C was answered, then marked spam.
+    let (_, kb) = hub.contact();
+    let b = conv_of(&hub.say(&kb, "still waiting"));
+    let (_, kc) = hub.contact();
+    let c = answered(&hub, &ann_t, &hub.say(&kc, "buy cheap watches"));
+    let (s, r) = hub.post(
+        &format!("/api/conversations/{c}/spam"),
+        &ann_t,
+        json!({"spam": true}),
+    );
+    assert_eq!(s, 200, "{r}");
+    // A was answered, and the customer said nothing more.
+    let (_, ka) = hub.contact();
+    let a = answered(&hub, &ann_t, &hub.say(&ka, "where is my parcel?"));
+
+    let b_json = automation(&hub, json!({"auto_close_seconds": 1}));
+    assert_eq!(
+        b_json,
+        json!({"auto_assign": false, "auto_close_seconds": 1})
+    );
+    let closed = watch.recv_event("conversation.closed", |e| e["conversation_id"] == a);
+    assert_eq!(
+        closed["data"],
+        json!({"by": "system", "notes": "Closed automatically after 1 second without activity"})
+    );
+    // §6.2's close: the bot is on again (Ann's reply had turned it off).
+    let bot = watch.recv_event("conversation.bot", |e| e["conversation_id"] == a);
+    assert_eq!(bot["data"], json!({"active": true, "by": "system"}));
+
+    // A conversation answered later is closed by a later scan: by then the scan that
+    // closed A had weighed B and C, and left them open.
+    let (_, kd) = hub.contact();
+    let d = answered(&hub, &ann_t, &hub.say(&kd, "and my refund?"));
+    watch.recv_event("conversation.closed", |e| e["conversation_id"] == d);
+    assert_eq!(state_of(&hub, &ann_t, &b), "open");
+    assert_eq!(state_of(&hub, &ann_t, &c), "open");
+    assert_eq!(metric(&hub.metrics(), "hub_auto_closes_total"), 2);
+
+    // The customer of A writes again: §6.2 reopens it, and it waits for the team.
+    hub.say(&ka, "it never came");
+    let (_, b2) = hub.get(&format!("/api/conversations/{a}"), &ann_t);
+    assert_eq!(b2["conversation"]["state"], "open");
+
+    // The setting survives a crash, and closing goes on after it.
+    hub.kill9();
+    hub.restart();
+    let (s, now) = hub.get("/api/automation", &ann_t);
+    assert_eq!(
+        (s, now),
+        (200, json!({"auto_assign": false, "auto_close_seconds": 1}))
+    );
+    let (mut watch, _) = hub.console(&ann_t, None);
+    let (_, ke) = hub.contact();
+    let e = answered(&hub, &ann_t, &hub.say(&ke, "one more thing"));
+    watch.recv_event("conversation.closed", |ev| ev["conversation_id"] == e);
+    assert_eq!(
+        state_of(&hub, &ann_t, &a),
+        "open",
+        "A has a message waiting"
+    );
+
+    // Off again: `null`.
+    let off = automation(&hub, json!({"auto_close_seconds": null}));
+    assert_eq!(off["auto_close_seconds"], Value::Null);
 }

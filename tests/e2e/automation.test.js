@@ -1,6 +1,7 @@
-// Automatic assignment: the admin turns it on in Admin → Agents and sets an agent's
-// capacity there; a customer's message then goes to that agent, whose console tells
-// them and whose timeline says it was assigned automatically.
+// Automation: the admin turns automatic assignment on in Admin → Agents and sets an
+// agent's capacity there; a customer's message then goes to that agent, whose console
+// tells them and whose timeline says it was assigned automatically. Idle conversations:
+// the admin picks a period there, and a conversation the hub closed says why.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,7 +40,7 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
 
   await box.check();
   await admin.locator('#routing', { hasText: 'gives each waiting customer message' }).waitFor();
-  assert.deepEqual(await api(hub, 'GET', '/api/routing', ann.token), { auto_assign: true });
+  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: true, auto_close_seconds: null });
 
   // Ann is online; a customer writes: the message is hers, and she is told.
   const annPage = await newPage(browser);
@@ -52,14 +53,31 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   assert.equal(mine.items.length, 1);
   assert.equal(mine.items[0].text, 'My parcel never came');
   // the team list says how full Ann is, in conversations of her capacity
-  await admin.locator('#team .team-item', { hasText: 'Ann Lee' }).locator('.team-load', { hasText: '1/2 conv.' }).waitFor();
+  await admin.locator('#team .team-item', { hasText: 'Ann Lee' }).locator('.team-load[title^="1 conversation of 2"]', { hasText: '1/2' }).waitFor();
   await openConversationById(annPage, mine.items[0].conversation_id);
   await annPage.locator('#timeline .tl-event', { hasText: 'The message was assigned automatically to you' }).waitFor();
 
   // Turned off again from the same switch.
   await box.uncheck();
   await admin.locator('#routing', { hasText: 'messages wait in Pending' }).waitFor();
-  assert.deepEqual(await api(hub, 'GET', '/api/routing', ann.token), { auto_assign: false });
+  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, auto_close_seconds: null });
+
+  // Idle conversations: a period chosen from the list, then back to never.
+  await admin.locator('#routing', { hasText: 'conversations stay open until someone closes them' }).waitFor();
+  await admin.selectOption('#auto-close', { label: 'after 1 day' });
+  await admin.locator('#routing', { hasText: 'once nobody has written in it for 1 day' }).waitFor();
+  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, auto_close_seconds: 86400 });
+  await admin.selectOption('#auto-close', { label: 'never' });
+  await admin.locator('#routing', { hasText: 'conversations stay open until someone closes them' }).waitFor();
+  assert.equal((await api(hub, 'GET', '/api/automation', ann.token)).auto_close_seconds, null);
+
+  // A period set elsewhere (here one second) shows as it is; Ann answered her customer,
+  // so the conversation is closed by the hub, and her timeline says why.
+  await api(hub, 'POST', `/api/conversations/${mine.items[0].conversation_id}/replies`, ann.token, { text: 'It is on its way.' });
+  await api(hub, 'PATCH', '/api/automation', ADMIN_TOKEN, { auto_close_seconds: 1 });
+  await annPage.locator('#timeline .tl-event', { hasText: 'The hub closed the conversation — notes: “Closed automatically after 1 second without activity”' }).waitFor();
+  await admin.reload();
+  await admin.locator('#auto-close option:checked', { hasText: 'after 1 second' }).waitFor({ state: 'attached' });
 
   for (const p of [admin, annPage, customer]) {
     assert.deepEqual(realProblems(p), []);
