@@ -506,3 +506,32 @@ fn idle_conversations_are_closed_once_nothing_waits_for_the_team() {
     let off = automation(&hub, json!({"auto_close_seconds": null}));
     assert_eq!(off["auto_close_seconds"], Value::Null);
 }
+
+#[test]
+fn a_long_queue_nobody_can_take_does_not_hide_newer_messages() {
+    let hub = Hub::start();
+    let (ann, ann_t) = agent_with(&hub, "Ann", "agent", None);
+    // More pending messages than a page of the router's reads, all in ended sessions
+    // (left to people), and older than the one that matters.
+    for i in 0..130 {
+        let (_, k) = hub.contact();
+        let conv = conv_of(&hub.say(&k, &format!("old question {i}")));
+        let (s, b) = hub.post(
+            &format!("/api/conversations/{conv}/end-session"),
+            ADMIN,
+            json!({}),
+        );
+        assert_eq!(s, 200, "{b}");
+    }
+    routing(&hub, true);
+    let (mut console, _) = hub.console(&ann_t, None);
+    let (_, k) = hub.contact();
+    let m = hub.say(&k, "a new question");
+    let e = assigned(&mut console, &id(&m));
+    assert_eq!(e["data"]["assignee"], json!(ann));
+    let (_, inbox) = hub.get("/api/inbox?folder=pending&limit=1", &ann_t);
+    assert_eq!(
+        inbox["counts"]["pending"], 130,
+        "the ended ones wait for people"
+    );
+}

@@ -1,6 +1,6 @@
 //! Automatic assignment (an extension, off until an admin turns it on with
-//! `PATCH /api/automation {"auto_assign": true}`): the hub gives each pending customer message to an agent who is
-//! online, as `system`, the way a supervisor would by hand.
+//! `PATCH /api/automation {"auto_assign": true}`): the hub gives each pending customer
+//! message to an agent who is online, as `system`, the way a supervisor would by hand.
 //!
 //! * **Continuity first**: a message goes to the online agent who already holds its
 //!   conversation (a message of it in Mine or On hold), else to the conversation's owner
@@ -19,11 +19,12 @@
 //! * Nothing waits for room: a message nobody can take stays pending, and is given out
 //!   when an agent comes online, frees a conversation or gets more capacity.
 //!
-//! The router keeps no state of its own but a round-robin clock: each sweep reads the
-//! oldest pending messages and the online agents' folders from the store, then assigns
-//! through the conversations' actors (each assignment is an ordinary durable command; a
-//! message that someone took meanwhile is simply refused). Sweeps run one at a time,
-//! woken by any change that may matter (a kick), and every 15 s while on.
+//! The router keeps no copy of the inbox, only its round-robin clock and who handed back
+//! which pending message: each sweep reads the oldest pending messages and the online
+//! agents' folders from the store, then assigns through the conversations' actors (each
+//! assignment is an ordinary durable command; a message that someone took meanwhile is
+//! simply refused). Sweeps run one at a time, woken by any change that may matter (a
+//! kick), and every 15 s while on.
 
 use crate::actors::presence::PresenceState;
 use crate::domain::{Actor as Who, AgentId, Command, ConversationId, MessageId};
@@ -35,8 +36,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
-/// Pending messages read per sweep round (oldest first).
+/// Pending messages read per trip to the store (oldest first).
 const PENDING_PAGE: usize = 100;
+/// Most pages of Pending a sweep reads; the next sweep goes on from there (so that a
+/// long queue of messages nobody can take, e.g. of ended sessions, never hides the
+/// newer ones).
+const MAX_PAGES: usize = 20;
+/// After a sweep that gave nothing out, the next waits at least this long (a team that is
+/// full while messages keep arriving would otherwise sweep back to back for nothing).
+const IDLE_GAP: Duration = Duration::from_millis(200);
 /// Most entries read of each of an agent's folders (Mine, On hold) to count its
 /// conversations: an agent holding more counts as holding what was read, which is past
 /// any capacity a team gives, and keeps a sweep's reads bounded (20 agents online at
@@ -60,6 +68,8 @@ pub struct Router {
     /// Messages an agent handed back (unassigned): not given to that agent again.
     returned: Mutex<HashMap<MessageId, AgentId>>,
     clock: AtomicU64,
+    /// Where the next sweep starts in Pending (its order), if not at its start.
+    cursor: Mutex<Option<u64>>,
 }
 
 impl Router {
@@ -80,16 +90,14 @@ impl Router {
             loop {
                 if router.on.load(Ordering::Relaxed) {
                     let Some(hub) = weak.upgrade() else { return };
-                    sweep(&hub, &router).await;
+                    if sweep(&hub, &router).await == 0 {
+                        drop(hub);
+                        actix_web::rt::time::sleep(IDLE_GAP).await;
+                    }
                 }
                 let _ = actix_web::rt::time::timeout(PERIOD, router.wake.notified()).await;
             }
         });
-    }
-
-    /// Whether automatic assignment is on.
-    pub fn is_on(&self) -> bool {
-        self.on.load(Ordering::Relaxed)
     }
 
     /// Turns it on or off (the caller stored the setting first); a sweep follows when on.
@@ -147,10 +155,12 @@ struct Waiting {
     ended: bool,
 }
 
-/// What one sweep reads, in one trip to the store.
+/// What one trip to the store reads: a page of Pending, and the agents' conversations
+/// when asked.
 struct Snapshot {
     waiting: Vec<Waiting>,
-    full: bool,
+    /// The order of the page's last entry when the page was full (more may follow).
+    next: Option<u64>,
     holds: Vec<HashSet<ConversationId>>,
 }
 
@@ -178,9 +188,11 @@ pub fn held_conversations(s: &Store, agent: &str) -> Result<HashSet<Conversation
     Ok(set)
 }
 
-fn read(s: &Store, agents: &[AgentId]) -> Result<Snapshot, StoreError> {
-    let page = s.index_asc(names::PENDING, None, PENDING_PAGE)?;
-    let full = page.len() >= PENDING_PAGE;
+fn read(s: &Store, after: Option<u64>, agents: &[AgentId]) -> Result<Snapshot, StoreError> {
+    let page = s.index_asc(names::PENDING, after, PENDING_PAGE)?;
+    let next = (page.len() >= PENDING_PAGE)
+        .then(|| page.last().map(|(o, _, _)| *o))
+        .flatten();
     let mut convs: HashMap<ConversationId, Option<crate::domain::Conversation>> = HashMap::new();
     let mut waiting = Vec::with_capacity(page.len());
     for (order, id, value) in page {
@@ -202,66 +214,68 @@ fn read(s: &Store, agents: &[AgentId]) -> Result<Snapshot, StoreError> {
         });
     }
     let mut holds = Vec::with_capacity(agents.len());
-    if waiting.is_empty() {
-        return Ok(Snapshot {
-            waiting,
-            full,
-            holds,
-        });
-    }
-    for a in agents {
-        holds.push(held_conversations(s, a.as_str())?);
+    if !waiting.is_empty() {
+        for a in agents {
+            holds.push(held_conversations(s, a.as_str())?);
+        }
     }
     Ok(Snapshot {
         waiting,
-        full,
+        next,
         holds,
     })
 }
 
-/// Gives out what can be given: rounds of the oldest pending messages until one assigns
-/// nothing or Pending is read to its end.
-async fn sweep(hub: &Arc<Hub>, router: &Router) {
-    loop {
-        let mut candidates: Vec<Candidate> = hub
-            .directory
-            .agents()
-            .into_iter()
-            .filter(|a| match a.capacity {
-                Some(c) => c > 0,
-                None => a.role != crate::domain::Role::Admin,
-            })
-            .filter(|a| hub.presence.get(a.id.as_str()) == PresenceState::Online)
-            .map(|a| Candidate {
-                id: a.id,
-                capacity: a.capacity,
-                holds: HashSet::new(),
-            })
-            .collect();
-        if candidates.is_empty() {
-            return;
-        }
-        let ids: Vec<AgentId> = candidates.iter().map(|c| c.id.clone()).collect();
+/// Gives out what can be given: Pending read oldest first, a page at a time, from where
+/// the last sweep stopped, for at most [`MAX_PAGES`] pages. Returns how many messages
+/// were given.
+async fn sweep(hub: &Arc<Hub>, router: &Router) -> usize {
+    let mut candidates: Vec<Candidate> = hub
+        .directory
+        .agents()
+        .into_iter()
+        .filter(|a| match a.capacity {
+            Some(c) => c > 0,
+            None => a.role != crate::domain::Role::Admin,
+        })
+        .filter(|a| hub.presence.get(a.id.as_str()) == PresenceState::Online)
+        .map(|a| Candidate {
+            id: a.id,
+            capacity: a.capacity,
+            holds: HashSet::new(),
+        })
+        .collect();
+    if candidates.is_empty() {
+        return 0;
+    }
+    let start = *lock(&router.cursor);
+    let mut after = start;
+    let mut holds_read = false;
+    let mut seen: HashSet<MessageId> = HashSet::new();
+    let mut given = 0usize;
+    for _ in 0..MAX_PAGES {
+        // The agents' conversations are read once, with the first page that has work;
+        // then each choice counts for the next.
+        let ids: Vec<AgentId> = match holds_read {
+            false => candidates.iter().map(|c| c.id.clone()).collect(),
+            true => Vec::new(),
+        };
         let started = std::time::Instant::now();
-        let snap = match hub.store.read(move |s| read(s, &ids)).await {
+        let snap = match hub.store.read(move |s| read(s, after, &ids)).await {
             Ok(snap) => snap,
             Err(e) => {
                 tracing::warn!(error = %e, "Routing sweep could not read the store.");
-                return;
+                return given;
             }
         };
         let read_took = started.elapsed();
-        if snap.waiting.is_empty() {
-            return;
+        if !snap.holds.is_empty() {
+            for (c, holds) in candidates.iter_mut().zip(snap.holds) {
+                c.holds = holds;
+            }
+            holds_read = true;
         }
-        for (c, holds) in candidates.iter_mut().zip(snap.holds) {
-            c.holds = holds;
-        }
-        if !snap.full {
-            // Pending was read whole: a hand-back of a message not in it is over.
-            let waiting: HashSet<&MessageId> = snap.waiting.iter().map(|w| &w.message).collect();
-            lock(&router.returned).retain(|m, _| waiting.contains(m));
-        }
+        seen.extend(snap.waiting.iter().map(|w| w.message.clone()));
         // Decide first (each choice counts for the next), then assign all at once: the
         // commands share group commits instead of waiting for one another's.
         let mut plan = Vec::new();
@@ -284,11 +298,11 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) {
             hub.exec(&w.conversation, cmd, Who::System, None)
         }))
         .await;
-        let mut given = 0usize;
+        let mut page_given = 0usize;
         for ((w, agent), res) in plan.iter().zip(results) {
             match res {
                 Ok(_) => {
-                    given += 1;
+                    page_given += 1;
                     lock(&router.returned).remove(&w.message);
                     crate::metrics::record_auto_assignment();
                     tracing::debug!(message_id = %w.message, agent_id = %agent, "Assigned automatically.");
@@ -299,17 +313,29 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) {
                 }
             }
         }
+        given += page_given;
         tracing::debug!(
             planned = plan.len(),
-            given,
+            given = page_given,
             read_us = read_took.as_micros() as u64,
             took_us = started.elapsed().as_micros() as u64,
-            "Routing sweep."
+            "Routing sweep page."
         );
-        if given == 0 || !snap.full {
-            return;
+        match snap.next {
+            Some(next) => after = Some(next),
+            None => {
+                // The end of Pending: the next sweep starts over. Read whole, it says
+                // which hand-backs still matter.
+                *lock(&router.cursor) = None;
+                if start.is_none() {
+                    lock(&router.returned).retain(|m, _| seen.contains(m));
+                }
+                return given;
+            }
         }
     }
+    *lock(&router.cursor) = after;
+    given
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
