@@ -42,8 +42,9 @@ const PENDING_PAGE: usize = 100;
 /// long queue of messages nobody can take, e.g. of ended sessions, never hides the
 /// newer ones).
 const MAX_PAGES: usize = 20;
-/// After a sweep that gave nothing out, the next waits at least this long (a team that is
-/// full while messages keep arriving would otherwise sweep back to back for nothing).
+/// After a sweep that found messages waiting and gave none out, the next waits at least
+/// this long (a team that is full while messages keep arriving would otherwise sweep back
+/// to back for nothing).
 const IDLE_GAP: Duration = Duration::from_millis(200);
 /// Most entries read of each of an agent's folders (Mine, On hold) to count its
 /// conversations: an agent holding more counts as holding what was read, which is past
@@ -90,7 +91,8 @@ impl Router {
             loop {
                 if router.on.load(Ordering::Relaxed) {
                     let Some(hub) = weak.upgrade() else { return };
-                    if sweep(&hub, &router).await == 0 {
+                    let (waiting, given) = sweep(&hub, &router).await;
+                    if waiting > 0 && given == 0 {
                         drop(hub);
                         actix_web::rt::time::sleep(IDLE_GAP).await;
                     }
@@ -228,8 +230,8 @@ fn read(s: &Store, after: Option<u64>, agents: &[AgentId]) -> Result<Snapshot, S
 
 /// Gives out what can be given: Pending read oldest first, a page at a time, from where
 /// the last sweep stopped, for at most [`MAX_PAGES`] pages. Returns how many messages
-/// were given.
-async fn sweep(hub: &Arc<Hub>, router: &Router) -> usize {
+/// waited (in the pages read) and how many were given.
+async fn sweep(hub: &Arc<Hub>, router: &Router) -> (usize, usize) {
     let mut candidates: Vec<Candidate> = hub
         .directory
         .agents()
@@ -246,7 +248,7 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) -> usize {
         })
         .collect();
     if candidates.is_empty() {
-        return 0;
+        return (0, 0);
     }
     let start = *lock(&router.cursor);
     let mut after = start;
@@ -265,7 +267,7 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) -> usize {
             Ok(snap) => snap,
             Err(e) => {
                 tracing::warn!(error = %e, "Routing sweep could not read the store.");
-                return given;
+                return (seen.len(), given);
             }
         };
         let read_took = started.elapsed();
@@ -330,12 +332,12 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) -> usize {
                 if start.is_none() {
                     lock(&router.returned).retain(|m, _| seen.contains(m));
                 }
-                return given;
+                return (seen.len(), given);
             }
         }
     }
     *lock(&router.cursor) = after;
-    given
+    (seen.len(), given)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
