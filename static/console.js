@@ -266,6 +266,7 @@ function onRoute() {
   document.body.classList.remove('nav-open');
   if (showAdminPage(prev)) return;
   if (prev.kind !== S.route.kind || prev.key !== S.route.key || !S.list.sig) {
+    if (S.route.kind === 'inbox' && S.route.key === 'pending') loadAutomation();
     S.list = { sig: '', items: [], loading: true, error: null, limit: 50, more: false };
     renderList();
     refreshLists();
@@ -1908,9 +1909,28 @@ function statusBadge(status) {
   return h('span', { class: `badge s-${status}`, dataset: { status }, text: STATUS_LABEL[status] || status });
 }
 
+/**
+ * Whether the hub assigns pending messages by itself (GET /api/automation, an
+ * extension), read each time Pending is opened: its list then says so.
+ */
+async function loadAutomation() {
+  try {
+    S.autoAssign = !!(await api('GET', '/api/automation')).auto_assign;
+  } catch {
+    S.autoAssign = false; // (an older hub, or a failed read: no note)
+  }
+  renderListNote();
+}
+
+function renderListNote() {
+  const { kind, key } = S.route;
+  $('list-note').hidden = !(S.autoAssign && kind === 'inbox' && key === 'pending');
+}
+
 function renderList() {
   const { kind, key } = S.route;
   if (isAdminPage(kind)) return;
+  renderListNote();
   const label = kind === 'search' ? `Search: “${key}”` : kind === 'mentions' ? 'Mentions' : (kind === 'inbox' ? FOLDERS : CONV_STATES).find(([k]) => k === key)[1];
   $('list-title').textContent = kind === 'conversations' ? `${label} conversations` : label;
   $('list-order').hidden = kind !== 'inbox';

@@ -41,10 +41,16 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   await box.check();
   await admin.locator('#routing', { hasText: 'gives each waiting customer message' }).waitFor();
   assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: true, auto_close_seconds: null });
+  await admin.click('#folders a[data-folder="pending"]');
+  await admin.locator('#list-note', { hasText: 'The hub assigns these to online agents' }).waitFor();
+  await admin.locator('#nav-agents').click();
+  await admin.locator('#routing-auto:checked').waitFor();
 
   // Ann is online; a customer writes: the message is hers, and she is told.
   const annPage = await newPage(browser);
   await signIn(annPage, hub, ann.token);
+  // Pending says that the hub hands its messages out
+  await annPage.locator('#list-note:not([hidden])', { hasText: 'The hub assigns these to online agents' }).waitFor();
   const customer = await newPage(browser);
   await openWidget(customer, hub);
   await widgetSend(customer, 'My parcel never came');
@@ -61,6 +67,10 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   await box.uncheck();
   await admin.locator('#routing', { hasText: 'messages wait in Pending' }).waitFor();
   assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, auto_close_seconds: null });
+  await admin.click('#folders a[data-folder="pending"]');
+  await admin.locator('#list-title', { hasText: 'Pending' }).waitFor();
+  await admin.locator('#list-note').waitFor({ state: 'hidden' });
+  await admin.locator('#nav-agents').click();
 
   // Idle conversations: a period chosen from the list, then back to never.
   await admin.locator('#routing', { hasText: 'conversations stay open until someone closes them' }).waitFor();
