@@ -2,29 +2,17 @@
 // agent and is shown its token once; that token signs the new agent in. A taken name
 // shows the hub's message inline; an agent does not see the screen in the menu.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { createAgent, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let alice;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  alice = await createAgent(hub, 'Alice Martin', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['alice', 'Alice Martin']]);
 
 test('the admin lists the agents, adds one, and the token shown once signs that agent in', async () => {
+  const { hub, browser } = S;
   const page = await newPage(browser);
   await signIn(page, hub, ADMIN_TOKEN);
   await page.locator('#nav-agents').click();
@@ -111,6 +99,7 @@ test('the admin lists the agents, adds one, and the token shown once signs that 
 });
 
 test('an agent does not see the Agents entry', async () => {
+  const { hub, browser, alice } = S;
   const page = await newPage(browser);
   await signIn(page, hub, alice.token);
   await page.waitForFunction(() => document.querySelector('#me .me-name')?.textContent === 'Alice Martin');
@@ -119,6 +108,7 @@ test('an agent does not see the Agents entry', async () => {
 });
 
 test('a teammate signing in while the admin types a name changes neither the field nor the caret', async () => {
+  const { hub, browser } = S;
   const bruno = await createAgent(hub, 'Bruno Costa', 'agent');
   const page = await newPage(browser);
   await signIn(page, hub, ADMIN_TOKEN);

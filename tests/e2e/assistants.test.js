@@ -3,29 +3,17 @@
 // bot's reply; the admin unpublishes it and the list shows it as a draft again. The
 // hub's error message shows inline; an agent does not see the screen in the menu.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { api, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, openWidget, widgetSend } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let alice;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  alice = await createAgent(hub, 'Alice Martin', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['alice', 'Alice Martin']]);
 
 test('the admin adds an assistant, publishes it on web, the widget gets its reply; unpublished it is a draft', async () => {
+  const { hub, browser } = S;
   const page = await newPage(browser);
   await signIn(page, hub, ADMIN_TOKEN);
   const nav = page.locator('#nav-assistants');
@@ -107,6 +95,7 @@ test('the admin adds an assistant, publishes it on web, the widget gets its repl
 });
 
 test('an agent does not see the Assistants entry', async () => {
+  const { hub, browser, alice } = S;
   const page = await newPage(browser);
   await signIn(page, hub, alice.token);
   await page.waitForFunction(() => document.querySelector('#me .me-name')?.textContent === 'Alice Martin');
@@ -117,6 +106,7 @@ test('an agent does not see the Assistants entry', async () => {
 });
 
 test('keyboard focus stays in the form after Add rule and Remove; a failed publish keeps the typed channels', async () => {
+  const { hub, browser } = S;
   const page = await newPage(browser);
   await signIn(page, hub, ADMIN_TOKEN);
   await page.locator('#nav-assistants').click();
@@ -181,6 +171,7 @@ test('keyboard focus stays in the form after Add rule and Remove; a failed publi
 });
 
 test('saving a bot customers could never get past asks first; publishing on a channel another bot holds asks first', async () => {
+  const { hub, browser } = S;
   const page = await newPage(browser);
   await signIn(page, hub, ADMIN_TOKEN);
   await page.locator('#nav-assistants').click();
@@ -238,6 +229,7 @@ test('saving a bot customers could never get past asks first; publishing on a ch
 });
 
 test('a save from a stale copy is refused: the screen shows the other admin’s version and keeps the edit to retry; Delete asks first', async () => {
+  const { hub, browser } = S;
   const path = (id) => `/api/assistants/${encodeURIComponent(id)}`;
   const created = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, { name: 'Returns bot', rules: [{ match: 'return', reply: 'Use the label in your parcel.' }], transfer_keywords: ['agent'] });
   const page = await newPage(browser);

@@ -1,34 +1,20 @@
 // The conversation pane under live traffic: a live event patches the timeline instead of
 // rebuilding it, so an open menu stays open and a text selection survives.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { api, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn, openWidget, widgetSend, openRow, messageCard } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ana;
-let omar;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ana = await createAgent(hub, 'Ana Lopez', 'agent');
-  omar = await createAgent(hub, 'Omar Haddad', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ana', 'Ana Lopez'], ['omar', 'Omar Haddad']]);
 
 /** The text selected in the page. */
 const selection = (page) => page.evaluate(() => String(window.getSelection()));
 
 test('an open Hold menu and a text selection survive live updates of the conversation', async () => {
+  const { hub, browser, ana, omar } = S;
   const widget = await newPage(browser, { viewport: { width: 1100, height: 760 } });
   await openWidget(widget, hub);
   await widgetSend(widget, 'My order number is ORD-77421, it has not arrived.');
@@ -78,6 +64,7 @@ test('an open Hold menu and a text selection survive live updates of the convers
 });
 
 test('the Assign to… dialog stays open while the customer writes', async () => {
+  const { hub, browser, ana } = S;
   const widget = await newPage(browser, { viewport: { width: 1100, height: 760 } });
   await openWidget(widget, hub);
   await widgetSend(widget, 'Please change my delivery address');
@@ -99,6 +86,7 @@ test('the Assign to… dialog stays open while the customer writes', async () =>
 });
 
 test('the owner is told when the customer writes back in a conversation not open; others are not', async () => {
+  const { hub, browser, ana, omar } = S;
   const widget = await newPage(browser, { viewport: { width: 1100, height: 760 } });
   await openWidget(widget, hub);
   await widgetSend(widget, 'Is the blue jacket in stock?');
@@ -141,6 +129,7 @@ test('the owner is told when the customer writes back in a conversation not open
 });
 
 test('the Activities tab lists the conversation\'s events newest first, as sentences, live', async () => {
+  const { hub, browser, ana, omar } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   const first = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Where is parcel 5531?' });
   await api(hub, 'POST', `/api/messages/${first.message.id}/assign`, omar.token);
@@ -182,6 +171,7 @@ test('the Activities tab lists the conversation\'s events newest first, as sente
 });
 
 test('a conversation whose load is slow shows what happened meanwhile, even under heavy traffic', async () => {
+  const { hub, browser, ana, omar } = S;
   const s1 = await api(hub, 'POST', '/api/widget/session', undefined, {});
   const first = await api(hub, 'POST', '/api/widget/messages', s1.token, { text: 'Slow load parcel 6620' });
   const convId = first.message.conversation_id;
@@ -229,6 +219,7 @@ test('a conversation whose load is slow shows what happened meanwhile, even unde
 });
 
 test('Escape closes the open Hold menu and gives focus back to its summary', async () => {
+  const { hub, browser, ana } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Escape-key parcel 8812' });
 
@@ -260,6 +251,7 @@ test('Escape closes the open Hold menu and gives focus back to its summary', asy
 });
 
 test('an agent reply bubble is set like the other bubbles, not like the logo', async () => {
+  const { hub, browser, ana } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   const first = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Bubble font check 4410' });
   await api(hub, 'POST', `/api/conversations/${first.message.conversation_id}/replies`, ana.token, { text: 'Reply bubble text' });
@@ -290,6 +282,7 @@ test('an agent reply bubble is set like the other bubbles, not like the logo', a
 });
 
 test('a colleague\'s reply arriving while I write one is pointed out', async () => {
+  const { hub, browser, ana, omar } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Can I pay in three instalments?' });
   const page = await newPage(browser);
@@ -305,6 +298,7 @@ test('a colleague\'s reply arriving while I write one is pointed out', async () 
 });
 
 test('a customer who gave the widget a name and an email is shown by them', async () => {
+  const { hub, browser, ana } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, { name: 'Léa Dubois', email: 'lea@example.com' });
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'My invoice shows the wrong address' });
   const page = await newPage(browser);
@@ -320,6 +314,7 @@ test('a customer who gave the widget a name and an email is shown by them', asyn
 });
 
 test('a very long customer message is folded so its actions stay in reach, and unfolds on demand', async () => {
+  const { hub, browser, ana } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   const long = `Long story about order 4471. ${'The parcel went to the wrong depot and back. '.repeat(60)}End of story.`;
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: long });

@@ -3,35 +3,23 @@
 // a conversation the bot answers alone is "Bot only", a closed one "Closed", a spam one
 // "Spam". The list updates live, like the others.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { createAgent, api, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, shot, realProblems } from './lib/browser.js';
 import { signIn } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let alice;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  alice = await createAgent(hub, 'Alice Martin', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['alice', 'Alice Martin']]);
 
 async function customerWrites(channel, text) {
-  const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel });
-  const m = await api(hub, 'POST', '/api/widget/messages', s.token, { text });
+  const s = await api(S.hub, 'POST', '/api/widget/session', undefined, { channel });
+  const m = await api(S.hub, 'POST', '/api/widget/messages', s.token, { text });
   return m.message.conversation_id;
 }
 
 test('All lists bot-only, closed and spam conversations live, each marked with its state', async () => {
+  const { hub, browser, alice } = S;
   const bot = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, {
     name: 'Lumi',
     rules: [{ match: 'opening hours', reply: 'Our shop is open from 9 to 18, Monday to Saturday.' }],
@@ -116,6 +104,7 @@ test('All lists bot-only, closed and spam conversations live, each marked with i
 });
 
 test('a folder can be worked oldest first, paged with Load newer, and the choice is kept', async () => {
+  const { hub, browser, alice } = S;
   for (let i = 1; i <= 55; i++) await customerWrites('queue', `Queue question number ${String(i).padStart(2, '0')}`);
   const page = await newPage(browser);
   await signIn(page, hub, alice.token);
@@ -148,6 +137,7 @@ test('a folder can be worked oldest first, paged with Load newer, and the choice
 });
 
 test('a conversation row previews its latest message, reply or comment, updated live without reading the list again', async () => {
+  const { hub, browser, alice } = S;
   const bob = await createAgent(hub, 'Bob Stone', 'agent');
   const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'preview', name: 'Zoé Petit' });
   const first = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'My order   #123 never arrived' });
@@ -193,6 +183,7 @@ test('a conversation row previews its latest message, reply or comment, updated 
 });
 
 test('the Customer tab shows who the customer is and every conversation they had, an ended one included', async () => {
+  const { hub, browser, alice } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'profile', name: 'Léa Roux', email: 'lea@example.com' });
   const m1 = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Where is my parcel?' });
   const c1 = m1.message.conversation_id;
@@ -233,6 +224,7 @@ test('the Customer tab shows who the customer is and every conversation they had
 });
 
 test('a list read while a customer writes still shows their latest words, and the Customer tab is read again when shown', async () => {
+  const { hub, browser, alice } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'race', name: 'Nora Lind' });
   const m1 = await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'First words' });
   const conv = m1.message.conversation_id;
@@ -282,6 +274,7 @@ test('a list read while a customer writes still shows their latest words, and th
 });
 
 test('a newly opened conversation starts on Reply, whatever tab the last one was left on', async () => {
+  const { hub, browser, alice } = S;
   const a = await customerWrites('tabs', 'First customer');
   const b = await customerWrites('tabs', 'Second customer');
   const page = await newPage(browser);
@@ -301,6 +294,7 @@ test('a newly opened conversation starts on Reply, whatever tab the last one was
 });
 
 test('a conversation list longer than a page shows the rest with Load older', async () => {
+  const { hub, browser, alice } = S;
   const before = (await api(hub, 'GET', '/api/conversations?state=open', alice.token)).items.length;
   const extra = 1005 - before;
   for (let i = 0; i < extra; i += 50) {
@@ -322,6 +316,7 @@ test('a conversation list longer than a page shows the rest with Load older', as
 });
 
 test('conversation lists put the latest activity first, or the newest opened, and keep the choice', async () => {
+  const { hub, browser, alice } = S;
   const first = await customerWrites('order', 'Opened first');
   const second = await customerWrites('order', 'Opened second');
   const page = await newPage(browser);
@@ -359,6 +354,7 @@ test('conversation lists put the latest activity first, or the newest opened, an
 });
 
 test('a hold of mine that ended while no console of mine was open is told at the next start', async () => {
+  const { hub, browser } = S;
   // an agent of her own: consoles of Alice's stay open in this file
   const zoe = await createAgent(hub, 'Zoe Martel', 'agent');
   const s = await api(hub, 'POST', '/api/widget/session', undefined, { channel: 'away', name: 'Hugo Blanc' });

@@ -2,32 +2,20 @@
 // live → the agent assigns and replies → the widget shows the reply; then the agent ends
 // the session and the widget says so; the next message starts a new conversation.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { createAgent, api, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, openWidget, widgetSend, folderCount, openRow, messageCard } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let alice;
+const S = suite([['alice', 'Alice Martin'], ['samir', 'Samir Haddad', 'supervisor']]);
+
 let agentPage;
 let widgetPage;
 
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  alice = await createAgent(hub, 'Alice Martin', 'agent');
-  await createAgent(hub, 'Samir Haddad', 'supervisor');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
-
 test('a customer message reaches Pending live; the agent assigns and replies; the widget shows the reply', async () => {
+  const { hub, browser, alice } = S;
   agentPage = await newPage(browser);
   await signIn(agentPage, hub, alice.token);
   assert.equal(await agentPage.textContent('#me .me-name'), 'Alice Martin');
@@ -142,6 +130,7 @@ test('ending the session tells the widget; the next message opens a new conversa
 });
 
 test('the console on a phone: list first, then the conversation with a back button', async () => {
+  const { hub, browser, alice } = S;
   const phone = await newPage(browser, { viewport: { width: 390, height: 800 }, isMobile: true });
   await signIn(phone, hub, alice.token);
   await phone.locator('#list .row', { hasText: 'ship to Belgium' }).waitFor();
@@ -169,6 +158,7 @@ test('the console on a phone: list first, then the conversation with a back butt
 });
 
 test('spam and back, then close with notes', async () => {
+  const { hub } = S;
   await agentPage.click('#folders a[data-folder="pending"]');
   await openRow(agentPage, 'ship to Belgium');
   await agentPage.click('[data-conv-action="spam"]');
@@ -203,6 +193,7 @@ test('spam and back, then close with notes', async () => {
 });
 
 test('a bot is shown by its assistant\'s name', async () => {
+  const { hub } = S;
   const bot = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, {
     name: 'Lumi',
     rules: [{ match: 'opening hours', reply: 'Our shop is open from 9 to 18, Monday to Saturday.' }],
@@ -224,6 +215,7 @@ test('a bot is shown by its assistant\'s name', async () => {
 });
 
 test('a draft stays with its agent: the next one to sign in on the tab finds an empty composer', async () => {
+  const { hub, browser, alice } = S;
   const omar = await createAgent(hub, 'Omar Diallo', 'agent');
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Where is parcel 88120?' });
@@ -244,6 +236,7 @@ test('a draft stays with its agent: the next one to sign in on the tab finds an 
 });
 
 test('ending a session warns about customer messages still waiting', async () => {
+  const { hub, browser, alice } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Is the blue lamp back in stock?' });
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'And the green one?' });
@@ -258,6 +251,7 @@ test('ending a session warns about customer messages still waiting', async () =>
 });
 
 test('the widget refuses an overlong message in words and keeps its text', async () => {
+  const { hub, browser } = S;
   const page = await newPage(browser);
   await openWidget(page, hub);
   const long = 'é'.repeat(4097);
@@ -274,6 +268,7 @@ test('the widget refuses an overlong message in words and keeps its text', async
 });
 
 test('a draft survives a reload of the tab, and only for its agent', async () => {
+  const { hub, browser, alice } = S;
   const s = await api(hub, 'POST', '/api/widget/session', undefined, {});
   await api(hub, 'POST', '/api/widget/messages', s.token, { text: 'Can I return the vase after 30 days?' });
   const page = await newPage(browser);

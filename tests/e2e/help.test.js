@@ -1,39 +1,26 @@
 // The help-request round trip between two consoles, and internal comments with an
 // @mention picked from the autocomplete.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
-import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { api } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, folder, openRow, messageCard } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let bob;
-let sue;
+const S = suite([['bob', 'Bob'], ['sue', 'Sue Chen', 'supervisor']]);
+
 let bobPage;
 let suePage;
 
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  bob = await createAgent(hub, 'Bob', 'agent');
-  sue = await createAgent(hub, 'Sue Chen', 'supervisor');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
-
 async function customerSays(text) {
-  const s = await api(hub, 'POST', '/api/widget/session', undefined, { name: 'Dana' });
-  const r = await api(hub, 'POST', '/api/widget/messages', s.token, { text });
+  const s = await api(S.hub, 'POST', '/api/widget/session', undefined, { name: 'Dana' });
+  const r = await api(S.hub, 'POST', '/api/widget/messages', s.token, { text });
   return { ...s, message: r.message };
 }
 
 test('an agent requests help, a supervisor answers it, the agent sees the answer', async () => {
+  const { hub, browser, bob, sue } = S;
   bobPage = await newPage(browser);
   suePage = await newPage(browser);
   await signIn(bobPage, hub, bob.token);
@@ -133,6 +120,7 @@ test('an internal comment with an @mention picked from the autocomplete', async 
 });
 
 test('a supervisor assigns a message to a teammate; the teammate holds it until a chosen time', async () => {
+  const { bob } = S;
   await customerSays('Which bulb fits the desk lamp No. 4?');
   await suePage.click('#folders a[data-folder="pending"]');
   await openRow(suePage, 'Which bulb fits');
@@ -176,6 +164,7 @@ test('away and back: presence follows the toggle on every console', async () => 
 });
 
 test('a help answer stays on the message when it falls back to pending, and once answered', async () => {
+  const { hub, browser, bob, sue } = S;
   const c = await customerSays('Can the sideboard be delivered to the 4th floor?');
   const id = c.message.id;
   await api(hub, 'POST', `/api/messages/${id}/assign`, bob.token);

@@ -4,44 +4,31 @@
 // assignments by others, holds over), lost races explained, composer hints, @words that
 // mention nobody, holds until further notice, who answered, and the keyboard.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { api, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn, folder, openRow, messageCard } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let bob;
-let sue;
+const S = suite([['bob', 'Bob Stone'], ['sue', 'Sue Chen', 'supervisor']]);
+
 let bobPage;
 let suePage;
 
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  bob = await createAgent(hub, 'Bob Stone', 'agent');
-  sue = await createAgent(hub, 'Sue Chen', 'supervisor');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
-
 async function customerSays(text, name = 'Dana Scully', token = null) {
-  const s = token ? { token } : await api(hub, 'POST', '/api/widget/session', undefined, { name });
-  const r = await api(hub, 'POST', '/api/widget/messages', s.token, { text });
+  const s = token ? { token } : await api(S.hub, 'POST', '/api/widget/session', undefined, { name });
+  const r = await api(S.hub, 'POST', '/api/widget/messages', s.token, { text });
   return { ...s, message: r.message };
 }
 
-const act = (token, id, action, body = {}) => api(hub, 'POST', `/api/messages/${id}/${action}`, token, body);
+const act = (token, id, action, body = {}) => api(S.hub, 'POST', `/api/messages/${id}/${action}`, token, body);
 const countIs = (page, key, n) => page.waitForFunction(
   ([k, v]) => document.querySelector(`#folders a[data-folder="${k}"] .count`)?.textContent === v, [key, String(n)],
 );
 
 test('the sidebar counts stay live on the Agents and Assistants screens', async () => {
+  const { hub, browser, bob } = S;
   const admin = await newPage(browser);
   await signIn(admin, hub, ADMIN_TOKEN);
   await countIs(admin, 'pending', 0);
@@ -64,6 +51,7 @@ test('the sidebar counts stay live on the Agents and Assistants screens', async 
 });
 
 test('who reopened a conversation: an agent, or a new customer message; activities name the customer', async () => {
+  const { hub, browser, bob, sue } = S;
   const c = await customerSays('My order #5521 never arrived.');
   const convId = c.message.conversation_id;
   await act(bob.token, c.message.id, 'assign');
@@ -101,6 +89,7 @@ test('who reopened a conversation: an agent, or a new customer message; activiti
 });
 
 test('an ended session: Reopen warns, the header says so, Close counts what it archives', async () => {
+  const { hub, bob } = S;
   const c = await customerSays('Please cancel my subscription.', 'Noor Haddad');
   const convId = c.message.conversation_id;
   await act(bob.token, c.message.id, 'assign');
@@ -130,6 +119,7 @@ test('an ended session: Reopen warns, the header says so, Close counts what it a
 });
 
 test('a help request notice goes once the request is handled; notices never cover the navigation', async () => {
+  const { hub, bob } = S;
   await suePage.setViewportSize({ width: 1280, height: 620 });
   await suePage.goto(`${hub.url}/#/inbox/pending`);
   const asked = [];
@@ -180,6 +170,7 @@ test('a help request notice goes once the request is handled; notices never cove
 });
 
 test('an action that lost a race says what became of the message', async () => {
+  const { hub, browser, bob, sue } = S;
   bobPage = await newPage(browser);
   await signIn(bobPage, hub, bob.token);
   const c = await customerSays('Which plug for the UK?', 'Olga Ivanova');
@@ -220,6 +211,7 @@ test('a comment whose @word mentions nobody gets a note; a real mention does not
 });
 
 test('hold until further notice; told of assignments by others, of a message taken away, of a hold over', async () => {
+  const { hub, bob, sue } = S;
   const c = await customerSays('Can you hold my order until I am back?', 'Ines Costa');
   await bobPage.goto(`${hub.url}/#/inbox/pending`);
   await bobPage.locator('#list .row', { hasText: 'hold my order' }).waitFor();
@@ -250,6 +242,7 @@ test('hold until further notice; told of assignments by others, of a message tak
 });
 
 test('answered rows say who answered; the keyboard sends the help dialogs and enters a conversation', async () => {
+  const { hub, bob } = S;
   const c = await customerSays('Is there a warranty on the brass lamp?', 'Hugo Weber');
   const convId = c.message.conversation_id;
   await act(bob.token, c.message.id, 'assign');

@@ -2,34 +2,22 @@
 // marked, each opening its conversation at the message found; customers by name;
 // an empty search said in words; the route kept on reload.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
-import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { api } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, shot, realProblems } from './lib/browser.js';
 import { signIn } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ann;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ann = await createAgent(hub, 'Ann Lee', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ann', 'Ann Lee']]);
 
 async function customerSays(session, text) {
-  const r = await api(hub, 'POST', '/api/widget/messages', session.token, { text });
+  const r = await api(S.hub, 'POST', '/api/widget/messages', session.token, { text });
   return r.message;
 }
 
 test('an agent finds a message, a note and a customer from the search box', async () => {
+  const { hub, browser, ann } = S;
   const marie = await api(hub, 'POST', '/api/widget/session', undefined, { name: 'Marie Dupont', email: 'marie@example.com' });
   const other = await api(hub, 'POST', '/api/widget/session', undefined, { name: 'Paul Martin' });
   const asked = await customerSays(marie, 'Je voudrais un remboursement pour la commande 4411');

@@ -1,39 +1,25 @@
 // A supervisor's tools: handing a conversation over (its owner), a teammate created while
 // the consoles are open, notices that name the customer, and a pile of notices.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, shot, realProblems } from './lib/browser.js';
+import { createAgent, api, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, shot, realProblems } from './lib/browser.js';
 import { signIn, openRow } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let ann;
-let sue;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  ann = await createAgent(hub, 'Ann Lee', 'agent');
-  sue = await createAgent(hub, 'Sue Chen', 'supervisor');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['ann', 'Ann Lee'], ['sue', 'Sue Chen', 'supervisor']]);
 
 async function customerSays(name, text) {
-  const s = await api(hub, 'POST', '/api/widget/session', undefined, { name });
-  const r = await api(hub, 'POST', '/api/widget/messages', s.token, { text });
+  const s = await api(S.hub, 'POST', '/api/widget/session', undefined, { name });
+  const r = await api(S.hub, 'POST', '/api/widget/messages', s.token, { text });
   return { ...s, message: r.message, conv: r.message.conversation_id };
 }
 
-const owner = async (conv) => (await api(hub, 'GET', `/api/conversations/${conv}`, ADMIN_TOKEN)).conversation.owner;
+const owner = async (conv) => (await api(S.hub, 'GET', `/api/conversations/${conv}`, ADMIN_TOKEN)).conversation.owner;
 
 test('an agent takes a conversation nobody owns; a supervisor gives it to a teammate created meanwhile, who is told', async () => {
+  const { hub, browser, ann, sue } = S;
   const c = await customerSays('Marie Curie', 'My order never arrived');
   const annPage = await newPage(browser);
   const suePage = await newPage(browser);
@@ -85,6 +71,7 @@ test('an agent takes a conversation nobody owns; a supervisor gives it to a team
 });
 
 test('a notice names the customer of a conversation this console never opened, and a pile of notices can be dismissed at once', async () => {
+  const { hub, browser, ann, sue } = S;
   const suePage = await newPage(browser);
   await signIn(suePage, hub, sue.token);
   // a folder with none of these customers in sight
@@ -124,6 +111,7 @@ test('a notice names the customer of a conversation this console never opened, a
 });
 
 test('Stats shows the hub\'s figures to any agent and follows them', async () => {
+  const { hub, browser, ann } = S;
   const c = await customerSays('Paul Durand', 'Is the shop open on Sunday?');
   const annPage = await newPage(browser);
   await signIn(annPage, hub, ann.token);
@@ -159,6 +147,7 @@ test('Stats shows the hub\'s figures to any agent and follows them', async () =>
 });
 
 test('a mention made while I was away waits under Mentions, counted, and leads to its conversation', async () => {
+  const { hub, browser, ann, sue } = S;
   const c = await customerSays('Nina Weber', 'The lamp arrived broken');
   // Sue mentions Ann while Ann has no console open
   await api(hub, 'POST', `/api/conversations/${c.conv}/comments`, sue.token, { text: '@Ann Lee can you offer a replacement?' });
@@ -197,6 +186,7 @@ test('a mention made while I was away waits under Mentions, counted, and leads t
 });
 
 test('a waiting message whose session ended says so in the inbox, live', async () => {
+  const { hub, browser, ann, sue } = S;
   const c = await customerSays('Otto Berg', 'Can I change my delivery slot?');
   const annPage = await newPage(browser);
   await signIn(annPage, hub, ann.token);
@@ -215,6 +205,7 @@ test('a waiting message whose session ended says so in the inbox, live', async (
 });
 
 test('a conversation list shows everyone\'s, mine, or nobody\'s, and keeps the choice', async () => {
+  const { hub, browser, ann, sue } = S;
   const mineConv = await customerSays('Mia Lund', 'Question for my own agent');
   const freeConv = await customerSays('Leo Park', 'Question nobody took yet');
   await api(hub, 'POST', `/api/conversations/${mineConv.conv}/owner`, ann.token, {});

@@ -2,36 +2,24 @@
 // start and polled, so replies still appear, and nothing is doubled once the socket is
 // back. A bot's reply is labelled as the assistant's.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures, ADMIN_TOKEN } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { api, ADMIN_TOKEN } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { openWidget, widgetSend, signIn } from './lib/pages.js';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let bob;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  bob = await createAgent(hub, 'Bob Stone', 'agent');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['bob', 'Bob Stone']]);
 
 const W = '#hub-chat-widget';
 
 async function pendingMessage(text) {
-  const data = await api(hub, 'GET', '/api/inbox?folder=pending', bob.token);
+  const data = await api(S.hub, 'GET', '/api/inbox?folder=pending', S.bob.token);
   return data.items.find((m) => m.text === text);
 }
 
 test('with its socket refused, the widget shows the history and polls for replies; no doubles when it is back', async () => {
+  const { hub, browser, bob } = S;
   const page = await newPage(browser);
   let blocked = true;
   let refused = 0;
@@ -74,6 +62,7 @@ test('with its socket refused, the widget shows the history and polls for replie
 });
 
 test('a bot reply is labelled as the assistant’s, a person’s with the agent’s name', async () => {
+  const { hub, browser, bob } = S;
   const bot = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, {
     name: 'Helper', rules: [{ match: 'opening hours', reply: 'We are open 9 to 6.' }], transfer_keywords: ['agent'],
   });
@@ -97,6 +86,7 @@ test('a bot reply is labelled as the assistant’s, a person’s with the agent�
 });
 
 test('a socket that stops carrying frames is dropped after an unanswered ping, and the widget resumes with since', async () => {
+  const { hub, browser, bob } = S;
   const page = await newPage(browser);
   await page.clock.install();
   const sw = { muted: false, hellos: [], sockets: 0 };
@@ -145,6 +135,7 @@ test('a socket that stops carrying frames is dropped after an unanswered ping, a
 });
 
 test('the browser going offline drops the socket at once; back online, the widget resumes', async () => {
+  const { hub, browser, bob } = S;
   const page = await newPage(browser);
   await openWidget(page, hub);
   await widgetSend(page, 'Do you ship to Belgium?');
@@ -161,6 +152,7 @@ test('the browser going offline drops the socket at once; back online, the widge
 });
 
 test('two tabs of the shop are one visitor: the second adopts the session the first started', async () => {
+  const { hub, browser, bob } = S;
   const a = await newPage(browser);
   const b = await a.context().newPage();
   b.problems = [];
@@ -184,6 +176,7 @@ test('two tabs of the shop are one visitor: the second adopts the session the fi
 });
 
 test('after an ended session, the earlier exchange is still there when the page is reloaded', async () => {
+  const { hub, browser, bob } = S;
   const page = await newPage(browser);
   await openWidget(page, hub);
   await widgetSend(page, 'I need a return label');
@@ -206,6 +199,7 @@ test('after an ended session, the earlier exchange is still there when the page 
 });
 
 test('a reloaded widget says why the session ended, as it did live', async () => {
+  const { hub, browser, bob } = S;
   const page = await newPage(browser);
   await openWidget(page, hub);
   await widgetSend(page, 'My parcel never came');
@@ -228,6 +222,7 @@ test('a reloaded widget says why the session ended, as it did live', async () =>
 });
 
 test('unread replies stay counted on the launcher across pages, and reading them in one tab clears the other', async () => {
+  const { hub, browser, bob } = S;
   const page = await newPage(browser);
   await openWidget(page, hub);
   await widgetSend(page, 'Is my order shipped?');
@@ -260,6 +255,7 @@ test('unread replies stay counted on the launcher across pages, and reading them
 });
 
 test('a reply from another day shows its date with its time', async () => {
+  const { hub, browser, bob } = S;
   const page = await newPage(browser);
   await openWidget(page, hub);
   await widgetSend(page, 'Do you ship to Belgium?');
@@ -280,6 +276,7 @@ test('a reply from another day shows its date with its time', async () => {
 });
 
 test('a reply that comes while the customer reads further up waits below, with a button to it', async () => {
+  const { hub, browser, bob } = S;
   const page = await newPage(browser);
   await openWidget(page, hub);
   await widgetSend(page, 'Tell me everything about your lamps');
@@ -304,6 +301,7 @@ test('a reply that comes while the customer reads further up waits below, with a
 });
 
 test('the widget says whether someone of the team is online, and how fast they reply', async () => {
+  const { hub, browser, bob } = S;
   // nobody online: the customer is told, rather than promised a quick answer
   const page = await newPage(browser);
   await openWidget(page, hub);

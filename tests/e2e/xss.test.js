@@ -1,30 +1,18 @@
 // Customer text is shown as text, never as markup, in the widget and the console.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHub, createAgent, api, reportFailures } from './lib/hub.js';
-import { launch, newPage, realProblems } from './lib/browser.js';
+import { createAgent, api } from './lib/hub.js';
+import { suite } from './lib/suite.js';
+import { newPage, realProblems } from './lib/browser.js';
 import { signIn, openWidget, widgetSend, openRow, messageCard } from './lib/pages.js';
 
 const PAYLOAD = '<img src=x onerror=window.__xss=1>';
 
-let hub;
-reportFailures(() => hub);
-let browser;
-let agent;
-
-before(async () => {
-  hub = await startHub();
-  browser = await launch();
-  agent = await createAgent(hub, 'Nora', 'admin');
-});
-
-after(async () => {
-  await browser?.close();
-  await hub?.stop();
-});
+const S = suite([['agent', 'Nora', 'admin']]);
 
 test('an XSS payload in a customer message is rendered as text everywhere', async () => {
+  const { hub, browser, agent } = S;
   const console_ = await newPage(browser);
   await signIn(console_, hub, agent.token);
   const widget = await newPage(browser);
@@ -74,6 +62,7 @@ test('an XSS payload in a customer message is rendered as text everywhere', asyn
 });
 
 test('API errors are shown politely', async () => {
+  const { hub, browser, agent } = S;
   const page = await newPage(browser);
   // a wrong token on the sign-in page
   await page.goto(`${hub.url}/`);
