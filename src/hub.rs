@@ -464,7 +464,7 @@ impl Hub {
 
     /// The automation settings.
     pub fn automation(&self) -> crate::actors::automation::Automation {
-        *self.automation.lock().unwrap_or_else(|e| e.into_inner())
+        *crate::locks::lock(&self.automation)
     }
 
     /// Changes the automation settings (admin only): stored, then applied.
@@ -476,7 +476,7 @@ impl Hub {
         self.locked("automation".into(), async move {
             let next = patch.apply(hub.automation());
             crate::actors::automation::save(&hub.store, &next).await?;
-            *hub.automation.lock().unwrap_or_else(|e| e.into_inner()) = next;
+            *crate::locks::lock(&hub.automation) = next;
             hub.router.set_on(next.auto_assign);
             hub.closer.set(next.auto_close_seconds);
             Ok(next)

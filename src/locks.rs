@@ -7,6 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::{Mutex, Semaphore, SemaphorePermit};
 
+/// Locks a std mutex held only for short, panic-free updates: a poisoned one (a thread
+/// panicked while holding it) still holds a consistent value.
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A map of async mutexes by name, each removed when its last user leaves.
 #[derive(Default)]
 pub struct NamedLocks {

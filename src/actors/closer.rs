@@ -17,6 +17,7 @@
 
 use crate::domain::{Actor as Who, Command, ConversationId, Ts};
 use crate::hub::Hub;
+use crate::locks::lock;
 use crate::store::index::names;
 use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,10 +145,6 @@ async fn scan(hub: &Arc<Hub>, closer: &Closer, after: u64) {
     if !idle.is_empty() {
         tracing::info!(idle = idle.len(), closed, "Idle conversations closed.");
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// "3 hours", "2 days", "45 minutes", "90 seconds": the setting in words, for the notes.

@@ -29,6 +29,7 @@
 use crate::actors::presence::PresenceState;
 use crate::domain::{Actor as Who, AgentId, Command, ConversationId, MessageId};
 use crate::hub::Hub;
+use crate::locks::lock;
 use crate::store::index::names;
 use crate::store::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
@@ -338,10 +339,6 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) -> (usize, usize) {
     }
     *lock(&router.cursor) = after;
     (seen.len(), given)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Who gets `w`, by the rules of the module's documentation (never the agent who handed
