@@ -195,6 +195,34 @@ impl Tx {
         }
     }
 
+    /// Assigns `m` to `agent` (from pending or a help request): the agent becomes the
+    /// owner if there is none, and the bot stays off while a human handles it (§6.4).
+    fn assign_to(&mut self, m: &MessageId, agent: &AgentId, by: &str) {
+        self.status(m, Status::Assigned, Some(agent.to_string()), by);
+        self.owner_if_none(agent.as_str(), by);
+        self.set_bot(false, by);
+    }
+
+    /// Closes the conversation (§6.2): its open customer messages are archived first,
+    /// then the close with its notes; the bot is on again.
+    fn close(&mut self, by: &str, notes: Option<String>) {
+        let open: Vec<(MessageId, Option<String>)> = self
+            .state
+            .messages
+            .iter()
+            .filter(|m| m.status.is_open())
+            .map(|m| (m.id.clone(), m.assignee.clone()))
+            .collect();
+        for (mid, assignee) in open {
+            self.status(&mid, Status::Archived, assignee, by);
+        }
+        self.emit(EventBody::ConversationClosed {
+            by: by.to_string(),
+            notes,
+        });
+        self.set_bot(true, by);
+    }
+
     fn set_bot(&mut self, active: bool, by: &str) {
         if matches!(self.state.conversation.as_ref(), Some(c) if c.bot_active != active) {
             self.emit(EventBody::Bot {
@@ -339,14 +367,7 @@ pub fn apply(
                 }
                 s => return Err(refuse("assign", s)),
             }
-            tx.status(
-                &message_id,
-                Status::Assigned,
-                Some(agent_id.to_string()),
-                &by,
-            );
-            tx.owner_if_none(agent_id.as_str(), &by);
-            tx.set_bot(false, &by);
+            tx.assign_to(&message_id, &agent_id, &by);
         }
         Command::Unassign { message_id } => {
             let (me, role) = agent_of(actor)?;
@@ -529,21 +550,7 @@ pub fn apply(
             if tx.conversation()?.state == ConvState::Closed {
                 return Err(DomainError::Conflict("the conversation is already closed"));
             }
-            let open: Vec<(MessageId, Option<String>)> = tx
-                .state
-                .messages
-                .iter()
-                .filter(|m| m.status.is_open())
-                .map(|m| (m.id.clone(), m.assignee.clone()))
-                .collect();
-            for (mid, assignee) in open {
-                tx.status(&mid, Status::Archived, assignee, &by);
-            }
-            tx.emit(EventBody::ConversationClosed {
-                by: by.clone(),
-                notes,
-            });
-            tx.set_bot(true, &by);
+            tx.close(&by, notes);
         }
         Command::AutoClose {
             notes,
@@ -566,11 +573,7 @@ pub fn apply(
             if tx.state.messages.iter().any(|m| m.status.is_open()) {
                 return Err(DomainError::Conflict("a message waits for the team"));
             }
-            tx.emit(EventBody::ConversationClosed {
-                by: "system".into(),
-                notes: Some(notes),
-            });
-            tx.set_bot(true, "system");
+            tx.close("system", Some(notes));
         }
         Command::EndSession { reason } => {
             agent_of(actor)?;
@@ -649,14 +652,7 @@ pub fn apply(
             if tx.conversation()?.spam {
                 return Err(DomainError::Conflict("the conversation is spam"));
             }
-            tx.status(
-                &message_id,
-                Status::Assigned,
-                Some(agent_id.to_string()),
-                "system",
-            );
-            tx.owner_if_none(agent_id.as_str(), "system");
-            tx.set_bot(false, "system");
+            tx.assign_to(&message_id, &agent_id, "system");
         }
         Command::HoldExpired {
             message_id,
