@@ -36,8 +36,6 @@ pub struct Hub {
     pub router: Arc<crate::actors::router::Router>,
     /// Closing idle conversations (an extension, off until an admin turns it on).
     pub closer: Arc<crate::actors::closer::Closer>,
-    /// The automation settings as stored (`GET`/`PATCH /api/automation`).
-    automation: std::sync::Mutex<crate::actors::automation::Automation>,
     pub assistants: DashMap<AssistantId, Assistant>,
     /// Serialises the sends of one contact (conversation choice, idempotency), the
     /// repeats of one reply `client_id`, and edits of the agent and assistant registries.
@@ -111,7 +109,6 @@ impl Hub {
             timers: Timers::default(),
             router,
             closer,
-            automation: std::sync::Mutex::new(automation),
             assistants,
             locks: Default::default(),
             agent_slots,
@@ -462,9 +459,13 @@ impl Hub {
         .await
     }
 
-    /// The automation settings.
+    /// The automation settings (`GET`/`PATCH /api/automation`), as the router and the
+    /// closer hold them.
     pub fn automation(&self) -> crate::actors::automation::Automation {
-        *crate::locks::lock(&self.automation)
+        crate::actors::automation::Automation {
+            auto_assign: self.router.is_on(),
+            auto_close_seconds: self.closer.after(),
+        }
     }
 
     /// Changes the automation settings (admin only): stored, then applied.
@@ -476,7 +477,6 @@ impl Hub {
         self.locked("automation".into(), async move {
             let next = patch.apply(hub.automation());
             crate::actors::automation::save(&hub.store, &next).await?;
-            *crate::locks::lock(&hub.automation) = next;
             hub.router.set_on(next.auto_assign);
             hub.closer.set(next.auto_close_seconds);
             Ok(next)

@@ -21,7 +21,7 @@ use crate::locks::lock;
 use crate::store::index::names;
 use crate::store::{Store, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Open conversations read per scan.
@@ -32,7 +32,7 @@ const MAX_PERIOD: Duration = Duration::from_secs(60);
 /// Closes idle conversations. See the module's documentation.
 #[derive(Default)]
 pub struct Closer {
-    hub: OnceLock<Weak<Hub>>,
+    started: std::sync::atomic::AtomicBool,
     /// The setting in seconds (0: off).
     after: AtomicU64,
     wake: tokio::sync::Notify,
@@ -50,7 +50,7 @@ impl Closer {
 
     /// Binds the closer to its hub and starts its scans.
     pub fn start(self: &Arc<Self>, hub: &Arc<Hub>) {
-        if self.hub.set(Arc::downgrade(hub)).is_err() {
+        if self.started.swap(true, Ordering::Relaxed) {
             return;
         }
         let (closer, weak) = (self.clone(), Arc::downgrade(hub));
@@ -68,6 +68,11 @@ impl Closer {
                 let _ = actix_web::rt::time::timeout(period, closer.wake.notified()).await;
             }
         });
+    }
+
+    /// The period, if on.
+    pub fn after(&self) -> Option<u64> {
+        Some(self.after.load(Ordering::Relaxed)).filter(|s| *s > 0)
     }
 
     /// Sets the period (the caller stored it first); a scan follows at once.

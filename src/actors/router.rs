@@ -34,7 +34,7 @@ use crate::store::index::names;
 use crate::store::{Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Pending messages read per trip to the store (oldest first).
@@ -62,7 +62,7 @@ const PERIOD: Duration = Duration::from_secs(15);
 /// Automatic assignment. See the module's documentation.
 #[derive(Default)]
 pub struct Router {
-    hub: OnceLock<Weak<Hub>>,
+    started: AtomicBool,
     on: AtomicBool,
     wake: tokio::sync::Notify,
     /// When each agent was last given a conversation (a counter, for round robin).
@@ -84,7 +84,7 @@ impl Router {
 
     /// Binds the router to its hub and starts its loop (a first sweep at once).
     pub fn start(self: &Arc<Self>, hub: &Arc<Hub>) {
-        if self.hub.set(Arc::downgrade(hub)).is_err() {
+        if self.started.swap(true, Ordering::Relaxed) {
             return;
         }
         let (router, weak) = (self.clone(), Arc::downgrade(hub));
@@ -101,6 +101,11 @@ impl Router {
                 let _ = actix_web::rt::time::timeout(PERIOD, router.wake.notified()).await;
             }
         });
+    }
+
+    /// Whether automatic assignment is on.
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
     }
 
     /// Turns it on or off (the caller stored the setting first); a sweep follows when on.
