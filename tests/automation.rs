@@ -24,6 +24,13 @@ fn automation(hub: &Hub, patch: Value) -> Value {
     b
 }
 
+/// The automation settings as an agent reads them (`GET /api/automation`, 200).
+fn settings(hub: &Hub, token: &str) -> Value {
+    let (s, b) = hub.get("/api/automation", token);
+    assert_eq!(s, 200, "{b}");
+    b
+}
+
 fn routing(hub: &Hub, on: bool) {
     let b = automation(hub, json!({ "auto_assign": on }));
     assert_eq!(b["auto_assign"], on, "{b}");
@@ -63,13 +70,9 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
     let (_admin_console, _) = hub.console(ADMIN, None);
 
     // Off by default: a message stays pending, with agents online.
-    let (s, b) = hub.get("/api/automation", &ann_t);
     assert_eq!(
-        (s, b),
-        (
-            200,
-            json!({"auto_assign": false, "auto_close_seconds": null})
-        )
+        settings(&hub, &ann_t),
+        json!({"auto_assign": false, "auto_close_seconds": null})
     );
     let (_, k0) = hub.contact();
     let m0 = hub.say(&k0, "before routing");
@@ -88,13 +91,9 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
     act_reply(&hub, &ann_t, &conv_of(&m0));
 
     routing(&hub, true);
-    let (s, b) = hub.get("/api/automation", &bob_t);
     assert_eq!(
-        (s, b),
-        (
-            200,
-            json!({"auto_assign": true, "auto_close_seconds": null})
-        )
+        settings(&hub, &bob_t),
+        json!({"auto_assign": true, "auto_close_seconds": null})
     );
 
     // The first customer goes to one of the two (nobody holds anything).
@@ -303,13 +302,9 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
     assert_eq!(hub.message(&ann_t, &id(&m))["status"], "pending");
     hub.kill9();
     hub.restart();
-    let (s, b) = hub.get("/api/automation", &ann_t);
     assert_eq!(
-        (s, b),
-        (
-            200,
-            json!({"auto_assign": true, "auto_close_seconds": null})
-        )
+        settings(&hub, &ann_t),
+        json!({"auto_assign": true, "auto_close_seconds": null})
     );
     let (_, agents) = hub.get("/api/agents", &ann_t);
     let cap = |who: &str| {
@@ -487,10 +482,9 @@ fn idle_conversations_are_closed_once_nothing_waits_for_the_team() {
     // The setting survives a crash, and closing goes on after it.
     hub.kill9();
     hub.restart();
-    let (s, now) = hub.get("/api/automation", &ann_t);
     assert_eq!(
-        (s, now),
-        (200, json!({"auto_assign": false, "auto_close_seconds": 1}))
+        settings(&hub, &ann_t),
+        json!({"auto_assign": false, "auto_close_seconds": 1})
     );
     let (mut watch, _) = hub.console(&ann_t, None);
     let (_, ke) = hub.contact();

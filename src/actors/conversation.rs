@@ -110,7 +110,7 @@ impl ConversationActor {
     ) -> Result<(Option<store::Durable>, Outcome, bool), ApiError> {
         let now = crate::now();
         let mut cmd = exec.cmd;
-        self.resolve_presence(&mut cmd);
+        self.resolve_inputs(&mut cmd);
         if let Command::CustomerMessage { id, .. } = &mut cmd {
             // Messages are never removed from a conversation: the count names the next.
             *id = MessageId::numbered(&self.id, self.state.messages.len() + 1);
@@ -293,7 +293,7 @@ impl ConversationActor {
 
     /// Fills the inputs a command takes from outside the domain: presence (from the
     /// presence actor's view) and the conversation's latest event.
-    fn resolve_presence(&self, cmd: &mut Command) {
+    fn resolve_inputs(&self, cmd: &mut Command) {
         match cmd {
             Command::AnswerHelp {
                 message_id,

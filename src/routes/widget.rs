@@ -30,7 +30,7 @@ const TYPICAL_REPLY_READ_EVERY: std::time::Duration = std::time::Duration::from_
 async fn availability(hub: HubData) -> Result<HttpResponse, ApiError> {
     let online = hub.presence.anyone_online();
     let cached = {
-        let kept = hub.typical_reply.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = crate::locks::lock(&hub.typical_reply);
         kept.filter(|(at, _)| at.elapsed() < TYPICAL_REPLY_READ_EVERY)
             .map(|(_, ms)| ms)
     };
@@ -41,8 +41,7 @@ async fn availability(hub: HubData) -> Result<HttpResponse, ApiError> {
                 .store
                 .read(|s| Ok(s.quantiles(crate::store::index::names::FIRST_RESPONSE, &[0.5])?[0]))
                 .await?;
-            *hub.typical_reply.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((std::time::Instant::now(), ms));
+            *crate::locks::lock(&hub.typical_reply) = Some((std::time::Instant::now(), ms));
             ms
         }
     };

@@ -777,10 +777,6 @@ impl Store {
         self.events(&self.conversation_seqs_after(conversation, after)?)
     }
 
-    /// The latest event of a conversation of one of `kinds`, read from its newest event
-    /// backwards: a conversation list's previews read only the end of each log. An
-    /// event's kind is read off its stored JSON before it is parsed, so the status
-    /// events after a conversation's latest message cost a look-up each, not a parse.
     /// The latest event of a conversation: its seq and time (none for a conversation
     /// with no event).
     pub fn latest_event_of(
@@ -795,6 +791,10 @@ impl Store {
         Ok(self.events_of(&tree, &[seq])?.pop().map(|e| (seq, e.at)))
     }
 
+    /// The latest event of a conversation of one of `kinds`, read from its newest event
+    /// backwards: a conversation list's previews read only the end of each log. An
+    /// event's kind is read off its stored JSON before it is parsed, so the status
+    /// events after a conversation's latest message cost a look-up each, not a parse.
     pub fn last_conversation_event(
         &self,
         conversation: &str,

@@ -52,30 +52,30 @@ function spanWords(seconds) {
 export function mountAgents(root, { api, meId = () => null, onChange = () => {}, onError = () => {}, confirm = async () => true }) {
   const V = {
     items: [], loading: true, error: null, adding: false, formError: null, created: null, busy: false,
-    routing: null, routingError: null, editing: null, capDraft: '', capError: null,
+    automation: null, automationError: null, editing: null, capDraft: '', capError: null,
   };
   const draft = { name: '', role: 'agent', capacity: '' };
 
-  async function loadRouting() {
+  async function loadAutomation() {
     try {
-      V.routing = await api('GET', '/api/automation');
-      V.routingError = null;
+      V.automation = await api('GET', '/api/automation');
+      V.automationError = null;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
-      V.routingError = politeMessage(e);
+      V.automationError = politeMessage(e);
     }
-    renderRouting();
+    renderAutomation();
   }
 
   async function setAutomation(change) {
     try {
-      V.routing = await api('PATCH', '/api/automation', change);
-      V.routingError = null;
+      V.automation = await api('PATCH', '/api/automation', change);
+      V.automationError = null;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
-      V.routingError = errorText(e);
+      V.automationError = errorText(e);
     }
-    renderRouting();
+    renderAutomation();
   }
 
   async function saveCapacity(a) {
@@ -173,21 +173,21 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
           on: { click: () => { if (V.created) return; V.adding = true; V.formError = null; render(); root.querySelector('#agent-name')?.focus(); } },
         })),
       h('div', { class: 'admin-body' },
-        routingView(),
+        automationView(),
         V.created ? tokenNotice(V.created) : null,
         V.adding ? form() : null,
         listView()));
     if (focused && root.querySelector(`#${CSS.escape(focused)}`)) root.querySelector(`#${CSS.escape(focused)}`).focus();
   }
 
-  function routingView() {
-    const on = !!(V.routing && V.routing.auto_assign);
-    const box = h('input', { id: 'routing-auto', type: 'checkbox', disabled: !V.routing });
+  function automationView() {
+    const on = !!(V.automation && V.automation.auto_assign);
+    const box = h('input', { id: 'routing-auto', type: 'checkbox', disabled: !V.automation });
     box.checked = on;
     box.addEventListener('change', () => setAutomation({ auto_assign: box.checked }));
-    const after = V.routing ? V.routing.auto_close_seconds : null;
+    const after = V.automation ? V.automation.auto_close_seconds : null;
     const choices = CLOSE_AFTER.some(([s]) => s === after) ? CLOSE_AFTER : [...CLOSE_AFTER, [after, `after ${spanWords(after)}`]];
-    const close = h('select', { id: 'auto-close', disabled: !V.routing, 'aria-describedby': 'auto-close-hint' },
+    const close = h('select', { id: 'auto-close', disabled: !V.automation, 'aria-describedby': 'auto-close-hint' },
       choices.map(([s, label]) => h('option', { value: s === null ? '' : String(s), text: label })));
     close.value = after === null || after === undefined ? '' : String(after);
     close.addEventListener('change', () => setAutomation({ auto_close_seconds: close.value === '' ? null : Number(close.value) }));
@@ -203,12 +203,12 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       h('p', { id: 'auto-close-hint', class: 'muted routing-hint', text: after
         ? `An open conversation with nothing waiting for the team (every message answered or archived) is closed by the hub once nobody has written in it for ${spanWords(after)}. The customer's next message reopens it.`
         : 'Off: conversations stay open until someone closes them.' }),
-      V.routingError ? h('p', { class: 'form-error', role: 'alert', text: V.routingError }) : null);
+      V.automationError ? h('p', { class: 'form-error', role: 'alert', text: V.automationError }) : null);
   }
 
-  function renderRouting() {
+  function renderAutomation() {
     const old = root.querySelector('#routing');
-    if (old) old.replaceWith(routingView());
+    if (old) old.replaceWith(automationView());
   }
 
   function capacityText(a) {
@@ -339,6 +339,6 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
 
   render();
   load();
-  loadRouting();
+  loadAutomation();
   return { reload: load, presence };
 }
