@@ -66,7 +66,10 @@ impl Hub {
         let admin_token_created = bootstrap_admin(&store, &directory, &config)?;
         let presence = Arc::new(PresenceView::default());
         let automation = crate::actors::automation::load(&store)?;
-        let router = Arc::new(crate::actors::router::Router::new(automation.auto_assign));
+        let router = Arc::new(crate::actors::router::Router::new(
+            automation.auto_assign,
+            automation.reassign_offline,
+        ));
         let closer = Arc::new(crate::actors::closer::Closer::new(
             automation.auto_close_seconds,
         ));
@@ -464,6 +467,7 @@ impl Hub {
     pub fn automation(&self) -> crate::actors::automation::Automation {
         crate::actors::automation::Automation {
             auto_assign: self.router.is_on(),
+            reassign_offline: self.router.reassigns_offline(),
             auto_close_seconds: self.closer.after(),
         }
     }
@@ -478,6 +482,12 @@ impl Hub {
             let next = patch.apply(hub.automation());
             crate::actors::automation::save(&hub.store, &next).await?;
             hub.router.set_on(next.auto_assign);
+            let was = hub.router.reassigns_offline();
+            hub.router.set_reassign_offline(next.reassign_offline);
+            if !was {
+                // Turned on: what the agents offline now hold goes back too.
+                hub.router.hand_back_all_offline(&hub);
+            }
             hub.closer.set(next.auto_close_seconds);
             Ok(next)
         })

@@ -41,6 +41,8 @@ pub struct Metrics {
     auto_assignments: IntCounter,
     /// Idle conversations closed by the hub (`actors/closer.rs`).
     auto_closes: IntCounter,
+    /// Messages of agents gone offline handed back to Pending (`actors/router.rs`).
+    offline_releases: IntCounter,
     gc_seconds: Counter,
     /// Recovery snapshots of sled's page table written, and the time their captures took
     /// (in the snapshot thread, beside the writer).
@@ -142,6 +144,10 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "hub_auto_closes_total",
         "Idle conversations closed by the hub (PATCH /api/automation auto_close_seconds).",
     )?;
+    let offline_releases = IntCounter::new(
+        "hub_offline_releases_total",
+        "Messages of agents gone offline put back in Pending (PATCH /api/automation reassign_offline).",
+    )?;
     let gc_pages = IntCounter::new(
         "hub_store_gc_pages_total",
         "Pages taken by the store's segment cleaning so that its file space is reused (moved, or found already rewritten elsewhere).",
@@ -208,6 +214,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(gc_pages.clone()))?;
     registry.register(Box::new(auto_assignments.clone()))?;
     registry.register(Box::new(auto_closes.clone()))?;
+    registry.register(Box::new(offline_releases.clone()))?;
     registry.register(Box::new(gc_seconds.clone()))?;
     registry.register(Box::new(snapshots.clone()))?;
     registry.register(Box::new(snapshot_capture_seconds.clone()))?;
@@ -238,6 +245,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         gc_pages,
         auto_assignments,
         auto_closes,
+        offline_releases,
         gc_seconds,
         snapshots,
         snapshot_capture_seconds,
@@ -333,6 +341,11 @@ pub fn record_auto_assignment() {
 /// Counts an idle conversation closed.
 pub fn record_auto_close() {
     METRICS.auto_closes.inc();
+}
+
+/// Counts a message of an agent gone offline put back in Pending.
+pub fn record_offline_release() {
+    METRICS.offline_releases.inc();
 }
 
 /// Records one round of segment cleaning.

@@ -786,6 +786,9 @@ function notify(ev) {
         return [`${nameOf(c.author.id)} mentioned you${where}: “${short(c.text)}”`, 'info', viewing ? null : { href: link, label: 'Open' }];
       });
     }
+  } else if (ev.kind === 'session.ended') {
+    // an ended session no longer counts against its agent's capacity
+    scheduleWorkload();
   } else if (ev.kind === 'message.status_changed') {
     scheduleWorkload();
     const prev = S.assignees.get(d.message_id);
@@ -815,7 +818,7 @@ function notify(ev) {
       named((from) => {
         const what = from ? `the message from ${from}` : 'a message';
         const text = d.by === 'system'
-          ? `Hold over: ${what} went back to Pending`
+          ? (d.from === 'on_hold' ? `Hold over: ${what} went back to Pending` : `While you were offline, ${what} went back to Pending`)
           : `${nameOf(d.by)} took ${what} away from you${d.to === 'pending' ? ': it is back in Pending' : ''}`;
         return [text, 'info', here ? null : open('inbox', d.to === 'pending' ? 'pending' : 'all')];
       });

@@ -72,7 +72,7 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
     // Off by default: a message stays pending, with agents online.
     assert_eq!(
         settings(&hub, &ann_t),
-        json!({"auto_assign": false, "auto_close_seconds": null})
+        json!({"auto_assign": false, "reassign_offline": false, "auto_close_seconds": null})
     );
     let (_, k0) = hub.contact();
     let m0 = hub.say(&k0, "before routing");
@@ -93,7 +93,7 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
     routing(&hub, true);
     assert_eq!(
         settings(&hub, &bob_t),
-        json!({"auto_assign": true, "auto_close_seconds": null})
+        json!({"auto_assign": true, "reassign_offline": false, "auto_close_seconds": null})
     );
 
     // The first customer goes to one of the two (nobody holds anything).
@@ -240,6 +240,7 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
         r#"{"auto_assign":true,"mode":"round_robin"}"#,
         r#"{"auto_close_seconds":0}"#,
         r#"{"auto_close_seconds":"3600"}"#,
+        r#"{"reassign_offline":1}"#,
         "[true]",
     ] {
         assert_error(put(ADMIN, bad), 400, "invalid", bad);
@@ -250,7 +251,7 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
         (s, b),
         (
             200,
-            json!({"auto_assign": false, "auto_close_seconds": null})
+            json!({"auto_assign": false, "reassign_offline": false, "auto_close_seconds": null})
         )
     );
     let patch = |token: &str, agent: &str, body: &str| {
@@ -298,13 +299,20 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
     // On, then a crash: a message written while nobody was online is given to Ann once
     // her console connects after the restart.
     routing(&hub, true);
+    automation(&hub, json!({"reassign_offline": true}));
     let m = hub.say(&k, "written while nobody is online");
     assert_eq!(hub.message(&ann_t, &id(&m))["status"], "pending");
+    // A message assigned by hand to Ann while she is offline stays hers (until she next
+    // goes offline, or the hub starts again).
+    let (_, k3) = hub.contact();
+    let m3 = hub.say(&k3, "assigned to someone offline");
+    let (s, b) = hub.act(ADMIN, &id(&m3), "assign", json!({"agent_id": ann}));
+    assert_eq!((s, b["message"]["assignee"].clone()), (200, json!(ann)));
     hub.kill9();
     hub.restart();
     assert_eq!(
         settings(&hub, &ann_t),
-        json!({"auto_assign": true, "auto_close_seconds": null})
+        json!({"auto_assign": true, "reassign_offline": true, "auto_close_seconds": null})
     );
     let (_, agents) = hub.get("/api/agents", &ann_t);
     let cap = |who: &str| {
@@ -317,10 +325,22 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
             .clone()
     };
     assert_eq!((cap(&ann), cap("admin")), (json!(4), json!(0)));
+    // Ann was offline at the start: the hub hands back what she held.
+    common::eventually("the message handed back at the start", || {
+        let m3 = hub.message(&ann_t, &id(&m3));
+        (m3["status"] == "pending").then_some(())
+    });
+    // Once she is online, both messages are given to her.
     let (mut console, _) = hub.console(&ann_t, None);
-    let e = assigned(&mut console, &id(&m));
-    assert_eq!(e["data"]["assignee"], json!(ann));
-    assert_eq!(e["data"]["by"], "system");
+    let mut waiting: std::collections::HashSet<String> = [id(&m), id(&m3)].into();
+    while !waiting.is_empty() {
+        let e = console.recv_event("message.status_changed", |e| {
+            e["data"]["to"] == "assigned" && e["data"]["by"] == "system"
+        });
+        assert_eq!(e["data"]["assignee"], json!(ann), "{e}");
+        let message = e["data"]["message_id"].as_str().unwrap();
+        assert!(waiting.remove(message), "{e}");
+    }
 
     // Turned off, the hub gives nothing out; a message stays pending.
     routing(&hub, false);
@@ -454,7 +474,7 @@ fn idle_conversations_are_closed_once_nothing_waits_for_the_team() {
     let b_json = automation(&hub, json!({"auto_close_seconds": 1}));
     assert_eq!(
         b_json,
-        json!({"auto_assign": false, "auto_close_seconds": 1})
+        json!({"auto_assign": false, "reassign_offline": false, "auto_close_seconds": 1})
     );
     let closed = watch.recv_event("conversation.closed", |e| e["conversation_id"] == a);
     assert_eq!(
@@ -484,7 +504,7 @@ fn idle_conversations_are_closed_once_nothing_waits_for_the_team() {
     hub.restart();
     assert_eq!(
         settings(&hub, &ann_t),
-        json!({"auto_assign": false, "auto_close_seconds": 1})
+        json!({"auto_assign": false, "reassign_offline": false, "auto_close_seconds": 1})
     );
     let (mut watch, _) = hub.console(&ann_t, None);
     let (_, ke) = hub.contact();
@@ -527,5 +547,201 @@ fn a_long_queue_nobody_can_take_does_not_hide_newer_messages() {
     assert_eq!(
         inbox["counts"]["pending"], 130,
         "the ended ones wait for people"
+    );
+}
+
+/// An agent's workload as `GET /api/agents?workload=true` reports it.
+fn workload_of(hub: &Hub, agent: &str) -> Value {
+    let (s, b) = hub.get("/api/agents?workload=true", ADMIN);
+    assert_eq!(s, 200, "{b}");
+    b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == agent)
+        .unwrap_or_else(|| panic!("{agent} not listed: {b}"))["workload"]
+        .clone()
+}
+
+#[test]
+fn an_ended_session_frees_its_agents_place() {
+    let hub = Hub::start();
+    let (ann, ann_t) = agent_with(&hub, "Ann", "agent", Some(1));
+    let (mut ann_console, _) = hub.console(&ann_t, None);
+    routing(&hub, true);
+
+    let (_, k1) = hub.contact();
+    let m1 = hub.say(&k1, "my parcel is late");
+    assigned(&mut ann_console, &id(&m1));
+    assert_eq!(workload_of(&hub, &ann)["conversations"], 1);
+
+    // Ann is full: a second customer waits.
+    let (_, k2) = hub.contact();
+    let m2 = hub.say(&k2, "hello?");
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{}/comments", conv_of(&m2)),
+        &ann_t,
+        json!({"text": "waiting for room"}),
+    );
+    assert_eq!(s, 201, "{b}");
+    ann_console.recv_event("comment.created", |_| true);
+    assert_eq!(hub.message(&ann_t, &id(&m2))["status"], "pending");
+
+    // Ann ends the first session (its message stays hers, §6.2): her place is free, as
+    // Zendesk frees an agent's messaging capacity, and the second customer is hers.
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{}/end-session", conv_of(&m1)),
+        &ann_t,
+        json!({"reason": "moved to email"}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let ended = ann_console.recv_event("session.ended", |e| {
+        e["conversation_id"] == m1["conversation_id"]
+    });
+    let e2 = assigned(&mut ann_console, &id(&m2));
+    assert_eq!(e2["data"]["assignee"], json!(ann), "{e2}");
+    assert!(e2["seq"].as_u64() > ended["seq"].as_u64(), "{e2} {ended}");
+    assert_eq!(hub.message(&ann_t, &id(&m1))["status"], "assigned");
+    let w = workload_of(&hub, &ann);
+    assert_eq!(w["conversations"], 1, "{w}");
+    assert_eq!(w["assigned"], 2, "{w}");
+}
+
+/// The next `message.status_changed` of `message` a console sees.
+fn status_event(console: &mut Socket, message: &str) -> Value {
+    console.recv_event("message.status_changed", |e| {
+        e["data"]["message_id"] == message
+    })
+}
+
+#[test]
+fn an_agent_gone_offline_hands_back_what_they_hold() {
+    let hub = Hub::start(); // presence grace 0: offline as the last console closes
+    let (ann, ann_t) = agent_with(&hub, "Ann", "agent", None);
+    let (bob, bob_t) = agent_with(&hub, "Bob", "agent", None);
+    let (_, sue_t) = agent_with(&hub, "Sue", "supervisor", Some(0));
+    let (mut watch, _) = hub.console(&sue_t, None);
+    let b = automation(&hub, json!({"reassign_offline": true}));
+    assert_eq!(
+        b,
+        json!({"auto_assign": false, "reassign_offline": true, "auto_close_seconds": null})
+    );
+
+    let (ann_console, _) = hub.console(&ann_t, None);
+    let take = |text: &str| {
+        let (_, k) = hub.contact();
+        let m = hub.say(&k, text);
+        let (s, b) = hub.act(&ann_t, &id(&m), "assign", json!({}));
+        assert_eq!(s, 200, "{b}");
+        m
+    };
+    // Ann holds: one assigned, one on hold (its timer decides), one whose session she
+    // ended (nobody could answer it), one answered by a supervisor after her question.
+    let assigned_m = take("where is my order?");
+    let held = take("call me tomorrow");
+    let (s, b) = hub.act(&ann_t, &id(&held), "hold", json!({"for_seconds": 3600}));
+    assert_eq!(s, 200, "{b}");
+    let ended = take("thanks, bye");
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{}/end-session", conv_of(&ended)),
+        &ann_t,
+        json!({}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let helped = take("can I get a refund?");
+    let (s, b) = hub.act(
+        &ann_t,
+        &id(&helped),
+        "request-help",
+        json!({"question": "refund policy?"}),
+    );
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = hub.act(&sue_t, &id(&helped), "assign", json!({}));
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = hub.act(
+        &sue_t,
+        &id(&helped),
+        "answer-help",
+        json!({"answer": "yes"}),
+    );
+    assert_eq!(
+        (
+            s,
+            b["message"]["status"].clone(),
+            b["message"]["assignee"].clone()
+        ),
+        (200, json!("help_answered"), json!(ann)),
+        "{b}"
+    );
+
+    // Ann closes her console: once everyone sees her offline, the hub hands back the
+    // assigned and the help-answered message, by `system`.
+    drop(ann_console);
+    let offline = watch.recv_event("presence.changed", |e| {
+        e["data"] == json!({"agent_id": ann, "presence": "offline"})
+    });
+    for (m, from) in [(&assigned_m, "assigned"), (&helped, "help_answered")] {
+        let e = status_event(&mut watch, &id(m));
+        assert_eq!(
+            e["data"],
+            json!({"message_id": id(m), "from": from, "to": "pending", "assignee": null, "by": "system", "hold_until": null}),
+            "{e}"
+        );
+        assert!(e["seq"].as_u64() > offline["seq"].as_u64(), "{e} {offline}");
+    }
+    // The two others stay hers; the metric counts two.
+    common::eventually("two messages handed back", || {
+        (metric(&hub.metrics(), "hub_offline_releases_total") == 2).then_some(())
+    });
+    assert_eq!(hub.message(&sue_t, &id(&held))["status"], "on_hold");
+    assert_eq!(hub.message(&sue_t, &id(&ended))["status"], "assigned");
+    assert_eq!(hub.message(&sue_t, &id(&ended))["assignee"], json!(ann));
+    let (_, inbox) = hub.get("/api/inbox?folder=pending", &sue_t);
+    assert_eq!(inbox["counts"]["pending"], 2, "{inbox}");
+    let h = hub.message(&sue_t, &id(&helped));
+    assert_eq!(
+        h["help"]["answer"], "yes",
+        "the help stays with the message: {h}"
+    );
+
+    // With automatic assignment on, they go to Bob, who is online.
+    let (_bob_console, _) = hub.console(&bob_t, None);
+    routing(&hub, true);
+    for m in [&assigned_m, &helped] {
+        assert_eq!(assigned(&mut watch, &id(m))["data"]["assignee"], json!(bob));
+    }
+
+    // Off: an agent who goes offline keeps what they hold. Turned on again, what the
+    // agents offline now hold goes back at once.
+    automation(&hub, json!({"reassign_offline": false}));
+    let (mut ann_console, _) = hub.console(&ann_t, None);
+    let later = {
+        let (_, k) = hub.contact();
+        let m = hub.say(&k, "hello again");
+        assigned(&mut ann_console, &id(&m));
+        m
+    };
+    assert_eq!(hub.message(&sue_t, &id(&later))["assignee"], json!(ann));
+    drop(ann_console);
+    watch.recv_event("presence.changed", |e| {
+        e["data"] == json!({"agent_id": ann, "presence": "offline"})
+    });
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{}/comments", conv_of(&later)),
+        &sue_t,
+        json!({"text": "Ann left"}),
+    );
+    assert_eq!(s, 201, "{b}");
+    watch.recv_event("comment.created", |_| true);
+    assert_eq!(hub.message(&sue_t, &id(&later))["assignee"], json!(ann));
+    automation(&hub, json!({"reassign_offline": true}));
+    let e = status_event(&mut watch, &id(&later));
+    assert_eq!(
+        (e["data"]["to"].clone(), e["data"]["by"].clone()),
+        (json!("pending"), json!("system"))
+    );
+    assert_eq!(
+        assigned(&mut watch, &id(&later))["data"]["assignee"],
+        json!(bob)
     );
 }

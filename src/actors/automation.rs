@@ -1,10 +1,12 @@
 //! The team's automation settings (an extension): `GET /api/automation` (any agent) and
 //! `PATCH /api/automation` (admin), both answering
-//! `{"auto_assign": bool, "auto_close_seconds": n | null}`. Kept in the store's metadata;
-//! both are off until an admin turns them on.
+//! `{"auto_assign": bool, "reassign_offline": bool, "auto_close_seconds": n | null}`. Kept
+//! in the store's metadata; all are off until an admin turns them on.
 //!
 //! * `auto_assign`: pending customer messages are given to online agents
 //!   ([`super::router`]).
+//! * `reassign_offline`: the messages an agent holds in Mine go back to Pending when the
+//!   agent goes offline, for someone present ([`super::router`]).
 //! * `auto_close_seconds`: an open conversation with no message waiting for the team and
 //!   no event for that long is closed by the hub ([`super::closer`]).
 
@@ -17,6 +19,8 @@ use std::sync::Arc;
 pub struct Automation {
     #[serde(default)]
     pub auto_assign: bool,
+    #[serde(default)]
+    pub reassign_offline: bool,
     #[serde(default)]
     pub auto_close_seconds: Option<u64>,
 }
@@ -44,6 +48,7 @@ pub async fn save(store: &Arc<Store>, a: &Automation) -> Result<(), StoreError> 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Patch {
     pub auto_assign: Option<bool>,
+    pub reassign_offline: Option<bool>,
     pub auto_close_seconds: Option<Option<u64>>,
 }
 
@@ -59,6 +64,12 @@ impl Patch {
             match k.as_str() {
                 "auto_assign" => {
                     p.auto_assign = Some(v.as_bool().ok_or("auto_assign must be true or false")?)
+                }
+                "reassign_offline" => {
+                    p.reassign_offline = Some(
+                        v.as_bool()
+                            .ok_or("reassign_offline must be true or false")?,
+                    )
                 }
                 "auto_close_seconds" => {
                     p.auto_close_seconds = Some(match v {
@@ -83,6 +94,9 @@ impl Patch {
         if let Some(on) = self.auto_assign {
             a.auto_assign = on;
         }
+        if let Some(on) = self.reassign_offline {
+            a.reassign_offline = on;
+        }
         if let Some(after) = self.auto_close_seconds {
             a.auto_close_seconds = after;
         }
@@ -99,6 +113,7 @@ mod tests {
     fn a_patch_changes_only_what_it_names() {
         let a = Automation {
             auto_assign: true,
+            reassign_offline: false,
             auto_close_seconds: Some(3600),
         };
         let p = Patch::parse(&json!({"auto_close_seconds": null})).unwrap();
@@ -106,13 +121,23 @@ mod tests {
             p.apply(a),
             Automation {
                 auto_assign: true,
+                reassign_offline: false,
                 auto_close_seconds: None
+            }
+        );
+        let p = Patch::parse(&json!({"reassign_offline": true})).unwrap();
+        assert_eq!(
+            p.apply(a),
+            Automation {
+                reassign_offline: true,
+                ..a
             }
         );
         assert_eq!(Patch::parse(&json!({})).unwrap().apply(a), a);
         for bad in [
             json!([]),
             json!({"auto_assign": "yes"}),
+            json!({"reassign_offline": null}),
             json!({"auto_close_seconds": 0}),
             json!({"auto_close_seconds": -5}),
             json!({"auto_close_seconds": 1.5}),

@@ -142,6 +142,9 @@ impl ConversationActor {
         let old_score = self.state.rating.as_ref().map(|r| r.0);
         let mut touched: BTreeSet<MessageId> = BTreeSet::new();
         let mut spam_changed = false;
+        // An ended session frees its agent's capacity (automatic assignment), so the
+        // router is told as for a status change.
+        let mut session_ended = false;
         for b in &bodies {
             match b {
                 EventBody::MessageCreated { message } => {
@@ -151,6 +154,7 @@ impl ConversationActor {
                     touched.insert(c.message_id.clone());
                 }
                 EventBody::Spam { .. } => spam_changed = true,
+                EventBody::SessionEnded { .. } => session_ended = true,
                 _ => {}
             }
         }
@@ -287,7 +291,7 @@ impl ConversationActor {
             }
             _ => {}
         }
-        let kick = !routed && !untouched;
+        let kick = !routed && (!untouched || session_ended);
         Ok((Some(ticket.send(batch)), outcome, kick))
     }
 
@@ -308,6 +312,11 @@ impl ConversationActor {
                     .unwrap_or(false);
             }
             Command::AutoClose { latest_seq, .. } => *latest_seq = self.last_seq,
+            Command::Release {
+                agent_id,
+                agent_present,
+                ..
+            } => *agent_present = self.hub.presence.is_present(agent_id.as_str()),
             Command::HoldExpired {
                 message_id,
                 assignee_present,
@@ -395,6 +404,7 @@ fn target_of(cmd: &Command) -> Target {
         Command::CustomerMessage { .. } => Target::Created,
         Command::Assign { message_id, .. }
         | Command::AutoAssign { message_id, .. }
+        | Command::Release { message_id, .. }
         | Command::Unassign { message_id }
         | Command::Hold { message_id, .. }
         | Command::RequestHelp { message_id, .. }

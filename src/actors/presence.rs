@@ -184,10 +184,12 @@ impl PresenceActor {
             crate::store::wait(ticket.send(b)).await
         };
         let id = id.clone();
-        ctx.wait(fut.into_actor(self).map(move |res, _, _| {
-            if let Err(e) = res {
-                tracing::error!(agent_id = %id, error = %e, "Presence change not saved.");
-            }
+        ctx.wait(fut.into_actor(self).map(move |res, act, _| match res {
+            Err(e) => tracing::error!(agent_id = %id, error = %e, "Presence change not saved."),
+            // Once everyone can know the agent is gone, what they hold may go back
+            // (`reassign_offline`; each message is refused if they are back meanwhile).
+            Ok(()) if want == PresenceState::Offline => act.router.went_offline(id),
+            Ok(()) => {}
         }));
     }
 

@@ -7,7 +7,8 @@
 //!   if online with room, else to the online agent with the fewest conversations in hand
 //!   (ties: the one who was given one longest ago).
 //! * **Capacity** (`capacity` of an agent): the most conversations an agent holds at once
-//!   (distinct conversations of its Mine and On hold messages); none means no limit, `0`
+//!   (distinct conversations of its Mine and On hold messages, but for those whose
+//!   session has ended); none means no limit, `0`
 //!   means never assigned automatically. Admins, who run the hub, are given conversations
 //!   only once they have a capacity. A further message of a conversation the agent
 //!   already holds does not count against it.
@@ -64,6 +65,10 @@ const PERIOD: Duration = Duration::from_secs(15);
 pub struct Router {
     started: AtomicBool,
     on: AtomicBool,
+    /// `reassign_offline`: an agent who goes offline hands back its Mine.
+    release: AtomicBool,
+    /// Agents gone offline whose Mine is still to hand back.
+    offline: Mutex<Vec<AgentId>>,
     wake: tokio::sync::Notify,
     /// When each agent was last given a conversation (a counter, for round robin).
     given: Mutex<HashMap<AgentId, u64>>,
@@ -75,10 +80,12 @@ pub struct Router {
 }
 
 impl Router {
-    /// A router, on or off as the stored automation settings say.
-    pub fn new(on: bool) -> Router {
+    /// A router, on or off as the stored automation settings say (`auto_assign`,
+    /// `reassign_offline`).
+    pub fn new(on: bool, release: bool) -> Router {
         let r = Router::default();
         r.on.store(on, Ordering::Relaxed);
+        r.release.store(release, Ordering::Relaxed);
         r
     }
 
@@ -87,9 +94,19 @@ impl Router {
         if self.started.swap(true, Ordering::Relaxed) {
             return;
         }
+        // Hand-backs cut short by a crash: whoever is offline at the start hands back
+        // (those online before it go offline after the grace, and hand back then).
+        self.hand_back_all_offline(hub);
         let (router, weak) = (self.clone(), Arc::downgrade(hub));
         actix_web::rt::spawn(async move {
             loop {
+                let gone = std::mem::take(&mut *lock(&router.offline));
+                if !gone.is_empty() {
+                    let Some(hub) = weak.upgrade() else { return };
+                    for agent in gone {
+                        release(&hub, &agent).await;
+                    }
+                }
                 if router.on.load(Ordering::Relaxed) {
                     let Some(hub) = weak.upgrade() else { return };
                     let (waiting, given) = sweep(&hub, &router).await;
@@ -112,6 +129,39 @@ impl Router {
     pub fn set_on(&self, on: bool) {
         self.on.store(on, Ordering::Relaxed);
         self.kick();
+    }
+
+    /// Whether an agent who goes offline hands back its Mine (`reassign_offline`).
+    pub fn reassigns_offline(&self) -> bool {
+        self.release.load(Ordering::Relaxed)
+    }
+
+    /// Turns `reassign_offline` on or off (the caller stored the setting first).
+    pub fn set_reassign_offline(&self, on: bool) {
+        self.release.store(on, Ordering::Relaxed);
+    }
+
+    /// With `reassign_offline` on: every agent offline now hands back its Mine (at the
+    /// start, and when the setting is turned on).
+    pub fn hand_back_all_offline(&self, hub: &Hub) {
+        if !self.release.load(Ordering::Relaxed) {
+            return;
+        }
+        for a in hub.directory.agents() {
+            if hub.presence.get(a.id.as_str()) == PresenceState::Offline {
+                self.went_offline(a.id);
+            }
+        }
+    }
+
+    /// `agent` is now offline: with `reassign_offline` on, the messages of its Mine go
+    /// back to Pending soon (one at a time through their conversations, each refused if
+    /// the agent is back meanwhile).
+    pub fn went_offline(&self, agent: AgentId) {
+        if self.release.load(Ordering::Relaxed) {
+            lock(&self.offline).push(agent);
+            self.wake.notify_one();
+        }
     }
 
     /// Something that may let a pending message be given out happened: a sweep runs
@@ -182,13 +232,25 @@ fn conversation_of(s: &Store, order: u64, id: &str, value: Vec<u8>) -> Option<Co
     Some(ConversationId::from(m.get("conversation_id")?.as_str()?))
 }
 
-/// The conversations `agent` holds: those of its Mine and On hold messages (what its
-/// capacity counts; `GET /api/agents?workload=true` shows it).
+/// The conversations `agent` holds: those of its Mine and On hold messages whose
+/// session is active (what its capacity counts; `GET /api/agents?workload=true` shows
+/// it). A conversation whose session has ended frees its place at once, as Zendesk frees
+/// an agent's messaging capacity (seeds, 002): its customer can no longer write there.
 pub fn held_conversations(s: &Store, agent: &str) -> Result<HashSet<ConversationId>, StoreError> {
+    let mut seen = HashSet::new();
     let mut set = HashSet::new();
     for folder in [names::mine(agent), names::on_hold(agent)] {
         for (order, id, value) in s.index_asc(&folder, None, LOAD_READ)? {
-            if let Some(c) = conversation_of(s, order, &id, value) {
+            let Some(c) = conversation_of(s, order, &id, value) else {
+                continue;
+            };
+            if !seen.insert(c.clone()) {
+                continue;
+            }
+            let active = s
+                .conversation(c.as_str())?
+                .is_some_and(|conv| conv.session != crate::domain::SessionState::Ended);
+            if active {
                 set.insert(c);
             }
         }
@@ -232,6 +294,69 @@ fn read(s: &Store, after: Option<u64>, agents: &[AgentId]) -> Result<Snapshot, S
         next,
         holds,
     })
+}
+
+/// Mine entries read per trip to the store when an agent's messages are handed back.
+const RELEASE_PAGE: usize = 500;
+
+/// Hands back what `agent`, now offline, holds in Mine (assigned or help answered): each
+/// message goes to Pending by `system`, unless its conversation refuses (the agent is
+/// back, the message moved, the session ended, spam). On hold messages stay: their timer
+/// decides (§6.1), and one without an end is parked on purpose.
+async fn release(hub: &Arc<Hub>, agent: &AgentId) {
+    let mut after = None;
+    let mut released = 0usize;
+    loop {
+        let who = agent.clone();
+        let page = hub
+            .store
+            .read(move |s| {
+                let page = s.index_asc(&names::mine(who.as_str()), after, RELEASE_PAGE)?;
+                let full = page.len() >= RELEASE_PAGE;
+                let last = page.last().map(|(o, _, _)| *o);
+                let held: Vec<(MessageId, ConversationId)> = page
+                    .into_iter()
+                    .filter_map(|(order, id, value)| {
+                        let c = conversation_of(s, order, &id, value)?;
+                        Some((MessageId::from(id), c))
+                    })
+                    .collect();
+                Ok::<_, StoreError>((held, full.then_some(last).flatten()))
+            })
+            .await;
+        let (held, next) = match page {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(agent_id = %agent, error = %e, "Could not read an offline agent's messages.");
+                return;
+            }
+        };
+        let results = futures_util::future::join_all(held.iter().map(|(m, c)| {
+            let cmd = Command::Release {
+                message_id: m.clone(),
+                agent_id: agent.clone(),
+                agent_present: false,
+            };
+            hub.exec(c, cmd, Who::System, None)
+        }))
+        .await;
+        for ((m, _), res) in held.iter().zip(results) {
+            match res {
+                Ok(_) => {
+                    released += 1;
+                    crate::metrics::record_offline_release();
+                }
+                Err(e) => {
+                    tracing::debug!(message_id = %m, error = %e, "Not handed back.")
+                }
+            }
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    tracing::info!(agent_id = %agent, released, "An offline agent's messages went back to Pending.");
 }
 
 /// Gives out what can be given: Pending read oldest first, a page at a time, from where

@@ -101,6 +101,18 @@ pub enum Command {
         last_seq: u64,
         latest_seq: u64,
     },
+    /// An extension: `agent_id` went offline holding `message_id` (automation's
+    /// `reassign_offline`, `src/actors/router.rs`): the hub puts it back in Pending
+    /// (`by: system`), as a supervisor's unassign would, for someone present.
+    /// `agent_present` is filled in by the conversation. Refused unless the message is
+    /// `assigned` or `help_answered` to that agent, the agent is not present (back
+    /// meanwhile), and the conversation is neither spam nor ended (nobody else could
+    /// answer it there).
+    Release {
+        message_id: MessageId,
+        agent_id: AgentId,
+        agent_present: bool,
+    },
     /// A hold timer fired; `assignee_present` says whether the holding agent is present.
     HoldExpired {
         message_id: MessageId,
@@ -653,6 +665,37 @@ pub fn apply(
                 return Err(DomainError::Conflict("the conversation is spam"));
             }
             tx.assign_to(&message_id, &agent_id, "system");
+        }
+        Command::Release {
+            message_id,
+            agent_id,
+            agent_present,
+        } => {
+            if !matches!(actor, Actor::System) {
+                return Err(DomainError::Forbidden(
+                    "only the hub hands back an offline agent's messages",
+                ));
+            }
+            let m = tx.message(&message_id)?;
+            match m.status {
+                Status::Assigned | Status::HelpAnswered => {}
+                s => return Err(refuse("unassign", s)),
+            }
+            if m.assignee.as_deref() != Some(agent_id.as_str()) {
+                return Err(DomainError::Conflict(
+                    "the message is no longer that agent's",
+                ));
+            }
+            if agent_present {
+                return Err(DomainError::Conflict("the agent is present again"));
+            }
+            let c = tx.conversation()?;
+            if c.spam || c.session == SessionState::Ended {
+                return Err(DomainError::Conflict(
+                    "the conversation is spam or its session has ended",
+                ));
+            }
+            tx.status(&message_id, Status::Pending, None, "system");
         }
         Command::HoldExpired {
             message_id,

@@ -555,6 +555,30 @@ impl Model {
                 self.owner_if_none(&agent_id.0, "system", out);
                 self.bot_active(false, "system", out);
             }
+            Command::Release {
+                message_id,
+                agent_id,
+                agent_present,
+            } => {
+                // Only the hub, a message assigned or help answered to that agent, who is
+                // not present, in a conversation neither spam nor ended: back to pending.
+                if !matches!(actor, Actor::System) {
+                    return Err(MErr::Forbidden);
+                }
+                let i = self.find(message_id)?;
+                let m = &self.msgs[i];
+                if !matches!(m.status, Status::Assigned | Status::HelpAnswered) {
+                    return Err(MErr::Transition(m.status));
+                }
+                if m.assignee.as_deref() != Some(agent_id.as_str()) || *agent_present {
+                    return Err(MErr::Conflict);
+                }
+                let c = self.conv();
+                if c.spam || c.ended {
+                    return Err(MErr::Conflict);
+                }
+                self.set(i, Status::Pending, None, "system", None, out);
+            }
             Command::HoldExpired {
                 message_id,
                 until,
@@ -709,6 +733,13 @@ enum Op {
         who: Who,
         stale: bool,
     },
+    Release {
+        who: Who,
+        msg: MsgSel,
+        /// The agent named: the message's assignee, or one of the three.
+        of: Option<usize>,
+        present: bool,
+    },
     Rate {
         who: Who,
         score: u8,
@@ -777,6 +808,9 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(who, msg, to)| Op::AutoAssign { who, msg, to }),
         2 => (prop_oneof![4 => Just(Who::System), 1 => who()], prop::bool::weighted(0.2))
             .prop_map(|(who, stale)| Op::AutoClose { who, stale }),
+        3 => (prop_oneof![4 => Just(Who::System), 1 => who()], msg_sel(),
+              prop::option::weighted(0.2, 0..3usize), prop::bool::weighted(0.2))
+            .prop_map(|(who, msg, of, present)| Op::Release { who, msg, of, present }),
         2 => (prop_oneof![3 => (0..2usize).prop_map(Who::Contact), 1 => who()], 1..=5u8, any::<bool>())
             .prop_map(|(who, score, comment)| Op::Rate { who, score, comment }),
     ]
@@ -1071,6 +1105,30 @@ impl World {
             Op::Close { who } => {
                 let cmd = Command::Close { notes: None };
                 (cmd, self.actor(*who, None), "close".into())
+            }
+            Op::Release {
+                who,
+                msg,
+                of,
+                present,
+            } => {
+                let (message_id, m) = self.target(msg);
+                let actor = self.actor(*who, m.as_ref());
+                let label = format!("release:{}", from(m.as_ref()));
+                let agent_id = match of {
+                    Some(i) => AgentId::from(AGENTS[*i]),
+                    None => m
+                        .as_ref()
+                        .and_then(|m| m.assignee.clone())
+                        .map(AgentId::from)
+                        .unwrap_or_else(|| AgentId::from(AGENTS[0])),
+                };
+                let cmd = Command::Release {
+                    message_id,
+                    agent_id,
+                    agent_present: *present,
+                };
+                (cmd, actor, label)
             }
             Op::AutoClose { who, stale } => {
                 let cmd = Command::AutoClose {
@@ -1488,6 +1546,12 @@ fn generated_cases_cover_every_transition() {
         "auto_assign:pending:conflict",
         "auto_assign:assigned:invalid_transition",
         "auto_assign:missing:not_found",
+        "release:assigned:ok",
+        "release:help_answered:ok",
+        "release:assigned:conflict",
+        "release:assigned:forbidden",
+        "release:pending:invalid_transition",
+        "release:missing:not_found",
         "auto_close:ok",
         "auto_close:conflict",
         "auto_close:forbidden",

@@ -127,7 +127,8 @@ async fn list(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError> 
     // An extension (`?workload=true`): who has what, from the counts the hub keeps per
     // folder: `{"assigned"` (Mine: assigned or help answered), `"on_hold"`,
     // `"help_requested"` (their open help requests)`, "conversations"` (the conversations
-    // of their Mine and On hold messages: what a capacity counts)`}`.
+    // of their Mine and On hold messages whose session is active: what a capacity
+    // counts)`}`.
     if workload {
         let ids: Vec<String> = agents.iter().map(|a| a.id.to_string()).collect();
         let loads = hub

@@ -6,7 +6,8 @@
 // The hub's own error message (§3, e.g. a name already taken) is shown inline.
 // Automation (extensions, GET/PATCH /api/automation): a switch for automatic assignment
 // and each agent's capacity, the most conversations the hub gives them at once
-// (PATCH /api/agents/{id}; empty: no limit, 0: never); and when idle conversations close.
+// (PATCH /api/agents/{id}; empty: no limit, 0: never); whether an agent who goes offline
+// hands back what they hold; and when idle conversations close.
 
 import { h, fill, avatar } from './dom.js';
 import { ApiError, politeMessage } from './api.js';
@@ -185,6 +186,10 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     const box = h('input', { id: 'routing-auto', type: 'checkbox', disabled: !V.automation });
     box.checked = on;
     box.addEventListener('change', () => setAutomation({ auto_assign: box.checked }));
+    const handBack = !!(V.automation && V.automation.reassign_offline);
+    const back = h('input', { id: 'reassign-offline', type: 'checkbox', disabled: !V.automation, 'aria-describedby': 'reassign-offline-hint' });
+    back.checked = handBack;
+    back.addEventListener('change', () => setAutomation({ reassign_offline: back.checked }));
     const after = V.automation ? V.automation.auto_close_seconds : null;
     const choices = CLOSE_AFTER.some(([s]) => s === after) ? CLOSE_AFTER : [...CLOSE_AFTER, [after, `after ${spanWords(after)}`]];
     const close = h('select', { id: 'auto-close', disabled: !V.automation, 'aria-describedby': 'auto-close-hint' },
@@ -198,6 +203,11 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       h('p', { class: 'muted routing-hint', text: on
         ? 'The hub gives each waiting customer message to an online agent: the one already handling the conversation, else its owner, else whoever has the fewest conversations, within their capacity. Away agents get nothing; a message handed back goes to someone else.'
         : 'Off: messages wait in Pending until an agent takes them or a supervisor assigns them.' }),
+      h('label', { class: 'routing-switch', for: 'reassign-offline' }, back,
+        h('span', { text: 'Hand back the messages of agents who go offline' })),
+      h('p', { id: 'reassign-offline-hint', class: 'muted routing-hint', text: handBack
+        ? `When an agent goes offline (their last console closed, or they did not come back after a restart), the messages in their Mine go back to Pending${on ? ', and to someone online' : ''}. Messages on hold stay theirs until the hold ends, as do those of conversations whose session ended.`
+        : 'Off: an agent who goes offline keeps what they hold until they come back or a supervisor reassigns it.' }),
       h('div', { class: 'routing-close' },
         h('label', { for: 'auto-close', text: 'Close idle conversations' }), close),
       h('p', { id: 'auto-close-hint', class: 'muted routing-hint', text: after

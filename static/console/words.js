@@ -161,6 +161,8 @@ function describeStatus(d, by, who, messageText) {
       return `${msg[0].toUpperCase()}${msg.slice(1)} is now assigned to ${assignee || 'nobody'}`;
     case 'pending':
       if (d.from === 'on_hold' && d.by === 'system') return `Hold over: ${msg} is back in Pending`;
+      // `system` from someone's Mine: its agent went offline (automation's reassign_offline)
+      if (d.by === 'system' && (d.from === 'assigned' || d.from === 'help_answered')) return `${msg[0].toUpperCase()}${msg.slice(1)} went back to Pending: its agent went offline`;
       if (d.from === 'help_requested' || d.answer) return `${by} answered the help request ${d.answer ? `${quote(d.answer, 200)} ` : ''}— ${msg} is back in Pending`;
       if (d.from === 'answered' && String(d.by).startsWith('bot:')) return `${by} transferred ${msg} to a human`;
       if (d.from === 'answered' || d.from === 'archived') return `${by} reopened ${msg}`;

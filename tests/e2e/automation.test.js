@@ -1,14 +1,16 @@
 // Automation: the admin turns automatic assignment on in Admin → Agents and sets an
 // agent's capacity there; a customer's message then goes to that agent, whose console
 // tells them and whose timeline says it was assigned automatically. Idle conversations:
-// the admin picks a period there, and a conversation the hub closed says why.
+// the admin picks a period there, and a conversation the hub closed says why. Agents
+// who go offline: with the switch on, what they held goes back to Pending, and the
+// timeline says why.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { api, ADMIN_TOKEN } from './lib/hub.js';
 import { suite } from './lib/suite.js';
 import { newPage, realProblems } from './lib/browser.js';
-import { signIn, openWidget, widgetSend, openConversationById } from './lib/pages.js';
+import { signIn, openWidget, widgetSend, openConversationById, customerWritesFirst } from './lib/pages.js';
 
 const S = suite([['ann', 'Ann Lee']]);
 
@@ -40,7 +42,7 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
 
   await box.check();
   await admin.locator('#routing', { hasText: 'gives each waiting customer message' }).waitFor();
-  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: true, auto_close_seconds: null });
+  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: true, reassign_offline: false, auto_close_seconds: null });
   await admin.click('#folders a[data-folder="pending"]');
   await admin.locator('#list-note', { hasText: 'The hub assigns these to online agents' }).waitFor();
   await admin.locator('#nav-agents').click();
@@ -66,7 +68,7 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   // Turned off again from the same switch.
   await box.uncheck();
   await admin.locator('#routing', { hasText: 'messages wait in Pending' }).waitFor();
-  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, auto_close_seconds: null });
+  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, reassign_offline: false, auto_close_seconds: null });
   await admin.click('#folders a[data-folder="pending"]');
   await admin.locator('#list-title', { hasText: 'Pending' }).waitFor();
   await admin.locator('#list-note').waitFor({ state: 'hidden' });
@@ -76,7 +78,7 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   await admin.locator('#routing', { hasText: 'conversations stay open until someone closes them' }).waitFor();
   await admin.selectOption('#auto-close', { label: 'after 1 day' });
   await admin.locator('#routing', { hasText: 'once nobody has written in it for 1 day' }).waitFor();
-  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, auto_close_seconds: 86400 });
+  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, reassign_offline: false, auto_close_seconds: 86400 });
   await admin.selectOption('#auto-close', { label: 'never' });
   await admin.locator('#routing', { hasText: 'conversations stay open until someone closes them' }).waitFor();
   assert.equal((await api(hub, 'GET', '/api/automation', ann.token)).auto_close_seconds, null);
@@ -90,6 +92,42 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   await admin.locator('#auto-close option:checked', { hasText: 'after 1 second' }).waitFor({ state: 'attached' });
 
   for (const p of [admin, annPage, customer]) {
+    assert.deepEqual(realProblems(p), []);
+    await p.context().close();
+  }
+});
+
+test('with "hand back" on, what an agent held goes back to Pending when they go offline', async () => {
+  const { hub, browser, ann } = S;
+  await api(hub, 'PATCH', '/api/automation', ADMIN_TOKEN, { auto_close_seconds: null });
+  const admin = await newPage(browser);
+  await signIn(admin, hub, ADMIN_TOKEN);
+  await admin.locator('#nav-agents').click();
+  await admin.locator('#routing', { hasText: 'an agent who goes offline keeps what they hold' }).waitFor();
+  await admin.locator('#reassign-offline:not([disabled])').check();
+  await admin.locator('#routing', { hasText: 'the messages in their Mine go back to Pending' }).waitFor();
+  assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, reassign_offline: true, auto_close_seconds: null });
+
+  // Ann, online, takes a customer's message, then closes her console.
+  const annPage = await newPage(browser);
+  await signIn(annPage, hub, ann.token);
+  const customer = await newPage(browser);
+  const convId = await customerWritesFirst(customer, hub, ann.token, 'Are you open on Sundays?');
+  const all = await api(hub, 'GET', '/api/inbox?folder=all', ann.token);
+  const msg = all.items.find((m) => m.text === 'Are you open on Sundays?');
+  const taken = await api(hub, 'POST', `/api/messages/${msg.id}/assign`, ann.token, {});
+  assert.equal(taken.message.assignee, ann.id);
+  await openConversationById(admin, convId);
+  await admin.locator('#timeline .tl-event', { hasText: 'Ann Lee took the message' }).waitFor();
+  await annPage.context().close();
+  await admin.locator('#timeline .tl-event', { hasText: 'went back to Pending: its agent went offline' }).waitFor();
+  const back = await api(hub, 'GET', '/api/inbox?folder=pending', ADMIN_TOKEN);
+  assert.ok(back.items.some((m) => m.id === msg.id && m.assignee === null), JSON.stringify(back.items));
+
+  await admin.locator('#nav-agents').click();
+  await admin.locator('#reassign-offline:not([disabled])').uncheck();
+  await admin.locator('#routing', { hasText: 'an agent who goes offline keeps what they hold' }).waitFor();
+  for (const p of [admin, customer]) {
     assert.deepEqual(realProblems(p), []);
     await p.context().close();
   }
