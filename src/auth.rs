@@ -57,6 +57,10 @@ pub struct AgentRecord {
     pub name: String,
     pub role: Role,
     pub capacity: Option<u32>,
+    /// The channels automatic assignment gives this agent (an extension); none: every
+    /// channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
     pub token_hash: String,
 }
 

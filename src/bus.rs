@@ -766,6 +766,7 @@ mod tests {
             name: id.into(),
             role: crate::domain::Role::Agent,
             capacity: None,
+            channels: None,
             token_hash: token_hash.into(),
         }
     }

@@ -426,6 +426,7 @@ impl Hub {
                 name,
                 role,
                 capacity,
+                channels: None,
                 token_hash: auth::hash_token(&token),
             };
             hub.directory.put_agent(&hub.store, rec.clone()).await?;
@@ -494,11 +495,13 @@ impl Hub {
         .await
     }
 
-    /// Sets an agent's capacity (admin only); automatic assignment looks again.
-    pub async fn set_agent_capacity(
+    /// Sets what automatic assignment gives an agent (admin only): its capacity and its
+    /// channels, each when given (`Some`); automatic assignment looks again.
+    pub async fn set_agent_routing(
         self: &Arc<Self>,
         id: AgentId,
-        capacity: Option<u32>,
+        capacity: Option<Option<u32>>,
+        channels: Option<Option<Vec<String>>>,
     ) -> Result<AgentRecord, ApiError> {
         let hub = self.clone();
         let rec = self
@@ -506,8 +509,14 @@ impl Hub {
                 let Some(mut rec) = hub.directory.agent(&id) else {
                     return Err(ApiError::NotFound("agent not found".into()));
                 };
-                if rec.capacity != capacity {
-                    rec.capacity = capacity;
+                let before = (rec.capacity, rec.channels.clone());
+                if let Some(c) = capacity {
+                    rec.capacity = c;
+                }
+                if let Some(c) = channels {
+                    rec.channels = c;
+                }
+                if (rec.capacity, rec.channels.clone()) != before {
                     hub.directory.put_agent(&hub.store, rec.clone()).await?;
                 }
                 Ok(rec)
@@ -562,6 +571,7 @@ fn bootstrap_admin(
         store.put_json_now(keys::META, &[ADMIN_TOKEN_UNSHOWN], &false)?;
     }
     let capacity = existing.as_ref().and_then(|a| a.capacity);
+    let channels = existing.as_ref().and_then(|a| a.channels.clone());
     let rec = AgentRecord {
         id: existing
             .map(|a| a.id)
@@ -569,6 +579,7 @@ fn bootstrap_admin(
         name: "admin".into(),
         role: Role::Admin,
         capacity,
+        channels,
         token_hash: auth::hash_token(&token),
     };
     store.put_json_now(keys::AGENT, &[rec.id.as_str().as_bytes()], &rec)?;

@@ -12,6 +12,8 @@
 //!   means never assigned automatically. Admins, who run the hub, are given conversations
 //!   only once they have a capacity. A further message of a conversation the agent
 //!   already holds does not count against it.
+//! * **Channels** (`channels` of an agent): past continuity, a message goes only to an
+//!   agent given its conversation's channel (none set: every channel).
 //! * Only `online` agents are chosen (never `away` nor `offline`); spam conversations are
 //!   not in Pending, and a conversation whose session has ended is left to people: its
 //!   customer can no longer be answered there.
@@ -57,6 +59,9 @@ const LOAD_READ: usize = 1_000;
 /// Most hand-backs remembered (forgotten all at once past it; a sweep forgets those of
 /// messages no longer pending).
 const RETURNED_MAX: usize = 10_000;
+/// A hand-back a sweep did not find pending is kept this long all the same: the
+/// unassign that made it may have been committed after the sweep read Pending.
+const RETURNED_KEEP: Duration = Duration::from_secs(60);
 /// A sweep at least this often while on (a kick lost to a failed command is retried).
 const PERIOD: Duration = Duration::from_secs(15);
 
@@ -73,7 +78,9 @@ pub struct Router {
     /// When each agent was last given a conversation (a counter, for round robin).
     given: Mutex<HashMap<AgentId, u64>>,
     /// Messages an agent handed back (unassigned): not given to that agent again.
-    returned: Mutex<HashMap<MessageId, AgentId>>,
+    /// (With when: a sweep forgets only those older than [`RETURNED_KEEP`] that it did
+    /// not find pending, since one made while it read may not be in what it read.)
+    returned: Mutex<HashMap<MessageId, (AgentId, std::time::Instant)>>,
     clock: AtomicU64,
     /// Where the next sweep starts in Pending (its order), if not at its start.
     cursor: Mutex<Option<u64>>,
@@ -180,7 +187,7 @@ impl Router {
             if r.len() >= RETURNED_MAX {
                 r.clear();
             }
-            r.insert(message, agent);
+            r.insert(message, (agent, std::time::Instant::now()));
         }
     }
 
@@ -193,11 +200,19 @@ impl Router {
 struct Candidate {
     id: AgentId,
     capacity: Option<u32>,
+    /// The channels it is given (none: every channel).
+    channels: Option<Vec<String>>,
     /// The conversations it holds (Mine and On hold).
     holds: HashSet<ConversationId>,
 }
 
 impl Candidate {
+    fn serves(&self, channel: &str) -> bool {
+        self.channels
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|c| c == channel))
+    }
+
     fn has_room(&self) -> bool {
         self.capacity
             .map(|c| (self.holds.len() as u64) < u64::from(c))
@@ -210,6 +225,7 @@ struct Waiting {
     message: MessageId,
     conversation: ConversationId,
     owner: Option<String>,
+    channel: String,
     ended: bool,
 }
 
@@ -279,6 +295,7 @@ fn read(s: &Store, after: Option<u64>, agents: &[AgentId]) -> Result<Snapshot, S
         waiting.push(Waiting {
             message: MessageId::from(id),
             owner: c.owner.clone(),
+            channel: c.channel.clone(),
             ended: c.session == crate::domain::SessionState::Ended,
             conversation,
         });
@@ -375,6 +392,7 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) -> (usize, usize) {
         .map(|a| Candidate {
             id: a.id,
             capacity: a.capacity,
+            channels: a.channels,
             holds: HashSet::new(),
         })
         .collect();
@@ -461,7 +479,8 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) -> (usize, usize) {
                 // which hand-backs still matter.
                 *lock(&router.cursor) = None;
                 if start.is_none() {
-                    lock(&router.returned).retain(|m, _| seen.contains(m));
+                    lock(&router.returned)
+                        .retain(|m, (_, at)| seen.contains(m) || at.elapsed() < RETURNED_KEEP);
                 }
                 return (seen.len(), given);
             }
@@ -474,7 +493,9 @@ async fn sweep(hub: &Arc<Hub>, router: &Router) -> (usize, usize) {
 /// Who gets `w`, by the rules of the module's documentation (never the agent who handed
 /// it back).
 fn choose(router: &Router, candidates: &[Candidate], w: &Waiting) -> Option<usize> {
-    let returned_by = lock(&router.returned).get(&w.message).cloned();
+    let returned_by = lock(&router.returned)
+        .get(&w.message)
+        .map(|(a, _)| a.clone());
     let may = |c: &Candidate| Some(&c.id) != returned_by.as_ref();
     if let Some(i) = candidates
         .iter()
@@ -482,6 +503,8 @@ fn choose(router: &Router, candidates: &[Candidate], w: &Waiting) -> Option<usiz
     {
         return Some(i);
     }
+    // Past continuity, only agents given the conversation's channel.
+    let may = |c: &Candidate| may(c) && c.serves(&w.channel);
     if let Some(i) = candidates
         .iter()
         .position(|c| may(c) && Some(c.id.as_str()) == w.owner.as_deref() && c.has_room())

@@ -16,22 +16,56 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/agents/{id}", web::patch().to(update));
 }
 
-/// `PATCH /api/agents/{id}` (an extension): `{"capacity": n | null}`, the field required,
-/// no other. A present null is told apart from an absent field.
+/// `PATCH /api/agents/{id}` (an extension): `{"capacity"?: n | null, "channels"?: [..] |
+/// null}`, at least one, no other field. A present null is told apart from an absent
+/// field.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
-    #[serde(deserialize_with = "present")]
-    capacity: Option<u32>,
+    #[serde(default, deserialize_with = "present")]
+    capacity: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    channels: Option<Option<Vec<String>>>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    Option::<u32>::deserialize(d)
+fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
-/// An extension: `PATCH /api/agents/{id}` (admin) sets an agent's `capacity` (the most
-/// conversations automatic assignment gives it at once; null: no limit; 0: never),
-/// answered 200 with the agent as `GET /api/agents` lists it.
+/// Most channels an agent is given.
+const MAX_CHANNELS: usize = 100;
+
+/// An agent's channels as given: each a channel's name as widgets send it (1 to 64
+/// characters, not blank), at least one, repeats dropped.
+fn channels(list: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if list.is_empty() {
+        return Err(ApiError::invalid(
+            "channels must name at least one channel, or be null for every channel",
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for c in list {
+        if c.trim().is_empty() || c.chars().count() > 64 {
+            return Err(ApiError::invalid("each channel must be 1 to 64 characters"));
+        }
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    if out.len() > MAX_CHANNELS {
+        return Err(ApiError::invalid("at most 100 channels"));
+    }
+    Ok(out)
+}
+
+/// An extension: `PATCH /api/agents/{id}` (admin) sets what automatic assignment gives
+/// an agent: its `capacity` (the most conversations at once; null: no limit; 0: never)
+/// and its `channels` (null: every channel), answered 200 with the agent as
+/// `GET /api/agents` lists it.
 async fn update(
     hub: HubData,
     req: HttpRequest,
@@ -41,19 +75,35 @@ async fn update(
     admin(&hub, &req).await?;
     let body = super::read_body(&req, payload).await?;
     let b: UpdateBody = parse(&body)?;
+    if b.capacity.is_none() && b.channels.is_none() {
+        return Err(ApiError::invalid("give capacity, channels or both"));
+    }
+    let wanted = match b.channels {
+        Some(Some(list)) => Some(Some(channels(list)?)),
+        other => other,
+    };
     let rec = hub
-        .set_agent_capacity(crate::domain::AgentId::from(path.into_inner()), b.capacity)
+        .set_agent_routing(
+            crate::domain::AgentId::from(path.into_inner()),
+            b.capacity,
+            wanted,
+        )
         .await?;
-    tracing::info!(agent_id = %rec.id, capacity = ?rec.capacity, "Agent capacity set.");
+    tracing::info!(agent_id = %rec.id, capacity = ?rec.capacity, channels = rec.channels.as_ref().map(|c| c.len()), "Agent routing set.");
     Ok(HttpResponse::Ok().json(listed(&hub, &rec)))
 }
 
 /// An agent as `GET /api/agents` lists it.
+/// (`channels` only when the agent has some: an agent of every channel lists as before.)
 fn listed(hub: &crate::hub::Hub, a: &crate::auth::AgentRecord) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "id": a.id, "name": a.name, "role": a.role, "capacity": a.capacity,
         "presence": hub.presence.get(a.id.as_str()).as_str(),
-    })
+    });
+    if let Some(c) = &a.channels {
+        v["channels"] = json!(c);
+    }
+    v
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,8 @@
 // The hub's own error message (§3, e.g. a name already taken) is shown inline.
 // Automation (extensions, GET/PATCH /api/automation): a switch for automatic assignment
 // and each agent's capacity, the most conversations the hub gives them at once
-// (PATCH /api/agents/{id}; empty: no limit, 0: never); whether an agent who goes offline
+// (PATCH /api/agents/{id}; empty: no limit, 0: never) and the channels it gives them
+// (empty: every channel); whether an agent who goes offline
 // hands back what they hold; and when idle conversations close.
 
 import { h, fill, avatar } from './dom.js';
@@ -54,6 +55,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
   const V = {
     items: [], loading: true, error: null, adding: false, formError: null, created: null, busy: false,
     automation: null, automationError: null, editing: null, capDraft: '', capError: null,
+    editingChannels: null, chanDraft: '', chanError: null,
   };
   const draft = { name: '', role: 'agent', capacity: '' };
 
@@ -95,6 +97,20 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
       V.capError = errorText(e);
+    }
+    renderList();
+  }
+
+  async function saveChannels(a) {
+    const names = V.chanDraft.split(',').map((c) => c.trim()).filter((c) => c !== '');
+    try {
+      const updated = await api('PATCH', `/api/agents/${encodeURIComponent(a.id)}`, { channels: names.length ? names : null });
+      a.channels = updated.channels;
+      V.editingChannels = null;
+      V.chanError = null;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
+      V.chanError = errorText(e);
     }
     renderList();
   }
@@ -201,7 +217,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       h('label', { class: 'routing-switch', for: 'routing-auto' }, box,
         h('span', { text: 'Assign pending messages automatically' })),
       h('p', { class: 'muted routing-hint', text: on
-        ? 'The hub gives each waiting customer message to an online agent: the one already handling the conversation, else its owner, else whoever has the fewest conversations, within their capacity. Away agents get nothing; a message handed back goes to someone else.'
+        ? 'The hub gives each waiting customer message to an online agent: the one already handling the conversation, else its owner, else whoever has the fewest conversations, within their capacity and their channels. Away agents get nothing; a message handed back goes to someone else.'
         : 'Off: messages wait in Pending until an agent takes them or a supervisor assigns them.' }),
       h('label', { class: 'routing-switch', for: 'reassign-offline' }, back,
         h('span', { text: 'Hand back the messages of agents who go offline' })),
@@ -248,6 +264,33 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       V.capError ? h('span', { class: 'form-error', role: 'alert', text: V.capError }) : null);
     f.addEventListener('submit', (e) => { e.preventDefault(); saveCapacity(a); });
     input.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.stopPropagation(); V.editing = null; V.capError = null; renderList(); } });
+    return f;
+  }
+
+  function channelsText(a) {
+    return a.channels && a.channels.length ? `Channels: ${a.channels.join(', ')}` : 'All channels';
+  }
+
+  function channelsView(a) {
+    const close = () => { V.editingChannels = null; V.chanError = null; renderList(); };
+    if (V.editingChannels !== a.id) {
+      return h('span', { class: 'agent-channels' },
+        h('span', { class: 'muted', text: channelsText(a), title: 'The channels whose customers automatic assignment gives them' }),
+        h('button', {
+          type: 'button', class: 'btn small ghost', dataset: { action: 'channels' }, text: 'Channels…',
+          on: { click: () => { V.editingChannels = a.id; V.chanDraft = (a.channels || []).join(', '); V.chanError = null; renderList(); root.querySelector('#agent-channels-input')?.focus(); } },
+        }));
+    }
+    const input = h('input', { id: 'agent-channels-input', type: 'text', placeholder: 'all channels (or e.g. web, fr)', 'aria-label': `Channels of ${a.name}`, class: 'channels-input', autocomplete: 'off' });
+    input.value = V.chanDraft;
+    input.addEventListener('input', () => { V.chanDraft = input.value; });
+    const f = h('form', { class: 'agent-channels capacity-form', novalidate: true },
+      input,
+      h('button', { type: 'submit', class: 'btn small primary', dataset: { action: 'channels-save' }, text: 'Save' }),
+      h('button', { type: 'button', class: 'btn small ghost', text: 'Cancel', on: { click: close } }),
+      V.chanError ? h('span', { class: 'form-error', role: 'alert', text: V.chanError }) : null);
+    f.addEventListener('submit', (e) => { e.preventDefault(); saveChannels(a); });
+    input.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.stopPropagation(); close(); } });
     return f;
   }
 
@@ -316,6 +359,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
         h('span', { class: 'badge agent-role', text: ROLE_LABEL[a.role] || a.role }),
         h('span', { class: `agent-presence team-presence p-${a.presence}`, text: a.presence }),
         capacityView(a),
+        channelsView(a),
         h('button', {
           type: 'button', class: 'btn small ghost', dataset: { action: 'new-token' }, text: 'New token…',
           // (one's own: this console would be signed out before the new token showed)

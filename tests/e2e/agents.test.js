@@ -25,10 +25,10 @@ test('the admin lists the agents, adds one, and the token shown once signs that 
   const meRow = page.locator('#agents-list .agent-item', { hasText: '(you)' });
   assert.equal(await meRow.locator('.agent-role').textContent(), 'Admin');
   assert.equal(await meRow.locator('.agent-presence').textContent(), 'online');
-  // PROTOCOL has no edit or delete of agents: none offered; only a capacity and a new
-  // token (extensions), the token not for oneself (this console would be signed out
-  // before it showed)
-  assert.deepEqual([...new Set(await page.locator('#agents-list button').evaluateAll((els) => els.map((e) => e.dataset.action)))], ['capacity', 'new-token']);
+  // PROTOCOL has no edit or delete of agents: none offered; only a capacity, channels
+  // and a new token (extensions), the token not for oneself (this console would be
+  // signed out before it showed)
+  assert.deepEqual([...new Set(await page.locator('#agents-list button').evaluateAll((els) => els.map((e) => e.dataset.action)))], ['capacity', 'channels', 'new-token']);
   assert.equal(await meRow.locator('[data-action="new-token"]').isDisabled(), true);
 
   // a name already taken (any case): the hub's message inline, nothing created

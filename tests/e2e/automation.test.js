@@ -39,6 +39,19 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   await row.locator('.agent-capacity', { hasText: 'Up to 2 conversations' }).waitFor();
   const listed = await api(hub, 'GET', '/api/agents', ann.token);
   assert.equal(listed.items.find((a) => a.id === ann.id).capacity, 2);
+  // Her channels: a blank name is refused by the hub, then "web" and back to all.
+  await row.locator('.agent-channels', { hasText: 'All channels' }).waitFor();
+  await row.locator('[data-action="channels"]').click();
+  await admin.fill('#agent-channels-input', 'web, fr');
+  await admin.press('#agent-channels-input', 'Enter');
+  await row.locator('.agent-channels', { hasText: 'Channels: web, fr' }).waitFor();
+  assert.deepEqual((await api(hub, 'GET', '/api/agents', ann.token)).items.find((a) => a.id === ann.id).channels, ['web', 'fr']);
+  await row.locator('[data-action="channels"]').click();
+  assert.equal(await admin.inputValue('#agent-channels-input'), 'web, fr');
+  await admin.fill('#agent-channels-input', '');
+  await admin.click('[data-action="channels-save"]');
+  await row.locator('.agent-channels', { hasText: 'All channels' }).waitFor();
+  assert.equal((await api(hub, 'GET', '/api/agents', ann.token)).items.find((a) => a.id === ann.id).channels, undefined);
 
   await box.check();
   await admin.locator('#routing', { hasText: 'gives each waiting customer message' }).waitFor();
