@@ -1904,6 +1904,7 @@ function renderTeam() {
     h('span', { class: `team-presence p-${a.presence}`, text: a.presence }))));
   const online = agents.filter((a) => a.presence !== 'offline').length;
   $('team-count').textContent = `${online} present`;
+  renderListNote(); // (it says who can take Pending's messages now)
 }
 
 // ---------------------------------------------------------------- rendering: list
@@ -1927,7 +1928,25 @@ async function loadAutomation() {
 
 function renderListNote() {
   const { kind, key } = S.route;
-  $('list-note').hidden = !(S.autoAssign && kind === 'inbox' && key === 'pending');
+  const note = $('list-note');
+  note.hidden = !(S.autoAssign && kind === 'inbox' && key === 'pending');
+  if (!note.hidden) note.textContent = autoAssignNote();
+}
+
+/**
+ * What Pending says while the hub assigns by itself: and, when its messages must wait,
+ * why (the hub's rules: only online agents, admins only with a capacity, 0 never; the
+ * team's workloads say who is full).
+ */
+function autoAssignNote() {
+  const base = 'The hub assigns these to online agents as they arrive';
+  const takers = [...S.agents.values()].filter((a) => a.capacity !== 0 && (a.role !== 'admin' || Number.isInteger(a.capacity)));
+  const online = takers.filter((a) => a.presence === 'online');
+  if (!online.length) return `${base}; nobody who takes conversations is online now, so they wait.`;
+  const full = (a) => Number.isInteger(a.capacity) && a.workload && Number.isInteger(a.workload.conversations) && a.workload.conversations >= a.capacity;
+  if (online.every(full)) return `${base}; everyone online is at capacity now, so they wait until someone has room.`;
+  if (online.some((a) => Array.isArray(a.channels))) return `${base}, each to an agent of its channel.`;
+  return `${base}.`;
 }
 
 function renderList() {

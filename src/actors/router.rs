@@ -373,7 +373,9 @@ async fn release(hub: &Arc<Hub>, agent: &AgentId) {
             None => break,
         }
     }
-    tracing::info!(agent_id = %agent, released, "An offline agent's messages went back to Pending.");
+    if released > 0 {
+        tracing::info!(agent_id = %agent, released, "An offline agent's messages went back to Pending.");
+    }
 }
 
 /// Gives out what can be given: Pending read oldest first, a page at a time, from where

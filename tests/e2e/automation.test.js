@@ -57,7 +57,8 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   await admin.locator('#routing', { hasText: 'gives each waiting customer message' }).waitFor();
   assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: true, reassign_offline: false, auto_close_seconds: null });
   await admin.click('#folders a[data-folder="pending"]');
-  await admin.locator('#list-note', { hasText: 'The hub assigns these to online agents' }).waitFor();
+  // (the admin, online, takes none; Ann is not online yet: Pending says why it waits)
+  await admin.locator('#list-note', { hasText: 'The hub assigns these to online agents as they arrive; nobody who takes conversations is online now' }).waitFor();
   await admin.locator('#nav-agents').click();
   await admin.locator('#routing-auto:checked').waitFor();
 
@@ -65,7 +66,7 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   const annPage = await newPage(browser);
   await signIn(annPage, hub, ann.token);
   // Pending says that the hub hands its messages out
-  await annPage.locator('#list-note:not([hidden])', { hasText: 'The hub assigns these to online agents' }).waitFor();
+  await annPage.locator('#list-note:not([hidden])', { hasText: /^The hub assigns these to online agents as they arrive\.$/ }).waitFor();
   const customer = await newPage(browser);
   await openWidget(customer, hub);
   await widgetSend(customer, 'My parcel never came');
