@@ -899,3 +899,69 @@ fn a_hub_that_cannot_start_says_why_in_one_line_and_exits_1() {
     // The first hub was not disturbed.
     assert_eq!(hub.get("/healthz", ADMIN).0, 200);
 }
+
+/// An extension: `GET /api/stats?waiting=true` says what waits for the team now: how many
+/// pending messages and help requests, and the one of each that has waited longest.
+#[test]
+fn stats_say_what_waits_and_since_when() {
+    let hub = Hub::start();
+    let (_, a) = hub.agent("Ann", "agent");
+    let (_, sup) = hub.agent("Sue", "supervisor");
+    let (s, st) = hub.get("/api/stats?waiting=true", &a);
+    assert_eq!(s, 200, "{st}");
+    assert_eq!(
+        st["waiting"],
+        json!({"pending": {"count": 0, "oldest": null}, "help_requested": {"count": 0, "oldest": null}})
+    );
+    // Not asked for, not there (PROTOCOL §8's answer as it is).
+    assert!(hub.get("/api/stats", &a).1.get("waiting").is_none());
+    assert_eq!(hub.get("/api/stats?waiting=maybe", &a).0, 400);
+
+    let (_, k1) = hub.contact();
+    let (_, k2) = hub.contact();
+    let first = hub.say(&k1, "first");
+    let second = hub.say(&k2, "second");
+    let third = hub.say(&k1, "third");
+    let (_, st) = hub.get("/api/stats?waiting=true", &a);
+    assert_eq!(st["waiting"]["pending"]["count"], 3, "{st}");
+    assert_eq!(
+        st["waiting"]["pending"]["oldest"],
+        json!({"message_id": first["id"], "conversation_id": first["conversation_id"], "at": first["at"]})
+    );
+
+    // The first is taken, then asks for help: the second waits longest in Pending, the
+    // first is the oldest help request.
+    let id = |m: &Value| m["id"].as_str().unwrap().to_string();
+    common::act_ok(&hub, &a, &id(&first), "assign", json!({}));
+    common::act_ok(
+        &hub,
+        &a,
+        &id(&first),
+        "request-help",
+        json!({"question": "refund?"}),
+    );
+    let (_, st) = hub.get("/api/stats?waiting=true", &sup);
+    assert_eq!(st["waiting"]["pending"]["count"], 2, "{st}");
+    assert_eq!(
+        st["waiting"]["pending"]["oldest"]["message_id"],
+        second["id"]
+    );
+    assert_eq!(st["waiting"]["help_requested"]["count"], 1, "{st}");
+    assert_eq!(
+        st["waiting"]["help_requested"]["oldest"]["message_id"],
+        first["id"]
+    );
+    // A spam conversation's messages are not waiting for anyone.
+    let (s, _) = hub.post(
+        &format!("/api/conversations/{}/spam", conv_of(&second)),
+        &a,
+        json!({"spam": true}),
+    );
+    assert_eq!(s, 200);
+    let (_, st) = hub.get("/api/stats?waiting=true", &a);
+    assert_eq!(st["waiting"]["pending"]["count"], 1, "{st}");
+    assert_eq!(
+        st["waiting"]["pending"]["oldest"]["message_id"],
+        third["id"]
+    );
+}

@@ -62,6 +62,7 @@ async fn prometheus(hub: HubData) -> Result<HttpResponse, ApiError> {
 #[derive(serde::Deserialize)]
 struct StatsQuery {
     satisfaction: Option<String>,
+    waiting: Option<String>,
 }
 
 /// `GET /api/stats` (PROTOCOL §8): volumes by status and channel, conversation counts,
@@ -72,6 +73,8 @@ async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
     let q = web::Query::<StatsQuery>::from_query(req.query_string())
         .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
     let satisfaction = super::flag("satisfaction", q.satisfaction.as_deref())?;
+    // `?waiting=true` (an extension) adds what waits for the team now.
+    let waiting = super::flag("waiting", q.waiting.as_deref())?;
     let out = hub
         .store
         .read(move |s| {
@@ -106,10 +109,37 @@ async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
             if satisfaction {
                 out["satisfaction"] = satisfaction_of(s)?;
             }
+            if waiting {
+                out["waiting"] = json!({
+                    "pending": waiting_in(s, names::PENDING)?,
+                    "help_requested": waiting_in(s, names::HELP_ALL)?,
+                });
+            }
             Ok(out)
         })
         .await?;
     Ok(HttpResponse::Ok().json(out))
+}
+
+/// What waits in a folder (an extension of `GET /api/stats`): how many messages, and the
+/// one that has waited there longest (the first in the folder's order, which is the order
+/// in which messages entered it) with when its customer wrote it; `oldest` is null when
+/// the folder is empty.
+fn waiting_in(s: &crate::store::Store, folder: &str) -> Result<Value, crate::store::StoreError> {
+    let count = s.count(folder)?.max(0);
+    let mut oldest = Value::Null;
+    if let Some((order, id, value)) = s.index_asc(folder, None, 1)?.into_iter().next() {
+        if let Some(json) = s.indexed_message(order, &id, value)? {
+            if let Ok(m) = serde_json::from_slice::<Value>(&json) {
+                oldest = json!({
+                    "message_id": m["id"],
+                    "conversation_id": m["conversation_id"],
+                    "at": m["at"],
+                });
+            }
+        }
+    }
+    Ok(json!({"count": count, "oldest": oldest}))
 }
 
 /// The customers' ratings (an extension of `GET /api/stats`): how many conversations were

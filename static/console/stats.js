@@ -1,7 +1,9 @@
 // The Stats screen (any agent, PROTOCOL §8's GET /api/stats): how many customer messages
 // are in each status and on each channel, how many conversations are open, closed or
 // spam, and how fast the team answers (first response) and resolves (first close),
-// as medians and 90th percentiles. Read again every 15 s while shown, and on demand.
+// as medians and 90th percentiles; and what waits for the team now (pending messages and
+// help requests, with the one waiting longest: the hub's `waiting=true`). Read again
+// every 15 s while shown, and on demand.
 
 import { h, fill } from './dom.js';
 import { ApiError, politeMessage } from './api.js';
@@ -34,7 +36,8 @@ export function mountStats(root, { api, onError = () => {} }) {
     V.busy = true;
     try {
       // with the customers' ratings (the hub's `satisfaction=true`, an extension)
-      V.data = await api('GET', '/api/stats?satisfaction=true');
+      // and what waits now (`waiting=true`, an extension)
+      V.data = await api('GET', '/api/stats?satisfaction=true&waiting=true');
       V.error = null;
       V.at = new Date();
     } catch (e) {
@@ -55,6 +58,21 @@ export function mountStats(root, { api, onError = () => {} }) {
       hint ? h('div', { class: 'stat-hint', text: hint }) : null);
   }
 
+  /** A folder's waiting count, and how long ago its longest-waiting message was written. */
+  function waitingFigure(label, f, key, folder) {
+    const count = f ? f.count : 0;
+    const oldest = f && f.oldest;
+    const age = oldest && oldest.at ? fmtDuration((Date.now() - Date.parse(oldest.at)) / 1000) : null;
+    return h('div', { class: 'stat', dataset: { stat: key } },
+      h('div', { class: 'stat-value', text: String(count ?? 0) }),
+      h('div', { class: 'stat-label', text: label }),
+      age
+        ? h('div', { class: 'stat-hint' },
+          `longest waiting: written ${age} ago · `,
+          h('a', { href: `#/inbox/${folder}/c/${encodeURIComponent(oldest.conversation_id)}`, class: 'stat-link', text: 'Open' }))
+        : h('div', { class: 'stat-hint', text: 'nothing waits' }));
+  }
+
   function render() {
     const d = V.data;
     const body = [];
@@ -68,7 +86,13 @@ export function mountStats(root, { api, onError = () => {} }) {
       const fr = d.first_response_seconds || {};
       const res = d.resolution_seconds || {};
       const sat = d.satisfaction || { ratings: 0 };
+      const w = d.waiting || {};
       body.push(
+        h('section', { class: 'stats-group', 'aria-labelledby': 'stats-waiting' },
+          h('h2', { id: 'stats-waiting', text: 'Waiting now' }),
+          h('div', { class: 'stats-row' },
+            waitingFigure('Pending', w.pending, 'waiting_pending', 'pending'),
+            waitingFigure('Help requests', w.help_requested, 'waiting_help', 'help_requests'))),
         h('section', { class: 'stats-group', 'aria-labelledby': 'stats-satisfaction' },
           h('h2', { id: 'stats-satisfaction', text: 'Customer satisfaction' }),
           sat.ratings

@@ -123,6 +123,16 @@ test('Stats shows the hub\'s figures to any agent and follows them', async () =>
   assert.equal(await stat('conv_open').textContent(), String(api0.conversations.open));
   assert.equal(await stat('status_pending').textContent(), String(api0.messages.by_status.pending ?? 0));
   assert.equal(await stat('status_help_requested').textContent(), String(api0.messages.by_status.help_requested ?? 0));
+  // what waits now: Pending's count, and a link to the conversation waiting longest
+  const w0 = (await api(hub, 'GET', '/api/stats?waiting=true', ann.token)).waiting;
+  assert.equal(await stat('waiting_pending').textContent(), String(w0.pending.count));
+  assert.ok(w0.pending.count >= 1);
+  const oldest = annPage.locator('.stat[data-stat="waiting_pending"] .stat-hint');
+  assert.match(await oldest.textContent(), /^longest waiting: written \d+ (s|min)( \d+ s)? ago · Open$/);
+  assert.equal(await oldest.locator('a').getAttribute('href'), `#/inbox/pending/c/${encodeURIComponent(w0.pending.oldest.conversation_id)}`);
+  const helpHint = await annPage.locator('.stat[data-stat="waiting_help"] .stat-hint').textContent();
+  if (w0.help_requested.count) assert.match(helpHint, /^longest waiting: written /);
+  else assert.equal(helpHint, 'nothing waits');
   // the sidebar still works from here, and its link says where we are
   assert.equal(await annPage.getAttribute('#nav-stats', 'aria-current'), 'page');
 
