@@ -56,6 +56,20 @@ fn assigned(console: &mut Socket, message: &str) -> Value {
     })
 }
 
+/// The message as it stands after a comment in its conversation has gone round (posted,
+/// then seen by `console`): what the hub was prompted to do with the message before
+/// (give it out, hand it back) has had the time of a commit and its publication.
+fn settled(hub: &Hub, token: &str, console: &mut Socket, m: &Value) -> Value {
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{}/comments", conv_of(m)),
+        token,
+        json!({"text": "a note"}),
+    );
+    assert_eq!(s, 201, "{b}");
+    console.recv_event("comment.created", |_| true);
+    hub.message(token, &id(m))
+}
+
 #[test]
 fn pending_messages_go_to_online_agents_within_their_capacity() {
     let hub = Hub::start();
@@ -76,14 +90,7 @@ fn pending_messages_go_to_online_agents_within_their_capacity() {
     );
     let (_, k0) = hub.contact();
     let m0 = hub.say(&k0, "before routing");
-    let (s, b) = hub.post(
-        &format!("/api/conversations/{}/comments", conv_of(&m0)),
-        &sue_t,
-        json!({"text": "nobody routes this"}),
-    );
-    assert_eq!(s, 201, "{b}");
-    watch.recv_event("comment.created", |_| true);
-    assert_eq!(hub.message(&sue_t, &id(&m0))["status"], "pending");
+    assert_eq!(settled(&hub, &sue_t, &mut watch, &m0)["status"], "pending");
     let (s, b) = hub.act(&sue_t, &id(&m0), "archive", json!({}));
     assert_eq!(s, 409, "{b}"); // still pending: nobody's to archive
     let (s, b) = hub.act(&sue_t, &id(&m0), "assign", json!({"agent_id": ann}));
@@ -359,14 +366,10 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
     routing(&hub, false);
     let (_, k2) = hub.contact();
     let m2 = hub.say(&k2, "after routing is off");
-    let (s, _) = hub.post(
-        &format!("/api/conversations/{}/comments", conv_of(&m2)),
-        &ann_t,
-        json!({"text": "a note"}),
+    assert_eq!(
+        settled(&hub, &ann_t, &mut console, &m2)["status"],
+        "pending"
     );
-    assert_eq!(s, 201);
-    console.recv_event("comment.created", |_| true);
-    assert_eq!(hub.message(&ann_t, &id(&m2))["status"], "pending");
 }
 
 #[test]
@@ -591,14 +594,10 @@ fn an_ended_session_frees_its_agents_place() {
     // Ann is full: a second customer waits.
     let (_, k2) = hub.contact();
     let m2 = hub.say(&k2, "hello?");
-    let (s, b) = hub.post(
-        &format!("/api/conversations/{}/comments", conv_of(&m2)),
-        &ann_t,
-        json!({"text": "waiting for room"}),
+    assert_eq!(
+        settled(&hub, &ann_t, &mut ann_console, &m2)["status"],
+        "pending"
     );
-    assert_eq!(s, 201, "{b}");
-    ann_console.recv_event("comment.created", |_| true);
-    assert_eq!(hub.message(&ann_t, &id(&m2))["status"], "pending");
 
     // Ann ends the first session (its message stays hers, §6.2): her place is free, as
     // Zendesk frees an agent's messaging capacity, and the second customer is hers.
@@ -756,14 +755,10 @@ fn an_agent_gone_offline_hands_back_what_they_hold() {
     watch.recv_event("presence.changed", |e| {
         e["data"] == json!({"agent_id": ann, "presence": "offline"})
     });
-    let (s, b) = hub.post(
-        &format!("/api/conversations/{}/comments", conv_of(&later)),
-        &sue_t,
-        json!({"text": "Ann left"}),
+    assert_eq!(
+        settled(&hub, &sue_t, &mut watch, &later)["assignee"],
+        json!(ann)
     );
-    assert_eq!(s, 201, "{b}");
-    watch.recv_event("comment.created", |_| true);
-    assert_eq!(hub.message(&sue_t, &id(&later))["assignee"], json!(ann));
     automation(&hub, json!({"reassign_offline": true}));
     let e = status_event(&mut watch, &id(&later));
     assert_eq!(
@@ -857,14 +852,7 @@ fn agents_are_given_only_the_channels_they_serve() {
     // A channel nobody serves waits in Pending, until an agent is given it.
     let (_, kd) = hub.contact_on("de");
     let md = hub.say(&kd, "hallo");
-    let (s, b) = hub.post(
-        &format!("/api/conversations/{}/comments", conv_of(&md)),
-        &sue_t,
-        json!({"text": "who speaks German?"}),
-    );
-    assert_eq!(s, 201, "{b}");
-    watch.recv_event("comment.created", |_| true);
-    assert_eq!(hub.message(&sue_t, &id(&md))["status"], "pending");
+    assert_eq!(settled(&hub, &sue_t, &mut watch, &md)["status"], "pending");
     let (s, b) = patch_agent(&hub, &ann, r#"{"channels":["fr","de"]}"#);
     assert_eq!(s, 200, "{b}");
     assert_eq!(

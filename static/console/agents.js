@@ -89,28 +89,26 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       renderList();
       return;
     }
-    try {
-      const updated = await api('PATCH', `/api/agents/${encodeURIComponent(a.id)}`, { capacity });
-      Object.assign(a, { capacity: updated.capacity });
-      V.editing = null;
-      V.capError = null;
-    } catch (e) {
-      if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
-      V.capError = errorText(e);
-    }
-    renderList();
+    await patchAgent(a, { capacity }, 'capError', () => { V.editing = null; });
   }
 
   async function saveChannels(a) {
     const names = V.chanDraft.split(',').map((c) => c.trim()).filter((c) => c !== '');
+    await patchAgent(a, { channels: names.length ? names : null }, 'chanError', () => { V.editingChannels = null; });
+  }
+
+  /** PATCH /api/agents/{id} with `body`; the agent takes the hub's answer, `done` closes
+   * the editor; a refusal shows in V[errorKey], the editor kept. */
+  async function patchAgent(a, body, errorKey, done) {
     try {
-      const updated = await api('PATCH', `/api/agents/${encodeURIComponent(a.id)}`, { channels: names.length ? names : null });
+      const updated = await api('PATCH', `/api/agents/${encodeURIComponent(a.id)}`, body);
+      a.capacity = updated.capacity;
       a.channels = updated.channels;
-      V.editingChannels = null;
-      V.chanError = null;
+      done();
+      V[errorKey] = null;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
-      V.chanError = errorText(e);
+      V[errorKey] = errorText(e);
     }
     renderList();
   }
