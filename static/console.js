@@ -460,6 +460,8 @@ function startLive() {
     onEvent,
     onFrame: (f) => {
       if (f.type === 'typing') typing.hear(f);
+      else if (f.type === 'automation' && f.settings) applyAutomation(f.settings);
+      else if (f.type === 'agent' && f.agent) applyAgent(f.agent);
     },
     onUnauthorized: () => signOut('Your session is no longer valid. Please sign in again.'),
     onError: (f) => toast(politeMessage(new ApiError(400, f.code, f.message)), 'error'),
@@ -738,6 +740,26 @@ const scheduleAgents = debounce(async () => {
   renderList();
   if (S.conv) renderConv();
 }, 100);
+
+/** An admin changed the automation settings (the hub's `automation` signal). */
+function applyAutomation(settings) {
+  S.autoAssign = !!settings.auto_assign;
+  renderListNote();
+  if (adminView && adminView.automationChanged) adminView.automationChanged(settings);
+}
+
+/** An admin changed an agent's capacity or channels (the hub's `agent` signal). */
+function applyAgent(agent) {
+  const a = S.agents.get(agent.id);
+  if (a) {
+    a.capacity = agent.capacity;
+    a.channels = agent.channels;
+    renderTeam();
+  } else {
+    scheduleAgents();
+  }
+  if (adminView && adminView.agentChanged) adminView.agentChanged(agent);
+}
 
 function applyPresence(ev) {
   const { agent_id: id, presence } = ev.data || {};

@@ -867,3 +867,59 @@ fn agents_are_given_only_the_channels_they_serve() {
         (200, None, json!(5))
     );
 }
+
+#[test]
+fn consoles_that_take_signals_hear_settings_and_agents_change() {
+    let hub = Hub::start();
+    let (ann, ann_t) = agent_with(&hub, "Ann", "agent", None);
+    let mut signals = hub.socket(
+        "/ws/agent",
+        json!({"type": "hello", "token": ann_t, "typing": true}),
+    );
+    signals.recv_type("welcome");
+    let (mut plain, _) = hub.console(&ann_t, None);
+
+    let now = automation(&hub, json!({"auto_assign": true, "reassign_offline": true}));
+    assert_eq!(
+        signals.recv_type("automation"),
+        json!({"type": "automation", "settings": now})
+    );
+    let (s, agent) = patch_agent(&hub, &ann, r#"{"capacity":2,"channels":["fr"]}"#);
+    assert_eq!(s, 200, "{agent}");
+    assert_eq!(
+        signals.recv_type("agent"),
+        json!({"type": "agent", "agent": agent})
+    );
+    // A refused change says nothing.
+    assert_error(
+        patch_agent(&hub, &ann, r#"{"channels":[]}"#),
+        400,
+        "invalid",
+        "no channel",
+    );
+
+    // A console that did not ask for signals gets only events: the next frame after
+    // the changes is the comment's event (and so is the signalled console's).
+    let (_, k) = hub.contact_on("fr");
+    let m = hub.say(&k, "bonjour");
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{}/comments", conv_of(&m)),
+        &ann_t,
+        json!({"text": "a note"}),
+    );
+    assert_eq!(s, 201, "{b}");
+    loop {
+        let f = plain.recv();
+        assert_eq!(f["type"], "event", "{f}");
+        if f["kind"] == "comment.created" {
+            break;
+        }
+    }
+    loop {
+        let f = signals.recv();
+        assert!(f["type"] == "event" || f["type"] == "typing", "{f}");
+        if f["kind"] == "comment.created" {
+            break;
+        }
+    }
+}

@@ -90,7 +90,12 @@ async fn update(
         )
         .await?;
     tracing::info!(agent_id = %rec.id, capacity = ?rec.capacity, channels = rec.channels.as_ref().map(|c| c.len()), "Agent routing set.");
-    Ok(HttpResponse::Ok().json(listed(&hub, &rec)))
+    let agent = listed(&hub, &rec);
+    // Consoles that take signals hear it (their team list compares workloads with it).
+    let signal = json!({"type": "agent", "agent": agent});
+    hub.bus
+        .signal_agents(signal.to_string().as_bytes(), u64::MAX);
+    Ok(HttpResponse::Ok().json(agent))
 }
 
 /// An agent as `GET /api/agents` lists it.

@@ -27,9 +27,15 @@ async fn change(
     let body = super::read_body(&req, payload).await?;
     let patch = Patch::parse(&parse::<serde_json::Value>(&body)?).map_err(ApiError::invalid)?;
     let now = hub.set_automation(patch).await?;
+    // Consoles that take signals (their hello's `"typing": true`) hear it at once, so
+    // that every Pending note and Automation panel follows.
+    let signal = serde_json::json!({"type": "automation", "settings": now});
+    hub.bus
+        .signal_agents(signal.to_string().as_bytes(), u64::MAX);
     tracing::info!(
         agent_id = %me,
         auto_assign = now.auto_assign,
+        reassign_offline = now.reassign_offline,
         auto_close_seconds = ?now.auto_close_seconds,
         "Automation set."
     );

@@ -372,11 +372,12 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
    * rebuild the form being typed into (caret, open role dropdown) nor the token notice.
    */
   function renderList() {
-    const typing = document.activeElement && document.activeElement.id === 'agent-capacity-input';
+    const active = document.activeElement;
+    const editing = active && ['agent-capacity-input', 'agent-channels-input'].includes(active.id) ? active.id : null;
     const old = root.querySelector('#agents-list, .admin-body > .list-empty');
     if (old) old.replaceWith(listView());
     else render();
-    if (typing) root.querySelector('#agent-capacity-input')?.focus();
+    if (editing) root.querySelector(`#${editing}`)?.focus();
   }
 
   function presence(id, p) {
@@ -389,8 +390,27 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     renderList();
   }
 
+  /** Another admin changed an agent's capacity or channels (the hub's `agent` signal). */
+  function agentChanged(updated) {
+    const a = V.items.find((x) => x.id === updated.id);
+    if (!a) {
+      load({ listOnly: true });
+      return;
+    }
+    a.capacity = updated.capacity;
+    a.channels = updated.channels;
+    renderList();
+  }
+
+  /** The automation settings changed (the hub's `automation` signal). */
+  function automationChanged(settings) {
+    V.automation = settings;
+    V.automationError = null;
+    renderAutomation();
+  }
+
   render();
   load();
   loadAutomation();
-  return { reload: load, presence };
+  return { reload: load, presence, agentChanged, automationChanged };
 }

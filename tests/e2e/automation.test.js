@@ -79,8 +79,12 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   await openConversationById(annPage, mine.items[0].conversation_id);
   await annPage.locator('#timeline .tl-event', { hasText: 'The message was assigned automatically to you' }).waitFor();
 
-  // Turned off again from the same switch.
+  // Turned off again from the same switch: Ann's Pending stops saying so at once.
+  await annPage.click('#folders a[data-folder="pending"]');
+  await annPage.locator('#list-note:not([hidden])').waitFor();
   await box.uncheck();
+  await annPage.locator('#list-note').waitFor({ state: 'hidden' });
+  await openConversationById(annPage, mine.items[0].conversation_id);
   await admin.locator('#routing', { hasText: 'messages wait in Pending' }).waitFor();
   assert.deepEqual(await api(hub, 'GET', '/api/automation', ann.token), { auto_assign: false, reassign_offline: false, auto_close_seconds: null });
   await admin.click('#folders a[data-folder="pending"]');
@@ -102,6 +106,8 @@ test('the admin turns automatic assignment on and sets a capacity; the next cust
   await api(hub, 'POST', `/api/conversations/${mine.items[0].conversation_id}/replies`, ann.token, { text: 'It is on its way.' });
   await api(hub, 'PATCH', '/api/automation', ADMIN_TOKEN, { auto_close_seconds: 1 });
   await annPage.locator('#timeline .tl-event', { hasText: 'The hub closed the conversation — notes: “Closed automatically after 1 second without activity”' }).waitFor();
+  // the admin's panel heard it at once (the hub's `automation` signal), and keeps it
+  await admin.locator('#auto-close option:checked', { hasText: 'after 1 second' }).waitFor({ state: 'attached' });
   await admin.reload();
   await admin.locator('#auto-close option:checked', { hasText: 'after 1 second' }).waitFor({ state: 'attached' });
 
