@@ -807,6 +807,14 @@ fn agents_are_given_only_the_channels_they_serve() {
         "invalid",
         "65 characters",
     );
+    let many: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();
+    let many = json!({ "channels": many }).to_string();
+    assert_error(
+        patch_agent(&hub, &ann, &many),
+        400,
+        "invalid",
+        "101 channels",
+    );
     let (s, b) = patch_agent(&hub, &ann, r#"{"channels":["fr","fr"]}"#);
     assert_eq!(s, 200, "{b}");
     assert_eq!(

@@ -47,6 +47,9 @@ fn channels(list: Vec<String>) -> Result<Vec<String>, ApiError> {
             "channels must name at least one channel, or be null for every channel",
         ));
     }
+    if list.len() > MAX_CHANNELS {
+        return Err(ApiError::invalid("at most 100 channels"));
+    }
     let mut out: Vec<String> = Vec::with_capacity(list.len());
     for c in list {
         if c.trim().is_empty() || c.chars().count() > 64 {
@@ -55,9 +58,6 @@ fn channels(list: Vec<String>) -> Result<Vec<String>, ApiError> {
         if !out.contains(&c) {
             out.push(c);
         }
-    }
-    if out.len() > MAX_CHANNELS {
-        return Err(ApiError::invalid("at most 100 channels"));
     }
     Ok(out)
 }
