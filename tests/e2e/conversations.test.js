@@ -322,7 +322,8 @@ test('conversation lists put the latest activity first, or the newest opened, an
   const page = await newPage(browser);
   await signIn(page, hub, alice.token);
   await page.click('#conv-states a[data-state="open"]');
-  assert.equal(await page.isVisible('#conv-order'), true);
+  // (the click's render is awaited: isVisible does not wait)
+  await page.locator('#conv-order').waitFor({ state: 'visible' });
   assert.equal(await page.isVisible('#list-order'), false);
   assert.equal(await page.inputValue('#conv-order'), 'activity');
   const ids = () => page.locator('#list .row').evaluateAll((els) => els.map((e) => e.dataset.conversationId));
@@ -347,7 +348,7 @@ test('conversation lists put the latest activity first, or the newest opened, an
   // the folders keep their own order choice
   await page.click('#folders a[data-folder="pending"]');
   await page.locator('#list-title', { hasText: 'Pending' }).waitFor();
-  assert.equal(await page.isVisible('#list-order'), true);
+  await page.locator('#list-order').waitFor({ state: 'visible' });
   assert.equal(await page.isVisible('#conv-order'), false);
   assert.deepEqual(realProblems(page), []);
   await page.context().close();
