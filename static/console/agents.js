@@ -54,8 +54,9 @@ function spanWords(seconds) {
 export function mountAgents(root, { api, meId = () => null, onChange = () => {}, onError = () => {}, confirm = async () => true }) {
   const V = {
     items: [], loading: true, error: null, adding: false, formError: null, created: null, busy: false,
-    automation: null, automationError: null, editing: null, capDraft: '', capError: null,
-    editingChannels: null, chanDraft: '', chanError: null,
+    automation: null, automationError: null,
+    // each agent field's inline editor (capacity, channels): null, or {id, draft, error}
+    edit: { capacity: null, channels: null },
   };
   const draft = { name: '', role: 'agent', capacity: '' };
 
@@ -81,34 +82,39 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     renderAutomation();
   }
 
-  async function saveCapacity(a) {
-    const text = V.capDraft.trim();
+  /** What an editor's draft asks the hub for: a PATCH body, or an error to show. */
+  function capacityBody(draft) {
+    const text = draft.trim();
     const capacity = text === '' ? null : Number(text);
     if (capacity !== null && !(Number.isInteger(capacity) && capacity >= 0)) {
-      V.capError = 'A capacity is a whole number (0 or more), or empty for no limit.';
+      return { error: 'A capacity is a whole number (0 or more), or empty for no limit.' };
+    }
+    return { body: { capacity } };
+  }
+
+  function channelsBody(draft) {
+    const names = draft.split(',').map((c) => c.trim()).filter((c) => c !== '');
+    return { body: { channels: names.length ? names : null } };
+  }
+
+  /** Saves `field`'s editor of agent `a` (PATCH /api/agents/{id}): the agent takes the
+   * hub's answer and the editor closes; a refusal shows in the editor, kept open. */
+  async function saveField(a, field) {
+    const ed = V.edit[field];
+    const { body, error } = EDITORS[field].body(ed.draft);
+    if (error) {
+      ed.error = error;
       renderList();
       return;
     }
-    await patchAgent(a, { capacity }, 'capError', () => { V.editing = null; });
-  }
-
-  async function saveChannels(a) {
-    const names = V.chanDraft.split(',').map((c) => c.trim()).filter((c) => c !== '');
-    await patchAgent(a, { channels: names.length ? names : null }, 'chanError', () => { V.editingChannels = null; });
-  }
-
-  /** PATCH /api/agents/{id} with `body`; the agent takes the hub's answer, `done` closes
-   * the editor; a refusal shows in V[errorKey], the editor kept. */
-  async function patchAgent(a, body, errorKey, done) {
     try {
       const updated = await api('PATCH', `/api/agents/${encodeURIComponent(a.id)}`, body);
       a.capacity = updated.capacity;
       a.channels = updated.channels;
-      done();
-      V[errorKey] = null;
+      V.edit[field] = null;
     } catch (e) {
       if (e instanceof ApiError && e.code === 'unauthorized') return onError(e);
-      V[errorKey] = errorText(e);
+      ed.error = errorText(e);
     }
     renderList();
   }
@@ -243,51 +249,47 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
     return `Up to ${a.capacity} conversation${a.capacity === 1 ? '' : 's'}`;
   }
 
-  function capacityView(a) {
-    if (V.editing !== a.id) {
-      return h('span', { class: 'agent-capacity' },
-        h('span', { class: 'muted', text: capacityText(a), title: 'The most conversations automatic assignment gives them at once' }),
-        h('button', {
-          type: 'button', class: 'btn small ghost', dataset: { action: 'capacity' }, text: 'Capacity…',
-          on: { click: () => { V.editing = a.id; V.capDraft = a.capacity ?? ''; V.capError = null; renderList(); root.querySelector('#agent-capacity-input')?.focus(); } },
-        }));
-    }
-    const input = h('input', { id: 'agent-capacity-input', type: 'number', min: '0', step: '1', placeholder: 'no limit', 'aria-label': `Capacity of ${a.name}`, class: 'capacity-input' });
-    input.value = V.capDraft;
-    input.addEventListener('input', () => { V.capDraft = input.value; });
-    const f = h('form', { class: 'agent-capacity capacity-form', novalidate: true },
-      input,
-      h('button', { type: 'submit', class: 'btn small primary', dataset: { action: 'capacity-save' }, text: 'Save' }),
-      h('button', { type: 'button', class: 'btn small ghost', text: 'Cancel', on: { click: () => { V.editing = null; V.capError = null; renderList(); } } }),
-      V.capError ? h('span', { class: 'form-error', role: 'alert', text: V.capError }) : null);
-    f.addEventListener('submit', (e) => { e.preventDefault(); saveCapacity(a); });
-    input.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.stopPropagation(); V.editing = null; V.capError = null; renderList(); } });
-    return f;
-  }
-
   function channelsText(a) {
     return a.channels && a.channels.length ? `Channels: ${a.channels.join(', ')}` : 'All channels';
   }
 
-  function channelsView(a) {
-    const close = () => { V.editingChannels = null; V.chanError = null; renderList(); };
-    if (V.editingChannels !== a.id) {
-      return h('span', { class: 'agent-channels' },
-        h('span', { class: 'muted', text: channelsText(a), title: 'The channels whose customers automatic assignment gives them' }),
+  /** The agent fields edited in place: what each shows, its button, its input. */
+  const EDITORS = {
+    capacity: {
+      text: capacityText, title: 'The most conversations automatic assignment gives them at once',
+      button: 'Capacity…', aria: 'Capacity', draft: (a) => a.capacity ?? '', body: capacityBody,
+      input: { type: 'number', min: '0', step: '1', placeholder: 'no limit', class: 'capacity-input' },
+    },
+    channels: {
+      text: channelsText, title: 'The channels whose customers automatic assignment gives them',
+      button: 'Channels…', aria: 'Channels', draft: (a) => (a.channels || []).join(', '), body: channelsBody,
+      input: { type: 'text', placeholder: 'all channels (or e.g. web, fr)', class: 'channels-input', autocomplete: 'off' },
+    },
+  };
+
+  /** `field` of agent `a`: its value and a button, or its editor while open. */
+  function fieldView(a, field) {
+    const spec = EDITORS[field];
+    const inputId = `agent-${field}-input`;
+    const close = () => { V.edit[field] = null; renderList(); };
+    const ed = V.edit[field];
+    if (!ed || ed.id !== a.id) {
+      return h('span', { class: `agent-${field}` },
+        h('span', { class: 'muted', text: spec.text(a), title: spec.title }),
         h('button', {
-          type: 'button', class: 'btn small ghost', dataset: { action: 'channels' }, text: 'Channels…',
-          on: { click: () => { V.editingChannels = a.id; V.chanDraft = (a.channels || []).join(', '); V.chanError = null; renderList(); root.querySelector('#agent-channels-input')?.focus(); } },
+          type: 'button', class: 'btn small ghost', dataset: { action: field }, text: spec.button,
+          on: { click: () => { V.edit[field] = { id: a.id, draft: spec.draft(a), error: null }; renderList(); root.querySelector(`#${inputId}`)?.focus(); } },
         }));
     }
-    const input = h('input', { id: 'agent-channels-input', type: 'text', placeholder: 'all channels (or e.g. web, fr)', 'aria-label': `Channels of ${a.name}`, class: 'channels-input', autocomplete: 'off' });
-    input.value = V.chanDraft;
-    input.addEventListener('input', () => { V.chanDraft = input.value; });
-    const f = h('form', { class: 'agent-channels capacity-form', novalidate: true },
+    const input = h('input', { id: inputId, 'aria-label': `${spec.aria} of ${a.name}`, ...spec.input });
+    input.value = ed.draft;
+    input.addEventListener('input', () => { ed.draft = input.value; });
+    const f = h('form', { class: `agent-${field} capacity-form`, novalidate: true },
       input,
-      h('button', { type: 'submit', class: 'btn small primary', dataset: { action: 'channels-save' }, text: 'Save' }),
+      h('button', { type: 'submit', class: 'btn small primary', dataset: { action: `${field}-save` }, text: 'Save' }),
       h('button', { type: 'button', class: 'btn small ghost', text: 'Cancel', on: { click: close } }),
-      V.chanError ? h('span', { class: 'form-error', role: 'alert', text: V.chanError }) : null);
-    f.addEventListener('submit', (e) => { e.preventDefault(); saveChannels(a); });
+      ed.error ? h('span', { class: 'form-error', role: 'alert', text: ed.error }) : null);
+    f.addEventListener('submit', (e) => { e.preventDefault(); saveField(a, field); });
     input.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.stopPropagation(); close(); } });
     return f;
   }
@@ -356,8 +358,8 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
         h('span', { class: 'asst-name agent-name', text: a.id === meId() ? `${a.name} (you)` : a.name }),
         h('span', { class: 'badge agent-role', text: ROLE_LABEL[a.role] || a.role }),
         h('span', { class: `agent-presence team-presence p-${a.presence}`, text: a.presence }),
-        capacityView(a),
-        channelsView(a),
+        fieldView(a, 'capacity'),
+        fieldView(a, 'channels'),
         h('button', {
           type: 'button', class: 'btn small ghost', dataset: { action: 'new-token' }, text: 'New token…',
           // (one's own: this console would be signed out before the new token showed)
@@ -373,7 +375,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
    */
   function renderList() {
     const active = document.activeElement;
-    const editing = active && ['agent-capacity-input', 'agent-channels-input'].includes(active.id) ? active.id : null;
+    const editing = active && Object.keys(EDITORS).map((f) => `agent-${f}-input`).includes(active.id) ? active.id : null;
     const old = root.querySelector('#agents-list, .admin-body > .list-empty');
     if (old) old.replaceWith(listView());
     else render();
