@@ -92,9 +92,7 @@ struct Idle {
 /// latest event is older than `cutoff`; returns them and where to go on (None: the end).
 fn read(s: &Store, after: Option<u64>, cutoff: Ts) -> Result<(Vec<Idle>, Option<u64>), StoreError> {
     let page = s.index_asc(names::CONV_OPEN, after, PAGE)?;
-    let next = (page.len() >= PAGE)
-        .then(|| page.last().map(|(o, _, _)| *o))
-        .flatten();
+    let next = Store::next_after(&page, PAGE);
     let mut idle = Vec::new();
     for (_, id, _) in page {
         let Some((seq, at)) = s.latest_event_of(&id)? else {

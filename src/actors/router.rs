@@ -276,9 +276,7 @@ pub fn held_conversations(s: &Store, agent: &str) -> Result<HashSet<Conversation
 
 fn read(s: &Store, after: Option<u64>, agents: &[AgentId]) -> Result<Snapshot, StoreError> {
     let page = s.index_asc(names::PENDING, after, PENDING_PAGE)?;
-    let next = (page.len() >= PENDING_PAGE)
-        .then(|| page.last().map(|(o, _, _)| *o))
-        .flatten();
+    let next = Store::next_after(&page, PENDING_PAGE);
     let mut convs: HashMap<ConversationId, Option<crate::domain::Conversation>> = HashMap::new();
     let mut waiting = Vec::with_capacity(page.len());
     for (order, id, value) in page {
@@ -329,8 +327,7 @@ async fn release(hub: &Arc<Hub>, agent: &AgentId) {
             .store
             .read(move |s| {
                 let page = s.index_asc(&names::mine(who.as_str()), after, RELEASE_PAGE)?;
-                let full = page.len() >= RELEASE_PAGE;
-                let last = page.last().map(|(o, _, _)| *o);
+                let next = Store::next_after(&page, RELEASE_PAGE);
                 let held: Vec<(MessageId, ConversationId)> = page
                     .into_iter()
                     .filter_map(|(order, id, value)| {
@@ -338,7 +335,7 @@ async fn release(hub: &Arc<Hub>, agent: &AgentId) {
                         Some((MessageId::from(id), c))
                     })
                     .collect();
-                Ok::<_, StoreError>((held, full.then_some(last).flatten()))
+                Ok::<_, StoreError>((held, next))
             })
             .await;
         let (held, next) = match page {

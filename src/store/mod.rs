@@ -965,6 +965,14 @@ impl Store {
         index_page(range, prefix.len(), limit)
     }
 
+    /// Where the page after `page` (as [`Store::index_asc`] gave it for `limit`)
+    /// starts: its last order when it came back full, none when it was the last.
+    pub fn next_after(page: &[(u64, String, Vec<u8>)], limit: usize) -> Option<u64> {
+        (page.len() >= limit)
+            .then(|| page.last().map(|(o, _, _)| *o))
+            .flatten()
+    }
+
     /// Up to `limit` entries of index `name` with order > `after` (all when `None`),
     /// lowest first.
     pub fn index_asc(
