@@ -47,6 +47,32 @@ fn capacity(hub: &Hub, agent: &str, capacity: Value) -> Value {
     b
 }
 
+/// `PATCH /api/agents/{id}` with a raw body.
+fn patch_agent(hub: &Hub, token: &str, agent: &str, body: &str) -> (u16, Value) {
+    hub.call_raw(
+        "PATCH",
+        &format!("/api/agents/{agent}"),
+        Some(token),
+        Some(body.to_string()),
+    )
+}
+
+/// Waits until a console has seen each of `messages` assigned automatically (in any
+/// order: a sweep gives a page out at once), each to `agent`.
+fn assigned_all(console: &mut Socket, messages: &[&Value], agent: &str) {
+    let mut waiting: std::collections::HashSet<String> = messages.iter().map(|m| id(m)).collect();
+    while !waiting.is_empty() {
+        let e = console.recv_event("message.status_changed", |e| {
+            e["data"]["to"] == "assigned" && e["data"]["by"] == "system"
+        });
+        assert_eq!(e["data"]["assignee"], json!(agent), "{e}");
+        assert!(
+            waiting.remove(e["data"]["message_id"].as_str().unwrap()),
+            "{e}"
+        );
+    }
+}
+
 /// The next automatic assignment (`to: assigned`, `by: system`) of `message` a console
 /// sees.
 fn assigned(console: &mut Socket, message: &str) -> Value {
@@ -264,14 +290,7 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
             json!({"auto_assign": false, "reassign_offline": false, "auto_close_seconds": null})
         )
     );
-    let patch = |token: &str, agent: &str, body: &str| {
-        hub.call_raw(
-            "PATCH",
-            &format!("/api/agents/{agent}"),
-            Some(token),
-            Some(body.to_string()),
-        )
-    };
+    let patch = |token: &str, agent: &str, body: &str| patch_agent(&hub, token, agent, body);
     assert_error(
         patch(&ann_t, &ann, r#"{"capacity":3}"#),
         403,
@@ -352,15 +371,7 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
     });
     // Once she is online, both messages are given to her.
     let (mut console, _) = hub.console(&ann_t, None);
-    let mut waiting: std::collections::HashSet<String> = [id(&m), id(&m3)].into();
-    while !waiting.is_empty() {
-        let e = console.recv_event("message.status_changed", |e| {
-            e["data"]["to"] == "assigned" && e["data"]["by"] == "system"
-        });
-        assert_eq!(e["data"]["assignee"], json!(ann), "{e}");
-        let message = e["data"]["message_id"].as_str().unwrap();
-        assert!(waiting.remove(message), "{e}");
-    }
+    assigned_all(&mut console, &[&m, &m3], &ann);
 
     // Turned off, the hub gives nothing out; a message stays pending.
     routing(&hub, false);
@@ -725,17 +736,7 @@ fn an_agent_gone_offline_hands_back_what_they_hold() {
     // With automatic assignment on, they go to Bob, who is online.
     let (_bob_console, _) = hub.console(&bob_t, None);
     routing(&hub, true);
-    let mut waiting: std::collections::HashSet<String> = [id(&assigned_m), id(&helped)].into();
-    while !waiting.is_empty() {
-        let e = watch.recv_event("message.status_changed", |e| {
-            e["data"]["to"] == "assigned" && e["data"]["by"] == "system"
-        });
-        assert_eq!(e["data"]["assignee"], json!(bob), "{e}");
-        assert!(
-            waiting.remove(e["data"]["message_id"].as_str().unwrap()),
-            "{e}"
-        );
-    }
+    assigned_all(&mut watch, &[&assigned_m, &helped], &bob);
 
     // Off: an agent who goes offline keeps what they hold. Turned on again, what the
     // agents offline now hold goes back at once.
@@ -771,16 +772,6 @@ fn an_agent_gone_offline_hands_back_what_they_hold() {
     );
 }
 
-/// `PATCH /api/agents/{id}` with a raw body, as the admin.
-fn patch_agent(hub: &Hub, agent: &str, body: &str) -> (u16, Value) {
-    hub.call_raw(
-        "PATCH",
-        &format!("/api/agents/{agent}"),
-        Some(ADMIN),
-        Some(body.to_string()),
-    )
-}
-
 #[test]
 fn agents_are_given_only_the_channels_they_serve() {
     let hub = Hub::start();
@@ -798,11 +789,11 @@ fn agents_are_given_only_the_channels_they_serve() {
         r#"{"channels":[1]}"#,
         r#"{"channels":["fr"],"name":"x"}"#,
     ] {
-        assert_error(patch_agent(&hub, &ann, bad), 400, "invalid", bad);
+        assert_error(patch_agent(&hub, ADMIN, &ann, bad), 400, "invalid", bad);
     }
     let long = format!(r#"{{"channels":["{}"]}}"#, "x".repeat(65));
     assert_error(
-        patch_agent(&hub, &ann, &long),
+        patch_agent(&hub, ADMIN, &ann, &long),
         400,
         "invalid",
         "65 characters",
@@ -810,18 +801,18 @@ fn agents_are_given_only_the_channels_they_serve() {
     let many: Vec<String> = (0..101).map(|i| format!("c{i}")).collect();
     let many = json!({ "channels": many }).to_string();
     assert_error(
-        patch_agent(&hub, &ann, &many),
+        patch_agent(&hub, ADMIN, &ann, &many),
         400,
         "invalid",
         "101 channels",
     );
-    let (s, b) = patch_agent(&hub, &ann, r#"{"channels":["fr","fr"]}"#);
+    let (s, b) = patch_agent(&hub, ADMIN, &ann, r#"{"channels":["fr","fr"]}"#);
     assert_eq!(s, 200, "{b}");
     assert_eq!(
         b,
         json!({"id": ann, "name": "Ann", "role": "agent", "capacity": null, "channels": ["fr"], "presence": "offline"})
     );
-    let (s, b) = patch_agent(&hub, &bob, r#"{"channels":["web"],"capacity":5}"#);
+    let (s, b) = patch_agent(&hub, ADMIN, &bob, r#"{"channels":["web"],"capacity":5}"#);
     assert_eq!(
         (s, b["channels"].clone(), b["capacity"].clone()),
         (200, json!(["web"]), json!(5))
@@ -861,7 +852,7 @@ fn agents_are_given_only_the_channels_they_serve() {
     let (_, kd) = hub.contact_on("de");
     let md = hub.say(&kd, "hallo");
     assert_eq!(settled(&hub, &sue_t, &mut watch, &md)["status"], "pending");
-    let (s, b) = patch_agent(&hub, &ann, r#"{"channels":["fr","de"]}"#);
+    let (s, b) = patch_agent(&hub, ADMIN, &ann, r#"{"channels":["fr","de"]}"#);
     assert_eq!(s, 200, "{b}");
     assert_eq!(
         assigned(&mut watch, &id(&md))["data"]["assignee"],
@@ -869,7 +860,7 @@ fn agents_are_given_only_the_channels_they_serve() {
     );
 
     // Null gives every channel back; the capacity set with it stays.
-    let (s, b) = patch_agent(&hub, &bob, r#"{"channels":null}"#);
+    let (s, b) = patch_agent(&hub, ADMIN, &bob, r#"{"channels":null}"#);
     assert_eq!(
         (s, b.get("channels"), b["capacity"].clone()),
         (200, None, json!(5))
@@ -892,7 +883,7 @@ fn consoles_that_take_signals_hear_settings_and_agents_change() {
         signals.recv_type("automation"),
         json!({"type": "automation", "settings": now})
     );
-    let (s, agent) = patch_agent(&hub, &ann, r#"{"capacity":2,"channels":["fr"]}"#);
+    let (s, agent) = patch_agent(&hub, ADMIN, &ann, r#"{"capacity":2,"channels":["fr"]}"#);
     assert_eq!(s, 200, "{agent}");
     assert_eq!(
         signals.recv_type("agent"),
@@ -900,7 +891,7 @@ fn consoles_that_take_signals_hear_settings_and_agents_change() {
     );
     // A refused change says nothing.
     assert_error(
-        patch_agent(&hub, &ann, r#"{"channels":[]}"#),
+        patch_agent(&hub, ADMIN, &ann, r#"{"channels":[]}"#),
         400,
         "invalid",
         "no channel",
