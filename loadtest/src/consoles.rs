@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_tungstenite::tungstenite::Message;
 
 /// The customer messages some console has seen, by key. Every console inserts every
@@ -109,10 +109,13 @@ impl Shared {
             .insert(key)
     }
 
-    /// A console got customer message `key` after `lat` µs; the first one is timed.
-    pub fn note_seen(&self, key: u64, lat: u64) {
+    /// A console got customer message `key` after `lat` µs; the first one is timed
+    /// (`lat` none: a replayed frame, which counts as seen but is not timed).
+    pub fn note_seen(&self, key: u64, lat: Option<u64>) {
         if self.first_sight(key) {
-            self.stats.rec("send_console_first", lat);
+            if let Some(lat) = lat {
+                self.stats.rec("send_console_first", lat);
+            }
         }
     }
 }
@@ -132,6 +135,8 @@ pub struct Handle {
     pub last_seq: Arc<AtomicU64>,
     pub welcomed: Arc<AtomicBool>,
     pub welcome_seq: Arc<AtomicU64>,
+    /// Asks the console to drop its connection and resume (`--console-churn`).
+    churn: Arc<Notify>,
     stop: Option<oneshot::Sender<()>>,
     join: tokio::task::JoinHandle<Report>,
 }
@@ -151,9 +156,16 @@ impl Handle {
             last_seq,
             welcomed,
             welcome_seq,
+            churn: Arc::new(Notify::new()),
             stop: Some(stop),
             join,
         }
+    }
+
+    /// Makes the console drop its connection at once, as a reloaded page does, and
+    /// resume with `since` (consoles that cannot resume ignore it).
+    pub fn reload(&self) {
+        self.churn.notify_one();
     }
 
     /// Stops the console and returns what it saw.
@@ -179,6 +191,8 @@ pub struct Report {
     /// Resets on a resume further back than the hub replays: what it promises (§7).
     pub resets_beyond_window: u64,
     pub reconnects: u64,
+    /// Reloads asked for by `--console-churn`, each resumed with `since`.
+    pub planned_reconnects: u64,
     pub first_problem: Option<String>,
     /// (block, hash) of every block of BLOCK events it saw whole.
     pub blocks: Vec<(u64, u64)>,
@@ -191,12 +205,16 @@ pub fn start(shared: Arc<Shared>, who: Who, work: bool) -> Handle {
     let welcomed = Arc::new(AtomicBool::new(false));
     let welcome_seq = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = oneshot::channel();
+    let churn = Arc::new(Notify::new());
     let name = who.name.clone();
     let join = tokio::spawn(run_console(
         shared,
         who,
         work,
-        stop_rx,
+        Signals {
+            stop: stop_rx,
+            churn: churn.clone(),
+        },
         last_seq.clone(),
         welcomed.clone(),
         welcome_seq.clone(),
@@ -206,6 +224,7 @@ pub fn start(shared: Arc<Shared>, who: Who, work: bool) -> Handle {
         last_seq,
         welcomed,
         welcome_seq,
+        churn,
         stop: Some(stop_tx),
         join,
     }
@@ -263,12 +282,24 @@ impl Stream {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a console's task is told from outside: stop, or drop the connection and resume.
+struct Signals {
+    stop: oneshot::Receiver<()>,
+    churn: Arc<Notify>,
+}
+
+/// A resume under way: the head its welcome named, and when the console set out to
+/// reconnect. Frames up to that head are the replay.
+struct Resume {
+    head: u64,
+    since: Instant,
+}
+
 async fn run_console(
     shared: Arc<Shared>,
     who: Who,
     work: bool,
-    mut stop: oneshot::Receiver<()>,
+    mut signals: Signals,
     last_seq: Arc<AtomicU64>,
     welcomed: Arc<AtomicBool>,
     welcome_seq: Arc<AtomicU64>,
@@ -289,12 +320,14 @@ async fn run_console(
         },
         hist: stats::new_hist(),
     };
+    let stop = &mut signals.stop;
     let mut epoch: Option<String> = None;
     let mut first = true;
     let mut backoff = Duration::from_millis(100);
     'outer: loop {
+        let set_out = Instant::now();
         let conn = tokio::select! {
-            _ = &mut stop => break 'outer,
+            _ = &mut *stop => break 'outer,
             c = hello(&shared, &who, if first { None } else { Some(s.last) }, epoch.as_deref()) => c,
         };
         let (mut tx, mut rx, head, ep, reset) = match conn {
@@ -303,7 +336,7 @@ async fn run_console(
                 shared.stats.inc("console_connect_failures");
                 eprintln!("console {}: {e}", who.name);
                 tokio::select! {
-                    _ = &mut stop => break 'outer,
+                    _ = &mut *stop => break 'outer,
                     _ = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(3));
@@ -312,6 +345,7 @@ async fn run_console(
         };
         backoff = Duration::from_millis(100);
         epoch = ep;
+        let mut resume = None;
         if first {
             s.last = head;
             s.rep.welcome_seq = head;
@@ -330,20 +364,45 @@ async fn run_console(
                 }
             }
             s.last = head;
+        } else {
+            resume = Some(Resume {
+                head,
+                since: set_out,
+            });
         }
         last_seq.store(s.last, Ordering::SeqCst);
         welcomed.store(true, Ordering::SeqCst);
         loop {
+            if let Some(r) = resume.as_ref().filter(|r| s.last >= r.head) {
+                shared
+                    .stats
+                    .rec("console_resume", r.since.elapsed().as_micros() as u64);
+                resume = None;
+            }
             let f = tokio::select! {
-                _ = &mut stop => {
+                _ = &mut *stop => {
                     let _ = tx.send(Message::Close(None)).await;
                     break 'outer;
+                }
+                _ = signals.churn.notified() => {
+                    // A reload: the connection goes without a close frame, and the
+                    // console comes back a moment later with `since`.
+                    drop((tx, rx));
+                    shared.stats.inc("console_planned_reconnects");
+                    s.rep.planned_reconnects += 1;
+                    let pause = Duration::from_millis(rand::thread_rng().gen_range(20..200));
+                    tokio::select! {
+                        _ = &mut *stop => break 'outer,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    continue 'outer;
                 }
                 f = wire::next_text(&mut rx) => f,
             };
             match f {
                 Some(Ok(t)) => {
-                    on_frame(&shared, &who, &t, &mut s, brain.as_ref());
+                    let live_after = resume.as_ref().map_or(0, |r| r.head);
+                    on_frame(&shared, &who, &t, &mut s, brain.as_ref(), live_after);
                     last_seq.store(s.last, Ordering::Relaxed);
                 }
                 Some(Err(e)) => {
@@ -412,7 +471,16 @@ pub fn route(conv: &str, n_agents: u32) -> u32 {
     (wire::fnv(0, conv.as_bytes()) % n_agents.max(1) as u64) as u32
 }
 
-fn on_frame(shared: &Shared, who: &Who, t: &str, s: &mut Stream, brain: Option<&Brain>) {
+/// Handles one frame; frames with a seq up to `live_after` are a resume's replay, which
+/// is not timed (its delay is the time the console was away).
+fn on_frame(
+    shared: &Shared,
+    who: &Who,
+    t: &str,
+    s: &mut Stream,
+    brain: Option<&Brain>,
+    live_after: u64,
+) {
     let parsed;
     let (seq, kind, conv) = match wire::scan_event(t) {
         Some(h) => (h.seq, h.kind, h.conversation_id),
@@ -438,9 +506,13 @@ fn on_frame(shared: &Shared, who: &Who, t: &str, s: &mut Stream, brain: Option<&
     s.event(seq, kind, conv);
     if kind == "message.created" {
         if let Some((key, us)) = wire::parse_tag(t, &shared.run) {
-            let lat = now_us().saturating_sub(us);
-            stats::record(&mut s.hist, lat);
-            shared.note_seen(key, lat);
+            if seq > live_after {
+                let lat = now_us().saturating_sub(us);
+                stats::record(&mut s.hist, lat);
+                shared.note_seen(key, Some(lat));
+            } else {
+                shared.note_seen(key, None);
+            }
         }
     }
     let Some(brain) = brain else {
@@ -484,6 +556,10 @@ struct AgentRt {
     http: Client,
     gate: Semaphore,
     waiters: Waiters,
+    /// Messages of this agent that the hub handed back (`by: system`, e.g. the agent
+    /// went offline while its console reloaded): an action on one that the hub refuses
+    /// lost a race to the hand-back rather than failing.
+    handed_back: Mutex<HashSet<String>>,
 }
 
 impl Brain {
@@ -495,6 +571,7 @@ impl Brain {
             shared,
             who,
             waiters: Arc::new(Mutex::new(HashMap::new())),
+            handed_back: Mutex::new(HashSet::new()),
         });
         tokio::spawn(async move {
             // conversation -> (channel, bot_active)
@@ -536,6 +613,9 @@ impl Brain {
                     }
                     "message.status_changed" => {
                         let id = d["message_id"].as_str().unwrap_or("").to_string();
+                        if d["by"] == "system" && d["to"] == "pending" && ours.contains(&id) {
+                            rt.handed_back.lock().unwrap().insert(id.clone());
+                        }
                         if rt.who.index.is_none() {
                             if d["to"] == "help_requested" {
                                 spawn_help_answer(&rt, id);
@@ -604,6 +684,11 @@ impl AgentRt {
                 st.inc("actions_conflict");
                 Some(a)
             }
+            Ok(a) if a.status == 403 && self.was_handed_back(path) => {
+                st.inc(&format!("action_conflict.{kind}.handed_back"));
+                st.inc("actions_conflict");
+                Some(a)
+            }
             Ok(a) => {
                 st.inc(&format!("action_error.{kind}.{}", a.code()));
                 st.inc("actions_error");
@@ -624,6 +709,13 @@ impl AgentRt {
                 None
             }
         }
+    }
+
+    /// Whether `path` acts on a message the hub handed back from this agent.
+    fn was_handed_back(&self, path: &str) -> bool {
+        path.strip_prefix("/api/messages/")
+            .and_then(|rest| rest.split('/').next())
+            .is_some_and(|id| self.handed_back.lock().unwrap().contains(id))
     }
 
     async fn reply(&self, conv: &str, msg: &str) {
@@ -942,5 +1034,51 @@ mod tests {
         let info = &checks["console.reset_beyond_replay_window"];
         assert!(info.info, "counted as information");
         assert_eq!((info.ok, info.bad), (2, 0));
+    }
+
+    #[test]
+    fn a_resumes_replay_counts_as_seen_but_is_not_timed() {
+        let stats = Arc::new(Stats::default());
+        let shared = Shared::new(
+            "r1".into(),
+            Target::Hub,
+            "127.0.0.1:1".parse().unwrap(),
+            "localhost".into(),
+            stats.clone(),
+            1,
+            "bot".into(),
+            "sup".into(),
+            1,
+        );
+        let who = Who {
+            name: "a0".into(),
+            token: String::new(),
+            index: None,
+        };
+        let mut s = Stream {
+            last: 4,
+            block: u64::MAX,
+            block_hash: 0,
+            block_count: 0,
+            rep: Report::default(),
+            hist: stats::new_hist(),
+        };
+        let frame = |seq: u64, n: u32| {
+            let text = wire::customer_text("r1", 7, n, now_us().saturating_sub(60_000_000), "hi");
+            json!({"type": "event", "seq": seq, "kind": "message.created",
+                   "conversation_id": "c1", "at": "2026-01-01T00:00:00.000Z",
+                   "data": {"message": {"id": "m", "text": text}}})
+            .to_string()
+        };
+        // A resume whose welcome named head 6: seqs 5 and 6 are the replay.
+        on_frame(&shared, &who, &frame(5, 1), &mut s, None, 6);
+        on_frame(&shared, &who, &frame(6, 2), &mut s, None, 6);
+        assert!(shared.seen(wire::key(7, 1)) && shared.seen(wire::key(7, 2)));
+        assert_eq!(s.hist.len(), 0, "the replay is not timed");
+        assert!(stats.snapshot().hists.is_empty(), "nor as a first sight");
+        on_frame(&shared, &who, &frame(7, 3), &mut s, None, 6);
+        assert_eq!(s.hist.len(), 1, "a live frame is timed");
+        assert!(s.hist.max() >= 60_000_000, "from its send time");
+        assert_eq!((s.last, s.rep.gaps, s.rep.repeats), (7, 0, 0));
     }
 }

@@ -102,6 +102,10 @@ struct Common {
     /// Planned customer reconnects (page reloads) per second.
     #[arg(long)]
     churn: Option<f64>,
+    /// Planned console reloads per second, over all consoles: a console drops its
+    /// connection without a close frame and resumes with `since` (hub only).
+    #[arg(long)]
+    console_churn: Option<f64>,
     /// Write the JSON report here.
     #[arg(long)]
     output: Option<PathBuf>,
@@ -147,10 +151,10 @@ fn parse_duration(s: &str) -> Result<f64, String> {
 
 fn opts(mode: &str, target: Target, c: Common) -> run::Opts {
     let smoke = mode == "smoke";
-    let (customers, agents, rate, duration, ramp, churn) = if smoke {
-        (50, 5, 200.0, 10.0, 0.1, 1.0)
+    let (customers, agents, rate, duration, ramp, churn, console_churn) = if smoke {
+        (50, 5, 200.0, 10.0, 0.1, 1.0, 0.5)
     } else {
-        (5000, 100, 2000.0, 60.0, 0.2, 2.0)
+        (5000, 100, 2000.0, 60.0, 0.2, 2.0, 0.05)
     };
     run::Opts {
         mode: mode.to_string(),
@@ -176,6 +180,12 @@ fn opts(mode: &str, target: Target, c: Common) -> run::Opts {
             c.churn.unwrap_or(churn)
         } else {
             c.churn.unwrap_or(0.0)
+        },
+        // Only the hub replays on a resume; a peer's console would have to reset.
+        console_churn: if target == Target::Hub {
+            c.console_churn.unwrap_or(console_churn).max(0.0)
+        } else {
+            0.0
         },
         output: c.output,
         agent_concurrency: c.agent_concurrency,
@@ -213,6 +223,7 @@ fn main() {
                         hub.watch_only = true;
                         hub.bot_percent = Some(0);
                         hub.churn = Some(0.0);
+                        hub.console_churn = Some(0.0);
                     }
                     other => {
                         eprintln!(

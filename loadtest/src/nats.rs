@@ -312,7 +312,7 @@ async fn console(
                         };
                         let lat = now_us().saturating_sub(us);
                         stats::record(&mut hist, lat);
-                        shared.note_seen(key, lat);
+                        shared.note_seen(key, Some(lat));
                         let (cust, n) = ((key >> 32) as u32, key as u32);
                         let expect = last_n.get(&cust).map(|l| l + 1).unwrap_or(0);
                         if n < expect {

@@ -33,6 +33,8 @@ pub struct Opts {
     pub source_ips: usize,
     pub workers: u32,
     pub churn: f64,
+    /// Planned console reloads (drop, then resume with `since`) per second, whole run.
+    pub console_churn: f64,
     pub output: Option<PathBuf>,
     pub agent_concurrency: usize,
     /// Consoles only watch (no agent actions).
@@ -514,8 +516,11 @@ pub async fn report(mut o: Opts) -> Result<Value, String> {
     ];
     let mut interval_p99 = 0u64;
     let mut failed: Option<String> = None;
+    // Console reloads: Poisson arrivals over the load, each on a console drawn at random.
+    let mut reloads = ConsoleChurn::new(o.console_churn, o.seed, start);
     while sent_done < links.len() {
         tokio::select! {
+            _ = reloads.next(), if reloads.on() => reloads.fire(&handles),
             m = ev_rx.recv() => match m {
                 Some((i, FromDriver::Progress(p))) => {
                     interval_p99 = interval_p99.max(p.interval_p99_us);
@@ -560,7 +565,7 @@ pub async fn report(mut o: Opts) -> Result<Value, String> {
                     stats.get("actions_error"),
                     sum(|p| p.errors),
                     sum(|p| p.reconnects),
-                    stats.get("console_reconnects"),
+                    stats.get("console_reconnects") + stats.get("console_planned_reconnects"),
                 ));
                 interval_p99 = 0;
             }
@@ -720,6 +725,7 @@ pub async fn report(mut o: Opts) -> Result<Value, String> {
             "customers": o.customers, "agents": o.agents, "rate": o.rate,
             "duration_s": o.duration_s, "ramp": o.ramp, "bot_percent": o.bot_percent,
             "workers": o.workers, "source_ips": source_ips, "churn_per_s": o.churn,
+            "console_churn_per_s": o.console_churn,
             "agent_concurrency": o.agent_concurrency, "watch_only": o.watch_only,
         },
         "wall_s": started.elapsed().as_secs_f64(),
@@ -746,6 +752,51 @@ pub async fn report(mut o: Opts) -> Result<Value, String> {
         say(format!("wrote {}", p.display()));
     }
     Ok(report)
+}
+
+/// When the next planned console reload falls (`--console-churn`).
+struct ConsoleChurn {
+    rate: f64,
+    rng: rand::rngs::StdRng,
+    next: tokio::time::Instant,
+}
+
+impl ConsoleChurn {
+    fn new(rate: f64, seed: u64, start: Instant) -> Self {
+        use rand::SeedableRng;
+        let mut c = ConsoleChurn {
+            rate,
+            rng: rand::rngs::StdRng::seed_from_u64(seed ^ 0xc0_5013),
+            next: start.into(),
+        };
+        c.advance();
+        c
+    }
+
+    fn on(&self) -> bool {
+        self.rate > 0.0
+    }
+
+    fn advance(&mut self) {
+        use rand::Rng;
+        if self.on() {
+            let u: f64 = self.rng.gen_range(f64::EPSILON..1.0);
+            self.next += Duration::from_secs_f64(-u.ln() / self.rate);
+        }
+    }
+
+    async fn next(&self) {
+        tokio::time::sleep_until(self.next).await
+    }
+
+    /// Reloads one console drawn at random, and sets the next reload.
+    fn fire(&mut self, handles: &[consoles::Handle]) {
+        use rand::Rng;
+        if !handles.is_empty() {
+            handles[self.rng.gen_range(0..handles.len())].reload();
+        }
+        self.advance();
+    }
 }
 
 /// The hub's head seq, read from a fresh console's welcome.
@@ -908,10 +959,11 @@ fn print_human(r: &Value, snap: &Snapshot) {
         g("actions_conflict")
     ));
     out.push_str(&format!(
-        "reconnects: customers {} unplanned + {} planned (churn), consoles {}; replies received by widgets {}\n",
+        "reconnects: customers {} unplanned + {} planned (churn), consoles {} unplanned + {} planned (reloads); replies received by widgets {}\n",
         g("customer_reconnects"),
         g("churn_reconnects"),
         g("console_reconnects"),
+        g("console_planned_reconnects"),
         g("replies_received")
     ));
     if let Some(obj) = k.as_object() {

@@ -209,6 +209,7 @@ pub const LABELS: &[(&str, &str)] = &[
     ("session_create", "POST /api/widget/session"),
     ("ws_connect", "widget socket connect -> welcome"),
     ("console_connect", "console socket connect -> welcome"),
+    ("console_resume", "console resume: reconnect -> caught up"),
 ];
 
 fn ms(us: u64) -> String {
