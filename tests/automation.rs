@@ -335,7 +335,7 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
     let m = hub.say(&k, "written while nobody is online");
     assert_eq!(hub.message(&ann_t, &id(&m))["status"], "pending");
     // A message assigned by hand to Ann while she is offline stays hers (until she next
-    // goes offline, or the hub starts again).
+    // goes offline), across a start too.
     let (_, k3) = hub.contact();
     let m3 = hub.say(&k3, "assigned to someone offline");
     let (s, b) = hub.act(ADMIN, &id(&m3), "assign", json!({"agent_id": ann}));
@@ -364,14 +364,16 @@ fn routing_and_capacity_are_checked_and_survive_a_crash() {
         (field(&ann, "channels"), field("admin", "channels")),
         (json!(["web", "fr"]), json!(["web"]))
     );
-    // Ann was offline at the start: the hub hands back what she held.
-    common::eventually("the message handed back at the start", || {
-        let m3 = hub.message(&ann_t, &id(&m3));
-        (m3["status"] == "pending").then_some(())
-    });
-    // Once she is online, both messages are given to her.
+    // Once she is online, what waits is given to her; what she was given by hand while
+    // offline is still hers.
     let (mut console, _) = hub.console(&ann_t, None);
-    assigned_all(&mut console, &[&m, &m3], &ann);
+    assigned_all(&mut console, &[&m], &ann);
+    let held = settled(&hub, &ann_t, &mut console, &m3);
+    assert_eq!(
+        (held["status"].clone(), held["assignee"].clone()),
+        (json!("assigned"), json!(ann)),
+        "{held}"
+    );
 
     // Turned off, the hub gives nothing out; a message stays pending.
     routing(&hub, false);
@@ -770,6 +772,104 @@ fn an_agent_gone_offline_hands_back_what_they_hold() {
         assigned(&mut watch, &id(&later))["data"]["assignee"],
         json!(bob)
     );
+}
+
+#[test]
+fn a_message_given_by_hand_to_an_offline_agent_stays_theirs() {
+    let mut hub = Hub::start(); // presence grace 0: offline as the last console closes
+    let (ann, ann_t) = agent_with(&hub, "Ann", "agent", None);
+    let (bob, bob_t) = agent_with(&hub, "Bob", "agent", None);
+    let (_, sue_t) = agent_with(&hub, "Sue", "supervisor", Some(0));
+    let (mut watch, _) = hub.console(&sue_t, None);
+    let ann_is = |watch: &mut Socket, presence: &str| {
+        watch.recv_event("presence.changed", |e| {
+            e["data"] == json!({"agent_id": ann, "presence": presence})
+        })
+    };
+
+    // Ann takes a message, then leaves while agents keep what they hold.
+    let (ann_console, _) = hub.console(&ann_t, None);
+    ann_is(&mut watch, "online");
+    let held = hub.say(&hub.contact().1, "where is my parcel?");
+    common::act_ok(&hub, &ann_t, &id(&held), "assign", json!({}));
+    drop(ann_console);
+    ann_is(&mut watch, "offline");
+    // Sue gives her another one while she is away: on purpose (Ann's tomorrow's work).
+    let given = hub.say(&hub.contact().1, "about my contract renewal");
+    let m = common::act_ok(
+        &hub,
+        &sue_t,
+        &id(&given),
+        "assign",
+        json!({"agent_id": ann}),
+    );
+    assert_eq!(m["assignee"], json!(ann), "{m}");
+
+    // Turned on: what Ann held when she left goes back; what she was given since stays.
+    automation(&hub, json!({"reassign_offline": true}));
+    let e = status_event(&mut watch, &id(&held));
+    assert_eq!(
+        (e["data"]["to"].clone(), e["data"]["by"].clone()),
+        (json!("pending"), json!("system")),
+        "{e}"
+    );
+    // (the metric is counted once every answer of the hand-back is in)
+    common::eventually("one message handed back", || {
+        (metric(&hub.metrics(), "hub_offline_releases_total") == 1).then_some(())
+    });
+    let g = hub.message(&sue_t, &id(&given));
+    assert_eq!(
+        (g["status"].clone(), g["assignee"].clone()),
+        (json!("assigned"), json!(ann)),
+        "{g}"
+    );
+
+    // A crash and a start: the hand-backs the start runs (for those a crash cut short)
+    // leave it to her too. They run before the router's first sweep, so once Bob has
+    // been given what waits, they are done.
+    routing(&hub, true);
+    hub.kill9();
+    hub.restart();
+    let (mut watch, _) = hub.console(&sue_t, None);
+    let (_bob_console, _) = hub.console(&bob_t, None);
+    assigned_all(&mut watch, &[&held], &bob);
+    let g = hub.message(&sue_t, &id(&given));
+    assert_eq!(
+        (g["status"].clone(), g["assignee"].clone()),
+        (json!("assigned"), json!(ann)),
+        "{g}"
+    );
+
+    // When Ann next goes offline, she holds it then: it goes back, to Bob.
+    let (ann_console, _) = hub.console(&ann_t, None);
+    ann_is(&mut watch, "online");
+    drop(ann_console);
+    ann_is(&mut watch, "offline");
+    let e = status_event(&mut watch, &id(&given));
+    assert_eq!(
+        (e["data"]["to"].clone(), e["data"]["by"].clone()),
+        (json!("pending"), json!("system")),
+        "{e}"
+    );
+    assert_eq!(
+        assigned(&mut watch, &id(&given))["data"]["assignee"],
+        json!(bob)
+    );
+
+    // Ann takes one more and leaves, and the hub dies at once: whether her hand-back was
+    // committed before the crash or not (then the start runs it, or her offline event
+    // comes after it), the message goes back to Pending.
+    routing(&hub, false);
+    let (ann_console, _) = hub.console(&ann_t, None);
+    ann_is(&mut watch, "online");
+    let last = hub.say(&hub.contact().1, "one more question");
+    common::act_ok(&hub, &ann_t, &id(&last), "assign", json!({}));
+    drop(ann_console);
+    hub.kill9();
+    hub.restart();
+    common::eventually("the last message handed back", || {
+        (hub.message(&sue_t, &id(&last))["status"] == "pending").then_some(())
+    });
 }
 
 #[test]

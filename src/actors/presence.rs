@@ -36,6 +36,9 @@ impl PresenceState {
 #[derive(Default)]
 pub struct PresenceView {
     map: DashMap<AgentId, PresenceState>,
+    /// The seq of each agent's latest durable `presence.changed` (`u64::MAX` for an
+    /// agent a store written before this was kept kept without one).
+    changed: DashMap<AgentId, u64>,
 }
 
 impl PresenceView {
@@ -52,6 +55,16 @@ impl PresenceView {
         self.get(agent) != PresenceState::Offline
     }
 
+    /// For an agent shown offline: the seq of the event that took it offline, as far as
+    /// it is durable (0 for an agent never seen present: it was offline all along). What
+    /// changed after it happened while the agent was offline.
+    pub fn offline_since(&self, agent: &str) -> u64 {
+        self.changed
+            .get(&AgentId::from(agent))
+            .map(|s| *s)
+            .unwrap_or(0)
+    }
+
     /// Whether any agent is online (not away: someone there to answer now).
     pub fn anyone_online(&self) -> bool {
         self.map.iter().any(|p| *p == PresenceState::Online)
@@ -62,6 +75,10 @@ impl PresenceView {
 struct Record {
     presence: Option<PresenceState>,
     away: bool,
+    /// The seq of the `presence.changed` that set `presence` (none in stores written
+    /// before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
 }
 
 #[derive(Default)]
@@ -101,6 +118,9 @@ impl PresenceActor {
             .unwrap_or_default()
         {
             let id = AgentId::from(id);
+            if rec.presence.is_some() {
+                view.changed.insert(id.clone(), rec.seq.unwrap_or(u64::MAX));
+            }
             match rec.presence {
                 // With no grace they are offline from the first instant: nothing that
                 // runs at boot (holds that fell due while the hub was down) may find
@@ -179,17 +199,23 @@ impl PresenceActor {
                 &Record {
                     presence: Some(want),
                     away,
+                    seq: Some(seq),
                 },
             );
-            crate::store::wait(ticket.send(b)).await
+            crate::store::wait(ticket.send(b)).await.map(|()| seq)
         };
         let id = id.clone();
         ctx.wait(fut.into_actor(self).map(move |res, act, _| match res {
             Err(e) => tracing::error!(agent_id = %id, error = %e, "Presence change not saved."),
-            // Once everyone can know the agent is gone, what they hold may go back
-            // (`reassign_offline`; each message is refused if they are back meanwhile).
-            Ok(()) if want == PresenceState::Offline => act.router.went_offline(id),
-            Ok(()) => {}
+            Ok(seq) => {
+                act.view.changed.insert(id.clone(), seq);
+                // Once everyone can know the agent is gone, what they held then may go
+                // back (`reassign_offline`; each message is refused if they are back
+                // meanwhile, or if it was given to them afterwards).
+                if want == PresenceState::Offline {
+                    act.router.went_offline(id, seq);
+                }
+            }
         }));
     }
 

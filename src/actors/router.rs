@@ -72,8 +72,9 @@ pub struct Router {
     on: AtomicBool,
     /// `reassign_offline`: an agent who goes offline hands back its Mine.
     release: AtomicBool,
-    /// Agents gone offline whose Mine is still to hand back.
-    offline: Mutex<Vec<AgentId>>,
+    /// Agents gone offline whose Mine is still to hand back, with the seq of the event
+    /// that took each offline.
+    offline: Mutex<Vec<(AgentId, u64)>>,
     wake: tokio::sync::Notify,
     /// When each agent was last given a conversation (a counter, for round robin).
     given: Mutex<HashMap<AgentId, u64>>,
@@ -110,8 +111,8 @@ impl Router {
                 let gone = std::mem::take(&mut *lock(&router.offline));
                 if !gone.is_empty() {
                     let Some(hub) = weak.upgrade() else { return };
-                    for agent in gone {
-                        release(&hub, &agent).await;
+                    for (agent, since) in gone {
+                        release(&hub, &agent, since).await;
                     }
                 }
                 if router.on.load(Ordering::Relaxed) {
@@ -148,25 +149,27 @@ impl Router {
         self.release.store(on, Ordering::Relaxed);
     }
 
-    /// With `reassign_offline` on: every agent offline now hands back its Mine (at the
-    /// start, and when the setting is turned on).
+    /// With `reassign_offline` on: every agent offline now hands back what it held when
+    /// it went offline (at the start, and when the setting is turned on). What was given
+    /// to it by hand since stays.
     pub fn hand_back_all_offline(&self, hub: &Hub) {
         if !self.release.load(Ordering::Relaxed) {
             return;
         }
         for a in hub.directory.agents() {
             if hub.presence.get(a.id.as_str()) == PresenceState::Offline {
-                self.went_offline(a.id);
+                let since = hub.presence.offline_since(a.id.as_str());
+                self.went_offline(a.id, since);
             }
         }
     }
 
-    /// `agent` is now offline: with `reassign_offline` on, the messages of its Mine go
-    /// back to Pending soon (one at a time through their conversations, each refused if
-    /// the agent is back meanwhile).
-    pub fn went_offline(&self, agent: AgentId) {
+    /// `agent` went offline with event `since`: with `reassign_offline` on, the messages
+    /// of its Mine go back to Pending soon (one at a time through their conversations,
+    /// each refused if the agent is back meanwhile or got it after `since`).
+    pub fn went_offline(&self, agent: AgentId, since: u64) {
         if self.release.load(Ordering::Relaxed) {
-            lock(&self.offline).push(agent);
+            lock(&self.offline).push((agent, since));
             self.wake.notify_one();
         }
     }
@@ -314,11 +317,12 @@ fn read(s: &Store, after: Option<u64>, agents: &[AgentId]) -> Result<Snapshot, S
 /// Mine entries read per trip to the store when an agent's messages are handed back.
 const RELEASE_PAGE: usize = 500;
 
-/// Hands back what `agent`, now offline, holds in Mine (assigned or help answered): each
-/// message goes to Pending by `system`, unless its conversation refuses (the agent is
-/// back, the message moved, the session ended, spam). On hold messages stay: their timer
-/// decides (§6.1), and one without an end is parked on purpose.
-async fn release(hub: &Arc<Hub>, agent: &AgentId) {
+/// Hands back what `agent`, offline since event `since`, holds in Mine (assigned or help
+/// answered): each message goes to Pending by `system`, unless its conversation refuses
+/// (the agent is back, the message moved or was given to the agent after `since`, the
+/// session ended, spam). On hold messages stay: their timer decides (§6.1), and one
+/// without an end is parked on purpose.
+async fn release(hub: &Arc<Hub>, agent: &AgentId, since: u64) {
     let mut after = None;
     let mut released = 0usize;
     loop {
@@ -350,6 +354,7 @@ async fn release(hub: &Arc<Hub>, agent: &AgentId) {
                 message_id: m.clone(),
                 agent_id: agent.clone(),
                 agent_present: false,
+                offline_since: since,
             };
             hub.exec(c, cmd, Who::System, None)
         }))

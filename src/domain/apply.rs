@@ -106,12 +106,15 @@ pub enum Command {
     /// (`by: system`), as a supervisor's unassign would, for someone present.
     /// `agent_present` is filled in by the conversation. Refused unless the message is
     /// `assigned` or `help_answered` to that agent, the agent is not present (back
-    /// meanwhile), and the conversation is neither spam nor ended (nobody else could
-    /// answer it there).
+    /// meanwhile), the message has not changed since `offline_since` (the seq of the
+    /// event that took the agent offline: a message given to the agent by hand while
+    /// offline was given on purpose, and stays), and the conversation is neither spam
+    /// nor ended (nobody else could answer it there).
     Release {
         message_id: MessageId,
         agent_id: AgentId,
         agent_present: bool,
+        offline_since: u64,
     },
     /// A hold timer fired; `assignee_present` says whether the holding agent is present.
     HoldExpired {
@@ -670,6 +673,7 @@ pub fn apply(
             message_id,
             agent_id,
             agent_present,
+            offline_since,
         } => {
             if !matches!(actor, Actor::System) {
                 return Err(DomainError::Forbidden(
@@ -688,6 +692,11 @@ pub fn apply(
             }
             if agent_present {
                 return Err(DomainError::Conflict("the agent is present again"));
+            }
+            if m.seq > offline_since {
+                return Err(DomainError::Conflict(
+                    "the message was given to the agent after it went offline",
+                ));
             }
             let c = tx.conversation()?;
             if c.spam || c.session == SessionState::Ended {

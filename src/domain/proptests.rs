@@ -559,9 +559,12 @@ impl Model {
                 message_id,
                 agent_id,
                 agent_present,
+                offline_since,
             } => {
                 // Only the hub, a message assigned or help answered to that agent, who is
-                // not present, in a conversation neither spam nor ended: back to pending.
+                // not present and had it when going offline, in a conversation neither
+                // spam nor ended: back to pending. (Seqs start at 1: since 0 means the
+                // agent went offline before anything happened.)
                 if !matches!(actor, Actor::System) {
                     return Err(MErr::Forbidden);
                 }
@@ -570,7 +573,10 @@ impl Model {
                 if !matches!(m.status, Status::Assigned | Status::HelpAnswered) {
                     return Err(MErr::Transition(m.status));
                 }
-                if m.assignee.as_deref() != Some(agent_id.as_str()) || *agent_present {
+                if m.assignee.as_deref() != Some(agent_id.as_str())
+                    || *agent_present
+                    || *offline_since == 0
+                {
                     return Err(MErr::Conflict);
                 }
                 let c = self.conv();
@@ -739,6 +745,8 @@ enum Op {
         /// The agent named: the message's assignee, or one of the three.
         of: Option<usize>,
         present: bool,
+        /// The agent went offline before everything (the message was given to it later).
+        before_all: bool,
     },
     Rate {
         who: Who,
@@ -809,8 +817,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (prop_oneof![4 => Just(Who::System), 1 => who()], prop::bool::weighted(0.2))
             .prop_map(|(who, stale)| Op::AutoClose { who, stale }),
         3 => (prop_oneof![4 => Just(Who::System), 1 => who()], msg_sel(),
-              prop::option::weighted(0.2, 0..3usize), prop::bool::weighted(0.2))
-            .prop_map(|(who, msg, of, present)| Op::Release { who, msg, of, present }),
+              prop::option::weighted(0.2, 0..3usize), prop::bool::weighted(0.2),
+              prop::bool::weighted(0.15))
+            .prop_map(|(who, msg, of, present, before_all)| Op::Release { who, msg, of, present, before_all }),
         2 => (prop_oneof![3 => (0..2usize).prop_map(Who::Contact), 1 => who()], 1..=5u8, any::<bool>())
             .prop_map(|(who, score, comment)| Op::Rate { who, score, comment }),
     ]
@@ -1111,6 +1120,7 @@ impl World {
                 msg,
                 of,
                 present,
+                before_all,
             } => {
                 let (message_id, m) = self.target(msg);
                 let actor = self.actor(*who, m.as_ref());
@@ -1127,6 +1137,7 @@ impl World {
                     message_id,
                     agent_id,
                     agent_present: *present,
+                    offline_since: if *before_all { 0 } else { u64::MAX },
                 };
                 (cmd, actor, label)
             }

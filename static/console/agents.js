@@ -226,7 +226,7 @@ export function mountAgents(root, { api, meId = () => null, onChange = () => {},
       h('label', { class: 'routing-switch', for: 'reassign-offline' }, back,
         h('span', { text: 'Hand back the messages of agents who go offline' })),
       h('p', { id: 'reassign-offline-hint', class: 'muted routing-hint', text: handBack
-        ? `When an agent goes offline (their last console closed, or they did not come back after a restart), the messages in their Mine go back to Pending${on ? ', and to someone online' : ''}. Messages on hold stay theirs until the hold ends, as do those of conversations whose session ended.`
+        ? `When an agent goes offline (their last console closed, or they did not come back after a restart), the messages in their Mine go back to Pending${on ? ', and to someone online' : ''}. Messages on hold stay theirs until the hold ends, as do those of conversations whose session ended, and those a supervisor gives them while they are offline.`
         : 'Off: an agent who goes offline keeps what they hold until they come back or a supervisor reassigns it.' }),
       h('div', { class: 'routing-close' },
         h('label', { for: 'auto-close', text: 'Close idle conversations' }), close),
