@@ -37,6 +37,13 @@ pub const SESSION_IP: Limit = Limit {
     rate: 50.0,
     burst: 1000.0,
 };
+/// Page views a contact's widget reports (`POST /api/widget/page`, each a durable
+/// event while its conversation is open): 1/s, bursts of 20 (someone clicking through a
+/// shop), apart from its sends, which they never slow down.
+pub const PAGE: Limit = Limit {
+    rate: 1.0,
+    burst: 20.0,
+};
 /// Agents: 40 actions/s, bursts of 80.
 pub const AGENT: Limit = Limit {
     rate: 40.0,

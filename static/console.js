@@ -15,7 +15,7 @@ import { queryWords, foundText, marked } from './console/search.js';
 import { mountSavedReplies, setupSavedPicker } from './console/saved.js';
 import {
   STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
-  visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent, stars,
+  visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent, stars, shortUrl,
 } from './console/words.js';
 
 const TOKEN_KEY = 'hub.console.token';
@@ -664,6 +664,8 @@ function onEvent(ev) {
   if (S.conv && ev.conversation_id === S.conv.id) {
     applyToConv(ev);
     renderConv();
+    // the Customer tab shows the latest page this conversation noted
+    if (ev.kind === 'conversation.page') renderCustomer();
   }
   if (S.activities && ev.conversation_id === S.activities.convId) {
     addActivities([ev]);
@@ -1347,8 +1349,8 @@ function applyToConv(ev) {
       if (d.conversation && (c.seq || 0) < ev.seq) conv.conversation = { ...d.conversation, seq: ev.seq };
       break;
     default:
-      // a rating is no field of the conversation: its seq stays (as the hub's)
-      if ((c.seq || 0) < ev.seq && ev.kind !== 'conversation.rated') {
+      // a rating or a page is no field of the conversation: its seq stays (as the hub's)
+      if ((c.seq || 0) < ev.seq && ev.kind !== 'conversation.rated' && ev.kind !== 'conversation.page') {
         if (ev.kind === 'conversation.closed') { c.state = 'closed'; c.bot_active = true; }
         if (ev.kind === 'session.ended') c.session = 'ended';
         if (ev.kind === 'conversation.spam') c.spam = !!d.spam;
@@ -2301,11 +2303,19 @@ function renderCustomer() {
     ['Channel', k.channel || ''],
     ['Customer id', k.id || C.contactId],
   ];
+  // the latest page this conversation noted (the widget's page views, an extension)
+  const page = S.conv && S.conv.id === C.convId
+    ? S.conv.items.filter((it) => it.type === 'event' && it.kind === 'conversation.page').sort((a, b) => b.seq - a.seq)[0]
+    : null;
+  const pageFact = page && /^https?:\/\//i.test(page.data.url || '')
+    ? h('a', { href: page.data.url, target: '_blank', rel: 'noopener noreferrer nofollow', class: 'customer-page', text: page.data.title ? `${page.data.title} — ${shortUrl(page.data.url)}` : shortUrl(page.data.url) })
+    : null;
   const others = C.conversations.length - 1;
   fill(el,
     h('section', { class: 'customer-card' },
       h('h3', { text: customerName(C.contactId) }),
-      h('dl', { class: 'customer-facts' }, facts.map(([dt, dd]) => [h('dt', { text: dt }), h('dd', { text: dd })]))),
+      h('dl', { class: 'customer-facts' }, facts.map(([dt, dd]) => [h('dt', { text: dt }), h('dd', { text: dd })]),
+        pageFact ? [h('dt', { text: 'Latest page' }), h('dd', {}, pageFact, h('span', { class: 'muted', text: ` · ${fmtAgo(page.at)}` }))] : [])),
     h('h4', { class: 'customer-convs-title', text: others > 0 ? `Conversations (${C.conversations.length}: this one and ${others} other${others === 1 ? '' : 's'})` : 'Conversations (this one only)' }),
     h('ul', { class: 'list customer-convs' }, C.conversations.map((c) => {
       const li = conversationRow(c);

@@ -1045,6 +1045,9 @@
       persist();
       var li = items['out:' + entry.client_id];
       if (msg) {
+        // a message may have opened a conversation: the page it was written on goes
+        // with it (the hub noted none while no conversation was open)
+        if (page.noted !== msg.conversation_id) reportPage(true);
         // the divider goes above this message's own bubble, not at the end of the log
         conversationSeen(msg.conversation_id, li);
         var known = items['message:' + msg.id];
@@ -1147,6 +1150,47 @@
     pump();
   });
 
+  // ------------------------------------------------------------------ page views
+
+  // Which page of the site the visitor is on, for the agents (the hub's
+  // POST /api/widget/page, an extension): told when the widget loads, when the page
+  // changes without a load (history API, anchors), and after a message that may have
+  // opened a conversation. The hub keeps it only while a conversation is open.
+  var page = { sent: null, noted: null, busy: false, again: null }; // again: 'changed' | 'force'
+  function reportPage(force) {
+    if (!state.token || !/^https?:$/i.test(location.protocol)) return;
+    if (!force && location.href === page.sent) return;
+    if (page.busy) {
+      // one report at a time; the latest wish is taken up once it is answered
+      if (force || page.again !== 'force') page.again = force ? 'force' : 'changed';
+      return;
+    }
+    page.busy = true;
+    page.sent = location.href;
+    var body = { url: page.sent };
+    var title = (document.title || '').trim();
+    if (title) body.title = title.slice(0, 300);
+    http('POST', '/api/widget/page', body).then(function (r) {
+      page.noted = r && r.page ? r.page.conversation_id : null;
+    }, function () { /* a page view is a hint: never retried, never shown */ }).then(function () {
+      page.busy = false;
+      var again = page.again;
+      page.again = null;
+      if (again) reportPage(again === 'force');
+    });
+  }
+  ['pushState', 'replaceState'].forEach(function (name) {
+    var orig = history[name];
+    if (typeof orig !== 'function') return;
+    history[name] = function () {
+      var r = orig.apply(this, arguments);
+      setTimeout(function () { reportPage(false); }, 0);
+      return r;
+    };
+  });
+  window.addEventListener('popstate', function () { reportPage(false); });
+  window.addEventListener('hashchange', function () { reportPage(false); });
+
   log.appendChild(greeting());
   if (state.token) {
     // the history is read at once, whether or not the socket comes up (its welcome reads
@@ -1154,6 +1198,7 @@
     loadHistory();
     connect();
     setConn(false);
+    reportPage(false);
   } else {
     state.outbox.forEach(addOutgoing);
   }

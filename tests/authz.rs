@@ -54,6 +54,7 @@ fn every_route_answers_every_caller_as_specified() {
             Some(json!({"score": 5, "conversation_id": "nope"})),
             [401, 401, 404, 404, 403, 403, 403],
         ),
+        ("POST", "/api/widget/page", Some(json!({})), widget),
         // No token needed, and a token of any kind (or none known) changes nothing.
         ("GET", "/api/widget/availability", None, [200; 7]),
         ("POST", "/api/agents", Some(json!({})), admin_write),

@@ -418,7 +418,8 @@ fn target_of(cmd: &Command) -> Target {
         | Command::SetSpam { .. }
         | Command::SetOwner { .. }
         | Command::AutoClose { .. }
-        | Command::Rate { .. } => Target::Conversation,
+        | Command::Rate { .. }
+        | Command::ViewPage { .. } => Target::Conversation,
         Command::HoldExpired { .. } => Target::Nothing,
     }
 }

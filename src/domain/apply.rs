@@ -84,6 +84,14 @@ pub enum Command {
         score: u8,
         comment: Option<String>,
     },
+    /// An extension: the customer's widget is on another page (`url` and `title`
+    /// checked by the route). Noted on the timeline while the conversation is open, its
+    /// session active and it is not spam, when it is another page than the last noted;
+    /// otherwise nothing happens.
+    ViewPage {
+        url: String,
+        title: Option<String>,
+    },
     /// An extension: automatic assignment (`src/actors/router.rs`) gives a pending
     /// message to `agent_id`, as the hub (`by: system`). Only the system sends it; a
     /// message that is no longer pending, or a spam conversation's, is refused.
@@ -617,6 +625,25 @@ pub fn apply(
                     score,
                     comment,
                     contact_id: contact,
+                });
+            }
+        }
+        Command::ViewPage { url, title } => {
+            let c = tx.conversation()?;
+            let contact_id = match actor {
+                Actor::Contact(k) if *k == c.contact_id => k.clone(),
+                _ => {
+                    return Err(DomainError::Forbidden(
+                        "only the conversation's customer browses",
+                    ))
+                }
+            };
+            let noted = c.state == ConvState::Open && c.session == SessionState::Active && !c.spam;
+            if noted && tx.state.page.as_deref() != Some(url.as_str()) {
+                tx.emit(EventBody::Page {
+                    url,
+                    title,
+                    contact_id,
                 });
             }
         }

@@ -47,6 +47,15 @@ pub enum EventBody {
         comment: Option<String>,
         contact_id: ContactId,
     },
+    /// An extension: the customer went to another page of the site that embeds the
+    /// widget while the conversation was open (respond.io's "page change" event): its
+    /// address and title, and the customer (as a rating names them).
+    #[serde(rename = "conversation.page")]
+    Page {
+        url: String,
+        title: Option<String>,
+        contact_id: ContactId,
+    },
 }
 
 /// `message.status_changed` data. `help` and `hold_until` extend the protocol's fields so
@@ -83,6 +92,7 @@ impl EventBody {
             EventBody::PresenceChanged { .. } => "presence.changed",
             EventBody::Owner { .. } => "conversation.owner",
             EventBody::Rated { .. } => "conversation.rated",
+            EventBody::Page { .. } => "conversation.page",
         }
     }
 

@@ -92,6 +92,7 @@ enum MEv {
     Bot(bool, String),
     Owner(String, String),
     Rated(u8),
+    Page(String),
 }
 
 fn mev(body: &EventBody) -> MEv {
@@ -119,6 +120,7 @@ fn mev(body: &EventBody) -> MEv {
         EventBody::Bot { active, by } => MEv::Bot(*active, by.clone()),
         EventBody::Owner { owner, by } => MEv::Owner(owner.clone(), by.clone()),
         EventBody::Rated { score, .. } => MEv::Rated(*score),
+        EventBody::Page { url, .. } => MEv::Page(url.clone()),
         other => panic!("unexpected event {other:?}"),
     }
 }
@@ -132,6 +134,7 @@ struct MConv {
     bot_active: bool,
     owner: Option<String>,
     rating: Option<(u8, Option<String>)>,
+    page: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -267,6 +270,7 @@ impl Model {
                             bot_active: true,
                             owner: None,
                             rating: None,
+                            page: None,
                         });
                         out.push(MEv::Opened);
                     }
@@ -506,6 +510,18 @@ impl Model {
                 if c.rating != rating {
                     c.rating = rating;
                     out.push(MEv::Rated(*score));
+                }
+            }
+            // The page extension: the conversation's customer; noted while open, active
+            // and not spam, once per page in a row.
+            Command::ViewPage { url, .. } => {
+                let c = self.conv();
+                if !matches!(actor, Actor::Contact(k) if k.as_str() == c.contact) {
+                    return Err(MErr::Forbidden);
+                }
+                if !c.closed && !c.ended && !c.spam && c.page.as_deref() != Some(url.as_str()) {
+                    c.page = Some(url.clone());
+                    out.push(MEv::Page(url.clone()));
                 }
             }
             Command::SetSpam { spam } => {
@@ -753,6 +769,11 @@ enum Op {
         score: u8,
         comment: bool,
     },
+    Page {
+        who: Who,
+        /// One of two pages.
+        page: u8,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -822,6 +843,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(who, msg, of, present, before_all)| Op::Release { who, msg, of, present, before_all }),
         2 => (prop_oneof![3 => (0..2usize).prop_map(Who::Contact), 1 => who()], 1..=5u8, any::<bool>())
             .prop_map(|(who, score, comment)| Op::Rate { who, score, comment }),
+        2 => (prop_oneof![3 => (0..2usize).prop_map(Who::Contact), 1 => who()], 0..2u8)
+            .prop_map(|(who, page)| Op::Page { who, page }),
     ]
 }
 
@@ -1164,6 +1187,13 @@ impl World {
                 };
                 (cmd, self.actor(*who, None), "rate".into())
             }
+            Op::Page { who, page } => {
+                let cmd = Command::ViewPage {
+                    url: format!("https://shop.example/{page}"),
+                    title: None,
+                };
+                (cmd, self.actor(*who, None), "page".into())
+            }
             Op::Spam { agent, spam } => {
                 // The spam route is agent-only at the HTTP layer; the domain does not check.
                 (
@@ -1494,7 +1524,7 @@ fn generated_cases_cover_every_transition() {
     let mut runner = TestRunner::deterministic();
     let strategy = case();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for _ in 0..2000 {
+    for _ in 0..3000 {
         let c = strategy.new_tree(&mut runner).expect("case").current();
         for (k, n) in run_case(&c).unwrap_or_else(|e| panic!("{e}")) {
             *seen.entry(k).or_default() += n;
@@ -1552,6 +1582,9 @@ fn generated_cases_cover_every_transition() {
         "rate:noop",
         "rate:conflict",
         "rate:forbidden",
+        "page:ok",
+        "page:noop",
+        "page:forbidden",
         "auto_assign:pending:ok",
         "auto_assign:pending:forbidden",
         "auto_assign:pending:conflict",

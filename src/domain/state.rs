@@ -26,6 +26,8 @@ pub struct ConversationState {
     pub first_closed_at: Option<Ts>,
     /// The customer's rating (an extension): score and comment.
     pub rating: Option<(u8, Option<String>)>,
+    /// The address of the customer's latest page noted (`conversation.page`).
+    pub page: Option<String>,
 }
 
 /// Message ids (drawn by the hub, never chosen by a client) to positions: foldhash, as
@@ -59,6 +61,9 @@ pub struct Snapshot {
     /// The customer's rating (absent in snapshots written before ratings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rating: Option<(u8, Option<String>)>,
+    /// The customer's latest page noted (absent before pages were).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
 }
 
 /// Run `n` of a snapshot's messages: `messages[n * SNAPSHOT_RUN..]`, up to
@@ -114,6 +119,7 @@ impl ConversationState {
             first_reply_at: self.first_reply_at,
             first_closed_at: self.first_closed_at,
             rating: self.rating.clone(),
+            page: self.page.clone(),
         };
         (head, runs)
     }
@@ -137,6 +143,7 @@ impl ConversationState {
             first_reply_at: s.first_reply_at,
             first_closed_at: s.first_closed_at,
             rating: s.rating,
+            page: s.page,
         }
     }
 
@@ -232,6 +239,8 @@ impl ConversationState {
             EventBody::Rated { score, comment, .. } => {
                 self.rating = Some((*score, comment.clone()));
             }
+            // Not a field of the Conversation object either.
+            EventBody::Page { url, .. } => self.page = Some(url.clone()),
             EventBody::Spam { spam, .. } => {
                 if let Some(c) = self.conversation.as_mut() {
                     c.spam = *spam;
@@ -261,7 +270,7 @@ impl ConversationState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{apply, Actor, Command, OpenInfo, ReplyId, Role};
+    use crate::domain::{apply, Actor, Command, DomainError, OpenInfo, ReplyId, Role};
     use std::collections::BTreeMap;
 
     /// A conversation of `n` customer messages, and the seq of its last event.
@@ -333,6 +342,7 @@ mod tests {
         assert_eq!(back.messages, st.messages);
         assert_eq!(back.first_reply_at, st.first_reply_at);
         assert_eq!(back.rating, st.rating);
+        assert_eq!(back.page, st.page);
         for m in &st.messages {
             assert_eq!(back.message(&m.id), Some(&**m));
         }
@@ -340,12 +350,87 @@ mod tests {
 
     #[test]
     fn a_snapshot_restores_the_same_state() {
-        let (st, seq) = conversation(2 * SNAPSHOT_RUN + 3);
+        let (mut st, seq) = conversation(2 * SNAPSHOT_RUN + 3);
+        let page = Command::ViewPage {
+            url: "https://shop.example/lamps".into(),
+            title: None,
+        };
+        let seq = run(&mut st, seq, page, &Actor::Contact(ContactId::from("k")));
+        assert_eq!(st.page.as_deref(), Some("https://shop.example/lamps"));
         let mut stored = Stored::default();
         assert_eq!(stored.write(st.snapshot(seq, None)), vec![0, 1, 2]);
         let back = stored.restore();
         assert_same(&back, &st);
         assert_eq!(back.conversation.as_ref().unwrap().opened_seq, 1);
+        // The page noted is kept: the same page again notes nothing.
+        let again = Command::ViewPage {
+            url: "https://shop.example/lamps".into(),
+            title: Some("Lamps".into()),
+        };
+        let who = Actor::Contact(ContactId::from("k"));
+        assert!(apply(&back, again, &who, Ts(6)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn pages_are_noted_while_the_conversation_is_open_and_once_each() {
+        let (mut st, _) = conversation(1);
+        let me = Actor::Contact(ContactId::from("k"));
+        let view = |url: &str| Command::ViewPage {
+            url: url.into(),
+            title: Some("Shop".into()),
+        };
+        let kinds = |st: &mut ConversationState, cmd, who: &Actor| {
+            apply(st, cmd, who, Ts(6)).map(|evs| {
+                let kinds: Vec<&str> = evs.iter().map(|b| b.kind()).collect();
+                evs.iter().for_each(|b| {
+                    st.apply_event(&Event::new(
+                        9,
+                        Some(ConversationId::from("c")),
+                        Ts(6),
+                        b.clone(),
+                    ))
+                });
+                kinds
+            })
+        };
+        let seq_before = st.conversation.as_ref().unwrap().seq;
+        assert_eq!(
+            kinds(&mut st, view("https://a.example/1"), &me),
+            Ok(vec!["conversation.page"])
+        );
+        assert_eq!(
+            st.conversation.as_ref().unwrap().seq,
+            seq_before,
+            "not a change of the conversation"
+        );
+        assert_eq!(
+            kinds(&mut st, view("https://a.example/1"), &me),
+            Ok(vec![]),
+            "the same page"
+        );
+        assert_eq!(
+            kinds(&mut st, view("https://a.example/2"), &me),
+            Ok(vec!["conversation.page"])
+        );
+        let other = Actor::Contact(ContactId::from("k2"));
+        assert!(matches!(
+            kinds(&mut st, view("https://a.example/3"), &other),
+            Err(DomainError::Forbidden(_))
+        ));
+        let agent = Actor::Agent {
+            id: AgentId::from("a"),
+            role: Role::Admin,
+        };
+        assert!(matches!(
+            kinds(&mut st, view("https://a.example/3"), &agent),
+            Err(DomainError::Forbidden(_))
+        ));
+        // Spam, then closed: nothing is noted.
+        kinds(&mut st, Command::SetSpam { spam: true }, &agent).unwrap();
+        assert_eq!(kinds(&mut st, view("https://a.example/4"), &me), Ok(vec![]));
+        kinds(&mut st, Command::SetSpam { spam: false }, &agent).unwrap();
+        kinds(&mut st, Command::Close { notes: None }, &agent).unwrap();
+        assert_eq!(kinds(&mut st, view("https://a.example/5"), &me), Ok(vec![]));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/widget/messages", web::post().to(send))
         .route("/api/widget/messages", super::get().to(list))
         .route("/api/widget/rating", web::post().to(rate))
+        .route("/api/widget/page", web::post().to(page))
         .route("/api/widget/availability", super::get().to(availability));
 }
 
@@ -113,6 +114,103 @@ async fn rate(
     hub.exec(&conversation.id, cmd, who, None).await?;
     Ok(HttpResponse::Ok().json(json!({"rating": {
         "conversation_id": conversation.id, "score": score, "comment": comment
+    }})))
+}
+
+/// The longest page address and title a widget may report.
+const MAX_PAGE_URL: usize = 2048;
+const MAX_PAGE_TITLE: usize = 300;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageBody {
+    url: String,
+    title: Option<String>,
+}
+
+/// A page address agents may open: `http` or `https`, with a host, at most
+/// [`MAX_PAGE_URL`] characters, no blanks or control characters.
+fn page_url(url: &str) -> Result<String, ApiError> {
+    let url = url.trim();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &url[8..]
+    } else if lower.starts_with("http://") {
+        &url[7..]
+    } else {
+        return Err(ApiError::invalid("url must be an http or https address"));
+    };
+    if url.chars().count() > MAX_PAGE_URL {
+        return Err(ApiError::invalid(format!(
+            "url must be at most {MAX_PAGE_URL} characters"
+        )));
+    }
+    let host_ends = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if host_ends == 0 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ApiError::invalid("url must be an http or https address"));
+    }
+    Ok(url.to_string())
+}
+
+/// `POST /api/widget/page` (an extension): the widget says which page of the site its
+/// customer is on, `{"url", "title"?}`, when it loads and when the page changes. While
+/// the customer's latest conversation on its channel is open (its session active, not
+/// spam), another page than the last one noted is put on its timeline for the agents, as
+/// a `conversation.page` event (respond.io's "page change"); otherwise nothing is kept.
+/// Answers 200 `{"page": {"conversation_id": id | null, "url", "title"}}`, with the
+/// conversation it is noted in (null: none open, so the widget tells again after its
+/// next message).
+async fn page(
+    hub: HubData,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (contact_id, channel) = contact(&hub, &req).await?;
+    let body = super::read_body(&req, payload).await?;
+    let b: PageBody = parse(&body)?;
+    let url = page_url(&b.url)?;
+    let title = opt_field("title", b.title, MAX_PAGE_TITLE)?
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    if !hub
+        .limiter
+        .allow(&format!("p/{contact_id}"), crate::ratelimit::PAGE)
+    {
+        return Err(ApiError::RateLimited);
+    }
+    let k = contact_id.clone();
+    let conversation = hub
+        .store
+        .read(move |s| {
+            let id = s.get_json::<ConversationId>(
+                keys::LATEST,
+                &[k.as_str().as_bytes(), channel.as_bytes()],
+            )?;
+            Ok(match id {
+                Some(id) => s.conversation(id.as_str())?,
+                None => None,
+            })
+        })
+        .await?
+        .filter(|c| {
+            c.state == crate::domain::ConvState::Open
+                && c.session == SessionState::Active
+                && !c.spam
+        });
+    let noted = match conversation {
+        Some(c) => {
+            let cmd = crate::domain::Command::ViewPage {
+                url: url.clone(),
+                title: title.clone(),
+            };
+            let who = crate::domain::Actor::Contact(contact_id);
+            hub.exec(&c.id, cmd, who, None).await?;
+            Some(c.id)
+        }
+        None => None,
+    };
+    Ok(HttpResponse::Ok().json(json!({"page": {
+        "conversation_id": noted, "url": url, "title": title
     }})))
 }
 

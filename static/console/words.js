@@ -138,9 +138,20 @@ export function describeEvent(ev, who, messageText, customer = visitorName) {
       const said = d.comment ? `: ${quote(d.comment, 200)}` : '';
       return `${customer(d.contact_id)} rated the conversation ${stars(d.score)} (${d.score}/5)${said}`;
     }
+    case 'conversation.page': {
+      // the hub's page views (an extension): where on the site the customer is now
+      const page = d.title ? `${quote(d.title, 80)} (${shortUrl(d.url)})` : shortUrl(d.url);
+      return `${customer(d.contact_id)} went to ${page}`;
+    }
     default:
       return ev.kind;
   }
+}
+
+/** A page address as a reader takes it in: no scheme, cut past 80 characters. */
+export function shortUrl(url) {
+  const u = String(url || '').replace(/^https?:\/\//i, '');
+  return u.length > 80 ? `${u.slice(0, 79)}…` : u;
 }
 
 function describeStatus(d, by, who, messageText) {
