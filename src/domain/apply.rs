@@ -256,6 +256,14 @@ impl Tx {
     }
 }
 
+/// The conversation's customer, when it is the one acting (`why` refuses anyone else).
+fn its_customer(actor: &Actor, c: &Conversation, why: &'static str) -> Result<ContactId> {
+    match actor {
+        Actor::Contact(k) if *k == c.contact_id => Ok(k.clone()),
+        _ => Err(DomainError::Forbidden(why)),
+    }
+}
+
 fn agent_of(actor: &Actor) -> Result<(&AgentId, Role)> {
     match actor {
         Actor::Agent { id, role } => Ok((id, *role)),
@@ -607,14 +615,7 @@ pub fn apply(
         }
         Command::Rate { score, comment } => {
             let c = tx.conversation()?;
-            let contact = match actor {
-                Actor::Contact(k) if *k == c.contact_id => k.clone(),
-                _ => {
-                    return Err(DomainError::Forbidden(
-                        "only the conversation's customer rates it",
-                    ))
-                }
-            };
+            let contact = its_customer(actor, c, "only the conversation's customer rates it")?;
             if c.state == ConvState::Open && c.session == SessionState::Active {
                 return Err(DomainError::Conflict(
                     "a conversation is rated once it is closed or its session has ended",
@@ -630,14 +631,7 @@ pub fn apply(
         }
         Command::ViewPage { url, title } => {
             let c = tx.conversation()?;
-            let contact_id = match actor {
-                Actor::Contact(k) if *k == c.contact_id => k.clone(),
-                _ => {
-                    return Err(DomainError::Forbidden(
-                        "only the conversation's customer browses",
-                    ))
-                }
-            };
+            let contact_id = its_customer(actor, c, "only the conversation's customer browses")?;
             let noted = c.state == ConvState::Open && c.session == SessionState::Active && !c.spam;
             if noted && tx.state.page.as_deref() != Some(url.as_str()) {
                 tx.emit(EventBody::Page {

@@ -83,27 +83,9 @@ async fn rate(
             ))
         }
     };
-    let comment = opt_field("comment", b.comment, MAX_RATING_COMMENT)?
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty());
+    let comment = trimmed("comment", b.comment, MAX_RATING_COMMENT)?;
     hub.allow_send(&contact_id, req.peer_addr().map(|a| a.ip()))?;
-    let (k, asked) = (contact_id.clone(), b.conversation_id);
-    let conversation = hub
-        .store
-        .read(move |s| {
-            let id = match asked {
-                Some(id) => Some(ConversationId::from(id)),
-                None => s.get_json::<ConversationId>(
-                    keys::LATEST,
-                    &[k.as_str().as_bytes(), channel.as_bytes()],
-                )?,
-            };
-            // Another customer's conversation is not found, as one that does not exist.
-            Ok(match id {
-                Some(id) => s.conversation(id.as_str())?.filter(|c| c.contact_id == k),
-                None => None,
-            })
-        })
+    let conversation = conversation_of(&hub, &contact_id, channel, b.conversation_id)
         .await?
         .ok_or_else(|| ApiError::NotFound("conversation not found".into()))?;
     let cmd = crate::domain::Command::Rate {
@@ -115,6 +97,40 @@ async fn rate(
     Ok(HttpResponse::Ok().json(json!({"rating": {
         "conversation_id": conversation.id, "score": score, "comment": comment
     }})))
+}
+
+/// An optional text field, at most `max` characters, trimmed; blank is none.
+fn trimmed(field: &str, v: Option<String>, max: usize) -> Result<Option<String>, ApiError> {
+    Ok(opt_field(field, v, max)?
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty()))
+}
+
+/// The contact's conversation `asked` for, else its latest on `channel`; none when there
+/// is none, and for another customer's (not found, as one that does not exist).
+async fn conversation_of(
+    hub: &HubData,
+    contact: &ContactId,
+    channel: String,
+    asked: Option<String>,
+) -> Result<Option<crate::domain::Conversation>, ApiError> {
+    let k = contact.clone();
+    Ok(hub
+        .store
+        .read(move |s| {
+            let id = match asked {
+                Some(id) => Some(ConversationId::from(id)),
+                None => s.get_json::<ConversationId>(
+                    keys::LATEST,
+                    &[k.as_str().as_bytes(), channel.as_bytes()],
+                )?,
+            };
+            Ok(match id {
+                Some(id) => s.conversation(id.as_str())?.filter(|c| c.contact_id == k),
+                None => None,
+            })
+        })
+        .await?)
 }
 
 /// The longest page address and title a widget may report.
@@ -169,28 +185,14 @@ async fn page(
     let body = super::read_body(&req, payload).await?;
     let b: PageBody = parse(&body)?;
     let url = page_url(&b.url)?;
-    let title = opt_field("title", b.title, MAX_PAGE_TITLE)?
-        .map(|t| t.trim().to_string())
-        .filter(|t| !t.is_empty());
+    let title = trimmed("title", b.title, MAX_PAGE_TITLE)?;
     if !hub
         .limiter
         .allow(&format!("p/{contact_id}"), crate::ratelimit::PAGE)
     {
         return Err(ApiError::RateLimited);
     }
-    let k = contact_id.clone();
-    let conversation = hub
-        .store
-        .read(move |s| {
-            let id = s.get_json::<ConversationId>(
-                keys::LATEST,
-                &[k.as_str().as_bytes(), channel.as_bytes()],
-            )?;
-            Ok(match id {
-                Some(id) => s.conversation(id.as_str())?,
-                None => None,
-            })
-        })
+    let conversation = conversation_of(&hub, &contact_id, channel, None)
         .await?
         .filter(|c| {
             c.state == crate::domain::ConvState::Open
