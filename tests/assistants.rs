@@ -1510,3 +1510,67 @@ fn a_change_made_from_a_stale_copy_is_refused_with_412_when_if_match_says_so() {
     assert_eq!(s, 204);
     assert_eq!(list(&hub).len(), 1);
 }
+
+/// `GET /api/stats?automation=true` (an extension).
+fn automation(hub: &Hub) -> Value {
+    let (s, b) = hub.get("/api/stats?automation=true", ADMIN);
+    assert_eq!(s, 200, "{b}");
+    b["automation"].clone()
+}
+
+fn counts(answered: i64, alone: i64, percent: Value) -> Value {
+    json!({"bot_conversations": answered, "fully_automated": alone, "automated_percent": percent})
+}
+
+#[test]
+fn the_stats_count_the_conversations_a_bot_answered_alone() {
+    let (mut hub, _) = bot_hub();
+    let (_, ann) = hub.agent("Ann", "agent");
+    assert_eq!(automation(&hub), counts(0, 0, Value::Null));
+    let (_, plain) = hub.get("/api/stats", ADMIN);
+    assert!(plain.get("automation").is_none(), "{plain}");
+
+    // Answered by a rule: the bot alone.
+    let a = hub.say(&hub.contact().1, "what is the price?");
+    assert_eq!(automation(&hub), counts(1, 1, json!(100.0)));
+    // Handed over (the bot said something, then a human is needed).
+    hub.say(&hub.contact().1, "a human please");
+    assert_eq!(automation(&hub), counts(2, 1, json!(50.0)));
+    // An agent replies after the bot: no longer the bot alone.
+    let c = hub.say(&hub.contact().1, "price of the lamp?");
+    assert_eq!(automation(&hub), counts(3, 2, json!(66.7)));
+    let (s, b) = hub.post(
+        &format!("/api/conversations/{}/replies", conv_of(&c)),
+        &ann,
+        json!({"text": "It is 89 euros."}),
+    );
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(automation(&hub), counts(3, 1, json!(33.3)));
+    // A human conversation with no bot counts nowhere (another channel, no assistant).
+    let (_, k) = hub.contact_on("phone");
+    hub.say(&k, "hello?");
+    assert_eq!(automation(&hub), counts(3, 1, json!(33.3)));
+    // Spam leaves the counts, and comes back to them.
+    let spam = |on: bool| {
+        let (s, b) = hub.post(
+            &format!("/api/conversations/{}/spam", conv_of(&a)),
+            &ann,
+            json!({"spam": on}),
+        );
+        assert_eq!(s, 200, "{b}");
+    };
+    spam(true);
+    assert_eq!(automation(&hub), counts(2, 0, json!(0.0)));
+    spam(false);
+    assert_eq!(automation(&hub), counts(3, 1, json!(33.3)));
+    // Kept across a crash; the conversation still knows the bot answered it alone, so an
+    // assignment afterwards takes it out.
+    hub.kill9();
+    hub.restart();
+    assert_eq!(automation(&hub), counts(3, 1, json!(33.3)));
+    let (s, b) = hub.act(&ann, &id(&a), "reopen", json!({}));
+    assert_eq!(s, 200, "{b}");
+    let (s, b) = hub.act(&ann, &id(&a), "assign", json!({}));
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(automation(&hub), counts(3, 0, json!(0.0)));
+}

@@ -140,6 +140,7 @@ impl ConversationActor {
             .unwrap_or_default();
         let old_samples = (self.state.first_reply_at, self.state.first_closed_at);
         let old_score = self.state.rating.as_ref().map(|r| r.0);
+        let old_bot = (self.state.bot_replied, self.state.human_part, old_spam);
         let mut touched: BTreeSet<MessageId> = BTreeSet::new();
         let mut spam_changed = false;
         // An ended session frees its agent's capacity (automatic assignment), so the
@@ -261,6 +262,14 @@ impl ConversationActor {
                     .collect()
             };
             batch.reindex(entry(old_score), entry(score), "");
+        }
+        // The automation counts (the stats' automation rate, an extension).
+        let new_bot = (self.state.bot_replied, self.state.human_part, conv.spam);
+        if new_bot != old_bot {
+            let entries = |(bot, human, spam): (bool, bool, bool)| {
+                index::bot_entries(bot, human, spam, conv.id.as_str())
+            };
+            batch.reindex(entries(old_bot), entries(new_bot), "");
         }
         if old_conv.is_none() {
             batch.put_json(

@@ -28,6 +28,12 @@ pub struct ConversationState {
     pub rating: Option<(u8, Option<String>)>,
     /// The address of the customer's latest page noted (`conversation.page`).
     pub page: Option<String>,
+    /// A bot replied in the conversation (the stats' automation rate, an extension).
+    pub bot_replied: bool,
+    /// A human took part (replied, or was assigned a message: the owner), or a bot
+    /// handed the conversation over (`conversation.bot` inactive): it was not answered
+    /// by the bot alone.
+    pub human_part: bool,
 }
 
 /// Message ids (drawn by the hub, never chosen by a client) to positions: foldhash, as
@@ -64,6 +70,12 @@ pub struct Snapshot {
     /// The customer's latest page noted (absent before pages were).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<String>,
+    /// Whether a bot replied, and whether a human took part (false in snapshots written
+    /// before they were kept).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot_replied: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub human_part: bool,
 }
 
 /// Run `n` of a snapshot's messages: `messages[n * SNAPSHOT_RUN..]`, up to
@@ -120,6 +132,8 @@ impl ConversationState {
             first_closed_at: self.first_closed_at,
             rating: self.rating.clone(),
             page: self.page.clone(),
+            bot_replied: self.bot_replied,
+            human_part: self.human_part,
         };
         (head, runs)
     }
@@ -144,6 +158,8 @@ impl ConversationState {
             first_closed_at: s.first_closed_at,
             rating: s.rating,
             page: s.page,
+            bot_replied: s.bot_replied,
+            human_part: s.human_part,
         }
     }
 
@@ -248,19 +264,25 @@ impl ConversationState {
                 }
             }
             EventBody::Bot { active, .. } => {
+                self.human_part |= !*active;
                 if let Some(c) = self.conversation.as_mut() {
                     c.bot_active = *active;
                     c.seq = seq;
                 }
             }
             EventBody::Owner { owner, .. } => {
+                self.human_part = true;
                 if let Some(c) = self.conversation.as_mut() {
                     c.owner = Some(owner.clone());
                     c.seq = seq;
                 }
             }
-            EventBody::ReplyCreated { .. } => {
+            EventBody::ReplyCreated { reply } => {
                 self.first_reply_at.get_or_insert(ev.at);
+                match reply.author.kind {
+                    crate::domain::AuthorKind::Bot => self.bot_replied = true,
+                    crate::domain::AuthorKind::Agent => self.human_part = true,
+                }
             }
             EventBody::CommentCreated { .. } | EventBody::PresenceChanged { .. } => {}
         }
@@ -343,6 +365,10 @@ mod tests {
         assert_eq!(back.first_reply_at, st.first_reply_at);
         assert_eq!(back.rating, st.rating);
         assert_eq!(back.page, st.page);
+        assert_eq!(
+            (back.bot_replied, back.human_part),
+            (st.bot_replied, st.human_part)
+        );
         for m in &st.messages {
             assert_eq!(back.message(&m.id), Some(&**m));
         }

@@ -63,6 +63,7 @@ async fn prometheus(hub: HubData) -> Result<HttpResponse, ApiError> {
 struct StatsQuery {
     satisfaction: Option<String>,
     waiting: Option<String>,
+    automation: Option<String>,
 }
 
 /// `GET /api/stats` (PROTOCOL §8): volumes by status and channel, conversation counts,
@@ -75,6 +76,8 @@ async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
     let satisfaction = super::flag("satisfaction", q.satisfaction.as_deref())?;
     // `?waiting=true` (an extension) adds what waits for the team now.
     let waiting = super::flag("waiting", q.waiting.as_deref())?;
+    // `?automation=true` (an extension) adds what the bots answered alone.
+    let automation = super::flag("automation", q.automation.as_deref())?;
     let out = hub
         .store
         .read(move |s| {
@@ -108,6 +111,17 @@ async fn stats(hub: HubData, req: HttpRequest) -> Result<HttpResponse, ApiError>
             });
             if satisfaction {
                 out["satisfaction"] = satisfaction_of(s)?;
+            }
+            if automation {
+                let answered = s.count(names::BOT_ANSWERED)?.max(0);
+                let alone = s.count(names::BOT_ALONE)?.max(0);
+                let percent = (answered > 0)
+                    .then(|| (alone as f64 / answered as f64 * 1000.0).round() / 10.0);
+                out["automation"] = json!({
+                    "bot_conversations": answered,
+                    "fully_automated": alone,
+                    "automated_percent": percent,
+                });
             }
             if waiting {
                 out["waiting"] = json!({

@@ -49,6 +49,11 @@ pub mod names {
         format!("#rating/{score}")
     }
 
+    /// Conversations (not spam) a bot replied in. Counted only.
+    pub const BOT_ANSWERED: &str = "#bot/answered";
+    /// Those of them no human took part in (nor handed over by the bot). Counted only.
+    pub const BOT_ALONE: &str = "#bot/alone";
+
     /// Messages assigned (or help-answered) to `agent`.
     pub fn mine(agent: &str) -> String {
         format!("mine/{agent}")
@@ -137,6 +142,24 @@ pub fn mention_entry(agent: &str, seq: u64, comment: &str) -> IndexEntry {
 /// A conversation's rating, counted under its score.
 pub fn rating_entry(score: u8, conversation: &str) -> IndexEntry {
     entry(names::rating(score), 0, conversation)
+}
+
+/// A conversation's entries in the automation counts: a bot replied (not spam), and
+/// did so alone.
+pub fn bot_entries(
+    bot_replied: bool,
+    human_part: bool,
+    spam: bool,
+    conversation: &str,
+) -> Vec<IndexEntry> {
+    let mut out = Vec::new();
+    if bot_replied && !spam {
+        out.push(entry(names::BOT_ANSWERED, 0, conversation));
+        if !human_part {
+            out.push(entry(names::BOT_ALONE, 0, conversation));
+        }
+    }
+    out
 }
 
 /// A duration sample (first response, resolution) of a conversation.

@@ -36,8 +36,9 @@ export function mountStats(root, { api, onError = () => {} }) {
     V.busy = true;
     try {
       // with the customers' ratings (the hub's `satisfaction=true`, an extension)
-      // and what waits now (`waiting=true`, an extension)
-      V.data = await api('GET', '/api/stats?satisfaction=true&waiting=true');
+      // and what waits now (`waiting=true`, an extension), and what the bots answered
+      // alone (`automation=true`, an extension)
+      V.data = await api('GET', '/api/stats?satisfaction=true&waiting=true&automation=true');
       V.error = null;
       V.at = new Date();
     } catch (e) {
@@ -87,6 +88,7 @@ export function mountStats(root, { api, onError = () => {} }) {
       const res = d.resolution_seconds || {};
       const sat = d.satisfaction || { ratings: 0 };
       const w = d.waiting || {};
+      const bots = d.automation || { bot_conversations: 0 };
       body.push(
         h('section', { class: 'stats-group', 'aria-labelledby': 'stats-waiting' },
           h('h2', { id: 'stats-waiting', text: 'Waiting now' }),
@@ -101,6 +103,14 @@ export function mountStats(root, { api, onError = () => {} }) {
               figure('Average rating', `${sat.average} / 5`, 'rating_average'),
               figure('Ratings', sat.ratings, 'ratings', [5, 4, 3, 2, 1].map((s) => `${s}★ ${(sat.by_score || {})[s] ?? 0}`).join(' · ')))
             : h('p', { class: 'muted', text: 'No rating yet: customers rate a conversation in the widget once its session has ended.' })),
+        h('section', { class: 'stats-group', 'aria-labelledby': 'stats-bots' },
+          h('h2', { id: 'stats-bots', text: 'Bots' }),
+          bots.bot_conversations
+            ? h('div', { class: 'stats-row' },
+              figure('Answered by the bot alone', `${bots.automated_percent} %`, 'automated_percent', 'no human reply, assignment or hand-over'),
+              figure('Fully automated', bots.fully_automated, 'fully_automated'),
+              figure('Bot conversations', bots.bot_conversations, 'bot_conversations', 'a bot replied'))
+            : h('p', { class: 'muted', text: 'No bot has replied yet: publish an assistant on a channel (Admin → Assistants).' })),
         h('section', { class: 'stats-group', 'aria-labelledby': 'stats-speed' },
           h('h2', { id: 'stats-speed', text: 'How fast' }),
           h('div', { class: 'stats-row' },

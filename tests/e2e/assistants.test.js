@@ -288,3 +288,36 @@ test('a save from a stale copy is refused: the screen shows the other admin’s 
   assert.equal(list.items.some((a) => a.id === created.id), false);
   assert.deepEqual(realProblems(page), []);
 });
+
+test('Stats shows how many conversations the bots answered alone', async () => {
+  const { hub, browser, alice } = S;
+  const bot = await api(hub, 'POST', '/api/assistants', ADMIN_TOKEN, {
+    name: 'Opening hours', rules: [{ match: 'open', reply: 'We open at 9.' }], transfer_keywords: ['human'],
+  });
+  await api(hub, 'POST', `/api/assistants/${bot.id}/publish`, ADMIN_TOKEN, { channels: ['hours'] });
+  const customer = async (text) => {
+    const s = await api(hub, 'POST', '/api/widget/session', null, { channel: 'hours' });
+    await api(hub, 'POST', '/api/widget/messages', s.token, { text });
+  };
+  await customer('When do you open?');
+  await customer('A human, please');
+
+  const page = await newPage(browser);
+  await signIn(page, hub, alice.token);
+  await page.click('#nav-stats');
+  await page.waitForFunction(() => location.hash === '#/stats');
+  const stat = (key) => page.locator(`.stat[data-stat="${key}"] .stat-value`);
+  await stat('bot_conversations').waitFor();
+  const a0 = (await api(hub, 'GET', '/api/stats?automation=true', alice.token)).automation;
+  assert.ok(a0.bot_conversations >= 2 && a0.fully_automated >= 1, JSON.stringify(a0));
+  assert.equal(await stat('bot_conversations').textContent(), String(a0.bot_conversations));
+  assert.equal(await stat('fully_automated').textContent(), String(a0.fully_automated));
+  assert.equal(await stat('automated_percent').textContent(), `${a0.automated_percent} %`);
+
+  // one more answered alone: the figures follow (read again on Refresh)
+  await customer('Are you open on Sunday?');
+  await page.click('#stats-refresh');
+  await page.locator(`.stat[data-stat="fully_automated"] .stat-value`, { hasText: String(a0.fully_automated + 1) }).waitFor();
+  assert.equal(await stat('bot_conversations').textContent(), String(a0.bot_conversations + 1));
+  assert.deepEqual(realProblems(page), []);
+});
