@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { api, ADMIN_TOKEN } from './lib/hub.js';
 import { suite } from './lib/suite.js';
 import { newPage, shot, realProblems } from './lib/browser.js';
-import { signIn, openWidget, widgetSend } from './lib/pages.js';
+import { signIn, openWidget, widgetSend, openStats } from './lib/pages.js';
 
 const S = suite([['alice', 'Alice Martin']]);
 
@@ -304,9 +304,7 @@ test('Stats shows how many conversations the bots answered alone', async () => {
 
   const page = await newPage(browser);
   await signIn(page, hub, alice.token);
-  await page.click('#nav-stats');
-  await page.waitForFunction(() => location.hash === '#/stats');
-  const stat = (key) => page.locator(`.stat[data-stat="${key}"] .stat-value`);
+  const stat = await openStats(page);
   await stat('bot_conversations').waitFor();
   const a0 = (await api(hub, 'GET', '/api/stats?automation=true', alice.token)).automation;
   assert.ok(a0.bot_conversations >= 2 && a0.fully_automated >= 1, JSON.stringify(a0));
@@ -317,7 +315,7 @@ test('Stats shows how many conversations the bots answered alone', async () => {
   // one more answered alone: the figures follow (read again on Refresh)
   await customer('Are you open on Sunday?');
   await page.click('#stats-refresh');
-  await page.locator(`.stat[data-stat="fully_automated"] .stat-value`, { hasText: String(a0.fully_automated + 1) }).waitFor();
+  await stat('fully_automated').filter({ hasText: String(a0.fully_automated + 1) }).waitFor();
   assert.equal(await stat('bot_conversations').textContent(), String(a0.bot_conversations + 1));
   assert.deepEqual(realProblems(page), []);
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { api } from './lib/hub.js';
 import { suite } from './lib/suite.js';
 import { newPage, realProblems } from './lib/browser.js';
-import { signIn, openConversationById, customerWritesFirst } from './lib/pages.js';
+import { signIn, openConversationById, customerWritesFirst, openStats } from './lib/pages.js';
 
 const S = suite([['ann', 'Ann Lee']]);
 
@@ -23,8 +23,7 @@ test('the customer rates an ended conversation; its owner, the timeline and Stat
   await signIn(annPage, hub, ann.token);
   await openConversationById(annPage, convId);
   // Ann looks at another screen meanwhile, so that the rating is told to her as a notice
-  await annPage.click('#nav-stats');
-  await annPage.waitForFunction(() => location.hash === '#/stats');
+  const stat = await openStats(annPage);
   await annPage.locator('#stats-satisfaction ~ p', { hasText: 'No rating yet' }).waitFor();
 
   // No stars while the conversation goes on; they come with the end of the session.
@@ -44,7 +43,6 @@ test('the customer rates an ended conversation; its owner, the timeline and Stat
   await annPage.locator('.toast', { hasText: 'rated your conversation ★★★★☆: “Quick answer, thanks”' }).waitFor();
   // Stats counts it (read again on Refresh).
   await annPage.click('#stats-refresh');
-  const stat = (key) => annPage.locator(`.stat[data-stat="${key}"] .stat-value`);
   await stat('satisfied_percent').waitFor();
   assert.equal(await stat('satisfied_percent').textContent(), '100 %');
   assert.equal(await stat('rating_average').textContent(), '4 / 5');

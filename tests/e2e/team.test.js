@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createAgent, api, ADMIN_TOKEN } from './lib/hub.js';
 import { suite } from './lib/suite.js';
 import { newPage, shot, realProblems } from './lib/browser.js';
-import { signIn, openRow } from './lib/pages.js';
+import { signIn, openRow, openStats } from './lib/pages.js';
 
 const S = suite([['ann', 'Ann Lee'], ['sue', 'Sue Chen', 'supervisor']]);
 
@@ -115,9 +115,7 @@ test('Stats shows the hub\'s figures to any agent and follows them', async () =>
   const c = await customerSays('Paul Durand', 'Is the shop open on Sunday?');
   const annPage = await newPage(browser);
   await signIn(annPage, hub, ann.token);
-  await annPage.click('#nav-stats');
-  await annPage.waitForFunction(() => location.hash === '#/stats');
-  const stat = (key) => annPage.locator(`.stat[data-stat="${key}"] .stat-value`);
+  const stat = await openStats(annPage);
   await stat('conv_open').waitFor();
   const api0 = await api(hub, 'GET', '/api/stats', ann.token);
   assert.equal(await stat('conv_open').textContent(), String(api0.conversations.open));

@@ -59,3 +59,10 @@ export async function customerWritesFirst(page, hub, agentToken, text) {
   const all = await api(hub, 'GET', '/api/inbox?folder=all', agentToken);
   return all.items.find((m) => m.text === text).conversation_id;
 }
+
+/** Opens the Stats screen; returns the value of a figure by its key (a locator). */
+export async function openStats(page) {
+  await page.click('#nav-stats');
+  await page.waitForFunction(() => location.hash === '#/stats');
+  return (key) => page.locator(`.stat[data-stat="${key}"] .stat-value`);
+}
