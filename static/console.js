@@ -2409,10 +2409,25 @@ function renderConv({ scroll = 'auto' } = {}) {
   const busyHere = !!tl.querySelector('details.menu[open]') || (sel && !sel.isCollapsed && tl.contains(sel.anchorNode));
   const nearBottom = !busyHere && tl.scrollHeight - tl.scrollTop - tl.clientHeight < 80;
   const prevTop = tl.scrollTop;
-  patchTimeline(tl, S.conv.items);
+  patchTimeline(tl, collapsePages(S.conv.items));
   if (scroll === 'bottom' || (scroll === 'auto' && nearBottom)) tl.scrollTop = tl.scrollHeight;
   else tl.scrollTop = prevTop;
   updateComposer();
+}
+
+/**
+ * The timeline as drawn: page views with nothing between them are one row, the latest
+ * page, which says how many came before it (the Activities tab lists each one).
+ */
+function collapsePages(items) {
+  const isPage = (it) => it && it.type === 'event' && it.kind === 'conversation.page';
+  const out = [];
+  for (const it of items) {
+    const prev = out[out.length - 1];
+    if (isPage(it) && isPage(prev)) out[out.length - 1] = { ...it, earlier: [...(prev.earlier || []), prev] };
+    else out.push(it);
+  }
+  return out;
 }
 
 /**
@@ -2615,8 +2630,14 @@ function renderComment(c) {
 }
 
 function renderEvent(ev) {
+  // a run of page views (collapsePages): how many came before, listed on hover
+  const earlier = ev.earlier || [];
+  const before = earlier.length
+    ? h('span', { class: 'tl-event-more', title: earlier.map((e) => (e.data.title ? `${e.data.title} — ${shortUrl(e.data.url)}` : shortUrl(e.data.url))).join('\n'), text: `after ${earlier.length} other page${earlier.length === 1 ? '' : 's'}` })
+    : null;
   return h('div', { class: ['tl', 'tl-event', `k-${ev.kind.replace('.', '-')}`], dataset: { kind: ev.kind, seq: ev.seq } },
     h('span', { class: 'tl-event-text', text: describeEvent(ev, who, messageText, customerName) }),
+    before,
     h('time', { datetime: ev.at, text: fmtTime(ev.at) }));
 }
 

@@ -24,13 +24,16 @@ test('the agent sees the page the customer wrote from, and the next one, live', 
   const host = new URL(hub.url).host;
   assert.match(await pages.first().textContent(), new RegExp(`went to “Maison Lumière — lamps made to last \\(chat widget demo\\)” \\(${host.replace(/[.]/g, '\\.')}/widget\\)`));
 
-  // The shop moves on without a reload (its own router): the timeline follows, live.
+  // The shop moves on without a reload (its own router): the timeline follows, live;
+  // pages in a row are one row, the latest, which says how many came before.
   await customer.evaluate(() => {
     document.title = 'Opal pendant';
     history.pushState({}, '', '/widget?product=opal');
   });
-  await pages.nth(1).waitFor();
-  assert.match(await pages.nth(1).textContent(), new RegExp(`went to “Opal pendant” \\(${host.replace(/[.]/g, '\\.')}/widget\\?product=opal\\)`));
+  await pages.first().locator('.tl-event-text', { hasText: 'Opal pendant' }).waitFor();
+  assert.equal(await pages.count(), 1);
+  assert.match(await pages.first().textContent(), new RegExp(`went to “Opal pendant” \\(${host.replace(/[.]/g, '\\.')}/widget\\?product=opal\\)after 1 other page`));
+  assert.match(await pages.first().locator('.tl-event-more').getAttribute('title'), /^Maison Lumière — lamps made to last/);
   // The same address again says nothing more (checked below, after a later message).
   await customer.evaluate(() => history.replaceState({}, '', '/widget?product=opal'));
   await widgetSend(customer, 'The 30 cm one, please');
@@ -43,8 +46,17 @@ test('the agent sees the page the customer wrote from, and the next one, live', 
   assert.equal(await link.getAttribute('target'), '_blank');
   assert.match(await link.textContent(), /^Opal pendant — /);
 
-  // Back on the timeline: the later message is there, and still two page views only.
+  // Back on the timeline: the later message is there, and no page view after it; the
+  // Activities tab lists each page view.
   await annPage.click('#conv-tab-timeline');
   await annPage.locator('#timeline', { hasText: 'The 30 cm one, please' }).waitFor();
-  assert.equal(await pages.count(), 2);
+  assert.equal(await pages.count(), 1);
+  await annPage.click('#conv-tab-activities');
+  await annPage.locator('#activities .activity').first().waitFor();
+  assert.equal(await annPage.locator('#activities .activity[data-kind="conversation.page"]').count(), 2);
+  // A page after the message is a row of its own.
+  await customer.evaluate(() => { document.title = 'Checkout'; history.pushState({}, '', '/widget?step=checkout'); });
+  await annPage.click('#conv-tab-timeline');
+  await pages.nth(1).locator('.tl-event-text', { hasText: 'Checkout' }).waitFor();
+  assert.equal(await pages.nth(1).locator('.tl-event-more').count(), 0);
 });
