@@ -37,7 +37,7 @@ impl PresenceState {
 pub struct PresenceView {
     map: DashMap<AgentId, PresenceState>,
     /// The seq of each agent's latest durable `presence.changed` (`u64::MAX` for an
-    /// agent a store written before this was kept kept without one).
+    /// agent whose presence record, written before the seq was kept, has none).
     changed: DashMap<AgentId, u64>,
 }
 

@@ -616,7 +616,7 @@ pub fn apply(
         Command::Rate { score, comment } => {
             let c = tx.conversation()?;
             let contact = its_customer(actor, c, "only the conversation's customer rates it")?;
-            if c.state == ConvState::Open && c.session == SessionState::Active {
+            if c.goes_on() {
                 return Err(DomainError::Conflict(
                     "a conversation is rated once it is closed or its session has ended",
                 ));
@@ -632,8 +632,7 @@ pub fn apply(
         Command::ViewPage { url, title } => {
             let c = tx.conversation()?;
             let contact_id = its_customer(actor, c, "only the conversation's customer browses")?;
-            let noted = c.state == ConvState::Open && c.session == SessionState::Active && !c.spam;
-            if noted && tx.state.page.as_deref() != Some(url.as_str()) {
+            if c.notes_pages() && tx.state.page.as_deref() != Some(url.as_str()) {
                 tx.emit(EventBody::Page {
                     url,
                     title,

@@ -184,6 +184,18 @@ pub struct Conversation {
     pub opened_seq: u64,
 }
 
+impl Conversation {
+    /// Open, its session active: the exchange with the customer goes on.
+    pub fn goes_on(&self) -> bool {
+        self.state == ConvState::Open && self.session == SessionState::Active
+    }
+
+    /// Where the customer's page views are noted (an extension): going on, not spam.
+    pub fn notes_pages(&self) -> bool {
+        self.goes_on() && !self.spam
+    }
+}
+
 /// Who performs a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Actor {

@@ -194,11 +194,7 @@ async fn page(
     }
     let conversation = conversation_of(&hub, &contact_id, channel, None)
         .await?
-        .filter(|c| {
-            c.state == crate::domain::ConvState::Open
-                && c.session == SessionState::Active
-                && !c.spam
-        });
+        .filter(|c| c.notes_pages());
     let noted = match conversation {
         Some(c) => {
             let cmd = crate::domain::Command::ViewPage {
