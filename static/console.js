@@ -15,7 +15,7 @@ import { queryWords, foundText, marked } from './console/search.js';
 import { mountSavedReplies, setupSavedPicker } from './console/saved.js';
 import {
   STATUS_LABEL, FOLDERS, CONV_STATES, ROLE_LABEL,
-  visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent, stars, shortUrl,
+  visitorName, fmtTime, fmtAgo, fmtLeft, describeEvent, stars, pageLabel,
 } from './console/words.js';
 
 const TOKEN_KEY = 'hub.console.token';
@@ -2308,7 +2308,7 @@ function renderCustomer() {
     ? S.conv.items.filter((it) => it.type === 'event' && it.kind === 'conversation.page').sort((a, b) => b.seq - a.seq)[0]
     : null;
   const pageFact = page && /^https?:\/\//i.test(page.data.url || '')
-    ? h('a', { href: page.data.url, target: '_blank', rel: 'noopener noreferrer nofollow', class: 'customer-page', text: page.data.title ? `${page.data.title} — ${shortUrl(page.data.url)}` : shortUrl(page.data.url) })
+    ? h('a', { href: page.data.url, target: '_blank', rel: 'noopener noreferrer nofollow', class: 'customer-page', text: pageLabel(page.data) })
     : null;
   const others = C.conversations.length - 1;
   fill(el,
@@ -2633,7 +2633,7 @@ function renderEvent(ev) {
   // a run of page views (collapsePages): how many came before, listed on hover
   const earlier = ev.earlier || [];
   const before = earlier.length
-    ? h('span', { class: 'tl-event-more', title: earlier.map((e) => (e.data.title ? `${e.data.title} — ${shortUrl(e.data.url)}` : shortUrl(e.data.url))).join('\n'), text: `after ${earlier.length} other page${earlier.length === 1 ? '' : 's'}` })
+    ? h('span', { class: 'tl-event-more', title: earlier.map((e) => pageLabel(e.data)).join('\n'), text: `after ${earlier.length} other page${earlier.length === 1 ? '' : 's'}` })
     : null;
   return h('div', { class: ['tl', 'tl-event', `k-${ev.kind.replace('.', '-')}`], dataset: { kind: ev.kind, seq: ev.seq } },
     h('span', { class: 'tl-event-text', text: describeEvent(ev, who, messageText, customerName) }),

@@ -52,11 +52,12 @@ export function mountStats(root, { api, onError = () => {} }) {
     render();
   }
 
+  /** One figure; `hint` is a text or a list of texts and elements. */
   function figure(label, value, key, hint = null) {
     return h('div', { class: 'stat', dataset: { stat: key } },
       h('div', { class: 'stat-value', text: String(value) }),
       h('div', { class: 'stat-label', text: label }),
-      hint ? h('div', { class: 'stat-hint', text: hint }) : null);
+      hint ? h('div', { class: 'stat-hint' }, hint) : null);
   }
 
   /** A folder's waiting count, and how long ago its longest-waiting message was written. */
@@ -64,14 +65,10 @@ export function mountStats(root, { api, onError = () => {} }) {
     const count = f ? f.count : 0;
     const oldest = f && f.oldest;
     const age = oldest && oldest.at ? fmtDuration((Date.now() - Date.parse(oldest.at)) / 1000) : null;
-    return h('div', { class: 'stat', dataset: { stat: key } },
-      h('div', { class: 'stat-value', text: String(count ?? 0) }),
-      h('div', { class: 'stat-label', text: label }),
-      age
-        ? h('div', { class: 'stat-hint' },
-          `longest waiting: written ${age} ago · `,
-          h('a', { href: `#/inbox/${folder}/c/${encodeURIComponent(oldest.conversation_id)}`, class: 'stat-link', text: 'Open' }))
-        : h('div', { class: 'stat-hint', text: 'nothing waits' }));
+    return figure(label, count ?? 0, key, age
+      ? [`longest waiting: written ${age} ago · `,
+        h('a', { href: `#/inbox/${folder}/c/${encodeURIComponent(oldest.conversation_id)}`, class: 'stat-link', text: 'Open' })]
+      : 'nothing waits');
   }
 
   function render() {

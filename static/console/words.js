@@ -148,6 +148,11 @@ export function describeEvent(ev, who, messageText, customer = visitorName) {
   }
 }
 
+/** A page view's data as one line: its title, then its address (or the address alone). */
+export function pageLabel(d) {
+  return d.title ? `${d.title} — ${shortUrl(d.url)}` : shortUrl(d.url);
+}
+
 /** A page address as a reader takes it in: no scheme, cut past 80 characters. */
 export function shortUrl(url) {
   const u = String(url || '').replace(/^https?:\/\//i, '');
