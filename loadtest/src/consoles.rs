@@ -191,8 +191,6 @@ pub struct Report {
     /// Resets on a resume further back than the hub replays: what it promises (§7).
     pub resets_beyond_window: u64,
     pub reconnects: u64,
-    /// Reloads asked for by `--console-churn`, each resumed with `since`.
-    pub planned_reconnects: u64,
     pub first_problem: Option<String>,
     /// (block, hash) of every block of BLOCK events it saw whole.
     pub blocks: Vec<(u64, u64)>,
@@ -389,7 +387,6 @@ async fn run_console(
                     // console comes back a moment later with `since`.
                     drop((tx, rx));
                     shared.stats.inc("console_planned_reconnects");
-                    s.rep.planned_reconnects += 1;
                     let pause = Duration::from_millis(rand::thread_rng().gen_range(20..200));
                     tokio::select! {
                         _ = &mut *stop => break 'outer,
